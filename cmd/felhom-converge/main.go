@@ -1,0 +1,156 @@
+// Command felhom-converge keeps one Proxmox VE host as its desired-state HCL
+// file declares it, and holds back every destructive step until an operator
+// has signed exactly that step with an OpenSSH key.
+//
+// This package is wiring only: flags, configuration, connecting the
+// packages, rendering and exit codes. The work lives in the packages it
+// imports.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/alecthomas/kong"
+)
+
+// Exit codes. They are part of the interface (the systemd unit and scripts
+// rely on them) and are listed in the README.
+const (
+	exitOK      = 0 // success; for apply: the host is converged
+	exitError   = 1 // any error, including bad usage and bad input
+	exitPending = 2 // plan --detailed-exitcode: changes present; apply: steps wait for a signature
+	exitLocked  = 3 // another run holds the state directory's lock
+)
+
+// CLI is the whole command line. Each command lives in its own file with a
+// Run method; shared things reach it through kong bindings.
+type CLI struct {
+	Config string `help:"Local host config file (default /etc/felhom-converge/config.hcl)." env:"FELHOM_CONVERGE_CONFIG" type:"path" placeholder:"FILE"`
+
+	Validate   ValidateCmd   `cmd:"" help:"Check desired-state HCL files: schema, types, units and references. Needs no host, network or config."`
+	Fmt        FmtCmd        `cmd:"" help:"Rewrite desired-state HCL files in canonical form."`
+	Plan       PlanCmd       `cmd:"" help:"Show the steps that would bring the host to its desired state."`
+	Apply      ApplyCmd      `cmd:"" help:"Apply the safe steps; hold back destructive ones until they are signed."`
+	Signatures SignaturesCmd `cmd:"" help:"Write signature requests and check operator signatures."`
+	Journal    JournalCmd    `cmd:"" help:"Inspect the crash-safe journal of past runs."`
+	Recover    RecoverCmd    `cmd:"" help:"Finish or roll back steps left in flight by a crashed run."`
+	Status     StatusCmd     `cmd:"" help:"Show the host's managed guests and the last run's outcome."`
+	Selftest   SelftestCmd   `cmd:"" help:"Read-only health check of the config, the API token and the host."`
+	Sim        SimCmd        `cmd:"" help:"The bundled Proxmox VE API simulator."`
+	Version    VersionCmd    `cmd:"" help:"Print the version."`
+}
+
+// SimFlag is embedded by every command that talks to a host: with --sim the
+// command runs against an in-process simulator instead of a real Proxmox.
+type SimFlag struct {
+	Sim string `help:"Run against the bundled Proxmox simulator, keeping its state in DIR (no Proxmox needed)." type:"path" placeholder:"DIR"`
+}
+
+// globals carries what every command may need; bound into Run methods.
+type globals struct {
+	configPath string // "" when neither --config nor FELHOM_CONVERGE_CONFIG was given
+	stdout     io.Writer
+	stderr     io.Writer
+	getenv     func(string) string
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run parses args, runs one command and turns its error into an exit code.
+// It is the only place that decides exit codes.
+func run(args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	exitCode := -1
+	parser, err := kong.New(&cli,
+		kong.Name("felhom-converge"),
+		kong.Description("Converge one Proxmox VE host to its desired state; destructive steps need an operator's SSH signature."),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exitCode = code }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "felhom-converge: internal error: %v\n", err)
+		return exitError
+	}
+	kctx, err := parser.Parse(args)
+	if exitCode >= 0 { // --help, or kong reported its own error
+		return exitCode
+	}
+	if err != nil {
+		errorf(stderr, "%v", err)
+		hintf(stderr, "run 'felhom-converge --help' for usage")
+		return exitError
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	err = kctx.Run(g)
+	return exitCodeFor(stderr, err)
+}
+
+// Errors that map to their own exit codes. Commands return them (wrapped or
+// not); exitCodeFor is the single place that turns them into a status.
+var (
+	errPending = errors.New("steps are waiting for an operator signature")
+	errLocked  = errors.New("another felhom-converge run holds the lock")
+)
+
+// silentError marks an error whose message the command has already printed
+// (diagnostics, a report); only the exit code is left to decide.
+type silentError struct{ code int }
+
+func (e silentError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func exitCodeFor(stderr io.Writer, err error) int {
+	var silent silentError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &silent):
+		return silent.code
+	case errors.Is(err, errPending):
+		return exitPending
+	case errors.Is(err, errLocked):
+		errorf(stderr, "%v", err)
+		hintf(stderr, "wait for the other run to finish; the lock is released when its process exits")
+		return exitLocked
+	case errors.Is(err, context.Canceled):
+		errorf(stderr, "interrupted")
+		return exitError
+	default:
+		errorf(stderr, "%v", err)
+		var h hinter
+		if errors.As(err, &h) {
+			hintf(stderr, "%s", h.Hint())
+		}
+		return exitError
+	}
+}
+
+// hinter is an error that knows what the user should do next.
+type hinter interface{ Hint() string }
+
+// hintedError pairs an error with the next step for the user.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e hintedError) Error() string { return e.err.Error() }
+func (e hintedError) Unwrap() error { return e.err }
+func (e hintedError) Hint() string  { return e.hint }
+
+func withHint(err error, format string, args ...any) error {
+	return hintedError{err: err, hint: fmt.Sprintf(format, args...)}
+}

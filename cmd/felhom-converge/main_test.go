@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMain lets the test binary play felhom-converge, so scripts exec the
+// real command line in a child process.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"felhom-converge": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScript runs testdata/script/*.txtar: one behaviour of the real binary
+// per script. UPDATE_SCRIPTS=1 rewrites cmp targets inside the scripts.
+func TestScript(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "../../testdata/script",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
+		Cmds:                scriptCmds(),
+		Setup: func(env *testscript.Env) error {
+			// A script sees only the settings it makes itself: drop any
+			// FELHOM_CONVERGE_* and systemd credentials from the caller.
+			for _, kv := range os.Environ() {
+				k, _, _ := strings.Cut(kv, "=")
+				if strings.HasPrefix(k, "FELHOM_CONVERGE_") || k == "CREDENTIALS_DIRECTORY" {
+					env.Setenv(k, "")
+				}
+			}
+			env.Setenv("FELHOM_CONVERGE_CONFIG", env.WorkDir+"/no-config.hcl")
+			return nil
+		},
+	})
+}
+
+// scriptCmds gathers the custom script commands each area contributes.
+func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+	for _, cmds := range []map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		simScriptCmds(),
+		trustScriptCmds(),
+	} {
+		for name, fn := range cmds {
+			all[name] = fn
+		}
+	}
+	return all
+}
