@@ -34,7 +34,6 @@ func TestScript(t *testing.T) {
 					env.Setenv(k, "")
 				}
 			}
-			env.Setenv("FELHOM_CONVERGE_CONFIG", env.WorkDir+"/no-config.hcl")
 			return nil
 		},
 	})

@@ -1,0 +1,444 @@
+// Package config owns the local host configuration of felhom-converge: one
+// small HCL file (default /etc/felhom-converge/config.hcl) plus environment
+// overrides. It says who this host is, where its state and trust root live,
+// and how to reach its Proxmox API.
+//
+//	host            = "pve-demo"
+//	state_dir       = "/var/lib/felhom-converge"
+//	allowed_signers = "/etc/felhom-converge/allowed_signers"
+//	proxmox {
+//	  endpoint   = "https://127.0.0.1:8006"
+//	  node       = "pve"
+//	  token_file = "/etc/felhom-converge/proxmox-token"
+//	  tls {
+//	    fingerprint = "5C:1A:...:A1"
+//	  }
+//	}
+//	privileged {
+//	  mode = "sudo"
+//	}
+//
+// Every setting can be overridden by FELHOM_CONVERGE_<SECTION>_<FIELD> in
+// upper case (FELHOM_CONVERGE_HOST, FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT,
+// ...); with every required setting in the environment no file is needed.
+// Each value remembers where it came from, so an error names the field and
+// its origin.
+//
+// The API token is a [Secret]: it is never inline-required (environment,
+// token_file or systemd's $CREDENTIALS_DIRECTORY/proxmox-token), and no
+// formatting of a Config, a Secret or an error prints it.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
+)
+
+// Defaults of the local host config.
+const (
+	DefaultPath           = "/etc/felhom-converge/config.hcl"
+	DefaultStateDir       = "/var/lib/felhom-converge"
+	DefaultAllowedSigners = "/etc/felhom-converge/allowed_signers"
+	DefaultTimeout        = 30 * time.Second
+	DefaultConcurrency    = 4
+	DefaultPrivilegedMode = "sudo"
+
+	// CredentialName is the systemd credential (LoadCredential=) holding
+	// the API token, read from $CREDENTIALS_DIRECTORY.
+	CredentialName = "proxmox-token"
+
+	maxFileSize = 64 << 10
+)
+
+// Config is the resolved local host configuration.
+type Config struct {
+	Host           string // this host's name; a desired-state file must name the same host
+	StateDir       string // journal, lock and consumed nonces
+	AllowedSigners string // the trust root: an OpenSSH allowed_signers file
+	Proxmox        Proxmox
+	Privileged     Privileged
+
+	origins   map[string]string // setting key → where its value came from
+	tokenFile string            // proxmox.token_file, read when no token is given directly
+}
+
+// Proxmox says how to reach this host's Proxmox VE API.
+type Proxmox struct {
+	Endpoint           string // https://host:8006, without /api2/json
+	Node               string
+	Token              Secret // USER@REALM!TOKENID=SECRET
+	CAFile             string // TLS: verify against this CA bundle
+	Fingerprint        string // TLS: pin the leaf certificate's SHA-256 (AA:BB:...)
+	InsecureSkipVerify bool   // TLS: no verification; loopback endpoints only
+	Timeout            time.Duration
+	Concurrency        int
+}
+
+// Privileged configures the fenced root CLI.
+type Privileged struct {
+	Mode string // "sudo" (narrow sudoers allowlist) or "direct" (already root)
+}
+
+// Secret holds a value that must never be printed. Every fmt verb, JSON and
+// text marshalling show a fixed placeholder; only Reveal returns the value.
+type Secret struct{ value string }
+
+const redacted = "[redacted]"
+
+// NewSecret wraps s.
+func NewSecret(s string) Secret { return Secret{value: s} }
+
+// Reveal returns the secret value, for the one place that sends it.
+func (s Secret) Reveal() string { return s.value }
+
+// IsSet reports whether the secret holds a value.
+func (s Secret) IsSet() bool { return s.value != "" }
+
+func (s Secret) String() string   { return redacted }
+func (s Secret) GoString() string { return "config.Secret{" + redacted + "}" }
+
+// Format prints the placeholder for every verb (%v, %+v, %#v, %s, %q, %x, ...).
+func (s Secret) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		fmt.Fprint(f, s.GoString())
+		return
+	}
+	fmt.Fprint(f, redacted)
+}
+
+func (s Secret) MarshalText() ([]byte, error) { return []byte(redacted), nil }
+
+// Sources says where to read the configuration from.
+type Sources struct {
+	// File is the config file named by --config or FELHOM_CONVERGE_CONFIG;
+	// it must exist. Empty means DefaultPath, read only when present (and
+	// not at all with SimDir).
+	File string
+	// Getenv reads the environment (os.Getenv when nil).
+	Getenv func(string) string
+	// SimDir is --sim DIR: the host is the simulator. The default config
+	// file is not read; state_dir and allowed_signers default to DIR/state
+	// and DIR/allowed_signers, and host to DesiredHost.
+	SimDir string
+	// DesiredHost is the host named by the desired-state file, if the
+	// command has one.
+	DesiredHost string
+}
+
+// Error is a bad or missing setting, naming the field and where it came from.
+type Error struct {
+	Key    string // e.g. "proxmox.endpoint"
+	Origin string // e.g. "env FELHOM_CONVERGE_PROXMOX_ENDPOINT", "/etc/felhom-converge/config.hcl:4"
+	Msg    string
+}
+
+func (e *Error) Error() string {
+	if e.Origin == "" {
+		return fmt.Sprintf("config: %s %s", e.Key, e.Msg)
+	}
+	return fmt.Sprintf("config: %s (from %s): %s", e.Key, e.Origin, e.Msg)
+}
+
+// Load reads the file (when there is one) and the environment, applies
+// defaults and checks every value that is set. Whether the settings a
+// command needs are present is checked by RequireHost and RequireProxmox.
+func Load(src Sources) (*Config, error) {
+	getenv := src.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	c := &Config{origins: map[string]string{}}
+	fields := c.fields()
+
+	// Lowest first: defaults, --sim defaults, the file, the environment.
+	for _, f := range fields {
+		if f.def != "" {
+			if err := c.set(f, f.def, "default"); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if src.SimDir != "" {
+		dir, err := filepath.Abs(src.SimDir)
+		if err != nil {
+			return nil, fmt.Errorf("config: --sim %s: %w", src.SimDir, err)
+		}
+		origin := "--sim " + src.SimDir
+		sim := map[string]string{
+			"state_dir":       filepath.Join(dir, "state"),
+			"allowed_signers": filepath.Join(dir, "allowed_signers"),
+			"host":            src.DesiredHost,
+		}
+		for _, f := range fields {
+			if v := sim[f.key]; v != "" {
+				if err := c.set(f, v, origin); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+
+	path := src.File
+	if path == "" && src.SimDir == "" {
+		if _, err := os.Stat(DefaultPath); err == nil {
+			path = DefaultPath
+		}
+	}
+	if path != "" {
+		if err := c.loadFile(path, fields); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, f := range fields {
+		for _, name := range f.envNames() {
+			if v := getenv(name); v != "" {
+				if err := c.set(f, v, "env "+name); err != nil {
+					return nil, err
+				}
+				break
+			}
+		}
+	}
+
+	if err := c.loadTokenFile(getenv); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Origin tells where the setting key (e.g. "proxmox.endpoint") came from:
+// "default", "--sim DIR", "FILE:LINE" or "env NAME"; "" when unset.
+func (c *Config) Origin(key string) string { return c.origins[key] }
+
+// RequireHost checks that this host's name is known.
+func (c *Config) RequireHost() error {
+	if c.Host == "" {
+		return c.missing("host")
+	}
+	return nil
+}
+
+// RequireProxmox checks that everything needed to reach the API is set and
+// consistent: endpoint, node, token and exactly one way to trust TLS.
+func (c *Config) RequireProxmox() error {
+	for _, key := range []string{"proxmox.endpoint", "proxmox.node"} {
+		if c.origins[key] == "" {
+			return c.missing(key)
+		}
+	}
+	if !c.Proxmox.Token.IsSet() {
+		return &Error{Key: "proxmox.token", Msg: fmt.Sprintf(
+			"is not set: put USER@REALM!TOKENID=SECRET in a file named by proxmox { token_file = ... }, "+
+				"in $CREDENTIALS_DIRECTORY/%s (systemd LoadCredential=), or in FELHOM_CONVERGE_PROXMOX_TOKEN", CredentialName)}
+	}
+	p := c.Proxmox
+	if strings.HasPrefix(p.Endpoint, "http://") {
+		// Plain HTTP is only ever loopback (checked when set): no TLS to configure.
+		return nil
+	}
+	n := 0
+	for _, set := range []bool{p.CAFile != "", p.Fingerprint != "", p.InsecureSkipVerify} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n == 0:
+		return &Error{Key: "proxmox.tls", Msg: "is not set: choose how to trust the API's certificate with exactly one of " +
+			"tls { ca_file = ... }, tls { fingerprint = ... } (the SHA-256 fingerprint 'pvenode cert info' shows) " +
+			"or, for a loopback endpoint only, tls { insecure_skip_verify = true }"}
+	case n > 1:
+		return &Error{Key: "proxmox.tls", Origin: c.tlsOrigins(), Msg: "sets more than one of ca_file, fingerprint and insecure_skip_verify; keep exactly one"}
+	}
+	if p.InsecureSkipVerify && !isLoopbackURL(p.Endpoint) {
+		return &Error{Key: "proxmox.tls.insecure_skip_verify", Origin: c.origins["proxmox.tls.insecure_skip_verify"],
+			Msg: fmt.Sprintf("is allowed only for a loopback endpoint, and %s is not; use tls { fingerprint = ... } or tls { ca_file = ... }", p.Endpoint)}
+	}
+	return nil
+}
+
+// UseSimulator points the Proxmox settings at an in-process simulator. It
+// overrides the file and the environment on purpose: --sim must never
+// reach a real host.
+func (c *Config) UseSimulator(endpoint, node, token, fingerprint string) error {
+	origin := "--sim"
+	c.Proxmox.CAFile, c.Proxmox.InsecureSkipVerify = "", false
+	delete(c.origins, "proxmox.tls.ca_file")
+	delete(c.origins, "proxmox.tls.insecure_skip_verify")
+	for key, v := range map[string]string{
+		"proxmox.endpoint":        endpoint,
+		"proxmox.node":            node,
+		"proxmox.token":           token,
+		"proxmox.tls.fingerprint": fingerprint,
+	} {
+		if err := c.set(c.field(key), v, origin); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *Config) tlsOrigins() string {
+	var parts []string
+	for _, key := range []string{"proxmox.tls.ca_file", "proxmox.tls.fingerprint", "proxmox.tls.insecure_skip_verify"} {
+		if o := c.origins[key]; o != "" {
+			parts = append(parts, strings.TrimPrefix(key, "proxmox.tls.")+" from "+o)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (c *Config) missing(key string) error {
+	f := c.field(key)
+	return &Error{Key: key, Msg: fmt.Sprintf("is not set: set %s in the config file (--config, default %s) or %s",
+		f.hclHint(), DefaultPath, f.envNames()[0])}
+}
+
+// loadTokenFile resolves the token when it was not given directly: from
+// token_file, else from the systemd credential. A token_file from the
+// environment beats a token from the file, as every environment value does.
+func (c *Config) loadTokenFile(getenv func(string) string) error {
+	fromEnv := func(key string) bool { return strings.HasPrefix(c.origins[key], "env ") }
+	path, origin := "", ""
+	switch {
+	case c.tokenFile != "" && (!c.Proxmox.Token.IsSet() || fromEnv("proxmox.token_file") && !fromEnv("proxmox.token")):
+		path, origin = c.tokenFile, c.origins["proxmox.token_file"]
+	case c.Proxmox.Token.IsSet():
+		return nil
+	case getenv("CREDENTIALS_DIRECTORY") != "":
+		p := filepath.Join(getenv("CREDENTIALS_DIRECTORY"), CredentialName)
+		if _, err := os.Stat(p); err != nil {
+			return nil // no such credential: the token is simply not set
+		}
+		path, origin = p, "$CREDENTIALS_DIRECTORY/"+CredentialName
+	default:
+		return nil
+	}
+	b, err := readBounded(path, 4096)
+	if err != nil {
+		return &Error{Key: "proxmox.token_file", Origin: origin, Msg: fmt.Sprintf("cannot read the token: %v", err)}
+	}
+	return c.set(c.field("proxmox.token"), strings.TrimSpace(string(b)), "token file "+path)
+}
+
+func (c *Config) loadFile(path string, fields []field) error {
+	src, err := readBounded(path, maxFileSize)
+	if err != nil {
+		return &Error{Key: "--config", Origin: path, Msg: fmt.Sprintf("cannot read the config file: %v", err)}
+	}
+	file, diags := hclparse.NewParser().ParseHCL(src, path)
+	if diags.HasErrors() {
+		return fmt.Errorf("config: %w", diags)
+	}
+	return c.decodeBody(file.Body, "", fields)
+}
+
+// decodeBody reads the attributes and blocks of one level of the file
+// (prefix "" for the top, "proxmox." inside proxmox, ...).
+func (c *Config) decodeBody(body hcl.Body, prefix string, fields []field) error {
+	schema := &hcl.BodySchema{}
+	byName := map[string]field{}
+	for _, f := range fields {
+		for _, name := range f.fileNames() {
+			rest, ok := strings.CutPrefix(name, prefix)
+			if !ok || strings.Contains(rest, ".") {
+				continue
+			}
+			schema.Attributes = append(schema.Attributes, hcl.AttributeSchema{Name: rest})
+			byName[rest] = f
+		}
+	}
+	for _, b := range blocksUnder(prefix) {
+		schema.Blocks = append(schema.Blocks, hcl.BlockHeaderSchema{Type: b})
+	}
+	content, diags := body.Content(schema)
+	if diags.HasErrors() {
+		return fmt.Errorf("config: %w", diags)
+	}
+	seenBlocks := map[string]hcl.Range{}
+	for _, blk := range content.Blocks {
+		if first, dup := seenBlocks[blk.Type]; dup {
+			return &Error{Key: prefix + blk.Type, Origin: rangeOrigin(blk.DefRange),
+				Msg: fmt.Sprintf("only one %s block is allowed; another is at %s", blk.Type, rangeOrigin(first))}
+		}
+		seenBlocks[blk.Type] = blk.DefRange
+		if err := c.decodeBody(blk.Body, prefix+blk.Type+".", fields); err != nil {
+			return err
+		}
+	}
+	// Deterministic order, so the first error is stable.
+	names := make([]string, 0, len(content.Attributes))
+	for name := range content.Attributes {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		attr := content.Attributes[name]
+		f := byName[name]
+		origin := rangeOrigin(attr.NameRange)
+		if prev := c.origins[f.key]; strings.HasPrefix(prev, attr.NameRange.Filename+":") {
+			return &Error{Key: f.key, Origin: origin, Msg: "is set twice in the file (also at " + prev + ")"}
+		}
+		v, diags := attr.Expr.Value(nil)
+		if diags.HasErrors() {
+			return fmt.Errorf("config: %w", diags)
+		}
+		s, err := ctyString(v)
+		if err != nil {
+			return &Error{Key: f.key, Origin: origin, Msg: err.Error()}
+		}
+		if err := c.set(f, s, origin); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ctyString(v cty.Value) (string, error) {
+	if v.IsNull() || !v.IsKnown() {
+		return "", errors.New("must have a value")
+	}
+	s, err := convert.Convert(v, cty.String)
+	if err != nil {
+		return "", fmt.Errorf("must be a string, number or bool, not %s", v.Type().FriendlyName())
+	}
+	return s.AsString(), nil
+}
+
+func rangeOrigin(r hcl.Range) string { return fmt.Sprintf("%s:%d", r.Filename, r.Start.Line) }
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("not a regular file")}
+	}
+	if st.Size() > limit {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("larger than %d bytes", limit)}
+	}
+	b := make([]byte, st.Size())
+	n, err := f.Read(b)
+	if err != nil && n != len(b) {
+		return nil, err
+	}
+	return b[:n], nil
+}

@@ -1,0 +1,250 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const (
+	testToken  = "felhom@pve!converge=0b1c1b7e-52f4-4c43-9f0e-5a2d7c3e9a11"
+	testSecret = "0b1c1b7e-52f4-4c43-9f0e-5a2d7c3e9a11"
+	testFP     = "5C:1A:2B:3C:4D:5E:6F:70:81:92:A3:B4:C5:D6:E7:F8:09:1A:2B:3C:4D:5E:6F:70:81:92:A3:B4:C5:D6:E7:A1"
+)
+
+func env(kv ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadFileAndEnvironment(t *testing.T) {
+	tokenFile := writeFile(t, "token", testToken+"\n")
+	cfgFile := writeFile(t, "config.hcl", fmt.Sprintf(`
+host            = "pve-demo"
+state_dir       = "/srv/felhom"
+proxmox {
+  endpoint   = "https://pve.example.org:8006/api2/json"
+  node       = "pve"
+  token_file = %q
+  timeout    = "45s"
+  tls {
+    fingerprint = %q
+  }
+}
+privileged {
+  mode = "direct"
+}
+`, tokenFile, strings.ToLower(testFP)))
+
+	c, err := Load(Sources{File: cfgFile, Getenv: env("FELHOM_CONVERGE_PROXMOX_NODE", "pve2")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireProxmox(); err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"host", c.Host, "pve-demo"},
+		{"state_dir", c.StateDir, "/srv/felhom"},
+		{"allowed_signers default", c.AllowedSigners, DefaultAllowedSigners},
+		{"endpoint normalised", c.Proxmox.Endpoint, "https://pve.example.org:8006"},
+		{"env beats file", c.Proxmox.Node, "pve2"},
+		{"token from token_file", c.Proxmox.Token.Reveal(), testToken},
+		{"fingerprint normalised", c.Proxmox.Fingerprint, testFP},
+		{"timeout", c.Proxmox.Timeout.String(), "45s"},
+		{"privileged", c.Privileged.Mode, "direct"},
+		{"origin of file value", c.Origin("host"), cfgFile + ":2"},
+		{"origin of env value", c.Origin("proxmox.node"), "env FELHOM_CONVERGE_PROXMOX_NODE"},
+		{"origin of default", c.Origin("proxmox.concurrency"), "default"},
+	}
+	for _, ck := range checks {
+		if ck.got != ck.want {
+			t.Errorf("%s = %q, want %q", ck.name, ck.got, ck.want)
+		}
+	}
+}
+
+// With every required setting in the environment no file is needed.
+func TestLoadEnvironmentOnly(t *testing.T) {
+	c, err := Load(Sources{Getenv: env(
+		"FELHOM_CONVERGE_HOST", "pve-demo",
+		"FELHOM_CONVERGE_PROXMOX_ENDPOINT", "https://10.0.0.5",
+		"FELHOM_CONVERGE_PROXMOX_NODE", "pve",
+		"FELHOM_CONVERGE_PROXMOX_TOKEN", "PVEAPIToken="+testToken,
+		"FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT", testFP,
+	)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireProxmox(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Proxmox.Endpoint != "https://10.0.0.5:8006" || c.Proxmox.Token.Reveal() != testToken {
+		t.Fatalf("got endpoint %q token ok=%v", c.Proxmox.Endpoint, c.Proxmox.Token.Reveal() == testToken)
+	}
+}
+
+func TestSystemdCredential(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, CredentialName), []byte(testToken), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Sources{Getenv: env("CREDENTIALS_DIRECTORY", dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Proxmox.Token.Reveal() != testToken {
+		t.Fatal("token not read from $CREDENTIALS_DIRECTORY")
+	}
+}
+
+// Each bad or missing setting gives one error naming the field and where
+// the value came from.
+func TestErrorsNameFieldAndOrigin(t *testing.T) {
+	base := []string{
+		"FELHOM_CONVERGE_PROXMOX_ENDPOINT", "https://pve.example.org",
+		"FELHOM_CONVERGE_PROXMOX_NODE", "pve",
+		"FELHOM_CONVERGE_PROXMOX_TOKEN", testToken,
+	}
+	cases := []struct {
+		name    string
+		file    string
+		env     []string
+		require bool // the error comes from RequireProxmox, not Load
+		want    []string
+	}{
+		{"missing endpoint", "", []string{"FELHOM_CONVERGE_PROXMOX_NODE", "pve"}, true,
+			[]string{"proxmox.endpoint is not set", "FELHOM_CONVERGE_PROXMOX_ENDPOINT", "proxmox { endpoint = ... }"}},
+		{"bad endpoint from env", "", []string{"FELHOM_CONVERGE_PROXMOX_ENDPOINT", "ftp://x"}, false,
+			[]string{"proxmox.endpoint (from env FELHOM_CONVERGE_PROXMOX_ENDPOINT)", "https", `"ftp://x"`}},
+		{"plain http to a remote host", "", []string{"FELHOM_CONVERGE_PROXMOX_ENDPOINT", "http://pve.example.org:8006"}, false,
+			[]string{"proxmox.endpoint", "loopback"}},
+		{"bad fingerprint in file", "proxmox {\n  tls {\n    fingerprint = \"AB:CD\"\n  }\n}\n", nil, false,
+			[]string{"proxmox.tls.fingerprint (from ", "config.hcl:3)", "SHA-256"}},
+		{"unknown attribute", "proxmox {\n  endpont = \"https://x\"\n}\n", nil, false,
+			[]string{"config.hcl:2", "Unsupported argument", `Did you mean "endpoint"?`}},
+		{"duplicate block", "proxmox {}\nproxmox {}\n", nil, false,
+			[]string{"only one proxmox block", "config.hcl:2"}},
+		{"no TLS choice", "", base, true,
+			[]string{"proxmox.tls is not set", "fingerprint", "ca_file"}},
+		{"two TLS choices", "", append(base, "FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT", testFP, "FELHOM_CONVERGE_PROXMOX_TLS_CA_FILE", "/etc/ssl/ca.pem"), true,
+			[]string{"more than one", "fingerprint from env FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT"}},
+		{"insecure for a remote host", "", append(base, "FELHOM_CONVERGE_PROXMOX_TLS_INSECURE_SKIP_VERIFY", "true"), true,
+			[]string{"insecure_skip_verify", "only for a loopback endpoint"}},
+		{"bad privileged mode", "privileged {\n  mode = \"root\"\n}\n", nil, false,
+			[]string{"privileged.mode", `"sudo" or "direct"`}},
+		{"missing token", "", []string{"FELHOM_CONVERGE_PROXMOX_ENDPOINT", "https://x", "FELHOM_CONVERGE_PROXMOX_NODE", "pve"}, true,
+			[]string{"proxmox.token is not set", "token_file", "CREDENTIALS_DIRECTORY"}},
+		{"unreadable token file", "proxmox {\n  token_file = \"/nonexistent/token\"\n}\n", nil, false,
+			[]string{"proxmox.token_file (from ", "cannot read the token"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			src := Sources{Getenv: env(tc.env...)}
+			if tc.file != "" {
+				src.File = writeFile(t, "config.hcl", tc.file)
+			}
+			c, err := Load(src)
+			if tc.require {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				err = c.RequireProxmox()
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestExplicitConfigMustExist(t *testing.T) {
+	_, err := Load(Sources{File: filepath.Join(t.TempDir(), "missing.hcl"), Getenv: env()})
+	if err == nil || !strings.Contains(err.Error(), "cannot read the config file") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// The token never shows, whichever way the config or an error is printed.
+func TestTokenNeverPrinted(t *testing.T) {
+	c, err := Load(Sources{Getenv: env("FELHOM_CONVERGE_PROXMOX_TOKEN", testToken)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := []string{
+		fmt.Sprintf("%v", c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%v", c.Proxmox),
+		fmt.Sprintf("%q", c.Proxmox.Token), fmt.Sprintf("%x", c.Proxmox.Token), fmt.Sprint(c.Proxmox.Token), string(js),
+	}
+	// A malformed token is refused without echoing it.
+	_, err = Load(Sources{Getenv: env("FELHOM_CONVERGE_PROXMOX_TOKEN", "felhom@pve="+testSecret)})
+	if err == nil {
+		t.Fatal("malformed token accepted")
+	}
+	outputs = append(outputs, err.Error())
+	for _, out := range outputs {
+		if strings.Contains(out, testSecret) || strings.Contains(out, fmt.Sprintf("%x", testSecret)) {
+			t.Errorf("secret leaked in %q", out)
+		}
+	}
+}
+
+func TestSimDefaults(t *testing.T) {
+	dir := t.TempDir()
+	c, err := Load(Sources{SimDir: dir, DesiredHost: "pve-demo", Getenv: env("FELHOM_CONVERGE_STATE_DIR", "/tmp/explicit")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Host != "pve-demo" || c.AllowedSigners != filepath.Join(dir, "allowed_signers") {
+		t.Errorf("host %q allowed_signers %q", c.Host, c.AllowedSigners)
+	}
+	if c.StateDir != "/tmp/explicit" {
+		t.Errorf("an explicit environment value must win over --sim defaults; state_dir = %q", c.StateDir)
+	}
+	if err := c.UseSimulator("https://127.0.0.1:40001", "pve", testToken, testFP); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RequireProxmox(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Origin("proxmox.endpoint") != "--sim" {
+		t.Errorf("origin = %q", c.Origin("proxmox.endpoint"))
+	}
+}
+
+func TestSecretFormatting(t *testing.T) {
+	s := NewSecret("hunter2")
+	for _, got := range []string{fmt.Sprint(s), fmt.Sprintf("%d", s), fmt.Sprintf("%#v", s), s.String()} {
+		if strings.Contains(got, "hunter2") {
+			t.Errorf("leak: %q", got)
+		}
+	}
+	var e *Error
+	if !errors.As(&Error{Key: "k"}, &e) {
+		t.Fatal("Error is not an *Error")
+	}
+}

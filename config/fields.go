@@ -1,0 +1,265 @@
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// field is one setting: its key ("proxmox.endpoint"), default, the file
+// spellings that are accepted (the key itself plus aliases), and how a
+// string value is checked and stored.
+type field struct {
+	key      string
+	def      string
+	aliases  []string // other file spellings, e.g. "proxmox.fingerprint"
+	envAlias []string // other environment names
+	secret   bool     // never echo the value
+	store    func(v string) error
+}
+
+// blocksUnder lists the block types allowed at one level of the file.
+func blocksUnder(prefix string) []string {
+	switch prefix {
+	case "":
+		return []string{"proxmox", "privileged"}
+	case "proxmox.":
+		return []string{"tls"}
+	}
+	return nil
+}
+
+func (f field) fileNames() []string { return append([]string{f.key}, f.aliases...) }
+
+func (f field) envNames() []string {
+	name := "FELHOM_CONVERGE_" + strings.ToUpper(strings.ReplaceAll(f.key, ".", "_"))
+	return append([]string{name}, f.envAlias...)
+}
+
+// hclHint shows how the key is written in the file.
+func (f field) hclHint() string {
+	parts := strings.Split(f.key, ".")
+	s := parts[len(parts)-1] + " = ..."
+	for i := len(parts) - 2; i >= 0; i-- {
+		s = parts[i] + " { " + s + " }"
+	}
+	return s
+}
+
+func (c *Config) field(key string) field {
+	for _, f := range c.fields() {
+		if f.key == key {
+			return f
+		}
+	}
+	panic("config: unknown setting " + key)
+}
+
+// set stores v for f and records its origin; a bad value is an *Error that
+// names the field and the origin (and, for the token, never the value).
+func (c *Config) set(f field, v string, origin string) error {
+	if err := f.store(v); err != nil {
+		msg := err.Error()
+		if !f.secret {
+			msg = fmt.Sprintf("%s (got %q)", msg, v)
+		}
+		return &Error{Key: f.key, Origin: origin, Msg: msg}
+	}
+	c.origins[f.key] = origin
+	return nil
+}
+
+var (
+	hostNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$`)
+	nodeNamePattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
+	// tokenPattern is USER@REALM!TOKENID=SECRET as Proxmox splits it: the
+	// token id is a pve-configid, the secret follows the last '='.
+	tokenPattern = regexp.MustCompile(`^[^\s@!=:]+@[A-Za-z0-9.\-_]+![A-Za-z][A-Za-z0-9.\-_]*=[^\s=]+$`)
+)
+
+func (c *Config) fields() []field {
+	p := &c.Proxmox
+	return []field{
+		{key: "host", store: func(v string) error {
+			if !hostNamePattern.MatchString(v) {
+				return errors.New("must be a host name (letters, digits, '-' and '.')")
+			}
+			c.Host = v
+			return nil
+		}},
+		{key: "state_dir", def: DefaultStateDir, store: storePath(&c.StateDir)},
+		{key: "allowed_signers", def: DefaultAllowedSigners, store: storePath(&c.AllowedSigners)},
+		{key: "proxmox.endpoint", store: func(v string) error {
+			ep, err := normaliseEndpoint(v)
+			if err != nil {
+				return err
+			}
+			p.Endpoint = ep
+			return nil
+		}},
+		{key: "proxmox.node", store: func(v string) error {
+			if !nodeNamePattern.MatchString(v) {
+				return errors.New("must be a Proxmox node name (letters, digits and '-')")
+			}
+			p.Node = v
+			return nil
+		}},
+		{key: "proxmox.token", secret: true, store: func(v string) error {
+			v = strings.TrimPrefix(strings.TrimSpace(v), "PVEAPIToken=")
+			if !tokenPattern.MatchString(v) {
+				return errors.New("must have the form USER@REALM!TOKENID=SECRET (the value is not shown)")
+			}
+			p.Token = NewSecret(v)
+			return nil
+		}},
+		{key: "proxmox.token_file", store: func(v string) error {
+			return storePath(&c.tokenFile)(v)
+		}},
+		{key: "proxmox.tls.ca_file", aliases: []string{"proxmox.ca_file"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_CA_FILE"},
+			store: storePath(&p.CAFile)},
+		{key: "proxmox.tls.fingerprint", aliases: []string{"proxmox.fingerprint"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_FINGERPRINT"},
+			store: func(v string) error {
+				fp, err := NormaliseFingerprint(v)
+				if err != nil {
+					return err
+				}
+				p.Fingerprint = fp
+				return nil
+			}},
+		{key: "proxmox.tls.insecure_skip_verify", aliases: []string{"proxmox.insecure_skip_verify"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_INSECURE_SKIP_VERIFY"},
+			store: storeBool(&p.InsecureSkipVerify)},
+		{key: "proxmox.timeout", def: DefaultTimeout.String(), store: func(v string) error {
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			if d <= 0 || d > time.Hour {
+				return errors.New("must be between 1s and 1h")
+			}
+			p.Timeout = d
+			return nil
+		}},
+		{key: "proxmox.concurrency", def: strconv.Itoa(DefaultConcurrency), store: func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return errors.New("must be a whole number from 1 to 64")
+			}
+			p.Concurrency = n
+			return nil
+		}},
+		{key: "privileged.mode", def: DefaultPrivilegedMode, store: func(v string) error {
+			if v != "sudo" && v != "direct" {
+				return errors.New(`must be "sudo" or "direct"`)
+			}
+			c.Privileged.Mode = v
+			return nil
+		}},
+	}
+}
+
+func storePath(dst *string) func(string) error {
+	return func(v string) error {
+		if strings.TrimSpace(v) == "" || strings.ContainsRune(v, 0) {
+			return errors.New("must be a file system path")
+		}
+		abs, err := filepath.Abs(v)
+		if err != nil {
+			return err
+		}
+		*dst = abs
+		return nil
+	}
+}
+
+func storeBool(dst *bool) func(string) error {
+	return func(v string) error {
+		switch strings.ToLower(v) {
+		case "true", "1", "yes":
+			*dst = true
+		case "false", "0", "no":
+			*dst = false
+		default:
+			return errors.New("must be true or false")
+		}
+		return nil
+	}
+}
+
+// parseDuration takes Go durations ("30s", "2m") or whole seconds ("30").
+func parseDuration(v string) (time.Duration, error) {
+	if n, err := strconv.Atoi(v); err == nil {
+		return time.Duration(n) * time.Second, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, errors.New(`must be a duration such as "30s" or "2m"`)
+	}
+	return d, nil
+}
+
+// normaliseEndpoint accepts https://host[:port][/api2/json] and returns
+// https://host:port. Plain http is accepted only for loopback hosts (the
+// simulator), because the token would cross the network in clear text.
+func normaliseEndpoint(v string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(v))
+	if err != nil || u.Host == "" || u.Hostname() == "" {
+		return "", errors.New("must be a URL such as https://pve.example:8006")
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return "", errors.New("must use https: plain http is allowed only for loopback endpoints")
+		}
+	default:
+		return "", errors.New("must be an https:// URL")
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", errors.New("must not carry user info, a query or a fragment")
+	}
+	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api2/json")
+	if path != "" {
+		return "", errors.New("must be the server's base URL (optionally ending in /api2/json)")
+	}
+	port := u.Port()
+	if port == "" {
+		port = "8006"
+	}
+	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port), nil
+}
+
+func isLoopbackURL(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	return err == nil && isLoopbackHost(u.Hostname())
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// NormaliseFingerprint accepts a SHA-256 certificate fingerprint in any
+// case, with or without colons (or a "SHA256:"-less hex string), and returns
+// it as Proxmox shows it: upper-case hex pairs joined by colons.
+func NormaliseFingerprint(v string) (string, error) {
+	hexStr := strings.ReplaceAll(strings.TrimSpace(v), ":", "")
+	b, err := hex.DecodeString(hexStr)
+	if err != nil || len(b) != 32 {
+		return "", errors.New("must be a SHA-256 fingerprint: 32 hex pairs such as 5C:1A:...:A1")
+	}
+	pairs := make([]string, len(b))
+	for i, x := range b {
+		pairs[i] = fmt.Sprintf("%02X", x)
+	}
+	return strings.Join(pairs, ":"), nil
+}
