@@ -1,0 +1,353 @@
+package proxmox
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Options configure a [Client].
+type Options struct {
+	// Endpoint is the API base, https://host:8006, with or without the
+	// /api2/json suffix. Plain http:// is allowed only for loopback hosts
+	// (the simulator, a local reverse proxy).
+	Endpoint string
+
+	// Node is the Proxmox node name this client manages ("pve").
+	Node string
+
+	// Token authenticates every request. A token is never root@pam.
+	Token Token
+
+	// Exactly one TLS trust mode for https: CAFile (full verification
+	// against that CA, e.g. /etc/pve/pve-root-ca.pem), Fingerprint (pin the
+	// SHA-256 of the server's leaf certificate, in the colon-separated form
+	// the node reports; any case, colons optional), or InsecureSkipVerify.
+	CAFile             string
+	Fingerprint        string
+	InsecureSkipVerify bool
+
+	// Timeout bounds each HTTP request (default 30s).
+	Timeout time.Duration
+
+	// Concurrency is the maximum number of requests in flight (default 4):
+	// pveproxy serves only a few at once.
+	Concurrency int
+
+	// Logf, if set, receives one debug line per request. It never sees
+	// the token.
+	Logf func(format string, args ...any)
+}
+
+// Client talks to the Proxmox VE HTTP API of one node with an API token.
+// It never starts a process. It is safe for concurrent use.
+type Client struct {
+	base    string // https://host:8006/api2/json
+	node    string
+	token   Token
+	hc      *http.Client
+	sem     chan struct{}
+	timeout time.Duration
+	logf    func(format string, args ...any)
+
+	// GET retry policy: attempts in total, and the first backoff (doubled
+	// after each failure).
+	attempts int
+	backoff  time.Duration
+}
+
+// nodePattern is Proxmox's node-name format (pve-node).
+var nodePattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
+
+// New checks the options and returns a Client. It makes no request.
+func New(o Options) (*Client, error) {
+	base, scheme, err := parseEndpoint(o.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	if !nodePattern.MatchString(o.Node) {
+		return nil, fmt.Errorf("proxmox: node name %q is not a valid Proxmox node name", o.Node)
+	}
+	if o.Token.IsZero() {
+		return nil, errors.New("proxmox: no API token")
+	}
+	if o.Timeout < 0 || o.Concurrency < 0 {
+		return nil, errors.New("proxmox: Timeout and Concurrency must not be negative")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 4
+	}
+	tr := &http.Transport{
+		// The API is reached directly: an environment proxy would see
+		// every request of a host-local tool.
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     false,
+		TLSNextProto:          map[string]func(string, *tls.Conn) http.RoundTripper{}, // HTTP/1.1 only
+		MaxIdleConnsPerHost:   o.Concurrency,
+		MaxConnsPerHost:       o.Concurrency,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: o.Timeout,
+	}
+	switch scheme {
+	case "https":
+		cfg, err := tlsConfig(o)
+		if err != nil {
+			return nil, fmt.Errorf("proxmox: %w", err)
+		}
+		tr.TLSClientConfig = cfg
+	default:
+		if o.CAFile != "" || o.Fingerprint != "" || o.InsecureSkipVerify {
+			return nil, errors.New("proxmox: TLS options given for a plain http endpoint")
+		}
+	}
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	return &Client{
+		base:     base,
+		node:     o.Node,
+		token:    o.Token,
+		hc:       &http.Client{Transport: tr, CheckRedirect: noRedirect},
+		sem:      make(chan struct{}, o.Concurrency),
+		timeout:  o.Timeout,
+		logf:     logf,
+		attempts: 3,
+		backoff:  250 * time.Millisecond,
+	}, nil
+}
+
+// noRedirect stops the client from following redirects: the API never
+// sends one, and a redirect must not carry the token elsewhere.
+func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+
+// parseEndpoint normalises the endpoint to scheme://host[:port]/api2/json.
+func parseEndpoint(s string) (base, scheme string, err error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil {
+		return "", "", fmt.Errorf("proxmox: endpoint: %w", err)
+	}
+	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", fmt.Errorf("proxmox: endpoint %q: want https://host:8006", s)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		ip := net.ParseIP(u.Hostname())
+		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return "", "", fmt.Errorf("proxmox: endpoint %q: plain http is allowed only on loopback; use https", s)
+		}
+	default:
+		return "", "", fmt.Errorf("proxmox: endpoint %q: want an https:// URL", s)
+	}
+	switch p := strings.TrimRight(u.Path, "/"); p {
+	case "", "/api2/json":
+	default:
+		return "", "", fmt.Errorf("proxmox: endpoint %q: unexpected path %q (want none, or /api2/json)", s, u.Path)
+	}
+	return u.Scheme + "://" + u.Host + "/api2/json", u.Scheme, nil
+}
+
+// Node is the node name the client manages.
+func (c *Client) Node() string { return c.node }
+
+// String describes the client without its secret.
+func (c *Client) String() string {
+	return fmt.Sprintf("proxmox.Client{%s node=%s token=%s}", c.base, c.node, c.token)
+}
+
+// envelope is every API response body.
+type envelope struct {
+	Data    json.RawMessage            `json:"data"`
+	Total   *Int                       `json:"total"`
+	Errors  map[string]json.RawMessage `json:"errors"`
+	Message string                     `json:"message"`
+}
+
+// maxBody bounds a response body. The largest expected answer, the cluster
+// resources of a big host, is well below it.
+const maxBody = 64 << 20
+
+// call performs one API request and decodes the envelope's data into out
+// (unless out is nil). Parameters go in the query string for GET and DELETE
+// and in a form body for POST and PUT. Only GET is retried.
+func (c *Client) call(ctx context.Context, method, path string, params url.Values, out any) (*envelope, error) {
+	attempts := 1
+	if method == http.MethodGet {
+		attempts = c.attempts
+	}
+	backoff := c.backoff
+	var err error
+	for attempt := 1; ; attempt++ {
+		var env *envelope
+		var retry bool
+		env, retry, err = c.once(ctx, method, path, params)
+		if err == nil {
+			if out != nil && len(env.Data) > 0 {
+				if derr := json.Unmarshal(env.Data, out); derr != nil {
+					return nil, fmt.Errorf("%s %s: decode response: %w", method, path, derr)
+				}
+			}
+			return env, nil
+		}
+		if !retry || attempt >= attempts || ctx.Err() != nil {
+			return nil, err
+		}
+		c.logf("proxmox: %s %s: attempt %d failed, retrying in %s: %v", method, path, attempt, backoff, err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%s %s: %w (after: %v)", method, path, ctx.Err(), err)
+		case <-t.C:
+		}
+		backoff *= 2
+	}
+}
+
+// once performs one HTTP exchange under the concurrency bound. retry says
+// whether the failure is transient.
+func (c *Client) once(ctx context.Context, method, path string, params url.Values) (env *envelope, retry bool, err error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, false, fmt.Errorf("%s %s: %w", method, path, ctx.Err())
+	}
+	defer func() { <-c.sem }()
+
+	rctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	target := c.base + path
+	var body io.Reader
+	if enc := params.Encode(); enc != "" {
+		if method == http.MethodGet || method == http.MethodDelete {
+			target += "?" + enc
+		} else {
+			body = strings.NewReader(enc)
+		}
+	}
+	req, err := http.NewRequestWithContext(rctx, method, target, body)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	req.Header.Set("Authorization", c.token.authorization())
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.logf("proxmox: %s %s: %v", method, path, err)
+		return nil, transientNetErr(ctx, err), fmt.Errorf("%s %s: %w", method, path, unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, transientNetErr(ctx, err), fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	c.logf("proxmox: %s %s -> %s (%s)", method, path, resp.Status, time.Since(start).Round(time.Millisecond))
+
+	env = &envelope{}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		if jerr := json.Unmarshal(raw, env); jerr != nil && resp.StatusCode == http.StatusOK {
+			return nil, false, fmt.Errorf("%s %s: response is not a JSON envelope: %w", method, path, jerr)
+		}
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, transientStatus(resp.StatusCode), newAPIError(method, path, resp, env)
+	}
+	return env, false, nil
+}
+
+// newAPIError reads the error from the status line first and the 8.4
+// "message" second.
+func newAPIError(method, path string, resp *http.Response, env *envelope) *APIError {
+	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
+	msg := reason
+	if full := strings.TrimSpace(env.Message); full != "" && (reason == "" || (full != reason && strings.HasPrefix(full, reason))) {
+		msg = full
+	}
+	e := &APIError{Method: method, Path: path, Status: resp.StatusCode, Message: msg}
+	if len(env.Errors) > 0 {
+		e.ParamErrors = make(map[string]string, len(env.Errors))
+		for k, v := range env.Errors {
+			var s string
+			if json.Unmarshal(v, &s) != nil {
+				s = string(v)
+			}
+			e.ParamErrors[k] = s
+		}
+	}
+	e.ACLPath, e.Privilege = parsePermission(msg)
+	return e
+}
+
+// transientStatus: gateway errors and pveproxy's 595/596 for a proxied
+// request whose target did not answer. A plain 500 is almost always a
+// business error ("CT is locked") and is not retried.
+func transientStatus(code int) bool {
+	switch code {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, 595, 596:
+		return true
+	}
+	return false
+}
+
+// transientNetErr: connection refused or reset, a dropped connection, or a
+// per-request timeout while the caller's context is still alive.
+// Certificate errors are not transient.
+func transientNetErr(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// unwrapURLError drops url.Error's "Get \"https://...\"" prefix; the
+// method and path are already in the message.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// nodePath joins the managed node's path with escaped segments.
+func (c *Client) nodePath(segments ...string) string {
+	return nodePathOf(c.node, segments...)
+}
+
+func nodePathOf(node string, segments ...string) string {
+	var b strings.Builder
+	b.WriteString("/nodes/")
+	b.WriteString(url.PathEscape(node))
+	for _, s := range segments {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(s))
+	}
+	return b.String()
+}

@@ -1,0 +1,207 @@
+package proxmox
+
+import (
+	"context"
+	"testing"
+)
+
+// Every captured real response decodes through the client, and the fields
+// that differ between Proxmox versions come out right.
+func TestDecodeCaptured(t *testing.T) {
+	ctx := context.Background()
+	route := map[string]string{
+		"GET /version":                         "pve7_node_version.json",
+		"GET /nodes":                           "pve7_nodes_list.json",
+		"GET /nodes/pve/status":                "pve7_node_status.json",
+		"GET /nodes/pve/lxc":                   "pve7_lxc_list_vmid_as_string.json",
+		"GET /nodes/pve/lxc/101/status/current": "pve7_lxc_status_current.json",
+		"GET /nodes/pve/lxc/101/config":        "pve7_lxc_config.json",
+		"GET /storage":                         "storage_list.json",
+		"GET /nodes/pve/storage":               "node_storage.json",
+		"GET /nodes/pve/storage/local/content": "storage_content.json",
+		"GET /cluster/resources":               "pve_cluster_resources_lxc_entries.json",
+	}
+	s := newPVEServer(t, func(r recorded) reply {
+		if f, ok := route[r.Method+" "+r.Path]; ok {
+			return reply{Status: 200, Body: captured(t, f)}
+		}
+		return reply{Status: 501, Reason: "Method '" + r.Method + " " + r.Path + "' not implemented", Body: `{"data":null}`}
+	})
+	c := newTestClient(t, s)
+
+	t.Run("version PVE 7", func(t *testing.T) {
+		v, err := c.Version(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Version != "7.4-16" || v.Release != "7.4" || v.RepoID != "0f39f621" {
+			t.Fatalf("got %+v", v)
+		}
+	})
+	t.Run("nodes with ssl fingerprint", func(t *testing.T) {
+		nodes, err := c.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(nodes) != 4 || nodes[0].Node != "node1" || nodes[0].MaxCPU != 12 || nodes[0].Uptime != 2236708 ||
+			nodes[0].SSLFingerprint != "80:D4:F2:DF:64:95:CD:8D:A0:82:82:AC:48:BA:C0:7A:1B:6B:87:8B:FE:B9:83:1C:95:4E:79:58:77:99:69:F5" {
+			t.Fatalf("got %+v", nodes[0])
+		}
+	})
+	t.Run("node status: loadavg and mhz as strings", func(t *testing.T) {
+		st, err := c.NodeStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.LoadAvg) != 3 || st.CPUInfo.MHz != 3400 || !bool(st.CPUInfo.HVM) || st.CPUInfo.CPUs != 8 ||
+			st.Memory.Total != 65919459328 || st.RootFS.Avail != 937851224064 || st.PVEVersion != "pve-manager/7.4-16/0f39f621" ||
+			st.CurrentKernel != nil {
+			t.Fatalf("got %+v", st)
+		}
+	})
+	t.Run("lxc list: vmid as string, template flag", func(t *testing.T) {
+		l, err := c.ListLXC(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 3 || l[0].VMID != 106 || l[2].VMID != 101 || !bool(l[2].Template) || bool(l[0].Template) ||
+			l[0].PID != 248173 || l[0].MaxMem != 536870912 || l[0].Status != "running" {
+			t.Fatalf("got %+v", l)
+		}
+	})
+	t.Run("status current with ha", func(t *testing.T) {
+		st, err := c.GuestStatus(ctx, 101)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.VMID != 101 || bool(st.HA.Managed) || !bool(st.Template) || st.Tags != "tag1;tag2" || st.Name != "test-container" {
+			t.Fatalf("got %+v", st)
+		}
+	})
+	t.Run("config: numbers, digest, raw lxc, bind mount", func(t *testing.T) {
+		cfg, err := c.GuestConfig(ctx, 101)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mem, okMem := cfg.Memory()
+		cores, _ := cfg.Cores()
+		if cfg.Digest != "5911baea29f4c0073fb063fd9ab29e75892832bf" || mem != 4096 || !okMem || cores != 2 ||
+			!cfg.OnBoot() || cfg.Unprivileged() || cfg.Hostname() != "test-container" ||
+			cfg.MountPoints()[0] != "/mnt/foo/bar,mp=/storage" || len(cfg.RawLXC) != 5 ||
+			cfg.RawLXC[3] != [2]string{"lxc.mount.entry", "/dev/dri dev/dri none bind,optional,create=dir"} ||
+			len(cfg.Tags()) != 2 || cfg.RootFS() != "vmstore:subvol-101-disk-0,size=30G" {
+			t.Fatalf("got %+v", cfg)
+		}
+		if _, ok := cfg.Values["digest"]; ok {
+			t.Error("digest left in Values")
+		}
+		if _, ok := cfg.Swap(); !ok {
+			t.Error("swap missing")
+		}
+	})
+	t.Run("storage config", func(t *testing.T) {
+		l, err := c.ListStorage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 3 || l[0].Path != "/var/lib/vz" || l[0].PruneBackups != "keep-all=1" || l[1].ThinPool != "data" {
+			t.Fatalf("got %+v", l)
+		}
+	})
+	t.Run("node storage: numbers as strings", func(t *testing.T) {
+		l, err := c.NodeStorage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 3 || l[2].Avail != 412316860416 || l[2].Total != 479733473280 || !bool(l[2].Active) || l[1].UsedFraction != 0.0901532 {
+			t.Fatalf("got %+v", l)
+		}
+	})
+	t.Run("storage content: vmid as string, protected, verification", func(t *testing.T) {
+		l, err := c.StorageContent(ctx, "local", "backup", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 3 || l[1].VMID != 105 || !bool(l[1].Protected) || l[1].Verification == nil || l[1].Verification.State != "ok" ||
+			l[2].Format != "tzst" || l[0].Size != 498017292 {
+			t.Fatalf("got %+v", l)
+		}
+	})
+	t.Run("cluster resources filtered to this node's lxc", func(t *testing.T) {
+		l, err := c.ClusterResources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 2 || l[0].VMID != 733 || l[1].Status != "stopped" || l[0].Tags != "" {
+			t.Fatalf("got %+v", l)
+		}
+	})
+}
+
+// The bodies that are not a whole GET answer decode on their own.
+func TestDecodeCapturedFragments(t *testing.T) {
+	t.Run("pve8 cluster resources: only this node's lxc survive the filter", func(t *testing.T) {
+		s := newPVEServer(t, func(r recorded) reply {
+			if r.Query.Get("type") != "vm" {
+				t.Errorf("query %v, want type=vm", r.Query)
+			}
+			return ok(captured(t, "pve8_cluster_resources_all.json"))
+		})
+		c := newTestClient(t, s, func(o *Options) { o.Node = "node1" })
+		l, err := c.ClusterResources(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 0 { // the capture holds qemu guests, nodes and storages only
+			t.Fatalf("got %+v", l)
+		}
+	})
+	t.Run("task status with warnings: id as string", func(t *testing.T) {
+		s := newPVEServer(t, func(r recorded) reply { return ok(captured(t, "pve7_task_status_warnings.json")) })
+		c := newTestClient(t, s)
+		u, _ := ParseUPID("UPID:dahu-2:00007323:001036A5:6419CAF8:qmstart:100:root@pam:")
+		st, err := c.TaskStatusOnce(context.Background(), u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n, ok := st.Warnings(); !ok || n != 1 || st.ID != "100" || st.Running() || st.PID != 29475 {
+			t.Fatalf("got %+v", st)
+		}
+		if got := s.Requests()[0].Path; got != "/nodes/dahu-2/tasks/UPID:dahu-2:00007323:001036A5:6419CAF8:qmstart:100:root@pam:/status" {
+			t.Errorf("path %s", got)
+		}
+	})
+	for _, f := range []string{"pve7_post_returns_upid_token_user.json", "pve6_pvesh_shutdown_upid.json"} {
+		t.Run("UPID answer "+f, func(t *testing.T) {
+			body := captured(t, f)
+			if f == "pve6_pvesh_shutdown_upid.json" { // pvesh printed the data value alone
+				body = `{"data":` + body + `}`
+			}
+			s := newPVEServer(t, func(r recorded) reply { return ok(body) })
+			c := newTestClient(t, s)
+			u, err := c.Start(context.Background(), 200)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if u.Node == "" || u.Type == "" || u.User == "" {
+				t.Fatalf("got %+v", u)
+			}
+		})
+	}
+	t.Run("vzcreate UPID with token user", func(t *testing.T) {
+		var v struct {
+			UPID       string
+			ExitStatus string
+		}
+		if err := jsonUnmarshal(captured(t, "pve_vzcreate_upid_token_warnings.json"), &v); err != nil {
+			t.Fatal(err)
+		}
+		u, err := ParseUPID(v.UPID)
+		if err != nil || u.Token() != "opentofu" {
+			t.Fatalf("ParseUPID: %+v, %v", u, err)
+		}
+		if n, ok := (TaskStatus{ExitStatus: v.ExitStatus}).Warnings(); !ok || n != 1 {
+			t.Fatalf("warnings %d %v", n, ok)
+		}
+	})
+}

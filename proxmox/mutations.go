@@ -1,0 +1,297 @@
+package proxmox
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SetConfig is PUT /nodes/{node}/lxc/{vmid}/config. It is synchronous:
+// Proxmox answers {"data":null}, not a UPID. set holds config keys and
+// their values in Proxmox's format (booleans as "1"/"0"); delete lists keys
+// to remove. digest, when not empty, makes Proxmox refuse the write if the
+// config changed since it was read ([IsDigestMismatch]).
+func (c *Client) SetConfig(ctx context.Context, vmid int, set map[string]string, delete []string, digest string) error {
+	if err := checkVMID(vmid); err != nil {
+		return err
+	}
+	if len(set) == 0 && len(delete) == 0 {
+		return fmt.Errorf("set config of CT %d: nothing to change", vmid)
+	}
+	form := url.Values{}
+	for k, v := range set {
+		if !configKeyPattern.MatchString(k) || k == "delete" || k == "digest" || k == "revert" {
+			return fmt.Errorf("set config of CT %d: %q is not a config key", vmid, k)
+		}
+		form.Set(k, v)
+	}
+	if len(delete) > 0 {
+		keys := append([]string(nil), delete...)
+		sort.Strings(keys)
+		for _, k := range keys {
+			if !configKeyPattern.MatchString(k) {
+				return fmt.Errorf("set config of CT %d: %q is not a config key", vmid, k)
+			}
+			if _, both := set[k]; both {
+				return fmt.Errorf("set config of CT %d: key %q is both set and deleted", vmid, k)
+			}
+		}
+		form.Set("delete", strings.Join(keys, ","))
+	}
+	if digest != "" {
+		form.Set("digest", digest)
+	}
+	_, err := c.call(ctx, "PUT", c.nodePath("lxc", strconv.Itoa(vmid), "config"), form, nil)
+	return err
+}
+
+// restoreKeys are the config keys RestoreLXC passes through: those a
+// desired state sets on create. Anything else (vmid, ostemplate, restore,
+// force, ...) has its own field.
+var restoreKeys = regexp.MustCompile(`^(rootfs|mp\d{1,3}|net\d{1,2}|hostname|memory|swap|cores|cpulimit|cpuunits|unprivileged|features|onboot|tags|description|nameserver|searchdomain|startup|protection|timezone|arch|ostype)$`)
+
+// RestoreOptions configure RestoreLXC.
+type RestoreOptions struct {
+	// Storage is the default target storage for volumes ("local-lvm").
+	Storage string
+	// Force overwrites an existing guest with the same vmid: the guest's
+	// current disks are destroyed.
+	Force bool
+	// Unique gives the restored guest new MAC addresses.
+	Unique bool
+	// Start starts the guest once restored.
+	Start bool
+	// Config overrides the backed-up configuration, in Proxmox's format:
+	// rootfs, mpN, netN, hostname, memory, swap, cores, unprivileged,
+	// features, onboot, tags, description and a few more. Keys not given
+	// keep the backup's value (unprivileged included).
+	Config map[string]string
+}
+
+// RestoreLXC creates guest vmid from a backup archive (POST
+// /nodes/{node}/lxc with restore=1; ostemplate = the backup volid) and
+// returns the vzrestore task.
+func (c *Client) RestoreLXC(ctx context.Context, vmid int, archive string, o RestoreOptions) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if !volidPattern.MatchString(archive) {
+		return UPID{}, fmt.Errorf("restore CT %d: %q is not a backup volume id (storage:backup/...)", vmid, archive)
+	}
+	form := url.Values{
+		"vmid":       {strconv.Itoa(vmid)},
+		"ostemplate": {archive},
+		"restore":    {"1"},
+	}
+	if o.Storage != "" {
+		if err := checkStorageID(o.Storage); err != nil {
+			return UPID{}, fmt.Errorf("restore CT %d: %w", vmid, err)
+		}
+		form.Set("storage", o.Storage)
+	}
+	if o.Force {
+		form.Set("force", "1")
+	}
+	if o.Unique {
+		form.Set("unique", "1")
+	}
+	if o.Start {
+		form.Set("start", "1")
+	}
+	for k, v := range o.Config {
+		if !restoreKeys.MatchString(k) {
+			return UPID{}, fmt.Errorf("restore CT %d: config key %q cannot be set on restore", vmid, k)
+		}
+		form.Set(k, v)
+	}
+	return c.task(ctx, "POST", c.nodePath("lxc"), form)
+}
+
+// DestroyOptions configure DestroyLXC.
+type DestroyOptions struct {
+	Purge                    bool // also remove the guest from backup, replication and HA jobs
+	DestroyUnreferencedDisks bool // also destroy vm-{vmid}-* volumes the config does not name
+	Force                    bool // stop a running guest first
+}
+
+// DestroyLXC is DELETE /nodes/{node}/lxc/{vmid}: it destroys the guest and
+// its volumes, and returns the vzdestroy task. Every flag is sent
+// explicitly.
+func (c *Client) DestroyLXC(ctx context.Context, vmid int, o DestroyOptions) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	q := url.Values{
+		"purge":                      {formBool(o.Purge)},
+		"destroy-unreferenced-disks": {formBool(o.DestroyUnreferencedDisks)},
+		"force":                      {formBool(o.Force)},
+	}
+	return c.task(ctx, "DELETE", c.nodePath("lxc", strconv.Itoa(vmid)), q)
+}
+
+// Resize is PUT /nodes/{node}/lxc/{vmid}/resize: grow disk ("rootfs",
+// "mpN") to size ("16G", or "+4G" to add). Proxmox refuses to shrink.
+// Returns the resize task.
+func (c *Client) Resize(ctx context.Context, vmid int, disk, size, digest string) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if !diskKeyPattern.MatchString(disk) {
+		return UPID{}, fmt.Errorf("resize CT %d: %q is not rootfs or mpN", vmid, disk)
+	}
+	if !diskSizePattern.MatchString(size) {
+		return UPID{}, fmt.Errorf("resize CT %d %s: size %q is not [+]N[.N][K|M|G|T]", vmid, disk, size)
+	}
+	form := url.Values{"disk": {disk}, "size": {size}}
+	if digest != "" {
+		form.Set("digest", digest)
+	}
+	return c.task(ctx, "PUT", c.nodePath("lxc", strconv.Itoa(vmid), "resize"), form)
+}
+
+// Start is POST .../status/start. A start of a missing or locked guest
+// still returns a task, which then fails.
+func (c *Client) Start(ctx context.Context, vmid int) (UPID, error) {
+	return c.power(ctx, vmid, "start", nil)
+}
+
+// Stop is POST .../status/stop: a hard stop, like pulling the plug.
+func (c *Client) Stop(ctx context.Context, vmid int) (UPID, error) {
+	return c.power(ctx, vmid, "stop", nil)
+}
+
+// ShutdownOptions configure Shutdown.
+type ShutdownOptions struct {
+	// Timeout is how long the guest gets to shut down (Proxmox's default
+	// is 60s when zero). Whole seconds.
+	Timeout time.Duration
+	// ForceStop hard-stops the guest after the timeout; without it the
+	// task fails when the timeout passes.
+	ForceStop bool
+}
+
+// Shutdown is POST .../status/shutdown: a clean shutdown.
+func (c *Client) Shutdown(ctx context.Context, vmid int, o ShutdownOptions) (UPID, error) {
+	form := url.Values{"forceStop": {formBool(o.ForceStop)}}
+	if o.Timeout < 0 {
+		return UPID{}, fmt.Errorf("shutdown CT %d: negative timeout", vmid)
+	}
+	if o.Timeout > 0 {
+		form.Set("timeout", strconv.Itoa(int((o.Timeout+time.Second-1)/time.Second)))
+	}
+	return c.power(ctx, vmid, "shutdown", form)
+}
+
+func (c *Client) power(ctx context.Context, vmid int, action string, form url.Values) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	return c.task(ctx, "POST", c.nodePath("lxc", strconv.Itoa(vmid), "status", action), form)
+}
+
+// Snapshot is POST .../snapshot. Almost every refusal (name taken,
+// storage without snapshots, locked) fails the task, not the call.
+func (c *Client) Snapshot(ctx context.Context, vmid int, name, description string) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if err := checkSnapname(name); err != nil {
+		return UPID{}, err
+	}
+	form := url.Values{"snapname": {name}}
+	if description != "" {
+		form.Set("description", description)
+	}
+	return c.task(ctx, "POST", c.nodePath("lxc", strconv.Itoa(vmid), "snapshot"), form)
+}
+
+// Rollback is POST .../snapshot/{name}/rollback. A running guest is
+// stopped; start=true starts it again afterwards.
+func (c *Client) Rollback(ctx context.Context, vmid int, name string, start bool) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if err := checkSnapname(name); err != nil {
+		return UPID{}, err
+	}
+	form := url.Values{"start": {formBool(start)}}
+	return c.task(ctx, "POST", c.nodePath("lxc", strconv.Itoa(vmid), "snapshot", name, "rollback"), form)
+}
+
+// DeleteSnapshot is DELETE .../snapshot/{name}.
+func (c *Client) DeleteSnapshot(ctx context.Context, vmid int, name string) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if err := checkSnapname(name); err != nil {
+		return UPID{}, err
+	}
+	return c.task(ctx, "DELETE", c.nodePath("lxc", strconv.Itoa(vmid), "snapshot", name), nil)
+}
+
+// VzdumpOptions configure Vzdump.
+type VzdumpOptions struct {
+	Storage  string // target storage
+	Mode     string // snapshot, suspend, stop ("" = Proxmox's default)
+	Compress string // 0, 1, gzip, lzo, zstd
+	// Remove lets Proxmox prune old backups by the storage's retention.
+	// It is always sent, so the zero value sends remove=0 and nothing is
+	// pruned unless the caller asks (Proxmox's own default prunes).
+	Remove bool
+	// PruneBackups overrides the retention ("keep-last=3"); needs
+	// Datastore.Allocate.
+	PruneBackups  string
+	NotesTemplate string // e.g. "{{guestname}}"
+}
+
+var (
+	vzdumpModes    = map[string]bool{"": true, "snapshot": true, "suspend": true, "stop": true}
+	vzdumpCompress = map[string]bool{"": true, "0": true, "1": true, "gzip": true, "lzo": true, "zstd": true}
+)
+
+// Vzdump backs up one guest (POST /nodes/{node}/vzdump) and returns the
+// vzdump task. VM.Backup is checked inside the task.
+func (c *Client) Vzdump(ctx context.Context, vmid int, o VzdumpOptions) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if !vzdumpModes[o.Mode] || !vzdumpCompress[o.Compress] {
+		return UPID{}, fmt.Errorf("vzdump CT %d: bad mode %q or compress %q", vmid, o.Mode, o.Compress)
+	}
+	form := url.Values{"vmid": {strconv.Itoa(vmid)}, "remove": {formBool(o.Remove)}}
+	if o.Storage != "" {
+		if err := checkStorageID(o.Storage); err != nil {
+			return UPID{}, fmt.Errorf("vzdump CT %d: %w", vmid, err)
+		}
+		form.Set("storage", o.Storage)
+	}
+	for k, v := range map[string]string{"mode": o.Mode, "compress": o.Compress, "prune-backups": o.PruneBackups, "notes-template": o.NotesTemplate} {
+		if v != "" {
+			form.Set(k, v)
+		}
+	}
+	return c.task(ctx, "POST", c.nodePath("vzdump"), form)
+}
+
+// task performs a request whose answer is a UPID.
+func (c *Client) task(ctx context.Context, method, path string, params url.Values) (UPID, error) {
+	env, err := c.call(ctx, method, path, params, nil)
+	if err != nil {
+		return UPID{}, err
+	}
+	var s string
+	if err := json.Unmarshal(env.Data, &s); err != nil {
+		return UPID{}, fmt.Errorf("%s %s: want a task UPID, got %.100s", method, path, env.Data)
+	}
+	u, err := ParseUPID(s)
+	if err != nil {
+		return UPID{}, fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	return u, nil
+}
