@@ -10,16 +10,16 @@ import (
 func TestDecodeCaptured(t *testing.T) {
 	ctx := context.Background()
 	route := map[string]string{
-		"GET /version":                         "pve7_node_version.json",
-		"GET /nodes":                           "pve7_nodes_list.json",
-		"GET /nodes/pve/status":                "pve7_node_status.json",
-		"GET /nodes/pve/lxc":                   "pve7_lxc_list_vmid_as_string.json",
+		"GET /version":                          "pve7_node_version.json",
+		"GET /nodes":                            "pve7_nodes_list.json",
+		"GET /nodes/pve/status":                 "pve7_node_status.json",
+		"GET /nodes/pve/lxc":                    "pve7_lxc_list_vmid_as_string.json",
 		"GET /nodes/pve/lxc/101/status/current": "pve7_lxc_status_current.json",
-		"GET /nodes/pve/lxc/101/config":        "pve7_lxc_config.json",
-		"GET /storage":                         "storage_list.json",
-		"GET /nodes/pve/storage":               "node_storage.json",
-		"GET /nodes/pve/storage/local/content": "storage_content.json",
-		"GET /cluster/resources":               "pve_cluster_resources_lxc_entries.json",
+		"GET /nodes/pve/lxc/101/config":         "pve7_lxc_config.json",
+		"GET /storage":                          "storage_list.json",
+		"GET /nodes/pve/storage":                "node_storage.json",
+		"GET /nodes/pve/storage/local/content":  "storage_content.json",
+		"GET /cluster/resources":                "pve_cluster_resources_lxc_entries.json",
 	}
 	s := newPVEServer(t, func(r recorded) reply {
 		if f, ok := route[r.Method+" "+r.Path]; ok {

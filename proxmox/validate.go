@@ -15,11 +15,11 @@ const (
 )
 
 var (
-	storageIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*[a-zA-Z0-9]$`)    // pve-storage-id
-	snapnamePattern  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,39}$`)           // pve-configid, at most 40
-	diskKeyPattern   = regexp.MustCompile(`^(rootfs|mp\d{1,3})$`)                    // resize's disk
-	diskSizePattern  = regexp.MustCompile(`^\+?\d+(\.\d+)?[KMGT]?$`)                 // resize's size
-	configKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)                       // a config key
+	storageIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*[a-zA-Z0-9]$`)     // pve-storage-id
+	snapnamePattern  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,39}$`)            // pve-configid, at most 40
+	diskKeyPattern   = regexp.MustCompile(`^(rootfs|mp\d{1,3})$`)                     // resize's disk
+	diskSizePattern  = regexp.MustCompile(`^\+?\d+(\.\d+)?[KMGT]?$`)                  // resize's size
+	configKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)                        // a config key
 	volidPattern     = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*[a-zA-Z0-9]:\S+$`) // storage:volume
 )
 
