@@ -1,0 +1,376 @@
+package trust
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+var testNow = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+// gateFixture is a host "pve-demo" with an operational key, a recovery
+// key, a key whose line has expired and a key with no namespaces= line.
+type gateFixture struct {
+	op, rec, expiredKey, noRole, stranger ssh.Signer
+	signers                               *AllowedSigners
+	stateDir                              string
+}
+
+func newGateFixture(t *testing.T) *gateFixture {
+	t.Helper()
+	f := &gateFixture{
+		op:         newSigner(t, "ed25519"),
+		rec:        newSigner(t, "ecdsa256"),
+		expiredKey: newSigner(t, "ed25519"),
+		noRole:     newSigner(t, "ed25519"),
+		stranger:   newSigner(t, "ed25519"),
+		stateDir:   t.TempDir(),
+	}
+	f.signers = mustSigners(t, "# trust root of pve-demo\n"+
+		authorizedLine("alice@ops", `namespaces="felhom-operational"`, f.op.PublicKey())+
+		authorizedLine("carol@recovery", `namespaces="felhom-recovery"`, f.rec.PublicKey())+
+		authorizedLine("old@ops", `namespaces="felhom-operational",valid-before="20260101Z"`, f.expiredKey.PublicKey())+
+		authorizedLine("norole@ops", "", f.noRole.PublicKey()))
+	return f
+}
+
+// verifier returns a gate over the fixture's state dir: a fresh one per
+// call stands for a new process.
+func (f *gateFixture) verifier(t *testing.T) *Verifier {
+	t.Helper()
+	store, err := OpenFileNonceStore(f.stateDir, func() time.Time { return testNow })
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(f.signers, store)
+	v.Now = func() time.Time { return testNow }
+	return v
+}
+
+var destroy105 = Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true}`)}
+
+func mustRequest(t *testing.T, a Action, notAfter time.Time) []byte {
+	t.Helper()
+	nonce, err := NewNonce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRequest(a, nonce, notAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r.Marshal()
+}
+
+func TestDecideMatrix(t *testing.T) {
+	f := newGateFixture(t)
+	fresh := testNow.Add(time.Hour)
+	rotate := Action{Host: "pve-demo", Op: "signers.rotate", Params: json.RawMessage(`{"add":["dave@ops"]}`)}
+	opSig := func(req []byte) []byte { return signWith(t, f.op, req, sigOpts{namespace: RoleOperational}) }
+
+	tests := []struct {
+		name string
+		why  string
+		step Action
+		req  func() []byte
+		sig  func(req []byte) []byte
+		want Outcome
+	}{
+		{
+			name: "no signature", why: "an unsigned destructive step waits",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func([]byte) []byte { return nil },
+			want: PendingSignature,
+		},
+		{
+			name: "valid operational", why: "the one path to accepted",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig: opSig, want: Accepted,
+		},
+		{
+			name: "unknown signer", why: "a key not in allowed_signers",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.stranger, r, sigOpts{namespace: RoleOperational}) },
+			want: UnknownSigner,
+		},
+		{
+			name: "expired request", why: "not-after passed beyond the skew allowance",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, testNow.Add(-DefaultSkew-time.Second)) },
+			sig: opSig, want: Expired,
+		},
+		{
+			name: "request within skew", why: "a request that expired a moment ago is still honoured",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, testNow.Add(-DefaultSkew+time.Second)) },
+			sig: opSig, want: Accepted,
+		},
+		{
+			name: "key outside valid-before", why: "the allowed_signers line expired",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.expiredKey, r, sigOpts{namespace: RoleOperational}) },
+			want: Expired,
+		},
+		{
+			name: "wrong host", why: "a request for another host",
+			step: destroy105, req: func() []byte { a := destroy105; a.Host = "pve-other"; return mustRequest(t, a, fresh) },
+			sig: opSig, want: WrongHost,
+		},
+		{
+			name: "wrong guest", why: "signed for guest 106, step is 105",
+			step: destroy105, req: func() []byte { a := destroy105; a.Guest = 106; return mustRequest(t, a, fresh) },
+			sig: opSig, want: BindingMismatch,
+		},
+		{
+			name: "wrong op", why: "signed a stop, step is a destroy",
+			step: destroy105, req: func() []byte { a := destroy105; a.Op = "guest.stop"; return mustRequest(t, a, fresh) },
+			sig: opSig, want: BindingMismatch,
+		},
+		{
+			name: "wrong params", why: "signed without purge, step purges",
+			step: destroy105, req: func() []byte { a := destroy105; a.Params = json.RawMessage(`{"purge":false}`); return mustRequest(t, a, fresh) },
+			sig: opSig, want: BindingMismatch,
+		},
+		{
+			name: "params in another key order", why: "binding compares canonical params",
+			step: Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"memory":2048, "cores":2}`)},
+			req: func() []byte {
+				return mustRequest(t, Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"cores":2,"memory":2048}`)}, fresh)
+			},
+			sig: opSig, want: Accepted,
+		},
+		{
+			name: "recovery key on destroy", why: "recovery may only rotate signers",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.rec, r, sigOpts{namespace: RoleRecovery}) },
+			want: RoleDenied,
+		},
+		{
+			name: "recovery key on signers.rotate", why: "the recovery role's one op",
+			step: rotate, req: func() []byte { return mustRequest(t, rotate, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.rec, r, sigOpts{namespace: RoleRecovery}) },
+			want: Accepted,
+		},
+		{
+			name: "operational key on signers.rotate", why: "planned rotation by an operator",
+			step: rotate, req: func() []byte { return mustRequest(t, rotate, fresh) },
+			sig: opSig, want: Accepted,
+		},
+		{
+			name: "recovery key signing as operational", why: "the key may not sign for that namespace",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.rec, r, sigOpts{namespace: RoleOperational}) },
+			want: WrongNamespace,
+		},
+		{
+			name: "foreign namespace", why: "a git or file signature must not approve anything",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.op, r, sigOpts{namespace: "file"}) },
+			want: WrongNamespace,
+		},
+		{
+			name: "line without namespaces", why: "a key line without namespaces= grants nothing",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.noRole, r, sigOpts{namespace: RoleOperational}) },
+			want: WrongNamespace,
+		},
+		{
+			name: "namespace swapped in the blob", why: "the blob says operational, the key signed recovery data",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  func(r []byte) []byte { return signWith(t, f.op, r, sigOpts{namespace: RoleOperational, signedNS: RoleRecovery}) },
+			want: BadSignature,
+		},
+		{
+			name: "tampered message", why: "one byte of the signed request changed",
+			step: destroy105,
+			req: func() []byte {
+				return mustRequest(t, destroy105, fresh)
+			},
+			sig: func(r []byte) []byte {
+				s := opSig(r)
+				r[len(r)-2] ^= 1 // the request the gate reads differs from the one signed
+				return s
+			},
+			want: BadSignature,
+		},
+		{
+			name: "tampered signature", why: "a bit flipped in the signature bytes",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig: func(r []byte) []byte {
+				blob := dearmorTest(t, opSig(r))
+				blob[len(blob)-5] ^= 0x40
+				return armor(blob)
+			},
+			want: BadSignature,
+		},
+		{
+			name: "truncated armour", why: "the footer is missing",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig: func(r []byte) []byte {
+				s := opSig(r)
+				return s[:len(s)-20]
+			},
+			want: BadSignature,
+		},
+		{
+			name: "SHA-1 RSA signature", why: "ssh-rsa signatures are refused even from a listed key",
+			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
+			sig:  nil, // set below: needs an RSA key in the trust root
+			want: BadSignature,
+		},
+		{
+			name: "signed statement malformed", why: "a valid signature over something that is not a request",
+			step: destroy105, req: func() []byte { return append(mustRequest(t, destroy105, fresh), '\n') },
+			sig: opSig, want: BindingMismatch,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := f.verifier(t)
+			req := tt.req()
+			var sig []byte
+			if tt.sig != nil {
+				sig = tt.sig(req)
+			} else {
+				rsaKey := newSigner(t, "rsa2048")
+				v.Signers = mustSigners(t, authorizedLine("rsa@ops", `namespaces="felhom-operational"`, rsaKey.PublicKey()))
+				sig = signWith(t, rsaKey, req, sigOpts{namespace: RoleOperational, algo: ssh.KeyAlgoRSA})
+			}
+			d, err := v.Decide(tt.step, req, sig)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Outcome != tt.want {
+				t.Fatalf("%s: got %s (%s), want %s", tt.why, d.Outcome, d.Reason, tt.want)
+			}
+			if d.Reason == "" {
+				t.Errorf("decision %s has no reason", d.Outcome)
+			}
+		})
+	}
+}
+
+func TestDecideReplayed(t *testing.T) {
+	f := newGateFixture(t)
+	req := mustRequest(t, destroy105, testNow.Add(time.Hour))
+	sig := signWith(t, f.op, req, sigOpts{namespace: RoleOperational})
+
+	v := f.verifier(t)
+	d, err := v.Decide(destroy105, req, sig)
+	if err != nil || d.Outcome != Accepted {
+		t.Fatalf("first use: %v %s (%s)", err, d.Outcome, d.Reason)
+	}
+	if d.Principal != "alice@ops" || d.Role != RoleOperational || d.Fingerprint != ssh.FingerprintSHA256(f.op.PublicKey()) {
+		t.Errorf("decision names %q %q %q", d.Principal, d.Role, d.Fingerprint)
+	}
+
+	t.Run("same process", func(t *testing.T) {
+		d, err := v.Decide(destroy105, req, sig)
+		if err != nil || d.Outcome != Replayed {
+			t.Fatalf("got %v %s, want replayed", err, d.Outcome)
+		}
+	})
+	t.Run("after restart", func(t *testing.T) {
+		d, err := f.verifier(t).Decide(destroy105, req, sig) // new store, same state dir
+		if err != nil || d.Outcome != Replayed {
+			t.Fatalf("got %v %s, want replayed", err, d.Outcome)
+		}
+	})
+	t.Run("re-signed same request", func(t *testing.T) {
+		// ECDSA/Ed25519 signatures are not the replay key: a new signature
+		// over the same statement carries the same nonce.
+		d, err := f.verifier(t).Decide(destroy105, req, signWith(t, f.op, req, sigOpts{namespace: RoleOperational, hashAlg: "sha256"}))
+		if err != nil || d.Outcome != Replayed {
+			t.Fatalf("got %v %s, want replayed", err, d.Outcome)
+		}
+	})
+	t.Run("check sees it consumed", func(t *testing.T) {
+		d, err := f.verifier(t).Check("pve-demo", req, sig)
+		if err != nil || d.Outcome != Replayed {
+			t.Fatalf("got %v %s, want replayed", err, d.Outcome)
+		}
+	})
+}
+
+// TestDecidePrecedence pins which outcome wins when several apply.
+func TestDecidePrecedence(t *testing.T) {
+	f := newGateFixture(t)
+	old := testNow.Add(-time.Hour)
+	tests := []struct {
+		name string
+		why  string
+		step Action
+		req  Action
+		at   time.Time
+		key  ssh.Signer
+		ns   string
+		want Outcome
+	}{
+		{"unknown key beats everything", "nothing about an unlisted key's request is believed",
+			destroy105, Action{Host: "other", Op: "guest.stop", Guest: 1000}, old, f.stranger, RoleOperational, UnknownSigner},
+		{"wrong host beats binding", "a request for another host is that, first",
+			destroy105, Action{Host: "other", Op: "guest.stop", Guest: 105}, old, f.op, RoleOperational, WrongHost},
+		{"binding beats role", "a recovery key's request for another step is a mismatch",
+			destroy105, Action{Host: "pve-demo", Op: "guest.stop", Guest: 105}, testNow.Add(time.Hour), f.rec, RoleRecovery, BindingMismatch},
+		{"role beats expiry", "an old recovery signature on a destroy is still the wrong role",
+			destroy105, destroy105, old, f.rec, RoleRecovery, RoleDenied},
+		{"namespace beats expiry", "a key signing outside its namespace",
+			destroy105, destroy105, old, f.rec, RoleOperational, WrongNamespace},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := mustRequest(t, tt.req, tt.at)
+			d, err := f.verifier(t).Decide(tt.step, req, signWith(t, tt.key, req, sigOpts{namespace: tt.ns}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Outcome != tt.want {
+				t.Fatalf("%s: got %s (%s), want %s", tt.why, d.Outcome, d.Reason, tt.want)
+			}
+		})
+	}
+}
+
+// TestDecideOnlyAcceptedConsumes checks that a refused request does not
+// burn its nonce.
+func TestDecideOnlyAcceptedConsumes(t *testing.T) {
+	f := newGateFixture(t)
+	req := mustRequest(t, destroy105, testNow.Add(time.Hour))
+	sig := signWith(t, f.op, req, sigOpts{namespace: RoleOperational})
+	wrongStep := destroy105
+	wrongStep.Guest = 106
+	v := f.verifier(t)
+	if d, _ := v.Decide(wrongStep, req, sig); d.Outcome != BindingMismatch {
+		t.Fatalf("got %s, want binding_mismatch", d.Outcome)
+	}
+	if d, _ := v.Decide(destroy105, req, sig); d.Outcome != Accepted {
+		t.Fatalf("got %s (%s), want accepted after a refusal", d.Outcome, d.Reason)
+	}
+}
+
+func TestCheckWithoutStep(t *testing.T) {
+	f := newGateFixture(t)
+	req := mustRequest(t, destroy105, testNow.Add(time.Hour))
+	sig := signWith(t, f.op, req, sigOpts{namespace: RoleOperational})
+	v := f.verifier(t)
+	for i := 0; i < 2; i++ { // Check never consumes
+		d, err := v.Check("pve-demo", req, sig)
+		if err != nil || d.Outcome != Accepted {
+			t.Fatalf("check %d: %v %s (%s)", i, err, d.Outcome, d.Reason)
+		}
+		if d.Request == nil || d.Request.Guest != 105 || !bytes.Equal(d.Request.Marshal(), req) {
+			t.Fatalf("check %d: request not reported", i)
+		}
+	}
+	if d, _ := v.Check("pve-other", req, sig); d.Outcome != WrongHost {
+		t.Fatalf("got %s, want wrong_host", d.Outcome)
+	}
+	if d, _ := v.Decide(destroy105, req, sig); d.Outcome != Accepted {
+		t.Fatalf("decide after check: %s", d.Outcome)
+	}
+	if !strings.Contains(string(req), "guest: 105\n") {
+		t.Fatal("fixture request lacks its guest line")
+	}
+}

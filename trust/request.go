@@ -1,0 +1,290 @@
+package trust
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The request statement is the message an operator signs. DESIGN.md
+// defines it byte for byte:
+//
+//	felhom-converge request v1
+//	host: pve-demo
+//	op: guest.destroy
+//	guest: 105
+//	params: {"purge":true}
+//	nonce: 3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f
+//	not-after: 2026-11-28T03:00:00Z
+//
+// Every line ends in LF, the last one included. Host-level operations
+// (signers.rotate, storage.mount) have no guest and write "guest: -".
+
+const (
+	requestHeader = "felhom-converge request v1"
+
+	// MaxRequestSize bounds a request file before it is parsed.
+	MaxRequestSize = 16 << 10
+
+	// NoGuest is what the guest line holds for host-level operations.
+	NoGuest = "-"
+)
+
+// Ops lists every operation name a request may carry. The names are
+// stable: requests, audit lines and JSON plans use them.
+var Ops = []string{
+	"guest.create", "guest.set", "guest.start", "guest.stop", "guest.reboot",
+	"guest.destroy", "guest.restore_over", "guest.rebuild",
+	"disk.grow", "mount.add", "mount.detach", "volume.free",
+	"snapshot.create", "snapshot.delete", "snapshot.rollback",
+	"backup.create", "backup.prune", "storage.mount", "signers.rotate",
+}
+
+// hostLevelOp reports whether op acts on the host rather than one guest.
+func hostLevelOp(op string) bool { return op == "signers.rotate" || op == "storage.mount" }
+
+func knownOp(op string) bool {
+	for _, o := range Ops {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// Action is the step a signature approves: what the gate is about to run.
+type Action struct {
+	Host   string          // the host's name, from its local config
+	Op     string          // one of Ops
+	Guest  int             // vmid; 0 for host-level ops (signers.rotate, storage.mount)
+	Params json.RawMessage // a JSON object; canonicalised by NewRequest
+}
+
+// Request is a parsed or newly made request statement.
+type Request struct {
+	Action
+	Nonce    string    // 128 bits, 32 lower-case hex digits
+	NotAfter time.Time // UTC, whole seconds
+}
+
+// RequestError is a request statement that is not exactly canonical.
+type RequestError struct {
+	Line int // 1-based; 0 when it concerns the whole file
+	Msg  string
+}
+
+func (e *RequestError) Error() string {
+	if e.Line == 0 {
+		return "request: " + e.Msg
+	}
+	return fmt.Sprintf("request line %d: %s", e.Line, e.Msg)
+}
+
+// NewNonce returns 128 random bits in lower-case hex.
+func NewNonce() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("new nonce: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// NewRequest makes the request statement for action a. It canonicalises
+// the params and rounds notAfter down to whole seconds in UTC, and refuses
+// anything the parser would refuse.
+func NewRequest(a Action, nonce string, notAfter time.Time) (Request, error) {
+	params, err := CanonicalParams(a.Params)
+	if err != nil {
+		return Request{}, err
+	}
+	a.Params = params
+	r := Request{Action: a, Nonce: nonce, NotAfter: notAfter.UTC().Truncate(time.Second)}
+	if err := r.check(); err != nil {
+		return Request{}, err
+	}
+	return r, nil
+}
+
+func (r Request) check() error {
+	if err := checkHost(r.Host); err != nil {
+		return err
+	}
+	if !knownOp(r.Op) {
+		return fmt.Errorf("unknown op %q", r.Op)
+	}
+	if hostLevelOp(r.Op) && r.Guest != 0 {
+		return fmt.Errorf("op %s takes no guest", r.Op)
+	}
+	if !hostLevelOp(r.Op) && !validVMID(r.Guest) {
+		return fmt.Errorf("op %s needs a guest vmid (100 to 999999999), got %d", r.Op, r.Guest)
+	}
+	if !validNonce(r.Nonce) {
+		return errors.New("nonce must be 32 lower-case hex digits")
+	}
+	if r.NotAfter.Year() < 1970 || r.NotAfter.Year() > 9999 {
+		return errors.New("not-after out of range")
+	}
+	return nil
+}
+
+func validVMID(v int) bool { return v >= 100 && v <= 999999999 }
+
+func validNonce(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkHost accepts a host name as Proxmox node names are written.
+func checkHost(h string) error {
+	if h == "" || len(h) > 253 {
+		return errors.New("host name must be 1 to 253 characters")
+	}
+	for _, c := range []byte(h) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			return fmt.Errorf("host name %q: only letters, digits, '.', '-' and '_' are allowed", h)
+		}
+	}
+	return nil
+}
+
+// CanonicalParams returns params as canonical JSON: an object, keys sorted
+// at every level, no insignificant white space, numbers as written. Empty
+// input means {}.
+func CanonicalParams(params []byte) (json.RawMessage, error) {
+	if len(bytes.TrimSpace(params)) == 0 {
+		return json.RawMessage("{}"), nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(params))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("params: data after the JSON object")
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return nil, errors.New("params: must be a JSON object")
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("params: %w", err)
+	}
+	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// Marshal returns the canonical statement, byte for byte as signed.
+func (r Request) Marshal() []byte {
+	guest := NoGuest
+	if r.Guest != 0 {
+		guest = strconv.Itoa(r.Guest)
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s\nhost: %s\nop: %s\nguest: %s\nparams: %s\nnonce: %s\nnot-after: %s\n",
+		requestHeader, r.Host, r.Op, guest, r.Params, r.Nonce, r.NotAfter.UTC().Format(time.RFC3339))
+	return b.Bytes()
+}
+
+// ID is the request's action id, the base name of its files: op, guest
+// and the first 8 hex digits of the statement's SHA-256, for example
+// "guest.destroy-105-3b9f0c3c" or "signers.rotate-9a41c2e0".
+func (r Request) ID() string {
+	sum := sha256.Sum256(r.Marshal())
+	d := hex.EncodeToString(sum[:4])
+	if r.Guest == 0 {
+		return r.Op + "-" + d
+	}
+	return fmt.Sprintf("%s-%d-%s", r.Op, r.Guest, d)
+}
+
+// ParseRequest parses a request statement strictly: the exact header,
+// fields in their fixed order, each once, LF endings, canonical params,
+// nothing after the last line, at most MaxRequestSize bytes. Whatever it
+// accepts marshals back to the same bytes.
+func ParseRequest(data []byte) (Request, error) {
+	if len(data) > MaxRequestSize {
+		return Request{}, &RequestError{Msg: fmt.Sprintf("larger than %d bytes", MaxRequestSize)}
+	}
+	if len(data) == 0 || data[len(data)-1] != '\n' {
+		return Request{}, &RequestError{Msg: "must end with a newline"}
+	}
+	lines := strings.Split(string(data[:len(data)-1]), "\n")
+	fields := []string{"host", "op", "guest", "params", "nonce", "not-after"}
+	if len(lines) != len(fields)+1 {
+		return Request{}, &RequestError{Msg: fmt.Sprintf("want %d lines, got %d", len(fields)+1, len(lines))}
+	}
+	if lines[0] != requestHeader {
+		return Request{}, &RequestError{Line: 1, Msg: fmt.Sprintf("want %q", requestHeader)}
+	}
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		v, ok := strings.CutPrefix(lines[i+1], f+": ")
+		if !ok {
+			return Request{}, &RequestError{Line: i + 2, Msg: fmt.Sprintf("want field %q", f)}
+		}
+		if strings.ContainsAny(v, "\r\x00") {
+			return Request{}, &RequestError{Line: i + 2, Msg: "control character in value"}
+		}
+		vals[i] = v
+	}
+	var r Request
+	r.Host, r.Op, r.Nonce = vals[0], vals[1], vals[4]
+	if vals[2] != NoGuest {
+		g, err := strconv.Atoi(vals[2])
+		if err != nil || strconv.Itoa(g) != vals[2] {
+			return Request{}, &RequestError{Line: 4, Msg: fmt.Sprintf("guest %q is not a vmid or %q", vals[2], NoGuest)}
+		}
+		r.Guest = g
+	}
+	params, err := CanonicalParams([]byte(vals[3]))
+	if err != nil || string(params) != vals[3] || vals[3] == "" {
+		return Request{}, &RequestError{Line: 5, Msg: "params are not canonical JSON (an object, sorted keys, no spaces)"}
+	}
+	r.Params = params
+	t, err := time.Parse(time.RFC3339, vals[5])
+	if err != nil || t.UTC().Format(time.RFC3339) != vals[5] {
+		return Request{}, &RequestError{Line: 7, Msg: "not-after must be RFC 3339 UTC with whole seconds, e.g. 2026-11-28T03:00:00Z"}
+	}
+	r.NotAfter = t.UTC()
+	if err := r.check(); err != nil {
+		return Request{}, &RequestError{Msg: err.Error()}
+	}
+	if !bytes.Equal(r.Marshal(), data) {
+		return Request{}, &RequestError{Msg: "not in canonical form"}
+	}
+	return r, nil
+}
+
+// sameBinding reports which of op, guest and params differ between the
+// request and the step, or "" when they all match. Params are compared in
+// canonical form.
+func (r Request) sameBinding(step Action) string {
+	var diff []string
+	if r.Op != step.Op {
+		diff = append(diff, fmt.Sprintf("op %s (step: %s)", r.Op, step.Op))
+	}
+	if r.Guest != step.Guest {
+		diff = append(diff, fmt.Sprintf("guest %d (step: %d)", r.Guest, step.Guest))
+	}
+	sp, err := CanonicalParams(step.Params)
+	if err != nil || !bytes.Equal(sp, r.Params) {
+		diff = append(diff, "params")
+	}
+	return strings.Join(diff, ", ")
+}
