@@ -130,7 +130,11 @@ func TestDecideMatrix(t *testing.T) {
 		},
 		{
 			name: "wrong params", why: "signed without purge, step purges",
-			step: destroy105, req: func() []byte { a := destroy105; a.Params = json.RawMessage(`{"purge":false}`); return mustRequest(t, a, fresh) },
+			step: destroy105, req: func() []byte {
+				a := destroy105
+				a.Params = json.RawMessage(`{"purge":false}`)
+				return mustRequest(t, a, fresh)
+			},
 			sig: opSig, want: BindingMismatch,
 		},
 		{
@@ -179,7 +183,9 @@ func TestDecideMatrix(t *testing.T) {
 		{
 			name: "namespace swapped in the blob", why: "the blob says operational, the key signed recovery data",
 			step: destroy105, req: func() []byte { return mustRequest(t, destroy105, fresh) },
-			sig:  func(r []byte) []byte { return signWith(t, f.op, r, sigOpts{namespace: RoleOperational, signedNS: RoleRecovery}) },
+			sig: func(r []byte) []byte {
+				return signWith(t, f.op, r, sigOpts{namespace: RoleOperational, signedNS: RoleRecovery})
+			},
 			want: BadSignature,
 		},
 		{
