@@ -1,0 +1,141 @@
+package schema
+
+import (
+	"slices"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+var jobSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{
+		{Name: "op", Required: true}, {Name: "guest", Required: true},
+		{Name: "snapshot"}, {Name: "backup"}, {Name: "storage"}, {Name: "mode"}, {Name: "prune"},
+	},
+}
+
+// jobFields lists, per op, the attributes it takes besides op and guest,
+// and which of them it requires.
+var jobFields = map[string]struct{ allowed, required []string }{
+	OpSnapshotRollback: {allowed: []string{"snapshot"}, required: []string{"snapshot"}},
+	OpSnapshotDelete:   {allowed: []string{"snapshot"}, required: []string{"snapshot"}},
+	OpGuestRestoreOver: {allowed: []string{"backup"}, required: []string{"backup"}},
+	OpBackupCreate:     {allowed: []string{"storage", "mode", "prune"}},
+	OpGuestReboot:      {},
+}
+
+func (d *decoder) jobs(h *Host, blocks hcl.Blocks) {
+	ids := map[string]hcl.Range{}
+	for _, b := range blocks {
+		j := d.job(h, b)
+		if first, dup := ids[j.ID]; dup {
+			d.duplicate(b.LabelRanges[0], "job", j.ID, first)
+			continue
+		}
+		ids[j.ID] = b.LabelRanges[0]
+		h.Jobs = append(h.Jobs, j)
+	}
+}
+
+func (d *decoder) job(h *Host, b *hcl.Block) Job {
+	j := Job{ID: b.Labels[0], DeclRange: b.DefRange}
+	if !labelPattern.MatchString(j.ID) {
+		d.errorf(b.LabelRanges[0], "Invalid job ID",
+			"The job ID %q must start with a letter or digit and use at most 64 letters, digits and _ . @ + -.", j.ID)
+	}
+	content, diags := b.Body.Content(jobSchema)
+	d.diags = append(d.diags, diags...)
+	attrs := content.Attributes
+	j.AttrRanges = attrRanges(attrs)
+
+	if a, ok := attrs["op"]; ok {
+		if op, ok := d.str(a); ok {
+			if _, known := jobFields[op]; known {
+				j.Op = op
+			} else {
+				d.errorf(a.Expr.Range(), "Unknown job operation", "%q is not a job operation; a job's op is one of %s.%s",
+					op, quoteList(Ops), didYouMean(op, Ops))
+			}
+		}
+	}
+	if a, ok := attrs["guest"]; ok {
+		if name, ok := d.str(a); ok {
+			j.Guest = name
+			d.jobGuest(h, &j, a)
+		}
+	}
+	if j.Op != "" {
+		fields := jobFields[j.Op]
+		for _, a := range sortedAttrs(attrs) {
+			if a.Name != "op" && a.Name != "guest" && !slices.Contains(fields.allowed, a.Name) {
+				d.errorf(a.NameRange, "Argument not valid for this operation", "A %s job does not take %q.", j.Op, a.Name)
+			}
+		}
+		for _, name := range fields.required {
+			if _, ok := attrs[name]; !ok {
+				d.errorf(b.DefRange, "Missing required argument", "A %s job needs %q.", j.Op, name)
+			}
+		}
+	}
+	for _, a := range sortedAttrs(attrs) {
+		switch a.Name {
+		case "snapshot":
+			if s, ok := d.str(a); ok {
+				if !snapshotPattern.MatchString(s) {
+					d.errorf(a.Expr.Range(), "Invalid snapshot name", "%q is not a snapshot name: 2 to 40 letters, digits, _ and -, starting with a letter.", s)
+				}
+				j.Snapshot = s
+			}
+		case "backup":
+			if s, ok := d.str(a); ok {
+				if err := checkVolid(s); err != nil {
+					d.errorf(a.Expr.Range(), "Invalid volume ID", "backup: %s.", err)
+				}
+				j.Backup = s
+			}
+		case "storage":
+			j.Storage = d.storageID(a)
+		case "mode":
+			if s, ok := d.str(a); ok {
+				modes := []string{"snapshot", "suspend", "stop"}
+				if !slices.Contains(modes, s) {
+					d.errorf(a.Expr.Range(), "Invalid backup mode", "mode must be one of %s, got %q.%s", quoteList(modes), s, didYouMean(s, modes))
+				}
+				j.Mode = s
+			}
+		case "prune":
+			if v, ok := d.boolean(a); ok {
+				j.Prune = v
+			}
+		}
+	}
+	return j
+}
+
+// jobGuest resolves the job's guest reference to a guest block in the file.
+func (d *decoder) jobGuest(h *Host, j *Job, a *hcl.Attribute) {
+	if g := h.Guest(j.Guest); g != nil {
+		if g.State == StateAbsent {
+			d.errorf(a.Expr.Range(), "Job on an absent guest", "Guest %q has state = \"absent\"; a job cannot run on a guest that is to be destroyed.", j.Guest)
+			return
+		}
+		j.VMID = g.VMID
+		return
+	}
+	names := make([]string, len(h.Guests))
+	for i, g := range h.Guests {
+		names[i] = g.Name
+	}
+	d.errorf(a.Expr.Range(), "Reference to undeclared guest",
+		"No guest block named %q is declared in this file.%s", j.Guest, didYouMean(j.Guest, names))
+}
+
+func quoteList(items []string) string {
+	s := ""
+	for i, it := range items {
+		if i > 0 {
+			s += ", "
+		}
+		s += `"` + it + `"`
+	}
+	return s
+}

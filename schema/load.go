@@ -1,0 +1,231 @@
+package schema
+
+import (
+	"fmt"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/function"
+	"github.com/zclconf/go-cty/cty/function/stdlib"
+)
+
+// MaxFileSize bounds a desired-state file. Hub input is untrusted: a larger
+// file is refused before it is parsed.
+const MaxFileSize = 4 << 20
+
+var rootSchema = &hcl.BodySchema{
+	Blocks: []hcl.BlockHeaderSchema{
+		{Type: "host", LabelNames: []string{"name"}},
+		{Type: "guest", LabelNames: []string{"name"}},
+		{Type: "job", LabelNames: []string{"id"}},
+		{Type: "storage", LabelNames: []string{"name"}},
+		{Type: "signers"},
+		{Type: "locals"},
+	},
+}
+
+var hostSchema = &hcl.BodySchema{
+	Attributes: []hcl.AttributeSchema{{Name: "node", Required: true}},
+}
+
+// Load reads one desired-state file from src; filename is used only in
+// diagnostics. It returns the typed, canonical host and every problem found.
+// When the diagnostics contain an error the host is nil; warnings (such as a
+// memory value rounded up to whole MiB) come with a usable host.
+//
+// Load never touches the file system or the network. To render the
+// diagnostics with source snippets, pass Files(src, filename) to
+// hcl.NewDiagnosticTextWriter.
+func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
+	file, diags := parse(src, filename)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	content, cdiags := file.Body.Content(rootSchema)
+	diags = append(diags, cdiags...)
+
+	d := &decoder{}
+	d.ctx = evalContext(d, content.Blocks.OfType("locals"))
+	h := &Host{}
+	d.host(h, content.Blocks.OfType("host"), file.Body.(*hclsyntax.Body))
+	d.guests(h, content.Blocks.OfType("guest"))
+	d.jobs(h, content.Blocks.OfType("job"))
+	d.storages(h, content.Blocks.OfType("storage"))
+	d.signers(h, content.Blocks.OfType("signers"))
+	diags = append(diags, d.diags...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return h, diags
+}
+
+// Files maps filename to src in the form hcl's diagnostic writers need to
+// show source snippets.
+func Files(src []byte, filename string) map[string]*hcl.File {
+	return map[string]*hcl.File{filename: {Bytes: src}}
+}
+
+// parse checks the input bounds and parses the HCL syntax.
+func parse(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
+	start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
+	if len(src) > MaxFileSize {
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "File too large",
+			Detail:   fmt.Sprintf("The file is %d bytes; desired-state files are limited to %d bytes (4 MiB).", len(src), MaxFileSize),
+			Subject:  &start,
+		}}
+	}
+	if !utf8.Valid(src) {
+		pos := invalidUTF8(src)
+		rng := hcl.Range{Filename: filename, Start: pos, End: hcl.Pos{Line: pos.Line, Column: pos.Column + 1, Byte: pos.Byte + 1}}
+		return nil, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid UTF-8",
+			Detail:   fmt.Sprintf("The file must be UTF-8 text; byte offset %d (line %d, column %d) is not valid UTF-8.", pos.Byte, pos.Line, pos.Column),
+			Subject:  &rng,
+		}}
+	}
+	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+}
+
+// invalidUTF8 returns the position of the first byte that is not valid UTF-8.
+func invalidUTF8(src []byte) hcl.Pos {
+	pos := hcl.InitialPos
+	for pos.Byte < len(src) {
+		r, size := utf8.DecodeRune(src[pos.Byte:])
+		if r == utf8.RuneError && size <= 1 {
+			return pos
+		}
+		pos.Byte += size
+		if r == '\n' {
+			pos.Line++
+			pos.Column = 1
+		} else {
+			pos.Column++
+		}
+	}
+	return pos
+}
+
+// functions are the few pure functions expressions may call.
+var functions = map[string]function.Function{
+	"concat": stdlib.ConcatFunc,
+	"format": stdlib.FormatFunc,
+	"join":   stdlib.JoinFunc,
+	"lower":  stdlib.LowerFunc,
+	"max":    stdlib.MaxFunc,
+	"min":    stdlib.MinFunc,
+	"upper":  stdlib.UpperFunc,
+}
+
+// evalContext evaluates the locals blocks in dependency order and returns
+// the context every other expression is evaluated in (local.NAME).
+func evalContext(d *decoder, blocks hcl.Blocks) *hcl.EvalContext {
+	defs := map[string]*hcl.Attribute{}
+	var order []*hcl.Attribute
+	for _, b := range blocks {
+		attrs, diags := b.Body.JustAttributes()
+		d.diags = append(d.diags, diags...)
+		for _, a := range sortedAttrs(attrs) {
+			if first, ok := defs[a.Name]; ok {
+				d.duplicate(a.NameRange, "local value", a.Name, first.NameRange)
+				continue
+			}
+			defs[a.Name] = a
+			order = append(order, a)
+		}
+	}
+	values := map[string]cty.Value{}
+	ctx := &hcl.EvalContext{Functions: functions}
+	setLocals := func() { ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(values)} }
+	setLocals()
+
+	pending := order
+	for len(pending) > 0 {
+		var next []*hcl.Attribute
+		for _, a := range pending {
+			if !ready(a, defs, values) {
+				next = append(next, a)
+				continue
+			}
+			v, diags := a.Expr.Value(ctx)
+			d.diags = append(d.diags, diags...)
+			if diags.HasErrors() {
+				v = cty.DynamicVal
+			}
+			values[a.Name] = v
+			setLocals()
+		}
+		if len(next) == len(pending) {
+			for _, a := range next {
+				d.errorf(a.Expr.Range(), "Circular reference", "Local value %q depends on itself, directly or through other local values.", a.Name)
+				values[a.Name] = cty.DynamicVal
+			}
+			setLocals()
+			break
+		}
+		pending = next
+	}
+	return ctx
+}
+
+// ready reports whether every local value a refers to has been evaluated
+// (or does not exist, which evaluation then reports).
+func ready(a *hcl.Attribute, defs map[string]*hcl.Attribute, values map[string]cty.Value) bool {
+	for _, tr := range a.Expr.Variables() {
+		if tr.RootName() != "local" || len(tr) < 2 {
+			continue
+		}
+		step, ok := tr[1].(hcl.TraverseAttr)
+		if !ok {
+			continue
+		}
+		if _, defined := defs[step.Name]; !defined {
+			continue
+		}
+		if _, done := values[step.Name]; !done {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) host(h *Host, blocks hcl.Blocks, body *hclsyntax.Body) {
+	if len(blocks) == 0 {
+		rng := body.SrcRange
+		rng.End = rng.Start
+		d.errorf(rng, "Missing host block",
+			"A desired-state file needs exactly one host block naming the host it is for, such as:\n  host \"pve-demo\" { node = \"pve\" }")
+		return
+	}
+	for _, b := range blocks[1:] {
+		d.errorf(b.DefRange, "Duplicate host block",
+			"Only one host block is allowed. Another was defined at %s:%d,%d.",
+			blocks[0].DefRange.Filename, blocks[0].DefRange.Start.Line, blocks[0].DefRange.Start.Column)
+	}
+	b := blocks[0]
+	h.Name = b.Labels[0]
+	h.DeclRange = b.DefRange
+	if !hostnamePattern.MatchString(h.Name) {
+		d.errorf(b.LabelRanges[0], "Invalid host name", "The host name %q must be a DNS name (letters, digits, hyphens and dots).", h.Name)
+	}
+	content, diags := b.Body.Content(hostSchema)
+	d.diags = append(d.diags, diags...)
+	if a, ok := content.Attributes["node"]; ok {
+		if node, ok := d.str(a); ok {
+			if !nodePattern.MatchString(node) {
+				d.errorf(a.Expr.Range(), "Invalid node name", "The Proxmox node name %q must be a DNS label (letters, digits and hyphens).", node)
+			}
+			h.Node = node
+		}
+	}
+}
+
+// sortGuests orders guests by VMID, the order the planner works in.
+func sortGuests(gs []Guest) {
+	sort.SliceStable(gs, func(i, j int) bool { return gs[i].VMID < gs[j].VMID })
+}
