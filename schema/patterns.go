@@ -23,7 +23,7 @@ var (
 	// colon or white space.
 	ifnamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,14}$`)
 	// Labels the file chooses itself: guest, mount, job and signer names.
-	labelPattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.@+\-]{0,63}$`)
+	labelPattern  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.@+\-]{0,63}$`)
 	unusedPattern = regexp.MustCompile(`^unused(?:0|[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$`)
 	// File system UUIDs: RFC 4122, vfat/exfat serials (1234-ABCD), NTFS
 	// serials (16 hex digits).
