@@ -73,12 +73,12 @@ type FileNonceStore struct {
 // NonceFile is the file name of the store inside the state directory.
 const NonceFile = "consumed-nonces"
 
-// OpenFileNonceStore returns the store in stateDir, creating the
-// directory (mode 0700) if needed. now is the clock used for pruning; nil
-// means time.Now.
+// OpenFileNonceStore returns the store in stateDir. The directory is
+// created (mode 0700) by the first Consume; until then Consumed reports
+// nothing consumed. now is the clock used for pruning; nil means time.Now.
 func OpenFileNonceStore(stateDir string, now func() time.Time) (*FileNonceStore, error) {
-	if err := os.MkdirAll(stateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("nonce store: %w", err)
+	if stateDir == "" {
+		return nil, errors.New("nonce store: no state directory")
 	}
 	if now == nil {
 		now = time.Now
@@ -130,6 +130,9 @@ func (s *FileNonceStore) load() ([]nonceEntry, int64, error) {
 
 // Consumed implements NonceStore.
 func (s *FileNonceStore) Consumed(nonce string) (bool, error) {
+	if _, err := os.Stat(filepath.Dir(s.path)); errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
 	unlock, err := s.lock()
 	if err != nil {
 		return false, err
@@ -151,6 +154,9 @@ func (s *FileNonceStore) Consumed(nonce string) (bool, error) {
 func (s *FileNonceStore) Consume(nonce string, keepUntil time.Time) error {
 	if !validNonce(nonce) {
 		return fmt.Errorf("consume nonce: invalid nonce %q", nonce)
+	}
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("nonce store: %w", err)
 	}
 	unlock, err := s.lock()
 	if err != nil {

@@ -1,6 +1,21 @@
 package main
 
-// Owned by the trust work (trust/): signature requests and verification.
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/trust"
+)
+
+// Signature requests and verification; the work is in package trust.
 
 type SignaturesCmd struct {
 	Verify  SignaturesVerifyCmd  `cmd:"" help:"Check signed requests in a directory, or (with --raw) one signature like 'ssh-keygen -Y verify'."`
@@ -9,15 +24,279 @@ type SignaturesCmd struct {
 
 type SignaturesVerifyCmd struct {
 	SimFlag
-	Signatures string `help:"Directory of <id>.req + <id>.req.sig pairs." placeholder:"DIR" type:"path"`
+	Signatures string `help:"Directory of <id>.req + <id>.req.sig pairs (default: the signatures directory in the state directory)." placeholder:"DIR" type:"path"`
+
+	Raw            bool   `help:"Check one signature exactly like 'ssh-keygen -Y verify -f FILE -I P -n NS -s SIGFILE < MESSAGE'; the message is read from stdin."`
+	AllowedSigners string `help:"With --raw: allowed_signers file (ssh-keygen -f)." placeholder:"FILE" type:"path"`
+	Principal      string `help:"With --raw: signer principal (ssh-keygen -I)." placeholder:"P"`
+	Namespace      string `help:"With --raw: signature namespace (ssh-keygen -n)." placeholder:"NS"`
+	Signature      string `help:"With --raw: signature file (ssh-keygen -s)." placeholder:"SIGFILE" type:"path"`
+	VerifyTime     string `help:"With --raw: check key validity at TIME (YYYYMMDD[HHMM[SS]][Z]; ssh-keygen -O verify-time=TIME)." placeholder:"TIME"`
+	Revoked        string `help:"With --raw: revocation list of plain public keys (ssh-keygen -r)." placeholder:"FILE" type:"path"`
 }
 
-func (c *SignaturesVerifyCmd) Run() error { return notImplemented("signatures verify") }
+// SignaturesDirName is the default signatures directory inside the state
+// directory.
+const signaturesDirName = "signatures"
+
+func (c *SignaturesVerifyCmd) Validate() error {
+	raw := map[string]string{
+		"--allowed-signers": c.AllowedSigners, "--principal": c.Principal, "--namespace": c.Namespace,
+		"--signature": c.Signature, "--verify-time": c.VerifyTime, "--revoked": c.Revoked,
+	}
+	if c.Raw {
+		for _, f := range []string{"--allowed-signers", "--principal", "--namespace", "--signature"} {
+			if raw[f] == "" {
+				return fmt.Errorf("--raw needs %s", f)
+			}
+		}
+		if c.Signatures != "" || c.Sim != "" {
+			return errors.New("--raw takes neither --signatures nor --sim")
+		}
+		return nil
+	}
+	for f, v := range raw {
+		if v != "" {
+			return fmt.Errorf("%s needs --raw", f)
+		}
+	}
+	return nil
+}
+
+func (c *SignaturesVerifyCmd) Run(g *globals) error {
+	if c.Raw {
+		return c.runRaw(g, os.Stdin)
+	}
+	cfg, err := g.loadConfig(c.Sim, "")
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireHost(); err != nil {
+		return withHint(err, "set host in the config file or FELHOM_CONVERGE_HOST")
+	}
+	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
+	if err != nil {
+		return withHint(err, "the trust root is an OpenSSH allowed_signers file owned by root or the service user, mode 0644 or stricter")
+	}
+	nonces, err := trust.OpenFileNonceStore(cfg.StateDir, nil)
+	if err != nil {
+		return err
+	}
+	dir := c.Signatures
+	if dir == "" {
+		dir = filepath.Join(cfg.StateDir, signaturesDirName)
+	}
+	v := trust.NewVerifier(signers, nonces)
+	return verifyDir(g, v, cfg.Host, dir)
+}
+
+// verifyDir prints one line per request in dir and fails unless every
+// request has a signature that verifies.
+func verifyDir(g *globals, v *trust.Verifier, host, dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("read signatures directory: %w", err)
+	}
+	var ids []string
+	sigs := map[string]bool{}
+	for _, e := range entries {
+		name := e.Name()
+		switch {
+		case strings.HasSuffix(name, ".req.sig"):
+			sigs[strings.TrimSuffix(name, ".req.sig")] = true
+		case strings.HasSuffix(name, ".req"):
+			ids = append(ids, strings.TrimSuffix(name, ".req"))
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		delete(sigs, id)
+	}
+	for id := range sigs {
+		warnf(g.stderr, "%s.req.sig has no %s.req beside it", id, id)
+	}
+	if len(ids) == 0 {
+		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
+		return nil
+	}
+	failed := 0
+	for _, id := range ids {
+		d, err := checkPair(v, host, filepath.Join(dir, id+".req"))
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(g.stdout, "%s  %s  %s\n", id, d.Outcome, describe(d))
+		if !d.Accepted() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		errorf(g.stderr, "%d of %d requests do not verify", failed, len(ids))
+		return silentError{code: exitError}
+	}
+	return nil
+}
+
+func checkPair(v *trust.Verifier, host, reqPath string) (trust.Decision, error) {
+	req, err := readBounded(reqPath, trust.MaxRequestSize)
+	if err != nil {
+		return trust.Decision{}, err
+	}
+	sig, err := readBounded(reqPath+".sig", trust.MaxSignatureSize)
+	if errors.Is(err, os.ErrNotExist) {
+		sig, err = nil, nil
+	}
+	if err != nil {
+		return trust.Decision{}, err
+	}
+	return v.Check(host, req, sig)
+}
+
+// readBounded reads at most max+1 bytes, so that an oversized file is
+// refused by the parser rather than read whole.
+func readBounded(path string, max int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return b, nil
+}
+
+// describe renders what a decision establishes, or why it refuses.
+func describe(d trust.Decision) string {
+	if !d.Accepted() {
+		var b strings.Builder
+		b.WriteString(d.Reason)
+		if d.Principal != "" {
+			fmt.Fprintf(&b, " (signer %s)", d.Principal)
+		} else if d.Fingerprint != "" {
+			fmt.Fprintf(&b, " (key %s)", d.Fingerprint)
+		}
+		return b.String()
+	}
+	r := d.Request
+	guest := trust.NoGuest
+	if r.Guest != 0 {
+		guest = strconv.Itoa(r.Guest)
+	}
+	return fmt.Sprintf("signer=%s key=%s role=%s host=%s op=%s guest=%s params=%s not-after=%s nonce=unused",
+		d.Principal, d.Fingerprint, d.Role, r.Host, r.Op, guest, r.Params, r.NotAfter.Format(time.RFC3339))
+}
+
+func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
+	fail := func(err error) error {
+		fmt.Fprintln(g.stdout, "Could not verify signature.")
+		errorf(g.stderr, "%v", err)
+		return silentError{code: exitError}
+	}
+	at := time.Now()
+	if c.VerifyTime != "" {
+		t, err := trust.ParseOpenSSHTime(c.VerifyTime)
+		if err != nil {
+			return withHint(fmt.Errorf("--verify-time: %w", err), "write the time as ssh-keygen does, e.g. 20261215120000Z")
+		}
+		at = t
+	}
+	sigBytes, err := readBounded(c.Signature, trust.MaxSignatureSize)
+	if err != nil {
+		return fail(err)
+	}
+	sig, err := trust.ParseSignature(sigBytes)
+	if err != nil {
+		return fail(err)
+	}
+	allowed, err := os.ReadFile(c.AllowedSigners)
+	if err != nil {
+		return fail(fmt.Errorf("read allowed signers: %w", err))
+	}
+	var revoked *trust.RevokedKeys
+	if c.Revoked != "" {
+		data, err := os.ReadFile(c.Revoked)
+		if err != nil {
+			return fail(fmt.Errorf("read revocation list: %w", err))
+		}
+		if revoked, err = trust.ParseRevokedKeys(data, c.Revoked); err != nil {
+			return fail(err)
+		}
+	}
+	signer, err := trust.OpenSSHVerify(allowed, c.AllowedSigners, revoked, c.Principal, c.Namespace, sig, stdin, at)
+	if err != nil {
+		return fail(err)
+	}
+	fmt.Fprintf(g.stdout, "Good %q signature for %s with %s key %s\n", c.Namespace, signer.Principal, trust.KeyKind(signer.Key), signer.Fingerprint)
+	return nil
+}
 
 type SignaturesRequestCmd struct {
-	Op     string `required:"" help:"Operation, e.g. guest.destroy."`
-	Guest  string `required:"" help:"Guest vmid."`
-	Params string `default:"{}" help:"Step parameters as JSON."`
+	SimFlag
+	Op       string        `required:"" help:"Operation, e.g. guest.destroy." placeholder:"OP"`
+	Guest    string        `help:"Guest vmid; empty for the host-level ops signers.rotate and storage.mount." placeholder:"VMID"`
+	Params   string        `default:"{}" help:"Step parameters as a JSON object; written in canonical form." placeholder:"JSON"`
+	NotAfter time.Duration `default:"24h" help:"How long the request stays valid." placeholder:"DURATION"`
+	Out      string        `default:"." help:"Directory to write <id>.req into." placeholder:"DIR" type:"path"`
 }
 
-func (c *SignaturesRequestCmd) Run() error { return notImplemented("signatures request") }
+func (c *SignaturesRequestCmd) Run(g *globals) error {
+	var guest int
+	if c.Guest != "" {
+		n, err := strconv.Atoi(c.Guest)
+		if err != nil || strconv.Itoa(n) != c.Guest {
+			return fmt.Errorf("--guest %q is not a vmid", c.Guest)
+		}
+		guest = n
+	}
+	if c.NotAfter <= 0 {
+		return fmt.Errorf("--not-after must be positive, got %s", c.NotAfter)
+	}
+	cfg, err := g.loadConfig(c.Sim, "")
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireHost(); err != nil {
+		return withHint(err, "set host in the config file or FELHOM_CONVERGE_HOST")
+	}
+	nonce, err := trust.NewNonce()
+	if err != nil {
+		return err
+	}
+	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, time.Now().Add(c.NotAfter))
+	if err != nil {
+		return withHint(fmt.Errorf("request: %w", err), "ops are: %s", strings.Join(trust.Ops, ", "))
+	}
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	path := filepath.Join(c.Out, req.ID()+".req")
+	if err := writeNew(path, req.Marshal()); err != nil {
+		return fmt.Errorf("request: %w", err)
+	}
+	fmt.Fprintf(g.stdout, "wrote %s\nsign it with:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", path, trust.RoleOperational, path)
+	if req.Op == "signers.rotate" {
+		fmt.Fprintf(g.stdout, "or with a recovery key:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleRecovery, path)
+	}
+	return nil
+}
+
+// writeNew writes a file that must not exist yet, and syncs it.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
+}
