@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/agext/levenshtein"
@@ -134,67 +135,68 @@ func (d *decoder) strList(attr *hcl.Attribute) ([]string, bool) {
 // quantity evaluates a size attribute to exact bytes. A number is taken in
 // numberUnit (MiB for memory); a string needs a unit (see ParseSize). It
 // refuses zero and negative values unless allowZero.
-func (d *decoder) quantity(attr *hcl.Attribute, numberUnit int64, allowZero bool) (*big.Rat, bool) {
+func (d *decoder) quantity(attr *hcl.Attribute, numberUnit int64, allowZero bool) (bytes *big.Rat, text string, ok bool) {
 	v, ok := d.eval(attr)
 	if !ok {
-		return nil, false
+		return nil, "", false
 	}
-	var bytes *big.Rat
 	switch v.Type() {
 	case cty.Number:
 		if numberUnit == 0 {
 			d.errorf(attr.Expr.Range(), "Size needs a unit",
 				"Write %q as a string with a unit, such as \"8G\" or \"512M\", so it cannot be misread as bytes or GiB.", attr.Name)
-			return nil, false
+			return nil, "", false
 		}
+		text = v.AsBigFloat().Text('f', -1) + " MiB"
 		r, _ := v.AsBigFloat().Rat(nil)
 		if r == nil {
 			d.errorf(attr.Expr.Range(), "Invalid size", "%q must be a finite number.", attr.Name)
-			return nil, false
+			return nil, "", false
 		}
 		bytes = r.Mul(r, new(big.Rat).SetInt64(numberUnit))
 	case cty.String:
 		s := strings.TrimSpace(v.AsString())
+		text = strconv.Quote(s)
 		if strings.HasPrefix(s, "-") {
 			d.errorf(attr.Expr.Range(), "Invalid size", "%q must be positive, got %q.", attr.Name, s)
-			return nil, false
+			return nil, "", false
 		}
 		r, err := ParseSize(s)
 		if err != nil {
 			d.errorf(attr.Expr.Range(), "Invalid size", "Bad value for %q: %s.", attr.Name, err)
-			return nil, false
+			return nil, "", false
 		}
 		bytes = r
 	default:
 		d.typeError(attr, "a size (a number of MiB or a string such as \"2G\")", v)
-		return nil, false
+		return nil, "", false
 	}
 	switch {
 	case bytes.Sign() < 0 || (bytes.Sign() == 0 && !allowZero):
 		d.errorf(attr.Expr.Range(), "Invalid size", "%q must be greater than zero.", attr.Name)
-		return nil, false
+		return nil, "", false
 	case tooBig(bytes):
 		d.errorf(attr.Expr.Range(), "Invalid size", "%q is larger than the largest size accepted (1 PiB).", attr.Name)
-		return nil, false
+		return nil, "", false
 	}
-	return bytes, true
+	return bytes, text, true
 }
 
 // mib canonicalises a memory-like attribute to whole MiB, rounding up a
 // value that is not MiB-aligned once, with a warning naming the result.
 func (d *decoder) mib(attr *hcl.Attribute, min int64) (int64, bool) {
-	bytes, ok := d.quantity(attr, MiB, min == 0)
+	bytes, text, ok := d.quantity(attr, MiB, min == 0)
 	if !ok {
 		return 0, false
 	}
 	n, rounded := roundUp(bytes, MiB)
 	if n < min {
-		d.errorf(attr.Expr.Range(), "Value out of range", "%q must be at least %d MiB, got %s.", attr.Name, min, describeMiB(bytes))
+		d.errorf(attr.Expr.Range(), "Value out of range", "%q must be at least %d MiB, got %s.", attr.Name, min, text)
 		return 0, false
 	}
 	if rounded {
 		d.warnf(attr.Expr.Range(), "Value rounded up to whole MiB",
-			"Proxmox sets %s in whole MiB; %s is used as %d MiB. Write %d to silence this warning.", attr.Name, describeMiB(bytes), n, n)
+			"Proxmox sets %s in whole MiB; %s is used as %d MiB. Write %d to silence this warning.", attr.Name, text, n, n)
 	}
 	return n, true
 }
@@ -202,20 +204,16 @@ func (d *decoder) mib(attr *hcl.Attribute, min int64) (int64, bool) {
 // diskSize canonicalises a disk size to bytes, rounding up to whole MiB
 // once, with a warning, for the same reason as memory.
 func (d *decoder) diskSize(attr *hcl.Attribute) (Size, bool) {
-	bytes, ok := d.quantity(attr, 0, false)
+	bytes, text, ok := d.quantity(attr, 0, false)
 	if !ok {
 		return 0, false
 	}
 	n, rounded := roundUp(bytes, MiB)
 	if rounded {
 		d.warnf(attr.Expr.Range(), "Size rounded up to whole MiB",
-			"Disk sizes are allocated in whole MiB; %q is used as %s. Write %q to silence this warning.", attr.Name, Size(n*MiB), Size(n*MiB).String())
+			"Disk sizes are allocated in whole MiB; %s %s is used as %s. Write %q to silence this warning.", attr.Name, text, Size(n*MiB), Size(n*MiB).String())
 	}
 	return Size(n * MiB), true
-}
-
-func describeMiB(bytes *big.Rat) string {
-	return new(big.Rat).Quo(bytes, new(big.Rat).SetInt64(MiB)).FloatString(3) + " MiB"
 }
 
 // suggest returns the candidate closest to given, if it is close enough to

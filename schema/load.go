@@ -63,9 +63,13 @@ func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 }
 
 // Files maps filename to src in the form hcl's diagnostic writers need to
-// show source snippets.
+// show source snippets and the enclosing block ("in guest "web"").
 func Files(src []byte, filename string) map[string]*hcl.File {
-	return map[string]*hcl.File{filename: {Bytes: src}}
+	file, _ := parse(src, filename)
+	if file == nil {
+		file = &hcl.File{Bytes: src}
+	}
+	return map[string]*hcl.File{filename: file}
 }
 
 // parse checks the input bounds and parses the HCL syntax.

@@ -1,18 +1,351 @@
 package main
 
-// Owned by the desired-state work (schema/): validate and fmt.
+// validate and fmt: the desired-state commands that need no host, network
+// or config, so a GitOps repository's CI can run them.
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/felhom/felhom-converge/schema"
+	"github.com/hashicorp/hcl/v2"
+)
 
 type ValidateCmd struct {
-	Files []string `arg:"" help:"Desired-state HCL files." type:"path"`
+	Files []string `arg:"" help:"Desired-state HCL files."`
 	JSON  bool     `help:"Print diagnostics as JSON."`
 }
 
-func (c *ValidateCmd) Run() error { return notImplemented("validate") }
+// Run loads each file and reports every problem. Valid files (warnings
+// allowed) are listed on stdout; diagnostics go to stderr; with --json a
+// single JSON document goes to stdout instead. Exit 1 when any file has an
+// error.
+func (c *ValidateCmd) Run(g *globals) error {
+	var all hcl.Diagnostics
+	failed := false
+	out := newDiagPrinter(g)
+	for _, name := range c.Files {
+		src, err := readDesiredState(name)
+		if err != nil {
+			failed = true
+			all = append(all, fileDiag(name, "Cannot read file", err))
+			if !c.JSON {
+				errorf(g.stderr, "%v", err)
+			}
+			continue
+		}
+		_, diags := schema.Load(src, name)
+		all = append(all, diags...)
+		if diags.HasErrors() {
+			failed = true
+		}
+		if c.JSON {
+			continue
+		}
+		out.print(src, diags)
+		switch errs, warns := countDiags(diags); {
+		case errs > 0:
+			errorf(g.stderr, "%s: %s", name, plural(errs, "error")+warningsSuffix(warns))
+		default:
+			fmt.Fprintf(g.stdout, "%s: valid%s\n", name, warningsSuffix(warns))
+		}
+	}
+	if c.JSON {
+		if err := writeDiagsJSON(g.stdout, all); err != nil {
+			return err
+		}
+	}
+	if failed {
+		return silentError{exitError}
+	}
+	return nil
+}
 
 type FmtCmd struct {
-	Files []string `arg:"" help:"Desired-state HCL files to rewrite in place." type:"path"`
+	Files []string `arg:"" help:"Desired-state HCL files to rewrite in place."`
 	Check bool     `help:"Do not write; exit 1 when a file is not in canonical form."`
 	Diff  bool     `help:"Print a diff of the changes."`
 }
 
-func (c *FmtCmd) Run() error { return notImplemented("fmt") }
+// Run rewrites each file in canonical form and lists the files it changed
+// on stdout. With --check nothing is written and a file that is not
+// canonical fails the run; --diff shows the change as a unified diff.
+// A file that does not parse is reported and left untouched.
+func (c *FmtCmd) Run(g *globals) error {
+	failed, unformatted := false, 0
+	out := newDiagPrinter(g)
+	for _, name := range c.Files {
+		src, err := readDesiredState(name)
+		if err != nil {
+			errorf(g.stderr, "%v", err)
+			failed = true
+			continue
+		}
+		formatted, diags := schema.Format(src, name)
+		if diags.HasErrors() {
+			out.print(src, diags)
+			errorf(g.stderr, "%s: not formatted: the file does not parse", name)
+			failed = true
+			continue
+		}
+		if bytes.Equal(src, formatted) {
+			continue
+		}
+		if c.Diff {
+			fmt.Fprint(g.stdout, schema.Diff(name, src, formatted))
+		} else {
+			fmt.Fprintln(g.stdout, name)
+		}
+		if c.Check {
+			unformatted++
+			continue
+		}
+		if err := rewriteFile(name, formatted); err != nil {
+			errorf(g.stderr, "%v", err)
+			failed = true
+		}
+	}
+	if unformatted > 0 {
+		errorf(g.stderr, "%s not in canonical form", plural(unformatted, "file"))
+		hintf(g.stderr, "run 'felhom-converge fmt FILE...' to rewrite them")
+		failed = true
+	}
+	if failed {
+		return silentError{exitError}
+	}
+	return nil
+}
+
+// readDesiredState reads a file, refusing one too large to be a desired
+// state before reading it whole.
+func readDesiredState(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("read desired state: %w", err)
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, schema.MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read desired state %s: %w", name, err)
+	}
+	return src, nil // Load and Format report a file over the bound
+}
+
+// rewriteFile replaces name with data through a temporary file in the same
+// directory, keeping the file's mode, so a crash leaves the old or the new
+// file, never half of one.
+func rewriteFile(name string, data []byte) error {
+	info, err := os.Stat(name)
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".fmt-*")
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	if err := os.Rename(tmp.Name(), name); err != nil {
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	return nil
+}
+
+// diagPrinter renders diagnostics on stderr: a "FILE:LINE:COL: severity:
+// summary" line an editor can jump to, then hcl's rendering of the source
+// snippet and the detail. Colour marks the range on a terminal; elsewhere a
+// line of carets under the snippet does.
+type diagPrinter struct {
+	w     io.Writer
+	width uint
+	color bool
+}
+
+func newDiagPrinter(g *globals) *diagPrinter {
+	p := &diagPrinter{w: g.stderr, width: 80}
+	if f, ok := g.stderr.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.color = g.getenv("NO_COLOR") == "" && g.getenv("TERM") != "dumb"
+		}
+	}
+	if n, err := strconv.Atoi(g.getenv("COLUMNS")); err == nil && n > 20 {
+		p.width = uint(n)
+	}
+	return p
+}
+
+func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
+	for _, d := range diags {
+		files := map[string]*hcl.File{}
+		if d.Subject != nil {
+			files = schema.Files(src, d.Subject.Filename)
+		}
+		var buf bytes.Buffer
+		if err := hcl.NewDiagnosticTextWriter(&buf, files, p.width, p.color).WriteDiagnostic(d); err != nil {
+			fmt.Fprintf(p.w, "%s: %s\n", d.Summary, d.Detail)
+			continue
+		}
+		// hcl starts with "Error: summary" and a blank line; the header
+		// below says the same with the position in front.
+		_, body, _ := strings.Cut(buf.String(), "\n\n")
+		if !p.color && d.Subject != nil {
+			body = markRange(body, *d.Subject)
+		}
+		fmt.Fprintf(p.w, "%s%s: %s\n%s", position(d.Subject), severity(d.Severity), d.Summary, body)
+	}
+}
+
+// markRange puts a line of carets under the subject in hcl's snippet, for
+// output without colour. A range over several lines is marked to the end
+// of its first line.
+func markRange(body string, subj hcl.Range) string {
+	prefix := fmt.Sprintf("%4d: ", subj.Start.Line)
+	var out strings.Builder
+	sc := bufio.NewScanner(strings.NewReader(body))
+	sc.Buffer(nil, schema.MaxFileSize+1024)
+	marked := false
+	for sc.Scan() {
+		line := sc.Text()
+		out.WriteString(line + "\n")
+		if marked || !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		marked = true
+		src := []rune(strings.TrimPrefix(line, prefix))
+		var pad strings.Builder
+		pad.WriteString(strings.Repeat(" ", len(prefix)))
+		for i := 0; i < subj.Start.Column-1 && i < len(src); i++ {
+			if src[i] == '\t' {
+				pad.WriteByte('\t')
+			} else {
+				pad.WriteByte(' ')
+			}
+		}
+		n := subj.End.Column - subj.Start.Column
+		if subj.End.Line != subj.Start.Line {
+			n = len(src) - (subj.Start.Column - 1)
+		}
+		n = max(n, 1)
+		out.WriteString(pad.String() + strings.Repeat("^", n) + "\n")
+	}
+	return out.String()
+}
+
+func position(r *hcl.Range) string {
+	if r == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d: ", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+func severity(s hcl.DiagnosticSeverity) string {
+	if s == hcl.DiagWarning {
+		return "warning"
+	}
+	return "error"
+}
+
+func countDiags(diags hcl.Diagnostics) (errs, warns int) {
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError {
+			errs++
+		} else {
+			warns++
+		}
+	}
+	return errs, warns
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return fmt.Sprintf("%d %ss", n, word)
+}
+
+func warningsSuffix(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return ", " + plural(n, "warning")
+}
+
+// fileDiag turns a file-level failure into a diagnostic that names the file.
+func fileDiag(name, summary string, err error) *hcl.Diagnostic {
+	return &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  summary,
+		Detail:   err.Error(),
+		Subject:  &hcl.Range{Filename: name, Start: hcl.InitialPos, End: hcl.InitialPos},
+	}
+}
+
+// The JSON form of validate's output.
+type jsonDiags struct {
+	Valid        bool       `json:"valid"`
+	ErrorCount   int        `json:"error_count"`
+	WarningCount int        `json:"warning_count"`
+	Diagnostics  []jsonDiag `json:"diagnostics"`
+}
+
+type jsonDiag struct {
+	Severity string     `json:"severity"`
+	Summary  string     `json:"summary"`
+	Detail   string     `json:"detail,omitempty"`
+	Range    *jsonRange `json:"range,omitempty"`
+}
+
+type jsonRange struct {
+	Filename string  `json:"filename"`
+	Start    jsonPos `json:"start"`
+	End      jsonPos `json:"end"`
+}
+
+type jsonPos struct {
+	Line   int `json:"line"`
+	Column int `json:"column"`
+	Byte   int `json:"byte"`
+}
+
+func writeDiagsJSON(w io.Writer, diags hcl.Diagnostics) error {
+	errs, warns := countDiags(diags)
+	doc := jsonDiags{Valid: errs == 0, ErrorCount: errs, WarningCount: warns, Diagnostics: []jsonDiag{}}
+	for _, d := range diags {
+		jd := jsonDiag{Severity: severity(d.Severity), Summary: d.Summary, Detail: d.Detail}
+		if r := d.Subject; r != nil {
+			jd.Range = &jsonRange{
+				Filename: r.Filename,
+				Start:    jsonPos{r.Start.Line, r.Start.Column, r.Start.Byte},
+				End:      jsonPos{r.End.Line, r.End.Column, r.End.Byte},
+			}
+		}
+		doc.Diagnostics = append(doc.Diagnostics, jd)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write diagnostics: %w", err)
+	}
+	return nil
+}
