@@ -221,8 +221,8 @@ func advancePastOptions(s string) (int, bool) {
 }
 
 // keyTypeNames maps the type names OpenSSH's sshkey_read accepts to the
-// x/crypto key type the blob must have. OpenSSH also accepts the short
-// names case-insensitively; those are matched in keyTypeFor.
+// key type the blob must have (the RSA signature algorithm names name RSA
+// keys too).
 var keyTypeNames = map[string]string{
 	ssh.KeyAlgoED25519:        ssh.KeyAlgoED25519,
 	ssh.KeyAlgoRSA:            ssh.KeyAlgoRSA,
@@ -247,20 +247,8 @@ var keyTypeNames = map[string]string{
 }
 
 func keyTypeFor(name string) (string, bool) {
-	if t, ok := keyTypeNames[name]; ok {
-		return t, true
-	}
-	switch strings.ToUpper(name) { // OpenSSH's short names, for plain keys only
-	case "ED25519":
-		return ssh.KeyAlgoED25519, true
-	case "RSA":
-		return ssh.KeyAlgoRSA, true
-	case "DSA":
-		return keyAlgoDSA, true
-	case "ED25519-SK":
-		return ssh.KeyAlgoSKED25519, true
-	}
-	return "", false
+	t, ok := keyTypeNames[name]
+	return t, ok
 }
 
 // readKey is OpenSSH's sshkey_read: "type base64" at the start of s,
