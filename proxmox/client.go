@@ -235,12 +235,12 @@ func (c *Client) once(ctx context.Context, method, path string, params url.Value
 	defer cancel()
 	target := c.base + path
 	var body io.Reader
-	if enc := params.Encode(); enc != "" {
-		if method == http.MethodGet || method == http.MethodDelete {
-			target += "?" + enc
-		} else {
-			body = strings.NewReader(enc)
-		}
+	enc := params.Encode()
+	switch {
+	case method == http.MethodPost || method == http.MethodPut:
+		body = strings.NewReader(enc)
+	case enc != "":
+		target += "?" + enc
 	}
 	req, err := http.NewRequestWithContext(rctx, method, target, body)
 	if err != nil {

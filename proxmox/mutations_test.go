@@ -1,0 +1,191 @@
+package proxmox
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each mutation sends exactly Proxmox's method, path and form: booleans as
+// 1/0, form-encoded bodies for POST/PUT, query strings for DELETE.
+func TestMutationsOnTheWire(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name   string
+		call   func(*Client) error
+		method string
+		path   string
+		params url.Values // form for POST/PUT, query for DELETE
+		null   bool       // the answer is {"data":null}, not a UPID
+	}{
+		{"set config is synchronous, with digest and sorted deletes",
+			func(c *Client) error {
+				return c.SetConfig(ctx, 100, map[string]string{"memory": "1024", "onboot": "1"}, []string{"mp1", "cpulimit"}, "5911baea29f4c0073fb063fd9ab29e75892832bf")
+			},
+			"PUT", "/nodes/pve/lxc/100/config",
+			url.Values{"memory": {"1024"}, "onboot": {"1"}, "delete": {"cpulimit,mp1"}, "digest": {"5911baea29f4c0073fb063fd9ab29e75892832bf"}}, true},
+		{"restore with force and overrides",
+			func(c *Client) error {
+				_, err := c.RestoreLXC(ctx, 105, "local:backup/vzdump-lxc-105-2023_02_01-00_00_00.tar.zst", RestoreOptions{
+					Storage: "local-lvm", Force: true, Unique: true,
+					Config: map[string]string{"hostname": "web", "memory": "2048", "unprivileged": "1", "net0": "name=eth0,bridge=vmbr0,ip=dhcp"},
+				})
+				return err
+			},
+			"POST", "/nodes/pve/lxc",
+			url.Values{"vmid": {"105"}, "ostemplate": {"local:backup/vzdump-lxc-105-2023_02_01-00_00_00.tar.zst"}, "restore": {"1"},
+				"storage": {"local-lvm"}, "force": {"1"}, "unique": {"1"}, "hostname": {"web"}, "memory": {"2048"}, "unprivileged": {"1"},
+				"net0": {"name=eth0,bridge=vmbr0,ip=dhcp"}}, false},
+		{"destroy sends every flag explicitly",
+			func(c *Client) error {
+				_, err := c.DestroyLXC(ctx, 100, DestroyOptions{Purge: true, DestroyUnreferencedDisks: true})
+				return err
+			},
+			"DELETE", "/nodes/pve/lxc/100",
+			url.Values{"purge": {"1"}, "destroy-unreferenced-disks": {"1"}, "force": {"0"}}, false},
+		{"resize with digest",
+			func(c *Client) error { _, err := c.Resize(ctx, 100, "mp0", "+4G", "abc"); return err },
+			"PUT", "/nodes/pve/lxc/100/resize", url.Values{"disk": {"mp0"}, "size": {"+4G"}, "digest": {"abc"}}, false},
+		{"start", func(c *Client) error { _, err := c.Start(ctx, 100); return err },
+			"POST", "/nodes/pve/lxc/100/status/start", url.Values{}, false},
+		{"stop", func(c *Client) error { _, err := c.Stop(ctx, 100); return err },
+			"POST", "/nodes/pve/lxc/100/status/stop", url.Values{}, false},
+		{"shutdown with timeout in whole seconds and forceStop",
+			func(c *Client) error {
+				_, err := c.Shutdown(ctx, 100, ShutdownOptions{Timeout: 90*time.Second + time.Millisecond, ForceStop: true})
+				return err
+			},
+			"POST", "/nodes/pve/lxc/100/status/shutdown", url.Values{"timeout": {"91"}, "forceStop": {"1"}}, false},
+		{"snapshot", func(c *Client) error { _, err := c.Snapshot(ctx, 100, "pre-upgrade", "before apt"); return err },
+			"POST", "/nodes/pve/lxc/100/snapshot", url.Values{"snapname": {"pre-upgrade"}, "description": {"before apt"}}, false},
+		{"rollback without start sends start=0", func(c *Client) error { _, err := c.Rollback(ctx, 100, "pre-upgrade", false); return err },
+			"POST", "/nodes/pve/lxc/100/snapshot/pre-upgrade/rollback", url.Values{"start": {"0"}}, false},
+		{"delete snapshot", func(c *Client) error { _, err := c.DeleteSnapshot(ctx, 100, "pre-upgrade"); return err },
+			"DELETE", "/nodes/pve/lxc/100/snapshot/pre-upgrade", url.Values{}, false},
+		{"vzdump sends remove=0 by default (no silent prune)",
+			func(c *Client) error {
+				_, err := c.Vzdump(ctx, 100, VzdumpOptions{Storage: "local", Mode: "snapshot", Compress: "zstd", NotesTemplate: "{{guestname}}"})
+				return err
+			},
+			"POST", "/nodes/pve/vzdump",
+			url.Values{"vmid": {"100"}, "storage": {"local"}, "mode": {"snapshot"}, "compress": {"zstd"}, "remove": {"0"}, "notes-template": {"{{guestname}}"}}, false},
+		{"vzdump with a signed prune",
+			func(c *Client) error {
+				_, err := c.Vzdump(ctx, 100, VzdumpOptions{Storage: "local", Remove: true, PruneBackups: "keep-last=3"})
+				return err
+			},
+			"POST", "/nodes/pve/vzdump",
+			url.Values{"vmid": {"100"}, "storage": {"local"}, "remove": {"1"}, "prune-backups": {"keep-last=3"}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newPVEServer(t, func(r recorded) reply {
+				if r.Method == "PUT" && strings.HasSuffix(r.Path, "/config") {
+					return ok(`{"data":null}`)
+				}
+				return ok(`{"data":"` + testUPID + `"}`)
+			})
+			c := newTestClient(t, s)
+			if err := tc.call(c); err != nil {
+				t.Fatal(err)
+			}
+			reqs := s.Requests()
+			if len(reqs) != 1 {
+				t.Fatalf("%d requests", len(reqs))
+			}
+			r := reqs[0]
+			got := r.Form
+			if r.Method == "DELETE" || r.Method == "GET" {
+				got = r.Query
+				if r.Body != "" {
+					t.Errorf("%s with a body (Proxmox answers 501)", r.Method)
+				}
+			} else if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if r.Method != tc.method || r.Path != tc.path {
+				t.Errorf("got %s %s, want %s %s", r.Method, r.Path, tc.method, tc.path)
+			}
+			if got.Encode() != tc.params.Encode() {
+				t.Errorf("params\n got %s\nwant %s", got.Encode(), tc.params.Encode())
+			}
+			for k, vs := range got {
+				for _, v := range vs {
+					if v == "true" || v == "false" {
+						t.Errorf("%s=%s: Proxmox refuses true/false in a form", k, v)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Arguments are refused before any request is made.
+func TestMutationArgumentsRefused(t *testing.T) {
+	ctx := context.Background()
+	s := newPVEServer(t, func(recorded) reply { return ok(`{"data":"` + testUPID + `"}`) })
+	c := newTestClient(t, s)
+	cases := []struct {
+		name string
+		call func() error
+	}{
+		{"vmid below 100", func() error { _, err := c.Start(ctx, 99); return err }},
+		{"snapshot name with a slash", func() error { _, err := c.Snapshot(ctx, 100, "a/../b", ""); return err }},
+		{"reserved snapshot name", func() error { _, err := c.DeleteSnapshot(ctx, 100, "current"); return err }},
+		{"resize a non-disk", func() error { _, err := c.Resize(ctx, 100, "net0", "1G", ""); return err }},
+		{"resize to a bad size", func() error { _, err := c.Resize(ctx, 100, "rootfs", "-1G", ""); return err }},
+		{"restore smuggles restore flags", func() error {
+			_, err := c.RestoreLXC(ctx, 100, "local:backup/x.tar.zst", RestoreOptions{Config: map[string]string{"force": "1"}})
+			return err
+		}},
+		{"restore of a non-volid", func() error { _, err := c.RestoreLXC(ctx, 100, "/tmp/x.tar", RestoreOptions{}); return err }},
+		{"set config with nothing", func() error { return c.SetConfig(ctx, 100, nil, nil, "") }},
+		{"set and delete the same key", func() error {
+			return c.SetConfig(ctx, 100, map[string]string{"swap": "0"}, []string{"swap"}, "")
+		}},
+		{"set config smuggles delete", func() error { return c.SetConfig(ctx, 100, map[string]string{"delete": "rootfs"}, nil, "") }},
+		{"vzdump bad mode", func() error { _, err := c.Vzdump(ctx, 100, VzdumpOptions{Mode: "live"}); return err }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := tc.call(); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if n := len(s.Requests()); n != 0 {
+		t.Fatalf("%d requests made for refused arguments", n)
+	}
+}
+
+// A mutation whose answer is not a UPID is an error, not a zero UPID.
+func TestTaskAnswerMustBeUPID(t *testing.T) {
+	s := newPVEServer(t, func(recorded) reply { return ok(`{"data":null}`) })
+	c := newTestClient(t, s)
+	if u, err := c.Start(context.Background(), 100); err == nil {
+		t.Fatalf("accepted a null answer as %v", u)
+	}
+}
+
+// ListTasks asks for every source with the filters crash recovery uses.
+func TestListTasksQuery(t *testing.T) {
+	s := newPVEServer(t, func(recorded) reply {
+		return ok(`{"data":[{"upid":"` + testUPID + `","node":"pve","pid":173041,"pstart":3453378,"starttime":1716560307,"type":"vzstart","id":"100","user":"felhom@pve!converge"},` +
+			`{"upid":"` + testUPID + `","node":"pve","pid":1,"pstart":2,"starttime":1716560300,"endtime":1716560301,"type":"vzstart","id":"100","user":"felhom@pve!converge","status":"OK"}]}`)
+	})
+	c := newTestClient(t, s)
+	tasks, err := c.ListTasks(context.Background(), TaskFilter{VMID: 100, TypeFilter: "vzrestore", Since: time.Unix(1716560000, 0), Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := s.Requests()[0].Query
+	want := url.Values{"source": {"all"}, "vmid": {"100"}, "typefilter": {"vzrestore"}, "since": {"1716560000"}, "limit": {"10"}}
+	if q.Encode() != want.Encode() || s.Requests()[0].Path != "/nodes/pve/tasks" {
+		t.Fatalf("query %s", q.Encode())
+	}
+	if len(tasks) != 2 || tasks[0].EndTime != 0 || tasks[1].Status != "OK" {
+		t.Fatalf("got %+v", tasks)
+	}
+}

@@ -1,0 +1,325 @@
+package proxmox
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// Idempotent GETs are retried on transient failures; nothing else is.
+func TestRetries(t *testing.T) {
+	cases := []struct {
+		name      string
+		first     reply // answer to the first request; later ones succeed
+		call      func(*Client) error
+		wantCalls int
+		wantErr   bool
+	}{
+		{"GET retried after 503", reply{Status: 503, Reason: "Service Unavailable"},
+			func(c *Client) error { _, err := c.Version(context.Background()); return err }, 2, false},
+		{"GET retried after 595 (proxied node down)", reply{Status: 595, Reason: "Connection timed out"},
+			func(c *Client) error { _, err := c.Nodes(context.Background()); return err }, 2, false},
+		{"GET retried after a dropped connection", reply{Status: 0},
+			func(c *Client) error { _, err := c.ListLXC(context.Background()); return err }, 2, false},
+		{"GET not retried after a business 500", reply{Status: 500, Reason: "CT is locked (backup)", Body: `{"data":null}`},
+			func(c *Client) error { _, err := c.GuestConfig(context.Background(), 100); return err }, 1, true},
+		{"GET not retried after 403", reply{Status: 403, Reason: "Permission check failed (/nodes/pve, Sys.Audit)", Body: `{"data":null}`},
+			func(c *Client) error { _, err := c.NodeStatus(context.Background()); return err }, 1, true},
+		{"POST never retried, even after 503", reply{Status: 503, Reason: "Service Unavailable"},
+			func(c *Client) error { _, err := c.Start(context.Background(), 100); return err }, 1, true},
+		{"POST never retried after a dropped connection", reply{Status: 0},
+			func(c *Client) error { _, err := c.Snapshot(context.Background(), 100, "pre", ""); return err }, 1, true},
+		{"PUT never retried", reply{Status: 502, Reason: "Bad Gateway"},
+			func(c *Client) error {
+				return c.SetConfig(context.Background(), 100, map[string]string{"cores": "2"}, nil, "")
+			}, 1, true},
+		{"DELETE never retried", reply{Status: 504, Reason: "Gateway Timeout"},
+			func(c *Client) error {
+				_, err := c.DestroyLXC(context.Background(), 100, DestroyOptions{Purge: true})
+				return err
+			}, 1, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var n atomic.Int32
+			s := newPVEServer(t, func(r recorded) reply {
+				if n.Add(1) == 1 {
+					return tc.first
+				}
+				if r.Method == "GET" {
+					return ok(`{"data":null}`)
+				}
+				return ok(`{"data":"` + testUPID + `"}`)
+			})
+			c := newTestClient(t, s)
+			err := tc.call(c)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if got := int(n.Load()); got != tc.wantCalls {
+				t.Fatalf("%d requests, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
+
+// A GET that keeps failing gives up after the configured attempts.
+func TestRetryGivesUp(t *testing.T) {
+	var n atomic.Int32
+	s := newPVEServer(t, func(recorded) reply { n.Add(1); return reply{Status: 503} })
+	c := newTestClient(t, s)
+	_, err := c.Version(context.Background())
+	var e *APIError
+	if !errors.As(err, &e) || e.Status != 503 || n.Load() != int32(c.attempts) {
+		t.Fatalf("err %v after %d requests", err, n.Load())
+	}
+}
+
+// No more requests are in flight than Concurrency allows.
+func TestConcurrencyBound(t *testing.T) {
+	var inFlight, maxSeen atomic.Int32
+	s := newPVEServer(t, func(recorded) reply {
+		cur := inFlight.Add(1)
+		for {
+			m := maxSeen.Load()
+			if cur <= m || maxSeen.CompareAndSwap(m, cur) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		inFlight.Add(-1)
+		return ok(`{"data":{"vmid":100}}`)
+	})
+	c := newTestClient(t, s, func(o *Options) { o.Concurrency = 3 })
+	var wg sync.WaitGroup
+	for range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.GuestStatus(context.Background(), 100); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if m := maxSeen.Load(); m != 3 {
+		t.Fatalf("max in flight %d, want 3", m)
+	}
+}
+
+// Each request is bounded by Timeout; a hung GET is retried, then fails.
+func TestRequestTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var n atomic.Int32
+	s := newPVEServer(t, func(recorded) reply { n.Add(1); return reply{Status: 200, Body: `{"data":null}`, Hang: release} })
+	c := newTestClient(t, s, func(o *Options) { o.Timeout = 30 * time.Millisecond })
+	_, err := c.Version(context.Background())
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v, want a deadline", err)
+	}
+	if n.Load() != int32(c.attempts) {
+		t.Fatalf("%d attempts, want %d", n.Load(), c.attempts)
+	}
+}
+
+func TestEndpointAndOptions(t *testing.T) {
+	tok := testToken(t)
+	cases := []struct {
+		name     string
+		o        Options
+		wantBase string
+		wantErr  string
+	}{
+		{"https with port", Options{Endpoint: "https://pve.example:8006", InsecureSkipVerify: true}, "https://pve.example:8006/api2/json", ""},
+		{"suffix already there", Options{Endpoint: "https://pve:8006/api2/json/", InsecureSkipVerify: true}, "https://pve:8006/api2/json", ""},
+		{"plain http on loopback", Options{Endpoint: "http://127.0.0.1:8006"}, "http://127.0.0.1:8006/api2/json", ""},
+		{"plain http elsewhere", Options{Endpoint: "http://pve:8006"}, "", "only on loopback"},
+		{"other path", Options{Endpoint: "https://pve:8006/api2/extjs", InsecureSkipVerify: true}, "", "unexpected path"},
+		{"credentials in the URL", Options{Endpoint: "https://u:p@pve:8006", InsecureSkipVerify: true}, "", "want https://host:8006"},
+		{"no TLS trust chosen", Options{Endpoint: "https://pve:8006"}, "", "exactly one"},
+		{"two TLS trusts chosen", Options{Endpoint: "https://pve:8006", InsecureSkipVerify: true, Fingerprint: strings.Repeat("AB", 32)}, "", "exactly one"},
+		{"TLS option on http", Options{Endpoint: "http://127.0.0.1:8006", InsecureSkipVerify: true}, "", "plain http"},
+		{"bad fingerprint", Options{Endpoint: "https://pve:8006", Fingerprint: "AB:CD"}, "", "not a SHA-256"},
+		{"bad node", Options{Endpoint: "https://pve:8006", InsecureSkipVerify: true, Node: "-x"}, "", "node name"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Token = tok
+			if tc.o.Node == "" {
+				tc.o.Node = "pve"
+			}
+			c, err := New(tc.o)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.base != tc.wantBase {
+				t.Fatalf("base %s, want %s", c.base, tc.wantBase)
+			}
+		})
+	}
+	if _, err := New(Options{Endpoint: "http://127.0.0.1:8006", Node: "pve"}); err == nil {
+		t.Error("New accepted no token")
+	}
+}
+
+// newCA returns a self-signed CA, like a node's pve-root-ca.
+func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Proxmox Virtual Environment"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert, key
+}
+
+// newLeaf returns a certificate for 127.0.0.1 signed by the CA, like
+// pve-ssl.pem.
+func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "pve"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"pve"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsServer is an HTTPS API that answers /version with a certificate from
+// its own CA, and returns the CA.
+func tlsServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
+	ca, caKey := newCA(t)
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 {
+			t.Errorf("request over %s, want HTTP/1.1", r.Proto)
+		}
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.Write([]byte(`{"data":{"version":"8.4.1","release":"8.4","repoid":"2a5fa54a8503f96d"}}`))
+	}))
+	s.EnableHTTP2 = true // the client must still speak HTTP/1.1
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{newLeaf(t, ca, caKey)}}
+	s.StartTLS()
+	t.Cleanup(s.Close)
+	return s, ca
+}
+
+func TestTLSTrust(t *testing.T) {
+	srv, srvCA := tlsServer(t)
+	other, otherCA := tlsServer(t)
+	seen := Fingerprint(srv.Certificate().Raw)
+	dir := t.TempDir()
+	writeCA := func(name string, ca *x509.Certificate) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	goodCA, wrongCA := writeCA("good.pem", srvCA), writeCA("wrong.pem", otherCA)
+	lowerNoColons := strings.ToLower(strings.ReplaceAll(seen, ":", ""))
+
+	cases := []struct {
+		name    string
+		o       Options
+		wantErr bool
+	}{
+		{"pin matches (Proxmox form)", Options{Fingerprint: seen}, false},
+		{"pin matches (lower case, no colons)", Options{Fingerprint: lowerNoColons}, false},
+		{"pin of another certificate", Options{Fingerprint: Fingerprint(other.Certificate().Raw)}, true},
+		{"CA verifies", Options{CAFile: goodCA}, false},
+		{"wrong CA", Options{CAFile: wrongCA}, true},
+		{"insecure, explicitly", Options{InsecureSkipVerify: true}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.o.Endpoint, tc.o.Node, tc.o.Token = srv.URL, "pve", testToken(t)
+			c, err := New(tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := c.Version(context.Background())
+			if tc.wantErr {
+				if err == nil {
+					t.Fatal("connected to an untrusted server")
+				}
+				return
+			}
+			if err != nil || v.Version != "8.4.1" {
+				t.Fatalf("Version = %+v, %v", v, err)
+			}
+		})
+	}
+
+	t.Run("pin rejection prints the fingerprint it saw", func(t *testing.T) {
+		want := Fingerprint(other.Certificate().Raw)
+		c, err := New(Options{Endpoint: srv.URL, Node: "pve", Token: testToken(t), Fingerprint: want})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Version(context.Background())
+		var fe *FingerprintMismatchError
+		if !errors.As(err, &fe) || fe.Seen != seen || fe.Want != want {
+			t.Fatalf("err %v, want a FingerprintMismatchError", err)
+		}
+		if !strings.Contains(err.Error(), seen) {
+			t.Fatalf("error %q does not print the seen fingerprint %s", err, seen)
+		}
+	})
+}
+
+func TestFingerprintFormat(t *testing.T) {
+	// The format /nodes reports (captured): colon-separated upper-case hex.
+	const real = "80:D4:F2:DF:64:95:CD:8D:A0:82:82:AC:48:BA:C0:7A:1B:6B:87:8B:FE:B9:83:1C:95:4E:79:58:77:99:69:F5"
+	got, err := normalizeFingerprint(strings.ToLower(strings.ReplaceAll(real, ":", "")))
+	if err != nil || got != real {
+		t.Fatalf("normalizeFingerprint = %q, %v", got, err)
+	}
+}
