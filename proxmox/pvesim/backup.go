@@ -1,0 +1,364 @@
+package pvesim
+
+// vzdump (pve-manager API2/VZDump.pm, PVE/VZDump.pm) with Proxmox's
+// retention pruning, and removal of storage content.
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func hVzdump(r *request) (any, error) {
+	p := r.params
+	if p["vmid"] == "" && p["all"] != "1" {
+		return nil, param1Error("vmid", "property is missing and it is not optional")
+	}
+	sid := p["storage"]
+	if sid == "" {
+		sid = "local"
+		p["storage"] = sid
+	}
+	if r.s.st.storage(sid) == nil {
+		return nil, failf("storage '%s' does not exist", sid)
+	}
+	if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
+		return nil, err
+	}
+	if p["prune-backups"] != "" {
+		if err := r.check(storagePath(sid), "Datastore.Allocate"); err != nil {
+			return nil, err
+		}
+	}
+	var ids []string
+	if p["all"] == "1" {
+		for _, id := range r.s.st.guestIDs() {
+			ids = append(ids, strconv.Itoa(id))
+		}
+	} else {
+		for _, f := range splitList(p["vmid"]) {
+			n, _ := strconv.Atoi(f)
+			ids = append(ids, strconv.Itoa(n))
+		}
+	}
+	params := copyConf(p)
+	params["vmids"] = strings.Join(ids, ",")
+	// Which guests the caller may back up is decided now and checked in
+	// the worker, as vzdump does.
+	var allowed []string
+	for _, id := range ids {
+		n, _ := strconv.Atoi(id)
+		if r.has(vmPath(n), "VM.Backup") {
+			allowed = append(allowed, id)
+		}
+	}
+	params["allowed"] = strings.Join(allowed, ",")
+	taskID := ""
+	if len(ids) == 1 {
+		taskID = ids[0]
+	}
+	return r.s.startTaskLocked(r, "vzdump", taskID, "vzdump", params)
+}
+
+func vzdumpIDs(t *task) []int {
+	var out []int
+	for _, f := range splitList(t.Params["vmids"]) {
+		n, _ := strconv.Atoi(f)
+		out = append(out, n)
+	}
+	return out
+}
+
+func beginVzdump(s *Sim, t *task) error {
+	st := s.st.storage(t.Params["storage"])
+	if st == nil || !st.hasContent("backup") {
+		return fmt.Errorf("can't use storage '%s' for backups - wrong content type", t.Params["storage"])
+	}
+	allowed := splitList(t.Params["allowed"])
+	for _, id := range vzdumpIDs(t) {
+		if !contains(allowed, strconv.Itoa(id)) && t.Params["all"] != "1" {
+			return permError(vmPath(id), "VM.Backup")
+		}
+	}
+	var locked []string
+	for _, id := range vzdumpIDs(t) {
+		if g := s.st.Guests[id]; g != nil && g.Conf["lock"] == "" && contains(allowed, strconv.Itoa(id)) {
+			g.Conf["lock"] = "backup"
+			locked = append(locked, strconv.Itoa(id))
+		}
+	}
+	t.Params["locked"] = strings.Join(locked, ",")
+	t.logf("INFO: starting new backup job: vzdump %s --storage %s", strings.ReplaceAll(t.Params["vmids"], ",", " "), t.Params["storage"])
+	return nil
+}
+
+func abortVzdump(s *Sim, t *task) {
+	for _, f := range splitList(t.Params["locked"]) {
+		n, _ := strconv.Atoi(f)
+		if g := s.st.Guests[n]; g != nil && g.Conf["lock"] == "backup" {
+			delete(g.Conf, "lock")
+		}
+	}
+}
+
+var compressExt = map[string]string{"": ".tar", "0": ".tar", "1": ".tar.lzo", "lzo": ".tar.lzo", "gzip": ".tar.gz", "zstd": ".tar.zst"}
+
+func finishVzdump(s *Sim, t *task) (int, error) {
+	p := t.Params
+	st := s.st.storage(p["storage"])
+	locked := splitList(p["locked"])
+	defer abortVzdump(s, t)
+	start := time.Unix(t.StartTime, 0).UTC()
+	failed := 0
+	for _, vmid := range vzdumpIDs(t) {
+		g := s.st.Guests[vmid]
+		if g == nil {
+			t.logf("ERROR: Backup of VM %d failed - Configuration file 'nodes/%s/lxc/%d.conf' does not exist", vmid, s.st.Node, vmid)
+			failed++
+			continue
+		}
+		if !contains(locked, strconv.Itoa(vmid)) {
+			if !contains(splitList(p["allowed"]), strconv.Itoa(vmid)) {
+				t.logf("ERROR: Backup of VM %d failed - Permission check failed (/vms/%d, VM.Backup)", vmid, vmid)
+			} else {
+				t.logf("ERROR: Backup of VM %d failed - CT is locked (%s)", vmid, g.Conf["lock"])
+			}
+			failed++
+			continue
+		}
+		if err := s.backupOne(t, st, g, start); err != nil {
+			t.logf("ERROR: Backup of VM %d failed - %v", vmid, err)
+			failed++
+			continue
+		}
+		if p["remove"] != "0" {
+			s.prune(t, st, vmid)
+		}
+	}
+	if failed > 0 {
+		t.logf("INFO: Backup job finished with errors")
+		return 0, fmt.Errorf("job errors")
+	}
+	t.logf("INFO: Backup job finished successfully")
+	return 0, nil
+}
+
+func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
+	p := t.Params
+	vmid := g.VMID
+	ext := compressExt[p["compress"]]
+	file := fmt.Sprintf("vzdump-lxc-%d-%s%s", vmid, start.Format("2006_01_02-15_04_05"), ext)
+	volid := st.ID + ":backup/" + file
+	t.logf("INFO: Starting Backup of VM %d (lxc)", vmid)
+	t.logf("INFO: Backup started at %s", start.Format("2006-01-02 15:04:05"))
+	status := "stopped"
+	if g.Running {
+		status = "running"
+	}
+	t.logf("INFO: status = %s", status)
+	t.logf("INFO: CT Name: %s", g.Conf["hostname"])
+	var data int64
+	keys := make([]string, 0)
+	for k := range g.Conf {
+		if k == "rootfs" || mpKeyPattern.MatchString(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		ps, _ := parseMount(k, g.Conf[k])
+		mp := ps["mp"]
+		if k == "rootfs" {
+			mp = "/"
+		}
+		if k != "rootfs" && ps["backup"] != "1" {
+			t.logf("INFO: excluding volume mount point %s ('%s') from backup (disabled)", k, mp)
+			continue
+		}
+		t.logf("INFO: including mount point %s ('%s') in backup", k, mp)
+		if _, v := s.st.volume(ps["volume"]); v != nil {
+			data += v.Size / 100 * int64(20+vmid%30)
+		}
+	}
+	size := data
+	if ext != ".tar" {
+		size = data / 5 * 2
+	}
+	mode := p["mode"]
+	if mode == "" {
+		mode = "snapshot"
+	}
+	t.logf("INFO: backup mode: %s", mode)
+	t.logf("INFO: creating vzdump archive '%s/dump/%s'", st.Path, file)
+	if _, exists := st.Volumes[volid]; exists {
+		return fmt.Errorf("unable to create temporary directory '%s/dump/%s.tmp' - File exists", st.Path, strings.TrimSuffix(file, ext))
+	}
+	if st.used()+size > st.Total {
+		return fmt.Errorf("vma_queue_write: write error - No space left on device")
+	}
+	t.logf("INFO: Total bytes written: %d (%dMiB, 210MiB/s)", data, data>>20)
+	t.logf("INFO: archive file size: %dMB", size/1000000)
+	notes := ""
+	if tmpl := p["notes-template"]; tmpl != "" {
+		notes = strings.NewReplacer("{{guestname}}", g.Conf["hostname"], "{{vmid}}", strconv.Itoa(vmid),
+			"{{node}}", s.st.Node, "{{cluster}}", s.st.Node).Replace(tmpl)
+		t.logf("INFO: adding notes to backup")
+	}
+	conf := copyConf(g.Conf)
+	delete(conf, "lock")
+	delete(conf, "parent")
+	st.Volumes[volid] = &volume{VolID: volid, Content: "backup", Format: strings.TrimPrefix(ext, "."), Size: size,
+		VMID: vmid, CTime: start.Unix(), Notes: notes, Protected: p["protected"] == "1", Subtype: "lxc", Conf: conf}
+	if p["protected"] == "1" {
+		t.logf("INFO: marking backup as protected")
+	}
+	t.logf("INFO: Finished Backup of VM %d (00:00:%02d)", vmid, 3+vmid%50)
+	return nil
+}
+
+// prune applies the retention (the parameter, else the storage's, else
+// keep-all) to one guest's archives on st, with the marking algorithm of
+// pve-storage's prune_mark_backup_group.
+func (s *Sim) prune(t *task, st *storage, vmid int) {
+	ret := t.Params["prune-backups"]
+	if ret == "" {
+		ret = st.PruneBackups
+	}
+	if ret == "" {
+		ret = "keep-all=1"
+	}
+	var archives []*volume
+	for _, v := range st.Volumes {
+		if v.Content == "backup" && v.VMID == vmid && v.Subtype == "lxc" {
+			archives = append(archives, v)
+		}
+	}
+	marks := pruneMarks(archives, ret)
+	t.logf("INFO: prune older backups with retention: %s", ret)
+	removed := 0
+	for _, v := range archives {
+		if marks[v.VolID] == "remove" {
+			t.logf("INFO: removing backup '%s'", v.VolID)
+			delete(st.Volumes, v.VolID)
+			removed++
+		}
+	}
+	t.logf("INFO: pruned %d backup(s) not covered by keep-retention policy", removed)
+}
+
+// pruneMarks marks each archive "keep", "protected" or "remove".
+func pruneMarks(archives []*volume, retention string) map[string]string {
+	rules, _ := parsePropString(retention, "", pruneKeys)
+	marks := map[string]string{}
+	for _, v := range archives {
+		if v.Protected {
+			marks[v.VolID] = "protected"
+		}
+	}
+	positive := false
+	for k, n := range rules {
+		if c, _ := strconv.Atoi(n); k != "keep-all" && c > 0 {
+			positive = true
+		}
+	}
+	if rules["keep-all"] == "1" || !positive {
+		for _, v := range archives {
+			if marks[v.VolID] == "" {
+				marks[v.VolID] = "keep"
+			}
+		}
+		return marks
+	}
+	list := append([]*volume(nil), archives...)
+	sort.Slice(list, func(i, j int) bool { return list[i].CTime > list[j].CTime })
+	for _, rule := range []struct {
+		key string
+		id  func(time.Time) string
+	}{
+		{"keep-last", func(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }},
+		{"keep-hourly", func(t time.Time) string { return t.Format("2006-01-02/15") }},
+		{"keep-daily", func(t time.Time) string { return t.Format("2006-01-02") }},
+		{"keep-weekly", func(t time.Time) string { y, w := t.ISOWeek(); return fmt.Sprintf("%d/%d", y, w) }},
+		{"keep-monthly", func(t time.Time) string { return t.Format("2006-01") }},
+		{"keep-yearly", func(t time.Time) string { return t.Format("2006") }},
+	} {
+		count, _ := strconv.Atoi(rules[rule.key])
+		if count <= 0 {
+			continue
+		}
+		already, newly := map[string]bool{}, map[string]bool{}
+		for _, v := range list {
+			if marks[v.VolID] == "keep" {
+				already[rule.id(time.Unix(v.CTime, 0).Local())] = true
+			}
+		}
+		for _, v := range list {
+			id := rule.id(time.Unix(v.CTime, 0).Local())
+			if marks[v.VolID] != "" || already[id] {
+				continue
+			}
+			if !newly[id] {
+				if len(newly) >= count {
+					break
+				}
+				newly[id] = true
+				marks[v.VolID] = "keep"
+			} else {
+				marks[v.VolID] = "remove"
+			}
+		}
+	}
+	for _, v := range list {
+		if marks[v.VolID] == "" {
+			marks[v.VolID] = "remove"
+		}
+	}
+	return marks
+}
+
+// hContentDelete removes a volume from storage (DELETE .../content/{volume}),
+// as an imgdel task.
+func hContentDelete(r *request) (any, error) {
+	sid := r.vars["storage"]
+	volid := r.vars["volume"]
+	if !strings.Contains(volid, ":") {
+		volid = sid + ":" + volid
+	}
+	st, v := r.s.st.volume(volid)
+	if st == nil || st.ID != sid || v == nil {
+		return nil, failf("volume '%s' does not exist", volid)
+	}
+	if v.Content == "backup" && v.VMID != 0 {
+		if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
+			return nil, err
+		}
+		if err := r.check(vmPath(v.VMID), "VM.Backup"); err != nil {
+			return nil, err
+		}
+	} else if err := r.check(storagePath(sid), "Datastore.Allocate"); err != nil {
+		return nil, err
+	}
+	if v.Protected {
+		return nil, failf("unable to remove protected backup '%s'", volid)
+	}
+	if v.Content == "rootdir" || v.Content == "images" {
+		if g := r.s.st.Guests[v.VMID]; g != nil && contains(guestVolumes(g), volid) {
+			return nil, failf("unable to delete volume '%s' - volume is still in use (by CT %d)", volid, v.VMID)
+		}
+	}
+	return r.s.startTaskLocked(r, "imgdel", "", "imgdel", map[string]string{"volid": volid})
+}
+
+func finishImgDel(s *Sim, t *task) (int, error) {
+	st, v := s.st.volume(t.Params["volid"])
+	if v == nil {
+		return 0, fmt.Errorf("volume '%s' does not exist", t.Params["volid"])
+	}
+	if v.Content == "backup" {
+		t.logf("Removed backup '%s'", v.VolID)
+	}
+	delete(st.Volumes, v.VolID)
+	return 0, nil
+}

@@ -1,0 +1,287 @@
+package pvesim
+
+// Fault injection and request counters, for tests. Requests are matched
+// by method and path template, e.g. "PUT", "/nodes/{node}/lxc/{vmid}/config".
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+type faults struct {
+	mu       sync.Mutex
+	counters map[string]int
+	nth      []*nthFault
+	tasks    []*taskFaultRule
+	holds    map[int]*Hold
+	nextHold int
+}
+
+type nthFault struct {
+	key       string
+	remaining int // requests to let through before failing
+	status    int
+	msg       string
+}
+
+type taskFaultRule struct {
+	typ, id, exitstatus string
+}
+
+// Hold is a pending hold on the response to one matching request: the
+// request takes effect, then its response waits until Release.
+type Hold struct {
+	id       int
+	key      string
+	taken    bool
+	reached  chan struct{}
+	release  chan struct{}
+	relOnce  sync.Once
+	reachOne sync.Once
+}
+
+// Reached is closed once a request has been caught by the hold (its effect
+// has happened; its response is waiting).
+func (h *Hold) Reached() <-chan struct{} { return h.reached }
+
+// Release lets the held response (or the next one, if none is held yet)
+// go out. It is safe to call more than once.
+func (h *Hold) Release() { h.relOnce.Do(func() { close(h.release) }) }
+
+func (f *faults) init() {
+	f.counters = map[string]int{}
+	f.holds = map[int]*Hold{}
+}
+
+func (f *faults) count(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counters[key]++
+}
+
+// failNth returns the injected error if this request is the one to fail.
+func (f *faults) failNth(key string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, n := range f.nth {
+		if n.key != key {
+			continue
+		}
+		if n.remaining > 0 {
+			n.remaining--
+			continue
+		}
+		f.nth = append(f.nth[:i], f.nth[i+1:]...)
+		return &apiError{status: n.status, msg: n.msg}
+	}
+	return nil
+}
+
+// taskFault returns the exit status forced on the next task of this type
+// (and id, if the rule names one), consuming the rule.
+func (f *faults) taskFault(typ, id string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, t := range f.tasks {
+		if t.typ == typ && (t.id == "" || t.id == id) {
+			f.tasks = append(f.tasks[:i], f.tasks[i+1:]...)
+			return t.exitstatus
+		}
+	}
+	return ""
+}
+
+// holdIfMatched blocks the response of a request that a hold is waiting for.
+func (f *faults) holdIfMatched(key string) {
+	f.mu.Lock()
+	var h *Hold
+	for _, x := range f.holds {
+		if x.key == key && !x.taken && (h == nil || x.id < h.id) {
+			h = x
+		}
+	}
+	if h != nil {
+		h.taken = true
+	}
+	f.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.reachOne.Do(func() { close(h.reached) })
+	<-h.release
+}
+
+func (f *faults) releaseAll() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.holds {
+		h.Release()
+	}
+}
+
+func routeKey(method, tmpl string) (string, error) {
+	method = strings.ToUpper(method)
+	for _, r := range routes {
+		if r.method == method && r.tmpl == tmpl {
+			return method + " " + tmpl, nil
+		}
+	}
+	return "", fmt.Errorf("no API method %s %s in the simulator", method, tmpl)
+}
+
+// FailNth makes the nth (1-based, counted from now) request matching method
+// and path template fail with status and message, before any effect.
+func (s *Sim) FailNth(method, pathTemplate string, n, status int, message string) error {
+	key, err := routeKey(method, pathTemplate)
+	if err != nil {
+		return err
+	}
+	if n < 1 {
+		return fmt.Errorf("fail the nth request: n must be at least 1, got %d", n)
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.nth = append(s.faults.nth, &nthFault{key: key, remaining: n - 1, status: status, msg: message})
+	return nil
+}
+
+// FailTask makes the next task of taskType (e.g. "vzstart"; for guest id
+// id, or any guest when id is "") end with exitstatus. An error text makes
+// the task fail without its effect; "WARNINGS: N" lets it succeed with N
+// warnings.
+func (s *Sim) FailTask(taskType, id, exitstatus string) {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.tasks = append(s.faults.tasks, &taskFaultRule{typ: taskType, id: id, exitstatus: exitstatus})
+}
+
+// Hold catches the next request matching method and path template: it
+// takes effect, then its response waits until the hold is released (or
+// the simulator closes). A test can so kill a client between the server's
+// effect and the client seeing the answer.
+func (s *Sim) Hold(method, pathTemplate string) (*Hold, error) {
+	key, err := routeKey(method, pathTemplate)
+	if err != nil {
+		return nil, err
+	}
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	s.faults.nextHold++
+	h := &Hold{id: s.faults.nextHold, key: key, reached: make(chan struct{}), release: make(chan struct{})}
+	s.faults.holds[h.id] = h
+	return h, nil
+}
+
+// Counters returns how many requests each "METHOD /path/{template}" has
+// received (unmatched paths count under "METHOD (unknown)").
+func (s *Sim) Counters() map[string]int {
+	s.faults.mu.Lock()
+	defer s.faults.mu.Unlock()
+	out := make(map[string]int, len(s.faults.counters))
+	for k, v := range s.faults.counters {
+		out[k] = v
+	}
+	return out
+}
+
+// serveAdmin is the /_sim/ admin API (only with Options.EnableAdmin):
+//
+//	GET  /_sim/counters
+//	POST /_sim/fail       {"method","path","n","status","message"}
+//	POST /_sim/fail-task  {"type","id","exitstatus"}
+//	POST /_sim/hold       {"method","path"}  → {"data":{"id":N}}
+//	GET  /_sim/hold/N     → {"data":{"reached":0|1}}
+//	POST /_sim/release    {"id":N}
+func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
+	var in struct {
+		Method     string `json:"method"`
+		Path       string `json:"path"`
+		N          int    `json:"n"`
+		Status     int    `json:"status"`
+		Message    string `json:"message"`
+		Type       string `json:"type"`
+		ID         any    `json:"id"`
+		ExitStatus string `json:"exitstatus"`
+	}
+	reply := func(status int, data any) {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"data": data})
+	}
+	if hr.Method == http.MethodPost {
+		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
+			reply(400, "bad JSON body: "+err.Error())
+			return
+		}
+	}
+	idOf := func(v any) int {
+		switch v := v.(type) {
+		case float64:
+			return int(v)
+		case string:
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+		return 0
+	}
+	path := strings.TrimPrefix(hr.URL.Path, "/_sim/")
+	switch {
+	case hr.Method == http.MethodGet && path == "counters":
+		reply(200, s.Counters())
+	case hr.Method == http.MethodPost && path == "fail":
+		if in.N == 0 {
+			in.N = 1
+		}
+		if err := s.FailNth(in.Method, in.Path, in.N, in.Status, in.Message); err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "fail-task":
+		id := ""
+		if in.ID != nil {
+			id = fmt.Sprint(in.ID)
+		}
+		s.FailTask(in.Type, id, in.ExitStatus)
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "hold":
+		h, err := s.Hold(in.Method, in.Path)
+		if err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, map[string]any{"id": h.id})
+	case hr.Method == http.MethodGet && strings.HasPrefix(path, "hold/"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(path, "hold/"))
+		s.faults.mu.Lock()
+		h := s.faults.holds[n]
+		s.faults.mu.Unlock()
+		if h == nil {
+			reply(404, "no such hold")
+			return
+		}
+		reached := 0
+		select {
+		case <-h.reached:
+			reached = 1
+		default:
+		}
+		reply(200, map[string]any{"reached": reached})
+	case hr.Method == http.MethodPost && path == "release":
+		s.faults.mu.Lock()
+		h := s.faults.holds[idOf(in.ID)]
+		s.faults.mu.Unlock()
+		if h == nil {
+			reply(404, "no such hold")
+			return
+		}
+		h.Release()
+		reply(200, nil)
+	default:
+		reply(404, "unknown admin method")
+	}
+}

@@ -1,0 +1,338 @@
+package pvesim_test
+
+import (
+	"encoding/json"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
+)
+
+func TestConfigPutNormalisesAndChangesDigest(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	before := a.config(110)
+	r := a.ok("PUT", "/nodes/pve/lxc/110/config", form(
+		"tags", "Web,prod web", "description", "hello", "memory", "1024",
+		"net1", "name=eth1,bridge=vmbr0,ip=dhcp", "digest", before["digest"].(string)))
+	if r.RawBody != `{"data":null}` {
+		t.Errorf("PUT config answered %s, want {\"data\":null} (synchronous, no UPID)", r.RawBody)
+	}
+	after := a.config(110)
+	if after["digest"] == before["digest"] {
+		t.Error("digest did not change after a write")
+	}
+	if after["tags"] != "prod;web" {
+		t.Errorf("tags %v, want prod;web (lower-cased, de-duplicated, sorted)", after["tags"])
+	}
+	if after["description"] != "hello\n" {
+		t.Errorf("description %q, want a trailing newline", after["description"])
+	}
+	if after["memory"] != json.Number("1024") {
+		t.Errorf("memory %v", after["memory"])
+	}
+	net1, _ := after["net1"].(string)
+	if !strings.HasPrefix(net1, "name=eth1,bridge=vmbr0,hwaddr=BC:24:11:") || !strings.HasSuffix(net1, ",ip=dhcp,type=veth") {
+		t.Errorf("net1 %q: want name first, a generated BC:24:11 hwaddr and type=veth", net1)
+	}
+	// The old digest is now stale.
+	r = a.do("PUT", "/nodes/pve/lxc/110/config", form("memory", "512", "digest", before["digest"].(string)))
+	wantError(t, r, 500, "detected modified configuration - file changed by other user? Try again.")
+}
+
+func TestMountPointRemovalKeepsVolumeUntilFreed(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	// 101 runs, so a removed mp0 waits in the pending section until restart.
+	a.ok("PUT", "/nodes/pve/lxc/101/config", form("delete", "mp0"))
+	if _, ok := a.config(101)["mp0"]; ok {
+		t.Fatal("mp0 still shown after delete (GET config overlays pending)")
+	}
+	cur := a.ok("GET", "/nodes/pve/lxc/101/config", form("current", "1")).dataMap(t)
+	if cur["mp0"] == nil {
+		t.Fatal("mp0 gone from the current config of a running CT; it should be pending")
+	}
+	a.task("POST", "/nodes/pve/lxc/101/status/stop", nil)
+	_, st := a.task("POST", "/nodes/pve/lxc/101/status/start", nil)
+	if st["exitstatus"] != "OK" {
+		t.Fatalf("start: %v", st)
+	}
+	c := a.config(101)
+	if c["unused0"] != "local-lvm:vm-101-disk-1" {
+		t.Fatalf("unused0 = %v, want the detached volume", c["unused0"])
+	}
+	if !a.hasVolume("local-lvm", "local-lvm:vm-101-disk-1") {
+		t.Fatal("the detached volume was deleted")
+	}
+	// Only deleting unusedN frees it.
+	a.ok("PUT", "/nodes/pve/lxc/101/config", form("delete", "unused0"))
+	if a.hasVolume("local-lvm", "local-lvm:vm-101-disk-1") {
+		t.Fatal("volume still on storage after deleting unused0")
+	}
+}
+
+func (a *rawAPI) hasVolume(storage, volid string) bool {
+	a.t.Helper()
+	for _, e := range a.ok("GET", "/nodes/pve/storage/"+storage+"/content", nil).dataList(a.t) {
+		if e["volid"] == volid {
+			return true
+		}
+	}
+	return false
+}
+
+func TestProtection(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("protection", "1"))
+	wantError(t, a.do("DELETE", "/nodes/pve/lxc/110", nil), 500, "can't remove CT 110 - protection mode enabled")
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:1,mp=/data")), 500,
+		"can't update CT 110 drive 'mp0' - protection mode enabled")
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("delete", "protection"))
+	_, st := a.task("DELETE", "/nodes/pve/lxc/110", form("purge", "1", "destroy-unreferenced-disks", "1"))
+	if st["exitstatus"] != "OK" {
+		t.Fatalf("destroy: %v", st)
+	}
+	wantError(t, a.do("GET", "/nodes/pve/lxc/110/config", nil), 500, "Configuration file 'nodes/pve/lxc/110.conf' does not exist")
+	if a.hasVolume("local-lvm", "local-lvm:vm-110-disk-0") {
+		t.Error("destroy left the rootfs volume")
+	}
+}
+
+func TestTaskStatusAndLog(t *testing.T) {
+	a := startSim(t, pvesim.Options{TaskDuration: 100 * time.Millisecond})
+	r := a.ok("POST", "/nodes/pve/lxc/110/status/start", nil)
+	upid := r.data().(string)
+	u, err := proxmox.ParseUPID(upid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.String() != upid || u.Type != "vzstart" || u.ID != "110" || u.User != "felhom@pve!converge" || u.Node != "pve" {
+		t.Fatalf("UPID %s parsed as %+v", upid, u)
+	}
+	running := a.ok("GET", "/nodes/pve/tasks/"+url.PathEscape(upid)+"/status", nil).dataMap(t)
+	if running["status"] != "running" || running["exitstatus"] != nil {
+		t.Fatalf("fresh task %v, want running without exitstatus", running)
+	}
+	// The default task list shows only finished tasks (source=archive).
+	for _, e := range a.ok("GET", "/nodes/pve/tasks", nil).dataList(t) {
+		if e["upid"] == upid {
+			t.Fatal("running task listed without source=active|all")
+		}
+	}
+	found := false
+	for _, e := range a.ok("GET", "/nodes/pve/tasks", form("source", "all")).dataList(t) {
+		found = found || e["upid"] == upid
+	}
+	if !found {
+		t.Fatal("running task missing from source=all")
+	}
+	st := a.wait(upid)
+	want := map[string]any{"status": "stopped", "exitstatus": "OK", "user": "felhom@pve", "tokenid": "converge", "id": "110", "type": "vzstart"}
+	for k, v := range want {
+		if st[k] != v {
+			t.Errorf("task status %s = %v, want %v", k, st[k], v)
+		}
+	}
+	if _, ok := st["endtime"]; ok {
+		t.Error("task status must not carry endtime")
+	}
+	log := a.ok("GET", "/nodes/pve/tasks/"+url.PathEscape(upid)+"/log", form("start", "0", "limit", "0"))
+	lines := log.dataList(t)
+	if last := lines[len(lines)-1]; last["t"] != "TASK OK" || last["n"] != json.Number(itoa(len(lines))) {
+		t.Errorf("last log line %v, want TASK OK numbered %d", last, len(lines))
+	}
+	if log.Body["total"] != json.Number(itoa(len(lines))) {
+		t.Errorf("total %v, want %d", log.Body["total"], len(lines))
+	}
+	// Another token without Sys.Audit cannot read the task.
+	nosys := a.as(a.sim.Token("readonly"))
+	_ = nosys.ok("GET", "/nodes/pve/tasks/"+url.PathEscape(upid)+"/status", nil) // readonly has Sys.Audit
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+// TestLocksDuringTasks: a running vzdump holds lock "backup"; sync calls
+// fail at once, task-checked calls fail inside their task.
+func TestLocksDuringTasks(t *testing.T) {
+	a := startSim(t, pvesim.Options{TaskDuration: 300 * time.Millisecond})
+	r := a.ok("POST", "/nodes/pve/vzdump", form("vmid", "100", "storage", "local", "remove", "0", "compress", "zstd"))
+	backup := r.data().(string)
+	if c := a.config(100); c["lock"] != "backup" {
+		t.Fatalf("lock %v during vzdump, want backup", c["lock"])
+	}
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/config", form("memory", "2048")), 500, "CT is locked (backup)")
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/config", form("delete", "lock")), 500, "CT is locked (backup)")
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "+1G")), 500, "CT is locked (backup)")
+	_, st := a.task("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "during"))
+	if st["exitstatus"] != "CT is locked (backup)" {
+		t.Errorf("snapshot during backup: exitstatus %v, want the lock error without prefix", st["exitstatus"])
+	}
+	if st := a.wait(backup); st["exitstatus"] != "OK" {
+		t.Fatalf("vzdump: %v", st)
+	}
+	if _, ok := a.config(100)["lock"]; ok {
+		t.Error("lock still set after the backup")
+	}
+}
+
+func TestVzdumpPruning(t *testing.T) {
+	old := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
+	for _, tc := range []struct {
+		name   string
+		params url.Values
+		kept   bool
+	}{
+		{"remove=0 keeps every archive", form("vmid", "100", "remove", "0", "compress", "zstd"), true},
+		{"default remove=1 applies the storage's keep-last=2", form("vmid", "100", "compress", "zstd"), false},
+		{"an explicit prune-backups wins", form("vmid", "100", "compress", "zstd", "prune-backups", "keep-last=5"), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startSim(t, pvesim.Options{})
+			if tc.params.Get("prune-backups") != "" {
+				// prune-backups needs Datastore.Allocate, which the tool's role lacks.
+				wantError(t, a.do("POST", "/nodes/pve/vzdump", tc.params), 403, "Permission check failed (/storage/local, Datastore.Allocate)")
+				return
+			}
+			upid, st := a.task("POST", "/nodes/pve/vzdump", tc.params)
+			if st["exitstatus"] != "OK" {
+				t.Fatalf("vzdump: %v", st)
+			}
+			if u, _ := proxmox.ParseUPID(upid); u.ID != "100" || u.Type != "vzdump" {
+				t.Errorf("UPID %s", upid)
+			}
+			if got := a.hasVolume("local", old); got != tc.kept {
+				t.Errorf("old archive kept=%v, want %v", got, tc.kept)
+			}
+			n := 0
+			for _, e := range a.ok("GET", "/nodes/pve/storage/local/content", form("content", "backup", "vmid", "100")).dataList(t) {
+				if strings.HasSuffix(e["volid"].(string), ".tar.zst") {
+					n++
+				}
+			}
+			if want := map[bool]int{true: 3, false: 2}[tc.kept]; n != want {
+				t.Errorf("%d archives of 100, want %d", n, want)
+			}
+		})
+	}
+}
+
+func TestRestoreCreateAndForce(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	golden := "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
+	upid, st := a.task("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1",
+		"storage", "local-lvm", "hostname", "shop", "memory", "768", "rootfs", "local-lvm:6"))
+	if st["exitstatus"] != "OK" {
+		t.Fatalf("restore: %v", st)
+	}
+	if u, _ := proxmox.ParseUPID(upid); u.Type != "vzrestore" {
+		t.Errorf("type %s, want vzrestore", u.Type)
+	}
+	c := a.config(105)
+	if c["hostname"] != "shop" || c["memory"] != json.Number("768") || c["rootfs"] != "local-lvm:vm-105-disk-0,size=6G" ||
+		c["unprivileged"] != json.Number("1") || c["features"] != "nesting=1" {
+		t.Errorf("restored config %v", c)
+	}
+	// The same vmid again without force is refused synchronously.
+	wantError(t, a.do("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1")), 500, "CT 105 already exists on node 'pve'")
+	// With force the old volumes go and new ones come.
+	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1", "force", "1", "storage", "local-lvm"))
+	if st["exitstatus"] != "OK" {
+		t.Fatalf("restore --force: %v", st)
+	}
+	if c := a.config(105); c["rootfs"] != "local-lvm:vm-105-disk-0,size=4G" || c["hostname"] != "golden" {
+		t.Errorf("config after restore over: %v", c)
+	}
+	// A missing archive fails inside the task, and nothing stays behind.
+	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "106", "ostemplate", "local:backup/vzdump-lxc-1-2020_01_01-00_00_00.tar.zst", "restore", "1", "storage", "local-lvm"))
+	if st["exitstatus"] != "unable to restore CT 106 - volume 'local:backup/vzdump-lxc-1-2020_01_01-00_00_00.tar.zst' does not exist" {
+		t.Errorf("exitstatus %v", st["exitstatus"])
+	}
+	if r := a.do("GET", "/nodes/pve/lxc/106/config", nil); r.Code != 500 {
+		t.Errorf("failed restore left CT 106 behind: %s", r.RawBody)
+	}
+}
+
+func TestCreateLockVisibleWhileRunning(t *testing.T) {
+	a := startSim(t, pvesim.Options{TaskDuration: 300 * time.Millisecond})
+	r := a.ok("POST", "/nodes/pve/lxc", form("vmid", "120", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+		"storage", "local-lvm", "rootfs", "local-lvm:2"))
+	if c := a.config(120); c["lock"] != "create" {
+		t.Errorf("config during create: %v, want lock create", c)
+	}
+	wantError(t, a.do("POST", "/nodes/pve/lxc", form("vmid", "120", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")),
+		500, "CT 120 already exists on node 'pve'")
+	if st := a.wait(r.data().(string)); st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	c := a.config(120)
+	if c["hostname"] != "CT120" || c["unprivileged"] != json.Number("0") || c["lock"] != nil {
+		t.Errorf("created config %v: want defaults (hostname CT120, privileged) and no lock", c)
+	}
+}
+
+func TestSnapshotsRollbackDelete(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	_, st := a.task("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "before-change", "description", "safety"))
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	if c := a.config(100); c["parent"] != "before-change" {
+		t.Errorf("parent %v after snapshot", c["parent"])
+	}
+	_, st = a.task("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "before-change"))
+	if st["exitstatus"] != "snapshot name 'before-change' already used" {
+		t.Errorf("duplicate snapshot: %v", st["exitstatus"])
+	}
+	wantError(t, a.do("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "current")), 500, "unable to use snapshot name 'current' (reserved name)")
+	a.ok("PUT", "/nodes/pve/lxc/100/config", form("memory", "4096"))
+	// Rollback to the older snapshot (allowed on lvmthin) stops the CT.
+	_, st = a.task("POST", "/nodes/pve/lxc/100/snapshot/pre-upgrade/rollback", nil)
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	c := a.config(100)
+	if c["memory"] != json.Number("1024") || c["parent"] != "pre-upgrade" {
+		t.Errorf("after rollback: memory %v parent %v", c["memory"], c["parent"])
+	}
+	if s := a.ok("GET", "/nodes/pve/lxc/100/status/current", nil).dataMap(t); s["status"] != "stopped" {
+		t.Errorf("rollback left CT %v, want stopped", s["status"])
+	}
+	_, st = a.task("DELETE", "/nodes/pve/lxc/100/snapshot/before-change", nil)
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	_, st = a.task("DELETE", "/nodes/pve/lxc/100/snapshot/nope", nil)
+	if st["exitstatus"] != "snapshot 'nope' does not exist" {
+		t.Errorf("delete missing snapshot: %v", st["exitstatus"])
+	}
+}
+
+func TestResizeGrows(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	upid, st := a.task("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "+2G"))
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	if u, _ := proxmox.ParseUPID(upid); u.Type != "resize" {
+		t.Errorf("type %s", u.Type)
+	}
+	if c := a.config(100); c["rootfs"] != "local-lvm:vm-100-disk-0,size=10G" {
+		t.Errorf("rootfs %v", c["rootfs"])
+	}
+	// Storage full is refused.
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "2T")), 500,
+		"lvcreate 'pve/vm-100-disk-0' error:   Insufficient free space: thin pool pve/data is full")
+}
+
+func TestPrivilegesPerToken(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	ro := a.as(a.sim.Token("readonly"))
+	// Reads work for the read-only token.
+	ro.ok("GET", "/nodes/pve/lxc/100/config", nil)
+	// vzdump needs Datastore.AllocateSpace synchronously.
+	wantError(t, ro.do("POST", "/nodes/pve/vzdump", form("vmid", "100")), 403, "Permission check failed (/storage/local, Datastore.AllocateSpace)")
+	wantError(t, ro.do("POST", "/nodes/pve/lxc/100/snapshot/pre-upgrade/rollback", nil), 403,
+		"Permission check failed (/vms/100, VM.Snapshot|VM.Snapshot.Rollback)")
+	wantError(t, ro.do("DELETE", "/nodes/pve/lxc/110", nil), 403, "Permission check failed (/vms/110, VM.Allocate)")
+}

@@ -1,0 +1,248 @@
+package pvesim_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
+)
+
+func TestPersistenceAcrossRestarts(t *testing.T) {
+	path := statePath(t)
+	s1, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := s1.Start("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newRawAPI(t, s1, ep, s1.Token("converge"))
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("memory", "2048"))
+	_, st := a.task("POST", "/nodes/pve/lxc/110/status/start", nil)
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	token, fp := s1.Token("converge"), s1.Fingerprint()
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v %v, want mode 0600", fi, err)
+	}
+
+	s2, err := pvesim.New(pvesim.Options{StatePath: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if s2.Token("converge") != token || s2.Fingerprint() != fp {
+		t.Fatal("token or certificate changed across a restart of the same state")
+	}
+	ep, err = s2.Start("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newRawAPI(t, s2, ep, token)
+	if c := b.config(110); c["memory"] != json.Number("2048") {
+		t.Errorf("memory after restart: %v", c["memory"])
+	}
+	if s := b.ok("GET", "/nodes/pve/lxc/110/status/current", nil).dataMap(t); s["status"] != "running" {
+		t.Errorf("status after restart: %v", s["status"])
+	}
+	// The finished task is still known.
+	if len(b.ok("GET", "/nodes/pve/tasks", form("vmid", "110")).dataList(t)) != 1 {
+		t.Error("task history lost across restart")
+	}
+}
+
+// TestRunningTaskFinishesAfterRestart: a task that was running when the
+// simulator stopped completes when the state is loaded again, with its
+// lock held until then.
+func TestRunningTaskFinishesAfterRestart(t *testing.T) {
+	path := statePath(t)
+	s1, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, _ := s1.Start("127.0.0.1:0", false)
+	a := newRawAPI(t, s1, ep, s1.Token("converge"))
+	upid := a.ok("POST", "/nodes/pve/vzdump", form("vmid", "101", "remove", "0")).data().(string)
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	ep, _ = s2.Start("127.0.0.1:0", false)
+	b := newRawAPI(t, s2, ep, s2.Token("converge"))
+	if st := b.wait(upid); st["exitstatus"] != "OK" {
+		t.Fatalf("resumed task: %v", st)
+	}
+	if _, locked := b.config(101)["lock"]; locked {
+		t.Error("lock left after the resumed task")
+	}
+}
+
+func TestFailNthAndCounters(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	if err := a.sim.FailNth("GET", "/nodes/{node}/lxc/{vmid}/config", 2, 500, "injected failure"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.sim.FailNth("GET", "/nodes/{node}/nope", 1, 500, "x"); err == nil {
+		t.Error("FailNth accepted an unknown path template")
+	}
+	a.ok("GET", "/nodes/pve/lxc/100/config", nil)
+	wantError(t, a.do("GET", "/nodes/pve/lxc/101/config", nil), 500, "injected failure")
+	a.ok("GET", "/nodes/pve/lxc/101/config", nil)
+	if n := a.sim.Counters()["GET /nodes/{node}/lxc/{vmid}/config"]; n != 3 {
+		t.Errorf("counter %d, want 3", n)
+	}
+}
+
+func TestFailTask(t *testing.T) {
+	for _, tc := range []struct {
+		name, exit string
+		running    bool // the CT's state after the task
+	}{
+		{"an error fails the task without its effect", "startup for container '110' failed", false},
+		{"warnings are success with the effect", "WARNINGS: 2", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := startSim(t, pvesim.Options{})
+			a.sim.FailTask("vzstart", "110", tc.exit)
+			upid, st := a.task("POST", "/nodes/pve/lxc/110/status/start", nil)
+			if st["exitstatus"] != tc.exit {
+				t.Errorf("exitstatus %v, want %q", st["exitstatus"], tc.exit)
+			}
+			lines := a.ok("GET", "/nodes/pve/tasks/"+upid+"/log", form("limit", "0")).dataList(t)
+			last := lines[len(lines)-1]["t"]
+			want := "TASK ERROR: " + tc.exit
+			if tc.running {
+				want = "TASK " + tc.exit
+			}
+			if last != want {
+				t.Errorf("last log line %q, want %q", last, want)
+			}
+			s := a.ok("GET", "/nodes/pve/lxc/110/status/current", nil).dataMap(t)
+			if (s["status"] == "running") != tc.running {
+				t.Errorf("status %v, want running=%v", s["status"], tc.running)
+			}
+		})
+	}
+}
+
+// TestHoldAfterEffect: the held request has taken effect before its
+// answer leaves, so a client killed in between missed only the UPID.
+func TestHoldAfterEffect(t *testing.T) {
+	a := startSim(t, pvesim.Options{TaskDuration: 10 * time.Millisecond})
+	h, err := a.sim.Hold("POST", "/nodes/{node}/lxc/{vmid}/status/start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan response)
+	go func() { done <- a.do("POST", "/nodes/pve/lxc/110/status/start", nil) }()
+	select {
+	case <-h.Reached():
+	case <-time.After(5 * time.Second):
+		t.Fatal("hold never reached")
+	}
+	// The task exists (and runs) although the caller has no UPID yet.
+	found := false
+	for _, e := range a.ok("GET", "/nodes/pve/tasks", form("source", "all", "vmid", "110")).dataList(t) {
+		found = found || e["type"] == "vzstart"
+	}
+	if !found {
+		t.Fatal("held request had no effect yet")
+	}
+	select {
+	case <-done:
+		t.Fatal("held response was delivered before release")
+	case <-time.After(50 * time.Millisecond):
+	}
+	h.Release()
+	if r := <-done; r.Code != 200 {
+		t.Fatalf("released response %s", r.Status)
+	}
+}
+
+// TestWorkersBoundConcurrency: with one worker and 30ms latency, four
+// concurrent requests cannot finish faster than four latencies.
+func TestWorkersBoundConcurrency(t *testing.T) {
+	a := startSim(t, pvesim.Options{Workers: 1, Latency: 30 * time.Millisecond})
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.ok("GET", "/version", nil)
+		}()
+	}
+	wg.Wait()
+	if d := time.Since(start); d < 120*time.Millisecond {
+		t.Errorf("4 requests with 1 worker and 30ms latency took %v, want >= 120ms", d)
+	}
+}
+
+func TestAdminEndpoint(t *testing.T) {
+	a := startSim(t, pvesim.Options{EnableAdmin: true})
+	post := func(path, body string) *http.Response {
+		req, _ := http.NewRequest("POST", strings.TrimSuffix(a.base, "/api2/json")+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	if r := post("/_sim/fail", `{"method":"GET","path":"/version","status":503,"message":"injected over HTTP"}`); r.StatusCode != 200 {
+		t.Fatalf("admin fail: %s", r.Status)
+	}
+	wantError(t, a.do("GET", "/version", nil), 503, "injected over HTTP")
+	if r := post("/_sim/fail", `{"method":"GET","path":"/nope","status":500}`); r.StatusCode != 400 {
+		t.Errorf("unknown template accepted: %s", r.Status)
+	}
+	// Without EnableAdmin the path does not exist.
+	b := startSim(t, pvesim.Options{})
+	req, _ := http.NewRequest("GET", strings.TrimSuffix(b.base, "/api2/json")+"/_sim/counters", nil)
+	resp, err := b.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 501 {
+		t.Errorf("/_sim/ without admin: %s, want 501", resp.Status)
+	}
+}
+
+func TestExtraGuests(t *testing.T) {
+	a := startSim(t, pvesim.Options{ExtraGuests: 300})
+	list := a.ok("GET", "/nodes/pve/lxc", nil).dataList(t)
+	if len(list) != 303 {
+		t.Fatalf("%d guests, want 303", len(list))
+	}
+	running := 0
+	for _, e := range list {
+		if e["status"] == "running" {
+			running++
+		}
+	}
+	if running < 100 || running > 250 {
+		t.Errorf("%d of 303 running: want variety", running)
+	}
+	storage := a.ok("GET", "/nodes/pve/storage", nil).dataList(t)
+	for _, s := range storage {
+		if avail, _ := s["avail"].(json.Number).Int64(); avail <= 0 {
+			t.Errorf("storage %v has no room left after seeding", s["storage"])
+		}
+	}
+}

@@ -1,0 +1,295 @@
+package pvesim
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a simulator. The zero value is a usable in-memory
+// simulator of node "pve" with tasks that take 200ms.
+type Options struct {
+	// StatePath is the JSON file the state is loaded from and persisted to
+	// after every change. Empty keeps the state in memory only. A missing
+	// file is seeded with the default host (see the package comment).
+	StatePath string
+	// Node is the node name for a new state (default "pve"); a loaded
+	// state keeps its own.
+	Node string
+	// Latency is added to every request, inside a worker slot.
+	Latency time.Duration
+	// Workers bounds how many requests are served at once, like
+	// pveproxy's small worker pool. 0 means unbounded.
+	Workers int
+	// TaskDuration is how long every worker task runs (default 200ms;
+	// negative means tasks finish at once).
+	TaskDuration time.Duration
+	// ExtraGuests seeds this many additional realistic guests (vmids
+	// from 1000) into a new state.
+	ExtraGuests int
+	// EnableAdmin serves the fault-injection endpoints under /_sim/.
+	EnableAdmin bool
+	// AuthFailureDelay delays 401 answers; Proxmox waits 3s. Default 0.
+	AuthFailureDelay time.Duration
+	// Clock returns the current time (default time.Now).
+	Clock func() time.Time
+}
+
+// Sim is a simulated Proxmox VE node. It is safe for concurrent use.
+type Sim struct {
+	opts  Options
+	clock func() time.Time
+
+	mu    sync.Mutex // guards st and the task timers
+	st    *state
+	cert  tls.Certificate
+	leaf  []byte // DER of the certificate, for the fingerprint
+	stop  chan struct{}
+	tasks sync.WaitGroup
+
+	sem chan struct{} // worker slots; nil when unbounded
+
+	faults faults
+
+	srvMu sync.Mutex
+	srv   *http.Server
+	ln    net.Listener
+}
+
+// New loads (or seeds) the state and prepares a simulator. It does not
+// listen; use Start, or serve Handler yourself.
+func New(opts Options) (*Sim, error) {
+	if opts.Node == "" {
+		opts.Node = "pve"
+	}
+	if opts.TaskDuration == 0 {
+		opts.TaskDuration = 200 * time.Millisecond
+	}
+	if opts.TaskDuration < 0 {
+		opts.TaskDuration = 0
+	}
+	clock := opts.Clock
+	if clock == nil {
+		clock = time.Now
+	}
+	s := &Sim{opts: opts, clock: clock, stop: make(chan struct{})}
+	s.faults.init()
+	if opts.Workers > 0 {
+		s.sem = make(chan struct{}, opts.Workers)
+	}
+	var st *state
+	if opts.StatePath != "" {
+		var err error
+		if st, err = loadState(opts.StatePath); err != nil {
+			return nil, err
+		}
+	}
+	if st == nil {
+		var err error
+		if st, err = seedState(opts.Node, clock(), opts.ExtraGuests); err != nil {
+			return nil, err
+		}
+	}
+	s.st = st
+	if st.CertPEM == "" {
+		if err := s.newCertificate(); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.loadCertificate(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.persistLocked(); err != nil {
+		return nil, err
+	}
+	// Tasks that were running when the state was last saved carry on,
+	// as a real worker would have while nobody was watching.
+	for _, t := range st.Tasks {
+		if t.Status == "running" {
+			s.scheduleLocked(t)
+		}
+	}
+	return s, nil
+}
+
+// Node is the simulated node's name.
+func (s *Sim) Node() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st.Node
+}
+
+// Token returns the full API token "USER@REALM!TOKENID=SECRET" of a seeded
+// token ("converge" or "readonly"), or "" if there is none by that name.
+func (s *Sim) Token(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, t := range s.st.Tokens {
+		if _, tok, _ := strings.Cut(id, "!"); tok == name {
+			return id + "=" + t.Secret
+		}
+	}
+	return ""
+}
+
+// Fingerprint is the SHA-256 fingerprint of the TLS certificate as Proxmox
+// prints it: upper-case hex pairs joined by colons.
+func (s *Sim) Fingerprint() string { return fingerprint(s.leaf) }
+
+func fingerprint(der []byte) string {
+	sum := sha256.Sum256(der)
+	parts := make([]string, len(sum))
+	for i, b := range sum {
+		parts[i] = fmt.Sprintf("%02X", b)
+	}
+	return strings.Join(parts, ":")
+}
+
+// Start listens on a loopback address ("127.0.0.1:0" picks a free port)
+// and serves HTTP/1.1, over TLS with the state's self-signed certificate
+// when useTLS is set. It returns the endpoint, e.g. "https://127.0.0.1:8006".
+func (s *Sim) Start(listen string, useTLS bool) (string, error) {
+	if err := checkLoopback(listen); err != nil {
+		return "", err
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return "", fmt.Errorf("simulator listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		// An empty, non-nil map turns HTTP/2 off: pveproxy speaks HTTP/1.1.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{s.cert}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
+	s.srvMu.Lock()
+	if s.srv != nil {
+		s.srvMu.Unlock()
+		ln.Close()
+		return "", errors.New("simulator already started")
+	}
+	s.srv, s.ln = srv, ln
+	s.srvMu.Unlock()
+	go srv.Serve(ln) //nolint:errcheck // Serve returns ErrServerClosed on Close
+	return scheme + "://" + ln.Addr().String(), nil
+}
+
+// checkLoopback refuses listen addresses that are not loopback: the
+// simulator's tokens are throwaway secrets, not meant for a network.
+func checkLoopback(listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("simulator listen address %q: %w", listen, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("simulator listen address %q is not a loopback address (use 127.0.0.1 or [::1])", listen)
+	}
+	return nil
+}
+
+// Close stops serving, releases held responses and stops the task timers.
+// Tasks still running stay "running" in the persisted state and finish
+// when the state is loaded again.
+func (s *Sim) Close() error {
+	s.faults.releaseAll()
+	s.mu.Lock()
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	s.mu.Unlock()
+	s.srvMu.Lock()
+	srv := s.srv
+	s.srvMu.Unlock()
+	var err error
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = srv.Shutdown(ctx)
+	}
+	s.tasks.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if perr := s.persistLocked(); perr != nil && err == nil {
+		err = perr
+	}
+	return err
+}
+
+// persistLocked writes the state if a state file is configured.
+func (s *Sim) persistLocked() error {
+	if s.opts.StatePath == "" {
+		return nil
+	}
+	return saveState(s.opts.StatePath, s.st)
+}
+
+func (s *Sim) newCertificate() error {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return fmt.Errorf("simulator certificate key: %w", err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return fmt.Errorf("simulator certificate serial: %w", err)
+	}
+	now := s.clock()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: s.st.Node + ".localdomain", Organization: []string{"PVE Cluster Node"}, OrganizationalUnit: []string{"PVE Cluster Node"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.AddDate(2, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost", s.st.Node, s.st.Node + ".localdomain"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return fmt.Errorf("simulator certificate: %w", err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("simulator certificate key: %w", err)
+	}
+	s.st.CertPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	s.st.KeyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
+	return nil
+}
+
+func (s *Sim) loadCertificate() error {
+	cert, err := tls.X509KeyPair([]byte(s.st.CertPEM), []byte(s.st.KeyPEM))
+	if err != nil {
+		return fmt.Errorf("simulator certificate from state: %w", err)
+	}
+	s.cert = cert
+	s.leaf = cert.Certificate[0]
+	return nil
+}

@@ -1,0 +1,257 @@
+package pvesim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// stateVersion is bumped when the persisted shape changes incompatibly.
+const stateVersion = 1
+
+// state is everything the simulated node knows. It is persisted as JSON so
+// that separate processes (plan, apply, plan) see each other's effects.
+// Every field is guarded by Sim.mu.
+type state struct {
+	Version  int    `json:"version"`
+	Node     string `json:"node"`
+	BootTime int64  `json:"boot_time"` // epoch seconds; node uptime counts from here
+
+	CertPEM string `json:"cert_pem"`
+	KeyPEM  string `json:"key_pem"`
+
+	NextPID uint32 `json:"next_pid"` // next worker pid; increases per task
+
+	Users  map[string]*user  `json:"users"`  // "felhom@pve"
+	Tokens map[string]*token `json:"tokens"` // "felhom@pve!converge"
+
+	Storages []*storage     `json:"storages"`
+	Bridges  []string       `json:"bridges"`
+	Guests   map[int]*guest `json:"guests"`
+	Tasks    []*task        `json:"tasks"`
+}
+
+// user is a Proxmox user with its ACL: path → privileges granted there.
+type user struct {
+	ACL map[string][]string `json:"acl"`
+}
+
+// token is an API token of a user. With Privsep its effective privileges
+// are the intersection of its own ACL and its user's.
+type token struct {
+	Secret  string              `json:"secret"`
+	Privsep bool                `json:"privsep"`
+	ACL     map[string][]string `json:"acl"`
+}
+
+// storage is one storage.cfg entry with the volumes it holds.
+type storage struct {
+	ID           string             `json:"id"`
+	Type         string             `json:"type"` // dir, lvmthin, zfspool
+	Path         string             `json:"path,omitempty"`
+	VGName       string             `json:"vgname,omitempty"`
+	ThinPool     string             `json:"thinpool,omitempty"`
+	Pool         string             `json:"pool,omitempty"`
+	Content      []string           `json:"content"`
+	Total        int64              `json:"total"`
+	PruneBackups string             `json:"prune_backups,omitempty"`
+	Volumes      map[string]*volume `json:"volumes"` // by volid
+}
+
+func (s *storage) hasContent(c string) bool {
+	for _, x := range s.Content {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *storage) used() int64 {
+	var n int64
+	for _, v := range s.Volumes {
+		n += v.Size
+	}
+	return n
+}
+
+// canSnapshot reports whether container volumes on this storage support
+// snapshots (raw files on dir storage do not).
+func (s *storage) canSnapshot() bool { return s.Type == "lvmthin" || s.Type == "zfspool" }
+
+// volume is one volume or file on a storage.
+type volume struct {
+	VolID     string            `json:"volid"`
+	Content   string            `json:"content"` // rootdir, images, backup, vztmpl, iso
+	Format    string            `json:"format"`
+	Size      int64             `json:"size"`
+	VMID      int               `json:"vmid,omitempty"`
+	CTime     int64             `json:"ctime,omitempty"`
+	Notes     string            `json:"notes,omitempty"`
+	Protected bool              `json:"protected,omitempty"`
+	Subtype   string            `json:"subtype,omitempty"`
+	Conf      map[string]string `json:"conf,omitempty"` // the guest config inside a backup archive
+}
+
+// guest is one LXC container: its config (values as Proxmox stores them,
+// all strings), pending changes, snapshots and run state.
+type guest struct {
+	VMID          int                  `json:"vmid"`
+	Conf          map[string]string    `json:"conf"`
+	Pending       map[string]string    `json:"pending,omitempty"`
+	PendingDelete []string             `json:"pending_delete,omitempty"`
+	Snapshots     map[string]*snapshot `json:"snapshots,omitempty"`
+	Running       bool                 `json:"running"`
+	StartTime     int64                `json:"start_time,omitempty"`
+	PID           int                  `json:"pid,omitempty"`
+}
+
+// snapshot is a named copy of a guest's config (the volumes' snapshots are
+// implied).
+type snapshot struct {
+	Conf     map[string]string `json:"conf"`
+	Snaptime int64             `json:"snaptime"`
+	Running  bool              `json:"running,omitempty"`
+}
+
+// task is one worker task. Op and Params let a task interrupted by a
+// restart finish when the state is loaded again, as a real worker would
+// have kept running while nobody was watching.
+type task struct {
+	UPID       string            `json:"upid"`
+	PID        uint32            `json:"pid"`
+	PStart     uint64            `json:"pstart"`
+	StartTime  int64             `json:"starttime"`
+	Type       string            `json:"type"`
+	ID         string            `json:"id"`
+	User       string            `json:"user"` // user@realm!tokenid
+	Status     string            `json:"status"`
+	ExitStatus string            `json:"exitstatus,omitempty"`
+	EndTime    int64             `json:"endtime,omitempty"`
+	Log        []string          `json:"log"`
+	Op         string            `json:"op"`
+	Params     map[string]string `json:"params,omitempty"`
+	Forced     string            `json:"forced,omitempty"` // exitstatus forced by fault injection
+}
+
+// maxTasks bounds the task list kept in the state, like Proxmox's task
+// index rotation.
+const maxTasks = 2000
+
+func (st *state) storage(id string) *storage {
+	for _, s := range st.Storages {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// volume finds a volume by volid on any storage.
+func (st *state) volume(volid string) (*storage, *volume) {
+	sid, _, ok := cutVolID(volid)
+	if !ok {
+		return nil, nil
+	}
+	s := st.storage(sid)
+	if s == nil {
+		return nil, nil
+	}
+	return s, s.Volumes[volid]
+}
+
+func (st *state) task(upid string) *task {
+	for i := len(st.Tasks) - 1; i >= 0; i-- {
+		if st.Tasks[i].UPID == upid {
+			return st.Tasks[i]
+		}
+	}
+	return nil
+}
+
+func (st *state) guestIDs() []int {
+	ids := make([]int, 0, len(st.Guests))
+	for id := range st.Guests {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	return ids
+}
+
+// loadState reads a persisted state; it returns (nil, nil) when the file
+// does not exist yet.
+func loadState(path string) (*state, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read simulator state: %w", err)
+	}
+	var st state
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("decode simulator state %s: %w", path, err)
+	}
+	if st.Version != stateVersion {
+		return nil, fmt.Errorf("simulator state %s has version %d, want %d", path, st.Version, stateVersion)
+	}
+	if st.Guests == nil {
+		st.Guests = map[int]*guest{}
+	}
+	return &st, nil
+}
+
+// saveState writes the state atomically: a temp file in the same
+// directory, fsync, rename over the target, fsync the directory.
+func saveState(path string, st *state) error {
+	b, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode simulator state: %w", err)
+	}
+	return writeFileAtomic(path, b, 0o600)
+}
+
+// writeFileAtomic replaces path with data so that a crash leaves either the
+// old or the new content, never a mix.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err = f.Chmod(mode); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", path, err)
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir of %s: %w", path, err)
+	}
+	defer d.Close()
+	if err = d.Sync(); err != nil {
+		return fmt.Errorf("sync dir of %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+package pvesim
+
+// Worker tasks (pve-common RESTEnvironment fork_worker). A mutating call
+// makes its synchronous checks, then starts a task and answers with its
+// UPID. The task's begin phase runs at once (checks made inside the
+// worker, taking the guest's lock); its finish phase runs after the task
+// duration and makes the effect, clears the lock and writes the last log
+// line: "TASK OK", "TASK WARNINGS: N" or "TASK ERROR: msg".
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// op is what one kind of task does. Every function runs with Sim.mu held.
+type op struct {
+	// begin runs when the task starts; an error ends the task at once.
+	begin func(s *Sim, t *task) error
+	// finish makes the effect; it returns the number of warnings.
+	finish func(s *Sim, t *task) (int, error)
+	// abort undoes what begin did when the task is made to fail.
+	abort func(s *Sim, t *task)
+}
+
+var ops map[string]op
+
+func init() { ops = buildOps() }
+
+// logf appends a line to the task log.
+func (t *task) logf(format string, args ...any) {
+	t.Log = append(t.Log, fmt.Sprintf(format, args...))
+}
+
+// startTaskLocked creates and schedules a task and returns its UPID.
+func (s *Sim) startTaskLocked(r *request, typ, id, opName string, params map[string]string) (string, error) {
+	st := s.st
+	now := r.now
+	st.NextPID++
+	u := proxmox.UPID{
+		Node:      st.Node,
+		PID:       st.NextPID,
+		PStart:    uint64(now.Unix()-st.BootTime) * 100,
+		StartTime: now,
+		Type:      typ,
+		ID:        id,
+		User:      r.tokenID,
+	}
+	t := &task{UPID: u.String(), PID: u.PID, PStart: u.PStart, StartTime: now.Unix(), Type: typ, ID: id,
+		User: r.tokenID, Status: "running", Op: opName, Params: params, Log: []string{}}
+	t.Forced = s.faults.taskFault(typ, id)
+	st.Tasks = append(st.Tasks, t)
+	if len(st.Tasks) > maxTasks {
+		st.Tasks = append([]*task(nil), st.Tasks[len(st.Tasks)-maxTasks:]...)
+	}
+	o := ops[opName]
+	if o.begin != nil {
+		if err := o.begin(s, t); err != nil {
+			s.endTaskLocked(t, 0, err)
+			return t.UPID, s.persistLocked()
+		}
+	}
+	if err := s.persistLocked(); err != nil {
+		return "", err
+	}
+	s.scheduleLocked(t)
+	return t.UPID, nil
+}
+
+// scheduleLocked finishes t after the task duration, unless the simulator
+// is closed first (then t stays running in the persisted state).
+func (s *Sim) scheduleLocked(t *task) {
+	s.tasks.Add(1)
+	go func() {
+		defer s.tasks.Done()
+		if d := s.opts.TaskDuration; d > 0 {
+			timer := time.NewTimer(d)
+			defer timer.Stop()
+			select {
+			case <-timer.C:
+			case <-s.stop:
+				return
+			}
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
+		if t.Status != "running" {
+			return
+		}
+		s.finishTaskLocked(t)
+		s.persistLocked() //nolint:errcheck // a failed write shows at the next request's write
+	}()
+}
+
+func (s *Sim) finishTaskLocked(t *task) {
+	o := ops[t.Op]
+	if t.Forced != "" && !strings.HasPrefix(t.Forced, "WARNINGS: ") && t.Forced != "OK" {
+		if o.abort != nil {
+			o.abort(s, t)
+		}
+		s.endTaskLocked(t, 0, fmt.Errorf("%s", t.Forced))
+		return
+	}
+	warnings, err := 0, error(nil)
+	if o.finish != nil {
+		warnings, err = o.finish(s, t)
+	}
+	if err == nil && strings.HasPrefix(t.Forced, "WARNINGS: ") {
+		var n int
+		fmt.Sscanf(t.Forced, "WARNINGS: %d", &n)
+		for i := 0; i < n; i++ {
+			t.logf("WARN: simulated warning %d", i+1)
+		}
+		warnings += n
+	}
+	s.endTaskLocked(t, warnings, err)
+}
+
+func (s *Sim) endTaskLocked(t *task, warnings int, err error) {
+	t.Status = "stopped"
+	t.EndTime = s.clock().Unix()
+	switch {
+	case err != nil:
+		msg := err.Error()
+		if ae, ok := err.(*apiError); ok {
+			msg = ae.msg
+		}
+		msg = strings.TrimSuffix(msg, "\n")
+		t.ExitStatus = msg
+		t.logf("TASK ERROR: %s", msg)
+	case warnings > 0:
+		t.ExitStatus = fmt.Sprintf("WARNINGS: %d", warnings)
+		t.logf("TASK WARNINGS: %d", warnings)
+	default:
+		t.ExitStatus = "OK"
+		t.logf("TASK OK")
+	}
+}
+
+// WaitIdle blocks until no task is running or the timeout passes, and
+// reports whether all tasks finished. Tests use it to settle the state.
+func (s *Sim) WaitIdle(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		s.mu.Lock()
+		busy := false
+		for _, t := range s.st.Tasks {
+			busy = busy || t.Status == "running"
+		}
+		s.mu.Unlock()
+		if !busy {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
