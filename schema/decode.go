@@ -39,12 +39,16 @@ func (d *decoder) warnf(rng hcl.Range, summary, format string, args ...any) {
 	})
 }
 
-// eval evaluates an attribute. A null value counts as unset (ok false, no
-// diagnostic); an evaluation error is recorded.
+// eval evaluates an attribute, recording any problem. Null is refused:
+// leaving an attribute out is the one way to leave a value unset.
 func (d *decoder) eval(attr *hcl.Attribute) (cty.Value, bool) {
 	v, diags := attr.Expr.Value(d.ctx)
 	d.diags = append(d.diags, diags...)
-	if diags.HasErrors() || v.IsNull() {
+	if diags.HasErrors() {
+		return cty.NilVal, false
+	}
+	if v.IsNull() {
+		d.errorf(attr.Expr.Range(), "Invalid null value", "%q cannot be null; remove the line to leave the value unset.", attr.Name)
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
@@ -147,8 +151,13 @@ func (d *decoder) quantity(attr *hcl.Attribute, numberUnit int64, allowZero bool
 				"Write %q as a string with a unit, such as \"8G\" or \"512M\", so it cannot be misread as bytes or GiB.", attr.Name)
 			return nil, "", false
 		}
-		text = v.AsBigFloat().Text('f', -1) + " MiB"
-		r, _ := v.AsBigFloat().Rat(nil)
+		bf := v.AsBigFloat()
+		if bf.IsInf() || bf.MantExp(nil) > 64 {
+			d.errorf(attr.Expr.Range(), "Invalid size", "%q is larger than the largest size accepted (1 PiB).", attr.Name)
+			return nil, "", false
+		}
+		text = bf.Text('f', -1) + " MiB"
+		r, _ := bf.Rat(nil)
 		if r == nil {
 			d.errorf(attr.Expr.Range(), "Invalid size", "%q must be a finite number.", attr.Name)
 			return nil, "", false

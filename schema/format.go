@@ -15,6 +15,7 @@ import (
 // input returns it unchanged.
 func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
 	if _, diags := parse(src, filename); diags.HasErrors() {
+		sortDiags(diags)
 		return nil, diags
 	}
 	return hclwrite.Format(src), nil

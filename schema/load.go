@@ -42,6 +42,7 @@ var hostSchema = &hcl.BodySchema{
 func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 	file, diags := parse(src, filename)
 	if diags.HasErrors() {
+		sortDiags(diags)
 		return nil, diags
 	}
 	content, cdiags := file.Body.Content(rootSchema)
@@ -56,10 +57,23 @@ func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 	d.storages(h, content.Blocks.OfType("storage"))
 	d.signers(h, content.Blocks.OfType("signers"))
 	diags = append(diags, d.diags...)
+	sortDiags(diags)
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return h, diags
+}
+
+// sortDiags orders diagnostics by their place in the file, so output is
+// stable (hcl reports unknown attributes in map order).
+func sortDiags(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		if a == nil || b == nil {
+			return a == nil && b != nil
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
 }
 
 // Files maps filename to src in the form hcl's diagnostic writers need to

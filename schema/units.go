@@ -30,7 +30,7 @@ var unitFactor = map[string]int64{
 	"T": TiB, "TiB": TiB,
 }
 
-var sizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)$`)
+var sizePattern = regexp.MustCompile(`^([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([A-Za-z]*)$`)
 
 // Size is a disk size in bytes. Its String method renders it the way Proxmox
 // writes sizes back into a guest config.
