@@ -160,12 +160,8 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 		}
 	case "from_backup":
 		if s, ok := d.str(a); ok {
-			if err := checkVolid(s); err != nil {
+			if err := checkBackupVolid(s); err != nil {
 				d.errorf(a.Expr.Range(), "Invalid volume ID", "from_backup: %s.", err)
-				return
-			}
-			if _, name, _ := strings.Cut(s, ":"); !strings.HasPrefix(name, "backup/") {
-				d.errorf(a.Expr.Range(), "Invalid volume ID", "from_backup must name a backup archive (STORAGE:backup/...), got %q.", s)
 				return
 			}
 			g.FromBackup = s

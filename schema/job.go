@@ -87,7 +87,7 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 			}
 		case "backup":
 			if s, ok := d.str(a); ok {
-				if err := checkVolid(s); err != nil {
+				if err := checkBackupVolid(s); err != nil {
 					d.errorf(a.Expr.Range(), "Invalid volume ID", "backup: %s.", err)
 				}
 				j.Backup = s

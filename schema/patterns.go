@@ -63,3 +63,15 @@ func checkAbsPath(p string) error {
 	}
 	return nil
 }
+
+// checkBackupVolid validates the volume ID of a vzdump archive,
+// STORAGE:backup/NAME (on PBS too).
+func checkBackupVolid(s string) error {
+	if err := checkVolid(s); err != nil {
+		return err
+	}
+	if _, name, _ := strings.Cut(s, ":"); !strings.HasPrefix(name, "backup/") {
+		return fmt.Errorf("%q is not a backup archive: write STORAGE:backup/NAME", s)
+	}
+	return nil
+}
