@@ -1,20 +1,112 @@
 package main
 
-// Owned by the simulator work (proxmox/pvesim): 'sim serve' and the
-// in-process simulator behind every command's --sim flag.
+// 'sim serve' and the in-process simulator behind every command's --sim
+// flag. The simulator itself lives in proxmox/pvesim.
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
 )
 
 type SimCmd struct {
 	Serve SimServeCmd `cmd:"" help:"Serve the Proxmox VE API simulator on loopback until interrupted."`
 }
 
-type SimServeCmd struct{}
+type SimServeCmd struct {
+	Listen       string        `default:"127.0.0.1:8006" help:"Loopback address to listen on; port 0 picks a free port." placeholder:"ADDR"`
+	State        string        `type:"path" help:"JSON file holding the simulated host; created with the default seed if absent (default: in memory only)." placeholder:"FILE"`
+	TLS          bool          `name:"tls" default:"true" negatable:"" help:"Serve HTTPS with the state's self-signed certificate (default)."`
+	PlainHTTP    bool          `name:"plain-http" help:"Serve plain HTTP instead of HTTPS."`
+	Latency      time.Duration `default:"0s" help:"Delay added to every request."`
+	Workers      int           `default:"3" help:"Requests served at once, like pveproxy's worker pool (0: unbounded)."`
+	TaskDuration time.Duration `default:"200ms" help:"How long every worker task runs."`
+	Guests       int           `default:"0" help:"Seed this many extra guests (vmid 1000 up) into a new state."`
+	EnvFile      string        `type:"path" help:"Also write the connection settings to FILE (mode 0600) once serving." placeholder:"FILE"`
+	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/."`
+}
 
-func (c *SimServeCmd) Run() error { return notImplemented("sim serve") }
+func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
+	sim, err := pvesim.New(pvesim.Options{
+		StatePath:    c.State,
+		Latency:      c.Latency,
+		Workers:      c.Workers,
+		TaskDuration: c.TaskDuration,
+		ExtraGuests:  c.Guests,
+		EnableAdmin:  c.Admin,
+	})
+	if err != nil {
+		return fmt.Errorf("sim serve: %w", err)
+	}
+	useTLS := c.TLS && !c.PlainHTTP
+	endpoint, err := sim.Start(c.Listen, useTLS)
+	if err != nil {
+		sim.Close()
+		return withHint(fmt.Errorf("sim serve: %w", err), "the simulator's token is a throwaway secret; it only listens on 127.0.0.1 or [::1]")
+	}
+	env := simEnv(endpoint, sim.Node(), sim.Token("converge"), sim.Fingerprint(), useTLS)
+	fmt.Fprint(g.stdout, env)
+	if c.EnvFile != "" {
+		if err := writeEnvFile(c.EnvFile, env); err != nil {
+			sim.Close()
+			return fmt.Errorf("sim serve: %w", err)
+		}
+	}
+	<-ctx.Done()
+	if err := sim.Close(); err != nil {
+		return fmt.Errorf("sim serve: shut down: %w", err)
+	}
+	return nil
+}
+
+// simEnv renders the settings a shell can source to point the tool at
+// the simulator.
+func simEnv(endpoint, node, token, fingerprint string, useTLS bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "FELHOM_CONVERGE_PROXMOX_ENDPOINT=%s\n", endpoint)
+	fmt.Fprintf(&b, "FELHOM_CONVERGE_PROXMOX_NODE=%s\n", node)
+	fmt.Fprintf(&b, "FELHOM_CONVERGE_PROXMOX_TOKEN=%s\n", token)
+	if useTLS {
+		fmt.Fprintf(&b, "FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT=%s\n", fingerprint)
+	}
+	return b.String()
+}
+
+// writeEnvFile writes the settings atomically (temp file, fsync, rename),
+// so a script waiting for the file never reads half of it.
+func writeEnvFile(path, content string) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	if _, err = f.WriteString(content); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write env file: %w", err)
+	}
+	return nil
+}
 
 // embeddedSim is a simulator running in this process for --sim DIR.
 type embeddedSim struct {
@@ -25,7 +117,49 @@ type embeddedSim struct {
 	Close       func() error
 }
 
+// Defaults of the in-process simulator: quick tasks, no latency, so the
+// demo is snappy. FELHOM_CONVERGE_SIM_TASK_DURATION and
+// FELHOM_CONVERGE_SIM_LATENCY (Go durations) override them.
+const embeddedTaskDuration = 50 * time.Millisecond
+
 // startEmbeddedSim starts the simulator with its state in dir/host.json.
 func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
-	return nil, errors.New("the bundled simulator is not implemented yet")
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	opts := pvesim.Options{StatePath: filepath.Join(dir, "host.json"), TaskDuration: embeddedTaskDuration}
+	for env, dst := range map[string]*time.Duration{
+		"FELHOM_CONVERGE_SIM_TASK_DURATION": &opts.TaskDuration,
+		"FELHOM_CONVERGE_SIM_LATENCY":       &opts.Latency,
+	} {
+		if v := os.Getenv(env); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", env, err)
+			}
+			if d == 0 && dst == &opts.TaskDuration {
+				d = -1 // zero means "finish at once" here, not "use the default"
+			}
+			*dst = d
+		}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("simulator directory: %w", err)
+	}
+	sim, err := pvesim.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	endpoint, err := sim.Start("127.0.0.1:0", true)
+	if err != nil {
+		sim.Close()
+		return nil, err
+	}
+	return &embeddedSim{
+		Endpoint:    endpoint,
+		Node:        sim.Node(),
+		Token:       sim.Token("converge"),
+		Fingerprint: sim.Fingerprint(),
+		Close:       sim.Close,
+	}, nil
 }
