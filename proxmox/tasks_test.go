@@ -30,6 +30,8 @@ func taskServer(t *testing.T, running int, exit string, log []string) (*pveServe
 			}
 			b, _ := json.Marshal(map[string]any{"data": st})
 			return ok(string(b))
+		case r.Method == "POST":
+			return ok(`{"data":"` + testUPID + `"}`)
 		case strings.HasSuffix(r.Path, "/log"):
 			start, _ := strconv.Atoi(r.Query.Get("start"))
 			limit, _ := strconv.Atoi(r.Query.Get("limit"))

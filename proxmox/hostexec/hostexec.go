@@ -1,0 +1,36 @@
+// Package hostexec runs the host commands of proxmox.Privileged. It is the
+// only package of the module that imports os/exec, so the API client in
+// package proxmox provably cannot start a process.
+//
+// Commands run with an argument vector, never through a shell, with a
+// fixed minimal environment (PATH of the system directories, LC_ALL=C so
+// the tools' output parses the same everywhere).
+package hostexec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os/exec"
+)
+
+// Runner implements proxmox.Runner with os/exec.
+type Runner struct{}
+
+// env is the whole environment of every command.
+var env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
+
+// Run runs argv[0] (an absolute path) with the arguments argv[1:] and
+// returns its stdout and stderr. A non-zero exit is an *exec.ExitError,
+// whose ExitCode method Privileged reads.
+func (Runner) Run(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
+	if len(argv) == 0 {
+		return nil, nil, errors.New("hostexec: empty command")
+	}
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	return out.Bytes(), errb.Bytes(), err
+}
