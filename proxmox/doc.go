@@ -1,18 +1,41 @@
 // Package proxmox is the only package that touches the Proxmox VE host.
 //
-// It has two halves that never mix, and a test holds them apart:
+// It has two halves that never mix, and tests hold them apart:
 //
 //   - [Client] talks to the Proxmox VE HTTP API with an API token. It never
-//     starts a process.
-//   - [Privileged] runs the few root-only commands the API cannot do. It
-//     never opens a network connection.
+//     starts a process: this package does not import os/exec.
+//   - [Privileged] runs the few root-only commands the API cannot do
+//     (creating a golden container with keyctl, mounting a USB disk,
+//     reading SMART data and sensors). It never opens a network connection:
+//     it holds only a [Runner], whose real implementation lives in
+//     proxmox/hostexec, the one package that starts processes.
 //
-// Client reads plain structs (guests, configs, storage, tasks) and offers
-// typed mutations; asynchronous ones return a [UPID] to wait on with
-// WaitTask. Errors are typed: *APIError for a refused request (with the
-// missing privilege parsed from a 403), *TaskError for a task that ended
-// badly. The API token is a secret: it never appears in an error, a log
-// line or a formatted value.
+// # The API client
+//
+// Start with [New] and [Options]. Reads return plain structs decoded
+// leniently, because Proxmox sends the same field as a number or a string
+// depending on the version ([Int], [Float], [Bool]). Mutations that Proxmox
+// runs as a worker task return a [UPID]; [Client.WaitTask] polls it and
+// returns nil only for exit status "OK", a *[TaskWarnings] for
+// "WARNINGS: N" (a success), and a *[TaskError] otherwise. Config writes
+// ([Client.SetConfig]) are synchronous and take the digest read with the
+// config, so Proxmox refuses a lost update.
+//
+// A refused request is an *[APIError]: Proxmox puts the message in the
+// HTTP reason phrase (and, from PVE 8.3/8.4, also in the body), names the
+// missing privilege in a 403, and answers a missing guest with a 500.
+// [IsNotFound], [IsLocked], [IsDigestMismatch] and [IsPermissionDenied]
+// classify errors for callers that decide. Only idempotent GETs are
+// retried, on transient failures; requests in flight are bounded, because
+// pveproxy has few workers.
+//
+// # Secrets and TLS
+//
+// The API token is a secret: a [Token] prints, formats and marshals as
+// "user@realm!id=REDACTED", and the secret reaches only the Authorization
+// header. TLS trust is exactly one of a CA file (full verification), a
+// SHA-256 pin of the node's certificate in the form Proxmox reports it, or
+// an explicit InsecureSkipVerify. HTTP/2 is never used.
 //
 // The package decides nothing; plan and apply do.
 package proxmox

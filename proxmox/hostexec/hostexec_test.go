@@ -1,0 +1,69 @@
+package hostexec_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/proxmox/hostexec"
+)
+
+// script writes an executable shell script standing in for a host tool.
+func script(t *testing.T, name, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestRunOutputsAndExitCode(t *testing.T) {
+	p := script(t, "tool", `echo "out:$1"; echo "env:$LC_ALL:$HOME"; echo "err" >&2; exit 3`)
+	out, errOut, err := hostexec.Runner{}.Run(context.Background(), []string{p, "a b"})
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 3 {
+		t.Fatalf("err %v, want exit status 3", err)
+	}
+	// The argument arrives as one word (no shell in between), and the
+	// environment is the fixed minimal one.
+	if string(out) != "out:a b\nenv:C:\n" || string(errOut) != "err\n" {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+}
+
+func TestRunEmpty(t *testing.T) {
+	if _, _, err := (hostexec.Runner{}).Run(context.Background(), nil); err == nil {
+		t.Fatal("ran an empty command")
+	}
+}
+
+// Privileged with the real runner: sensors' JSON is parsed, and a failing
+// tool's exit code and stderr reach the CommandError.
+func TestPrivilegedWithRealRunner(t *testing.T) {
+	ok := script(t, "sensors", `echo '{"acpitz-acpi-0":{"Adapter":"ACPI interface","temp1":{"temp1_input":27.8}}}'`)
+	p, err := proxmox.NewPrivileged(proxmox.ModeDirect, hostexec.Runner{}, proxmox.Tools{Sensors: ok})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chips, err := p.Sensors(context.Background())
+	if err != nil || len(chips) != 1 || chips[0].Adapter != "ACPI interface" {
+		t.Fatalf("Sensors = %+v, %v", chips, err)
+	}
+
+	bad := script(t, "sensors", `echo "No sensors found!" >&2; exit 1`)
+	p, err = proxmox.NewPrivileged(proxmox.ModeDirect, hostexec.Runner{}, proxmox.Tools{Sensors: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.Sensors(context.Background())
+	var ce *proxmox.CommandError
+	if !errors.As(err, &ce) || ce.ExitCode != 1 || ce.Stderr != "No sensors found!" || !strings.Contains(err.Error(), bad) {
+		t.Fatalf("err %v", err)
+	}
+}
