@@ -265,6 +265,12 @@ func (r *request) normalizeValue(g *guest, k, v string) (string, string, error) 
 // setKey writes a normalised value: at once on a stopped CT or for a
 // hot-pluggable key, otherwise into the pending section.
 func (s *Sim) setKey(g *guest, k, v string) {
+	if v == "" && (k == "description" || k == "tags") {
+		// An empty value writes nothing to the file: the key is gone.
+		delete(g.Conf, k)
+		delete(g.Pending, k)
+		return
+	}
 	_, existed := g.Conf[k]
 	hot := !g.Running || hotKeys[k] || netKeyPattern.MatchString(k) ||
 		(mpKeyPattern.MatchString(k) && !existed)
