@@ -1,0 +1,177 @@
+package trust
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseAllowedSignersForms(t *testing.T) {
+	k := newSigner(t, "ed25519")
+	key := pubLine(k.PublicKey())
+	as := mustSigners(t, "# comment\n\n"+
+		`alice@ops,bob@ops namespaces="felhom-operational" `+key+" laptop\n"+
+		`"carol@recovery" namespaces="felhom-recovery",valid-after="20260101Z",valid-before="202712312359Z" `+key+"\n"+
+		`*@ops CERT-AUTHORITY,Namespaces="felhom-\"x\"" `+key+"\n"+
+		"plain@ops "+key+"\n")
+	if len(as.Lines) != 4 {
+		t.Fatalf("got %d lines", len(as.Lines))
+	}
+	l := as.Lines
+	if l[0].Line != 3 || l[0].Principals != "alice@ops,bob@ops" || l[0].Namespaces != "felhom-operational" || !l[0].HasNamespaces {
+		t.Errorf("line 1: %+v", l[0])
+	}
+	if l[1].Principals != "carol@recovery" || !l[1].ValidAfter.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+		!l[1].ValidBefore.Equal(time.Date(2027, 12, 31, 23, 59, 0, 0, time.UTC)) {
+		t.Errorf("line 2: %+v", l[1])
+	}
+	if !l[2].CertAuthority || l[2].Namespaces != `felhom-"x"` {
+		t.Errorf("line 3: %+v", l[2])
+	}
+	if l[3].HasNamespaces || l[3].CertAuthority {
+		t.Errorf("line 4: %+v", l[3])
+	}
+}
+
+func TestParseAllowedSignersErrors(t *testing.T) {
+	key := pubLine(newSigner(t, "ed25519").PublicKey())
+	tests := []struct {
+		name, content, want string
+	}{
+		{"principal only", "# ok\nalice\n", "allowed_signers:2: missing key"},
+		{"last line principal only", "alice", "allowed_signers:1: invalid line"},
+		{"unterminated quote", `"alice ` + key + "\n", "allowed_signers:1: invalid line"},
+		{"unknown option", "alice no-touch-required " + key + "\n", "allowed_signers:1: bad options: unknown key option"},
+		{"unquoted value", "alice namespaces=x " + key + "\n", "allowed_signers:1: bad options: missing start quote"},
+		{"duplicate namespaces", `alice namespaces="a",namespaces="b" ` + key + "\n", `multiple "namespaces" clauses`},
+		{"bad time", `alice valid-after="2026" ` + key + "\n", `invalid "valid-after" time`},
+		{"trailing comma", `alice namespaces="a", ` + key + "\n", "unexpected end-of-options"},
+		{"bad key", "alice ssh-ed25519 AAAA\n", "allowed_signers:1: invalid key"},
+		{"key type mismatch", "alice ecdsa-sha2-nistp256 " + strings.Fields(key)[1] + "\n", "invalid key"},
+		{"options quote unterminated", `alice namespaces="a ` + key + "\n", "invalid options"},
+		{"NUL byte", "alice \x00" + key + "\n", "NUL byte"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseAllowedSigners(strings.NewReader(tt.content), "allowed_signers")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want an error containing %q", err, tt.want)
+			}
+			var le *LineError
+			if !errors.As(err, &le) || le.Line == 0 {
+				t.Fatalf("error %v carries no line", err)
+			}
+		})
+	}
+	t.Run("every bad line is named", func(t *testing.T) {
+		_, err := ParseAllowedSigners(strings.NewReader("a\nalice "+key+"\nb\n"), "f")
+		if err == nil || !strings.Contains(err.Error(), "f:1:") || !strings.Contains(err.Error(), "f:3:") {
+			t.Fatalf("got %v", err)
+		}
+	})
+}
+
+func TestLoadAllowedSignersPermissions(t *testing.T) {
+	key := pubLine(newSigner(t, "ed25519").PublicKey())
+	dir := t.TempDir()
+	path := filepath.Join(dir, "allowed_signers")
+	if err := os.WriteFile(path, []byte(`alice namespaces="felhom-operational" `+key+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		mode os.FileMode
+		ok   bool
+		why  string
+	}{
+		{0o644, true, "readable by all, writable by the owner"},
+		{0o600, true, "private"},
+		{0o664, false, "group-writable: the group could add a signer"},
+		{0o646, false, "world-writable"},
+	} {
+		if err := os.Chmod(path, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadAllowedSigners(path)
+		if (err == nil) != tt.ok || (!tt.ok && !errors.Is(err, ErrUnsafePermissions)) {
+			t.Errorf("mode %04o (%s): got %v", tt.mode, tt.why, err)
+		}
+	}
+	if _, err := LoadAllowedSigners(filepath.Join(dir, "missing")); err == nil {
+		t.Error("a missing trust root loaded")
+	}
+	if _, err := LoadAllowedSigners(dir); err == nil {
+		t.Error("a directory loaded as trust root")
+	}
+}
+
+func TestParseOpenSSHTime(t *testing.T) {
+	utc := func(y, mo, d, h, mi, s int) time.Time { return time.Date(y, time.Month(mo), d, h, mi, s, 0, time.UTC) }
+	tests := []struct {
+		in   string
+		want time.Time // zero: error
+	}{
+		{"20261215Z", utc(2026, 12, 15, 0, 0, 0)},
+		{"202612151230Z", utc(2026, 12, 15, 12, 30, 0)},
+		{"20261215123059Z", utc(2026, 12, 15, 12, 30, 59)},
+		{"20261215123059z", utc(2026, 12, 15, 12, 30, 59)},
+		{"20261215UTC", utc(2026, 12, 15, 0, 0, 0)},
+		{"20260231Z", utc(2026, 3, 3, 0, 0, 0)}, // rolls over, as timegm does
+		{"2026121Z", time.Time{}},
+		{"2026121512Z", time.Time{}},
+		{"20261315Z", time.Time{}},
+		{"20261200Z", time.Time{}},
+		{"202612152460Z", time.Time{}},
+		{"2026-1215Z", time.Time{}},
+		{"19700101Z", time.Time{}}, // the epoch itself means "unset" to ssh-keygen
+		{"Z", time.Time{}},
+	}
+	for _, tt := range tests {
+		got, err := ParseOpenSSHTime(tt.in)
+		if tt.want.IsZero() {
+			if err == nil {
+				t.Errorf("%s: got %v, want an error", tt.in, got)
+			}
+			continue
+		}
+		if err != nil || !got.Equal(tt.want) {
+			t.Errorf("%s: got %v %v, want %v", tt.in, got, err, tt.want)
+		}
+	}
+	local, err := ParseOpenSSHTime("20261215")
+	if err != nil || !local.Equal(time.Date(2026, 12, 15, 0, 0, 0, 0, time.Local)) {
+		t.Errorf("without Z: got %v %v, want local midnight", local, err)
+	}
+}
+
+func TestMatchPatternList(t *testing.T) {
+	tests := []struct {
+		s, list string
+		want    bool
+	}{
+		{"alice@ops", "alice@ops", true},
+		{"alice@ops", "bob@ops,alice@ops", true},
+		{"alice@ops", "*@ops", true},
+		{"alice@ops", "a?ice@ops", true},
+		{"alice@ops", "*", true},
+		{"alice@ops", "*@ops,!alice@ops", false},
+		{"alice@ops", "!alice@ops,*@ops", false},
+		{"alice@ops", "!bob@ops", false},
+		{"alice@ops", "Alice@ops", false},
+		{"alice@ops", "", false},
+		{"", "", false},
+		{"felhom-operational", "felhom-*", true},
+		{"abc", "a*b*c", true},
+		{"abc", "a*b*c*d", false},
+		{"aaaaaaaaaaaaaaaaaaaaaaaaaaaaab", "a*a*a*a*a*a*a*a*a*c", false},
+		{"*", "alice", false},
+		{"x", strings.Repeat("x", 1023), false},
+	}
+	for _, tt := range tests {
+		if got := matchPatternList(tt.s, tt.list); got != tt.want {
+			t.Errorf("matchPatternList(%q, %q) = %v, want %v", tt.s, tt.list, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package trust
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func nonceN(i int) string { return fmt.Sprintf("%032x", i) }
+
+// nonceStoreSuite is what every NonceStore must do.
+func nonceStoreSuite(t *testing.T, open func() NonceStore) {
+	s := open()
+	until := testNow.Add(time.Hour)
+	if used, err := s.Consumed(nonceN(1)); err != nil || used {
+		t.Fatalf("fresh store: %v %v", used, err)
+	}
+	if err := s.Consume(nonceN(1), until); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Consume(nonceN(1), until); !errors.Is(err, ErrNonceConsumed) {
+		t.Fatalf("second consume: %v", err)
+	}
+	if used, err := s.Consumed(nonceN(1)); err != nil || !used {
+		t.Fatalf("after consume: %v %v", used, err)
+	}
+	if used, _ := s.Consumed(nonceN(2)); used {
+		t.Fatal("another nonce consumed")
+	}
+	// Concurrent consumers of one nonce: exactly one wins.
+	var wg sync.WaitGroup
+	wins := make(chan int, 8)
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			if err := open().Consume(nonceN(3), until); err == nil {
+				wins <- i
+			} else if !errors.Is(err, ErrNonceConsumed) {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(wins)
+	if n := len(wins); n != 1 {
+		t.Fatalf("%d concurrent consumers won", n)
+	}
+}
+
+func TestMemNonceStore(t *testing.T) {
+	s := &MemNonceStore{}
+	nonceStoreSuite(t, func() NonceStore { return s })
+}
+
+func TestFileNonceStore(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	open := func() NonceStore {
+		s, err := OpenFileNonceStore(dir, func() time.Time { return testNow })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	nonceStoreSuite(t, open)
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("state dir: %v %v", fi, err)
+	}
+}
+
+func TestFileNonceStoreTornLine(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenFileNonceStore(dir, func() time.Time { return testNow })
+	if err := s.Consume(nonceN(1), testNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, NonceFile)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(nonceN(2) + " 1234567890" + strings.Repeat("9", 30)) // a crash in the middle of an append, longer than a record
+	f.Close()
+	if used, err := s.Consumed(nonceN(1)); err != nil || !used {
+		t.Fatalf("torn tail hides earlier records: %v %v", used, err)
+	}
+	if used, err := s.Consumed(nonceN(2)); err != nil || used {
+		t.Fatalf("torn record counts: %v %v", used, err)
+	}
+	if err := s.Consume(nonceN(2), testNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(path)
+	if want := nonceN(1) + " " + fmt.Sprint(testNow.Add(time.Hour).Unix()) + "\n" + nonceN(2) + " " + fmt.Sprint(testNow.Add(time.Hour).Unix()) + "\n"; string(data) != want {
+		t.Fatalf("file after repair:\n%q\nwant\n%q", data, want)
+	}
+	if err := os.WriteFile(path, []byte("garbage\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Consumed(nonceN(1)); err == nil {
+		t.Fatal("a corrupt complete record was ignored")
+	}
+	if err := s.Consume(nonceN(9), testNow); err == nil {
+		t.Fatal("consumed into a corrupt store")
+	}
+}
+
+func TestFileNonceStorePrunes(t *testing.T) {
+	dir := t.TempDir()
+	now := testNow
+	s, _ := OpenFileNonceStore(dir, func() time.Time { return now })
+	for i := 0; i < 4; i++ {
+		if err := s.Consume(nonceN(i), testNow.Add(time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = testNow.Add(150 * time.Minute) // nonces 0, 1 and 2 have passed their keep-until
+	if err := s.Consume(nonceN(10), now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, NonceFile))
+	if got := strings.Count(string(data), "\n"); got != 2 {
+		t.Fatalf("after pruning %d records remain:\n%s", got, data)
+	}
+	for i, want := range map[int]bool{3: true, 10: true, 0: false} {
+		if used, _ := s.Consumed(nonceN(i)); used != want {
+			t.Errorf("nonce %d consumed=%v, want %v", i, used, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, NonceFile+".tmp")); err == nil {
+		t.Error("temporary file left behind")
+	}
+}
+
+func TestFileNonceStoreMissingDir(t *testing.T) {
+	s, err := OpenFileNonceStore(filepath.Join(t.TempDir(), "none"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used, err := s.Consumed(nonceN(1)); err != nil || used {
+		t.Fatalf("%v %v", used, err)
+	}
+	if _, err := OpenFileNonceStore("", nil); err == nil {
+		t.Fatal("empty state dir accepted")
+	}
+}
