@@ -230,9 +230,14 @@ func (s *Sim) Close() error {
 	s.srvMu.Unlock()
 	var err error
 	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		// Let answers in flight finish; a client's spare connection that
+		// never sent a request would hold Shutdown for seconds, so close
+		// whatever is left after a moment.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		err = srv.Shutdown(ctx)
+		if serr := srv.Shutdown(ctx); serr != nil {
+			err = srv.Close()
+		}
 	}
 	s.tasks.Wait()
 	s.mu.Lock()
