@@ -43,6 +43,7 @@ func TestScript(t *testing.T) {
 func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){}
 	for _, cmds := range []map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		hostScriptCmds(),
 		simScriptCmds(),
 		trustScriptCmds(),
 	} {
