@@ -27,6 +27,7 @@ type SimServeCmd struct {
 	Workers      int           `default:"3" help:"Requests served at once, like pveproxy's worker pool (0: unbounded)."`
 	TaskDuration time.Duration `default:"200ms" help:"How long every worker task runs."`
 	Guests       int           `default:"0" help:"Seed this many extra guests (vmid 1000 up) into a new state."`
+	ResourcesLag time.Duration `default:"10s" help:"How long a new guest shows as status unknown in /cluster/resources, like pvestatd's cache (0: no lag)."`
 	EnvFile      string        `type:"path" help:"Also write the connection settings to FILE (mode 0600) once serving." placeholder:"FILE"`
 	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/."`
 }
@@ -39,6 +40,7 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 		TaskDuration: c.TaskDuration,
 		ExtraGuests:  c.Guests,
 		EnableAdmin:  c.Admin,
+		ResourcesLag: c.ResourcesLag,
 	})
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
@@ -118,8 +120,9 @@ type embeddedSim struct {
 }
 
 // Defaults of the in-process simulator: quick tasks, no latency, so the
-// demo is snappy. FELHOM_CONVERGE_SIM_TASK_DURATION and
-// FELHOM_CONVERGE_SIM_LATENCY (Go durations) override them.
+// demo is snappy, and no /cluster/resources lag. FELHOM_CONVERGE_SIM_TASK_DURATION,
+// FELHOM_CONVERGE_SIM_LATENCY and FELHOM_CONVERGE_SIM_RESOURCES_LAG (Go
+// durations) override them.
 const embeddedTaskDuration = 50 * time.Millisecond
 
 // startEmbeddedSim starts the simulator with its state in dir/host.json.
@@ -131,6 +134,7 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 	for env, dst := range map[string]*time.Duration{
 		"FELHOM_CONVERGE_SIM_TASK_DURATION": &opts.TaskDuration,
 		"FELHOM_CONVERGE_SIM_LATENCY":       &opts.Latency,
+		"FELHOM_CONVERGE_SIM_RESOURCES_LAG": &opts.ResourcesLag,
 	} {
 		if v := os.Getenv(env); v != "" {
 			d, err := time.ParseDuration(v)

@@ -153,7 +153,7 @@ func hCreate(r *request) (any, error) {
 	if existing != nil {
 		existing.Conf["lock"] = "create"
 	} else {
-		st.Guests[vmid] = &guest{VMID: vmid, Conf: map[string]string{"lock": "create"}}
+		st.Guests[vmid] = &guest{VMID: vmid, Conf: map[string]string{"lock": "create"}, Created: r.now.UnixMilli()}
 	}
 	typ := "vzcreate"
 	if restore {

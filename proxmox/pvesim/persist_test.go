@@ -246,3 +246,29 @@ func TestExtraGuests(t *testing.T) {
 		}
 	}
 }
+
+// TestResourcesLag: /cluster/resources shows a brand-new guest as
+// "unknown" until the RRD cache has caught up; the node's lxc list does not lag.
+func TestResourcesLag(t *testing.T) {
+	a := startSim(t, pvesim.Options{ResourcesLag: 400 * time.Millisecond, TaskDuration: -1})
+	a.task("POST", "/nodes/pve/lxc", form("vmid", "140", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "storage", "local-lvm"))
+	find := func() map[string]any {
+		for _, e := range a.ok("GET", "/cluster/resources", form("type", "vm")).dataList(t) {
+			if e["vmid"] == json.Number("140") {
+				return e
+			}
+		}
+		t.Fatal("CT 140 missing from /cluster/resources")
+		return nil
+	}
+	if e := find(); e["status"] != "unknown" || e["name"] != nil || e["maxmem"] != nil {
+		t.Errorf("fresh guest in resources: %v, want status unknown without name or stats", e)
+	}
+	if s := a.ok("GET", "/nodes/pve/lxc/140/status/current", nil).dataMap(t); s["status"] != "stopped" {
+		t.Errorf("status/current %v", s["status"])
+	}
+	time.Sleep(450 * time.Millisecond)
+	if e := find(); e["status"] != "stopped" || e["name"] != "CT140" {
+		t.Errorf("after the lag: %v", e)
+	}
+}

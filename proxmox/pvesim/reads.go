@@ -233,6 +233,17 @@ func hResources(r *request) (any, error) {
 			}
 			g := st.Guests[id]
 			e := r.vmStatus(g)
+			if lag := r.s.opts.ResourcesLag; lag > 0 && g.Created > 0 && r.now.UnixMilli()-g.Created < lag.Milliseconds() {
+				// Not in the RRD cache yet: only what is read live from the config.
+				res := map[string]any{"id": fmt.Sprintf("lxc/%d", id), "vmid": id, "type": "lxc", "node": st.Node, "status": "unknown"}
+				for _, k := range []string{"tags", "lock"} {
+					if v, ok := e[k]; ok {
+						res[k] = v
+					}
+				}
+				out = append(out, res)
+				continue
+			}
 			res := map[string]any{"id": fmt.Sprintf("lxc/%d", id), "vmid": id, "type": "lxc", "node": st.Node,
 				"name": e["name"], "status": e["status"], "template": 0, "uptime": e["uptime"],
 				"maxcpu": e["cpus"], "cpu": e["cpu"], "maxmem": e["maxmem"], "mem": e["mem"],

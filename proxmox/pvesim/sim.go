@@ -43,6 +43,10 @@ type Options struct {
 	ExtraGuests int
 	// EnableAdmin serves the fault-injection endpoints under /_sim/.
 	EnableAdmin bool
+	// ResourcesLag models pvestatd's RRD cache behind /cluster/resources:
+	// a guest created less than this long ago is listed there with status
+	// "unknown" and no name or stats (Proxmox: up to about 10s). Default 0.
+	ResourcesLag time.Duration
 	// AuthFailureDelay delays 401 answers; Proxmox waits 3s. Default 0.
 	AuthFailureDelay time.Duration
 	// Clock returns the current time (default time.Now).

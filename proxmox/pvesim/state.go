@@ -108,6 +108,7 @@ type guest struct {
 	Running       bool                 `json:"running"`
 	StartTime     int64                `json:"start_time,omitempty"`
 	PID           int                  `json:"pid,omitempty"`
+	Created       int64                `json:"created,omitempty"` // epoch milliseconds of creation, for the RRD lag
 }
 
 // snapshot is a named copy of a guest's config (the volumes' snapshots are

@@ -1,0 +1,66 @@
+package pvesim
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestZFSRollbackOnlyToNewest: the seed has no ZFS storage, so this test
+// moves CT 110 onto one and checks Proxmox's ZFS rule: rollback only to
+// the most recent snapshot.
+func TestZFSRollbackOnlyToNewest(t *testing.T) {
+	s, err := New(Options{TaskDuration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	zfs := &storage{ID: "local-zfs", Type: "zfspool", Pool: "rpool/data", Content: []string{"images", "rootdir"},
+		Total: 100 << 30, Volumes: map[string]*volume{}}
+	s.st.Storages = append(s.st.Storages, zfs)
+	zfs.Volumes["local-zfs:subvol-110-disk-0"] = &volume{VolID: "local-zfs:subvol-110-disk-0", Content: "rootdir", Format: "subvol", Size: 4 << 30, VMID: 110}
+	s.st.Guests[110].Conf["rootfs"] = "local-zfs:subvol-110-disk-0,size=4G"
+	s.mu.Unlock()
+
+	do := func(method, path string, form url.Values) map[string]any {
+		t.Helper()
+		req := httptest.NewRequest(method, "/api2/json"+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "PVEAPIToken="+s.Token("converge"))
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+		}
+		var body map[string]any
+		json.Unmarshal(w.Body.Bytes(), &body)
+		return body
+	}
+	exit := func(upid any) string {
+		t.Helper()
+		if !s.WaitIdle(5 * time.Second) {
+			t.Fatal("tasks did not finish")
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.st.task(upid.(string)).ExitStatus
+	}
+	for _, name := range []string{"older", "newer"} {
+		if st := exit(do("POST", "/nodes/pve/lxc/110/snapshot", url.Values{"snapname": {name}})["data"]); st != "OK" {
+			t.Fatalf("snapshot %s: %s", name, st)
+		}
+		time.Sleep(1100 * time.Millisecond) // snaptime has one-second resolution
+	}
+	st := exit(do("POST", "/nodes/pve/lxc/110/snapshot/older/rollback", nil)["data"])
+	if st != "can't rollback, 'older' is not most recent snapshot on 'rpool/data/subvol-110-disk-0'" {
+		t.Errorf("rollback to the older ZFS snapshot: %q", st)
+	}
+	if st := exit(do("POST", "/nodes/pve/lxc/110/snapshot/newer/rollback", nil)["data"]); st != "OK" {
+		t.Errorf("rollback to the newest ZFS snapshot: %q", st)
+	}
+}
