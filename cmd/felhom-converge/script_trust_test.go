@@ -1,8 +1,65 @@
 package main
 
-import "github.com/rogpeppe/go-internal/testscript"
+import (
+	"os"
+	"path/filepath"
+	"strings"
 
-// trustScriptCmds are the script commands of the trust work.
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// trustScriptCmds are the script commands of the signature work:
+//
+//	signerline FILE PRINCIPALS OPTIONS PUBFILE   append an allowed_signers line
+//	                                             for the key in PUBFILE (OPTIONS
+//	                                             "-" for none); FILE gets mode 0644
+//	                                             and its directory is created
+//	reqpath DIR VAR                              set $VAR to the one <id>.req in DIR
+//	replace FILE OLD NEW                         replace the first OLD in FILE by NEW
 func trustScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return nil
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"signerline": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 4 {
+				ts.Fatalf("usage: signerline FILE PRINCIPALS OPTIONS PUBFILE")
+			}
+			fields := strings.Fields(ts.ReadFile(args[3]))
+			if len(fields) < 2 {
+				ts.Fatalf("%s is not a public key", args[3])
+			}
+			line := args[1]
+			if args[2] != "-" {
+				line += " " + args[2]
+			}
+			line += " " + fields[0] + " " + fields[1] + "\n"
+			ts.Check(os.MkdirAll(filepath.Dir(ts.MkAbs(args[0])), 0o755))
+			f, err := os.OpenFile(ts.MkAbs(args[0]), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+			ts.Check(err)
+			_, err = f.WriteString(line)
+			ts.Check(err)
+			ts.Check(f.Close())
+			ts.Check(os.Chmod(ts.MkAbs(args[0]), 0o644))
+		},
+		"reqpath": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: reqpath DIR VAR")
+			}
+			matches, err := filepath.Glob(filepath.Join(ts.MkAbs(args[0]), "*.req"))
+			ts.Check(err)
+			if len(matches) != 1 {
+				ts.Fatalf("want one .req in %s, found %d", args[0], len(matches))
+			}
+			ts.Setenv(args[1], matches[0])
+		},
+		"replace": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 3 {
+				ts.Fatalf("usage: replace FILE OLD NEW")
+			}
+			path := ts.MkAbs(args[0])
+			data := ts.ReadFile(args[0])
+			if !strings.Contains(data, args[1]) {
+				ts.Fatalf("%s does not contain %q", args[0], args[1])
+			}
+			ts.Check(os.WriteFile(path, []byte(strings.Replace(data, args[1], args[2], 1)), 0o644))
+		},
+	}
 }
