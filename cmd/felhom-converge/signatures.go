@@ -95,7 +95,8 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 func verifyDir(g *globals, v *trust.Verifier, host, dir string) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("read signatures directory: %w", err)
+		return withHint(fmt.Errorf("read signatures directory: %w", err),
+			"put <id>.req and its <id>.req.sig there, or name another directory with --signatures DIR")
 	}
 	var ids []string
 	sigs := map[string]bool{}
