@@ -476,6 +476,9 @@ func finishDestroy(s *Sim, t *task) (int, error) {
 
 func hStart(r *request) (any, error) {
 	vmid := r.vmid()
+	if r.params["skiplock"] == "1" {
+		return nil, param1Error("skiplock", "Only root may use this option.")
+	}
 	if g := r.s.st.Guests[vmid]; g != nil && g.Running {
 		return nil, failf("CT %d already running", vmid)
 	}
@@ -509,18 +512,19 @@ func finishStart(s *Sim, t *task) (int, error) {
 	return 0, nil
 }
 
-func hStop(r *request) (any, error)     { return stopLike(r, "vzstop", "stop") }
-func hShutdown(r *request) (any, error) { return stopLike(r, "vzshutdown", "stop") }
-func hReboot(r *request) (any, error)   { return stopLike(r, "vzreboot", "reboot") }
+func hStop(r *request) (any, error)     { return stopLike(r, "vzstop", "stop", "CT") }
+func hShutdown(r *request) (any, error) { return stopLike(r, "vzshutdown", "stop", "CT") }
+func hReboot(r *request) (any, error)   { return stopLike(r, "vzreboot", "reboot", "VM") }
 
-func stopLike(r *request, typ, opName string) (any, error) {
+// stopLike is stop, shutdown and reboot. Proxmox asks check_running first,
+// so a missing CT is "not running"; reboot's message says "VM".
+func stopLike(r *request, typ, opName, noun string) (any, error) {
 	vmid := r.vmid()
-	g, err := r.guestOr500(vmid)
-	if err != nil {
-		return nil, err
+	if r.params["skiplock"] == "1" {
+		return nil, param1Error("skiplock", "Only root may use this option.")
 	}
-	if !g.Running {
-		return nil, failf("CT %d not running", vmid)
+	if g := r.s.st.Guests[vmid]; g == nil || !g.Running {
+		return nil, failf("%s %d not running", noun, vmid)
 	}
 	return r.s.startTaskLocked(r, typ, strconv.Itoa(vmid), opName, copyConf(r.params))
 }

@@ -653,10 +653,12 @@ func hTaskLog(r *request) (any, error) {
 		limit, _ = strconv.Atoi(v)
 	}
 	total := len(t.Log)
-	r.total = &total
 	if total == 0 {
+		one := 1
+		r.total = &one
 		return []any{map[string]any{"n": 1, "t": "no content"}}, nil
 	}
+	r.total = &total
 	out := []any{}
 	for i := start; i < total && (limit == 0 || len(out) < limit); i++ {
 		out = append(out, map[string]any{"n": i + 1, "t": t.Log[i]})
