@@ -2,6 +2,7 @@ package proxmox
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 )
 
@@ -153,6 +154,30 @@ func TestDecodeCapturedFragments(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(l) != 0 { // the capture holds qemu guests, nodes and storages only
+			t.Fatalf("got %+v", l)
+		}
+	})
+	t.Run("lxc guests of other nodes and qemu guests are filtered out", func(t *testing.T) {
+		// Both captures in one answer, one lxc entry moved to another node.
+		var a, b struct{ Data []map[string]any }
+		if err := jsonUnmarshal(captured(t, "pve8_cluster_resources_all.json"), &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := jsonUnmarshal(captured(t, "pve_cluster_resources_lxc_entries.json"), &b); err != nil {
+			t.Fatal(err)
+		}
+		b.Data[1]["node"] = "node2"
+		body, err := json.Marshal(map[string]any{"data": append(a.Data, b.Data...)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := newPVEServer(t, func(recorded) reply { return ok(string(body)) })
+		c := newTestClient(t, s)
+		l, err := c.ClusterResources(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 1 || l[0].VMID != 733 || l[0].Node != "pve" {
 			t.Fatalf("got %+v", l)
 		}
 	})

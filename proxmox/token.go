@@ -53,7 +53,7 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, fmt.Errorf("parse API token %q: want USER@REALM before '!'", id)
 	}
 	if !tokenIDPattern.MatchString(tokenID) {
-		return Token{}, fmt.Errorf("parse API token %q: bad token id %q", id, tokenID)
+		return Token{}, fmt.Errorf("parse API token %q: the token id after '!' must start with a letter and hold only letters, digits, '.', '_' or '-'", id)
 	}
 	return Token{User: userRealm[:at], Realm: userRealm[at+1:], TokenID: tokenID, secret: &secret}, nil
 }
