@@ -181,6 +181,25 @@ func TestDecodeCapturedFragments(t *testing.T) {
 			t.Fatalf("got %+v", l)
 		}
 	})
+	t.Run("pending: numbers and strings, pending-only keys, deletions", func(t *testing.T) {
+		// The shape of pve-api.md 3.8.
+		s := newPVEServer(t, func(recorded) reply {
+			return ok(`{"data":[{"key":"memory","value":1024,"pending":2048},{"key":"rootfs","value":"local-lvm:vm-100-disk-0,size=8G"},` +
+				`{"key":"nameserver","pending":"1.1.1.1"},{"key":"features","value":"nesting=1","delete":1}]}`)
+		})
+		c := newTestClient(t, s)
+		l, err := c.GuestPending(context.Background(), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l) != 4 || l[0].Value != "1024" || l[0].Pending != "2048" || !l[0].NeedsRestart() ||
+			l[1].NeedsRestart() || l[2].HasValue || l[2].Pending != "1.1.1.1" || !l[3].Delete || !l[3].NeedsRestart() {
+			t.Fatalf("got %+v", l)
+		}
+		if p := s.Requests()[0].Path; p != "/nodes/pve/lxc/100/pending" {
+			t.Errorf("path %s", p)
+		}
+	})
 	t.Run("task status with warnings: id as string", func(t *testing.T) {
 		s := newPVEServer(t, func(r recorded) reply { return ok(captured(t, "pve7_task_status_warnings.json")) })
 		c := newTestClient(t, s)

@@ -199,9 +199,9 @@ func TestFencePrivilegedNoNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, r := newFakePrivileged(t, ModeSudo, map[string]func([]string) (string, string, int){
-		"pct":     succeed(""),
+		"pct":     succeed,
 		"findmnt": func([]string) (string, string, int) { return "", "", 1 },
-		"mount":   succeed(""),
+		"mount":   succeed,
 		"sensors": func([]string) (string, string, int) { return string(b), "", 0 },
 		"smartctl": func([]string) (string, string, int) {
 			return `{"device":{"name":"/dev/sda"},"smart_status":{"passed":true}}`, "", 0

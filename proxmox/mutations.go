@@ -166,6 +166,19 @@ func (c *Client) Stop(ctx context.Context, vmid int) (UPID, error) {
 	return c.power(ctx, vmid, "stop", nil)
 }
 
+// Reboot is POST .../status/reboot: a clean shutdown, then a start.
+// timeout bounds the shutdown (0: Proxmox's default).
+func (c *Client) Reboot(ctx context.Context, vmid int, timeout time.Duration) (UPID, error) {
+	form := url.Values{}
+	if timeout < 0 {
+		return UPID{}, fmt.Errorf("reboot CT %d: negative timeout", vmid)
+	}
+	if timeout > 0 {
+		form.Set("timeout", strconv.Itoa(int((timeout+time.Second-1)/time.Second)))
+	}
+	return c.power(ctx, vmid, "reboot", form)
+}
+
 // ShutdownOptions configure Shutdown.
 type ShutdownOptions struct {
 	// Timeout is how long the guest gets to shut down (Proxmox's default

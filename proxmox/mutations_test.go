@@ -58,6 +58,8 @@ func TestMutationsOnTheWire(t *testing.T) {
 				return err
 			},
 			"POST", "/nodes/pve/lxc/100/status/shutdown", url.Values{"timeout": {"91"}, "forceStop": {"1"}}, false},
+		{"reboot with a timeout", func(c *Client) error { _, err := c.Reboot(ctx, 100, 30*time.Second); return err },
+			"POST", "/nodes/pve/lxc/100/status/reboot", url.Values{"timeout": {"30"}}, false},
 		{"snapshot", func(c *Client) error { _, err := c.Snapshot(ctx, 100, "pre-upgrade", "before apt"); return err },
 			"POST", "/nodes/pve/lxc/100/snapshot", url.Values{"snapname": {"pre-upgrade"}, "description": {"before apt"}}, false},
 		{"rollback without start sends start=0", func(c *Client) error { _, err := c.Rollback(ctx, 100, "pre-upgrade", false); return err },

@@ -58,9 +58,8 @@ func newFakePrivileged(t *testing.T, mode Mode, progs map[string]func([]string) 
 	return p, r
 }
 
-func succeed(string) func([]string) (string, string, int) {
-	return func([]string) (string, string, int) { return "", "", 0 }
-}
+// succeed plays a program that prints nothing and exits 0.
+func succeed([]string) (string, string, int) { return "", "", 0 }
 
 func TestCreateGoldenLXC(t *testing.T) {
 	g := GoldenLXC{VMID: 9000, Template: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", Hostname: "golden",
@@ -71,7 +70,7 @@ func TestCreateGoldenLXC(t *testing.T) {
 		prefix string
 	}{{ModeDirect, ""}, {ModeSudo, "/usr/bin/sudo -n -- "}} {
 		t.Run(string(tc.mode), func(t *testing.T) {
-			p, r := newFakePrivileged(t, tc.mode, map[string]func([]string) (string, string, int){"pct": succeed("")})
+			p, r := newFakePrivileged(t, tc.mode, map[string]func([]string) (string, string, int){"pct": succeed})
 			if err := p.CreateGoldenLXC(context.Background(), g); err != nil {
 				t.Fatal(err)
 			}

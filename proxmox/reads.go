@@ -77,6 +77,18 @@ func (c *Client) GuestConfig(ctx context.Context, vmid int) (GuestConfig, error)
 	return v, err
 }
 
+// GuestPending is GET /nodes/{node}/lxc/{vmid}/pending: each config key
+// with its active value and any change waiting for the next start (what
+// a running guest could not apply live).
+func (c *Client) GuestPending(ctx context.Context, vmid int) ([]PendingEntry, error) {
+	if err := checkVMID(vmid); err != nil {
+		return nil, err
+	}
+	var v []PendingEntry
+	_, err := c.call(ctx, "GET", c.nodePath("lxc", strconv.Itoa(vmid), "pending"), nil, &v)
+	return v, err
+}
+
 // ListStorage is GET /storage: the storage configuration.
 func (c *Client) ListStorage(ctx context.Context) ([]Storage, error) {
 	var v []Storage

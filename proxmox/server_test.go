@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // pveServer answers like pveproxy: the error text in the status line's
@@ -142,7 +143,7 @@ func newTestClient(t *testing.T, s *pveServer, mod ...func(*Options)) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.backoff = 5 * 1e6 // 5ms
+	c.backoff = 5 * time.Millisecond
 	return c
 }
 

@@ -8,6 +8,7 @@ import (
 	"log"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseToken(t *testing.T) {
@@ -114,7 +115,7 @@ func TestTokenNotInErrorsOrLogs(t *testing.T) {
 	}
 	// A refused connection, too.
 	dead, _ := New(Options{Endpoint: "http://127.0.0.1:1", Node: "pve", Token: testToken(t), Logf: c.logf})
-	dead.backoff = 1e6
+	dead.backoff = time.Millisecond
 	_, err2 := dead.Nodes(context.Background())
 	if err2 == nil {
 		t.Fatal("no error from a refused connection")

@@ -505,3 +505,48 @@ type NetworkInterface struct {
 	BridgeVLANAware Bool     `json:"bridge_vlan_aware"`
 	Comments        string   `json:"comments,omitempty"`
 }
+
+// PendingEntry is one entry of GET /nodes/{node}/lxc/{vmid}/pending: a
+// config key with its active value, and the value waiting for the next
+// start (or a pending deletion).
+type PendingEntry struct {
+	Key        string
+	Value      string // the active value; "" when the key exists only in pending
+	HasValue   bool
+	Pending    string // the value applied at the next start
+	HasPending bool
+	Delete     bool // the key is deleted at the next start
+}
+
+// UnmarshalJSON decodes an entry whose values may be numbers or strings.
+func (p *PendingEntry) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Key     string          `json:"key"`
+		Value   json.RawMessage `json:"value"`
+		Pending json.RawMessage `json:"pending"`
+		Delete  Bool            `json:"delete"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("pending entry: %w", err)
+	}
+	*p = PendingEntry{Key: raw.Key, Delete: bool(raw.Delete)}
+	text := func(v json.RawMessage) (string, bool) {
+		if len(v) == 0 {
+			return "", false
+		}
+		s, isNull := scalarText(v)
+		if isNull {
+			return "", false
+		}
+		if v[0] == '"' {
+			_ = json.Unmarshal(v, &s) // verbatim, untrimmed
+		}
+		return s, true
+	}
+	p.Value, p.HasValue = text(raw.Value)
+	p.Pending, p.HasPending = text(raw.Pending)
+	return nil
+}
+
+// NeedsRestart reports whether the entry waits for the next start.
+func (p PendingEntry) NeedsRestart() bool { return p.HasPending || p.Delete }
