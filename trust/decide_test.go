@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -378,5 +379,63 @@ func TestCheckWithoutStep(t *testing.T) {
 	}
 	if !strings.Contains(string(req), "guest: 105\n") {
 		t.Fatal("fixture request lacks its guest line")
+	}
+}
+
+// TestDecideCertificatesAndRevocation: a user certificate under a
+// cert-authority line is a signer; outside its validity it is expired; a
+// revoked key or CA is unknown.
+func TestDecideCertificatesAndRevocation(t *testing.T) {
+	ca := newSigner(t, "ed25519")
+	user := newSigner(t, "ecdsa256")
+	certSigner := func(principals []string, after, before time.Time, typ uint32) ssh.Signer {
+		c := &ssh.Certificate{Key: user.PublicKey(), CertType: typ, KeyId: "op", ValidPrincipals: principals,
+			ValidAfter: uint64(after.Unix()), ValidBefore: uint64(before.Unix())}
+		if err := c.SignCert(rand.Reader, ca); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ssh.NewCertSigner(c, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	signers := mustSigners(t, authorizedLine("*@ops", `cert-authority,namespaces="felhom-operational"`, ca.PublicKey()))
+	valid := certSigner([]string{"alice@ops"}, testNow.Add(-time.Hour), testNow.Add(time.Hour), ssh.UserCert)
+	tests := []struct {
+		name    string
+		signer  ssh.Signer
+		revoked ssh.Signer
+		want    Outcome
+		why     string
+	}{
+		{"certificate in scope", valid, nil, Accepted, "a user certificate by the listed CA"},
+		{"certificate expired", certSigner([]string{"alice@ops"}, testNow.Add(-2*time.Hour), testNow.Add(-time.Hour), ssh.UserCert), nil, Expired, "past its valid-before"},
+		{"certificate principal out of scope", certSigner([]string{"alice@dev"}, testNow.Add(-time.Hour), testNow.Add(time.Hour), ssh.UserCert), nil, UnknownSigner, "the line vouches for *@ops only"},
+		{"host certificate", certSigner([]string{"alice@ops"}, testNow.Add(-time.Hour), testNow.Add(time.Hour), ssh.HostCert), nil, UnknownSigner, "only user certificates sign"},
+		{"CA signing itself", ca, nil, UnknownSigner, "a CA line does not list the CA's own key"},
+		{"revoked certified key", valid, user, UnknownSigner, "the key inside the certificate is revoked"},
+		{"revoked CA", valid, ca, UnknownSigner, "the CA is revoked"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := NewVerifier(signers, &MemNonceStore{})
+			v.Now = func() time.Time { return testNow }
+			if tt.revoked != nil {
+				r, err := ParseRevokedKeys(ssh.MarshalAuthorizedKey(tt.revoked.PublicKey()), "revoked")
+				if err != nil {
+					t.Fatal(err)
+				}
+				v.Revoked = r
+			}
+			req := mustRequest(t, destroy105, testNow.Add(time.Hour))
+			d, err := v.Decide(destroy105, req, signWith(t, tt.signer, req, sigOpts{namespace: RoleOperational}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Outcome != tt.want {
+				t.Fatalf("%s: got %s (%s), want %s", tt.why, d.Outcome, d.Reason, tt.want)
+			}
+		})
 	}
 }

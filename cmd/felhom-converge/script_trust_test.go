@@ -16,6 +16,8 @@ import (
 //	                                             and its directory is created
 //	reqpath DIR VAR                              set $VAR to the one <id>.req in DIR
 //	replace FILE OLD NEW                         replace the first OLD in FILE by NEW
+//	opensshvectors DIR                           copy OpenSSH's SSHSIG test vectors
+//	                                             (trust/testdata/openssh) into DIR
 func trustScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"signerline": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -49,6 +51,22 @@ func trustScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 				ts.Fatalf("want one .req in %s, found %d", args[0], len(matches))
 			}
 			ts.Setenv(args[1], matches[0])
+		},
+		"opensshvectors": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 1 {
+				ts.Fatalf("usage: opensshvectors DIR")
+			}
+			src, err := filepath.Abs(filepath.Join("..", "..", "trust", "testdata", "openssh"))
+			ts.Check(err)
+			entries, err := os.ReadDir(src)
+			ts.Check(err)
+			dst := ts.MkAbs(args[0])
+			ts.Check(os.MkdirAll(dst, 0o755))
+			for _, e := range entries {
+				data, err := os.ReadFile(filepath.Join(src, e.Name()))
+				ts.Check(err)
+				ts.Check(os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644))
+			}
 		},
 		"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 3 {
