@@ -88,8 +88,8 @@ func NewVerifier(signers *AllowedSigners, nonces NonceStore) *Verifier {
 // before the step runs loses the approval (the operator signs again)
 // rather than ever running a step twice.
 //
-// The error is non-nil only when the nonce store fails; the decision is
-// then not Accepted.
+// The error is non-nil only when the nonce store fails; the decision then
+// has no Outcome (and is not Accepted): the gate must refuse the step.
 func (v *Verifier) Decide(step Action, req, sig []byte) (Decision, error) {
 	return v.decide(&step, step.Host, req, sig, true)
 }
@@ -165,7 +165,7 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 	if !consume {
 		used, err := v.Nonces.Consumed(req.Nonce)
 		if err != nil {
-			d.Outcome, d.Reason = Replayed, "cannot read consumed nonces; refusing"
+			d.Reason = "cannot read consumed nonces; refusing"
 			return d, fmt.Errorf("check nonce: %w", err)
 		}
 		if used {
@@ -177,7 +177,7 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 	case errors.Is(err, ErrNonceConsumed):
 		return refuse(Replayed, "nonce %s was already used", req.Nonce)
 	case err != nil:
-		d.Outcome, d.Reason = Replayed, "nonce store failed; refusing"
+		d.Reason = "nonce store failed; refusing"
 		return d, fmt.Errorf("consume nonce: %w", err)
 	}
 	return refuse(Accepted, "signed by %s (%s)", d.Principal, d.Role)

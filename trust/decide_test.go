@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -437,5 +439,26 @@ func TestDecideCertificatesAndRevocation(t *testing.T) {
 				t.Fatalf("%s: got %s (%s), want %s", tt.why, d.Outcome, d.Reason, tt.want)
 			}
 		})
+	}
+}
+
+// TestDecideNonceStoreFailure: when the consumed nonces cannot be
+// recorded, nothing is accepted and the caller gets the error.
+func TestDecideNonceStoreFailure(t *testing.T) {
+	f := newGateFixture(t)
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	store, err := OpenFileNonceStore(filepath.Join(notADir, "state"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := NewVerifier(f.signers, store)
+	v.Now = func() time.Time { return testNow }
+	req := mustRequest(t, destroy105, testNow.Add(time.Hour))
+	d, err := v.Decide(destroy105, req, signWith(t, f.op, req, sigOpts{namespace: RoleOperational}))
+	if err == nil || d.Accepted() || d.Outcome != "" {
+		t.Fatalf("got %v %q, want an error and no outcome", err, d.Outcome)
 	}
 }

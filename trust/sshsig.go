@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"strings"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -84,7 +85,7 @@ func dearmor(b []byte) ([]byte, error) {
 	}
 	body := make([]byte, 0, end)
 	for _, c := range rest[:end] {
-		if bytes.IndexByte([]byte(cSpace), c) < 0 {
+		if strings.IndexByte(cSpace, c) < 0 {
 			body = append(body, c)
 		}
 	}
