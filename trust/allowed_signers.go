@@ -273,6 +273,12 @@ func readKey(s string) (ssh.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if want == keyAlgoDSA || want == certAlgoDSAv01 {
+		if t, _, ok := sshString(blob); !ok || string(t) != want {
+			return nil, fmt.Errorf("key blob is not %s", want)
+		}
+		return opaqueKey{typ: want, blob: blob}, nil
+	}
 	k, err := ssh.ParsePublicKey(blob)
 	if err != nil {
 		return nil, err
@@ -471,8 +477,23 @@ func matchPattern(s, p string) bool {
 }
 
 // DSA key names: still valid in an allowed_signers file for ssh-keygen
-// 9.2, though felhom never accepts a DSA signature.
+// 9.2, though felhom never accepts a DSA signature (and x/crypto no longer
+// parses DSA keys).
 const (
 	keyAlgoDSA     = "ssh-dss"
 	certAlgoDSAv01 = "ssh-dss-cert-v01@openssh.com"
 )
+
+// opaqueKey is a listed key of a type felhom never accepts as a signer
+// (DSA): its line parses as ssh-keygen parses it, and it never verifies
+// anything. It compares by its wire encoding like any other key.
+type opaqueKey struct {
+	typ  string
+	blob []byte
+}
+
+func (k opaqueKey) Type() string    { return k.typ }
+func (k opaqueKey) Marshal() []byte { return k.blob }
+func (k opaqueKey) Verify([]byte, *ssh.Signature) error {
+	return fmt.Errorf("%s keys are not accepted", k.typ)
+}

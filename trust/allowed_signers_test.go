@@ -36,6 +36,29 @@ func TestParseAllowedSignersForms(t *testing.T) {
 	}
 }
 
+// dsaKey is a DSA public key made by ssh-keygen 9.2 (x/crypto no longer
+// parses DSA keys).
+const dsaKey = "ssh-dss AAAAB3NzaC1kc3MAAACBAMsi+G43Lf4UYipdGuo60ABpUtLXSNLxhAc4DUakjP+LBrIvuQCSBWSUH+mNpIGT5Qes/up1FIuRVOEpo8FExiWfCyh1e/igOyMTAJI4OCjXsx5Ft3eIABtXmNtory0aMUrHrfF/fVGD1+BxHpTrzY4RxAIekteFFC78BiFOrPMfAAAAFQCqTVr1ZuD0ymKgU1FPlxi7AKtV8wAAAIBpdnDzI1/xrj0lqQyiHfsXOThFSA+D9QehMAxSUM8PJN19QudPSN8xHb931q2K0mTvBct+XdXSrMvWoVeL6OSEQG4gINfnznOdmatqLQNp3mu6WUpCpyHjPyyhZjfuqcmoP4oWz5uWczHwOtvdOfN6AgR/QhHq8cdoWR02RAa6bAAAAIAxMCvMEb6ypE9cavT2a2boQEeYgv7zGwmAS6oZuEiGXrpGBcTOkAdGkAqyIKakicKdNv3Xhxk4Wi/ZI19p5vKJ78j8smI3mFcZMH6JXExEOE/bc4ki7SLCCB3HBfymBdSvYpCOwMgMejfIcfg2y3hSjtDM5drravRG06GGPgfl7Q== dsa"
+
+// TestParseAllowedSignersDSA: a DSA line is valid for ssh-keygen 9.2, so it
+// does not make the trust root malformed; it just never matches a signer.
+func TestParseAllowedSignersDSA(t *testing.T) {
+	op := newSigner(t, "ed25519")
+	as := mustSigners(t, `old@ops namespaces="felhom-operational" `+dsaKey+"\n"+authorizedLine("alice@ops", `namespaces="felhom-operational"`, op.PublicKey()))
+	if len(as.Lines) != 2 || as.Lines[0].Key.Type() != "ssh-dss" {
+		t.Fatalf("lines: %+v", as.Lines)
+	}
+	req := mustRequest(t, destroy105, testNow.Add(time.Hour))
+	v := NewVerifier(as, &MemNonceStore{})
+	v.Now = func() time.Time { return testNow }
+	if d, _ := v.Decide(destroy105, req, signWith(t, op, req, sigOpts{namespace: RoleOperational})); d.Outcome != Accepted {
+		t.Fatalf("got %s (%s)", d.Outcome, d.Reason)
+	}
+	if _, err := ParseAllowedSigners(strings.NewReader("x ssh-dss "+strings.Fields(pubLine(op.PublicKey()))[1]+"\n"), "f"); err == nil {
+		t.Fatal("an ed25519 blob under the ssh-dss type parsed")
+	}
+}
+
 func TestParseAllowedSignersErrors(t *testing.T) {
 	key := pubLine(newSigner(t, "ed25519").PublicKey())
 	tests := []struct {
