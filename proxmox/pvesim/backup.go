@@ -362,3 +362,92 @@ func finishImgDel(s *Sim, t *task) (int, error) {
 	delete(st.Volumes, v.VolID)
 	return 0, nil
 }
+
+// pruneGroups applies a retention (the parameter, else the storage's,
+// else keep-all) to each guest's archives on st, as
+// PVE::Storage::prune_backups does, and returns every archive's mark.
+func pruneGroups(st *storage, retention string, vmid int) ([]*volume, map[string]string) {
+	if retention == "" {
+		retention = st.PruneBackups
+	}
+	if retention == "" {
+		retention = "keep-all=1"
+	}
+	groups := map[int][]*volume{}
+	for _, v := range st.Volumes {
+		if v.Content == "backup" && v.Subtype == "lxc" && (vmid == 0 || v.VMID == vmid) {
+			groups[v.VMID] = append(groups[v.VMID], v)
+		}
+	}
+	var all []*volume
+	marks := map[string]string{}
+	for _, g := range groups {
+		for k, m := range pruneMarks(g, retention) {
+			marks[k] = m
+		}
+		all = append(all, g...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].VolID < all[j].VolID })
+	return all, marks
+}
+
+// hPruneDryRun is GET /nodes/{node}/storage/{storage}/prunebackups.
+func hPruneDryRun(r *request) (any, error) {
+	st := r.s.st.storage(r.vars["storage"])
+	if st == nil {
+		return nil, failf("storage '%s' does not exist", r.vars["storage"])
+	}
+	vmid, _ := strconv.Atoi(r.params["vmid"])
+	if t := r.params["type"]; t == "qemu" {
+		return []any{}, nil
+	}
+	all, marks := pruneGroups(st, r.params["prune-backups"], vmid)
+	out := []any{}
+	for _, v := range all {
+		out = append(out, map[string]any{"volid": v.VolID, "ctime": v.CTime, "mark": marks[v.VolID], "type": "lxc", "vmid": v.VMID})
+	}
+	return out, nil
+}
+
+// hPrune is DELETE /nodes/{node}/storage/{storage}/prunebackups: a
+// prunebackups task removing what the retention does not keep.
+func hPrune(r *request) (any, error) {
+	sid := r.vars["storage"]
+	if r.s.st.storage(sid) == nil {
+		return nil, failf("storage '%s' does not exist", sid)
+	}
+	id := sid
+	if v := r.params["vmid"]; v != "" {
+		if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
+			return nil, err
+		}
+		n, _ := strconv.Atoi(v)
+		if err := r.check(vmPath(n), "VM.Backup"); err != nil {
+			return nil, err
+		}
+		id = v + "@" + sid
+	} else if err := r.check(storagePath(sid), "Datastore.Allocate"); err != nil {
+		return nil, err
+	}
+	params := map[string]string{"storage": sid, "vmid": r.params["vmid"], "prune-backups": r.params["prune-backups"], "type": r.params["type"]}
+	return r.s.startTaskLocked(r, "prunebackups", id, "prune", params)
+}
+
+func finishPrune(s *Sim, t *task) (int, error) {
+	st := s.st.storage(t.Params["storage"])
+	if st == nil {
+		return 0, fmt.Errorf("storage '%s' does not exist", t.Params["storage"])
+	}
+	if t.Params["type"] == "qemu" {
+		return 0, nil
+	}
+	vmid, _ := strconv.Atoi(t.Params["vmid"])
+	all, marks := pruneGroups(st, t.Params["prune-backups"], vmid)
+	for _, v := range all {
+		if marks[v.VolID] == "remove" {
+			t.logf("removing backup '%s'", v.VolID)
+			delete(st.Volumes, v.VolID)
+		}
+	}
+	return 0, nil
+}

@@ -26,6 +26,7 @@ func buildOps() map[string]op {
 		"rollback": {begin: beginRollback, finish: finishRollback, abort: clearLockOp},
 		"vzdump":   {begin: beginVzdump, finish: finishVzdump, abort: abortVzdump},
 		"imgdel":   {finish: finishImgDel},
+		"prune":    {finish: finishPrune},
 	}
 }
 

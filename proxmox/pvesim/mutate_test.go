@@ -336,3 +336,37 @@ func TestPrivilegesPerToken(t *testing.T) {
 		"Permission check failed (/vms/100, VM.Snapshot|VM.Snapshot.Rollback)")
 	wantError(t, ro.do("DELETE", "/nodes/pve/lxc/110", nil), 403, "Permission check failed (/vms/110, VM.Allocate)")
 }
+
+func TestPruneBackupsEndpoint(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	older := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
+	newer := "local:backup/vzdump-lxc-100-2026_11_26-02_00_05.tar.zst"
+	marks := map[string]string{}
+	for _, e := range a.ok("GET", "/nodes/pve/storage/local/prunebackups", form("prune-backups", "keep-last=1", "type", "lxc")).dataList(t) {
+		marks[e["volid"].(string)] = e["mark"].(string)
+	}
+	want := map[string]string{older: "remove", newer: "keep",
+		"local:backup/vzdump-lxc-101-2026_11_26-02_15_41.tar.zst":  "keep",
+		"local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst": "protected"}
+	for k, v := range want {
+		if marks[k] != v {
+			t.Errorf("dry run mark of %s = %q, want %q", k, marks[k], v)
+		}
+	}
+	if !a.hasVolume("local", older) {
+		t.Fatal("the dry run removed an archive")
+	}
+	// Without a vmid, pruning needs Datastore.Allocate, which the tool's role lacks.
+	wantError(t, a.do("DELETE", "/nodes/pve/storage/local/prunebackups", form("prune-backups", "keep-last=1")), 403,
+		"Permission check failed (/storage/local, Datastore.Allocate)")
+	upid, st := a.task("DELETE", "/nodes/pve/storage/local/prunebackups", form("prune-backups", "keep-last=1", "vmid", "100"))
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	if u, _ := proxmox.ParseUPID(upid); u.Type != "prunebackups" || u.ID != "100@local" {
+		t.Errorf("UPID %s", upid)
+	}
+	if a.hasVolume("local", older) || !a.hasVolume("local", newer) {
+		t.Error("prune removed the wrong archives")
+	}
+}

@@ -121,6 +121,10 @@ func buildRoutes() []*route {
 			"content": str().opt(), "vmid": vmidDef().opt()}), handle: hContent},
 		{method: "DELETE", tmpl: "/nodes/{node}/storage/{storage}/content/{volume}", schema: props([]string{"node", "storage", "volume"}, map[string]pdef{
 			"delay": integer(1, 30).opt()}), handle: hContentDelete},
+		{method: "GET", tmpl: "/nodes/{node}/storage/{storage}/prunebackups", perm: needStorageAny("Datastore.Audit", "Datastore.AllocateSpace"), schema: props(stor, map[string]pdef{
+			"prune-backups": pruneDef().opt(), "type": enum("qemu", "lxc").opt(), "vmid": vmidDef().opt()}), handle: hPruneDryRun},
+		{method: "DELETE", tmpl: "/nodes/{node}/storage/{storage}/prunebackups", schema: props(stor, map[string]pdef{
+			"prune-backups": pruneDef().opt(), "type": enum("qemu", "lxc").opt(), "vmid": vmidDef().opt()}), handle: hPrune},
 		{method: "GET", tmpl: "/nodes/{node}/tasks", schema: props(node, map[string]pdef{
 			"start": integer(0, 1<<31).opt(), "limit": integer(0, 1<<31).opt(), "vmid": vmidDef().opt(),
 			"typefilter": str().opt(), "userfilter": str().opt(), "errors": boolean(), "source": enum("archive", "active", "all").opt(),
