@@ -22,7 +22,7 @@ func startClient(t *testing.T, opts pvesim.Options, tokenName string) (*pvesim.S
 	return a.sim, clientFor(t, a, tokenName)
 }
 
-func clientFor(t *testing.T, a *rawAPI, tokenName string) *proxmox.Client {
+func clientFor(t testing.TB, a *rawAPI, tokenName string) *proxmox.Client {
 	t.Helper()
 	tok, err := proxmox.ParseToken(a.sim.Token(tokenName))
 	if err != nil {

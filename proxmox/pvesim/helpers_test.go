@@ -22,7 +22,7 @@ import (
 // rawAPI does plain HTTP requests against a running simulator, the way a
 // minimal client would: token header, form-encoded bodies, pinned TLS.
 type rawAPI struct {
-	t      *testing.T
+	t      testing.TB
 	base   string
 	token  string
 	hc     *http.Client
@@ -53,7 +53,7 @@ func startSim(t *testing.T, opts pvesim.Options) *rawAPI {
 	return newRawAPI(t, s, endpoint, s.Token("converge"))
 }
 
-func newRawAPI(t *testing.T, s *pvesim.Sim, endpoint, token string) *rawAPI {
+func newRawAPI(t testing.TB, s *pvesim.Sim, endpoint, token string) *rawAPI {
 	want := s.Fingerprint()
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		InsecureSkipVerify: true, // pinned below, like the client's fingerprint mode
@@ -90,7 +90,7 @@ type response struct {
 
 func (r response) data() any { return r.Body["data"] }
 
-func (r response) dataMap(t *testing.T) map[string]any {
+func (r response) dataMap(t testing.TB) map[string]any {
 	t.Helper()
 	m, ok := r.Body["data"].(map[string]any)
 	if !ok {
@@ -99,7 +99,7 @@ func (r response) dataMap(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) dataList(t *testing.T) []map[string]any {
+func (r response) dataList(t testing.TB) []map[string]any {
 	t.Helper()
 	l, ok := r.Body["data"].([]any)
 	if !ok {
