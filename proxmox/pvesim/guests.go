@@ -872,3 +872,24 @@ func finishRollback(s *Sim, t *task) (int, error) {
 	}
 	return 0, nil
 }
+
+// hSnapshotConfigPut changes a snapshot's description (synchronous).
+func hSnapshotConfigPut(r *request) (any, error) {
+	g, err := r.guestOr500(r.vmid())
+	if err != nil {
+		return nil, err
+	}
+	d, ok := r.params["description"]
+	if !ok {
+		return nil, nil
+	}
+	if err := checkLock(g); err != nil {
+		return nil, err
+	}
+	sn := g.Snapshots[r.vars["snapname"]]
+	if sn == nil {
+		return nil, failf("snapshot '%s' does not exist", r.vars["snapname"])
+	}
+	setOrDelete(sn.Conf, "description", normalizeDescription(d))
+	return nil, r.s.persistLocked()
+}

@@ -370,3 +370,17 @@ func TestPruneBackupsEndpoint(t *testing.T) {
 		t.Error("prune removed the wrong archives")
 	}
 }
+
+func TestSnapshotDescriptionUpdate(t *testing.T) {
+	a := startSim(t, pvesim.Options{})
+	digest := a.config(100)["digest"]
+	a.ok("PUT", "/nodes/pve/lxc/100/snapshot/pre-upgrade/config", form("description", "kept for audit"))
+	c := a.ok("GET", "/nodes/pve/lxc/100/snapshot/pre-upgrade/config", nil).dataMap(t)
+	if c["description"] != "kept for audit\n" {
+		t.Errorf("snapshot description %q", c["description"])
+	}
+	if a.config(100)["digest"] == digest {
+		t.Error("digest unchanged after a snapshot section changed")
+	}
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/snapshot/nope/config", form("description", "x")), 500, "snapshot 'nope' does not exist")
+}

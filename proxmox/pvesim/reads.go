@@ -665,3 +665,17 @@ func hTaskLog(r *request) (any, error) {
 	}
 	return out, nil
 }
+
+// hVMDirIndex is GET /nodes/{node}/lxc/{vmid}: the subdirectories, after
+// checking that the CT exists.
+func hVMDirIndex(r *request) (any, error) {
+	if _, err := r.guestOr500(r.vmid()); err != nil {
+		return nil, err
+	}
+	var out []any
+	for _, d := range []string{"config", "pending", "status", "vncproxy", "termproxy", "vncwebsocket", "spiceproxy",
+		"migrate", "clone", "rrd", "rrddata", "firewall", "snapshot", "resize", "interfaces"} {
+		out = append(out, map[string]any{"subdir": d})
+	}
+	return out, nil
+}

@@ -82,6 +82,7 @@ func buildRoutes() []*route {
 		{method: "GET", tmpl: "/cluster/nextid", schema: props(nil, map[string]pdef{"vmid": vmidDef().opt()}), handle: hNextID},
 		{method: "GET", tmpl: "/nodes/{node}/lxc", schema: props(node, nil), handle: hLXCList},
 		{method: "POST", tmpl: "/nodes/{node}/lxc", schema: createSchema, handle: hCreate},
+		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}", schema: props(ct, nil), handle: hVMDirIndex},
 		{method: "DELETE", tmpl: "/nodes/{node}/lxc/{vmid}", perm: needVM("VM.Allocate"), schema: props(ct, map[string]pdef{
 			"purge": boolean(), "destroy-unreferenced-disks": boolean(), "force": boolean()}), handle: hDestroy},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/status/current", perm: needVM("VM.Audit"), schema: props(ct, nil), handle: hStatusCurrent},
@@ -103,6 +104,8 @@ func buildRoutes() []*route {
 		{method: "POST", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot", perm: needVM("VM.Snapshot"), schema: props(ct, map[string]pdef{
 			"snapname": configID(), "description": str().opt()}), handle: hSnapshotCreate},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config", perm: needVM("VM.Audit"), schema: props(snap, nil), handle: hSnapshotConfig},
+		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config", perm: needVM("VM.Snapshot"), schema: props(snap, map[string]pdef{
+			"description": str().opt()}), handle: hSnapshotConfigPut},
 		{method: "DELETE", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}", perm: needVM("VM.Snapshot"), schema: props(snap, map[string]pdef{
 			"force": boolean()}), handle: hSnapshotDelete},
 		{method: "POST", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback", perm: needVMAny("VM.Snapshot", "VM.Snapshot.Rollback"), schema: props(snap, map[string]pdef{

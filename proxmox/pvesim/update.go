@@ -169,8 +169,10 @@ func (r *request) checkModifyPerms(g *guest, set map[string]string, dels []strin
 					return permErrorText("changing feature flags (except nesting) is only allowed for root@pam")
 				}
 			}
-			if err := r.check(vm, "VM.Allocate"); err != nil {
-				return err
+			if old["nesting"] != nw["nesting"] {
+				if err := r.check(vm, "VM.Allocate"); err != nil {
+					return err
+				}
 			}
 			continue
 		}
