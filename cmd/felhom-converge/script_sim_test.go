@@ -26,10 +26,14 @@ import (
 //	                                       wrote ENVFILE; prints the status line
 //	                                       and the body; fails on non-200
 //	                                       unless negated
+//	simadmin ENVFILE METHOD PATH [JSON]    call the fault-injection API under
+//	                                       /_sim/ (sim serve --admin); prints
+//	                                       the status line and the body
 func simScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"waitfile": cmdWaitFile,
 		"simapi":   cmdSimAPI,
+		"simadmin": cmdSimAdmin,
 	}
 }
 
@@ -80,24 +84,34 @@ func cmdSimAPI(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
+func cmdSimAdmin(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) < 3 || len(args) > 4 || !strings.HasPrefix(args[2], "/_sim/") {
+		ts.Fatalf("usage: simadmin ENVFILE METHOD /_sim/PATH [JSON]")
+	}
+	env, err := readSimEnv(ts.MkAbs(args[0]))
+	ts.Check(err)
+	body := ""
+	if len(args) == 4 {
+		body = args[3]
+	}
+	req, err := http.NewRequest(args[1], env["FELHOM_CONVERGE_PROXMOX_ENDPOINT"]+args[2], strings.NewReader(body))
+	ts.Check(err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := simHTTPClient(env).Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	fmt.Fprintf(ts.Stdout(), "%s\n%s", resp.Status, b)
+	if (resp.StatusCode == 200) == neg {
+		ts.Fatalf("simadmin %s %s: %s", args[1], args[2], resp.Status)
+	}
+}
+
 // simRequest does one raw API request with the token, pinning the
 // certificate fingerprint when the simulator serves TLS.
 func simRequest(env map[string]string, method, path string, kv []string) (string, string, error) {
-	want := env["FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT"]
-	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
-		InsecureSkipVerify: true, // the fingerprint is pinned below
-		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
-			sum := sha256.Sum256(raw[0])
-			parts := make([]string, len(sum))
-			for i, b := range sum {
-				parts[i] = fmt.Sprintf("%02X", b)
-			}
-			if got := strings.Join(parts, ":"); got != want {
-				return fmt.Errorf("certificate fingerprint %s, want %s", got, want)
-			}
-			return nil
-		},
-	}}}
+	hc := simHTTPClient(env)
 	params := url.Values{}
 	for _, p := range kv {
 		k, v, _ := strings.Cut(p, "=")
@@ -127,6 +141,25 @@ func simRequest(env map[string]string, method, path string, kv []string) (string
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	return resp.Status, string(b), err
+}
+
+// simHTTPClient pins the simulator's certificate by its fingerprint.
+func simHTTPClient(env map[string]string) *http.Client {
+	want := env["FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT"]
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // the fingerprint is pinned below
+		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+			sum := sha256.Sum256(raw[0])
+			parts := make([]string, len(sum))
+			for i, b := range sum {
+				parts[i] = fmt.Sprintf("%02X", b)
+			}
+			if got := strings.Join(parts, ":"); got != want {
+				return fmt.Errorf("certificate fingerprint %s, want %s", got, want)
+			}
+			return nil
+		},
+	}}}
 }
 
 // TestEmbeddedSim: the --sim DIR simulator serves HTTPS on loopback with
