@@ -156,7 +156,14 @@ func (s *Sim) dispatch(hr *http.Request) (any, *int, error) {
 
 	s.mu.Lock()
 	r.now = s.clock()
-	data, err := s.handleLocked(r)
+	var data any
+	unlock, err := s.lockFileLocked()
+	if err == nil {
+		if err = s.refreshLocked(); err == nil {
+			data, err = s.handleLocked(r)
+		}
+		unlock()
+	}
 	s.mu.Unlock()
 	if err != nil {
 		return nil, nil, err

@@ -53,6 +53,15 @@ func TestMountPointRemovalKeepsVolumeUntilFreed(t *testing.T) {
 	if cur["mp0"] == nil {
 		t.Fatal("mp0 gone from the current config of a running CT; it should be pending")
 	}
+	pendingDelete := false
+	for _, e := range a.ok("GET", "/nodes/pve/lxc/101/pending", nil).dataList(t) {
+		if e["key"] == "mp0" {
+			pendingDelete = e["delete"] == json.Number("1") && e["value"] == "local-lvm:vm-101-disk-1,mp=/srv/share,backup=1,size=64G"
+		}
+	}
+	if !pendingDelete {
+		t.Error("GET pending does not show mp0 with its value and delete=1")
+	}
 	a.task("POST", "/nodes/pve/lxc/101/status/stop", nil)
 	_, st := a.task("POST", "/nodes/pve/lxc/101/status/start", nil)
 	if st["exitstatus"] != "OK" {

@@ -272,3 +272,48 @@ func TestResourcesLag(t *testing.T) {
 		t.Errorf("after the lag: %v", e)
 	}
 }
+
+// TestSharedStateFile: two simulators on one state file (two CLI
+// processes with the same --sim DIR) act on one host: each sees the
+// other's writes, and a task started by one is finished by the other when
+// the first goes away.
+func TestSharedStateFile(t *testing.T) {
+	path := statePath(t)
+	start := func(d time.Duration) *rawAPI {
+		s, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := s.Start("127.0.0.1:0", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newRawAPI(t, s, ep, s.Token("converge"))
+	}
+	a := start(time.Hour)
+	b := start(20 * time.Millisecond)
+	defer b.sim.Close()
+	if a.sim.Token("converge") != b.sim.Token("converge") {
+		t.Fatal("the second simulator seeded its own host")
+	}
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("memory", "3072"))
+	if c := b.config(110); c["memory"] != json.Number("3072") {
+		t.Errorf("b sees memory %v after a's write", c["memory"])
+	}
+	b.ok("PUT", "/nodes/pve/lxc/110/config", form("cores", "3"))
+	if c := a.config(110); c["cores"] != json.Number("3") || c["memory"] != json.Number("3072") {
+		t.Errorf("a sees %v after b's write", c)
+	}
+	// a starts a task that would run for an hour, then dies.
+	upid := a.ok("POST", "/nodes/pve/lxc/110/status/start", nil).data().(string)
+	if err := a.sim.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// b learns of it at its next request and finishes it.
+	if st := b.wait(upid); st["exitstatus"] != "OK" {
+		t.Fatalf("task left by the other process: %v", st)
+	}
+	if s := b.ok("GET", "/nodes/pve/lxc/110/status/current", nil).dataMap(t); s["status"] != "running" {
+		t.Errorf("status %v", s["status"])
+	}
+}

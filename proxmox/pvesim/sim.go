@@ -12,12 +12,16 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
 // Options configure a simulator. The zero value is a usable in-memory
@@ -58,12 +62,15 @@ type Sim struct {
 	opts  Options
 	clock func() time.Time
 
-	mu    sync.Mutex // guards st and the task timers
-	st    *state
-	cert  tls.Certificate
-	leaf  []byte // DER of the certificate, for the fingerprint
-	stop  chan struct{}
-	tasks sync.WaitGroup
+	mu     sync.Mutex // guards st, seen and scheduled
+	st     *state
+	seen   os.FileInfo       // the state file as last read or written
+	fileMu *lockedfile.Mutex // cross-process lock of the state file
+	sched  map[string]bool   // UPIDs with a finishing goroutine here
+	cert   tls.Certificate
+	leaf   []byte // DER of the certificate, for the fingerprint
+	stop   chan struct{}
+	tasks  sync.WaitGroup
 
 	sem chan struct{} // worker slots; nil when unbounded
 
@@ -90,46 +97,86 @@ func New(opts Options) (*Sim, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	s := &Sim{opts: opts, clock: clock, stop: make(chan struct{})}
+	s := &Sim{opts: opts, clock: clock, stop: make(chan struct{}), sched: map[string]bool{}}
+	if opts.StatePath != "" {
+		s.fileMu = lockedfile.MutexAt(opts.StatePath + ".lock")
+	}
 	s.faults.init()
 	if opts.Workers > 0 {
 		s.sem = make(chan struct{}, opts.Workers)
 	}
-	var st *state
-	if opts.StatePath != "" {
-		var err error
-		if st, err = loadState(opts.StatePath); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unlock, err := s.lockFileLocked()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.refreshLocked(); err != nil {
+		return nil, err
+	}
+	if s.st == nil {
+		if s.st, err = seedState(opts.Node, clock(), opts.ExtraGuests); err != nil {
 			return nil, err
 		}
-	}
-	if st == nil {
-		var err error
-		if st, err = seedState(opts.Node, clock(), opts.ExtraGuests); err != nil {
-			return nil, err
-		}
-	}
-	s.st = st
-	if st.CertPEM == "" {
 		if err := s.newCertificate(); err != nil {
+			return nil, err
+		}
+		if err := s.persistLocked(); err != nil {
 			return nil, err
 		}
 	}
 	if err := s.loadCertificate(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.persistLocked(); err != nil {
-		return nil, err
+	return s, nil
+}
+
+// lockFileLocked takes the cross-process lock of the state file, so that
+// several processes sharing one state file (a CLI run with --sim while
+// another waits for its journal lock, say) act on one host, one request
+// at a time. The caller holds s.mu.
+func (s *Sim) lockFileLocked() (func(), error) {
+	if s.fileMu == nil {
+		return func() {}, nil
 	}
-	// Tasks that were running when the state was last saved carry on,
-	// as a real worker would have while nobody was watching.
+	unlock, err := s.fileMu.Lock()
+	if err != nil {
+		return nil, fmt.Errorf("lock simulator state: %w", err)
+	}
+	return unlock, nil
+}
+
+// refreshLocked reloads the state if another process has written the file
+// since this one last read or wrote it. Tasks found running are scheduled
+// to finish here too: whichever process gets there first finishes them,
+// as a real worker would have while nobody was watching. The caller holds
+// s.mu and the file lock.
+func (s *Sim) refreshLocked() error {
+	if s.opts.StatePath == "" {
+		return nil
+	}
+	fi, err := os.Stat(s.opts.StatePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("simulator state: %w", err)
+	}
+	if s.seen != nil && os.SameFile(fi, s.seen) && fi.ModTime().Equal(s.seen.ModTime()) && fi.Size() == s.seen.Size() {
+		return nil
+	}
+	st, err := loadState(s.opts.StatePath)
+	if err != nil || st == nil {
+		return err
+	}
+	s.st, s.seen = st, fi
 	for _, t := range st.Tasks {
 		if t.Status == "running" {
-			s.scheduleLocked(t)
+			s.scheduleLocked(t.UPID)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 // Node is the simulated node's name.
@@ -243,21 +290,26 @@ func (s *Sim) Close() error {
 			err = srv.Close()
 		}
 	}
+	// Every change was saved when it was made; nothing is left to write.
 	s.tasks.Wait()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if perr := s.persistLocked(); perr != nil && err == nil {
-		err = perr
-	}
 	return err
 }
 
-// persistLocked writes the state if a state file is configured.
+// persistLocked writes the state if a state file is configured. The
+// caller holds s.mu and the file lock.
 func (s *Sim) persistLocked() error {
 	if s.opts.StatePath == "" {
 		return nil
 	}
-	return saveState(s.opts.StatePath, s.st)
+	if err := saveState(s.opts.StatePath, s.st); err != nil {
+		return err
+	}
+	fi, err := os.Stat(s.opts.StatePath)
+	if err != nil {
+		return fmt.Errorf("simulator state: %w", err)
+	}
+	s.seen = fi
+	return nil
 }
 
 func (s *Sim) newCertificate() error {

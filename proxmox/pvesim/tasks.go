@@ -65,13 +65,19 @@ func (s *Sim) startTaskLocked(r *request, typ, id, opName string, params map[str
 	if err := s.persistLocked(); err != nil {
 		return "", err
 	}
-	s.scheduleLocked(t)
+	s.scheduleLocked(t.UPID)
 	return t.UPID, nil
 }
 
-// scheduleLocked finishes t after the task duration, unless the simulator
-// is closed first (then t stays running in the persisted state).
-func (s *Sim) scheduleLocked(t *task) {
+// scheduleLocked finishes the task after the task duration, unless the
+// simulator is closed first (then it stays running in the persisted state).
+// The goroutine looks the task up by UPID when it fires, since the state
+// may have been reloaded from the file meanwhile.
+func (s *Sim) scheduleLocked(upid string) {
+	if s.sched[upid] {
+		return
+	}
+	s.sched[upid] = true
 	s.tasks.Add(1)
 	go func() {
 		defer s.tasks.Done()
@@ -86,13 +92,23 @@ func (s *Sim) scheduleLocked(t *task) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		delete(s.sched, upid)
 		select {
 		case <-s.stop:
 			return
 		default:
 		}
-		if t.Status != "running" {
+		unlock, err := s.lockFileLocked()
+		if err != nil {
 			return
+		}
+		defer unlock()
+		if s.refreshLocked() != nil {
+			return
+		}
+		t := s.st.task(upid)
+		if t == nil || t.Status != "running" {
+			return // another process finished it
 		}
 		s.finishTaskLocked(t)
 		s.persistLocked() //nolint:errcheck // a failed write shows at the next request's write
@@ -151,6 +167,10 @@ func (s *Sim) WaitIdle(timeout time.Duration) bool {
 	for {
 		s.mu.Lock()
 		busy := false
+		if unlock, err := s.lockFileLocked(); err == nil {
+			s.refreshLocked() //nolint:errcheck // judged on what is known
+			unlock()
+		}
 		for _, t := range s.st.Tasks {
 			busy = busy || t.Status == "running"
 		}
