@@ -28,6 +28,16 @@
 //   - Config digests are the SHA-1 of the rendered config file (snapshots
 //     and pending section included) and change on every write.
 //
+// # State
+//
+// With Options.StatePath the host lives in a JSON file, written atomically
+// after every change. Several simulators may share one file (two CLI
+// processes with the same --sim DIR, or sim serve and a --sim run): a lock
+// file beside it serialises their requests, each reloads the file when
+// another has changed it, and a task whose process went away is finished
+// by the next one that loads it, as a real worker would have finished
+// while nobody was watching.
+//
 // # Default seed
 //
 // A new state is seeded with node "pve" (PVE 8.4.1); storage "local" (dir,
