@@ -22,8 +22,11 @@ var intConfigKeys = map[string]bool{
 }
 
 var (
-	sizePattern     = regexp.MustCompile(`^(\d+(?:\.\d+)?)(K|KiB|M|MiB|G|GiB|T|TiB)?$`)
-	newVolPattern   = regexp.MustCompile(`^([^:\s]+):(\d+(\.\d+)?)$`)
+	sizePattern   = regexp.MustCompile(`^(\d+(?:\.\d+)?)(K|KiB|M|MiB|G|GiB|T|TiB)?$`)
+	newVolPattern = regexp.MustCompile(`^([^:\s]+):(\d+(\.\d+)?)$`)
+	// mountVolPattern: a volume id (storage:name), a new volume
+	// (storage:GiB), a bare size (create only) or an absolute path.
+	mountVolPattern = regexp.MustCompile(`^([a-zA-Z][a-zA-Z0-9\-_.]*:[^\s,=:]+|/[^\s,=]*|\d+(\.\d+)?)$`)
 	mpKeyPattern    = regexp.MustCompile(`^mp(\d+)$`)
 	netKeyPattern   = regexp.MustCompile(`^net(\d+)$`)
 	unusedPattern   = regexp.MustCompile(`^unused(\d+)$`)
@@ -140,6 +143,9 @@ func parseMount(key, value string) (propString, error) {
 	}
 	if ps["volume"] == "" {
 		return nil, fmt.Errorf("invalid format - property 'volume' is missing")
+	}
+	if !mountVolPattern.MatchString(ps["volume"]) {
+		return nil, fmt.Errorf("invalid format - volume: unable to parse volume ID '%s'", ps["volume"])
 	}
 	if key == "rootfs" {
 		if _, ok := ps["mp"]; ok {
