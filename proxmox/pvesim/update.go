@@ -66,13 +66,16 @@ func hConfigPut(r *request) (any, error) {
 	}
 	for _, k := range dels {
 		if _, ok := set[k]; ok {
-			return nil, param1Error(k, "can't set and delete option '%s' at the same time", k)
+			return nil, param1Error("delete", "you can't use '-%s' and -delete %s' at the same time", k, k)
 		}
 	}
 	if err := checkLock(g); err != nil {
 		return nil, err
 	}
 	if err := checkDigest(r, g); err != nil {
+		return nil, err
+	}
+	if err := r.checkModifyPerms(g, set, dels); err != nil {
 		return nil, err
 	}
 	if _, ok := set["unprivileged"]; ok {
@@ -85,9 +88,6 @@ func hConfigPut(r *request) (any, error) {
 		if requiredKeys[k] {
 			return nil, failf("unable to delete required option '%s'", k)
 		}
-	}
-	if err := r.checkModifyPerms(g, set, dels); err != nil {
-		return nil, err
 	}
 	if g.Conf["protection"] == "1" {
 		for k := range set {
