@@ -64,3 +64,46 @@ func TestZFSRollbackOnlyToNewest(t *testing.T) {
 		t.Errorf("rollback to the newest ZFS snapshot: %q", st)
 	}
 }
+
+// TestBackupPermissionFailsInTask: vzdump checks VM.Backup inside the
+// worker, so a token that may write to the storage but not back up the
+// guest gets a UPID, and the task fails.
+func TestBackupPermissionFailsInTask(t *testing.T) {
+	s, err := New(Options{TaskDuration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	var role []string
+	for _, p := range minimalRole {
+		if p != "VM.Backup" {
+			role = append(role, p)
+		}
+	}
+	s.st.Tokens["felhom@pve!nobackup"] = &token{Secret: "s3cret", Privsep: true, ACL: map[string][]string{"/": role}}
+	s.mu.Unlock()
+
+	req := httptest.NewRequest("POST", "/api2/json/nodes/pve/vzdump", strings.NewReader("vmid=100&remove=0"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "PVEAPIToken=felhom@pve!nobackup=s3cret")
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("POST vzdump: %d %s, want a UPID", w.Code, w.Body)
+	}
+	var body struct{ Data string }
+	json.Unmarshal(w.Body.Bytes(), &body)
+	if !s.WaitIdle(5 * time.Second) {
+		t.Fatal("task did not finish")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tk := s.st.task(body.Data)
+	if tk == nil || tk.ExitStatus != "Permission check failed (/vms/100, VM.Backup)" {
+		t.Fatalf("task %+v", tk)
+	}
+	if l := s.st.Guests[100].Conf["lock"]; l != "" {
+		t.Errorf("guest left locked (%s)", l)
+	}
+}
