@@ -150,7 +150,7 @@ var (
 	// A DNS name (pct's hostname).
 	hostnamePattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
 	// A netN property string: key=value pairs of a safe alphabet.
-	netPattern = regexp.MustCompile(`^name=[a-zA-Z0-9_.-]+(,[a-z0-9]+=[a-zA-Z0-9_.:/;-]+)*$`)
+	netPattern = regexp.MustCompile(`^name=[a-zA-Z0-9_.-]+(,[a-z0-9_]+=[a-zA-Z0-9_.:/;-]+)*$`)
 	// Filesystem UUIDs: RFC 4122 (ext4, xfs, btrfs), XXXX-XXXX (vfat,
 	// exfat), 16 hex digits (ntfs).
 	fsUUIDPattern = regexp.MustCompile(`^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{4}-[0-9a-fA-F]{4}|[0-9a-fA-F]{16})$`)

@@ -63,8 +63,8 @@ func succeed([]string) (string, string, int) { return "", "", 0 }
 
 func TestCreateGoldenLXC(t *testing.T) {
 	g := GoldenLXC{VMID: 9000, Template: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", Hostname: "golden",
-		Storage: "local-lvm", RootFSGiB: 8, MemoryMiB: 1024, Cores: 2, Net0: "name=eth0,bridge=vmbr0,ip=dhcp"}
-	want := "/usr/sbin/pct create 9000 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --features keyctl=1,nesting=1 --unprivileged 1 --storage local-lvm --rootfs local-lvm:8 --hostname golden --memory 1024 --cores 2 --net0 name=eth0,bridge=vmbr0,ip=dhcp"
+		Storage: "local-lvm", RootFSGiB: 8, MemoryMiB: 1024, Cores: 2, Net0: "name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1,ip6=fd00::5/64,link_down=0,tag=10"}
+	want := "/usr/sbin/pct create 9000 local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst --features keyctl=1,nesting=1 --unprivileged 1 --storage local-lvm --rootfs local-lvm:8 --hostname golden --memory 1024 --cores 2 --net0 name=eth0,bridge=vmbr0,ip=10.0.0.5/24,gw=10.0.0.1,ip6=fd00::5/64,link_down=0,tag=10"
 	for _, tc := range []struct {
 		mode   Mode
 		prefix string
