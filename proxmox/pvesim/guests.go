@@ -260,10 +260,13 @@ func finishCreate(s *Sim, t *task) (int, error) {
 			conf[k] = v
 		}
 	}
-	if v, ok := p["unprivileged"]; ok {
-		conf["unprivileged"] = v
-	} else if !restore {
-		conf["unprivileged"] = "0"
+	// pct writes "unprivileged: 1" only; a privileged CT has no such key.
+	// A restore keeps the archive's setting unless the parameter is given.
+	switch p["unprivileged"] {
+	case "1":
+		conf["unprivileged"] = "1"
+	case "0":
+		delete(conf, "unprivileged")
 	}
 	if _, ok := conf["rootfs"]; !ok {
 		conf["rootfs"] = sid + ":4"

@@ -275,8 +275,8 @@ func TestCreateLockVisibleWhileRunning(t *testing.T) {
 		t.Fatal(st)
 	}
 	c := a.config(120)
-	if c["hostname"] != "CT120" || c["unprivileged"] != json.Number("0") || c["lock"] != nil {
-		t.Errorf("created config %v: want defaults (hostname CT120, privileged) and no lock", c)
+	if c["hostname"] != "CT120" || c["unprivileged"] != nil || c["memory"] != json.Number("512") || c["lock"] != nil {
+		t.Errorf("created config %v: want defaults (hostname CT120, 512 MiB, privileged: no unprivileged key) and no lock", c)
 	}
 }
 
