@@ -1,0 +1,79 @@
+// Package bench measures felhom-converge against the bundled simulator at
+// realistic Proxmox latency and worker counts. Run:
+//
+//	go test -run '^$' -bench . -benchtime 3x -count 5 ./bench/
+//
+// The floor for observing N guests is (N+1) × latency / workers: one list
+// call, then one config call per guest (Proxmox has no batched config read).
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
+)
+
+// BenchmarkObserveGuests reads the guest list and every guest's config the
+// way observing the host does, through the real client over HTTPS, against
+// a simulator with 10ms latency and 3 workers (pveproxy's default pool).
+func BenchmarkObserveGuests(b *testing.B) {
+	for _, n := range []int{100, 500} {
+		b.Run(fmt.Sprintf("guests=%d", n), func(b *testing.B) {
+			sim, err := pvesim.New(pvesim.Options{ExtraGuests: n - 3, Latency: 10 * time.Millisecond, Workers: 3})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sim.Close()
+			endpoint, err := sim.Start("127.0.0.1:0", true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			token, err := proxmox.ParseToken(sim.Token("converge"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			client, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint(), Concurrency: 4})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ResetTimer()
+			for b.Loop() {
+				if got := observe(ctx, b, client); got != n {
+					b.Fatalf("observed %d guests, want %d", got, n)
+				}
+			}
+			floor := time.Duration(n+1) * 10 * time.Millisecond / 3
+			b.ReportMetric(float64(floor.Milliseconds()), "ms-floor")
+		})
+	}
+}
+
+func observe(ctx context.Context, b *testing.B, client *proxmox.Client) int {
+	guests, err := client.ListLXC(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, len(guests))
+	for _, g := range guests {
+		wg.Add(1)
+		go func(vmid int) {
+			defer wg.Done()
+			if _, err := client.GuestConfig(ctx, vmid); err != nil {
+				errs <- err
+			}
+		}(int(g.VMID))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return len(guests)
+}
