@@ -65,8 +65,14 @@ func hCreate(r *request) (any, error) {
 	}
 	// VM.Allocate, or VM.Backup to restore over an existing CT; the
 	// refusal names no privilege (a bare raise_perm_exc).
-	if !r.has(vmPath(vmid), "VM.Allocate") && !(existing != nil && r.has(vmPath(vmid), "VM.Backup")) {
+	if !r.has(vmPath(vmid), "VM.Allocate") && !(existing != nil && restore && force && r.has(vmPath(vmid), "VM.Backup")) {
 		return nil, &apiError{status: 403, msg: "Permission check failed"}
+	}
+	// Turning an unprivileged CT into a privileged one by restoring over it.
+	if existing != nil && existing.Conf["unprivileged"] == "1" && p["unprivileged"] == "0" {
+		if err := r.check("/", "Sys.Modify"); err != nil {
+			return nil, err
+		}
 	}
 	sid := p["storage"]
 	if sid == "" {

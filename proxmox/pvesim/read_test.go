@@ -147,6 +147,8 @@ func TestErrorShapes(t *testing.T) {
 			403, "Permission check failed", nil},
 		{"restore lands on storage 'local' by default, which cannot hold CTs", a, "POST", "/nodes/pve/lxc", map[string]string{"vmid": "130", "ostemplate": "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst", "restore": "1"},
 			400, "Parameter verification failed.", map[string]string{"storage": "storage 'local' does not support container directories"}},
+		{"restore with features but without unprivileged=1 counts as privileged", a, "POST", "/nodes/pve/lxc", map[string]string{"vmid": "132", "ostemplate": "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst", "restore": "1", "storage": "local-lvm", "features": "nesting=1"},
+			403, "Permission check failed (changing feature flags for privileged container is only allowed for root@pam)", nil},
 		{"destroy a running CT", a, "DELETE", "/nodes/pve/lxc/100", nil, 500, "unable to destroy CT 100 - container is running", nil},
 		{"shrink is refused", a, "PUT", "/nodes/pve/lxc/100/resize", map[string]string{"disk": "rootfs", "size": "4G"}, 500, "unable to shrink disk size", nil},
 		{"resize to the same size", a, "PUT", "/nodes/pve/lxc/100/resize", map[string]string{"disk": "rootfs", "size": "8G"}, 500, "disk is already at specified size", nil},

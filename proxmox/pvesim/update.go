@@ -152,7 +152,7 @@ func (r *request) checkModifyPerms(g *guest, set map[string]string, dels []strin
 		v, isSet := set[k]
 		switch {
 		case k == "hookscript":
-			return permErrorText("hookscript is only allowed for root@pam")
+			return permErrorText("changing the hookscript is only allowed for root@pam")
 		case strings.HasPrefix(k, "dev"):
 			return permErrorText("configuring device passthrough is only allowed for root@pam")
 		case k == "features":
