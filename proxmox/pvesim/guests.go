@@ -27,6 +27,7 @@ func buildOps() map[string]op {
 		"vzdump":   {begin: beginVzdump, finish: finishVzdump, abort: abortVzdump},
 		"imgdel":   {finish: finishImgDel},
 		"prune":    {finish: finishPrune},
+		"move":     {finish: finishMove, abort: clearLockOp},
 	}
 }
 
@@ -901,4 +902,96 @@ func hSnapshotConfigPut(r *request) (any, error) {
 	}
 	setOrDelete(sn.Conf, "description", normalizeDescription(d))
 	return nil, r.s.persistLocked()
+}
+
+// --- move_volume ---
+
+// hMoveVolume moves rootfs/mpN/unusedN to another storage (pve-container
+// move_volume): stopped CTs only, lock "disk" taken before the worker.
+func hMoveVolume(r *request) (any, error) {
+	vmid := r.vmid()
+	g, err := r.guestOr500(vmid)
+	if err != nil {
+		return nil, err
+	}
+	p := r.params
+	if p["target-vmid"] != "" || p["target-volume"] != "" {
+		return nil, failf("moving a volume to another container is not supported by the simulator")
+	}
+	if p["storage"] == "" {
+		return nil, failf("either set storage or target-vmid, but not both")
+	}
+	if err := checkLock(g); err != nil {
+		return nil, err
+	}
+	if err := checkDigest(r, g); err != nil {
+		return nil, err
+	}
+	if g.Running {
+		return nil, failf("cannot move volumes of a running container")
+	}
+	key := p["volume"]
+	val, ok := g.Conf[key]
+	if !ok {
+		return nil, failf("no such volume '%s'", key)
+	}
+	vol := volumeOf(val)
+	if strings.HasPrefix(vol, "/") {
+		return nil, failf("cannot move volumes of type bind")
+	}
+	if p["delete"] == "1" && len(g.Snapshots) > 0 {
+		return nil, failf("you can't move a volume with snapshots and delete the source")
+	}
+	target := r.s.st.storage(p["storage"])
+	if target == nil {
+		return nil, failf("storage '%s' does not exist", p["storage"])
+	}
+	if err := r.check(storagePath(target.ID), "Datastore.AllocateSpace"); err != nil {
+		return nil, err
+	}
+	if !target.hasContent("rootdir") {
+		return nil, failf("storage '%s' does not support container directories", target.ID)
+	}
+	g.Conf["lock"] = "disk"
+	params := map[string]string{"vmid": strconv.Itoa(vmid), "volume": key, "storage": target.ID, "delete": p["delete"]}
+	return r.s.startTaskLocked(r, "move_volume", strconv.Itoa(vmid), "move", params)
+}
+
+func finishMove(s *Sim, t *task) (int, error) {
+	vmid := taskVMID(t)
+	g := s.st.Guests[vmid]
+	if g == nil {
+		return 0, errNoConfig(s.st.Node, vmid)
+	}
+	defer delete(g.Conf, "lock")
+	key := t.Params["volume"]
+	val := g.Conf[key]
+	oldVol := volumeOf(val)
+	_, v := s.st.volume(oldVol)
+	if v == nil {
+		return 0, fmt.Errorf("volume '%s' does not exist", oldVol)
+	}
+	newVol, err := s.allocVolume(t.Params["storage"], vmid, v.Size)
+	if err != nil {
+		if ae, ok := err.(*apiError); ok {
+			return 0, fmt.Errorf("%s", ae.msg)
+		}
+		return 0, err
+	}
+	t.logf("moving volume '%s' to '%s'", oldVol, newVol)
+	t.logf("transferred %s of %s (100.00%%)", formatSize(v.Size), formatSize(v.Size))
+	if unusedPattern.MatchString(key) {
+		g.Conf[key] = newVol
+	} else {
+		ps, _ := parseMount(key, val)
+		ps["volume"] = newVol
+		g.Conf[key] = printMount(ps)
+	}
+	if t.Params["delete"] == "1" {
+		s.freeVolume(oldVol)
+		t.logf("removing volume '%s'", oldVol)
+	} else if uk, ok := nextFreeKey(g.Conf, "unused", 255); ok {
+		g.Conf[uk] = oldVol
+	}
+	return 0, nil
 }

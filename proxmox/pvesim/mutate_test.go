@@ -393,3 +393,21 @@ func TestSnapshotDescriptionUpdate(t *testing.T) {
 	}
 	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/snapshot/nope/config", form("description", "x")), 500, "snapshot 'nope' does not exist")
 }
+
+func TestMoveVolumeHoldsDiskLock(t *testing.T) {
+	a := startSim(t, pvesim.Options{TaskDuration: 200 * time.Millisecond})
+	wantError(t, a.do("POST", "/nodes/pve/lxc/100/move_volume", form("volume", "rootfs", "storage", "local-lvm")), 500,
+		"cannot move volumes of a running container")
+	r := a.ok("POST", "/nodes/pve/lxc/110/move_volume", form("volume", "rootfs", "storage", "local-lvm"))
+	if c := a.config(110); c["lock"] != "disk" {
+		t.Fatalf("lock %v during move_volume, want disk", c["lock"])
+	}
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/110/config", form("cores", "2")), 500, "CT is locked (disk)")
+	if st := a.wait(r.data().(string)); st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	c := a.config(110)
+	if c["rootfs"] != "local-lvm:vm-110-disk-1,size=4G" || c["unused0"] != "local-lvm:vm-110-disk-0" || c["lock"] != nil {
+		t.Errorf("after the move: %v (the source stays as unused0)", c)
+	}
+}

@@ -100,6 +100,10 @@ func buildRoutes() []*route {
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/pending", perm: needVM("VM.Audit"), schema: props(ct, nil), handle: hPending},
 		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/resize", perm: needVM("VM.Config.Disk"), schema: props(ct, map[string]pdef{
 			"disk": checked(checkDiskKey), "size": sizeArgDef(), "digest": strMax(40).opt()}), handle: hResize},
+		{method: "POST", tmpl: "/nodes/{node}/lxc/{vmid}/move_volume", perm: needVM("VM.Config.Disk"), schema: props(ct, map[string]pdef{
+			"volume": checked(checkMoveKey), "storage": storDef().opt(), "delete": boolean(), "digest": strMax(40).opt(),
+			"bwlimit": number(0, 1<<40).opt(), "target-vmid": vmidDef().opt(), "target-volume": checked(checkMoveKey).opt(),
+			"target-digest": strMax(40).opt()}), handle: hMoveVolume},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot", perm: needVM("VM.Audit"), schema: props(ct, nil), handle: hSnapshotList},
 		{method: "POST", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot", perm: needVM("VM.Snapshot"), schema: props(ct, map[string]pdef{
 			"snapname": configID(), "description": str().opt()}), handle: hSnapshotCreate},
@@ -200,4 +204,17 @@ func (e errEnum) Error() string {
 // splitList splits Proxmox's pve-configid-list ("a,b c;d").
 func splitList(v string) []string {
 	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == ' ' })
+}
+
+func checkMoveKey(v string) error {
+	if v == "rootfs" || mpKeyPattern.MatchString(v) || unusedPattern.MatchString(v) {
+		return nil
+	}
+	return errMoveEnum(v)
+}
+
+type errMoveEnum string
+
+func (e errMoveEnum) Error() string {
+	return "value '" + string(e) + "' does not have a value in the enumeration 'rootfs, mp0, ..., unused0, ...'"
 }
