@@ -185,7 +185,7 @@ func TestClientLifecycle(t *testing.T) {
 func TestClientWaitTaskOutcomes(t *testing.T) {
 	ctx := context.Background()
 	// Tasks run long enough for a second call to meet the first one's lock.
-	sim, c := startClient(t, pvesim.Options{TaskDuration: 300 * time.Millisecond}, "converge")
+	sim, c := startClient(t, pvesim.Options{TaskDuration: time.Second}, "converge")
 
 	sim.FailTask("vzstart", "110", "WARNINGS: 1")
 	u, err := c.Start(ctx, 110)

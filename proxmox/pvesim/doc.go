@@ -24,7 +24,7 @@
 //     ("OK", an error text, "WARNINGS: N"). Checks Proxmox makes before
 //     forking fail the HTTP call; checks inside the worker fail the task.
 //     Guest locks (create, backup, snapshot, snapshot-delete, rollback,
-//     destroyed) are held while a task runs.
+//     destroyed, disk) are held while a task runs.
 //   - Config digests are the SHA-1 of the rendered config file (snapshots
 //     and pending section included) and change on every write.
 //

@@ -164,7 +164,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // TestLocksDuringTasks: a running vzdump holds lock "backup"; sync calls
 // fail at once, task-checked calls fail inside their task.
 func TestLocksDuringTasks(t *testing.T) {
-	a := startSim(t, pvesim.Options{TaskDuration: 300 * time.Millisecond})
+	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	r := a.ok("POST", "/nodes/pve/vzdump", form("vmid", "100", "storage", "local", "remove", "0", "compress", "zstd"))
 	backup := r.data().(string)
 	if c := a.config(100); c["lock"] != "backup" {
@@ -263,7 +263,7 @@ func TestRestoreCreateAndForce(t *testing.T) {
 }
 
 func TestCreateLockVisibleWhileRunning(t *testing.T) {
-	a := startSim(t, pvesim.Options{TaskDuration: 300 * time.Millisecond})
+	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	r := a.ok("POST", "/nodes/pve/lxc", form("vmid", "120", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
 		"storage", "local-lvm", "rootfs", "local-lvm:2"))
 	if c := a.config(120); c["lock"] != "create" {
@@ -395,7 +395,7 @@ func TestSnapshotDescriptionUpdate(t *testing.T) {
 }
 
 func TestMoveVolumeHoldsDiskLock(t *testing.T) {
-	a := startSim(t, pvesim.Options{TaskDuration: 200 * time.Millisecond})
+	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	wantError(t, a.do("POST", "/nodes/pve/lxc/100/move_volume", form("volume", "rootfs", "storage", "local-lvm")), 500,
 		"cannot move volumes of a running container")
 	r := a.ok("POST", "/nodes/pve/lxc/110/move_volume", form("volume", "rootfs", "storage", "local-lvm"))
