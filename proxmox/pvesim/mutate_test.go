@@ -109,7 +109,7 @@ func TestProtection(t *testing.T) {
 }
 
 func TestTaskStatusAndLog(t *testing.T) {
-	a := startSim(t, pvesim.Options{TaskDuration: 100 * time.Millisecond})
+	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	r := a.ok("POST", "/nodes/pve/lxc/110/status/start", nil)
 	upid := r.data().(string)
 	u, err := proxmox.ParseUPID(upid)

@@ -250,7 +250,7 @@ func TestExtraGuests(t *testing.T) {
 // TestResourcesLag: /cluster/resources shows a brand-new guest as
 // "unknown" until the RRD cache has caught up; the node's lxc list does not lag.
 func TestResourcesLag(t *testing.T) {
-	a := startSim(t, pvesim.Options{ResourcesLag: 400 * time.Millisecond, TaskDuration: -1})
+	a := startSim(t, pvesim.Options{ResourcesLag: 1500 * time.Millisecond, TaskDuration: -1})
 	a.task("POST", "/nodes/pve/lxc", form("vmid", "140", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "storage", "local-lvm"))
 	find := func() map[string]any {
 		for _, e := range a.ok("GET", "/cluster/resources", form("type", "vm")).dataList(t) {
@@ -267,7 +267,7 @@ func TestResourcesLag(t *testing.T) {
 	if s := a.ok("GET", "/nodes/pve/lxc/140/status/current", nil).dataMap(t); s["status"] != "stopped" {
 		t.Errorf("status/current %v", s["status"])
 	}
-	time.Sleep(450 * time.Millisecond)
+	time.Sleep(1600 * time.Millisecond)
 	if e := find(); e["status"] != "stopped" || e["name"] != "CT140" {
 		t.Errorf("after the lag: %v", e)
 	}
