@@ -53,6 +53,7 @@ func waitOK(t *testing.T, c *proxmox.Client, u proxmox.UPID, err error) {
 }
 
 func TestClientReads(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, c := startClient(t, pvesim.Options{}, "converge")
 	v, err := c.Version(ctx)
@@ -107,6 +108,7 @@ func TestClientReads(t *testing.T) {
 }
 
 func TestClientSetConfigDigest(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, c := startClient(t, pvesim.Options{}, "converge")
 	cfg, err := c.GuestConfig(ctx, 110)
@@ -128,6 +130,7 @@ func TestClientSetConfigDigest(t *testing.T) {
 }
 
 func TestClientPermissionErrors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, c := startClient(t, pvesim.Options{}, "readonly")
 	err := c.SetConfig(ctx, 100, map[string]string{"memory": "2048"}, nil, "")
@@ -141,6 +144,7 @@ func TestClientPermissionErrors(t *testing.T) {
 }
 
 func TestClientLifecycle(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, c := startClient(t, pvesim.Options{}, "converge")
 	golden := "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
@@ -183,6 +187,7 @@ func TestClientLifecycle(t *testing.T) {
 }
 
 func TestClientWaitTaskOutcomes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	// Tasks run long enough for a second call to meet the first one's lock.
 	sim, c := startClient(t, pvesim.Options{TaskDuration: time.Second}, "converge")

@@ -14,6 +14,7 @@ import (
 // moves CT 110 onto one and checks Proxmox's ZFS rule: rollback only to
 // the most recent snapshot.
 func TestZFSRollbackOnlyToNewest(t *testing.T) {
+	t.Parallel()
 	s, err := New(Options{TaskDuration: -1})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +70,7 @@ func TestZFSRollbackOnlyToNewest(t *testing.T) {
 // worker, so a token that may write to the storage but not back up the
 // guest gets a UPID, and the task fails.
 func TestBackupPermissionFailsInTask(t *testing.T) {
+	t.Parallel()
 	s, err := New(Options{TaskDuration: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 )
 
 func TestConfigPutNormalisesAndChangesDigest(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	before := a.config(110)
 	r := a.ok("PUT", "/nodes/pve/lxc/110/config", form(
@@ -43,6 +44,7 @@ func TestConfigPutNormalisesAndChangesDigest(t *testing.T) {
 }
 
 func TestMountPointRemovalKeepsVolumeUntilFreed(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	// 101 runs, so a removed mp0 waits in the pending section until restart.
 	a.ok("PUT", "/nodes/pve/lxc/101/config", form("delete", "mp0"))
@@ -92,6 +94,7 @@ func (a *rawAPI) hasVolume(storage, volid string) bool {
 }
 
 func TestProtection(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	a.ok("PUT", "/nodes/pve/lxc/110/config", form("protection", "1"))
 	wantError(t, a.do("DELETE", "/nodes/pve/lxc/110", nil), 500, "can't remove CT 110 - protection mode enabled")
@@ -109,6 +112,7 @@ func TestProtection(t *testing.T) {
 }
 
 func TestTaskStatusAndLog(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	r := a.ok("POST", "/nodes/pve/lxc/110/status/start", nil)
 	upid := r.data().(string)
@@ -164,6 +168,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // TestLocksDuringTasks: a running vzdump holds lock "backup"; sync calls
 // fail at once, task-checked calls fail inside their task.
 func TestLocksDuringTasks(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	r := a.ok("POST", "/nodes/pve/vzdump", form("vmid", "100", "storage", "local", "remove", "0", "compress", "zstd"))
 	backup := r.data().(string)
@@ -186,6 +191,7 @@ func TestLocksDuringTasks(t *testing.T) {
 }
 
 func TestVzdumpPruning(t *testing.T) {
+	t.Parallel()
 	old := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
 	for _, tc := range []struct {
 		name   string
@@ -227,6 +233,7 @@ func TestVzdumpPruning(t *testing.T) {
 }
 
 func TestRestoreCreateAndForce(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	golden := "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
 	upid, st := a.task("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1",
@@ -263,6 +270,7 @@ func TestRestoreCreateAndForce(t *testing.T) {
 }
 
 func TestCreateLockVisibleWhileRunning(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	r := a.ok("POST", "/nodes/pve/lxc", form("vmid", "120", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
 		"storage", "local-lvm", "rootfs", "local-lvm:2"))
@@ -281,6 +289,7 @@ func TestCreateLockVisibleWhileRunning(t *testing.T) {
 }
 
 func TestSnapshotsRollbackDelete(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	_, st := a.task("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "before-change", "description", "safety"))
 	if st["exitstatus"] != "OK" {
@@ -318,6 +327,7 @@ func TestSnapshotsRollbackDelete(t *testing.T) {
 }
 
 func TestResizeGrows(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	upid, st := a.task("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "+2G"))
 	if st["exitstatus"] != "OK" {
@@ -335,6 +345,7 @@ func TestResizeGrows(t *testing.T) {
 }
 
 func TestPrivilegesPerToken(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	ro := a.as(a.sim.Token("readonly"))
 	// Reads work for the read-only token.
@@ -347,6 +358,7 @@ func TestPrivilegesPerToken(t *testing.T) {
 }
 
 func TestPruneBackupsEndpoint(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	older := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
 	newer := "local:backup/vzdump-lxc-100-2026_11_26-02_00_05.tar.zst"
@@ -381,6 +393,7 @@ func TestPruneBackupsEndpoint(t *testing.T) {
 }
 
 func TestSnapshotDescriptionUpdate(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	digest := a.config(100)["digest"]
 	a.ok("PUT", "/nodes/pve/lxc/100/snapshot/pre-upgrade/config", form("description", "kept for audit"))
@@ -395,6 +408,7 @@ func TestSnapshotDescriptionUpdate(t *testing.T) {
 }
 
 func TestMoveVolumeHoldsDiskLock(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
 	wantError(t, a.do("POST", "/nodes/pve/lxc/100/move_volume", form("volume", "rootfs", "storage", "local-lvm")), 500,
 		"cannot move volumes of a running container")

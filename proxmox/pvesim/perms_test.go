@@ -7,6 +7,7 @@ import (
 )
 
 func TestPrivilegeComputation(t *testing.T) {
+	t.Parallel()
 	st := &state{
 		Users: map[string]*user{"ops@pve": {ACL: map[string][]string{
 			"/":        {"VM.Audit", "VM.PowerMgmt", "Sys.Audit"},
@@ -47,6 +48,7 @@ func TestPrivilegeComputation(t *testing.T) {
 }
 
 func TestFormatSize(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want string
@@ -70,6 +72,7 @@ func TestFormatSize(t *testing.T) {
 }
 
 func TestDigestCoversLocksAndSnapshots(t *testing.T) {
+	t.Parallel()
 	g := &guest{VMID: 100, Conf: map[string]string{"memory": "512", "rootfs": "local-lvm:vm-100-disk-0,size=8G"}}
 	base := digestOf(g)
 	g.Conf["lock"] = "backup"
@@ -87,6 +90,7 @@ func TestDigestCoversLocksAndSnapshots(t *testing.T) {
 }
 
 func TestPruneMarks(t *testing.T) {
+	t.Parallel()
 	day := int64(86400)
 	mk := func(name string, ctime int64, protected bool) *volume {
 		return &volume{VolID: name, CTime: ctime, Protected: protected}

@@ -13,6 +13,7 @@ import (
 )
 
 func TestPersistenceAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	path := statePath(t)
 	s1, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: 10 * time.Millisecond})
 	if err != nil {
@@ -65,6 +66,7 @@ func TestPersistenceAcrossRestarts(t *testing.T) {
 // simulator stopped completes when the state is loaded again, with its
 // lock held until then.
 func TestRunningTaskFinishesAfterRestart(t *testing.T) {
+	t.Parallel()
 	path := statePath(t)
 	s1, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: time.Hour})
 	if err != nil {
@@ -92,6 +94,7 @@ func TestRunningTaskFinishesAfterRestart(t *testing.T) {
 }
 
 func TestFailNthAndCounters(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	if err := a.sim.FailNth("GET", "/nodes/{node}/lxc/{vmid}/config", 2, 500, "injected failure"); err != nil {
 		t.Fatal(err)
@@ -108,6 +111,7 @@ func TestFailNthAndCounters(t *testing.T) {
 }
 
 func TestFailTask(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name, exit string
 		running    bool // the CT's state after the task
@@ -142,6 +146,7 @@ func TestFailTask(t *testing.T) {
 // TestHoldAfterEffect: the held request has taken effect before its
 // answer leaves, so a client killed in between missed only the UPID.
 func TestHoldAfterEffect(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{TaskDuration: 10 * time.Millisecond})
 	h, err := a.sim.Hold("POST", "/nodes/{node}/lxc/{vmid}/status/start")
 	if err != nil {
@@ -176,6 +181,7 @@ func TestHoldAfterEffect(t *testing.T) {
 // TestWorkersBoundConcurrency: with one worker and 30ms latency, four
 // concurrent requests cannot finish faster than four latencies.
 func TestWorkersBoundConcurrency(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{Workers: 1, Latency: 30 * time.Millisecond})
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -193,6 +199,7 @@ func TestWorkersBoundConcurrency(t *testing.T) {
 }
 
 func TestAdminEndpoint(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{EnableAdmin: true})
 	post := func(path, body string) *http.Response {
 		req, _ := http.NewRequest("POST", strings.TrimSuffix(a.base, "/api2/json")+path, strings.NewReader(body))
@@ -225,6 +232,7 @@ func TestAdminEndpoint(t *testing.T) {
 }
 
 func TestExtraGuests(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{ExtraGuests: 300})
 	list := a.ok("GET", "/nodes/pve/lxc", nil).dataList(t)
 	if len(list) != 303 {
@@ -250,6 +258,7 @@ func TestExtraGuests(t *testing.T) {
 // TestResourcesLag: /cluster/resources shows a brand-new guest as
 // "unknown" until the RRD cache has caught up; the node's lxc list does not lag.
 func TestResourcesLag(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{ResourcesLag: 1500 * time.Millisecond, TaskDuration: -1})
 	a.task("POST", "/nodes/pve/lxc", form("vmid", "140", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "storage", "local-lvm"))
 	find := func() map[string]any {
@@ -278,6 +287,7 @@ func TestResourcesLag(t *testing.T) {
 // other's writes, and a task started by one is finished by the other when
 // the first goes away.
 func TestSharedStateFile(t *testing.T) {
+	t.Parallel()
 	path := statePath(t)
 	start := func(d time.Duration) *rawAPI {
 		s, err := pvesim.New(pvesim.Options{StatePath: path, TaskDuration: d})

@@ -11,6 +11,7 @@ import (
 )
 
 func TestSeedReads(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 
 	v := a.ok("GET", "/version", nil)
@@ -103,6 +104,7 @@ func TestSeedReads(t *testing.T) {
 // TestErrorShapes pins the status lines and bodies of Proxmox's errors
 // and the order of its checks.
 func TestErrorShapes(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	ro := a.as(a.sim.Token("readonly"))
 	secret := a.sim.Token("converge")
@@ -199,6 +201,7 @@ func TestErrorShapes(t *testing.T) {
 }
 
 func TestTokenNeverInErrors(t *testing.T) {
+	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	secret := a.sim.Token("converge")
 	_, sec, _ := strings.Cut(secret, "=")
@@ -209,6 +212,7 @@ func TestTokenNeverInErrors(t *testing.T) {
 }
 
 func TestStartRefusesNonLoopback(t *testing.T) {
+	t.Parallel()
 	s, err := pvesim.New(pvesim.Options{})
 	if err != nil {
 		t.Fatal(err)
