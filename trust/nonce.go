@@ -128,16 +128,14 @@ func (s *FileNonceStore) load() ([]nonceEntry, int64, error) {
 	return entries, good, nil
 }
 
-// Consumed implements NonceStore.
+// Consumed implements NonceStore. It only reads, and writes nothing to the
+// state directory (not even the lock file), so an operator may run a check
+// as any user who can read the store without breaking the service's own
+// access to it. No lock is needed: records are appended whole and fsynced
+// by the one writer holding the lock, a record still being written has no
+// final newline yet and is ignored like a torn line, and pruning replaces
+// the file by an atomic rename.
 func (s *FileNonceStore) Consumed(nonce string) (bool, error) {
-	if _, err := os.Stat(filepath.Dir(s.path)); errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	unlock, err := s.lock()
-	if err != nil {
-		return false, err
-	}
-	defer unlock()
 	entries, _, err := s.load()
 	if err != nil {
 		return false, err

@@ -150,3 +150,32 @@ func TestFileNonceStoreMissingDir(t *testing.T) {
 		t.Fatal("empty state dir accepted")
 	}
 }
+
+// TestFileNonceStoreCheckWritesNothing: Consumed is what signatures verify
+// calls, often as another user (root, through sudo) than the service. It
+// must create nothing in the state directory: a lock file created by root
+// would lock the service out of its own store, and then every signed step
+// would fail.
+func TestFileNonceStoreCheckWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := OpenFileNonceStore(dir, func() time.Time { return testNow })
+	if used, err := s.Consumed(nonceN(1)); err != nil || used {
+		t.Fatalf("empty store: %v %v", used, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("checking an empty store created %v", entries)
+	}
+	if err := s.Consume(nonceN(1), testNow.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, NonceFile+".lock")); err != nil {
+		t.Fatal(err)
+	}
+	if used, err := s.Consumed(nonceN(1)); err != nil || !used {
+		t.Fatalf("after consume: %v %v", used, err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != NonceFile {
+		t.Fatalf("checking a store left %v in the state directory", entries)
+	}
+}
