@@ -348,6 +348,10 @@ func TestPrivilegesPerToken(t *testing.T) {
 	t.Parallel()
 	a := startSim(t, pvesim.Options{})
 	ro := a.as(a.sim.Token("readonly"))
+	perms := ro.ok("GET", "/access/permissions", form("path", "/vms/100")).dataMap(t)
+	if got := perms["/vms/100"].(map[string]any); len(got) != 3 || got["VM.Audit"] != json.Number("1") || got["VM.PowerMgmt"] != nil {
+		t.Errorf("read-only token's permissions on /vms/100: %v", got)
+	}
 	// Reads work for the read-only token.
 	ro.ok("GET", "/nodes/pve/lxc/100/config", nil)
 	// vzdump needs Datastore.AllocateSpace synchronously.

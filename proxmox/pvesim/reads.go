@@ -679,3 +679,39 @@ func hVMDirIndex(r *request) (any, error) {
 	}
 	return out, nil
 }
+
+// hPermissions is GET /access/permissions: the caller's effective
+// privileges, per ACL path (or for the given path), each as "Priv": 1.
+func hPermissions(r *request) (any, error) {
+	userID, _, _ := strings.Cut(r.tokenID, "!")
+	if u := r.params["userid"]; u != "" && u != r.tokenID && u != userID {
+		return nil, permError("/access", "Sys.Audit")
+	}
+	paths := map[string]bool{"/": true}
+	if p := r.params["path"]; p != "" {
+		paths = map[string]bool{p: true}
+	} else {
+		if u := r.s.st.Users[userID]; u != nil {
+			for p := range u.ACL {
+				paths[p] = true
+			}
+		}
+		if t := r.s.st.Tokens[r.tokenID]; t != nil {
+			for p := range t.ACL {
+				paths[p] = true
+			}
+		}
+		for _, p := range []string{"/vms", "/storage", "/nodes"} {
+			paths[p] = true
+		}
+	}
+	out := map[string]any{}
+	for p := range paths {
+		privs := map[string]int{}
+		for priv := range r.s.st.privs(r.tokenID, p) {
+			privs[priv] = 1
+		}
+		out[p] = privs
+	}
+	return out, nil
+}

@@ -78,6 +78,7 @@ func buildRoutes() []*route {
 		{method: "GET", tmpl: "/nodes/{node}/version", schema: props(node, nil), handle: hVersion},
 		{method: "GET", tmpl: "/nodes/{node}/network", schema: props(node, map[string]pdef{"type": str().opt()}), handle: hNetwork},
 		{method: "GET", tmpl: "/nodes/{node}/certificates/info", perm: needNode("Sys.Audit"), schema: props(node, nil), handle: hCertInfo},
+		{method: "GET", tmpl: "/access/permissions", schema: props(nil, map[string]pdef{"path": str().opt(), "userid": str().opt()}), handle: hPermissions},
 		{method: "GET", tmpl: "/cluster/resources", schema: props(nil, map[string]pdef{"type": enum("vm", "storage", "node", "sdn").opt()}), handle: hResources},
 		{method: "GET", tmpl: "/cluster/nextid", schema: props(nil, map[string]pdef{"vmid": vmidDef().opt()}), handle: hNextID},
 		{method: "GET", tmpl: "/nodes/{node}/lxc", schema: props(node, nil), handle: hLXCList},
