@@ -383,12 +383,17 @@ func dequote(s string) (val, rest, err string) {
 
 // ParseOpenSSHTime parses a time as ssh-keygen writes it in valid-after,
 // valid-before and -O verify-time: YYYYMMDD, YYYYMMDDHHMM or
-// YYYYMMDDHHMMSS, followed by "Z" or "UTC" for UTC; without a suffix the
-// host's local time zone applies, as in ssh-keygen. Out-of-range days
-// roll over as in timegm(3). The Unix epoch itself is refused, as
-// ssh-keygen refuses it.
+// YYYYMMDDHHMMSS, followed by "Z" or "UTC" for UTC. Without a suffix the
+// host's local time zone applies as ssh-keygen applies it: mktime(3) with
+// tm_isdst = 0, so the wall-clock time is read as the zone's standard
+// time even in summer (20260701120000 in Europe/Budapest is 11:00 UTC,
+// not 10:00). Out-of-range days roll over as in timegm(3). The Unix epoch
+// itself is refused, as ssh-keygen refuses it.
 func ParseOpenSSHTime(s string) (time.Time, error) {
-	loc := time.Local
+	return parseOpenSSHTimeIn(s, time.Local)
+}
+
+func parseOpenSSHTimeIn(s string, loc *time.Location) (time.Time, error) {
 	switch {
 	case len(s) > 1 && strings.EqualFold(s[len(s)-1:], "Z"):
 		s, loc = s[:len(s)-1], time.UTC
@@ -420,11 +425,36 @@ func ParseOpenSSHTime(s string) (time.Time, error) {
 	if !(ok1 && ok2 && ok3 && ok4 && ok5 && ok6) {
 		return time.Time{}, fmt.Errorf("invalid time %q", s)
 	}
-	t := time.Date(y, time.Month(mo), d, h, mi, sec, 0, loc)
+	t := standardTime(y, time.Month(mo), d, h, mi, sec, loc)
 	if t.Unix() <= 0 {
 		return time.Time{}, fmt.Errorf("invalid time %q", s)
 	}
 	return t, nil
+}
+
+// standardTime is the instant glibc's mktime(3) returns for a wall-clock
+// time with tm_isdst = 0, as OpenSSH's parse_absolute_time calls it: when
+// the zone observes daylight saving time then, the offset of the nearest
+// standard-time instant is used instead, found by probing outwards in the
+// steps glibc uses (mktime.c).
+func standardTime(y int, mo time.Month, d, h, mi, sec int, loc *time.Location) time.Time {
+	t := time.Date(y, mo, d, h, mi, sec, 0, loc)
+	if !t.IsDST() {
+		return t
+	}
+	const stride = 601200              // glibc: shortest DST or standard period in tzdata
+	const bound = 457243200/2 + stride // glibc: half the longest period, plus a stride
+	wall := time.Date(y, mo, d, h, mi, sec, 0, time.UTC).Unix()
+	for delta := int64(stride); delta < bound; delta += stride {
+		for _, dir := range []int64{-1, 1} {
+			probe := time.Unix(t.Unix()+dir*delta, 0).In(loc)
+			if !probe.IsDST() {
+				_, offset := probe.Zone()
+				return time.Unix(wall-int64(offset), 0).In(loc)
+			}
+		}
+	}
+	return t
 }
 
 // matchPatternList is OpenSSH's match_pattern_list (case-sensitive): true

@@ -167,6 +167,22 @@ func TestParseOpenSSHTime(t *testing.T) {
 	if err != nil || !local.Equal(time.Date(2026, 12, 15, 0, 0, 0, 0, time.Local)) {
 		t.Errorf("without Z: got %v %v, want local midnight", local, err)
 	}
+	// Without Z in summer, ssh-keygen reads the zone's standard time
+	// (mktime with tm_isdst = 0); TestConformanceLocalTime checks it
+	// against ssh-keygen itself.
+	budapest, err := time.LoadLocation("Europe/Budapest")
+	if err != nil {
+		t.Skipf("time zone data not installed: %v", err)
+	}
+	for in, want := range map[string]time.Time{
+		"20260701120000": utc(2026, 7, 1, 11, 0, 0),  // CEST in force, read as CET
+		"20260115120000": utc(2026, 1, 15, 11, 0, 0), // CET
+		"20260701":       utc(2026, 6, 30, 23, 0, 0), // midnight CET
+	} {
+		if got, err := parseOpenSSHTimeIn(in, budapest); err != nil || !got.Equal(want) {
+			t.Errorf("%s in Europe/Budapest: got %v %v, want %v", in, got.UTC(), err, want)
+		}
+	}
 }
 
 func TestMatchPatternList(t *testing.T) {

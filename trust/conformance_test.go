@@ -464,3 +464,44 @@ func (k *keygenKit) signer(name string) ssh.Signer {
 	}
 	return s
 }
+
+// TestConformanceLocalTime: a valid-after without "Z" is local time as
+// ssh-keygen reads it (mktime with tm_isdst = 0), in zones with and
+// without daylight saving time, north and south, in the spring gap and
+// the autumn overlap. For each, the instant we compute must be exactly
+// where ssh-keygen starts accepting: good at that second, refused one
+// second before.
+func TestConformanceLocalTime(t *testing.T) {
+	k := newKeygenKit(t)
+	k.key("alice", "-t", "ed25519")
+	msg := []byte("approve\n")
+	sig := k.sign("alice", "file", msg)
+	zones := []string{"Europe/Budapest", "America/New_York", "Australia/Sydney", "Europe/Dublin", "Asia/Tokyo", "UTC"}
+	times := []string{"20260701120000", "20260115120000", "20260329023000", "20261025023000", "202607011200", "20260701"}
+	for _, zone := range zones {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Skipf("time zone data not installed: %v", err)
+		}
+		for _, lt := range times {
+			t.Run(zone+"/"+lt, func(t *testing.T) {
+				at, err := parseOpenSSHTimeIn(lt, loc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				allowed := k.write("localtime.allowed", []byte(`alice valid-after="`+lt+`" `+pubLine(k.pub("alice.pub"))+"\n"))
+				verifyAt := func(u time.Time) bool {
+					cmd := exec.Command("ssh-keygen", "-Y", "verify", "-f", allowed, "-I", "alice", "-n", "file",
+						"-s", k.write("localtime.sig", sig), "-O", "verify-time="+u.UTC().Format("20060102150405")+"Z")
+					cmd.Env = append(os.Environ(), "TZ="+zone)
+					cmd.Stdin = bytes.NewReader(msg)
+					return cmd.Run() == nil
+				}
+				if !verifyAt(at) || verifyAt(at.Add(-time.Second)) {
+					t.Fatalf("we read %s in %s as %s; ssh-keygen starts accepting elsewhere (at it: %v, a second before: %v)",
+						lt, zone, at.UTC().Format(time.RFC3339), verifyAt(at), verifyAt(at.Add(-time.Second)))
+				}
+			})
+		}
+	}
+}
