@@ -40,7 +40,7 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 		TaskDuration: c.TaskDuration,
 		ExtraGuests:  c.Guests,
 		EnableAdmin:  c.Admin,
-		ResourcesLag: c.ResourcesLag,
+		ResourcesLag: noneIfZero(c.ResourcesLag),
 	})
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
@@ -64,6 +64,14 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 		return fmt.Errorf("sim serve: shut down: %w", err)
 	}
 	return nil
+}
+
+// noneIfZero maps the CLI's "0: none" to the simulator's negative "none".
+func noneIfZero(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // simEnv renders the settings a shell can source to point the tool at
@@ -120,9 +128,10 @@ type embeddedSim struct {
 }
 
 // Defaults of the in-process simulator: quick tasks, no latency, so the
-// demo is snappy, and no /cluster/resources lag. FELHOM_CONVERGE_SIM_TASK_DURATION,
-// FELHOM_CONVERGE_SIM_LATENCY and FELHOM_CONVERGE_SIM_RESOURCES_LAG (Go
-// durations) override them.
+// demo is snappy; /cluster/resources lags for new guests as on Proxmox.
+// FELHOM_CONVERGE_SIM_TASK_DURATION, FELHOM_CONVERGE_SIM_LATENCY and
+// FELHOM_CONVERGE_SIM_RESOURCES_LAG (Go durations; 0 turns the task
+// duration or the lag off) override them.
 const embeddedTaskDuration = 50 * time.Millisecond
 
 // startEmbeddedSim starts the simulator with its state in dir/host.json.
@@ -141,8 +150,8 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", env, err)
 			}
-			if d == 0 && dst == &opts.TaskDuration {
-				d = -1 // zero means "finish at once" here, not "use the default"
+			if d == 0 && dst != &opts.Latency {
+				d = -1 // zero means "none" here, not "use the default"
 			}
 			*dst = d
 		}

@@ -49,7 +49,8 @@ type Options struct {
 	EnableAdmin bool
 	// ResourcesLag models pvestatd's RRD cache behind /cluster/resources:
 	// a guest created less than this long ago is listed there with status
-	// "unknown" and no name or stats (Proxmox: up to about 10s). Default 0.
+	// "unknown" and no name or stats, as on Proxmox (default 10s;
+	// negative: no lag). GET /nodes/{node}/lxc never lags.
 	ResourcesLag time.Duration
 	// AuthFailureDelay delays 401 answers; Proxmox waits 3s. Default 0.
 	AuthFailureDelay time.Duration
@@ -92,6 +93,9 @@ func New(opts Options) (*Sim, error) {
 	}
 	if opts.TaskDuration < 0 {
 		opts.TaskDuration = 0
+	}
+	if opts.ResourcesLag == 0 {
+		opts.ResourcesLag = 10 * time.Second
 	}
 	clock := opts.Clock
 	if clock == nil {
