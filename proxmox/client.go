@@ -326,6 +326,16 @@ func transientNetErr(ctx context.Context, err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// isTransient reports whether a failed request may succeed if asked
+// again: a transient status, or a transient network failure.
+func isTransient(ctx context.Context, err error) bool {
+	var api *APIError
+	if errors.As(err, &api) {
+		return transientStatus(api.Status)
+	}
+	return transientNetErr(ctx, err)
+}
+
 // unwrapURLError drops url.Error's "Get \"https://...\"" prefix; the
 // method and path are already in the message.
 func unwrapURLError(err error) error {

@@ -66,14 +66,20 @@ type WaitOptions struct {
 	// MinInterval and MaxInterval bound the polling backoff (defaults
 	// 100ms, doubling to 2s).
 	MinInterval, MaxInterval time.Duration
+	// MaxPollOutage is how long the status polls may keep failing
+	// transiently (connection refused or reset, 502/503/504, a timeout:
+	// pveproxy restarting during a long task) before WaitTask gives up
+	// (default 2m). A poll Proxmox refuses outright ends the wait at once.
+	MaxPollOutage time.Duration
 }
 
 // WaitTask polls a task until it stops. It returns nil only when the exit
 // status is "OK"; a *TaskWarnings when it is "WARNINGS: N" (a success the
-// caller may report); a *TaskError for any other exit status. If the
-// timeout passes or ctx ends first, the error wraps
-// context.DeadlineExceeded or the context's error, and the task may still
-// be running.
+// caller may report); a *TaskError for any other exit status. A status poll
+// that fails transiently is retried with the same backoff, for up to
+// MaxPollOutage. If the timeout passes or ctx ends first, the error wraps
+// context.DeadlineExceeded or the context's error. Every error other than
+// *TaskError means the outcome is unknown: the task may still be running.
 func (c *Client) WaitTask(ctx context.Context, upid UPID, o WaitOptions) error {
 	if o.MinInterval <= 0 {
 		o.MinInterval = 100 * time.Millisecond
@@ -85,6 +91,9 @@ func (c *Client) WaitTask(ctx context.Context, upid UPID, o WaitOptions) error {
 	if o.LogLines == 0 {
 		o.LogLines = 20
 	}
+	if o.MaxPollOutage <= 0 {
+		o.MaxPollOutage = 2 * time.Minute
+	}
 	wctx := ctx
 	if o.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -92,19 +101,35 @@ func (c *Client) WaitTask(ctx context.Context, upid UPID, o WaitOptions) error {
 		defer cancel()
 	}
 	interval := o.MinInterval
+	var failingSince time.Time
 	for {
 		st, err := c.TaskStatusOnce(wctx, upid)
-		if err != nil {
-			if wctx.Err() != nil {
-				return waitGaveUp(ctx, upid, o.Timeout, wctx.Err())
+		switch {
+		case err != nil && wctx.Err() != nil:
+			return waitGaveUp(ctx, upid, o.Timeout, wctx.Err())
+		case err != nil && !isTransient(wctx, err):
+			return fmt.Errorf("wait for task %s: read its status (the task may still be running): %w", upid, err)
+		case err != nil:
+			if failingSince.IsZero() {
+				failingSince = time.Now()
 			}
-			return fmt.Errorf("wait for task %s: %w", upid, err)
-		}
-		if o.Progress != nil {
-			o.Progress(st)
-		}
-		if !st.Running() {
-			return c.taskOutcome(ctx, upid, st, o.LogLines)
+			if d := time.Since(failingSince); d >= o.MaxPollOutage {
+				return fmt.Errorf("wait for task %s: its status was unreadable for %s (the task may still be running): %w",
+					upid, d.Round(time.Millisecond), err)
+			}
+			c.logf("proxmox: wait for task %s: status poll failed, polling on: %v", upid, err)
+		default:
+			failingSince = time.Time{}
+			if o.Progress != nil {
+				o.Progress(st)
+			}
+			switch st.Status {
+			case "running":
+			case "stopped":
+				return c.taskOutcome(ctx, upid, st, o.LogLines)
+			default:
+				return fmt.Errorf("wait for task %s: unexpected task status %q (the task may still be running)", upid, st.Status)
+			}
 		}
 		t := time.NewTimer(interval)
 		select {

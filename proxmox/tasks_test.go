@@ -162,6 +162,79 @@ func TestWaitTask(t *testing.T) {
 	})
 }
 
+// A status poll that fails is not the task failing: transient failures
+// (pveproxy restarting during a long task) are polled through, anything
+// else ends the wait with an error that is not a *TaskError.
+func TestWaitTaskStatusPollFails(t *testing.T) {
+	upid, err := ParseUPID(testUPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := `{"data":{"upid":"` + testUPID + `","node":"pve","pid":173041,"pstart":3453378,"starttime":1716560307,` +
+		`"type":"vzstart","id":"100","user":"felhom@pve","tokenid":"converge","status":"stopped","exitstatus":"OK"}}`
+	cases := []struct {
+		name      string
+		fail      reply // the answer to the first `failures` status polls
+		failures  int
+		outage    time.Duration // WaitOptions.MaxPollOutage
+		wantErr   bool
+		wantPolls int32 // status requests made, retries included
+	}{
+		// Five failed requests are more than one poll's GET retries: the
+		// wait itself must carry on.
+		{"503 for longer than one poll's retries", reply{Status: 503, Reason: "Service Unavailable"}, 5, 0, false, 6},
+		{"dropped connections", reply{Status: 0}, 5, 0, false, 6},
+		{"595 while pveproxy cannot reach the node", reply{Status: 595, Reason: "Connection refused"}, 4, 0, false, 5},
+		{"403 on the status is final at once", reply{Status: 403, Reason: "Permission check failed (/nodes/pve, Sys.Audit)", Body: `{"data":null}`}, 1, 0, true, 1},
+		{"400 no such task is final at once", reply{Status: 400, Reason: "Parameter verification failed.", Body: `{"data":null,"errors":{"upid":"no such task"}}`}, 1, 0, true, 1},
+		{"an outage longer than MaxPollOutage gives up", reply{Status: 503}, 1 << 30, 20 * time.Millisecond, true, -1},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var polls atomic.Int32
+			s := newPVEServer(t, func(r recorded) reply {
+				if int(polls.Add(1)) <= tc.failures {
+					return tc.fail
+				}
+				return ok(stopped)
+			})
+			c := newTestClient(t, s)
+			c.backoff = time.Millisecond
+			o := fastWait()
+			o.MaxPollOutage = tc.outage
+			err := c.WaitTask(context.Background(), upid, o)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err = %v, want error %v", err, tc.wantErr)
+			}
+			if tc.wantPolls >= 0 && polls.Load() != tc.wantPolls {
+				t.Errorf("%d status requests, want %d", polls.Load(), tc.wantPolls)
+			}
+			if err == nil {
+				return
+			}
+			var te *TaskError
+			if errors.As(err, &te) || IsTaskWarnings(err) {
+				t.Errorf("a failed poll reads as the task's outcome: %v", err)
+			}
+			if !strings.Contains(err.Error(), "may still be running") {
+				t.Errorf("error %q does not say the task may still be running", err)
+			}
+		})
+	}
+}
+
+// A status answer that is neither running nor stopped is not a verdict.
+func TestWaitTaskUnexpectedStatus(t *testing.T) {
+	upid, _ := ParseUPID(testUPID)
+	s := newPVEServer(t, func(recorded) reply { return ok(`{"data":null}`) })
+	c := newTestClient(t, s)
+	err := c.WaitTask(context.Background(), upid, fastWait())
+	var te *TaskError
+	if err == nil || errors.As(err, &te) || !strings.Contains(err.Error(), "unexpected task status") {
+		t.Fatalf("err = %v, want an unexpected-status error", err)
+	}
+}
+
 func TestTaskLogTail(t *testing.T) {
 	upid, _ := ParseUPID(testUPID)
 	var log []string
