@@ -54,10 +54,10 @@ func (d Decision) Accepted() bool { return d.Outcome == Accepted }
 
 // Verifier decides on signed requests against the host's trust root.
 type Verifier struct {
-	Signers *AllowedSigners // the host's trust root (LoadAllowedSigners)
-	Revoked *RevokedKeys    // optional revocation list
-	Nonces  NonceStore
-	Now     func() time.Time // the host clock
+	Signers *AllowedSigners  // the host's trust root (LoadAllowedSigners)
+	Revoked *RevokedKeys     // optional revocation list
+	Nonces  NonceStore       // required: without it Decide and Check refuse with an error
+	Now     func() time.Time // the host clock; nil means time.Now
 	Skew    time.Duration    // allowance after not-after; see DefaultSkew
 }
 
@@ -88,8 +88,9 @@ func NewVerifier(signers *AllowedSigners, nonces NonceStore) *Verifier {
 // before the step runs loses the approval (the operator signs again)
 // rather than ever running a step twice.
 //
-// The error is non-nil only when the nonce store fails; the decision then
-// has no Outcome (and is not Accepted): the gate must refuse the step.
+// The error is non-nil only when the nonce store fails or is missing; the
+// decision then has no Outcome (and is not Accepted): the gate must refuse
+// the step. A Verifier without Now uses the host clock.
 func (v *Verifier) Decide(step Action, req, sig []byte) (Decision, error) {
 	return v.decide(&step, step.Host, req, sig, true)
 }
@@ -110,6 +111,10 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 		d.Outcome, d.Reason = o, fmt.Sprintf(format, args...)
 		return d, nil
 	}
+	if v.Nonces == nil {
+		d.Reason = "no nonce store; refusing"
+		return d, errors.New("verifier has no nonce store")
+	}
 	if len(bytes.TrimSpace(sigBytes)) == 0 {
 		return refuse(PendingSignature, "no signature")
 	}
@@ -124,7 +129,10 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 	if sig.Namespace != RoleOperational && sig.Namespace != RoleRecovery {
 		return refuse(WrongNamespace, "signed for namespace %q; sign with -n %s", sig.Namespace, RoleOperational)
 	}
-	now := v.Now()
+	now := time.Now()
+	if v.Now != nil {
+		now = v.Now()
+	}
 	if v.Revoked.Revoked(sig.PublicKey) {
 		return refuse(UnknownSigner, "key %s is revoked", d.Fingerprint)
 	}

@@ -462,3 +462,28 @@ func TestDecideNonceStoreFailure(t *testing.T) {
 		t.Fatalf("got %v %q, want an error and no outcome", err, d.Outcome)
 	}
 }
+
+// TestDecideIncompleteVerifier: a Verifier put together without a nonce
+// store refuses with an error instead of panicking or accepting; one
+// without a clock uses the host clock.
+func TestDecideIncompleteVerifier(t *testing.T) {
+	f := newGateFixture(t)
+	req := mustRequest(t, destroy105, time.Now().Add(time.Hour))
+	sig := signWith(t, f.op, req, sigOpts{namespace: RoleOperational})
+
+	v := &Verifier{Signers: f.signers}
+	for name, decide := range map[string]func() (Decision, error){
+		"decide": func() (Decision, error) { return v.Decide(destroy105, req, sig) },
+		"check":  func() (Decision, error) { return v.Check("pve-demo", req, sig) },
+	} {
+		d, err := decide()
+		if err == nil || d.Accepted() || d.Outcome != "" {
+			t.Errorf("%s without a nonce store: got %v %q, want an error and no outcome", name, err, d.Outcome)
+		}
+	}
+
+	v = &Verifier{Signers: f.signers, Nonces: &MemNonceStore{}}
+	if d, err := v.Decide(destroy105, req, sig); err != nil || d.Outcome != Accepted {
+		t.Fatalf("without a clock: got %v %s (%s), want accepted by the host clock", err, d.Outcome, d.Reason)
+	}
+}
