@@ -15,8 +15,7 @@ import (
 // input returns it unchanged.
 func Format(src []byte, filename string) ([]byte, hcl.Diagnostics) {
 	if _, diags := parse(src, filename); diags.HasErrors() {
-		sortDiags(diags)
-		return nil, diags
+		return nil, tidyDiags(diags)
 	}
 	return hclwrite.Format(src), nil
 }

@@ -42,8 +42,7 @@ var hostSchema = &hcl.BodySchema{
 func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 	file, diags := parse(src, filename)
 	if diags.HasErrors() {
-		sortDiags(diags)
-		return nil, diags
+		return nil, tidyDiags(diags)
 	}
 	content, cdiags := file.Body.Content(rootSchema)
 	diags = append(diags, cdiags...)
@@ -56,23 +55,41 @@ func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 	d.jobs(h, content.Blocks.OfType("job"))
 	d.storages(h, content.Blocks.OfType("storage"))
 	d.signers(h, content.Blocks.OfType("signers"))
-	diags = append(diags, d.diags...)
-	sortDiags(diags)
+	diags = tidyDiags(append(diags, d.diags...))
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return h, diags
 }
 
-// sortDiags orders diagnostics by their place in the file, so output is
-// stable (hcl reports unknown attributes in map order).
-func sortDiags(diags hcl.Diagnostics) {
+// maxDiags bounds the diagnostics of one file: a broken file can produce
+// one per token, and nobody reads past the first screenful.
+const maxDiags = 50
+
+// tidyDiags orders diagnostics by their place in the file, so output is
+// stable (hcl reports unknown attributes in map order), and cuts them at
+// maxDiags with a note saying so.
+func tidyDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 	sort.SliceStable(diags, func(i, j int) bool {
 		a, b := diags[i].Subject, diags[j].Subject
 		if a == nil || b == nil {
 			return a == nil && b != nil
 		}
 		return a.Start.Byte < b.Start.Byte
+	})
+	if len(diags) <= maxDiags {
+		return diags
+	}
+	rest := diags[maxDiags:]
+	severity := hcl.DiagWarning
+	if rest.HasErrors() {
+		severity = hcl.DiagError
+	}
+	return append(diags[:maxDiags:maxDiags], &hcl.Diagnostic{
+		Severity: severity,
+		Summary:  "Too many problems",
+		Detail:   fmt.Sprintf("%d more problems are not shown; fix the ones above first.", len(rest)),
+		Subject:  rest[0].Subject,
 	})
 }
 
@@ -106,6 +123,9 @@ func parse(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
 			Detail:   fmt.Sprintf("The file must be UTF-8 text; byte offset %d (line %d, column %d) is not valid UTF-8.", pos.Byte, pos.Line, pos.Column),
 			Subject:  &rng,
 		}}
+	}
+	if diags := checkComplexity(src, filename); diags.HasErrors() {
+		return nil, diags
 	}
 	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 }
