@@ -138,11 +138,12 @@ func errorText(err error) (status int, text string, ok bool) {
 
 // IsNotFound reports whether err says the guest does not exist. Proxmox
 // answers a read of a missing CT with 500 "Configuration file
-// 'nodes/pve/lxc/100.conf' does not exist", not 404; a task on a missing CT
-// fails with the same text.
+// 'nodes/pve/lxc/100.conf' does not exist", never 404; a task on a missing
+// CT fails with the same text. A 404 (from a reverse proxy in front of
+// pveproxy, say) says nothing about the guest and is not recognised.
 func IsNotFound(err error) bool {
-	status, text, ok := errorText(err)
-	return ok && (status == 404 || notFoundPattern.MatchString(text))
+	_, text, ok := errorText(err)
+	return ok && notFoundPattern.MatchString(text)
 }
 
 // IsLocked reports whether err is Proxmox refusing because the guest is

@@ -83,6 +83,11 @@ func TestAPIErrors(t *testing.T) {
 			status: 500, message: "Configuration file 'nodes/pve/lxc/100.conf' does not exist", notFound: true,
 		},
 		{
+			name:   "404 from a reverse proxy does not mean the guest is missing",
+			rep:    reply{Status: 404, Reason: "Not Found", Body: `<html>not found</html>`},
+			status: 404, message: "Not Found",
+		},
+		{
 			name:   "500 stale digest",
 			rep:    reply{Status: 500, Reason: "detected modified configuration - file changed by other user? Try again.", Body: `{"data":null}`},
 			status: 500, message: "detected modified configuration - file changed by other user? Try again.", digest: true,
