@@ -33,7 +33,10 @@ type Options struct {
 	// Exactly one TLS trust mode for https: CAFile (full verification
 	// against that CA, e.g. /etc/pve/pve-root-ca.pem), Fingerprint (pin the
 	// SHA-256 of the server's leaf certificate, in the colon-separated form
-	// the node reports; any case, colons optional), or InsecureSkipVerify.
+	// the node reports; any case, colons optional), or InsecureSkipVerify,
+	// which New accepts only for a loopback endpoint (a local reverse
+	// proxy, the simulator): anywhere else it would hand the token to
+	// whoever answers.
 	CAFile             string
 	Fingerprint        string
 	InsecureSkipVerify bool
@@ -72,9 +75,12 @@ var nodePattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
 
 // New checks the options and returns a Client. It makes no request.
 func New(o Options) (*Client, error) {
-	base, scheme, err := parseEndpoint(o.Endpoint)
+	base, scheme, loopback, err := parseEndpoint(o.Endpoint)
 	if err != nil {
 		return nil, err
+	}
+	if o.InsecureSkipVerify && !loopback {
+		return nil, errors.New("proxmox: InsecureSkipVerify is allowed only for a loopback endpoint; pin the node's certificate with Fingerprint or verify it with CAFile")
 	}
 	if !nodePattern.MatchString(o.Node) {
 		return nil, fmt.Errorf("proxmox: node name %q is not a valid Proxmox node name", o.Node)
@@ -138,30 +144,42 @@ func New(o Options) (*Client, error) {
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // parseEndpoint normalises the endpoint to scheme://host[:port]/api2/json.
-func parseEndpoint(s string) (base, scheme string, err error) {
+// Its errors show at most the scheme and host: a token secret pasted into
+// the endpoint by mistake (as user info, query, path or the whole value)
+// is never quoted.
+func parseEndpoint(s string) (base, scheme string, loopback bool, err error) {
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
-		return "", "", fmt.Errorf("proxmox: endpoint: %w", err)
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error quotes the whole URL
+		}
+		return "", "", false, fmt.Errorf("proxmox: endpoint is not a URL: %w", err)
 	}
-	if u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", "", fmt.Errorf("proxmox: endpoint %q: want https://host:8006", s)
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", "", false, fmt.Errorf("proxmox: endpoint %s://%s: want https://host:8006, with no user info, query or fragment (the token goes in the token setting)", u.Scheme, u.Host)
 	}
+	if u.Host == "" {
+		return "", "", false, errors.New("proxmox: endpoint has no host: want https://host:8006")
+	}
+	shown := u.Scheme + "://" + u.Host
+	ip := net.ParseIP(u.Hostname())
+	loopback = u.Hostname() == "localhost" || (ip != nil && ip.IsLoopback())
 	switch u.Scheme {
 	case "https":
 	case "http":
-		ip := net.ParseIP(u.Hostname())
-		if u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
-			return "", "", fmt.Errorf("proxmox: endpoint %q: plain http is allowed only on loopback; use https", s)
+		if !loopback {
+			return "", "", false, fmt.Errorf("proxmox: endpoint %s: plain http is allowed only on loopback; use https", shown)
 		}
 	default:
-		return "", "", fmt.Errorf("proxmox: endpoint %q: want an https:// URL", s)
+		return "", "", false, fmt.Errorf("proxmox: endpoint %s: want an https:// URL", shown)
 	}
 	switch p := strings.TrimRight(u.Path, "/"); p {
 	case "", "/api2/json":
 	default:
-		return "", "", fmt.Errorf("proxmox: endpoint %q: unexpected path %q (want none, or /api2/json)", s, u.Path)
+		return "", "", false, fmt.Errorf("proxmox: endpoint %s: unexpected path (want none, or /api2/json)", shown)
 	}
-	return u.Scheme + "://" + u.Host + "/api2/json", u.Scheme, nil
+	return u.Scheme + "://" + u.Host + "/api2/json", u.Scheme, loopback, nil
 }
 
 // Node is the node name the client manages.

@@ -77,7 +77,7 @@ func TestTokenRedaction(t *testing.T) {
 	var buf bytes.Buffer
 	log.New(&buf, "", 0).Print(tok)
 	outs["log"] = buf.String()
-	c, err := New(Options{Endpoint: "https://pve:8006", Node: "pve", Token: tok, InsecureSkipVerify: true})
+	c, err := New(Options{Endpoint: "https://pve:8006", Node: "pve", Token: tok, Fingerprint: strings.Repeat("AB", 32)})
 	if err != nil {
 		t.Fatal(err)
 	}

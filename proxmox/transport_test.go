@@ -142,25 +142,52 @@ func TestRequestTimeout(t *testing.T) {
 	}
 }
 
+// A token secret pasted into the endpoint by mistake is not quoted back.
+func TestEndpointErrorsHideSecrets(t *testing.T) {
+	for _, ep := range []string{
+		"https://felhom@pve!converge:" + testSecret + "@pve:8006", // as user info
+		"https://pve:8006/?token=" + testSecret,                   // as a query
+		"https://pve:8006/felhom@pve!converge=" + testSecret,      // as a path
+		"felhom@pve!converge=" + testSecret,                       // the token instead of the endpoint
+		"https://pve:8006/\x7f" + testSecret + "\x00",             // a control character: url.Parse fails
+		"https://pve:8006/\x00" + testSecret,
+	} {
+		_, err := New(Options{Endpoint: ep, Node: "pve", Token: testToken(t), Fingerprint: strings.Repeat("AB", 32)})
+		if err == nil {
+			t.Errorf("New accepted endpoint %q", ep)
+			continue
+		}
+		if strings.Contains(err.Error(), testSecret) {
+			t.Errorf("error quotes the secret: %v", err)
+		}
+	}
+}
+
 func TestEndpointAndOptions(t *testing.T) {
 	tok := testToken(t)
+	pin := strings.Repeat("AB", 32)
 	cases := []struct {
 		name     string
 		o        Options
 		wantBase string
 		wantErr  string
 	}{
-		{"https with port", Options{Endpoint: "https://pve.example:8006", InsecureSkipVerify: true}, "https://pve.example:8006/api2/json", ""},
-		{"suffix already there", Options{Endpoint: "https://pve:8006/api2/json/", InsecureSkipVerify: true}, "https://pve:8006/api2/json", ""},
+		{"https with port", Options{Endpoint: "https://pve.example:8006", Fingerprint: pin}, "https://pve.example:8006/api2/json", ""},
+		{"suffix already there", Options{Endpoint: "https://pve:8006/api2/json/", Fingerprint: pin}, "https://pve:8006/api2/json", ""},
 		{"plain http on loopback", Options{Endpoint: "http://127.0.0.1:8006"}, "http://127.0.0.1:8006/api2/json", ""},
 		{"plain http elsewhere", Options{Endpoint: "http://pve:8006"}, "", "only on loopback"},
-		{"other path", Options{Endpoint: "https://pve:8006/api2/extjs", InsecureSkipVerify: true}, "", "unexpected path"},
-		{"credentials in the URL", Options{Endpoint: "https://u:p@pve:8006", InsecureSkipVerify: true}, "", "want https://host:8006"},
+		{"other path", Options{Endpoint: "https://pve:8006/api2/extjs", Fingerprint: pin}, "", "unexpected path"},
+		{"credentials in the URL", Options{Endpoint: "https://u:p@pve:8006", Fingerprint: strings.Repeat("AB", 32)}, "", "no user info"},
 		{"no TLS trust chosen", Options{Endpoint: "https://pve:8006"}, "", "exactly one"},
-		{"two TLS trusts chosen", Options{Endpoint: "https://pve:8006", InsecureSkipVerify: true, Fingerprint: strings.Repeat("AB", 32)}, "", "exactly one"},
+		{"two TLS trusts chosen", Options{Endpoint: "https://127.0.0.1:8006", InsecureSkipVerify: true, Fingerprint: pin}, "", "exactly one"},
 		{"TLS option on http", Options{Endpoint: "http://127.0.0.1:8006", InsecureSkipVerify: true}, "", "plain http"},
 		{"bad fingerprint", Options{Endpoint: "https://pve:8006", Fingerprint: "AB:CD"}, "", "not a SHA-256"},
-		{"bad node", Options{Endpoint: "https://pve:8006", InsecureSkipVerify: true, Node: "-x"}, "", "node name"},
+		{"bad node", Options{Endpoint: "https://pve:8006", Fingerprint: pin, Node: "-x"}, "", "node name"},
+		{"insecure on loopback", Options{Endpoint: "https://[::1]:8006", InsecureSkipVerify: true}, "https://[::1]:8006/api2/json", ""},
+		{"insecure on localhost", Options{Endpoint: "https://localhost:8006", InsecureSkipVerify: true}, "https://localhost:8006/api2/json", ""},
+		// Anywhere else it hands the token to whoever answers.
+		{"insecure for a remote host", Options{Endpoint: "https://pve:8006", InsecureSkipVerify: true}, "", "only for a loopback endpoint"},
+		{"insecure for a remote IP", Options{Endpoint: "https://192.0.2.10:8006", InsecureSkipVerify: true}, "", "only for a loopback endpoint"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
