@@ -57,6 +57,10 @@ func (e *APIError) Error() string {
 		}
 		b.WriteString(")")
 	}
+	if e.Status == 401 {
+		// The reason says little (PVE 8.4.17+: "Authentication failed!").
+		b.WriteString(" (the API token was refused: check its USER@REALM!TOKENID and secret, that it has not expired, and that its user is enabled)")
+	}
 	return b.String()
 }
 

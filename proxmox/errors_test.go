@@ -141,6 +141,19 @@ func TestAPIErrors(t *testing.T) {
 	}
 }
 
+// A 401 says little ("Authentication failed!"); the error says what to check.
+func TestAPIError401SaysWhatToCheck(t *testing.T) {
+	s := newPVEServer(t, func(recorded) reply { return reply{Status: 401, Reason: "Authentication failed!"} })
+	c := newTestClient(t, s)
+	_, err := c.Version(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "401 Authentication failed!") || !strings.Contains(err.Error(), "API token was refused") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(s.Requests()); n != 1 {
+		t.Errorf("a 401 was asked %d times; it is not transient", n)
+	}
+}
+
 // The predicates see through wrapping and ignore other errors.
 func TestErrorPredicatesOnOtherErrors(t *testing.T) {
 	wrapped := errors.Join(errors.New("context"), &TaskError{ExitStatus: "CT is locked (snapshot)"})

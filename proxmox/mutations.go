@@ -225,7 +225,9 @@ func (c *Client) Snapshot(ctx context.Context, vmid int, name, description strin
 }
 
 // Rollback is POST .../snapshot/{name}/rollback. A running guest is
-// stopped; start=true starts it again afterwards.
+// stopped; start=true starts it again afterwards. start=0 is Proxmox's
+// default and is not sent, so the call also works on versions whose
+// rollback has no start parameter (they refuse unknown parameters).
 func (c *Client) Rollback(ctx context.Context, vmid int, name string, start bool) (UPID, error) {
 	if err := checkVMID(vmid); err != nil {
 		return UPID{}, err
@@ -233,7 +235,10 @@ func (c *Client) Rollback(ctx context.Context, vmid int, name string, start bool
 	if err := checkSnapname(name); err != nil {
 		return UPID{}, err
 	}
-	form := url.Values{"start": {formBool(start)}}
+	form := url.Values{}
+	if start {
+		form.Set("start", "1")
+	}
 	return c.task(ctx, "POST", c.nodePath("lxc", strconv.Itoa(vmid), "snapshot", name, "rollback"), form)
 }
 

@@ -21,7 +21,8 @@ type FingerprintMismatchError struct {
 }
 
 func (e *FingerprintMismatchError) Error() string {
-	return fmt.Sprintf("server certificate fingerprint %s does not match the pinned %s", e.Seen, e.Want)
+	return fmt.Sprintf("server certificate fingerprint %s does not match the pinned %s"+
+		" (if the node's certificate was renewed, compare with `pvenode cert info` on the node and update the pinned fingerprint)", e.Seen, e.Want)
 }
 
 // Fingerprint formats the SHA-256 of a DER certificate the way Proxmox
