@@ -3,6 +3,7 @@ package proxmox
 import (
 	"context"
 	"encoding/json"
+	"net/url"
 	"testing"
 )
 
@@ -248,4 +249,98 @@ func TestDecodeCapturedFragments(t *testing.T) {
 			t.Fatalf("warnings %d %v", n, ok)
 		}
 	})
+}
+
+// The PVE 8 shapes of pve-api.md, where they differ from the PVE 7
+// captures above: vmid as a number, the new node status keys, a guest so
+// new that /cluster/resources knows only its id, a token task's split
+// user, the description's trailing newline, the "current" snapshot.
+func TestDecodePVE8Shapes(t *testing.T) {
+	ctx := context.Background()
+	route := map[string]string{
+		"/version": `{"data":{"version":"8.4.1","release":"8.4","repoid":"2a5fa54a8503f96d"}}`,
+		"/nodes/pve/status": `{"data":{"uptime":864000,"idle":0,"loadavg":["0.12","0.30","0.25"],"kversion":"Linux 6.8.12-4-pve #1 SMP PREEMPT_DYNAMIC",` +
+			`"current-kernel":{"sysname":"Linux","release":"6.8.12-4-pve","version":"#1 SMP PREEMPT_DYNAMIC","machine":"x86_64"},` +
+			`"boot-info":{"mode":"efi","secureboot":0},"cpuinfo":{"model":"AMD EPYC","sockets":1,"cores":8,"cpus":16,"mhz":"2994.374","hvm":"1","flags":"fpu","user_hz":100},` +
+			`"cpu":0.0123,"wait":0.0004,"memory":{"free":1,"total":67282944000,"used":6021357568},"ksm":{"shared":0},"swap":{"free":0,"total":0,"used":0},` +
+			`"pveversion":"pve-manager/8.4.1/2a5fa54a8503f96d","rootfs":{"total":100861726720,"avail":91627159552,"used":9234567168,"free":91627159552}}}`,
+		"/nodes/pve/lxc": `{"data":[{"vmid":100,"type":"lxc","status":"running","name":"web","cpus":2,"cpu":0.0031,"mem":53719040,"maxmem":1073741824,` +
+			`"swap":0,"maxswap":536870912,"disk":843210752,"maxdisk":8589934592,"uptime":5000,"netin":123,"netout":456,"diskread":0,"diskwrite":0,"pid":4242,"tags":"prod;web"}]}`,
+		"/cluster/resources": `{"data":[{"id":"lxc/100","vmid":100,"type":"lxc","node":"pve","name":"web","status":"running","template":0,"uptime":5000,"maxcpu":2,` +
+			`"cpu":0.0031,"maxmem":1073741824,"mem":53719040,"maxdisk":8589934592,"disk":843210752,"netin":123,"netout":456,"diskread":0,"diskwrite":0,"tags":"prod;web"},` +
+			`{"id":"lxc/101","vmid":101,"node":"pve","type":"lxc","status":"unknown"}]}`,
+		"/nodes/pve/lxc/100/config": `{"data":{"arch":"amd64","cores":2,"memory":1024,"swap":512,"hostname":"web","ostype":"debian",` +
+			`"unprivileged":1,"onboot":1,"features":"nesting=1,keyctl=1","tags":"prod;web","description":"managed by felhom\n","cpulimit":"1.5",` +
+			`"rootfs":"local-lvm:vm-100-disk-0,size=8G","mp0":"local-lvm:vm-100-disk-1,mp=/srv/data,backup=1,size=32G",` +
+			`"net0":"name=eth0,bridge=vmbr0,firewall=1,hwaddr=BC:24:11:5E:7A:01,ip=dhcp,type=veth","digest":"5911baea29f4c0073fb063fd9ab29e75892832bf"}}`,
+		"/nodes/pve/lxc/100/snapshot": `{"data":[{"name":"pre","description":"before apt\n","snaptime":1716560307},` +
+			`{"name":"current","description":"You are here!","digest":"5911baea29f4c0073fb063fd9ab29e75892832bf","running":1,"parent":"pre"}]}`,
+		"/nodes/pve/tasks/" + testUPID + "/status": `{"data":{"upid":"` + testUPID + `","node":"pve","pid":173041,"pstart":3453378,"starttime":1716560307,` +
+			`"type":"vzstart","id":"100","user":"felhom@pve","tokenid":"converge","status":"stopped","exitstatus":"OK"}}`,
+		"/nodes/pve/storage/local/content": `{"data":[{"volid":"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst","content":"vztmpl","format":"tzst","size":126479223,"ctime":1716560307}]}`,
+	}
+	s := newPVEServer(t, func(r recorded) reply {
+		path, err := url.PathUnescape(r.Path) // pveproxy unescapes the path
+		if err != nil {
+			t.Errorf("path %q: %v", r.Path, err)
+		}
+		if body, ok := route[path]; ok {
+			return reply{Status: 200, Body: body}
+		}
+		return reply{Status: 501, Reason: "Method '" + r.Method + " " + r.Path + "' not implemented", Body: `{"data":null}`}
+	})
+	c := newTestClient(t, s)
+
+	v, err := c.Version(ctx)
+	if err != nil || v.Version != "8.4.1" || v.RepoID != "2a5fa54a8503f96d" {
+		t.Errorf("Version = %+v, %v", v, err)
+	}
+	st, err := c.NodeStatus(ctx)
+	if err != nil || st.CurrentKernel == nil || st.CurrentKernel.Release != "6.8.12-4-pve" || st.BootInfo == nil || st.BootInfo.Mode != "efi" ||
+		bool(st.BootInfo.SecureBoot) || st.LoadAvg[1] != 0.30 || st.CPUInfo.CPUs != 16 || st.CPUInfo.MHz != 2994.374 {
+		t.Errorf("NodeStatus = %+v, %v", st, err)
+	}
+	l, err := c.ListLXC(ctx)
+	if err != nil || len(l) != 1 || l[0].VMID != 100 || l[0].CPUs != 2 || l[0].Tags != "prod;web" || l[0].PID != 4242 {
+		t.Errorf("ListLXC = %+v, %v", l, err)
+	}
+	res, err := c.ClusterResources(ctx)
+	if err != nil || len(res) != 2 || res[1].VMID != 101 || res[1].Status != "unknown" || res[1].Name != "" || res[1].MaxMem != 0 {
+		t.Errorf("ClusterResources = %+v, %v", res, err)
+	}
+	cfg, err := c.GuestConfig(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lim, ok := cfg.CPULimit(); !ok || lim != 1.5 {
+		t.Errorf("CPULimit = %v, %v", lim, ok)
+	}
+	if cfg.Description() != "managed by felhom\n" || !cfg.Unprivileged() || !cfg.OnBoot() || cfg.Features() != "nesting=1,keyctl=1" ||
+		cfg.Nets()[0] != "name=eth0,bridge=vmbr0,firewall=1,hwaddr=BC:24:11:5E:7A:01,ip=dhcp,type=veth" || len(cfg.RawLXC) != 0 {
+		t.Errorf("GuestConfig = %+v", cfg)
+	}
+	snaps, err := c.ListSnapshots(ctx, 100)
+	if err != nil || len(snaps) != 2 || snaps[0].SnapTime != 1716560307 || snaps[0].Description != "before apt\n" ||
+		snaps[1].Name != "current" || !bool(snaps[1].Running) || snaps[1].Parent != "pre" {
+		t.Errorf("ListSnapshots = %+v, %v", snaps, err)
+	}
+	upid, _ := ParseUPID(testUPID)
+	ts, err := c.TaskStatusOnce(ctx, upid)
+	if err != nil || ts.User != "felhom@pve" || ts.TokenID != "converge" || ts.ID != "100" || ts.Running() || ts.ExitStatus != "OK" {
+		t.Errorf("TaskStatusOnce = %+v, %v", ts, err)
+	}
+	items, err := c.StorageContent(ctx, "local", "vztmpl", 0)
+	if err != nil || len(items) != 1 || items[0].Format != "tzst" || items[0].VMID != 0 {
+		t.Errorf("StorageContent = %+v, %v", items, err)
+	}
+}
+
+// The PVE 7 list entry from a proxmoxer issue: vmid "889" as a string.
+func TestDecodeLXCListProxmoxerCapture(t *testing.T) {
+	s := newPVEServer(t, func(recorded) reply { return ok(captured(t, "pve7_lxc_list_proxmoxer_issue.json")) })
+	c := newTestClient(t, s)
+	l, err := c.ListLXC(context.Background())
+	if err != nil || len(l) != 1 || l[0].VMID != 889 || l[0].Swap != 20480 || l[0].CPUs != 2 || l[0].Template {
+		t.Fatalf("ListLXC = %+v, %v", l, err)
+	}
 }
