@@ -52,7 +52,8 @@ func (d *decoder) eval(attr *hcl.Attribute) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
-		d.errorf(attr.Expr.Range(), "Unknown value", "The value of %q must be known when the file is read.", attr.Name)
+		// Only a local value that failed to evaluate is unknown, and
+		// its error is already reported.
 		return cty.NilVal, false
 	}
 	return v, true

@@ -131,6 +131,8 @@ func TestLoadDiagnostics(t *testing.T) {
 			"Empty signers block", 4, "nobody able to sign"},
 		{"unknown local", hostBlock + "locals {\n  mem = 512\n}\nguest \"a\" {\n  vmid = 100\n  memory = local.mme\n}\n",
 			"Unsupported attribute", 9, `"mme"`},
+		{"a broken local is reported once, where it is defined", hostBlock + "locals {\n  mem = 512 + \"x\"\n}\nguest \"a\" {\n  vmid = 100\n  memory = local.mem\n}\n",
+			"Invalid operand", 5, "Unsuitable value for right operand"},
 		{"circular locals", hostBlock + "locals {\n  a = local.b\n  b = local.a\n}\n",
 			"Circular reference", 5, "depends on itself"},
 		{"null is not a way to unset", hostBlock + "guest \"a\" {\n  vmid = null\n}\n",
@@ -187,4 +189,14 @@ func describe(diags hcl.Diagnostics) string {
 		b.WriteString("  " + d.Summary + " @" + strconv.Itoa(line) + ": " + d.Detail + "\n")
 	}
 	return b.String()
+}
+
+// TestBrokenLocalReportedOnce checks that a local value that fails to
+// evaluate is reported where it is defined, not again at each use.
+func TestBrokenLocalReportedOnce(t *testing.T) {
+	src := hostBlock + "locals {\n  mem = 512 + \"x\"\n}\nguest \"a\" {\n  vmid = 100\n  memory = local.mem\n}\nguest \"b\" {\n  vmid = 101\n  memory = local.mem\n}\n"
+	_, diags := Load([]byte(src), "test.hcl")
+	if len(diags) != 1 || diags[0].Subject.Start.Line != 5 {
+		t.Errorf("want one diagnostic on line 5, got:\n%s", describe(diags))
+	}
 }
