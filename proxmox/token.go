@@ -23,16 +23,23 @@ type Token struct {
 	secret  *string
 }
 
-// tokenIDPattern is Proxmox's pve-tokenid format.
-var tokenIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]*$`)
+var (
+	// tokenIDPattern is Proxmox's pve-tokenid format.
+	tokenIDPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]*$`)
+	// userPattern and realmPattern are the two halves of pve-userid.
+	userPattern  = regexp.MustCompile(`^[^\s:/]+$`)
+	realmPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]*$`)
+)
 
 // ParseToken parses "USER@REALM!TOKENID=SECRET", as Proxmox prints a new
-// token. A leading "PVEAPIToken=" (the header form) and surrounding
-// whitespace are tolerated. The last '=' separates the id from the secret.
+// token. A leading "PVEAPIToken=" or "PVEAPIToken " (the header forms
+// Proxmox accepts) and surrounding whitespace are tolerated. The last '=' separates the id from the secret.
 // Errors never quote the secret.
 func ParseToken(s string) (Token, error) {
 	s = strings.TrimSpace(s)
-	s = strings.TrimPrefix(s, "PVEAPIToken=")
+	if rest, ok := strings.CutPrefix(s, "PVEAPIToken"); ok && rest != "" && (rest[0] == '=' || rest[0] == ' ') {
+		s = strings.TrimSpace(rest[1:])
+	}
 	i := strings.LastIndexByte(s, '=')
 	if i < 0 {
 		return Token{}, errors.New("parse API token: want USER@REALM!TOKENID=SECRET, found no '='")
@@ -49,8 +56,8 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, fmt.Errorf("parse API token %q: want USER@REALM!TOKENID before '='", id)
 	}
 	at := strings.LastIndexByte(userRealm, '@')
-	if at <= 0 || at == len(userRealm)-1 {
-		return Token{}, fmt.Errorf("parse API token %q: want USER@REALM before '!'", id)
+	if at <= 0 || !userPattern.MatchString(userRealm[:at]) || !realmPattern.MatchString(userRealm[at+1:]) {
+		return Token{}, fmt.Errorf("parse API token %q: want USER@REALM before '!' (no whitespace, ':' or '/' in USER; REALM a name like pve or pam)", id)
 	}
 	if !tokenIDPattern.MatchString(tokenID) {
 		return Token{}, fmt.Errorf("parse API token %q: the token id after '!' must start with a letter and hold only letters, digits, '.', '_' or '-'", id)
