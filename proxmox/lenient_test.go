@@ -106,6 +106,18 @@ func TestGuestConfigDecode(t *testing.T) {
 	}
 }
 
+// A boolean config key sent as JSON true/false reads like 1/0, as Bool
+// decodes it.
+func TestGuestConfigJSONBooleans(t *testing.T) {
+	var g GuestConfig
+	if err := json.Unmarshal([]byte(`{"onboot":true,"unprivileged":true,"protection":false,"template":0}`), &g); err != nil {
+		t.Fatal(err)
+	}
+	if !g.OnBoot() || !g.Unprivileged() || g.Protection() || g.Template() {
+		t.Fatalf("onboot %v unprivileged %v protection %v template %v", g.OnBoot(), g.Unprivileged(), g.Protection(), g.Template())
+	}
+}
+
 func TestParsePropertyString(t *testing.T) {
 	m, err := ParsePropertyString("local-lvm:vm-100-disk-1,mp=/srv/data,backup=1,size=32G", "volume")
 	if err != nil || m["volume"] != "local-lvm:vm-100-disk-1" || m["mp"] != "/srv/data" || m["size"] != "32G" {

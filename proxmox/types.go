@@ -260,8 +260,11 @@ func (g GuestConfig) intValue(key string) (int, bool) {
 	return n, err == nil
 }
 
+// boolValue reads 0/1, as Proxmox writes booleans, and a JSON true/false
+// rendered as text.
 func (g GuestConfig) boolValue(key string) bool {
-	return g.Values[key] == "1"
+	v := g.Values[key]
+	return v == "1" || v == "true"
 }
 
 // Memory is the memory limit in MiB; ok is false when unset (Proxmox's

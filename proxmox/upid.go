@@ -27,10 +27,14 @@ type UPID struct {
 }
 
 // upidPattern is Proxmox's own parser (pve-common PVE::Tools::upid_decode),
-// written for Go: the fields may not hold ':', '/' or whitespace.
+// written for Go, with the hex upper-case as upid_encode writes it: the
+// fields may not hold ':' or whitespace.
 var upidPattern = regexp.MustCompile(`^UPID:([a-zA-Z0-9]([a-zA-Z0-9\-]*[a-zA-Z0-9])?):([0-9A-F]{8}):([0-9A-F]{8,9}):([0-9A-F]{8}):([^:\s]+):([^:\s]*):([^:\s]+):$`)
 
-// ParseUPID decodes a UPID string. It accepts exactly what Proxmox accepts.
+// ParseUPID decodes a UPID string as Proxmox writes it. Proxmox's own
+// decoder also takes lower-case hex, which upid_encode never writes; such a
+// string is refused here, because it would not print back byte for byte and
+// Proxmox finds a task's log by the exact UPID text.
 func ParseUPID(s string) (UPID, error) {
 	m := upidPattern.FindStringSubmatch(s)
 	if m == nil {
