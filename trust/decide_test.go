@@ -402,7 +402,18 @@ func TestDecideCertificatesAndRevocation(t *testing.T) {
 		}
 		return s
 	}
-	signers := mustSigners(t, authorizedLine("*@ops", `cert-authority,namespaces="felhom-operational"`, ca.PublicKey()))
+	weakCA := newSigner(t, "rsa1024")
+	weakCert := &ssh.Certificate{Key: user.PublicKey(), CertType: ssh.UserCert, KeyId: "op", ValidPrincipals: []string{"alice@ops"},
+		ValidAfter: uint64(testNow.Add(-time.Hour).Unix()), ValidBefore: uint64(testNow.Add(time.Hour).Unix())}
+	if err := weakCert.SignCert(rand.Reader, weakCA); err != nil {
+		t.Fatal(err)
+	}
+	weakCACert, err := ssh.NewCertSigner(weakCert, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signers := mustSigners(t, authorizedLine("*@ops", `cert-authority,namespaces="felhom-operational"`, ca.PublicKey())+
+		authorizedLine("*@ops", `cert-authority,namespaces="felhom-operational"`, weakCA.PublicKey()))
 	valid := certSigner([]string{"alice@ops"}, testNow.Add(-time.Hour), testNow.Add(time.Hour), ssh.UserCert)
 	tests := []struct {
 		name    string
@@ -418,6 +429,7 @@ func TestDecideCertificatesAndRevocation(t *testing.T) {
 		{"CA signing itself", ca, nil, UnknownSigner, "a CA line does not list the CA's own key"},
 		{"revoked certified key", valid, user, UnknownSigner, "the key inside the certificate is revoked"},
 		{"revoked CA", valid, ca, UnknownSigner, "the CA is revoked"},
+		{"RSA-1024 CA", weakCACert, nil, BadSignature, "a CA key is held to the signer key policy"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

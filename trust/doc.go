@@ -42,7 +42,8 @@
 // On purpose, and nowhere looser: SHA-1 "ssh-rsa" signatures, bytes after
 // the armour footer or after the signature, SSHSIG version 0, a non-empty
 // reserved field, FIDO signatures without user presence, DSA keys, RSA
-// keys under 2048 bits, and key types x/crypto/ssh cannot verify
+// keys under 2048 bits (signers and certificate authorities alike), SHA-1
+// CA signatures on certificates, and key types x/crypto/ssh cannot verify
 // (webauthn-sk-ecdsa signatures, ML-DSA hybrids) are all refused. A
 // malformed allowed_signers line makes the whole file an error for the
 // gate (ssh-keygen skips the line).

@@ -103,10 +103,15 @@ func certTimeProblem(c *ssh.Certificate, at time.Time) string {
 }
 
 // verifyCertSignature checks a certificate's CA signature, as OpenSSH
-// does when it parses a certificate. SHA-1 RSA CA signatures are refused.
+// does when it parses a certificate. The CA key is held to the same policy
+// as a signer key (no DSA, no RSA under MinRSABits), and SHA-1 RSA CA
+// signatures are refused.
 func verifyCertSignature(c *ssh.Certificate) error {
 	if _, ok := c.SignatureKey.(*ssh.Certificate); ok {
 		return badSig("certificate signed by a certificate")
+	}
+	if err := checkKeyPolicy(c.SignatureKey); err != nil {
+		return fmt.Errorf("certificate authority: %w", err)
 	}
 	if c.Signature == nil {
 		return badSig("certificate has no signature")
