@@ -289,7 +289,8 @@ func (c *Client) once(ctx context.Context, method, path string, params url.Value
 		}
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, transientStatus(resp.StatusCode), newAPIError(method, path, resp, env)
+		apiErr := newAPIError(method, path, resp, env)
+		return nil, transientAPIError(apiErr), apiErr
 	}
 	return env, false, nil
 }
@@ -317,15 +318,13 @@ func newAPIError(method, path string, resp *http.Response, env *envelope) *APIEr
 	return e
 }
 
-// transientStatus: gateway errors and pveproxy's 595/596 for a proxied
-// request whose target did not answer. A plain 500 is almost always a
-// business error ("CT is locked") and is not retried.
-func transientStatus(code int) bool {
-	switch code {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, 595, 596:
-		return true
-	}
-	return false
+// transientAPIError reports whether a refusal may go away if the GET is
+// asked again: any 5xx (gateway errors, pveproxy's 595/596 for a proxied
+// request whose target did not answer, a 500 from a daemon restarting),
+// except a missing guest, which Proxmox answers with a 500 that asking
+// again cannot change.
+func transientAPIError(e *APIError) bool {
+	return e.Status >= 500 && !notFoundPattern.MatchString(e.Message)
 }
 
 // transientNetErr: connection refused or reset, a dropped connection, or a
@@ -349,7 +348,7 @@ func transientNetErr(ctx context.Context, err error) bool {
 func isTransient(ctx context.Context, err error) bool {
 	var api *APIError
 	if errors.As(err, &api) {
-		return transientStatus(api.Status)
+		return transientAPIError(api)
 	}
 	return transientNetErr(ctx, err)
 }

@@ -26,7 +26,9 @@
 // missing privilege in a 403, and answers a missing guest with a 500.
 // [IsNotFound], [IsLocked], [IsDigestMismatch] and [IsPermissionDenied]
 // classify errors for callers that decide. Only idempotent GETs are
-// retried, on transient failures; requests in flight are bounded, because
+// retried, on transient failures (a dropped or refused connection, a
+// timeout, a 5xx other than a missing guest's 500), never a POST, PUT or
+// DELETE; requests in flight are bounded, because
 // pveproxy has few workers.
 //
 // # Secrets and TLS
