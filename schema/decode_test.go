@@ -305,7 +305,10 @@ signers {
   }
 }
 `
-	h, _ := mustLoad(t, src)
+	h, diags := mustLoad(t, src)
+	if len(diags) != 0 {
+		t.Errorf("a recovery signer is present, want no warning: %s", describe(diags))
+	}
 	s := h.Signers.Signers[0]
 	if !reflect.DeepEqual(s.Roles, []string{"operational", "recovery"}) {
 		t.Errorf("roles %q", s.Roles)
@@ -324,5 +327,18 @@ func TestLoadRefusesLargeInput(t *testing.T) {
 	_, diags := Load([]byte(src), "big.hcl")
 	if !diags.HasErrors() || diags[0].Summary != "File too large" || diags[0].Subject.Filename != "big.hcl" {
 		t.Fatalf("diags = %s", describe(diags))
+	}
+}
+
+// TestSignersWithoutRecovery warns (but loads) when no key could sign a
+// signer rotation after the operational keys are lost.
+func TestSignersWithoutRecovery(t *testing.T) {
+	src := hostBlock + "signers {\n  signer \"a@b\" {\n    key   = \"" + testKey + "\"\n    roles = [\"operational\"]\n  }\n}\n"
+	h, diags := mustLoad(t, src)
+	if len(diags) != 1 || diags[0].Summary != "No recovery signer" || diags[0].Subject.Start.Line != 4 {
+		t.Fatalf("diags = %s", describe(diags))
+	}
+	if len(h.Signers.Signers) != 1 {
+		t.Errorf("signers %+v", h.Signers)
 	}
 }

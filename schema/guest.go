@@ -90,6 +90,27 @@ func (d *decoder) guests(h *Host, blocks hcl.Blocks) {
 		h.Guests = append(h.Guests, g)
 	}
 	sortGuests(h.Guests)
+	d.uniqueMACs(h.Guests)
+}
+
+// uniqueMACs refuses the same MAC address on two interfaces: guests on one
+// bridge would fight over it.
+func (d *decoder) uniqueMACs(guests []Guest) {
+	seen := map[string]hcl.Range{}
+	for _, g := range guests {
+		for _, n := range g.Networks {
+			if n.Hwaddr == "" {
+				continue
+			}
+			rng := n.AttrRanges["hwaddr"]
+			if first, dup := seen[n.Hwaddr]; dup {
+				d.errorf(rng, "Duplicate MAC address", "%s is already used at %s:%d,%d; each interface needs its own MAC address.",
+					n.Hwaddr, first.Filename, first.Start.Line, first.Start.Column)
+				continue
+			}
+			seen[n.Hwaddr] = rng
+		}
+	}
 }
 
 // guest decodes one guest block.

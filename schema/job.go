@@ -108,6 +108,17 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 			}
 		}
 	}
+	if j.Op == OpSnapshotDelete && j.Snapshot != "" {
+		if g := h.Guest(j.Guest); g != nil {
+			for _, snap := range g.Snapshots {
+				if snap.Name == j.Snapshot {
+					d.errorf(j.AttrRanges["snapshot"], "Contradictory snapshot",
+						"Job %q deletes snapshot %q, which guest %q declares it should have (%s:%d). Remove one of the two.",
+						j.ID, j.Snapshot, j.Guest, snap.DeclRange.Filename, snap.DeclRange.Start.Line)
+				}
+			}
+		}
+	}
 	return j
 }
 

@@ -140,6 +140,14 @@ func (d *decoder) signers(h *Host, blocks hcl.Blocks) {
 		}
 		h.Signers.Signers = append(h.Signers.Signers, s)
 	}
+	recovery := false
+	for _, s := range h.Signers.Signers {
+		recovery = recovery || slices.Contains(s.Roles, "recovery")
+	}
+	if len(content.Blocks) > 0 && !recovery {
+		d.warnf(b.DefRange, "No recovery signer",
+			"No signer has the recovery role, so no key can sign a signers.rotate step if the operational keys are lost. Consider a recovery key kept offline.")
+	}
 	if len(content.Blocks) == 0 {
 		d.errorf(b.DefRange, "Empty signers block",
 			"A signers block with no signer would leave nobody able to sign; declare at least one signer, or remove the block to keep the current trust root.")
