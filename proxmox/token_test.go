@@ -133,3 +133,42 @@ func TestTokenNotInErrorsOrLogs(t *testing.T) {
 		t.Errorf("debug log has no request line: %q", logged.String())
 	}
 }
+
+// The secret travels only in the Authorization header: never in a URL
+// (net/http quotes URLs in its errors), a query, a body or another header.
+func TestTokenOnlyInAuthorizationHeader(t *testing.T) {
+	s, _ := taskServer(t, 1, "OK", []string{"TASK OK"})
+	c := newTestClient(t, s)
+	ctx := context.Background()
+	upid, err := c.Start(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitTask(ctx, upid, fastWait()); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = c.TaskLogTail(ctx, upid, 5)
+	_, _ = c.DestroyLXC(ctx, 100, DestroyOptions{Purge: true})
+	_ = c.SetConfig(ctx, 100, map[string]string{"memory": "512"}, []string{"swap"}, "abc")
+	reqs := s.Requests()
+	if len(reqs) < 6 {
+		t.Fatalf("only %d requests recorded", len(reqs))
+	}
+	for _, r := range reqs {
+		for _, part := range []string{r.Path, r.Query.Encode(), r.Body} {
+			if strings.Contains(part, testSecret) {
+				t.Errorf("%s %s carries the secret outside the Authorization header", r.Method, r.Path)
+			}
+		}
+		for k, vs := range r.Header {
+			for _, v := range vs {
+				if strings.Contains(v, testSecret) && k != "Authorization" {
+					t.Errorf("header %s carries the secret", k)
+				}
+			}
+		}
+		if r.Header.Get("Authorization") != "PVEAPIToken=felhom@pve!converge="+testSecret {
+			t.Errorf("%s %s: Authorization %q", r.Method, r.Path, r.Header.Get("Authorization"))
+		}
+	}
+}
