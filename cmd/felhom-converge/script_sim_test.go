@@ -26,6 +26,8 @@ import (
 //	                                       wrote ENVFILE; prints the status line
 //	                                       and the body; fails on non-200
 //	                                       unless negated
+//	simidle ENVFILE                        wait (up to 20s) until the simulator
+//	                                       runs no task
 //	simadmin ENVFILE METHOD PATH [JSON]    call the fault-injection API under
 //	                                       /_sim/ (sim serve --admin); prints
 //	                                       the status line and the body
@@ -34,6 +36,7 @@ func simScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 		"waitfile": cmdWaitFile,
 		"simapi":   cmdSimAPI,
 		"simadmin": cmdSimAdmin,
+		"simidle":  cmdSimIdle,
 	}
 }
 
@@ -82,6 +85,28 @@ func cmdSimAPI(ts *testscript.TestScript, neg bool, args []string) {
 	if ok == neg {
 		ts.Fatalf("simapi %s %s: %s", args[1], args[2], status)
 	}
+}
+
+func cmdSimIdle(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: simidle ENVFILE")
+	}
+	env, err := readSimEnv(ts.MkAbs(args[0]))
+	ts.Check(err)
+	path := "/nodes/" + env["FELHOM_CONVERGE_PROXMOX_NODE"] + "/tasks"
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		status, body, err := simRequest(env, "GET", path, []string{"source=active"})
+		ts.Check(err)
+		if !strings.HasPrefix(status, "200 ") {
+			ts.Fatalf("simidle: %s", status)
+		}
+		if strings.Contains(body, `"data":[]`) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("simidle: tasks still running")
 }
 
 func cmdSimAdmin(ts *testscript.TestScript, neg bool, args []string) {

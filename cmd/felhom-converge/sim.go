@@ -163,6 +163,10 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := holdFromEnv(sim); err != nil {
+		sim.Close()
+		return nil, err
+	}
 	endpoint, err := sim.Start("127.0.0.1:0", true)
 	if err != nil {
 		sim.Close()
@@ -175,4 +179,32 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 		Fingerprint: sim.Fingerprint(),
 		Close:       sim.Close,
 	}, nil
+}
+
+// holdFromEnv lets crash tests stop a --sim run between the simulator's
+// effect and the client seeing the answer: FELHOM_CONVERGE_SIM_HOLD="POST
+// /nodes/{node}/lxc" holds the answer to the first matching request until
+// the process ends, and FELHOM_CONVERGE_SIM_HOLD_FILE names a file created
+// once the request is held (its effect is then saved), so a script knows
+// when to kill the process.
+func holdFromEnv(sim *pvesim.Sim) error {
+	spec := os.Getenv("FELHOM_CONVERGE_SIM_HOLD")
+	if spec == "" {
+		return nil
+	}
+	method, tmpl, ok := strings.Cut(spec, " ")
+	if !ok {
+		return fmt.Errorf("FELHOM_CONVERGE_SIM_HOLD: want \"METHOD /path/{template}\", got %q", spec)
+	}
+	h, err := sim.Hold(method, tmpl)
+	if err != nil {
+		return fmt.Errorf("FELHOM_CONVERGE_SIM_HOLD: %w", err)
+	}
+	if marker := os.Getenv("FELHOM_CONVERGE_SIM_HOLD_FILE"); marker != "" {
+		go func() {
+			<-h.Reached()
+			os.WriteFile(marker, []byte(spec+"\n"), 0o600)
+		}()
+	}
+	return nil
 }
