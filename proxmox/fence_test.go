@@ -80,6 +80,123 @@ func TestFenceNoExecInProxmox(t *testing.T) {
 	}
 }
 
+// (1b) Nothing that Privileged can call in this package touches the network
+// or the API client. From its methods and NewPrivileged, the call graph is
+// followed by name (a function named where it is used, a method named where
+// it is called: an over-approximation without types), and no function
+// reached may use net, net/http or crypto/tls, or be a method of Client.
+func TestFencePrivilegedCallGraph(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type fn struct {
+		decl    *ast.FuncDecl
+		imports map[string]string // local import name -> path, in its file
+	}
+	funcs, methods := map[string][]fn{}, map[string][]fn{}
+	var queue []fn
+	fset := token.NewFileSet()
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		af, err := parser.ParseFile(fset, f, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imports := map[string]string{}
+		for _, imp := range af.Imports {
+			p := strings.Trim(imp.Path.Value, `"`)
+			name := filepath.Base(p)
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			imports[name] = p
+		}
+		for _, d := range af.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok {
+				continue
+			}
+			x := fn{fd, imports}
+			if fd.Recv == nil {
+				funcs[fd.Name.Name] = append(funcs[fd.Name.Name], x)
+			} else {
+				methods[fd.Name.Name] = append(methods[fd.Name.Name], x)
+			}
+			if recvType(fd) == "Privileged" || fd.Name.Name == "NewPrivileged" {
+				queue = append(queue, x)
+			}
+		}
+	}
+	if len(queue) < 6 {
+		t.Fatalf("found only %d entry points of Privileged", len(queue))
+	}
+	seen := map[*ast.FuncDecl]bool{}
+	var reached []string
+	for len(queue) > 0 {
+		x := queue[0]
+		queue = queue[1:]
+		if seen[x.decl] {
+			continue
+		}
+		seen[x.decl] = true
+		name := x.decl.Name.Name
+		if r := recvType(x.decl); r != "" {
+			name = r + "." + name
+			if r == "Client" {
+				t.Errorf("Privileged can reach %s", name)
+			}
+		}
+		reached = append(reached, name)
+		if x.decl.Body == nil {
+			continue
+		}
+		var visit func(n ast.Node) bool
+		visit = func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.CallExpr:
+				if sel, ok := n.Fun.(*ast.SelectorExpr); ok {
+					if id, ok := sel.X.(*ast.Ident); !ok || x.imports[id.Name] == "" {
+						queue = append(queue, methods[sel.Sel.Name]...)
+					}
+				}
+			case *ast.SelectorExpr:
+				if id, ok := n.X.(*ast.Ident); ok && x.imports[id.Name] != "" {
+					switch p := x.imports[id.Name]; p {
+					case "net", "net/http", "crypto/tls":
+						t.Errorf("%s: %s uses %s.%s", fset.Position(n.Pos()), name, p, n.Sel.Name)
+					}
+					return false
+				}
+				ast.Inspect(n.X, visit) // not n.Sel: a field or method name
+				return false
+			case *ast.Ident:
+				queue = append(queue, funcs[n.Name]...)
+			}
+			return true
+		}
+		ast.Inspect(x.decl.Body, visit)
+	}
+	t.Logf("reachable from Privileged: %s", strings.Join(reached, " "))
+}
+
+// recvType is the receiver's type name of a method, "" for a function.
+func recvType(fd *ast.FuncDecl) string {
+	if fd.Recv == nil || len(fd.Recv.List) == 0 {
+		return ""
+	}
+	typ := fd.Recv.List[0].Type
+	if star, ok := typ.(*ast.StarExpr); ok {
+		typ = star.X
+	}
+	if id, ok := typ.(*ast.Ident); ok {
+		return id.Name
+	}
+	return ""
+}
+
 // typesReachable walks the types a struct type holds (fields, pointers,
 // slices, maps; not through interfaces' dynamic values) and reports each
 // named type with its package path.
