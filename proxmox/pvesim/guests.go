@@ -358,7 +358,7 @@ func finishCreate(s *Sim, t *task) (int, error) {
 	}
 	g.Conf = newConf
 	if p["start"] == "1" {
-		g.Running, g.StartTime, g.PID = true, s.clock().Unix(), int(t.PID)+1
+		s.setRunning(g, true, int(t.PID)+1)
 	}
 	return warnings, nil
 }
@@ -442,7 +442,7 @@ func beginDestroy(s *Sim, t *task) error {
 		return errNoConfig(s.st.Node, taskVMID(t))
 	}
 	if g.Running {
-		g.Running = false
+		s.setRunning(g, false, 0)
 	}
 	g.Conf["lock"] = "destroyed"
 	return nil
@@ -516,7 +516,7 @@ func finishStart(s *Sim, t *task) (int, error) {
 		return 0, fmt.Errorf("CT %d already running", g.VMID)
 	}
 	s.applyPendingLocked(g)
-	g.Running, g.StartTime, g.PID = true, s.clock().Unix(), int(t.PID)+1
+	s.setRunning(g, true, int(t.PID)+1)
 	return 0, nil
 }
 
@@ -553,7 +553,7 @@ func finishStop(s *Sim, t *task) (int, error) {
 	if g == nil {
 		return 0, errNoConfig(s.st.Node, taskVMID(t))
 	}
-	g.Running, g.StartTime, g.PID = false, 0, 0
+	s.setRunning(g, false, 0)
 	return 0, nil
 }
 
@@ -563,7 +563,7 @@ func finishReboot(s *Sim, t *task) (int, error) {
 		return 0, errNoConfig(s.st.Node, taskVMID(t))
 	}
 	s.applyPendingLocked(g)
-	g.Running, g.StartTime, g.PID = true, s.clock().Unix(), int(t.PID)+1
+	s.setRunning(g, true, int(t.PID)+1)
 	return 0, nil
 }
 
@@ -838,7 +838,7 @@ func beginRollback(s *Sim, t *task) error {
 	}
 	if g.Running {
 		t.logf("stopping CT %d for rollback", vmid)
-		g.Running, g.StartTime, g.PID = false, 0, 0
+		s.setRunning(g, false, 0)
 	}
 	g.Conf["lock"] = "rollback"
 	return nil
@@ -878,7 +878,7 @@ func finishRollback(s *Sim, t *task) (int, error) {
 	t.logf("  Logical volume \"%s\" successfully removed.", volName(volumeOf(newConf["rootfs"])))
 	t.logf("  Logical volume \"%s\" created.", volName(volumeOf(newConf["rootfs"])))
 	if t.Params["start"] == "1" {
-		g.Running, g.StartTime, g.PID = true, s.clock().Unix(), int(t.PID)+1
+		s.setRunning(g, true, int(t.PID)+1)
 	}
 	return 0, nil
 }
@@ -994,4 +994,19 @@ func finishMove(s *Sim, t *task) (int, error) {
 		g.Conf[uk] = oldVol
 	}
 	return 0, nil
+}
+
+// setRunning starts or stops a guest, remembering the status it had for
+// the /cluster/resources lag.
+func (s *Sim) setRunning(g *guest, running bool, pid int) {
+	if g.Running != running {
+		g.PrevStatus = map[bool]string{true: "running", false: "stopped"}[g.Running]
+		g.StatusAt = s.clock().UnixMilli()
+	}
+	g.Running = running
+	if running {
+		g.StartTime, g.PID = s.clock().Unix(), pid
+	} else {
+		g.StartTime, g.PID = 0, 0
+	}
 }

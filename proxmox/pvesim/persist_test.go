@@ -280,6 +280,18 @@ func TestResourcesLag(t *testing.T) {
 	if e := find(); e["status"] != "stopped" || e["name"] != "CT140" {
 		t.Errorf("after the lag: %v", e)
 	}
+	// A start shows up late as well.
+	a.task("POST", "/nodes/pve/lxc/140/status/start", nil)
+	if e := find(); e["status"] != "stopped" {
+		t.Errorf("resources right after the start: %v, want the old status", e["status"])
+	}
+	if s := a.ok("GET", "/nodes/pve/lxc/140/status/current", nil).dataMap(t); s["status"] != "running" {
+		t.Errorf("status/current %v, want running at once", s["status"])
+	}
+	time.Sleep(1600 * time.Millisecond)
+	if e := find(); e["status"] != "running" {
+		t.Errorf("resources after the lag: %v", e["status"])
+	}
 }
 
 // TestSharedStateFile: two simulators on one state file (two CLI

@@ -235,6 +235,10 @@ func hResources(r *request) (any, error) {
 			e := r.vmStatus(g)
 			if lag := r.s.opts.ResourcesLag; lag > 0 && g.Created > 0 && r.now.UnixMilli()-g.Created < lag.Milliseconds() {
 				// Not in the RRD cache yet: only what is read live from the config.
+				if lag := r.s.opts.ResourcesLag; lag > 0 && g.StatusAt > 0 && r.now.UnixMilli()-g.StatusAt < lag.Milliseconds() {
+					// pvestatd has not seen the start or stop yet.
+					e["status"] = g.PrevStatus
+				}
 				res := map[string]any{"id": fmt.Sprintf("lxc/%d", id), "vmid": id, "type": "lxc", "node": st.Node, "status": "unknown"}
 				for _, k := range []string{"tags", "lock"} {
 					if v, ok := e[k]; ok {
@@ -243,6 +247,10 @@ func hResources(r *request) (any, error) {
 				}
 				out = append(out, res)
 				continue
+			}
+			if lag := r.s.opts.ResourcesLag; lag > 0 && g.StatusAt > 0 && r.now.UnixMilli()-g.StatusAt < lag.Milliseconds() {
+				// pvestatd has not seen the start or stop yet.
+				e["status"] = g.PrevStatus
 			}
 			res := map[string]any{"id": fmt.Sprintf("lxc/%d", id), "vmid": id, "type": "lxc", "node": st.Node,
 				"name": e["name"], "status": e["status"], "template": 0, "uptime": e["uptime"],

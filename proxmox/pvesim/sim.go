@@ -49,8 +49,9 @@ type Options struct {
 	EnableAdmin bool
 	// ResourcesLag models pvestatd's RRD cache behind /cluster/resources:
 	// a guest created less than this long ago is listed there with status
-	// "unknown" and no name or stats, as on Proxmox (default 10s;
-	// negative: no lag). GET /nodes/{node}/lxc never lags.
+	// "unknown" and no name or stats, and a start or stop shows there only
+	// this long after it happened, as on Proxmox (default 10s; negative:
+	// no lag). GET /nodes/{node}/lxc and status/current never lag.
 	ResourcesLag time.Duration
 	// AuthFailureDelay delays 401 answers; Proxmox waits 3s. Default 0.
 	AuthFailureDelay time.Duration

@@ -108,7 +108,9 @@ type guest struct {
 	Running       bool                 `json:"running"`
 	StartTime     int64                `json:"start_time,omitempty"`
 	PID           int                  `json:"pid,omitempty"`
-	Created       int64                `json:"created,omitempty"` // epoch milliseconds of creation, for the RRD lag
+	Created       int64                `json:"created,omitempty"`     // epoch milliseconds of creation, for the RRD lag
+	PrevStatus    string               `json:"prev_status,omitempty"` // status before the last start/stop
+	StatusAt      int64                `json:"status_at,omitempty"`   // epoch milliseconds of that change
 }
 
 // snapshot is a named copy of a guest's config (the volumes' snapshots are
