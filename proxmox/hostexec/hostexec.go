@@ -12,10 +12,18 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"time"
 )
 
 // Runner implements proxmox.Runner with os/exec.
-type Runner struct{}
+type Runner struct {
+	// WaitDelay bounds how long Run waits for the command's output once
+	// the command has exited (or ctx is done) while something it started
+	// still holds its stdout or stderr open, such as a helper that mount
+	// leaves running (default 5s). A command that exited 0 then still
+	// succeeds, with the output read so far.
+	WaitDelay time.Duration
+}
 
 // env is the whole environment of every command.
 var env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
@@ -23,14 +31,21 @@ var env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 // Run runs argv[0] (an absolute path) with the arguments argv[1:] and
 // returns its stdout and stderr. A non-zero exit is an *exec.ExitError,
 // whose ExitCode method Privileged reads.
-func (Runner) Run(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
+func (r Runner) Run(ctx context.Context, argv []string) (stdout, stderr []byte, err error) {
 	if len(argv) == 0 {
 		return nil, nil, errors.New("hostexec: empty command")
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
+	cmd.WaitDelay = r.WaitDelay
+	if cmd.WaitDelay <= 0 {
+		cmd.WaitDelay = 5 * time.Second
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err = cmd.Run()
+	if errors.Is(err, exec.ErrWaitDelay) {
+		err = nil // exited 0; only a leftover child held the output open
+	}
 	return out.Bytes(), errb.Bytes(), err
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/proxmox/hostexec"
@@ -34,6 +35,30 @@ func TestRunOutputsAndExitCode(t *testing.T) {
 	// environment is the fixed minimal one.
 	if string(out) != "out:a b\nenv:C:\n" || string(errOut) != "err\n" {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
+	}
+}
+
+// A command that exits while a child it started still holds stdout does
+// not hang the run: it succeeds once WaitDelay has passed.
+func TestRunLeftoverChildDoesNotHang(t *testing.T) {
+	p := script(t, "tool", `sleep 3 & echo started`)
+	start := time.Now()
+	out, _, err := hostexec.Runner{WaitDelay: 100 * time.Millisecond}.Run(context.Background(), []string{p})
+	if err != nil || string(out) != "started\n" {
+		t.Fatalf("stdout %q, err %v", out, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("Run took %s: it waited for the leftover child", d)
+	}
+}
+
+// A command that fails still fails when a leftover child holds its output.
+func TestRunLeftoverChildKeepsExitCode(t *testing.T) {
+	p := script(t, "tool", `sleep 3 & exit 4`)
+	_, _, err := hostexec.Runner{WaitDelay: 100 * time.Millisecond}.Run(context.Background(), []string{p})
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 4 {
+		t.Fatalf("err %v, want exit status 4", err)
 	}
 }
 
