@@ -296,11 +296,15 @@ func (c *Client) once(ctx context.Context, method, path string, params url.Value
 }
 
 // newAPIError reads the error from the status line first and the 8.4
-// "message" second.
+// "message" second: the message wins when it says more (the whole of a
+// multi-line error), or when the reason phrase is missing or only the
+// standard text for the code, as a reverse proxy in front of pveproxy may
+// rewrite it.
 func newAPIError(method, path string, resp *http.Response, env *envelope) *APIError {
 	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, fmt.Sprint(resp.StatusCode)))
 	msg := reason
-	if full := strings.TrimSpace(env.Message); full != "" && (reason == "" || (full != reason && strings.HasPrefix(full, reason))) {
+	if full := strings.TrimSpace(env.Message); full != "" &&
+		(reason == "" || reason == http.StatusText(resp.StatusCode) || strings.HasPrefix(full, reason)) {
 		msg = full
 	}
 	e := &APIError{Method: method, Path: path, Status: resp.StatusCode, Message: msg}

@@ -83,6 +83,16 @@ func TestAPIErrors(t *testing.T) {
 			status: 500, message: "Configuration file 'nodes/pve/lxc/100.conf' does not exist", notFound: true,
 		},
 		{
+			name:   "8.4 shape behind a proxy that rewrote the reason phrase: the message names the lock",
+			rep:    reply{Status: 500, Reason: "Internal Server Error", Body: `{"data":null,"message":"CT is locked (backup)\n"}`},
+			status: 500, message: "CT is locked (backup)", lock: "backup",
+		},
+		{
+			name:   "8.4 shape behind such a proxy: the 403's privilege comes from the message",
+			rep:    reply{Status: 403, Reason: "Forbidden", Body: `{"data":null,"message":"Permission check failed (/vms/100, VM.Config.Memory)\n"}`},
+			status: 403, message: "Permission check failed (/vms/100, VM.Config.Memory)", priv: "VM.Config.Memory", acl: "/vms/100",
+		},
+		{
 			name:   "404 from a reverse proxy does not mean the guest is missing",
 			rep:    reply{Status: 404, Reason: "Not Found", Body: `<html>not found</html>`},
 			status: 404, message: "Not Found",
