@@ -1,0 +1,57 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/felhom/felhom-converge/config"
+	"github.com/felhom/felhom-converge/schema"
+)
+
+// The README's HCL examples must stay true: desired-state examples load
+// without errors and local-config examples load as a config.
+func TestReadmeExamples(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```hcl\n(.*?)```").FindAllSubmatch(readme, -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d hcl examples in README.md, want the config and the desired-state one", len(blocks))
+	}
+	for i, b := range blocks {
+		src := b[1]
+		if strings.HasPrefix(string(src), `host "`) {
+			if _, diags := schema.Load(src, "README.md"); diags.HasErrors() {
+				t.Errorf("desired-state example %d: %v", i+1, diags)
+			}
+			continue
+		}
+		path := filepath.Join(t.TempDir(), "config.hcl")
+		if err := os.WriteFile(path, src, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := config.Load(config.Sources{File: path, Getenv: func(string) string { return "" }}); err != nil {
+			t.Errorf("config example %d: %v", i+1, err)
+		}
+	}
+}
+
+// .ci/run runs the README's test command.
+func TestReadmeTestCommandIsWhatCIRuns(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ci, err := os.ReadFile("../../.ci/run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const cmd = "go test -race ./..."
+	if !strings.Contains(string(readme), "    "+cmd+"\n") || !strings.Contains(string(ci), "\n"+cmd+"\n") {
+		t.Fatalf("README.md and .ci/run must both run %q", cmd)
+	}
+}
