@@ -17,7 +17,9 @@
 // depending on the version ([Int], [Float], [Bool]). Mutations that Proxmox
 // runs as a worker task return a [UPID]; [Client.WaitTask] polls it and
 // returns nil only for exit status "OK", a *[TaskWarnings] for
-// "WARNINGS: N" (a success), and a *[TaskError] otherwise. Config writes
+// "WARNINGS: N" (a success), and a *[TaskError] otherwise; any other error
+// (a timeout, a cancel, a status it could not read) leaves the outcome
+// unknown, and the task may still be running. Config writes
 // ([Client.SetConfig]) are synchronous and take the digest read with the
 // config, so Proxmox refuses a lost update.
 //
@@ -37,7 +39,8 @@
 // "user@realm!id=REDACTED", and the secret reaches only the Authorization
 // header. TLS trust is exactly one of a CA file (full verification), a
 // SHA-256 pin of the node's certificate in the form Proxmox reports it, or
-// an explicit InsecureSkipVerify. HTTP/2 is never used.
+// an explicit InsecureSkipVerify, accepted only for a loopback endpoint.
+// HTTP/2 is never used, nor an environment proxy, nor a redirect.
 //
 // The package decides nothing; plan and apply do.
 package proxmox
