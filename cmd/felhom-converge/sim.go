@@ -19,15 +19,15 @@ type SimCmd struct {
 }
 
 type SimServeCmd struct {
-	Listen       string        `default:"127.0.0.1:8006" help:"Loopback address to listen on; port 0 picks a free port." placeholder:"ADDR"`
+	Listen       string        `default:"127.0.0.1:8006" help:"Loopback address to listen on; port 0 picks a free port."`
 	State        string        `type:"path" help:"JSON file holding the simulated host; created with the default seed if absent (default: in memory only)." placeholder:"FILE"`
 	TLS          bool          `name:"tls" default:"true" negatable:"" help:"Serve HTTPS with the state's self-signed certificate (default)."`
 	PlainHTTP    bool          `name:"plain-http" help:"Serve plain HTTP instead of HTTPS."`
 	Latency      time.Duration `default:"0s" help:"Delay added to every request."`
 	Workers      int           `default:"3" help:"Requests served at once, like pveproxy's worker pool (0: unbounded)."`
-	TaskDuration time.Duration `default:"200ms" help:"How long every worker task runs."`
+	TaskDuration time.Duration `default:"200ms" help:"How long every worker task runs (0: tasks finish at once)."`
 	Guests       int           `default:"0" help:"Seed this many extra guests (vmid 1000 up) into a new state."`
-	ResourcesLag time.Duration `default:"10s" help:"How long a new guest shows as status unknown in /cluster/resources, like pvestatd's cache (0: no lag)."`
+	ResourcesLag time.Duration `default:"10s" help:"How long /cluster/resources lags behind new guests, starts and stops, like pvestatd's cache (0: no lag)."`
 	EnvFile      string        `type:"path" help:"Also write the connection settings to FILE (mode 0600) once serving." placeholder:"FILE"`
 	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/."`
 }
@@ -37,7 +37,7 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 		StatePath:    c.State,
 		Latency:      c.Latency,
 		Workers:      c.Workers,
-		TaskDuration: c.TaskDuration,
+		TaskDuration: noneIfZero(c.TaskDuration),
 		ExtraGuests:  c.Guests,
 		EnableAdmin:  c.Admin,
 		ResourcesLag: noneIfZero(c.ResourcesLag),
@@ -66,7 +66,8 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 	return nil
 }
 
-// noneIfZero maps the CLI's "0: none" to the simulator's negative "none".
+// noneIfZero maps the CLI's "0: none" to the simulator's negative "none"
+// (a zero Options field means "the default").
 func noneIfZero(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
