@@ -69,3 +69,30 @@ func (u UPID) Token() string {
 	}
 	return ""
 }
+
+// IsZero reports whether u is the zero UPID (no task).
+func (u UPID) IsZero() bool { return u == UPID{} }
+
+// MarshalText writes the UPID exactly as Proxmox prints it (the zero UPID
+// as ""), so a journal or a JSON document holds the text the API takes
+// back.
+func (u UPID) MarshalText() ([]byte, error) {
+	if u.IsZero() {
+		return []byte{}, nil
+	}
+	return []byte(u.String()), nil
+}
+
+// UnmarshalText parses a UPID as ParseUPID does; "" is the zero UPID.
+func (u *UPID) UnmarshalText(b []byte) error {
+	if len(b) == 0 {
+		*u = UPID{}
+		return nil
+	}
+	v, err := ParseUPID(string(b))
+	if err != nil {
+		return err
+	}
+	*u = v
+	return nil
+}

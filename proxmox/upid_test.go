@@ -1,6 +1,7 @@
 package proxmox
 
 import (
+	"encoding/json"
 	"testing"
 	"time"
 )
@@ -49,5 +50,35 @@ func TestParseUPIDRejects(t *testing.T) {
 		if _, err := ParseUPID(s); err == nil {
 			t.Errorf("ParseUPID(%q) accepted a malformed UPID", s)
 		}
+	}
+}
+
+// A UPID in JSON is the exact text Proxmox printed, and reads back equal;
+// the zero UPID is "".
+func TestUPIDJSON(t *testing.T) {
+	u, err := ParseUPID(testUPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type rec struct {
+		UPID  UPID `json:"upid"`
+		Empty UPID `json:"empty"`
+	}
+	b, err := json.Marshal(rec{UPID: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"upid":"` + testUPID + `","empty":""}`; string(b) != want {
+		t.Fatalf("JSON %s, want %s", b, want)
+	}
+	var back rec
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.UPID != u || !back.Empty.IsZero() {
+		t.Fatalf("read back %+v", back)
+	}
+	if err := json.Unmarshal([]byte(`{"upid":"UPID:pve:bad"}`), &back); err == nil {
+		t.Fatal("accepted a malformed UPID")
 	}
 }
