@@ -29,34 +29,26 @@ func (e *FingerprintMismatchError) Error() string {
 // reports it: colon-separated upper-case hex.
 func Fingerprint(der []byte) string {
 	sum := sha256.Sum256(der)
-	h := strings.ToUpper(hex.EncodeToString(sum[:]))
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
-	}
-	return b.String()
+	return colonHex(sum[:])
 }
 
 // normalizeFingerprint accepts a SHA-256 fingerprint in any case, with or
 // without colons, and returns Proxmox's form.
 func normalizeFingerprint(s string) (string, error) {
-	h := strings.ReplaceAll(strings.TrimSpace(s), ":", "")
-	raw, err := hex.DecodeString(h)
+	raw, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
 	if err != nil || len(raw) != sha256.Size {
 		return "", fmt.Errorf("fingerprint %q is not a SHA-256 fingerprint (64 hex digits, colons optional)", s)
 	}
-	h = strings.ToUpper(h)
-	var b strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		b.WriteString(h[i : i+2])
+	return colonHex(raw), nil
+}
+
+// colonHex is "AB:CD:...", upper case.
+func colonHex(b []byte) string {
+	parts := make([]string, len(b))
+	for i, c := range b {
+		parts[i] = fmt.Sprintf("%02X", c)
 	}
-	return b.String(), nil
+	return strings.Join(parts, ":")
 }
 
 // tlsConfig builds the client TLS configuration for exactly one trust mode.
