@@ -242,9 +242,9 @@ func newCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	return cert, key
 }
 
-// newLeaf returns a certificate for 127.0.0.1 signed by the CA, like
-// pve-ssl.pem.
-func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Certificate {
+// newLeaf returns a certificate for the names "pve" and ips signed by the
+// CA, like pve-ssl.pem.
+func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey, ips ...net.IP) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -253,7 +253,7 @@ func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Ce
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "pve"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"pve"},
+		IPAddresses: ips, DNSNames: []string{"pve"},
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
@@ -264,8 +264,8 @@ func newLeaf(t *testing.T, ca *x509.Certificate, caKey *ecdsa.PrivateKey) tls.Ce
 }
 
 // tlsServer is an HTTPS API that answers /version with a certificate from
-// its own CA, and returns the CA.
-func tlsServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
+// its own CA for "pve" and ips, and returns the CA.
+func tlsServer(t *testing.T, ips ...net.IP) (*httptest.Server, *x509.Certificate) {
 	ca, caKey := newCA(t)
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 1 {
@@ -276,15 +276,18 @@ func tlsServer(t *testing.T) (*httptest.Server, *x509.Certificate) {
 	}))
 	s.EnableHTTP2 = true // the client must still speak HTTP/1.1
 	s.Config.ErrorLog = log.New(io.Discard, "", 0)
-	s.TLS = &tls.Config{Certificates: []tls.Certificate{newLeaf(t, ca, caKey)}}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{newLeaf(t, ca, caKey, ips...)}}
 	s.StartTLS()
 	t.Cleanup(s.Close)
 	return s, ca
 }
 
 func TestTLSTrust(t *testing.T) {
-	srv, srvCA := tlsServer(t)
-	other, otherCA := tlsServer(t)
+	loopback := net.IPv4(127, 0, 0, 1)
+	srv, srvCA := tlsServer(t, loopback)
+	other, otherCA := tlsServer(t, loopback)
+	// The right CA, but the certificate names only "pve", not 127.0.0.1.
+	misnamed, misnamedCA := tlsServer(t)
 	seen := Fingerprint(srv.Certificate().Raw)
 	dir := t.TempDir()
 	writeCA := func(name string, ca *x509.Certificate) string {
@@ -295,6 +298,7 @@ func TestTLSTrust(t *testing.T) {
 		return p
 	}
 	goodCA, wrongCA := writeCA("good.pem", srvCA), writeCA("wrong.pem", otherCA)
+	misnamedCAFile := writeCA("misnamed.pem", misnamedCA)
 	lowerNoColons := strings.ToLower(strings.ReplaceAll(seen, ":", ""))
 
 	cases := []struct {
@@ -307,11 +311,18 @@ func TestTLSTrust(t *testing.T) {
 		{"pin of another certificate", Options{Fingerprint: Fingerprint(other.Certificate().Raw)}, true},
 		{"CA verifies", Options{CAFile: goodCA}, false},
 		{"wrong CA", Options{CAFile: wrongCA}, true},
+		// CAFile is full verification: the name is checked too.
+		{"right CA, certificate for another name", Options{Endpoint: misnamed.URL, CAFile: misnamedCAFile}, true},
+		// A pin needs no name: it is the certificate itself.
+		{"pin of a certificate for another name", Options{Endpoint: misnamed.URL, Fingerprint: Fingerprint(misnamed.Certificate().Raw)}, false},
 		{"insecure, explicitly", Options{InsecureSkipVerify: true}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.o.Endpoint, tc.o.Node, tc.o.Token = srv.URL, "pve", testToken(t)
+			if tc.o.Endpoint == "" {
+				tc.o.Endpoint = srv.URL
+			}
+			tc.o.Node, tc.o.Token = "pve", testToken(t)
 			c, err := New(tc.o)
 			if err != nil {
 				t.Fatal(err)
