@@ -30,6 +30,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,6 +54,11 @@ const (
 	DefaultTimeout        = 30 * time.Second
 	DefaultConcurrency    = 4
 	DefaultPrivilegedMode = "sudo"
+
+	// SimHost is the host name under --sim when the command has no
+	// desired-state file to name one: the demo host of the simulator's
+	// default seed (examples/demo.hcl).
+	SimHost = "pve-demo"
 
 	// CredentialName is the systemd credential (LoadCredential=) holding
 	// the API token, read from $CREDENTIALS_DIRECTORY.
@@ -129,7 +135,7 @@ type Sources struct {
 	Getenv func(string) string
 	// SimDir is --sim DIR: the host is the simulator. The default config
 	// file is not read; state_dir and allowed_signers default to DIR/state
-	// and DIR/allowed_signers, and host to DesiredHost.
+	// and DIR/allowed_signers, and host to DesiredHost (else SimHost).
 	SimDir string
 	// DesiredHost is the host named by the desired-state file, if the
 	// command has one.
@@ -178,7 +184,7 @@ func Load(src Sources) (*Config, error) {
 		sim := map[string]string{
 			"state_dir":       filepath.Join(dir, "state"),
 			"allowed_signers": filepath.Join(dir, "allowed_signers"),
-			"host":            src.DesiredHost,
+			"host":            cmp.Or(src.DesiredHost, SimHost),
 		}
 		for _, f := range fields {
 			if v := sim[f.key]; v != "" {

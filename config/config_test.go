@@ -222,6 +222,9 @@ func TestSimDefaults(t *testing.T) {
 	if c.Host != "pve-demo" || c.AllowedSigners != filepath.Join(dir, "allowed_signers") {
 		t.Errorf("host %q allowed_signers %q", c.Host, c.AllowedSigners)
 	}
+	if c, err := Load(Sources{SimDir: dir, Getenv: env()}); err != nil || c.Host != SimHost {
+		t.Errorf("without a desired file, --sim's host defaults to %q; got %v, %v", SimHost, c, err)
+	}
 	if c.StateDir != "/tmp/explicit" {
 		t.Errorf("an explicit environment value must win over --sim defaults; state_dir = %q", c.StateDir)
 	}
