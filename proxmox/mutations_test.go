@@ -194,3 +194,27 @@ func TestListTasksQuery(t *testing.T) {
 		t.Fatalf("got %+v", tasks)
 	}
 }
+
+// A listed task is running by Proxmox's "RUNNING" status, which is not an
+// exit status.
+func TestTaskRunning(t *testing.T) {
+	cases := []struct {
+		json    string
+		running bool
+		why     string
+	}{
+		{`{"upid":"` + testUPID + `","starttime":1716560307,"status":"RUNNING"}`, true, "pve-manager lists an active task as RUNNING"},
+		{`{"upid":"` + testUPID + `","starttime":1716560307}`, true, "no status and no end time"},
+		{`{"upid":"` + testUPID + `","starttime":1716560307,"endtime":1716560310,"status":"OK"}`, false, "finished"},
+		{`{"upid":"` + testUPID + `","starttime":1716560307,"endtime":1716560310,"status":"CT is locked (backup)"}`, false, "failed"},
+	}
+	for _, c := range cases {
+		var task Task
+		if err := jsonUnmarshal(c.json, &task); err != nil {
+			t.Fatal(err)
+		}
+		if task.Running() != c.running {
+			t.Errorf("%s: Running() = %v (%s)", c.json, task.Running(), c.why)
+		}
+	}
+}

@@ -443,8 +443,11 @@ type Snapshot struct {
 	Digest      string `json:"digest,omitempty"`
 }
 
-// Task is one entry of GET /nodes/{node}/tasks. A running task has no
-// EndTime and no Status; a finished one has Status = its exit status.
+// Task is one entry of GET /nodes/{node}/tasks. Proxmox lists a running
+// task with Status "RUNNING" and no EndTime (pve-manager Tasks.pm: "status
+// = 'RUNNING' if !status"); a finished one has an EndTime and Status = its
+// exit status ("OK", "WARNINGS: N", or the error). Use [Task.Running]
+// rather than reading Status as an exit status.
 type Task struct {
 	UPID      string `json:"upid"`
 	Node      string `json:"node"`
@@ -457,6 +460,12 @@ type Task struct {
 	User      string `json:"user"`
 	TokenID   string `json:"tokenid,omitempty"`
 	Status    string `json:"status,omitempty"`
+}
+
+// Running reports whether the task was still running when listed: status
+// "RUNNING", or (as some servers list it) no status and no end time.
+func (t Task) Running() bool {
+	return t.Status == "RUNNING" || (t.Status == "" && t.EndTime == 0)
 }
 
 // TaskStatus is GET /nodes/{node}/tasks/{upid}/status.
