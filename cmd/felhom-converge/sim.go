@@ -30,6 +30,7 @@ type SimServeCmd struct {
 	ResourcesLag time.Duration `default:"10s" help:"How long /cluster/resources lags behind new guests, starts and stops, like pvestatd's cache (0: no lag)."`
 	EnvFile      string        `type:"path" help:"Also write the connection settings to FILE (mode 0600) once serving." placeholder:"FILE"`
 	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/."`
+	Token        string        `default:"converge" enum:"converge,readonly" help:"Seeded API token to print: converge (the tool's role) or readonly (VM.Audit, Datastore.Audit, Sys.Audit)."`
 }
 
 func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
@@ -51,7 +52,7 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 		sim.Close()
 		return withHint(fmt.Errorf("sim serve: %w", err), "the simulator's token is a throwaway secret; it only listens on 127.0.0.1 or [::1]")
 	}
-	env := simEnv(endpoint, sim.Node(), sim.Token("converge"), sim.Fingerprint(), useTLS)
+	env := simEnv(endpoint, sim.Node(), sim.Token(c.Token), sim.Fingerprint(), useTLS)
 	fmt.Fprint(g.stdout, env)
 	if c.EnvFile != "" {
 		if err := writeEnvFile(c.EnvFile, env); err != nil {
