@@ -172,10 +172,11 @@ func rewriteFile(name string, data []byte) error {
 	return nil
 }
 
-// diagPrinter renders diagnostics on stderr: a "FILE:LINE:COL: severity:
-// summary" line an editor can jump to, then hcl's rendering of the source
-// snippet and the detail. Colour marks the range on a terminal; elsewhere a
-// line of carets under the snippet does.
+// diagPrinter renders diagnostics on stderr: a "FILE:LINE:COL: summary"
+// line an editor can jump to ("FILE:LINE:COL: warning: summary" for a
+// warning), then hcl's rendering of the source snippet and the detail.
+// Colour marks the range on a terminal; elsewhere a line of carets under the
+// snippet does.
 type diagPrinter struct {
 	w     io.Writer
 	width uint
@@ -212,7 +213,11 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		if !p.color && d.Subject != nil {
 			body = markRange(body, *d.Subject)
 		}
-		fmt.Fprintf(p.w, "%s%s: %s\n%s", position(d.Subject), severity(d.Severity), d.Summary, body)
+		label := ""
+		if d.Severity == hcl.DiagWarning {
+			label = "warning: "
+		}
+		fmt.Fprintf(p.w, "%s%s%s\n%s", position(d.Subject), label, d.Summary, body)
 	}
 }
 
