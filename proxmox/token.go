@@ -45,22 +45,28 @@ func ParseToken(s string) (Token, error) {
 		return Token{}, errors.New("parse API token: want USER@REALM!TOKENID=SECRET, found no '='")
 	}
 	id, secret := s[:i], s[i+1:]
+	// Errors quote the id only when it has an id's shape: text in the wrong
+	// order could be the secret itself.
+	what := "API token"
+	if strings.Contains(id, "@") && strings.Contains(id, "!") {
+		what = fmt.Sprintf("API token %q", id)
+	}
 	if secret == "" {
-		return Token{}, fmt.Errorf("parse API token %q: empty secret", id)
+		return Token{}, fmt.Errorf("parse %s: empty secret", what)
 	}
 	if strings.ContainsAny(secret, " \t\r\n;") {
-		return Token{}, fmt.Errorf("parse API token %q: the secret contains whitespace or ';'", id)
+		return Token{}, fmt.Errorf("parse %s: the secret contains whitespace or ';'", what)
 	}
 	userRealm, tokenID, ok := strings.Cut(id, "!")
 	if !ok {
-		return Token{}, fmt.Errorf("parse API token %q: want USER@REALM!TOKENID before '='", id)
+		return Token{}, fmt.Errorf("parse %s: want USER@REALM!TOKENID before '='", what)
 	}
 	at := strings.LastIndexByte(userRealm, '@')
 	if at <= 0 || !userPattern.MatchString(userRealm[:at]) || !realmPattern.MatchString(userRealm[at+1:]) {
-		return Token{}, fmt.Errorf("parse API token %q: want USER@REALM before '!' (no whitespace, ':' or '/' in USER; REALM a name like pve or pam)", id)
+		return Token{}, fmt.Errorf("parse %s: want USER@REALM before '!' (no whitespace, ':' or '/' in USER; REALM a name like pve or pam)", what)
 	}
 	if !tokenIDPattern.MatchString(tokenID) {
-		return Token{}, fmt.Errorf("parse API token %q: the token id after '!' must start with a letter and hold only letters, digits, '.', '_' or '-'", id)
+		return Token{}, fmt.Errorf("parse %s: the token id after '!' must start with a letter and hold only letters, digits, '.', '_' or '-'", what)
 	}
 	return Token{User: userRealm[:at], Realm: userRealm[at+1:], TokenID: tokenID, secret: &secret}, nil
 }

@@ -26,6 +26,8 @@ func TestParseToken(t *testing.T) {
 		{name: "header form with a space, which Proxmox also accepts", in: "PVEAPIToken felhom@pve!converge=" + testSecret,
 			user: "felhom", realm: "pve", id: "converge", header: "PVEAPIToken=felhom@pve!converge=" + testSecret},
 		{name: "only a secret", in: testSecret, wantErr: true},
+		{name: "secret and id swapped (the secret is before the last '=')", in: testSecret + "=felhom@pve!converge", wantErr: true},
+		{name: "only a secret, then '='", in: testSecret + "=", wantErr: true},
 		{name: "whitespace in the user (a pasted label)", in: "token felhom@pve!converge=" + testSecret, wantErr: true},
 		{name: "realm that is not a name", in: "felhom@p/ve!converge=" + testSecret, wantErr: true},
 		{name: "empty secret", in: "felhom@pve!converge=", wantErr: true},
