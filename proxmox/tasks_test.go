@@ -150,14 +150,22 @@ func TestWaitTask(t *testing.T) {
 		}
 	})
 	t.Run("backoff doubles up to the maximum", func(t *testing.T) {
-		s, polls := taskServer(t, 1<<30, "OK", nil)
+		s, _ := taskServer(t, 1<<30, "OK", nil)
 		c := newTestClient(t, s)
-		o := WaitOptions{MinInterval: 10 * time.Millisecond, MaxInterval: 40 * time.Millisecond, Timeout: 300 * time.Millisecond}
+		var at []time.Time
+		o := WaitOptions{MinInterval: 5 * time.Millisecond, MaxInterval: 20 * time.Millisecond, Timeout: 500 * time.Millisecond,
+			Progress: func(TaskStatus) { at = append(at, time.Now()) }}
 		_ = c.WaitTask(context.Background(), upid, o)
-		// 10+20+40+40+... ms: about 9 polls in 300ms; without backoff ~30,
-		// without a cap ~5.
-		if n := polls.Load(); n < 6 || n > 12 {
-			t.Errorf("%d polls in 300ms, want about 9", n)
+		// Sleeps are lower bounds whatever the load: the gaps must grow
+		// 5, 10, 20, 20, ... ms. Without a cap, 500ms would hold at most
+		// 7 polls (5+10+20+40+80+160+320 > 500); with it, far more.
+		if len(at) < 10 {
+			t.Fatalf("%d polls in 500ms: the interval is not capped at 20ms", len(at))
+		}
+		for i, want := range []time.Duration{5, 10, 20, 20} {
+			if gap := at[i+1].Sub(at[i]); gap < want*time.Millisecond-time.Millisecond {
+				t.Errorf("gap %d is %s, want at least %dms", i, gap, want)
+			}
 		}
 	})
 }
