@@ -67,8 +67,9 @@ type WaitOptions struct {
 	// 100ms, doubling to 2s).
 	MinInterval, MaxInterval time.Duration
 	// MaxPollOutage is how long the status polls may keep failing
-	// transiently (connection refused or reset, 502/503/504, a timeout:
-	// pveproxy restarting during a long task) before WaitTask gives up
+	// transiently (connection refused or reset, a timeout, a 5xx other
+	// than a missing guest's: pveproxy restarting during a long task)
+	// before WaitTask gives up
 	// (default 2m). A poll Proxmox refuses outright ends the wait at once.
 	MaxPollOutage time.Duration
 }
@@ -146,7 +147,7 @@ func waitGaveUp(ctx context.Context, upid UPID, timeout time.Duration, err error
 	if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("wait for task %s: still running after %s: %w", upid, timeout, err)
 	}
-	return fmt.Errorf("wait for task %s: %w", upid, err)
+	return fmt.Errorf("wait for task %s (the task may still be running): %w", upid, err)
 }
 
 // taskOutcome turns a stopped task's exit status into WaitTask's result.
