@@ -273,6 +273,11 @@ func (c *Client) once(ctx context.Context, method, path string, params url.Value
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		c.logf("proxmox: %s %s: %v", method, path, err)
+		if method != http.MethodGet && !neverSent(err) {
+			// Proxmox may have acted on it, and a POST is not repeated.
+			return nil, false, fmt.Errorf("%s %s: %w (the request may have reached Proxmox: look for its task in the node's task list before repeating it)",
+				method, path, unwrapURLError(err))
+		}
 		return nil, transientNetErr(ctx, err), fmt.Errorf("%s %s: %w", method, path, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
@@ -355,6 +360,16 @@ func isTransient(ctx context.Context, err error) bool {
 		return transientAPIError(api)
 	}
 	return transientNetErr(ctx, err)
+}
+
+// neverSent reports whether a failed exchange certainly did not deliver
+// the request: the connection was never made, or TLS refused the server.
+func neverSent(err error) bool {
+	var op *net.OpError
+	var dns *net.DNSError
+	var pin *FingerprintMismatchError
+	var cert *tls.CertificateVerificationError
+	return (errors.As(err, &op) && op.Op == "dial") || errors.As(err, &dns) || errors.As(err, &pin) || errors.As(err, &cert)
 }
 
 // unwrapURLError drops url.Error's "Get \"https://...\"" prefix; the

@@ -86,6 +86,26 @@ func TestRetries(t *testing.T) {
 	}
 }
 
+// A mutation whose connection failed after it was sent may have been
+// carried out: its error says where to look. One that never connected
+// says nothing of the kind.
+func TestMutationOutcomeUnknownAfterSend(t *testing.T) {
+	s := newPVEServer(t, func(recorded) reply { return reply{Status: 0} }) // read the request, then hang up
+	c := newTestClient(t, s)
+	_, err := c.Start(context.Background(), 100)
+	if err == nil || !strings.Contains(err.Error(), "may have reached Proxmox") {
+		t.Fatalf("err = %v, want a note that the start may have happened", err)
+	}
+	dead, err := New(Options{Endpoint: "http://127.0.0.1:1", Node: "pve", Token: testToken(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = dead.Start(context.Background(), 100)
+	if err == nil || strings.Contains(err.Error(), "may have reached") {
+		t.Fatalf("err = %v: a refused connection delivered nothing", err)
+	}
+}
+
 // A GET that keeps failing gives up after the configured attempts.
 func TestRetryGivesUp(t *testing.T) {
 	var n atomic.Int32
