@@ -34,6 +34,7 @@ var (
 	macPattern      = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
 	ifnamePattern   = regexp.MustCompile(`^[a-zA-Z0-9_.\-]{1,15}$`)
 	configIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_\-]*$`)
+	warningsPattern = regexp.MustCompile(`^WARNINGS: \d+$`)
 )
 
 // parseSize reads Proxmox's disk-size syntax into bytes.

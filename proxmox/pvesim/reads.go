@@ -547,6 +547,13 @@ func (r *request) visibleTask(t *task) bool {
 	return t.User == r.tokenID || r.has("/nodes/"+r.s.st.Node, "Sys.Audit")
 }
 
+// hTaskList is GET /nodes/{node}/tasks as pve-manager's Tasks.pm builds
+// it: with source=active|all the running tasks come first, listed as
+// Proxmox's active-worker file has them (status "RUNNING", the user still
+// "user@realm!token"); the finished tasks follow, newest first, as read
+// back from the task index (user and tokenid split, endtime and the exit
+// status as status). Filters count towards "total" before start and limit
+// apply; limit=0 lists nothing.
 func hTaskList(r *request) (any, error) {
 	p := r.params
 	source := p["source"]
@@ -558,59 +565,88 @@ func hTaskList(r *request) (any, error) {
 	if v, ok := p["limit"]; ok {
 		limit, _ = strconv.Atoi(v)
 	}
-	var out []any
+	statuses := map[string]bool{"ok": true, "warning": true, "error": true, "unknown": true}
+	if v, ok := p["statusfilter"]; ok && p["errors"] != "1" {
+		statuses = map[string]bool{}
+		for _, f := range splitList(v) {
+			statuses[strings.ToLower(f)] = true
+		}
+	} else if p["errors"] == "1" {
+		statuses["ok"] = false
+	}
+	var active, archived []*task
 	for i := len(r.s.st.Tasks) - 1; i >= 0; i-- {
-		t := r.s.st.Tasks[i]
+		if t := r.s.st.Tasks[i]; t.Status == "running" {
+			active = append(active, t)
+		} else {
+			archived = append(archived, t)
+		}
+	}
+	// The index is appended to as tasks end.
+	sort.SliceStable(archived, func(i, j int) bool { return archived[i].EndTime > archived[j].EndTime })
+	var tasks []*task
+	if source != "archive" {
+		tasks = append(tasks, active...)
+	}
+	if source != "active" {
+		tasks = append(tasks, archived...)
+	}
+	count := 0
+	out := []any{}
+	for _, t := range tasks {
 		running := t.Status == "running"
-		if (source == "archive" && running) || (source == "active" && !running) {
-			continue
-		}
-		if !r.visibleTask(t) {
-			continue
-		}
-		if v := p["vmid"]; v != "" && t.ID != v {
-			continue
-		}
-		if v := p["typefilter"]; v != "" && t.Type != v {
-			continue
-		}
-		if v := p["userfilter"]; v != "" && !strings.Contains(t.User, v) {
-			continue
-		}
-		if p["errors"] == "1" && (running || t.ExitStatus == "OK") {
-			continue
-		}
-		if v := p["since"]; v != "" {
-			if n, _ := strconv.ParseInt(v, 10, 64); t.StartTime < n {
-				continue
-			}
-		}
-		if v := p["until"]; v != "" {
-			if n, _ := strconv.ParseInt(v, 10, 64); t.StartTime > n {
-				continue
-			}
-		}
 		e := map[string]any{"upid": t.UPID, "node": r.s.st.Node, "pid": t.PID, "pstart": t.PStart,
 			"starttime": t.StartTime, "type": t.Type, "id": t.ID, "user": t.User}
+		status := ""
 		if !running {
+			user, tok, ok := strings.Cut(t.User, "!")
+			e["user"] = user
+			if ok {
+				e["tokenid"] = tok
+			}
 			e["endtime"] = t.EndTime
 			e["status"] = t.ExitStatus
+			status = t.ExitStatus
+		}
+		switch {
+		case p["userfilter"] != "" && !strings.Contains(strings.ToLower(e["user"].(string)), strings.ToLower(p["userfilter"])),
+			!r.visibleTask(t),
+			p["typefilter"] != "" && t.Type != p["typefilter"],
+			p["vmid"] != "" && t.ID != p["vmid"],
+			p["since"] != "" && t.StartTime < atoi64(p["since"]),
+			p["until"] != "" && t.StartTime > atoi64(p["until"]),
+			!statuses[statusType(status)]:
+			continue
+		}
+		count++
+		if count <= start || len(out) >= limit {
+			continue
+		}
+		if running {
+			e["status"] = "RUNNING"
 		}
 		out = append(out, e)
 	}
-	total := len(out)
-	if start > len(out) {
-		start = len(out)
-	}
-	out = out[start:]
-	if limit > 0 && limit < len(out) {
-		out = out[:limit]
-	}
-	r.total = &total
-	if out == nil {
-		out = []any{}
-	}
+	r.total = &count
 	return out, nil
+}
+
+func atoi64(s string) int64 {
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}
+
+// statusType is pve-common's upid_normalize_status_type.
+func statusType(status string) string {
+	switch {
+	case status == "" || status == "unexpected status":
+		return "unknown"
+	case status == "OK":
+		return "ok"
+	case warningsPattern.MatchString(status):
+		return "warning"
+	}
+	return "error"
 }
 
 // taskFor resolves the {upid} path parameter and checks access.
