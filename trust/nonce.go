@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
@@ -216,49 +217,18 @@ func (s *FileNonceStore) appendRecord(rec nonceEntry, good int64) error {
 		return fmt.Errorf("close nonce store: %w", err)
 	}
 	if created {
-		return syncDir(filepath.Dir(s.path))
+		return atomicfile.SyncDir(filepath.Dir(s.path))
 	}
 	return nil
 }
 
-func (s *FileNonceStore) rewrite(entries []nonceEntry) (err error) {
+func (s *FileNonceStore) rewrite(entries []nonceEntry) error {
 	var buf bytes.Buffer
 	for _, e := range entries {
 		buf.WriteString(e.line())
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), NonceFile+".tmp*")
-	if err != nil {
+	if err := atomicfile.WriteFile(s.path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("rewrite nonce store: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("rewrite nonce store: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("rewrite nonce store: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("rewrite nonce store: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), s.path); err != nil {
-		return fmt.Errorf("rewrite nonce store: %w", err)
-	}
-	return syncDir(filepath.Dir(s.path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync state directory: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync state directory: %w", err)
 	}
 	return nil
 }
