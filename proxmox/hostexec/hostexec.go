@@ -12,16 +12,18 @@ import (
 	"context"
 	"errors"
 	"os/exec"
+	"syscall"
 	"time"
 )
 
 // Runner implements proxmox.Runner with os/exec.
 type Runner struct {
 	// WaitDelay bounds how long Run waits for the command's output once
-	// the command has exited (or ctx is done) while something it started
-	// still holds its stdout or stderr open, such as a helper that mount
-	// leaves running (default 5s). A command that exited 0 then still
-	// succeeds, with the output read so far.
+	// the command has exited while something it started still holds its
+	// stdout or stderr open, such as a helper that mount leaves running; a
+	// command that exited 0 then still succeeds, with the output read so
+	// far. When ctx ends, the command gets SIGTERM, and SIGKILL if it is
+	// still running WaitDelay later. Default 5s.
 	WaitDelay time.Duration
 }
 
@@ -37,6 +39,9 @@ func (r Runner) Run(ctx context.Context, argv []string) (stdout, stderr []byte, 
 	}
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = env
+	// On cancel, ask the command to stop (pct cleans up on SIGTERM) and
+	// kill it only if it has not ended WaitDelay later.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = r.WaitDelay
 	if cmd.WaitDelay <= 0 {
 		cmd.WaitDelay = 5 * time.Second

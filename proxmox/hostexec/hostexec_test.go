@@ -62,6 +62,47 @@ func TestRunLeftoverChildKeepsExitCode(t *testing.T) {
 	}
 }
 
+// A cancelled command is asked to stop with SIGTERM first, so it can
+// clean up; one that ignores it is killed WaitDelay later.
+func TestRunCancelTermsThenKills(t *testing.T) {
+	polite := script(t, "tool", `trap 'echo cleaned up; exit 7' TERM; echo ready; : > "$1"; while :; do sleep 0.05; done`)
+	stubborn := script(t, "tool", `trap '' TERM; echo ready; : > "$1"; while :; do sleep 0.05; done`)
+	for _, tc := range []struct {
+		name, path string
+		wantOut    string
+	}{
+		{"cleans up on SIGTERM", polite, "ready\ncleaned up\n"},
+		{"ignores SIGTERM and is killed", stubborn, "ready\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ready := filepath.Join(t.TempDir(), "ready")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { // cancel once the trap is in place
+				for {
+					if _, err := os.Stat(ready); err == nil {
+						cancel()
+						return
+					}
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}()
+			start := time.Now()
+			out, _, err := hostexec.Runner{WaitDelay: 300 * time.Millisecond}.Run(ctx, []string{tc.path, ready})
+			if err == nil || string(out) != tc.wantOut {
+				t.Fatalf("stdout %q, err %v", out, err)
+			}
+			if d := time.Since(start); d > 10*time.Second {
+				t.Fatalf("took %s", d)
+			}
+		})
+	}
+}
+
 func TestRunEmpty(t *testing.T) {
 	if _, _, err := (hostexec.Runner{}).Run(context.Background(), nil); err == nil {
 		t.Fatal("ran an empty command")
