@@ -72,7 +72,7 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 		return err
 	}
 	if err := cfg.RequireHost(); err != nil {
-		return withHint(err, "set host in the config file or FELHOM_CONVERGE_HOST")
+		return err // it says how to set the host
 	}
 	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
 	switch {
@@ -275,7 +275,7 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 		return err
 	}
 	if err := cfg.RequireHost(); err != nil {
-		return withHint(err, "set host in the config file or FELHOM_CONVERGE_HOST")
+		return err // it says how to set the host
 	}
 	nonce, err := trust.NewNonce()
 	if err != nil {
