@@ -330,10 +330,10 @@ func newAPIError(method, path string, resp *http.Response, env *envelope) *APIEr
 // transientAPIError reports whether a refusal may go away if the GET is
 // asked again: any 5xx (gateway errors, pveproxy's 595/596 for a proxied
 // request whose target did not answer, a 500 from a daemon restarting),
-// except a missing guest, which Proxmox answers with a 500 that asking
-// again cannot change.
+// except two that asking again cannot change: 501, an unknown path or
+// method, and the 500 of a missing guest.
 func transientAPIError(e *APIError) bool {
-	return e.Status >= 500 && !notFoundPattern.MatchString(e.Message)
+	return e.Status >= 500 && e.Status != http.StatusNotImplemented && !notFoundPattern.MatchString(e.Message)
 }
 
 // transientNetErr: connection refused or reset, a dropped connection, or a

@@ -44,6 +44,8 @@ func TestRetries(t *testing.T) {
 			func(c *Client) error { _, err := c.GuestStatus(context.Background(), 100); return err }, 2, false},
 		{"GET not retried after the 500 of a missing guest", reply{Status: 500, Reason: "Configuration file 'nodes/pve/lxc/100.conf' does not exist", Body: `{"data":null}`},
 			func(c *Client) error { _, err := c.GuestConfig(context.Background(), 100); return err }, 1, true},
+		{"GET not retried after 501 (unknown path)", reply{Status: 501, Reason: "Method 'GET /nodes/pve/lxc/100/pending' not implemented", Body: `{"data":null}`},
+			func(c *Client) error { _, err := c.GuestPending(context.Background(), 100); return err }, 1, true},
 		{"POST never retried after a 500", reply{Status: 500, Reason: "CT 100 already running", Body: `{"data":null}`},
 			func(c *Client) error { _, err := c.Start(context.Background(), 100); return err }, 1, true},
 		{"GET not retried after 403", reply{Status: 403, Reason: "Permission check failed (/nodes/pve, Sys.Audit)", Body: `{"data":null}`},
