@@ -29,7 +29,7 @@
 // [IsNotFound], [IsLocked], [IsDigestMismatch] and [IsPermissionDenied]
 // classify errors for callers that decide. Only idempotent GETs are
 // retried, on transient failures (a dropped or refused connection, a
-// timeout, a 5xx other than a missing guest's 500), never a POST, PUT or
+// timeout, a 5xx other than 501 or a missing guest's 500), never a POST, PUT or
 // DELETE; requests in flight are bounded, because
 // pveproxy has few workers.
 //
