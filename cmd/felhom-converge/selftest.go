@@ -69,7 +69,7 @@ func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
 	}
 	failed := runChecks(ctx, w, readChecks(cfg, client), false)
 	if c.Task && failed == 0 {
-		failed += runChecks(ctx, w, taskChecks(client, c.VMID, time.Now().UTC()), true)
+		failed += runChecks(ctx, w, taskChecks(client, c.VMID, time.Now().UTC(), g.stderr), true)
 	} else if c.Task {
 		fmt.Fprintf(w, "  skip  task check: the read-only checks failed\n")
 	}
@@ -190,14 +190,20 @@ func readChecks(cfg *config.Config, client *proxmox.Client) []check {
 // taskChecks exercise WaitTask on a reversible operation: a snapshot of
 // the guest, a rollback to it (restarting the guest if it ran) and its
 // deletion. The snapshot is removed again even when the rollback fails.
-func taskChecks(client *proxmox.Client, vmid int, now time.Time) []check {
+func taskChecks(client *proxmox.Client, vmid int, now time.Time, stderr io.Writer) []check {
 	snap := "felhom-selftest-" + now.Format("20060102T150405")
 	wait := func(ctx context.Context, upid proxmox.UPID, err error) (string, error) {
 		if err != nil {
 			return "", err
 		}
 		start := time.Now()
-		if err := client.WaitTask(ctx, upid, proxmox.WaitOptions{Timeout: 10 * time.Minute}); err != nil && !proxmox.IsTaskWarnings(err) {
+		progress, done := taskProgress(stderr, upid.Type)
+		err = client.WaitTask(ctx, upid, proxmox.WaitOptions{
+			Timeout:  10 * time.Minute,
+			Progress: func(proxmox.TaskStatus) { progress() },
+		})
+		done()
+		if err != nil && !proxmox.IsTaskWarnings(err) {
 			return "", err
 		}
 		return fmt.Sprintf("%s OK after %s", upid.Type, time.Since(start).Round(time.Millisecond)), nil
