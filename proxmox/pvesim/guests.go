@@ -747,12 +747,15 @@ func beginDelSnapshot(s *Sim, t *task) error {
 	if g == nil {
 		return errNoConfig(s.st.Node, vmid)
 	}
-	if l := g.Conf["lock"]; l != "" && t.Params["force"] != "1" {
-		return fmt.Errorf("CT is locked (%s)", l)
-	}
+	// AbstractConfig snapshot_delete: the snapshot must exist, then
+	// set_lock refuses a locked CT; force only keeps going when removing
+	// the volume snapshots fails, it does not skip the lock.
 	sn := g.Snapshots[t.Params["snapname"]]
 	if sn == nil {
 		return fmt.Errorf("snapshot '%s' does not exist", t.Params["snapname"])
+	}
+	if l := g.Conf["lock"]; l != "" {
+		return fmt.Errorf("CT is locked (%s)", l)
 	}
 	sn.Conf["snapstate"] = "delete"
 	g.Conf["lock"] = "snapshot-delete"
