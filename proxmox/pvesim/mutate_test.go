@@ -339,9 +339,15 @@ func TestResizeGrows(t *testing.T) {
 	if c := a.config(100); c["rootfs"] != "local-lvm:vm-100-disk-0,size=10G" {
 		t.Errorf("rootfs %v", c["rootfs"])
 	}
-	// Storage full is refused.
-	wantError(t, a.do("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "2T")), 500,
-		"lvcreate 'pve/vm-100-disk-0' error:   Insufficient free space: thin pool pve/data is full")
+	// A full storage fails the task (the volume grows in the worker), and
+	// the disk keeps its size.
+	_, st = a.task("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "2T"))
+	if st["exitstatus"] != "lvcreate 'pve/vm-100-disk-0' error:   Insufficient free space: thin pool pve/data is full" {
+		t.Errorf("resize beyond the storage: exitstatus %v", st["exitstatus"])
+	}
+	if c := a.config(100); c["rootfs"] != "local-lvm:vm-100-disk-0,size=10G" {
+		t.Errorf("rootfs %v after a failed resize", c["rootfs"])
+	}
 }
 
 func TestPrivilegesPerToken(t *testing.T) {
