@@ -694,8 +694,8 @@ func beginSnapshot(s *Sim, t *task) error {
 			return fmt.Errorf("snapshot feature is not available")
 		}
 	}
-	sc := copyConf(g.Conf)
-	delete(sc, "lock")
+	sc := map[string]string{}
+	snapshotCopy(g.Conf, sc)
 	sc["description"] = normalizeDescription(t.Params["description"])
 	if sc["description"] == "" {
 		delete(sc, "description")
@@ -795,6 +795,44 @@ func abortDelSnapshot(s *Sim, t *task) {
 	}
 }
 
+// snapshotCopy is AbstractConfig's __snapshot_copy_config: every key but
+// the lock, the description, the snapshot state and the unusedN entries.
+func snapshotCopy(src, dst map[string]string) {
+	for k, v := range src {
+		if k == "lock" || k == "description" || k == "snapstate" || unusedPattern.MatchString(k) {
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+// mountKeysOf returns rootfs and the mpN keys of conf, in order.
+func mountKeysOf(conf map[string]string) []string {
+	var keys []string
+	if _, ok := conf["rootfs"]; ok {
+		keys = append(keys, "rootfs")
+	}
+	for i := 0; i <= 255; i++ {
+		if _, ok := conf["mp"+strconv.Itoa(i)]; ok {
+			keys = append(keys, "mp"+strconv.Itoa(i))
+		}
+	}
+	return keys
+}
+
+// addUnused is add_unused_volume: vol goes to the first free unusedN
+// unless an unusedN already holds it.
+func addUnused(conf map[string]string, vol string) {
+	for k, v := range conf {
+		if unusedPattern.MatchString(k) && volumeOf(v) == vol {
+			return
+		}
+	}
+	if uk, ok := nextFreeKey(conf, "unused", 255); ok {
+		conf[uk] = vol
+	}
+}
+
 func setOrDelete(c map[string]string, k, v string) {
 	if v == "" {
 		delete(c, k)
@@ -856,22 +894,24 @@ func finishRollback(s *Sim, t *task) (int, error) {
 	if sn == nil {
 		return 0, fmt.Errorf("snapshot '%s' does not exist", name)
 	}
-	newConf := copyConf(sn.Conf)
-	delete(newConf, "snapstate")
-	setOrDelete(newConf, "description", g.Conf["description"])
-	// Volumes the snapshot does not reference stay as unusedN.
-	inSnap := map[string]bool{}
-	for k, v := range newConf {
-		if isVolumeKey(k) {
-			inSnap[volumeOf(v)] = true
+	// __snapshot_apply_config: the current description and unusedN stay,
+	// everything else comes from the snapshot; then every current volume
+	// the snapshot does not use is kept as unusedN
+	// (__snapshot_rollback_get_unused, add_unused_volume).
+	newConf := map[string]string{}
+	for k, v := range g.Conf {
+		if k == "description" || unusedPattern.MatchString(k) {
+			newConf[k] = v
 		}
 	}
-	for k, v := range g.Conf {
-		if (k == "rootfs" || mpKeyPattern.MatchString(k) || unusedPattern.MatchString(k)) && !inSnap[volumeOf(v)] && !strings.HasPrefix(volumeOf(v), "/") {
-			if uk, ok := nextFreeKey(newConf, "unused", 255); ok {
-				newConf[uk] = volumeOf(v)
-				inSnap[volumeOf(v)] = true
-			}
+	snapshotCopy(sn.Conf, newConf)
+	inSnap := map[string]bool{}
+	for _, k := range mountKeysOf(sn.Conf) {
+		inSnap[volumeOf(sn.Conf[k])] = true
+	}
+	for _, k := range mountKeysOf(g.Conf) {
+		if vol := volumeOf(g.Conf[k]); !inSnap[vol] && !strings.HasPrefix(vol, "/") {
+			addUnused(newConf, vol)
 		}
 	}
 	newConf["parent"] = name

@@ -435,3 +435,41 @@ func TestMoveVolumeHoldsDiskLock(t *testing.T) {
 		t.Errorf("after the move: %v (the source stays as unused0)", c)
 	}
 }
+
+// TestRollbackKeepsUnusedVolumes: a snapshot copies the config without
+// the description, lock and unusedN keys; a rollback keeps the current
+// description and unusedN entries and adds every volume the snapshot does
+// not use as a new unusedN, so no data is lost by the config swap
+// (AbstractConfig __snapshot_copy_config, __snapshot_apply_config).
+func TestRollbackKeepsUnusedVolumes(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{})
+	// unused0: a mount point added and removed on the stopped CT.
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("mp1", "local-lvm:1,mp=/old"))
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("delete", "mp1"))
+	if c := a.config(110); c["unused0"] != "local-lvm:vm-110-disk-1" {
+		t.Fatalf("unused0 %v", c["unused0"])
+	}
+	if _, st := a.task("POST", "/nodes/pve/lxc/110/snapshot", form("snapname", "s1", "description", "first")); st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	sc := a.ok("GET", "/nodes/pve/lxc/110/snapshot/s1/config", nil).dataMap(t)
+	if sc["unused0"] != nil || sc["description"] != "first\n" {
+		t.Errorf("snapshot config %v: want no unusedN and the snapshot's own description", sc)
+	}
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:2,mp=/data", "description", "after the snapshot"))
+	if _, st := a.task("POST", "/nodes/pve/lxc/110/snapshot/s1/rollback", nil); st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	c := a.config(110)
+	want := map[string]any{"mp0": nil, "unused0": "local-lvm:vm-110-disk-1", "unused1": "local-lvm:vm-110-disk-2",
+		"description": "after the snapshot\n", "parent": "s1", "rootfs": "local-lvm:vm-110-disk-0,size=4G"}
+	for k, v := range want {
+		if c[k] != v {
+			t.Errorf("after rollback %s = %v, want %v", k, c[k], v)
+		}
+	}
+	if !a.hasVolume("local-lvm", "local-lvm:vm-110-disk-2") {
+		t.Error("the volume of the mount point added after the snapshot was freed by the rollback")
+	}
+}
