@@ -96,8 +96,16 @@ func (a *rawAPI) hasVolume(storage, volid string) bool {
 func TestProtection(t *testing.T) {
 	t.Parallel()
 	a := startSim(t, pvesim.Options{})
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:1,mp=/data"))
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("delete", "mp0"))
 	a.ok("PUT", "/nodes/pve/lxc/110/config", form("protection", "1"))
 	wantError(t, a.do("DELETE", "/nodes/pve/lxc/110", nil), 500, "can't remove CT 110 - protection mode enabled")
+	// Freeing a detached volume is a volume removal too.
+	wantError(t, a.do("PUT", "/nodes/pve/lxc/110/config", form("delete", "unused0")), 500,
+		"can't remove CT 110 drive 'unused0' - protection mode enabled")
+	if !a.hasVolume("local-lvm", "local-lvm:vm-110-disk-1") {
+		t.Error("the refused removal freed the volume")
+	}
 	wantError(t, a.do("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:1,mp=/data")), 500,
 		"can't update CT 110 drive 'mp0' - protection mode enabled")
 	a.ok("PUT", "/nodes/pve/lxc/110/config", form("delete", "protection"))

@@ -155,6 +155,7 @@ func TestErrorShapes(t *testing.T) {
 		{"shrink is refused", a, "PUT", "/nodes/pve/lxc/100/resize", map[string]string{"disk": "rootfs", "size": "4G"}, 500, "unable to shrink disk size", nil},
 		{"resize to the same size", a, "PUT", "/nodes/pve/lxc/100/resize", map[string]string{"disk": "rootfs", "size": "8G"}, 500, "disk is already at specified size", nil},
 		{"unprivileged is read-only", a, "PUT", "/nodes/pve/lxc/110/config", map[string]string{"unprivileged": "1"}, 500, "unable to modify read-only option: 'unprivileged'", nil},
+		{"unprivileged cannot be deleted either", a, "PUT", "/nodes/pve/lxc/100/config", map[string]string{"delete": "unprivileged"}, 500, "unable to delete read-only option: 'unprivileged'", nil},
 		{"required option", a, "PUT", "/nodes/pve/lxc/110/config", map[string]string{"delete": "memory"}, 500, "unable to delete required option 'memory'", nil},
 		{"no options", a, "PUT", "/nodes/pve/lxc/110/config", nil, 500, "no options specified", nil},
 		{"stale digest", a, "PUT", "/nodes/pve/lxc/110/config", map[string]string{"memory": "1024", "digest": "0000000000000000000000000000000000000000"}, 500,
