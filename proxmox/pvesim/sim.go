@@ -306,12 +306,27 @@ func (s *Sim) persistLocked() error {
 	if s.opts.StatePath == "" {
 		return nil
 	}
+	prev := s.seen
 	if err := saveState(s.opts.StatePath, s.st); err != nil {
 		return err
 	}
 	fi, err := os.Stat(s.opts.StatePath)
 	if err != nil {
 		return fmt.Errorf("simulator state: %w", err)
+	}
+	// Other processes reload when the file's identity, size or time
+	// differs from what they saw (refreshLocked). Time stamps are coarse
+	// (a clock tick) and a replaced file's inode may be reused, so each
+	// version is stamped strictly later than the one it replaced; the file
+	// lock is still held, so nobody sees the version in between.
+	if prev != nil && !fi.ModTime().After(prev.ModTime()) {
+		later := prev.ModTime().Add(time.Microsecond)
+		if err := os.Chtimes(s.opts.StatePath, later, later); err != nil {
+			return fmt.Errorf("simulator state: %w", err)
+		}
+		if fi, err = os.Stat(s.opts.StatePath); err != nil {
+			return fmt.Errorf("simulator state: %w", err)
+		}
 	}
 	s.seen = fi
 	return nil
