@@ -95,7 +95,8 @@ func hCreate(r *request) (any, error) {
 	}
 	for t := range targets {
 		if s := st.storage(t); s == nil {
-			return nil, param1Error("storage", "storage '%s' does not exist", t)
+			// storage_check_enabled dies: a 500, unlike the content check.
+			return nil, failf("storage '%s' does not exist", t)
 		} else if !s.hasContent("rootdir") {
 			return nil, param1Error("storage", "storage '%s' does not support container directories", t)
 		}
