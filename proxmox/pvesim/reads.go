@@ -233,12 +233,8 @@ func hResources(r *request) (any, error) {
 			}
 			g := st.Guests[id]
 			e := r.vmStatus(g)
-			if lag := r.s.opts.ResourcesLag; lag > 0 && g.Created > 0 && r.now.UnixMilli()-g.Created < lag.Milliseconds() {
+			if r.lagging(g.Created) {
 				// Not in the RRD cache yet: only what is read live from the config.
-				if lag := r.s.opts.ResourcesLag; lag > 0 && g.StatusAt > 0 && r.now.UnixMilli()-g.StatusAt < lag.Milliseconds() {
-					// pvestatd has not seen the start or stop yet.
-					e["status"] = g.PrevStatus
-				}
 				res := map[string]any{"id": fmt.Sprintf("lxc/%d", id), "vmid": id, "type": "lxc", "node": st.Node, "status": "unknown"}
 				for _, k := range []string{"tags", "lock"} {
 					if v, ok := e[k]; ok {
@@ -248,7 +244,7 @@ func hResources(r *request) (any, error) {
 				out = append(out, res)
 				continue
 			}
-			if lag := r.s.opts.ResourcesLag; lag > 0 && g.StatusAt > 0 && r.now.UnixMilli()-g.StatusAt < lag.Milliseconds() {
+			if r.lagging(g.StatusAt) {
 				// pvestatd has not seen the start or stop yet.
 				e["status"] = g.PrevStatus
 			}
@@ -295,6 +291,14 @@ func hResources(r *request) (any, error) {
 		out = append(out, map[string]any{"id": "sdn/" + st.Node + "/localnetwork", "sdn": "localnetwork", "node": st.Node, "type": "sdn", "status": "ok"})
 	}
 	return out, nil
+}
+
+// lagging reports whether something that happened at epoch milliseconds
+// at (0: never) is too recent for pvestatd's RRD cache behind
+// /cluster/resources.
+func (r *request) lagging(at int64) bool {
+	lag := r.s.opts.ResourcesLag
+	return lag > 0 && at > 0 && r.now.UnixMilli()-at < lag.Milliseconds()
 }
 
 func (r *request) canSeeStorage(sid string) bool {

@@ -319,7 +319,7 @@ func (s *Sim) deleteKey(g *guest, k string) {
 	}
 	if g.Running && !hotDeletes[k] && !netKeyPattern.MatchString(k) && !unusedPattern.MatchString(k) {
 		delete(g.Pending, k)
-		if !containsString(g.PendingDelete, k) {
+		if !contains(g.PendingDelete, k) {
 			g.PendingDelete = append(g.PendingDelete, k)
 		}
 		return
@@ -432,5 +432,3 @@ func removeString(list []string, s string) []string {
 	}
 	return out
 }
-
-func containsString(list []string, s string) bool { return contains(list, s) }
