@@ -143,6 +143,9 @@ func (s *Sim) FailNth(method, pathTemplate string, n, status int, message string
 	if n < 1 {
 		return fmt.Errorf("fail the nth request: n must be at least 1, got %d", n)
 	}
+	if status < 400 || status > 599 {
+		return fmt.Errorf("fail the nth request: status must be an HTTP error (400-599), got %d", status)
+	}
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
 	s.faults.nth = append(s.faults.nth, &nthFault{key: key, remaining: n - 1, status: status, msg: message})

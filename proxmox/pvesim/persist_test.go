@@ -102,6 +102,12 @@ func TestFailNthAndCounters(t *testing.T) {
 	if err := a.sim.FailNth("GET", "/nodes/{node}/nope", 1, 500, "x"); err == nil {
 		t.Error("FailNth accepted an unknown path template")
 	}
+	// A status line "HTTP/1.1 0 x" or a "failure" with 200 is no fault.
+	for _, status := range []int{0, 200, 600} {
+		if err := a.sim.FailNth("GET", "/version", 1, status, "x"); err == nil {
+			t.Errorf("FailNth accepted status %d", status)
+		}
+	}
 	a.ok("GET", "/nodes/pve/lxc/100/config", nil)
 	wantError(t, a.do("GET", "/nodes/pve/lxc/101/config", nil), 500, "injected failure")
 	a.ok("GET", "/nodes/pve/lxc/101/config", nil)
