@@ -152,6 +152,11 @@ func (s *Sim) FailNth(method, pathTemplate string, n, status int, message string
 	return nil
 }
 
+// taskTypes are the worker task types the simulator starts.
+var taskTypes = map[string]bool{"vzcreate": true, "vzrestore": true, "vzdestroy": true, "vzstart": true,
+	"vzstop": true, "vzshutdown": true, "vzreboot": true, "resize": true, "vzsnapshot": true,
+	"vzdelsnapshot": true, "vzrollback": true, "vzdump": true, "move_volume": true, "imgdel": true, "prunebackups": true}
+
 // FailTask makes the next task of taskType (e.g. "vzstart"; for guest id
 // id, or any guest when id is "") end with exitstatus. An error text makes
 // the task fail without its effect; "WARNINGS: N" lets it succeed with N
@@ -245,6 +250,10 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		}
 		reply(200, nil)
 	case hr.Method == http.MethodPost && path == "fail-task":
+		if !taskTypes[in.Type] || in.ExitStatus == "" {
+			reply(400, fmt.Sprintf("want a task type the simulator runs and an exit status, got type %q exitstatus %q", in.Type, in.ExitStatus))
+			return
+		}
 		id := ""
 		if in.ID != nil {
 			id = fmt.Sprint(in.ID)

@@ -224,6 +224,16 @@ func TestAdminEndpoint(t *testing.T) {
 	if r := post("/_sim/fail", `{"method":"GET","path":"/nope","status":500}`); r.StatusCode != 400 {
 		t.Errorf("unknown template accepted: %s", r.Status)
 	}
+	// A rule for a task type that never runs would silently never fire.
+	if r := post("/_sim/fail-task", `{"type":"qmstart","exitstatus":"boom"}`); r.StatusCode != 400 {
+		t.Errorf("unknown task type accepted: %s", r.Status)
+	}
+	if r := post("/_sim/fail-task", `{"type":"vzstart","id":110,"exitstatus":"startup for container '110' failed"}`); r.StatusCode != 200 {
+		t.Fatalf("admin fail-task: %s", r.Status)
+	}
+	if _, st := a.task("POST", "/nodes/pve/lxc/110/status/start", nil); st["exitstatus"] != "startup for container '110' failed" {
+		t.Errorf("task after fail-task: %v", st["exitstatus"])
+	}
 	// Without EnableAdmin the path does not exist.
 	b := startSim(t, pvesim.Options{})
 	req, _ := http.NewRequest("GET", strings.TrimSuffix(b.base, "/api2/json")+"/_sim/counters", nil)
