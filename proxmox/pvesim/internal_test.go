@@ -109,3 +109,53 @@ func TestBackupPermissionFailsInTask(t *testing.T) {
 		t.Errorf("guest left locked (%s)", l)
 	}
 }
+
+// TestTaskVisibility: without Sys.Audit on the node a token sees only its
+// own tasks (pve-manager Tasks.pm check_task_user): another token's task
+// status and log are a 403 naming the privilege, and the task list leaves
+// them out.
+func TestTaskVisibility(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{TaskDuration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	s.st.Tokens["felhom@pve!nosys"] = &token{Secret: "s3cret", Privsep: true, ACL: map[string][]string{"/": {"VM.Audit", "VM.PowerMgmt"}}}
+	s.mu.Unlock()
+	call := func(token, method, path string) (int, map[string]any) {
+		t.Helper()
+		req := httptest.NewRequest(method, "/api2/json"+path, nil)
+		req.Header.Set("Authorization", "PVEAPIToken="+token)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, req)
+		var body map[string]any
+		json.Unmarshal(w.Body.Bytes(), &body)
+		return w.Code, body
+	}
+	converge, nosys := s.Token("converge"), "felhom@pve!nosys=s3cret"
+	_, b := call(converge, "POST", "/nodes/pve/lxc/110/status/start")
+	theirs := b["data"].(string)
+	_, b = call(nosys, "POST", "/nodes/pve/lxc/100/status/stop")
+	mine := b["data"].(string)
+	if !s.WaitIdle(5 * time.Second) {
+		t.Fatal("tasks did not finish")
+	}
+	if code, _ := call(nosys, "GET", "/nodes/pve/tasks/"+url.PathEscape(mine)+"/status"); code != 200 {
+		t.Errorf("own task status: %d", code)
+	}
+	for _, sub := range []string{"status", "log"} {
+		code, b := call(nosys, "GET", "/nodes/pve/tasks/"+url.PathEscape(theirs)+"/"+sub)
+		if code != 403 || b["message"] != "Permission check failed (/nodes/pve, Sys.Audit)\n" {
+			t.Errorf("another token's task %s: %d %v, want 403 naming Sys.Audit", sub, code, b["message"])
+		}
+	}
+	_, b = call(nosys, "GET", "/nodes/pve/tasks")
+	if l, _ := b["data"].([]any); len(l) != 1 || l[0].(map[string]any)["upid"] != mine {
+		t.Errorf("task list of the token without Sys.Audit: %v, want only its own task", b["data"])
+	}
+	if code, _ := call(converge, "GET", "/nodes/pve/tasks/"+url.PathEscape(mine)+"/log"); code != 200 {
+		t.Errorf("a token with Sys.Audit reads any task's log: %d", code)
+	}
+}
