@@ -127,11 +127,16 @@ func setCommonHeaders(h http.Header) {
 
 // dispatch runs the pipeline and returns the data of a success.
 func (s *Sim) dispatch(hr *http.Request) (any, *int, error) {
-	path, ok := strings.CutPrefix(hr.URL.Path, apiPrefix)
+	// Split the path as sent, so that an escaped "/" inside a segment (a
+	// volume id "local:backup%2Fvzdump-...") stays in its segment.
+	path, ok := strings.CutPrefix(hr.URL.EscapedPath(), apiPrefix)
 	if !ok {
 		return nil, nil, &apiError{status: 501, msg: fmt.Sprintf("Method '%s %s' not implemented", hr.Method, hr.URL.Path)}
 	}
 	rt, vars := matchRoute(hr.Method, path)
+	if rt == nil {
+		path, _ = strings.CutPrefix(hr.URL.Path, apiPrefix)
+	}
 	if rt == nil {
 		s.faults.count(hr.Method + " " + "(unknown)")
 		return nil, nil, &apiError{status: 501, msg: fmt.Sprintf("Method '%s %s' not implemented", hr.Method, path)}

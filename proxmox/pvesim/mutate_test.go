@@ -478,3 +478,28 @@ func TestRollbackKeepsUnusedVolumes(t *testing.T) {
 		t.Error("the volume of the mount point added after the snapshot was freed by the rollback")
 	}
 }
+
+// TestContentDeleteVolumeInPath: DELETE .../content/{volume} takes the
+// volume id whether its "/" comes escaped (as url.PathEscape sends it)
+// or not (as Proxmox's GUI sends it), and removes the archive in an
+// imgdel task.
+func TestContentDeleteVolumeInPath(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{})
+	older := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
+	newer := "local:backup/vzdump-lxc-100-2026_11_26-02_00_05.tar.zst"
+	for volid, path := range map[string]string{
+		older: "/nodes/pve/storage/local/content/" + url.PathEscape(older),
+		newer: "/nodes/pve/storage/local/content/" + newer,
+	} {
+		upid, st := a.task("DELETE", path, nil)
+		if st["exitstatus"] != "OK" || !strings.Contains(upid, ":imgdel:") {
+			t.Fatalf("DELETE %s: %s %v", path, upid, st)
+		}
+		if a.hasVolume("local", volid) {
+			t.Errorf("DELETE %s left the archive", path)
+		}
+	}
+	wantError(t, a.do("DELETE", "/nodes/pve/storage/local/content/"+url.PathEscape("local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"), nil),
+		500, "unable to remove protected backup 'local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst'")
+}

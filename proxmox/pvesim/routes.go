@@ -1,6 +1,9 @@
 package pvesim
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // route is one API method: its path template, declarative permission
 // check, parameter schema and handler. Handlers run with Sim.mu held.
@@ -147,24 +150,40 @@ func buildRoutes() []*route {
 	return rs
 }
 
-// matchRoute finds the route for method and path (without /api2/json)
-// and returns its path parameters.
-func matchRoute(method, path string) (*route, map[string]string) {
-	parts := strings.Split(strings.Trim(path, "/"), "/")
+// matchRoute finds the route for method and the escaped path (without
+// /api2/json) and returns its unescaped path parameters. A trailing
+// {volume} takes the rest of the path, so a volume id may come with its
+// "/" escaped or not ("local:backup/vzdump-...").
+func matchRoute(method, escapedPath string) (*route, map[string]string) {
+	var parts []string
+	for _, p := range strings.Split(strings.Trim(escapedPath, "/"), "/") {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return nil, nil
+		}
+		parts = append(parts, u)
+	}
 	for _, r := range routes {
-		if r.method != method || len(r.parts) != len(parts) {
+		if r.method != method {
+			continue
+		}
+		segs := parts
+		if last := len(r.parts) - 1; r.parts[last] == "{volume}" && len(segs) > len(r.parts) {
+			segs = append(append([]string(nil), segs[:last]...), strings.Join(segs[last:], "/"))
+		}
+		if len(r.parts) != len(segs) {
 			continue
 		}
 		vars := map[string]string{}
 		ok := true
 		for i, p := range r.parts {
 			if strings.HasPrefix(p, "{") {
-				if parts[i] == "" {
+				if segs[i] == "" {
 					ok = false
 					break
 				}
-				vars[strings.Trim(p, "{}")] = parts[i]
-			} else if p != parts[i] {
+				vars[strings.Trim(p, "{}")] = segs[i]
+			} else if p != segs[i] {
 				ok = false
 				break
 			}
