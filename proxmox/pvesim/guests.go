@@ -44,10 +44,11 @@ func clearLockOp(s *Sim, t *task) {
 
 // --- create / restore ---
 
-// createParams are the create parameters that are not config keys.
+// createParams are the create parameters that are not config keys, and
+// "existed", which the task's parameters carry for the worker.
 var createParams = map[string]bool{"node": true, "vmid": true, "ostemplate": true, "storage": true,
 	"restore": true, "force": true, "unique": true, "start": true, "password": true,
-	"ssh-public-keys": true, "pool": true, "ignore-unpack-errors": true, "bwlimit": true}
+	"ssh-public-keys": true, "pool": true, "ignore-unpack-errors": true, "bwlimit": true, "existed": true}
 
 func hCreate(r *request) (any, error) {
 	st := r.s.st
@@ -256,6 +257,9 @@ func finishCreate(s *Sim, t *task) (int, error) {
 			s.freeVolume(vol)
 			t.logf("  Logical volume \"%s\" successfully removed.", volName(vol))
 		}
+		// The old config goes with its volumes: a failure from here on
+		// leaves no CT behind (abortCreate), as on Proxmox.
+		g.Conf = map[string]string{"lock": "create"}
 		g.Snapshots = nil
 		g.Pending, g.PendingDelete = nil, nil
 	}
@@ -372,8 +376,8 @@ func abortCreate(s *Sim, t *task) {
 	if g == nil {
 		return
 	}
-	if t.Params["existed"] == "true" && g.Conf["lock"] == "create" && len(guestVolumes(g)) > 0 {
-		// Nothing was touched yet: just unlock.
+	if t.Params["existed"] == "true" && len(guestVolumes(g)) > 0 {
+		// The old CT's volumes were not destroyed yet: just unlock.
 		delete(g.Conf, "lock")
 		return
 	}

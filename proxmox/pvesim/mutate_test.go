@@ -261,8 +261,19 @@ func TestRestoreCreateAndForce(t *testing.T) {
 	if st["exitstatus"] != "OK" {
 		t.Fatalf("restore --force: %v", st)
 	}
-	if c := a.config(105); c["rootfs"] != "local-lvm:vm-105-disk-0,size=4G" || c["hostname"] != "golden" {
-		t.Errorf("config after restore over: %v", c)
+	if c := a.config(105); c["rootfs"] != "local-lvm:vm-105-disk-0,size=4G" || c["hostname"] != "golden" || len(c) != 12 {
+		t.Errorf("config after restore over: %v, want the archive's 11 keys and the digest", c)
+	}
+	// Restoring over it onto a storage too small for the new rootfs: the
+	// old volumes were destroyed first, so the failed restore leaves no
+	// CT at all, not a config pointing at freed volumes.
+	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1", "force", "1", "rootfs", "local-lvm:100000"))
+	if !strings.HasPrefix(st["exitstatus"].(string), "unable to restore CT 105 - lvcreate 'pve/vm-105-disk-") {
+		t.Errorf("restore over 105 beyond the storage: %v", st["exitstatus"])
+	}
+	wantError(t, a.do("GET", "/nodes/pve/lxc/105/config", nil), 500, "Configuration file 'nodes/pve/lxc/105.conf' does not exist")
+	if a.hasVolume("local-lvm", "local-lvm:vm-105-disk-0") {
+		t.Error("the old rootfs survived a restore over it")
 	}
 	// A missing archive fails inside the task, and nothing stays behind.
 	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "106", "ostemplate", "local:backup/vzdump-lxc-1-2020_01_01-00_00_00.tar.zst", "restore", "1", "storage", "local-lvm"))
