@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -237,5 +239,29 @@ func TestEmbeddedSim(t *testing.T) {
 	}
 	if st.Status != "running" {
 		t.Errorf("CT 110 is %q after restart, want running", st.Status)
+	}
+}
+
+// TestSimServeHints: the loopback refusal explains why; a port already in
+// use says how to pick a free one instead.
+func TestSimServeHints(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	for _, tc := range []struct {
+		listen, hint string
+	}{
+		{"0.0.0.0:8006", "throwaway secret"},
+		{busy.Addr().String(), "--listen 127.0.0.1:0 picks a free port"},
+	} {
+		var out strings.Builder
+		cmd := &SimServeCmd{Listen: tc.listen, Workers: 1, TaskDuration: time.Millisecond}
+		err := cmd.Run(context.Background(), &globals{stdout: &out, stderr: &out, getenv: func(string) string { return "" }})
+		var h interface{ Hint() string }
+		if !errors.As(err, &h) || !strings.Contains(h.Hint(), tc.hint) {
+			t.Errorf("sim serve --listen %s: %v, want a hint containing %q", tc.listen, err, tc.hint)
+		}
 	}
 }

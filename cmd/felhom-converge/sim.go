@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -50,7 +51,10 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 	endpoint, err := sim.Start(c.Listen, useTLS)
 	if err != nil {
 		sim.Close()
-		return withHint(fmt.Errorf("sim serve: %w", err), "the simulator's token is a throwaway secret; it only listens on 127.0.0.1 or [::1]")
+		if errors.Is(err, pvesim.ErrNotLoopback) {
+			return withHint(fmt.Errorf("sim serve: %w", err), "the simulator's token is a throwaway secret; it only listens on 127.0.0.1 or [::1]")
+		}
+		return withHint(fmt.Errorf("sim serve: %w", err), "--listen 127.0.0.1:0 picks a free port")
 	}
 	env := simEnv(endpoint, sim.Node(), sim.Token(c.Token), sim.Fingerprint(), useTLS)
 	fmt.Fprint(g.stdout, env)

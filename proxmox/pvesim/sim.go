@@ -252,6 +252,9 @@ func (s *Sim) Start(listen string, useTLS bool) (string, error) {
 	return scheme + "://" + ln.Addr().String(), nil
 }
 
+// ErrNotLoopback is the refusal of a listen address that is not loopback.
+var ErrNotLoopback = errors.New("not a loopback address")
+
 // checkLoopback refuses listen addresses that are not loopback: the
 // simulator's tokens are throwaway secrets, not meant for a network.
 func checkLoopback(listen string) error {
@@ -264,7 +267,7 @@ func checkLoopback(listen string) error {
 	}
 	ip := net.ParseIP(host)
 	if ip == nil || !ip.IsLoopback() {
-		return fmt.Errorf("simulator listen address %q is not a loopback address (use 127.0.0.1 or [::1])", listen)
+		return fmt.Errorf("simulator listen address %q is %w (use 127.0.0.1 or [::1])", listen, ErrNotLoopback)
 	}
 	return nil
 }
