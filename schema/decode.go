@@ -9,6 +9,7 @@ import (
 
 	"github.com/agext/levenshtein"
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -17,6 +18,38 @@ import (
 type decoder struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
+
+	localCosts map[string]int64 // valueCost of each local value evaluated
+	spent      int64            // sum of exprCost over the file so far
+}
+
+// value evaluates expr in ctx unless what it could build is over the
+// bounds in limits.go, in which case it is refused unevaluated.
+func (d *decoder) value(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+	cost := int64(costCap)
+	if se, ok := expr.(hclsyntax.Expression); ok {
+		cost = exprCost(se, d.localCosts, nil)
+	}
+	rng := expr.Range()
+	switch {
+	case cost > maxValueCost:
+		return cty.DynamicVal, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Value too large",
+			Detail: fmt.Sprintf("This expression could build a value of up to %d bytes; one expression may build at most %d (1 MiB), so that a file cannot exhaust the host's memory. Write the value out, or build it with fewer repetitions.",
+				cost, maxValueCost),
+			Subject: &rng,
+		}}
+	case addCost(d.spent, cost) > maxFileCost:
+		return cty.DynamicVal, hcl.Diagnostics{{
+			Severity: hcl.DiagError,
+			Summary:  "Values too large",
+			Detail:   fmt.Sprintf("Together, the expressions up to here could build more than %d bytes (32 MiB), the bound for one file. Refer to large local values fewer times.", maxFileCost),
+			Subject:  &rng,
+		}}
+	}
+	d.spent += cost
+	return expr.Value(ctx)
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -42,7 +75,7 @@ func (d *decoder) warnf(rng hcl.Range, summary, format string, args ...any) {
 // eval evaluates an attribute, recording any problem. Null is refused:
 // leaving an attribute out is the one way to leave a value unset.
 func (d *decoder) eval(attr *hcl.Attribute) (cty.Value, bool) {
-	v, diags := attr.Expr.Value(d.ctx)
+	v, diags := d.value(attr.Expr, d.ctx)
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() {
 		return cty.NilVal, false

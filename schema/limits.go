@@ -5,6 +5,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // Bounds on expression complexity. hcl's parser and evaluator recurse once
@@ -66,4 +67,207 @@ func checkComplexity(src []byte, filename string) hcl.Diagnostics {
 
 func limitDiag(rng hcl.Range, summary, detail string) hcl.Diagnostics {
 	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &rng}}
+}
+
+// Bounds on what expressions may build. Locals and templates can double a
+// value at every step ("${local.a}${local.a}", concat(local.a, local.a),
+// nested for loops), so a file of a few hundred bytes could otherwise ask
+// for terabytes. Before an expression is evaluated, exprCost bounds the
+// size of its value from its syntax and the sizes of the local values it
+// uses; an expression over maxValueCost, or a file over maxFileCost in
+// total, is refused unevaluated. Sizes count string bytes plus unit per
+// value (about what a small value takes in memory), so a real desired
+// state costs a few times its own length.
+const (
+	unit         int64 = 16
+	maxValueCost       = 1 << 20
+	maxFileCost        = 32 << 20
+	costCap            = 1 << 40 // saturation point of cost arithmetic
+)
+
+func addCost(a, b int64) int64 { return min(a+b, costCap) }
+
+func mulCost(a, b int64) int64 {
+	if a != 0 && b > costCap/a {
+		return costCap
+	}
+	return min(a*b, costCap)
+}
+
+// exprCost returns an upper bound on the size of expr's value, which also
+// bounds the work of evaluating it. locals holds the sizes of the local
+// values evaluated so far; scope the bounds of names a for expression or
+// splat binds ("*" is the splat's anonymous symbol). An expression type it
+// does not know costs costCap: unknown means refused.
+func exprCost(expr hclsyntax.Expression, locals, scope map[string]int64) int64 {
+	cost := func(e hclsyntax.Expression) int64 {
+		if e == nil {
+			return 0
+		}
+		return exprCost(e, locals, scope)
+	}
+	switch e := expr.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return valueCost(e.Val)
+	case *hclsyntax.ScopeTraversalExpr:
+		return traversalCost(e.Traversal, locals, scope)
+	case *hclsyntax.AnonSymbolExpr:
+		return max(scope["*"], unit)
+	case *hclsyntax.RelativeTraversalExpr:
+		return cost(e.Source)
+	case *hclsyntax.TemplateWrapExpr:
+		return cost(e.Wrapped)
+	case *hclsyntax.ParenthesesExpr:
+		return cost(e.Expression)
+	case *hclsyntax.ObjectConsKeyExpr:
+		return cost(e.Wrapped)
+	case *hclsyntax.TemplateJoinExpr:
+		return cost(e.Tuple)
+	case *hclsyntax.UnaryOpExpr:
+		return addCost(unit, cost(e.Val))
+	case *hclsyntax.BinaryOpExpr:
+		return addCost(unit, addCost(cost(e.LHS), cost(e.RHS)))
+	case *hclsyntax.ConditionalExpr:
+		return addCost(cost(e.Condition), addCost(cost(e.TrueResult), cost(e.FalseResult)))
+	case *hclsyntax.IndexExpr:
+		return addCost(cost(e.Collection), cost(e.Key))
+	case *hclsyntax.TemplateExpr:
+		n := unit
+		for _, p := range e.Parts {
+			n = addCost(n, cost(p))
+		}
+		return n
+	case *hclsyntax.TupleConsExpr:
+		n := unit
+		for _, x := range e.Exprs {
+			n = addCost(n, cost(x))
+		}
+		return n
+	case *hclsyntax.ObjectConsExpr:
+		n := unit
+		for _, it := range e.Items {
+			n = addCost(n, addCost(cost(it.KeyExpr), cost(it.ValueExpr)))
+		}
+		return n
+	case *hclsyntax.FunctionCallExpr:
+		return callCost(e, cost)
+	case *hclsyntax.ForExpr:
+		// Every element of the collection may yield key, value and
+		// condition, each of which may use the element.
+		coll := cost(e.CollExpr)
+		inner := make(map[string]int64, len(scope)+2)
+		for k, v := range scope {
+			inner[k] = v
+		}
+		for _, name := range []string{e.KeyVar, e.ValVar} {
+			if name != "" {
+				inner[name] = coll
+			}
+		}
+		body := unit
+		for _, x := range []hclsyntax.Expression{e.KeyExpr, e.ValExpr, e.CondExpr} {
+			if x != nil {
+				body = addCost(body, exprCost(x, locals, inner))
+			}
+		}
+		return addCost(coll, mulCost(coll, body))
+	case *hclsyntax.SplatExpr:
+		src := cost(e.Source)
+		inner := make(map[string]int64, len(scope)+1)
+		for k, v := range scope {
+			inner[k] = v
+		}
+		inner["*"] = src
+		return addCost(src, mulCost(src, addCost(unit, exprCost(e.Each, locals, inner))))
+	}
+	return costCap
+}
+
+// traversalCost bounds a reference: local.NAME costs that local's size,
+// a name bound by a for expression its bound, anything else one value (unit).
+func traversalCost(tr hcl.Traversal, locals, scope map[string]int64) int64 {
+	root := tr.RootName()
+	if n, ok := scope[root]; ok {
+		return max(n, unit)
+	}
+	if root != "local" {
+		return unit
+	}
+	if len(tr) > 1 {
+		if step, ok := tr[1].(hcl.TraverseAttr); ok {
+			return max(locals[step.Name], unit)
+		}
+	}
+	n := unit
+	for _, c := range locals {
+		n = addCost(n, c)
+	}
+	return n
+}
+
+// callCost bounds a call to one of the functions the file may use.
+// Most return at most what they are given; join repeats its separator
+// once per element, and a format verb's width or precision pads.
+func callCost(e *hclsyntax.FunctionCallExpr, cost func(hclsyntax.Expression) int64) int64 {
+	sum := unit
+	for _, a := range e.Args {
+		sum = addCost(sum, cost(a))
+	}
+	switch e.Name {
+	case "join":
+		if len(e.Args) > 0 {
+			return addCost(sum, mulCost(cost(e.Args[0]), sum))
+		}
+	case "lower", "upper":
+		return mulCost(sum, 3) // case mapping can grow UTF-8 text
+	case "format":
+		if len(e.Args) == 0 {
+			return sum
+		}
+		lit, ok := e.Args[0].(*hclsyntax.TemplateExpr)
+		if !ok || !lit.IsStringLiteral() {
+			return costCap // a computed format could pad without bound
+		}
+		v, _ := lit.Value(nil)
+		return addCost(sum, mulCost(formatPadding(v.AsString()), int64(len(e.Args))))
+	}
+	return sum
+}
+
+// formatPadding sums every number in a format string: an upper bound on
+// the padding any one of its verbs can add.
+func formatPadding(f string) int64 {
+	total, n := int64(0), int64(0)
+	for i := 0; i <= len(f); i++ {
+		if i < len(f) && f[i] >= '0' && f[i] <= '9' {
+			n = min(n*10+int64(f[i]-'0'), costCap)
+			continue
+		}
+		total, n = addCost(total, n), 0
+	}
+	return total
+}
+
+// valueCost is the size of a value as exprCost counts it: string bytes
+// plus unit per value, map keys included.
+func valueCost(v cty.Value) int64 {
+	if v.IsNull() || !v.IsKnown() {
+		return unit
+	}
+	ty := v.Type()
+	switch {
+	case ty == cty.String:
+		return addCost(unit, int64(len(v.AsString())))
+	case ty.IsPrimitiveType():
+		return unit
+	}
+	n := unit
+	for it := v.ElementIterator(); it.Next() && n < costCap; {
+		k, e := it.Element()
+		if k.Type() == cty.String {
+			n = addCost(n, int64(len(k.AsString())))
+		}
+		n = addCost(n, valueCost(e))
+	}
+	return n
 }

@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,5 +59,70 @@ func TestDiagnosticsAreCapped(t *testing.T) {
 	}
 	if diags[0].Summary != "Unsupported argument" {
 		t.Errorf("first problem in the file should come first, got %q", diags[0].Summary)
+	}
+}
+
+// TestAmplificationIsBounded feeds small files whose expressions would
+// build huge values: each doubling step of a local, or each nested loop,
+// multiplies what a few bytes ask for, and an unbounded evaluation took
+// 24 GiB of memory for a 1 KiB file. Each case sits just past the bounds,
+// so without them it loads (and the test fails) instead of exhausting the
+// machine.
+func TestAmplificationIsBounded(t *testing.T) {
+	doubling := func(first, step string, n int) string {
+		var b strings.Builder
+		b.WriteString("locals {\n  a0 = " + first + "\n")
+		for i := 1; i <= n; i++ {
+			prev := "local.a" + strconv.Itoa(i-1)
+			b.WriteString("  a" + strconv.Itoa(i) + " = " + strings.ReplaceAll(step, "PREV", prev) + "\n")
+		}
+		return b.String() + "}\n"
+	}
+	list100 := "[" + strings.Repeat("1, ", 99) + "1]"
+	manyRefs := "locals {\n  big = \"" + strings.Repeat("x", 512<<10) + "\"\n"
+	for i := range 70 {
+		manyRefs += "  r" + strconv.Itoa(i) + " = local.big\n"
+	}
+	manyRefs += "}\n"
+	tests := []struct {
+		name, src, wantSummary string
+	}{
+		{"template doubling through locals", doubling(`"`+strings.Repeat("x", 64)+`"`, `"${PREV}${PREV}"`, 15), "Value too large"},
+		{"concat doubling through locals", doubling("[1, 2, 3, 4]", "concat(PREV, PREV)", 15), "Value too large"},
+		{"nested for expressions", "locals {\n  l = " + list100 + "\n  x = [for a in local.l : [for b in local.l : [for c in local.l : \"xxxxxxxx\"]]]\n}\n", "Value too large"},
+		{"nested template loops", "locals {\n  l = " + list100 + "\n  x = \"%{for a in local.l}%{for b in local.l}%{for c in local.l}x%{endfor}%{endfor}%{endfor}\"\n}\n", "Value too large"},
+		{"join with a long separator", "locals {\n  sep = \"" + strings.Repeat("x", 1024) + "\"\n  l = " + list100 + "\n  x = join(local.sep, [for i in local.l : [for j in local.l : \"y\"]][0])\n  y = join(local.sep, concat(local.l, local.l, local.l, local.l, local.l, local.l, local.l, local.l, local.l, local.l))\n}\n", "Value too large"},
+		{"format padding", "locals {\n  x = format(\"%2000000d\", 1)\n}\n", "Value too large"},
+		{"a computed format string", "locals {\n  f = \"%d\"\n  x = format(local.f, 1)\n}\n", "Value too large"},
+		{"many references to one large local", manyRefs, "Values too large"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, diags := Load([]byte(hostBlock+tt.src), "amp.hcl")
+			if h != nil || !diags.HasErrors() {
+				t.Fatalf("loaded; want %q", tt.wantSummary)
+			}
+			var found bool
+			for _, d := range diags {
+				found = found || d.Summary == tt.wantSummary
+			}
+			if !found {
+				t.Errorf("diags = %s, want %q", describe(diags), tt.wantSummary)
+			}
+		})
+	}
+}
+
+// TestOrdinaryExpressionsAreNotBounded checks that the bounds leave room
+// for what real files do: a local used by every guest, loops over a short
+// list, a formatted description.
+func TestOrdinaryExpressionsAreNotBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(hostBlock + "locals {\n  mem = \"2G\"\n  tags = [\"prod\", \"office\"]\n  desc = \"" + strings.Repeat("d", 8000) + "\"\n}\n")
+	for i := range 500 {
+		fmt.Fprintf(&b, "guest \"g%d\" {\n  vmid = %d\n  memory = local.mem\n  tags = [for t in local.tags : upper(t)]\n  description = format(\"%%s (%%d)\", local.desc, %d)\n}\n", i, 100+i, i)
+	}
+	if _, diags := Load([]byte(b.String()), "ok.hcl"); diags.HasErrors() {
+		t.Fatalf("diags = %s", describe(diags))
 	}
 }

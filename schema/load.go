@@ -178,6 +178,7 @@ func evalContext(d *decoder, blocks hcl.Blocks) *hcl.EvalContext {
 		}
 	}
 	values := map[string]cty.Value{}
+	d.localCosts = map[string]int64{}
 	ctx := &hcl.EvalContext{Functions: functions}
 	setLocals := func() { ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(values)} }
 	setLocals()
@@ -190,12 +191,13 @@ func evalContext(d *decoder, blocks hcl.Blocks) *hcl.EvalContext {
 				next = append(next, a)
 				continue
 			}
-			v, diags := a.Expr.Value(ctx)
+			v, diags := d.value(a.Expr, ctx)
 			d.diags = append(d.diags, diags...)
 			if diags.HasErrors() {
 				v = cty.DynamicVal
 			}
 			values[a.Name] = v
+			d.localCosts[a.Name] = valueCost(v)
 			setLocals()
 		}
 		if len(next) == len(pending) {
