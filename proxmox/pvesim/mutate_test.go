@@ -514,3 +514,30 @@ func TestContentDeleteVolumeInPath(t *testing.T) {
 	wantError(t, a.do("DELETE", "/nodes/pve/storage/local/content/"+url.PathEscape("local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"), nil),
 		500, "unable to remove protected backup 'local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst'")
 }
+
+// TestConfigPutAllocationFailureStaysPending: a new volume the storage
+// cannot hold is not refused up front. As in Proxmox's
+// vmconfig_apply_pending, the change is written to the pending section,
+// the other changes apply, and the call answers 400 naming the key; GET
+// config then shows the unapplied value until it is reverted.
+func TestConfigPutAllocationFailureStaysPending(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{})
+	r := a.do("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:100000,mp=/data", "memory", "768"))
+	wantError(t, r, 400, "Parameter verification failed.")
+	errs, _ := r.Body["errors"].(map[string]any)
+	if len(errs) != 1 || errs["mp0"] != "unable to apply pending change mp0 : lvcreate 'pve/vm-110-disk-1' error:   Insufficient free space: thin pool pve/data is full" {
+		t.Errorf("errors %v", errs)
+	}
+	c := a.config(110)
+	if c["memory"] != json.Number("768") || c["mp0"] != "local-lvm:100000,mp=/data" {
+		t.Errorf("config %v: want memory applied and mp0 shown as asked (pending)", c)
+	}
+	if cur := a.ok("GET", "/nodes/pve/lxc/110/config", form("current", "1")).dataMap(t); cur["mp0"] != nil {
+		t.Errorf("current config has mp0 %v", cur["mp0"])
+	}
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("revert", "mp0"))
+	if c := a.config(110); c["mp0"] != nil {
+		t.Errorf("mp0 %v after revert", c["mp0"])
+	}
+}

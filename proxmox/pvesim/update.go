@@ -5,6 +5,7 @@ package pvesim
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -111,8 +112,18 @@ func hConfigPut(r *request) (any, error) {
 			r.s.freeVolume(volid)
 		}
 	}
+	// A new volume that cannot be allocated is no refusal: Proxmox writes
+	// the change to the pending section, fails to apply it and answers
+	// 400 naming the key (vmconfig_apply_pending); the rest goes through.
+	failed, errs := map[string]string{}, map[string]string{}
 	for k, v := range set {
 		nv, newVol, err := r.normalizeValue(g, k, v)
+		var ae *applyError
+		if errors.As(err, &ae) {
+			failed[k] = nv
+			errs[k] = fmt.Sprintf("unable to apply pending change %s : %s", k, ae.msg)
+			continue
+		}
 		if err != nil {
 			undo()
 			return nil, err
@@ -133,11 +144,30 @@ func hConfigPut(r *request) (any, error) {
 	for k, v := range norm {
 		r.s.setKey(g, k, v)
 	}
+	for k, v := range failed {
+		if g.Pending == nil {
+			g.Pending = map[string]string{}
+		}
+		g.Pending[k] = v
+		g.PendingDelete = removeString(g.PendingDelete, k)
+	}
 	if len(g.Pending) == 0 {
 		g.Pending = nil
 	}
-	return nil, r.s.persistLocked()
+	if err := r.s.persistLocked(); err != nil {
+		return nil, err
+	}
+	if len(errs) > 0 {
+		return nil, paramError(errs)
+	}
+	return nil, nil
 }
+
+// applyError is a change written to the pending section that could not
+// be applied; its message goes into the 400's errors.
+type applyError struct{ msg string }
+
+func (e *applyError) Error() string { return e.msg }
 
 // checkModifyPerms is check_ct_modify_config_perm: a privilege per key,
 // SDN.Use for bridges, and the root@pam-only options a token never passes.
@@ -239,16 +269,8 @@ func (r *request) normalizeValue(g *guest, k, v string) (string, string, error) 
 			return "", "", param1Error(k, "%v", err)
 		}
 		vol := ps["volume"]
-		if m := newVolPattern.FindStringSubmatch(vol); m != nil {
-			gib, _ := strconv.ParseFloat(m[2], 64)
-			size := int64(gib * (1 << 30))
-			volid, err := r.s.allocVolume(m[1], g.VMID, size)
-			if err != nil {
-				return "", "", err
-			}
-			ps["volume"] = volid
-			ps["size"] = formatSize(size)
-			return printMount(ps), volid, nil
+		if newVolPattern.MatchString(vol) {
+			return r.s.allocMount(g.VMID, ps)
 		}
 		_, vinfo := r.s.st.volume(vol)
 		if vinfo == nil {
@@ -366,9 +388,41 @@ func (s *Sim) applyPendingLocked(g *guest) {
 	}
 	g.PendingDelete = nil
 	for k, v := range g.Pending {
+		// A new volume left pending by a failed allocation is tried again;
+		// if it still fails, it stays pending.
+		if ps, err := parseMount(k, v); err == nil && newVolPattern.MatchString(ps["volume"]) {
+			nv, _, err := s.allocMount(g.VMID, ps)
+			if err != nil {
+				continue
+			}
+			v = nv
+		}
 		s.replaceVolumeKey(g, k, v)
+		delete(g.Pending, k)
 	}
-	g.Pending = nil
+	if len(g.Pending) == 0 {
+		g.Pending = nil
+	}
+}
+
+// allocMount allocates the new volume a rootfs/mpN value asks for
+// ("STORAGE:GiB") and returns the value naming it and the volume. When
+// the storage cannot hold it, it returns the value as asked and an
+// *applyError.
+func (s *Sim) allocMount(vmid int, ps propString) (string, string, error) {
+	m := newVolPattern.FindStringSubmatch(ps["volume"])
+	gib, _ := strconv.ParseFloat(m[2], 64)
+	size := int64(gib * (1 << 30))
+	volid, err := s.allocVolume(m[1], vmid, size)
+	if err != nil {
+		msg := err.Error()
+		if ae, ok := err.(*apiError); ok {
+			msg = ae.msg
+		}
+		return printMount(ps), "", &applyError{msg: msg}
+	}
+	ps["volume"], ps["size"] = volid, formatSize(size)
+	return printMount(ps), volid, nil
 }
 
 // allocVolume creates a container volume of size bytes for vmid.
