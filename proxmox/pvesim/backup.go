@@ -219,23 +219,11 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 }
 
 // prune applies the retention (the parameter, else the storage's, else
-// keep-all) to one guest's archives on st, with the marking algorithm of
-// pve-storage's prune_mark_backup_group.
+// keep-all) to one guest's archives on st after its backup, with the
+// marking algorithm of pve-storage's prune_mark_backup_group.
 func (s *Sim) prune(t *task, st *storage, vmid int) {
-	ret := t.Params["prune-backups"]
-	if ret == "" {
-		ret = st.PruneBackups
-	}
-	if ret == "" {
-		ret = "keep-all=1"
-	}
-	var archives []*volume
-	for _, v := range st.Volumes {
-		if v.Content == "backup" && v.VMID == vmid && v.Subtype == "lxc" {
-			archives = append(archives, v)
-		}
-	}
-	marks := pruneMarks(archives, ret)
+	ret := retention(st, t.Params["prune-backups"])
+	archives, marks := pruneGroups(st, ret, vmid)
 	t.logf("INFO: prune older backups with retention: %s", ret)
 	removed := 0
 	for _, v := range archives {
@@ -246,6 +234,18 @@ func (s *Sim) prune(t *task, st *storage, vmid int) {
 		}
 	}
 	t.logf("INFO: pruned %d backup(s) not covered by keep-retention policy", removed)
+}
+
+// retention is the prune-backups setting that applies: the given one,
+// else the storage's, else keep-all.
+func retention(st *storage, given string) string {
+	switch {
+	case given != "":
+		return given
+	case st.PruneBackups != "":
+		return st.PruneBackups
+	}
+	return "keep-all=1"
 }
 
 // pruneMarks marks each archive "keep", "protected" or "remove".
@@ -363,16 +363,11 @@ func finishImgDel(s *Sim, t *task) (int, error) {
 	return 0, nil
 }
 
-// pruneGroups applies a retention (the parameter, else the storage's,
-// else keep-all) to each guest's archives on st, as
-// PVE::Storage::prune_backups does, and returns every archive's mark.
-func pruneGroups(st *storage, retention string, vmid int) ([]*volume, map[string]string) {
-	if retention == "" {
-		retention = st.PruneBackups
-	}
-	if retention == "" {
-		retention = "keep-all=1"
-	}
+// pruneGroups applies the retention that applies to each guest's archives
+// on st (vmid 0: every guest's), as PVE::Storage::prune_backups does, and
+// returns the archives and every archive's mark.
+func pruneGroups(st *storage, given string, vmid int) ([]*volume, map[string]string) {
+	ret := retention(st, given)
 	groups := map[int][]*volume{}
 	for _, v := range st.Volumes {
 		if v.Content == "backup" && v.Subtype == "lxc" && (vmid == 0 || v.VMID == vmid) {
@@ -382,7 +377,7 @@ func pruneGroups(st *storage, retention string, vmid int) ([]*volume, map[string
 	var all []*volume
 	marks := map[string]string{}
 	for _, g := range groups {
-		for k, m := range pruneMarks(g, retention) {
+		for k, m := range pruneMarks(g, ret) {
 			marks[k] = m
 		}
 		all = append(all, g...)
