@@ -24,7 +24,13 @@
 //     ("OK", an error text, "WARNINGS: N"). Checks Proxmox makes before
 //     forking fail the HTTP call; checks inside the worker fail the task.
 //     Guest locks (create, backup, snapshot, snapshot-delete, rollback,
-//     destroyed, disk) are held while a task runs.
+//     destroyed, disk) are held while a task runs. The task list has
+//     Tasks.pm's two shapes: running tasks with status "RUNNING" and the
+//     user as "user@realm!token", finished ones with user and tokenid
+//     split, an endtime and the exit status.
+//   - A config change Proxmox cannot apply (a new volume the storage
+//     cannot hold) stays in the pending section and the PUT answers 400
+//     naming the key, as vmconfig_apply_pending does.
 //   - Config digests are the SHA-1 of the rendered config file (snapshots
 //     and pending section included) and change on every write.
 //
