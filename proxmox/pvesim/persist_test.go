@@ -355,3 +355,22 @@ func TestSharedStateFile(t *testing.T) {
 		t.Errorf("status %v", s["status"])
 	}
 }
+
+// TestBadStateFileSaysWhatToDo: a state file the simulator cannot use is
+// an error naming the file and the way out, never a silent reseed.
+func TestBadStateFileSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{`{"version":`, `{"version":99}`} {
+		path := statePath(t)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, err := pvesim.New(pvesim.Options{StatePath: path})
+		if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "delete it to start again from the default seed") {
+			t.Errorf("state %q: %v", body, err)
+		}
+		if b, _ := os.ReadFile(path); string(b) != body {
+			t.Errorf("state %q was overwritten", body)
+		}
+	}
+}

@@ -197,10 +197,10 @@ func loadState(path string) (*state, error) {
 	}
 	var st state
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("decode simulator state %s: %w", path, err)
+		return nil, fmt.Errorf("decode simulator state %s (delete it to start again from the default seed): %w", path, err)
 	}
 	if st.Version != stateVersion {
-		return nil, fmt.Errorf("simulator state %s has version %d, want %d", path, st.Version, stateVersion)
+		return nil, fmt.Errorf("simulator state %s has version %d, want %d (delete it to start again from the default seed)", path, st.Version, stateVersion)
 	}
 	if st.Guests == nil {
 		st.Guests = map[int]*guest{}
