@@ -246,7 +246,7 @@ job "backup-web" {
 	if g.Networks[1].Hwaddr != "" {
 		t.Errorf("no hwaddr means keep the live MAC; got %q", g.Networks[1].Hwaddr)
 	}
-	if len(g.Snapshots) != 1 || g.Snapshots[0].Description != "before" {
+	if len(g.Snapshots) != 1 || g.Snapshots[0].Description != "before\n" {
 		t.Errorf("snapshots %+v", g.Snapshots)
 	}
 	if !reflect.DeepEqual(g.RemoveVolumes, []string{"unused0", "local-lvm:vm-100-disk-3"}) {
@@ -341,4 +341,37 @@ func TestSignersWithoutRecovery(t *testing.T) {
 	if len(h.Signers.Signers) != 1 {
 		t.Errorf("signers %+v", h.Signers)
 	}
+}
+
+// TestDescriptionCanonical checks that descriptions take the form Proxmox
+// reads back (pve-api.md §3.7: stored as '#' lines, each read back with a
+// newline), so "Company website" never drifts from "Company website\n".
+func TestDescriptionCanonical(t *testing.T) {
+	tests := []struct {
+		expr, want, reason string
+	}{
+		{`"Company website"`, "Company website\n", "read back with a trailing newline"},
+		{`"Company website\n"`, "Company website\n", "already canonical"},
+		{`"a\n\nb\n\n\n"`, "a\n\nb\n", "inner empty lines stay, trailing ones are lost"},
+		{`"\n"`, "", "only newlines: no description at all"},
+		{`""`, "", "empty removes the description"},
+	}
+	for _, tt := range tests {
+		src := hostBlock + "guest \"a\" {\n  vmid = 100\n  description = " + tt.expr + "\n  snapshot \"s1\" {\n    description = " + tt.expr + "\n  }\n}\n"
+		h, _ := mustLoad(t, src)
+		g := h.Guests[0]
+		if g.Description == nil || *g.Description != tt.want {
+			t.Errorf("%s: description %q, want %q", tt.reason, deref(g.Description), tt.want)
+		}
+		if got := g.Snapshots[0].Description; got != tt.want {
+			t.Errorf("%s: snapshot description %q, want %q", tt.reason, got, tt.want)
+		}
+	}
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "<nil>"
+	}
+	return *s
 }

@@ -209,6 +209,7 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 				d.errorf(a.Expr.Range(), "Description too long", "Proxmox keeps at most %d bytes of description; this one has %d.", maxDescription, len(s))
 				return
 			}
+			s = pveText(s)
 			g.Description = &s
 		}
 	case "onboot":
@@ -567,8 +568,21 @@ func (d *decoder) snapshot(b *hcl.Block) Snapshot {
 	s.AttrRanges = attrRanges(content.Attributes)
 	if a, ok := content.Attributes["description"]; ok {
 		if v, ok := d.str(a); ok {
-			s.Description = v
+			s.Description = pveText(v)
 		}
 	}
 	return s
+}
+
+// pveText returns a description as Proxmox reads it back once stored: the
+// config keeps it as '#' comment lines, so every line comes back ending in
+// a newline and trailing empty lines are lost. Empty text stays empty (no
+// description). Comparing this form with the live value shows no false
+// drift.
+func pveText(s string) string {
+	s = strings.TrimRight(s, "\n")
+	if s == "" {
+		return ""
+	}
+	return s + "\n"
 }

@@ -35,7 +35,9 @@ type Guest struct {
 	Memory     int64  // MiB; 0: unset
 	Swap       *int64 // MiB
 	Tags       []string
-	// Description is the guest's notes; nil leaves them alone.
+	// Description is the guest's notes in the form Proxmox reads them
+	// back ("Company website\n": each line ends in a newline); nil leaves
+	// them alone, "" removes them.
 	Description  *string
 	OnBoot       *bool
 	Protection   *bool
@@ -148,7 +150,7 @@ type Network struct {
 // Snapshot is a snapshot the guest should have.
 type Snapshot struct {
 	Name        string
-	Description string
+	Description string // as Proxmox reads it back, like Guest.Description
 
 	DeclRange  hcl.Range
 	AttrRanges map[string]hcl.Range
