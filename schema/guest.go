@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -220,7 +221,7 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 		g.Unprivileged = d.optBool(a)
 	case "remove_volumes":
 		if list, ok := d.strList(a); ok {
-			g.RemoveVolumes = d.removeVolumes(a, list)
+			g.RemoveVolumes = d.removeVolumes(a, list, g.VMID)
 		}
 	}
 }
@@ -253,13 +254,21 @@ func (d *decoder) tags(a *hcl.Attribute, list []string) []string {
 	return out
 }
 
-func (d *decoder) removeVolumes(a *hcl.Attribute, list []string) []string {
+// removeVolumes checks the volumes a guest should free: unusedN keys or
+// volume IDs, and never a volume whose name says it belongs to another
+// guest (vm-101-disk-0 in guest 100's list).
+func (d *decoder) removeVolumes(a *hcl.Attribute, list []string, vmid int) []string {
 	seen := map[string]bool{}
 	out := []string{}
 	for _, v := range list {
 		if !unusedPattern.MatchString(v) {
 			if err := checkVolid(v); err != nil {
 				d.errorf(a.Expr.Range(), "Invalid volume ID", "remove_volumes entries are unusedN keys (unused0 to unused255) or volume IDs: %s.", err)
+				continue
+			}
+			if owner, ok := volumeOwner(v); ok && vmid != 0 && owner != strconv.Itoa(vmid) {
+				d.errorf(a.Expr.Range(), "Volume of another guest",
+					"%q is named for guest %s, but this is guest %d; a guest can only free its own detached volumes.", v, owner, vmid)
 				continue
 			}
 		}

@@ -49,6 +49,22 @@ func checkVolid(s string) error {
 	return nil
 }
 
+// volumeNamePattern finds the owning VMID in the names Proxmox gives guest
+// volumes: vm-100-disk-0 (lvm, lvmthin, rbd), subvol-100-disk-0 (zfs),
+// base-100-disk-0 (templates), 100/vm-100-disk-0.raw (dir).
+var volumeNamePattern = regexp.MustCompile(`^(?:[0-9]+/)?(?:vm|subvol|base)-([0-9]+)-disk-[0-9]+(?:\.[a-z0-9]+)?$`)
+
+// volumeOwner returns the VMID a volume ID's name assigns it to, if the
+// name follows Proxmox's pattern.
+func volumeOwner(volid string) (string, bool) {
+	_, name, _ := strings.Cut(volid, ":")
+	m := volumeNamePattern.FindStringSubmatch(name)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
 // checkAbsPath validates an absolute, clean path other than "/".
 func checkAbsPath(p string) error {
 	switch {
