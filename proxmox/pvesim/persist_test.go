@@ -2,6 +2,7 @@ package pvesim_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -372,5 +373,50 @@ func TestBadStateFileSaysWhatToDo(t *testing.T) {
 		if b, _ := os.ReadFile(path); string(b) != body {
 			t.Errorf("state %q was overwritten", body)
 		}
+	}
+}
+
+// TestAdminHold: the hold over HTTP, as a script drives it: set it, see
+// it reached (the effect has happened), release it.
+func TestAdminHold(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{EnableAdmin: true, TaskDuration: 10 * time.Millisecond})
+	admin := func(method, path, body string) map[string]any {
+		t.Helper()
+		req, _ := http.NewRequest(method, strings.TrimSuffix(a.base, "/api2/json")+path, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %s %v", method, path, resp.Status, err)
+		}
+		return out
+	}
+	id := admin("POST", "/_sim/hold", `{"method":"POST","path":"/nodes/{node}/lxc/{vmid}/status/start"}`)["data"].(map[string]any)["id"]
+	hold := fmt.Sprintf("/_sim/hold/%v", id)
+	if r := admin("GET", hold, ""); r["data"].(map[string]any)["reached"] != float64(0) {
+		t.Fatalf("hold reached before any request: %v", r)
+	}
+	done := make(chan response)
+	go func() { done <- a.do("POST", "/nodes/pve/lxc/110/status/start", nil) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for admin("GET", hold, "")["data"].(map[string]any)["reached"] != float64(1) {
+		if time.Now().After(deadline) {
+			t.Fatal("hold never reached")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("held response delivered before release: %s", r.Status)
+	case <-time.After(50 * time.Millisecond):
+	}
+	admin("POST", "/_sim/release", fmt.Sprintf(`{"id":%v}`, id))
+	if r := <-done; r.Code != 200 {
+		t.Fatalf("released response %s", r.Status)
 	}
 }
