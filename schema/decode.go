@@ -215,6 +215,9 @@ func (d *decoder) quantity(attr *hcl.Attribute, numberUnit int64, allowZero bool
 		return nil, "", false
 	}
 	switch {
+	case bytes.Sign() < 0 && allowZero:
+		d.errorf(attr.Expr.Range(), "Invalid size", "%q must not be negative.", attr.Name)
+		return nil, "", false
 	case bytes.Sign() < 0 || (bytes.Sign() == 0 && !allowZero):
 		d.errorf(attr.Expr.Range(), "Invalid size", "%q must be greater than zero.", attr.Name)
 		return nil, "", false

@@ -110,7 +110,7 @@ func parse(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
 		return nil, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "File too large",
-			Detail:   fmt.Sprintf("The file is %d bytes; desired-state files are limited to %d bytes (4 MiB).", len(src), MaxFileSize),
+			Detail:   fmt.Sprintf("The file is larger than %d bytes (4 MiB), the bound for a desired-state file.", MaxFileSize),
 			Subject:  &start,
 		}}
 	}

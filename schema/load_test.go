@@ -61,6 +61,8 @@ func TestLoadDiagnostics(t *testing.T) {
 			"Value out of range", 6, "at least 16 MiB"},
 		{"negative memory", hostBlock + "guest \"a\" {\n  vmid = 100\n  memory = -512\n}\n",
 			"Invalid size", 6, "greater than zero"},
+		{"negative swap", hostBlock + "guest \"a\" {\n  vmid = 100\n  swap = -1\n}\n",
+			"Invalid size", 6, `"swap" must not be negative`},
 		{"zero disk size", hostBlock + "guest \"a\" {\n  vmid = 100\n  rootfs {\n    storage = \"local-lvm\"\n    size = \"0G\"\n  }\n}\n",
 			"Invalid size", 8, "greater than zero"},
 		{"negative disk size", hostBlock + "guest \"a\" {\n  vmid = 100\n  rootfs {\n    storage = \"local-lvm\"\n    size = \"-8G\"\n  }\n}\n",
