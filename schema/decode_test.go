@@ -375,3 +375,27 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// TestJobGuestByVMID checks the ways a job names its guest: by block name,
+// or by vmid (number or digits) linking to the declared guest, or naming
+// a guest the file does not manage.
+func TestJobGuestByVMID(t *testing.T) {
+	tests := []struct {
+		ref       string
+		wantGuest string
+		wantVMID  int
+		reason    string
+	}{
+		{`"web"`, "web", 100, "block name"},
+		{`100`, "web", 100, "vmid as a number links to the declared guest"},
+		{`"100"`, "web", 100, "vmid as digits, as signature requests write it"},
+		{`"110"`, "", 110, "a guest the file does not declare, named by vmid"},
+	}
+	for _, tt := range tests {
+		src := hostBlock + "guest \"web\" {\n  vmid = 100\n}\njob \"r\" {\n  op = \"guest.reboot\"\n  guest = " + tt.ref + "\n}\n"
+		h, _ := mustLoad(t, src)
+		if j := h.Jobs[0]; j.Guest != tt.wantGuest || j.VMID != tt.wantVMID {
+			t.Errorf("%s: guest %q vmid %d, want %q %d", tt.reason, j.Guest, j.VMID, tt.wantGuest, tt.wantVMID)
+		}
+	}
+}

@@ -159,10 +159,12 @@ type Snapshot struct {
 // Job is a one-shot imperative operation. Its ID is unique in the file; the
 // journal records that it ran, so it runs at most once per host.
 type Job struct {
-	ID       string
-	Op       string // one of Ops
-	Guest    string // name of a guest block in the same file
-	VMID     int    // that guest's VMID
+	ID string
+	Op string // one of Ops
+	// Guest is the name of the guest block the job runs on. It is empty
+	// when the job names, by vmid, a guest the file does not declare.
+	Guest    string
+	VMID     int    // the guest's VMID, always set
 	Snapshot string // snapshot.rollback, snapshot.delete
 	Backup   string // guest.restore_over: volid of the archive
 	Storage  string // backup.create: target storage; empty: the node default
@@ -199,6 +201,16 @@ type Storage struct {
 func (h *Host) Guest(name string) *Guest {
 	for i := range h.Guests {
 		if h.Guests[i].Name == name {
+			return &h.Guests[i]
+		}
+	}
+	return nil
+}
+
+// guestByVMID returns the guest with the given VMID, or nil.
+func (h *Host) guestByVMID(vmid int) *Guest {
+	for i := range h.Guests {
+		if h.Guests[i].VMID == vmid {
 			return &h.Guests[i]
 		}
 	}

@@ -2,8 +2,10 @@ package schema
 
 import (
 	"slices"
+	"strconv"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 var jobSchema = &hcl.BodySchema{
@@ -58,10 +60,7 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 		}
 	}
 	if a, ok := attrs["guest"]; ok {
-		if name, ok := d.str(a); ok {
-			j.Guest = name
-			d.jobGuest(h, &j, a)
-		}
+		d.jobGuest(h, &j, a)
 	}
 	if j.Op != "" {
 		fields := jobFields[j.Op]
@@ -122,22 +121,51 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 	return j
 }
 
-// jobGuest resolves the job's guest reference to a guest block in the file.
+// jobGuest resolves the job's guest reference: the name of a guest block
+// in the file, or a vmid (a number, or a string of digits) which may also
+// name a guest the file does not manage. Either way the job names exactly
+// one guest, visibly in review.
 func (d *decoder) jobGuest(h *Host, j *Job, a *hcl.Attribute) {
-	if g := h.Guest(j.Guest); g != nil {
-		if g.State == StateAbsent {
-			d.errorf(a.Expr.Range(), "Job on an absent guest", "Guest %q has state = \"absent\"; a job cannot run on a guest that is to be destroyed.", j.Guest)
-			return
-		}
-		j.VMID = g.VMID
+	v, ok := d.eval(a)
+	if !ok {
 		return
 	}
-	names := make([]string, len(h.Guests))
-	for i, g := range h.Guests {
-		names[i] = g.Name
+	var ref string
+	switch v.Type() {
+	case cty.String:
+		ref = v.AsString()
+	case cty.Number:
+		ref = v.AsBigFloat().Text('f', -1)
+	default:
+		d.typeError(a, "a guest name or vmid", v)
+		return
 	}
-	d.errorf(a.Expr.Range(), "Reference to undeclared guest",
-		"No guest block named %q is declared in this file.%s", j.Guest, didYouMean(j.Guest, names))
+	g := h.Guest(ref)
+	if g == nil && v.Type() == cty.String && !vmidPattern.MatchString(ref) {
+		names := make([]string, len(h.Guests))
+		for i, g := range h.Guests {
+			names[i] = g.Name
+		}
+		d.errorf(a.Expr.Range(), "Reference to undeclared guest",
+			"No guest block named %q is declared in this file.%s", ref, didYouMean(ref, names))
+		return
+	}
+	if g == nil {
+		vmid, err := strconv.ParseInt(ref, 10, 64)
+		if err != nil || vmid < minVMID || vmid > maxVMID {
+			d.errorf(a.Expr.Range(), "Value out of range", "A guest's vmid is between %d and %d, got %s.", minVMID, maxVMID, ref)
+			return
+		}
+		j.VMID = int(vmid)
+		if g = h.guestByVMID(j.VMID); g == nil {
+			return // a guest the file does not manage, named by vmid
+		}
+	}
+	if g.State == StateAbsent {
+		d.errorf(a.Expr.Range(), "Job on an absent guest", "Guest %q has state = \"absent\"; a job cannot run on a guest that is to be destroyed.", g.Name)
+		return
+	}
+	j.Guest, j.VMID = g.Name, g.VMID
 }
 
 func quoteList(items []string) string {

@@ -24,6 +24,7 @@ var (
 	ifnamePattern = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.\-]{0,14}$`)
 	// Labels the file chooses itself: guest, mount, job and signer names.
 	labelPattern  = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.@+\-]{0,63}$`)
+	vmidPattern   = regexp.MustCompile(`^[0-9]+$`)
 	unusedPattern = regexp.MustCompile(`^unused(?:0|[1-9][0-9]?|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$`)
 	// File system UUIDs: RFC 4122, vfat/exfat serials (1234-ABCD), NTFS
 	// serials (16 hex digits).
