@@ -84,7 +84,8 @@ func hCreate(r *request) (any, error) {
 	// mount point parameters name their own: always in "storage only"
 	// restores (no rootfs/mpN given), and for a create without rootfs.
 	targets := map[string]bool{}
-	if p["rootfs"] == "" {
+	if _, err := strconv.ParseFloat(p["rootfs"], 64); p["rootfs"] == "" || err == nil {
+		// No rootfs, or a bare size that means "<storage>:<size>".
 		targets[sid] = true
 	}
 	for k, v := range p {

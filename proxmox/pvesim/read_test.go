@@ -149,6 +149,8 @@ func TestErrorShapes(t *testing.T) {
 			403, "Permission check failed", nil},
 		{"an unknown storage is the handler's die, not a parameter error", a, "POST", "/nodes/pve/lxc", map[string]string{"vmid": "133", "ostemplate": "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst", "restore": "1", "storage": "nope"},
 			500, "storage 'nope' does not exist", nil},
+		{"a bare rootfs size lands on the storage parameter, checked before the task", a, "POST", "/nodes/pve/lxc", map[string]string{"vmid": "134", "ostemplate": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "rootfs": "8"},
+			400, "Parameter verification failed.", map[string]string{"storage": "storage 'local' does not support container directories"}},
 		{"restore lands on storage 'local' by default, which cannot hold CTs", a, "POST", "/nodes/pve/lxc", map[string]string{"vmid": "130", "ostemplate": "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst", "restore": "1"},
 			400, "Parameter verification failed.", map[string]string{"storage": "storage 'local' does not support container directories"}},
 		{"restore with features but without unprivileged=1 counts as privileged", a, "POST", "/nodes/pve/lxc", map[string]string{"vmid": "132", "ostemplate": "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst", "restore": "1", "storage": "local-lvm", "features": "nesting=1"},
