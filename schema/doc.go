@@ -42,10 +42,12 @@
 // The file comes from the hub, so it is treated as untrusted: input over
 // [MaxFileSize] or not UTF-8 is refused before parsing, unknown blocks and
 // attributes are errors (with "did you mean" suggestions), every value is
-// type-checked without silent conversion, and nothing in the file can mark
-// a guest, snapshot or volume as created by the tool or as scratch. Tags are
-// data only. The signers block states the desired trust root; the live one
-// changes only through a signed step elsewhere.
+// type-checked without silent conversion, and every expression is bounded
+// in what it may build before it is evaluated (locals that double a string
+// or a list at each step would otherwise ask for terabytes). Nothing in the
+// file can mark a guest, snapshot or volume as created by the tool or as
+// scratch; tags are data only. The signers block states the desired trust
+// root; the live one changes only through a signed step elsewhere.
 //
 // # Canonical values
 //

@@ -197,10 +197,10 @@ func newDiagPrinter(g *globals) *diagPrinter {
 }
 
 func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
+	files := map[string]*hcl.File{}
 	for _, d := range diags {
-		files := map[string]*hcl.File{}
-		if d.Subject != nil {
-			files = schema.Files(src, d.Subject.Filename)
+		if d.Subject != nil && files[d.Subject.Filename] == nil {
+			files = schema.Files(src, d.Subject.Filename) // parsed once per file
 		}
 		var buf bytes.Buffer
 		if err := hcl.NewDiagnosticTextWriter(&buf, files, p.width, p.color).WriteDiagnostic(d); err != nil {
