@@ -152,6 +152,11 @@ func (d *decoder) strList(attr *hcl.Attribute) ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
+	return d.strListValue(attr, v)
+}
+
+// strListValue checks that v, the value of attr, is a list of strings.
+func (d *decoder) strListValue(attr *hcl.Attribute, v cty.Value) ([]string, bool) {
 	ty := v.Type()
 	if !ty.IsListType() && !ty.IsTupleType() && !ty.IsSetType() {
 		d.typeError(attr, "a list of strings", v)

@@ -399,3 +399,40 @@ func TestJobGuestByVMID(t *testing.T) {
 		}
 	}
 }
+
+// TestProxmoxFormsOfTagsAndFeatures checks that tags and features may
+// also be written the way Proxmox shows them in a guest config, and mean
+// the same as the list and block forms.
+func TestProxmoxFormsOfTagsAndFeatures(t *testing.T) {
+	tests := []struct {
+		attrs, wantTags, wantFeatures, reason string
+	}{
+		{`tags = "Web;prod,web prod"`, "prod web", "", "tags split on ; , and space, then canonical"},
+		{`tags = ["Web", "prod"]`, "prod web", "", "list form"},
+		{`features = "nesting=1,keyctl=0"`, "", "keyctl=0,nesting=1", "property string"},
+		{`features = "mount=nfs;cifs,fuse=1"`, "", "fuse=1,mount=nfs;cifs", "mount list in the property string"},
+	}
+	for _, tt := range tests {
+		h, _ := mustLoad(t, hostBlock+"guest \"a\" {\n  vmid = 100\n  "+tt.attrs+"\n}\n")
+		g := h.Guests[0]
+		if tt.wantTags != "" && strings.Join(g.Tags, " ") != tt.wantTags {
+			t.Errorf("%s: tags %q, want %q", tt.reason, g.Tags, tt.wantTags)
+		}
+		if tt.wantFeatures != "" && (g.Features == nil || g.Features.String() != tt.wantFeatures) {
+			t.Errorf("%s: features %v, want %q", tt.reason, g.Features, tt.wantFeatures)
+		}
+	}
+	bad := []struct{ attrs, summary, detail string }{
+		{`features = "nestin=1"`, "Invalid features", `Did you mean "nesting"?`},
+		{`features = "nesting=true"`, "Invalid features", "must be 0 or 1"},
+		{`features = "nesting=1,nesting=0"`, "Invalid features", "given twice"},
+		{"features = \"nesting=1\"\n  features {\n    nesting = true\n  }", "Conflicting features", "either the features attribute or the features block"},
+		{`tags = "prod;-x"`, "Invalid tag", `"-x"`},
+	}
+	for _, tt := range bad {
+		_, diags := Load([]byte(hostBlock+"guest \"a\" {\n  vmid = 100\n  "+tt.attrs+"\n}\n"), "test.hcl")
+		if len(diags) == 0 || diags[0].Summary != tt.summary || !strings.Contains(diags[0].Detail, tt.detail) || diags[0].Subject.Start.Line < 6 {
+			t.Errorf("%s: diags = %s, want %q (%s)", tt.attrs, describe(diags), tt.summary, tt.detail)
+		}
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 var guestSchema = &hcl.BodySchema{
@@ -25,6 +26,7 @@ var guestSchema = &hcl.BodySchema{
 		{Name: "protection"},
 		{Name: "unprivileged"},
 		{Name: "remove_volumes"},
+		{Name: "features"}, // Proxmox's "nesting=1,keyctl=1", or the features block
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "rootfs"},
@@ -201,9 +203,18 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 			g.Swap = &n
 		}
 	case "tags":
-		if list, ok := d.strList(a); ok {
+		v, ok := d.eval(a)
+		if !ok {
+			return
+		}
+		if v.Type() == cty.String {
+			// Proxmox's own form, "prod;web", split as Proxmox splits it.
+			g.Tags = d.tags(a, strings.FieldsFunc(v.AsString(), func(r rune) bool { return r == ';' || r == ',' || r == ' ' }))
+		} else if list, ok := d.strListValue(a, v); ok {
 			g.Tags = d.tags(a, list)
 		}
+	case "features":
+		g.Features = d.featureString(a)
 	case "description":
 		if s, ok := d.str(a); ok {
 			if len(s) > maxDescription {
@@ -298,6 +309,10 @@ func (d *decoder) guestBlocks(g *Guest, blocks hcl.Blocks) {
 			rootfsAt = &b.DefRange
 			g.Rootfs = d.rootfs(b)
 		case "features":
+			if a, ok := g.AttrRanges["features"]; ok {
+				d.errorf(b.DefRange, "Conflicting features", "The features are already set at %s:%d,%d; use either the features attribute or the features block.", a.Filename, a.Start.Line, a.Start.Column)
+				continue
+			}
 			if featuresAt != nil {
 				d.errorf(b.DefRange, "Duplicate features block", "Only one features block is allowed. Another was defined at %s:%d,%d.", featuresAt.Filename, featuresAt.Start.Line, featuresAt.Start.Column)
 				continue
@@ -400,6 +415,51 @@ func (d *decoder) features(b *hcl.Block) *Features {
 			}
 			f.Mount = list
 		}
+	}
+	return f
+}
+
+// featureString decodes features written as Proxmox writes them:
+// features = "nesting=1,keyctl=1,mount=nfs;cifs".
+func (d *decoder) featureString(a *hcl.Attribute) *Features {
+	s, ok := d.str(a)
+	if !ok {
+		return nil
+	}
+	f := &Features{DeclRange: a.Range, AttrRanges: map[string]hcl.Range{}}
+	flags := map[string]**bool{"nesting": &f.Nesting, "keyctl": &f.Keyctl, "fuse": &f.Fuse, "mknod": &f.Mknod, "force_rw_sys": &f.ForceRWSys}
+	for _, kv := range strings.Split(s, ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(kv, "=")
+		if _, dup := f.AttrRanges[k]; dup {
+			d.errorf(a.Expr.Range(), "Invalid features", "The feature %q is given twice in %q.", k, s)
+			return nil
+		}
+		f.AttrRanges[k] = a.Expr.Range()
+		if k == "mount" {
+			f.Mount = strings.Split(v, ";")
+			for _, fs := range f.Mount {
+				if !ifnamePattern.MatchString(fs) {
+					d.errorf(a.Expr.Range(), "Invalid file system type", "%q is not a file system type name.", fs)
+					return nil
+				}
+			}
+			continue
+		}
+		flag, known := flags[k]
+		if !known {
+			d.errorf(a.Expr.Range(), "Invalid features", "%q is not an LXC feature; features are force_rw_sys, fuse, keyctl, mknod, mount and nesting.%s",
+				k, didYouMean(k, []string{"force_rw_sys", "fuse", "keyctl", "mknod", "mount", "nesting"}))
+			return nil
+		}
+		if v != "0" && v != "1" {
+			d.errorf(a.Expr.Range(), "Invalid features", "The feature %q must be 0 or 1, got %q.", k, v)
+			return nil
+		}
+		b := v == "1"
+		*flag = &b
 	}
 	return f
 }
