@@ -126,15 +126,18 @@ guest "accounting" {
 }
 
 guest "mailrelay" {
-  vmid           = 203
-  hostname       = "mailrelay"
-  cores          = 1
-  memory         = 512
-  swap           = 256
-  unprivileged   = true
-  onboot         = true
-  tags           = ["mail", "prod"]
-  remove_volumes = ["unused0"]
+  vmid         = 203
+  hostname     = "mailrelay"
+  cores        = 1
+  memory       = 512
+  swap         = 256
+  unprivileged = true
+  onboot       = true
+  tags         = ["mail", "prod"]
+  # The old spool volume, detached (unused0) when its mount point was
+  # removed. Named by volume ID, not by its unusedN slot, so the line can
+  # never free a volume detached later; freeing it needs a signature.
+  remove_volumes = ["local-lvm:vm-203-disk-1"]
 
   rootfs {
     storage = "local-lvm"
@@ -160,6 +163,9 @@ storage "usb-backup" {
   mountpoint = "/mnt/usb-backup"
 }
 
+# Backs up to the Proxmox directory storage "usb-backup" kept on the USB
+# disk above (the disk's mountpoint is its path in storage.cfg). The job runs
+# once; vzdump keeps every older archive because prune is not set.
 job "backup-accounting-2026-11-27" {
   op      = "backup.create"
   guest   = "accounting"
