@@ -152,35 +152,62 @@ func exprCost(expr hclsyntax.Expression, locals, scope map[string]int64) int64 {
 	case *hclsyntax.FunctionCallExpr:
 		return callCost(e, cost)
 	case *hclsyntax.ForExpr:
-		// Every element of the collection may yield key, value and
-		// condition, each of which may use the element.
+		// The body runs once per element and may use the element.
 		coll := cost(e.CollExpr)
-		inner := make(map[string]int64, len(scope)+2)
-		for k, v := range scope {
-			inner[k] = v
-		}
-		for _, name := range []string{e.KeyVar, e.ValVar} {
-			if name != "" {
-				inner[name] = coll
+		body := func(elem int64) int64 {
+			inner := bind(scope, elem, e.KeyVar, e.ValVar)
+			n := unit
+			for _, x := range []hclsyntax.Expression{e.KeyExpr, e.ValExpr, e.CondExpr} {
+				if x != nil {
+					n = addCost(n, exprCost(x, locals, inner))
+				}
 			}
+			return n
 		}
-		body := unit
-		for _, x := range []hclsyntax.Expression{e.KeyExpr, e.ValExpr, e.CondExpr} {
-			if x != nil {
-				body = addCost(body, exprCost(x, locals, inner))
-			}
-		}
-		return addCost(coll, mulCost(coll, body))
+		return addCost(coll, repeatCost(coll, scope, body))
 	case *hclsyntax.SplatExpr:
 		src := cost(e.Source)
-		inner := make(map[string]int64, len(scope)+1)
-		for k, v := range scope {
-			inner[k] = v
+		each := func(elem int64) int64 {
+			return addCost(unit, exprCost(e.Each, locals, bind(scope, elem, "*")))
 		}
-		inner["*"] = src
-		return addCost(src, mulCost(src, addCost(unit, exprCost(e.Each, locals, inner))))
+		return addCost(src, repeatCost(src, scope, each))
 	}
 	return costCap
+}
+
+// repeatCost bounds running body once per element of a collection of
+// size coll: at most coll/unit elements whose sizes add up to at most coll.
+// Costs grow with an element's size no slower than linearly (they are sums
+// and products of sizes), so the total is at most one run on the whole
+// collection plus one run on an empty element per element. That takes two
+// runs of body, so loops nested deeper than preciseLoops take the coarser
+// bound of one run on the whole collection per element, keeping the
+// analysis linear in the file.
+func repeatCost(coll int64, scope map[string]int64, body func(elem int64) int64) int64 {
+	if scope[loopsKey] < preciseLoops {
+		return addCost(body(coll), mulCost(coll/unit, body(0)))
+	}
+	return mulCost(coll/unit, body(coll))
+}
+
+const (
+	preciseLoops = 4
+	loopsKey     = "#loops" // in scope: how many loops enclose; no HCL name has a '#'
+)
+
+// bind returns scope with each name bound to n, one loop deeper.
+func bind(scope map[string]int64, n int64, names ...string) map[string]int64 {
+	inner := make(map[string]int64, len(scope)+len(names)+1)
+	for k, v := range scope {
+		inner[k] = v
+	}
+	for _, name := range names {
+		if name != "" {
+			inner[name] = n
+		}
+	}
+	inner[loopsKey]++
+	return inner
 }
 
 // traversalCost bounds a reference: local.NAME costs that local's size,

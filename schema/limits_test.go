@@ -95,6 +95,9 @@ func TestAmplificationIsBounded(t *testing.T) {
 		{"format padding", "locals {\n  x = format(\"%2000000d\", 1)\n}\n", "Value too large"},
 		{"a computed format string", "locals {\n  f = \"%d\"\n  x = format(local.f, 1)\n}\n", "Value too large"},
 		{"many references to one large local", manyRefs, "Values too large"},
+		// The bound itself must be cheap: a bound taken twice per loop
+		// level would take 2^30 steps here.
+		{"deeply nested for expressions", "locals {\n  l = " + list100 + "\n  x = " + strings.Repeat("[for v in local.l : ", 30) + "1" + strings.Repeat("]", 30) + "\n}\n", "Value too large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -118,7 +121,14 @@ func TestAmplificationIsBounded(t *testing.T) {
 // list, a formatted description.
 func TestOrdinaryExpressionsAreNotBounded(t *testing.T) {
 	var b strings.Builder
-	b.WriteString(hostBlock + "locals {\n  mem = \"2G\"\n  tags = [\"prod\", \"office\"]\n  desc = \"" + strings.Repeat("d", 8000) + "\"\n}\n")
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("%q", strings.Repeat("n", 100))
+	}
+	b.WriteString(hostBlock + "locals {\n  mem = \"2G\"\n  tags = [\"prod\", \"office\"]\n  desc = \"" + strings.Repeat("d", 8000) + "\"\n")
+	// A loop over a hundred longer strings: its bound must not count every
+	// element as large as the whole list.
+	b.WriteString("  names = [" + strings.Join(names, ", ") + "]\n  upper = [for n in local.names : upper(n)]\n}\n")
 	for i := range 500 {
 		fmt.Fprintf(&b, "guest \"g%d\" {\n  vmid = %d\n  memory = local.mem\n  tags = [for t in local.tags : upper(t)]\n  description = format(\"%%s (%%d)\", local.desc, %d)\n}\n", i, 100+i, i)
 	}
