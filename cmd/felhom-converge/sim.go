@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/proxmox/pvesim"
 )
 
@@ -59,7 +60,8 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 	env := simEnv(endpoint, sim.Node(), sim.Token(c.Token), sim.Fingerprint(), useTLS)
 	fmt.Fprint(g.stdout, env)
 	if c.EnvFile != "" {
-		if err := writeEnvFile(c.EnvFile, env); err != nil {
+		// Atomic, so a script waiting for the file never reads half of it.
+		if err := atomicfile.WriteFile(c.EnvFile, []byte(env), 0o600); err != nil {
 			sim.Close()
 			return fmt.Errorf("sim serve: %w", err)
 		}
@@ -91,37 +93,6 @@ func simEnv(endpoint, node, token, fingerprint string, useTLS bool) string {
 		fmt.Fprintf(&b, "FELHOM_CONVERGE_PROXMOX_TLS_FINGERPRINT=%s\n", fingerprint)
 	}
 	return b.String()
-}
-
-// writeEnvFile writes the settings atomically (temp file, fsync, rename),
-// so a script waiting for the file never reads half of it.
-func writeEnvFile(path, content string) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if _, err = f.WriteString(content); err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("write env file: %w", err)
-	}
-	return nil
 }
 
 // embeddedSim is a simulator running in this process for --sim DIR.
