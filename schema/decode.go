@@ -19,13 +19,14 @@ type decoder struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
 
-	localCosts map[string]int64 // valueCost of each local value evaluated
+	localCosts map[string]int64 // valueCost of each local value evaluated, and their sum (allLocals)
 	spent      int64            // sum of exprCost over the file so far
 }
 
-// value evaluates expr in ctx unless what it could build is over the
-// bounds in limits.go, in which case it is refused unevaluated.
-func (d *decoder) value(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
+// value evaluates expr in the context ctx returns unless what it could
+// build is over the bounds in limits.go, in which case it is refused
+// unevaluated (and ctx is not called).
+func (d *decoder) value(expr hcl.Expression, ctx func() *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	cost := int64(costCap)
 	if se, ok := expr.(hclsyntax.Expression); ok {
 		cost = exprCost(se, d.localCosts, nil)
@@ -49,7 +50,7 @@ func (d *decoder) value(expr hcl.Expression, ctx *hcl.EvalContext) (cty.Value, h
 		}}
 	}
 	d.spent += cost
-	return expr.Value(ctx)
+	return expr.Value(ctx())
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {
@@ -75,7 +76,7 @@ func (d *decoder) warnf(rng hcl.Range, summary, format string, args ...any) {
 // eval evaluates an attribute, recording any problem. Null is refused:
 // leaving an attribute out is the one way to leave a value unset.
 func (d *decoder) eval(attr *hcl.Attribute) (cty.Value, bool) {
-	v, diags := d.value(attr.Expr, d.ctx)
+	v, diags := d.value(attr.Expr, func() *hcl.EvalContext { return d.ctx })
 	d.diags = append(d.diags, diags...)
 	if diags.HasErrors() {
 		return cty.NilVal, false

@@ -225,12 +225,12 @@ func traversalCost(tr hcl.Traversal, locals, scope map[string]int64) int64 {
 			return max(locals[step.Name], unit)
 		}
 	}
-	n := unit
-	for _, c := range locals {
-		n = addCost(n, c)
-	}
-	return n
+	return max(locals[allLocals], unit)
 }
+
+// allLocals keys the sum of all local values' sizes in exprCost's locals;
+// no HCL name has a '#'.
+const allLocals = "#all"
 
 // callCost bounds a call to one of the functions the file may use.
 // Most return at most what they are given; join repeats its separator

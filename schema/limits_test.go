@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -134,5 +135,29 @@ func TestOrdinaryExpressionsAreNotBounded(t *testing.T) {
 	}
 	if _, diags := Load([]byte(b.String()), "ok.hcl"); diags.HasErrors() {
 		t.Fatalf("diags = %s", describe(diags))
+	}
+}
+
+// TestManyLocalsLoadInLinearTime loads twenty thousand local values, each
+// using the next, declared in the worst order for a pass-until-done
+// evaluator (which took minutes: one pass per value). Dependency order
+// makes it linear.
+func TestManyLocalsLoadInLinearTime(t *testing.T) {
+	const n = 20000
+	var b strings.Builder
+	b.WriteString(hostBlock + "locals {\n")
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&b, "  a%d = local.a%d\n", i, i+1)
+	}
+	fmt.Fprintf(&b, "  a%d = 1\n  whole = local\n}\n", n)
+	done := make(chan hcl.Diagnostics, 1)
+	go func() { _, diags := Load([]byte(b.String()), "many.hcl"); done <- diags }()
+	select {
+	case diags := <-done:
+		if len(diags) != 0 {
+			t.Errorf("diags = %s", describe(diags))
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("loading 20000 chained locals took over 20s")
 	}
 }

@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"unicode/utf8"
 
@@ -177,61 +178,83 @@ func evalContext(d *decoder, blocks hcl.Blocks) *hcl.EvalContext {
 			order = append(order, a)
 		}
 	}
-	values := map[string]cty.Value{}
-	d.localCosts = map[string]int64{}
-	ctx := &hcl.EvalContext{Functions: functions}
-	setLocals := func() { ctx.Variables = map[string]cty.Value{"local": cty.ObjectVal(values)} }
-	setLocals()
-
-	pending := order
-	for len(pending) > 0 {
-		var next []*hcl.Attribute
-		for _, a := range pending {
-			if !ready(a, defs, values) {
-				next = append(next, a)
-				continue
-			}
-			v, diags := d.value(a.Expr, ctx)
-			d.diags = append(d.diags, diags...)
-			if diags.HasErrors() {
-				v = cty.DynamicVal
-			}
-			values[a.Name] = v
-			d.localCosts[a.Name] = valueCost(v)
-			setLocals()
+	// Evaluate in dependency order (Kahn's algorithm), in time linear in
+	// the number of locals: a hostile file may hold a hundred thousand.
+	deps := make(map[string][]string, len(order)) // local -> defined locals it uses
+	users := map[string][]string{}
+	waiting := map[string]int{}
+	var queue []string
+	for _, a := range order {
+		deps[a.Name] = localRefs(a.Expr, defs)
+		for _, dep := range deps[a.Name] {
+			users[dep] = append(users[dep], a.Name)
 		}
-		if len(next) == len(pending) {
-			for _, a := range next {
-				d.errorf(a.Expr.Range(), "Circular reference", "Local value %q depends on itself, directly or through other local values.", a.Name)
-				values[a.Name] = cty.DynamicVal
-			}
-			setLocals()
-			break
+		if waiting[a.Name] = len(deps[a.Name]); waiting[a.Name] == 0 {
+			queue = append(queue, a.Name)
 		}
-		pending = next
 	}
-	return ctx
+	values := make(map[string]cty.Value, len(order))
+	d.localCosts = make(map[string]int64, len(order))
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		a := defs[name]
+		v, diags := d.value(a.Expr, func() *hcl.EvalContext { return localsContext(a.Expr, deps[name], values) })
+		d.diags = append(d.diags, diags...)
+		if diags.HasErrors() {
+			v = cty.DynamicVal
+		}
+		values[name] = v
+		d.localCosts[name] = valueCost(v)
+		d.localCosts[allLocals] = addCost(d.localCosts[allLocals], d.localCosts[name])
+		for _, u := range users[name] {
+			if waiting[u]--; waiting[u] == 0 {
+				queue = append(queue, u)
+			}
+		}
+	}
+	for _, a := range order {
+		if _, done := values[a.Name]; !done {
+			d.errorf(a.Expr.Range(), "Circular reference", "Local value %q depends on itself, directly or through other local values.", a.Name)
+			values[a.Name] = cty.DynamicVal
+		}
+	}
+	return &hcl.EvalContext{Functions: functions, Variables: map[string]cty.Value{"local": cty.ObjectVal(values)}}
 }
 
-// ready reports whether every local value a refers to has been evaluated
-// (or does not exist, which evaluation then reports).
-func ready(a *hcl.Attribute, defs map[string]*hcl.Attribute, values map[string]cty.Value) bool {
-	for _, tr := range a.Expr.Variables() {
+// localRefs returns, once each, the defined local values expr refers to
+// as local.NAME.
+func localRefs(expr hcl.Expression, defs map[string]*hcl.Attribute) []string {
+	var out []string
+	for _, tr := range expr.Variables() {
 		if tr.RootName() != "local" || len(tr) < 2 {
 			continue
 		}
 		step, ok := tr[1].(hcl.TraverseAttr)
-		if !ok {
+		if !ok || defs[step.Name] == nil || slices.Contains(out, step.Name) {
 			continue
 		}
-		if _, defined := defs[step.Name]; !defined {
-			continue
-		}
-		if _, done := values[step.Name]; !done {
-			return false
+		out = append(out, step.Name)
+	}
+	return out
+}
+
+// localsContext is the context a local value's expression is evaluated
+// in: the local values it refers to by name, or every value evaluated so
+// far when it refers to the whole local object (exprCost has bounded that
+// already). A name that is not defined stays out, and evaluation reports it.
+func localsContext(expr hcl.Expression, deps []string, values map[string]cty.Value) *hcl.EvalContext {
+	visible := make(map[string]cty.Value, len(deps))
+	for _, dep := range deps {
+		visible[dep] = values[dep]
+	}
+	for _, tr := range expr.Variables() {
+		if tr.RootName() == "local" && len(tr) == 1 {
+			visible = values
+			break
 		}
 	}
-	return true
+	return &hcl.EvalContext{Functions: functions, Variables: map[string]cty.Value{"local": cty.ObjectVal(visible)}}
 }
 
 func (d *decoder) host(h *Host, blocks hcl.Blocks, body *hclsyntax.Body) {
