@@ -196,11 +196,28 @@ func newDiagPrinter(g *globals) *diagPrinter {
 	return p
 }
 
+// snippetBudget bounds the bytes hcl's writer scans for snippets: it reads
+// the file from the start for each diagnostic, so fifty problems deep in a
+// 4 MiB file would take a minute of CPU. The writer gets the file only up
+// to the end of the snippet's last line, and past the budget a diagnostic
+// is printed without its snippet.
+const snippetBudget = 16 << 20
+
 func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
-	files := map[string]*hcl.File{}
+	var parsed map[string]*hcl.File
+	budget := snippetBudget
 	for _, d := range diags {
-		if d.Subject != nil && files[d.Subject.Filename] == nil {
-			files = schema.Files(src, d.Subject.Filename) // parsed once per file
+		files := map[string]*hcl.File{}
+		if cut := snippetEnd(src, d); cut > 0 && cut <= budget {
+			budget -= cut
+			if parsed == nil {
+				parsed = schema.Files(src, d.Subject.Filename) // once per file
+			}
+			if f := parsed[d.Subject.Filename]; f != nil {
+				head := *f
+				head.Bytes = src[:cut]
+				files[d.Subject.Filename] = &head
+			}
 		}
 		var buf bytes.Buffer
 		if err := hcl.NewDiagnosticTextWriter(&buf, files, p.width, p.color).WriteDiagnostic(d); err != nil {
@@ -219,6 +236,23 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		}
 		fmt.Fprintf(p.w, "%s%s%s\n%s", position(d.Subject), label, d.Summary, body)
 	}
+}
+
+// snippetEnd returns the offset just past the last line hcl's writer shows
+// for d (the subject's, or its context's), or 0 when d has no subject.
+func snippetEnd(src []byte, d *hcl.Diagnostic) int {
+	if d.Subject == nil {
+		return 0
+	}
+	end := d.Subject.End.Byte
+	if d.Context != nil {
+		end = max(end, d.Context.End.Byte)
+	}
+	end = min(max(end, 0), len(src))
+	if i := bytes.IndexByte(src[end:], '\n'); i >= 0 {
+		return end + i + 1
+	}
+	return len(src)
 }
 
 // markRange puts a line of carets under the subject in hcl's snippet, for

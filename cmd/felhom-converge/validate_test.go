@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -50,5 +52,33 @@ func TestValidateRefusesHostileFiles(t *testing.T) {
 		if want := filepath.Join(dir, tt.want); !strings.HasPrefix(stderr.String(), want) {
 			t.Errorf("%s: stderr does not start with %q:\n%s", tt.name, want, stderr.String())
 		}
+	}
+}
+
+// TestSnippetsAreBounded checks that problems deep in a large file do not
+// each cost a scan of the whole file: hcl's writer reads from the start for
+// every snippet, so past snippetBudget a diagnostic comes without one (but
+// still with its position, summary and detail).
+func TestSnippetsAreBounded(t *testing.T) {
+	filler := strings.Repeat("# "+strings.Repeat("x", 78)+"\n", (39<<20)/10/81) // about 3.9 MiB
+	src := filler + "host \"pve-demo\" {\n  node = \"pve\"\n"
+	for i := range 10 {
+		src += fmt.Sprintf("  bogus%d = 1\n", i)
+	}
+	src += "}\n"
+	path := filepath.Join(t.TempDir(), "big.hcl")
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", path}, &stdout, &stderr); code != exitError {
+		t.Fatalf("exit %d", code)
+	}
+	out := stderr.String()
+	if n := strings.Count(out, ": Unsupported argument\n"); n != 10 {
+		t.Errorf("%d problems reported, want 10", n)
+	}
+	if n := len(regexp.MustCompile(`(?m)^ *[0-9]+:   bogus`).FindAllString(out, -1)); n != snippetBudget/len(src) {
+		t.Errorf("%d snippets, want %d (as many as the budget allows)", n, snippetBudget/len(src))
 	}
 }
