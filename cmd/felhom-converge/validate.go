@@ -201,7 +201,7 @@ func newDiagPrinter(g *globals) *diagPrinter {
 // 4 MiB file would take a minute of CPU. The writer gets the file only up
 // to the end of the snippet's last line, and past the budget a diagnostic
 // is printed without its snippet.
-const snippetBudget = 16 << 20
+const snippetBudget = 4 << 20
 
 func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 	var parsed map[string]*hcl.File

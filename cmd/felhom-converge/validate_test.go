@@ -60,7 +60,7 @@ func TestValidateRefusesHostileFiles(t *testing.T) {
 // every snippet, so past snippetBudget a diagnostic comes without one (but
 // still with its position, summary and detail).
 func TestSnippetsAreBounded(t *testing.T) {
-	filler := strings.Repeat("# "+strings.Repeat("x", 78)+"\n", (39<<20)/10/81) // about 3.9 MiB
+	filler := strings.Repeat("# "+strings.Repeat("x", 78)+"\n", (13<<20)/10/81) // about 1.3 MiB
 	src := filler + "host \"pve-demo\" {\n  node = \"pve\"\n"
 	for i := range 10 {
 		src += fmt.Sprintf("  bogus%d = 1\n", i)
