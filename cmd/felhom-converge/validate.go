@@ -19,7 +19,7 @@ import (
 )
 
 type ValidateCmd struct {
-	Files []string `arg:"" help:"Desired-state HCL files."`
+	Files []string `arg:"" help:"Desired-state HCL files, or directories of them (*.hcl)."`
 	JSON  bool     `help:"Print diagnostics as JSON."`
 }
 
@@ -31,7 +31,7 @@ func (c *ValidateCmd) Run(g *globals) error {
 	var all hcl.Diagnostics
 	failed := false
 	out := newDiagPrinter(g)
-	for _, name := range c.Files {
+	for _, name := range hclFiles(c.Files) {
 		src, err := readDesiredState(name)
 		if err != nil {
 			failed = true
@@ -69,7 +69,7 @@ func (c *ValidateCmd) Run(g *globals) error {
 }
 
 type FmtCmd struct {
-	Files []string `arg:"" help:"Desired-state HCL files to rewrite in place."`
+	Files []string `arg:"" help:"Desired-state HCL files to rewrite in place, or directories of them (*.hcl)."`
 	Check bool     `help:"Do not write; exit 1 when a file is not in canonical form."`
 	Diff  bool     `help:"Print a diff of the changes."`
 }
@@ -81,7 +81,7 @@ type FmtCmd struct {
 func (c *FmtCmd) Run(g *globals) error {
 	failed, unformatted := false, 0
 	out := newDiagPrinter(g)
-	for _, name := range c.Files {
+	for _, name := range hclFiles(c.Files) {
 		src, err := readDesiredState(name)
 		if err != nil {
 			errorf(g.stderr, "%v", err)
@@ -121,6 +121,24 @@ func (c *FmtCmd) Run(g *globals) error {
 		return silentError{exitError}
 	}
 	return nil
+}
+
+// hclFiles expands each directory among names to the *.hcl files directly
+// in it, in name order, as a GitOps repository's CI would pass them; other
+// names are kept as given. A directory without any *.hcl file is kept too,
+// so reading it reports the mistake.
+func hclFiles(names []string) []string {
+	var out []string
+	for _, name := range names {
+		if info, err := os.Stat(name); err == nil && info.IsDir() {
+			if matches, _ := filepath.Glob(filepath.Join(name, "*.hcl")); len(matches) > 0 {
+				out = append(out, matches...) // Glob sorts
+				continue
+			}
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // readDesiredState reads a file, refusing one too large to be a desired
