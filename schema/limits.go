@@ -236,15 +236,17 @@ const allLocals = "#all"
 // Most return at most what they are given; join repeats its separator
 // once per element, and a format verb's width or precision pads.
 func callCost(e *hclsyntax.FunctionCallExpr, cost func(hclsyntax.Expression) int64) int64 {
-	sum := unit
-	for _, a := range e.Args {
-		sum = addCost(sum, cost(a))
+	sum, first := unit, int64(0)
+	for i, a := range e.Args {
+		c := cost(a) // once per argument: nested calls must not multiply the work
+		if i == 0 {
+			first = c
+		}
+		sum = addCost(sum, c)
 	}
 	switch e.Name {
 	case "join":
-		if len(e.Args) > 0 {
-			return addCost(sum, mulCost(cost(e.Args[0]), sum))
-		}
+		return addCost(sum, mulCost(first, sum))
 	case "lower", "upper":
 		return mulCost(sum, 3) // case mapping can grow UTF-8 text
 	case "format":

@@ -98,6 +98,9 @@ func TestAmplificationIsBounded(t *testing.T) {
 		{"many references to one large local", manyRefs, "Values too large"},
 		// The bound itself must be cheap: a bound taken twice per loop
 		// level would take 2^30 steps here.
+		// Each join's separator is another join: bounding it twice per
+		// level would take 2^30 steps.
+		{"deeply nested joins", "locals {\n  x = " + strings.Repeat("join(", 30) + `"a"` + strings.Repeat(`, ["b", "c"])`, 30) + "\n}\n", "Value too large"},
 		{"deeply nested for expressions", "locals {\n  l = " + list100 + "\n  x = " + strings.Repeat("[for v in local.l : ", 30) + "1" + strings.Repeat("]", 30) + "\n}\n", "Value too large"},
 	}
 	for _, tt := range tests {
