@@ -37,8 +37,8 @@ func (d *decoder) value(expr hcl.Expression, ctx func() *hcl.EvalContext) (cty.V
 		return cty.DynamicVal, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Value too large",
-			Detail: fmt.Sprintf("This expression could build a value of up to %d bytes; one expression may build at most %d (1 MiB), so that a file cannot exhaust the host's memory. Write the value out, or build it with fewer repetitions.",
-				cost, maxValueCost),
+			Detail: fmt.Sprintf("This expression could build a value of %s bytes; one expression may build at most %d (1 MiB), so that a file cannot exhaust the host's memory. Write the value out, or build it with fewer repetitions.",
+				costText(cost), maxValueCost),
 			Subject: &rng,
 		}}
 	case addCost(d.spent, cost) > maxFileCost:
@@ -318,4 +318,12 @@ func upperFirst(s string) string {
 		return s
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// costText says how large a bound is; at costCap it is only "more than".
+func costText(cost int64) string {
+	if cost >= costCap {
+		return fmt.Sprintf("more than %d", int64(costCap))
+	}
+	return fmt.Sprintf("up to %d", cost)
 }
