@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/schema"
 	"github.com/hashicorp/hcl/v2"
 )
@@ -164,30 +165,7 @@ func rewriteFile(name string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("rewrite %s: %w", name, err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".fmt-*")
-	if err != nil {
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	if err := tmp.Chmod(info.Mode().Perm()); err != nil {
-		tmp.Close()
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	return nil
+	return atomicfile.WriteFile(name, data, info.Mode().Perm())
 }
 
 // diagPrinter renders diagnostics on stderr: a "FILE:LINE:COL: summary"
