@@ -177,13 +177,6 @@ func readChecks(cfg *config.Config, client *proxmox.Client) []check {
 			}
 			return strings.Join(parts, ", "), nil
 		}},
-		{name: "tasks", run: func(ctx context.Context) (string, error) {
-			tasks, err := client.ListTasks(ctx, proxmox.TaskFilter{Limit: 50})
-			if err != nil {
-				return "", err
-			}
-			return fmt.Sprintf("task list readable (%d recent)", len(tasks)), nil
-		}},
 	}
 }
 
