@@ -1,7 +1,6 @@
 package config
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
 )
 
 // field is one setting: its key ("proxmox.endpoint"), default, the file
@@ -126,9 +127,9 @@ func (c *Config) fields() []field {
 			store: storePath(&p.CAFile)},
 		{key: "proxmox.tls.fingerprint", aliases: []string{"proxmox.fingerprint"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_FINGERPRINT"},
 			store: func(v string) error {
-				fp, err := NormaliseFingerprint(v)
+				fp, err := proxmox.NormalizeFingerprint(v)
 				if err != nil {
-					return err
+					return errors.New("must be a SHA-256 fingerprint: 32 hex pairs such as 5C:1A:...:A1")
 				}
 				p.Fingerprint = fp
 				return nil
@@ -246,20 +247,4 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
-}
-
-// NormaliseFingerprint accepts a SHA-256 certificate fingerprint in any
-// case, with or without colons (or a "SHA256:"-less hex string), and returns
-// it as Proxmox shows it: upper-case hex pairs joined by colons.
-func NormaliseFingerprint(v string) (string, error) {
-	hexStr := strings.ReplaceAll(strings.TrimSpace(v), ":", "")
-	b, err := hex.DecodeString(hexStr)
-	if err != nil || len(b) != 32 {
-		return "", errors.New("must be a SHA-256 fingerprint: 32 hex pairs such as 5C:1A:...:A1")
-	}
-	pairs := make([]string, len(b))
-	for i, x := range b {
-		pairs[i] = fmt.Sprintf("%02X", x)
-	}
-	return strings.Join(pairs, ":"), nil
 }

@@ -32,9 +32,9 @@ func Fingerprint(der []byte) string {
 	return colonHex(sum[:])
 }
 
-// normalizeFingerprint accepts a SHA-256 fingerprint in any case, with or
-// without colons, and returns Proxmox's form.
-func normalizeFingerprint(s string) (string, error) {
+// NormalizeFingerprint accepts a SHA-256 fingerprint in any case, with or
+// without colons, and returns Proxmox's form (AB:CD:..., upper case).
+func NormalizeFingerprint(s string) (string, error) {
 	raw, err := hex.DecodeString(strings.ReplaceAll(strings.TrimSpace(s), ":", ""))
 	if err != nil || len(raw) != sha256.Size {
 		return "", fmt.Errorf("fingerprint %q is not a SHA-256 fingerprint (64 hex digits, colons optional)", s)
@@ -76,7 +76,7 @@ func tlsConfig(o Options) (*tls.Config, error) {
 		}
 		cfg.RootCAs = pool
 	case o.Fingerprint != "":
-		want, err := normalizeFingerprint(o.Fingerprint)
+		want, err := NormalizeFingerprint(o.Fingerprint)
 		if err != nil {
 			return nil, err
 		}

@@ -382,8 +382,8 @@ func TestTLSTrust(t *testing.T) {
 func TestFingerprintFormat(t *testing.T) {
 	// The format /nodes reports (captured): colon-separated upper-case hex.
 	const real = "80:D4:F2:DF:64:95:CD:8D:A0:82:82:AC:48:BA:C0:7A:1B:6B:87:8B:FE:B9:83:1C:95:4E:79:58:77:99:69:F5"
-	got, err := normalizeFingerprint(strings.ToLower(strings.ReplaceAll(real, ":", "")))
+	got, err := NormalizeFingerprint(strings.ToLower(strings.ReplaceAll(real, ":", "")))
 	if err != nil || got != real {
-		t.Fatalf("normalizeFingerprint = %q, %v", got, err)
+		t.Fatalf("NormalizeFingerprint = %q, %v", got, err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -21,6 +20,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/rogpeppe/go-internal/lockedfile"
 )
 
@@ -206,16 +206,7 @@ func (s *Sim) Token(name string) string {
 
 // Fingerprint is the SHA-256 fingerprint of the TLS certificate as Proxmox
 // prints it: upper-case hex pairs joined by colons.
-func (s *Sim) Fingerprint() string { return fingerprint(s.leaf) }
-
-func fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	parts := make([]string, len(sum))
-	for i, b := range sum {
-		parts[i] = fmt.Sprintf("%02X", b)
-	}
-	return strings.Join(parts, ":")
-}
+func (s *Sim) Fingerprint() string { return proxmox.Fingerprint(s.leaf) }
 
 // Start listens on a loopback address ("127.0.0.1:0" picks a free port)
 // and serves HTTP/1.1, over TLS with the state's self-signed certificate
