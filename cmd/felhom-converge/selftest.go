@@ -25,6 +25,9 @@ type check struct {
 	// cleanup checks run even after an earlier check failed (they undo what
 	// the earlier ones did); the others are skipped then.
 	cleanup bool
+	// gate checks stop the report when they fail: nothing after them can
+	// succeed (no connection, the token refused, the wrong node).
+	gate bool
 }
 
 // errSkipped is returned by a check that had nothing to do.
@@ -34,6 +37,12 @@ var errSkipped = errors.New("skipped")
 type finding string
 
 func (f finding) Error() string { return string(f) }
+
+// unauthorized reports whether Proxmox refused the token itself (401).
+func unauthorized(err error) bool {
+	var apiErr *proxmox.APIError
+	return errors.As(err, &apiErr) && apiErr.Status == 401
+}
 
 // answered reports whether err came from a host that answered (a refusal,
 // a failed task, a finding) rather than from not reaching it at all.
@@ -83,12 +92,13 @@ func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
 
 // runChecks runs the checks in order, prints one line per check and returns
 // how many failed. With stopOnFailure, only cleanup checks run after a
-// failure; without it, the rest are still skipped once the host cannot be
-// reached at all (every check would fail the same way).
+// failure; without it, the rest are still skipped after a failed gate
+// check, or once the host cannot be reached or refuses the token (every
+// check would fail the same way).
 func runChecks(ctx context.Context, w io.Writer, checks []check, stopOnFailure bool) int {
-	failed, unreachable := 0, false
+	failed, stop := 0, false
 	for _, ck := range checks {
-		if (unreachable || stopOnFailure && failed > 0) && !ck.cleanup {
+		if (stop || stopOnFailure && failed > 0) && !ck.cleanup {
 			fmt.Fprintf(w, "  skip  %-12s an earlier check failed\n", ck.name)
 			continue
 		}
@@ -99,7 +109,7 @@ func runChecks(ctx context.Context, w io.Writer, checks []check, stopOnFailure b
 		}
 		if err != nil {
 			failed++
-			unreachable = !answered(err)
+			stop = ck.gate || !answered(err) || unauthorized(err)
 			fmt.Fprintf(w, "  FAIL  %-12s %s\n", ck.name, explain(err))
 			continue
 		}
@@ -122,7 +132,7 @@ func readChecks(cfg *config.Config, client *proxmox.Client) []check {
 			}
 			return fmt.Sprintf("Proxmox VE %s (release %s)", v.Version, v.Release), nil
 		}},
-		{name: "node", run: func(ctx context.Context) (string, error) {
+		{name: "node", gate: true, run: func(ctx context.Context) (string, error) {
 			nodes, err := client.Nodes(ctx)
 			if err != nil {
 				return "", err

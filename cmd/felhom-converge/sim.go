@@ -23,8 +23,8 @@ type SimCmd struct {
 type SimServeCmd struct {
 	Listen       string        `default:"127.0.0.1:8006" help:"Loopback address to listen on; port 0 picks a free port."`
 	State        string        `type:"path" help:"JSON file holding the simulated host; created with the default seed if absent (default: in memory only)." placeholder:"FILE"`
-	TLS          bool          `name:"tls" default:"true" negatable:"" help:"Serve HTTPS with the state's self-signed certificate (default)."`
-	PlainHTTP    bool          `name:"plain-http" help:"Serve plain HTTP instead of HTTPS."`
+	TLS          bool          `name:"tls" xor:"transport" help:"Serve HTTPS with the state's self-signed certificate (the default)."`
+	PlainHTTP    bool          `name:"plain-http" xor:"transport" help:"Serve plain HTTP instead of HTTPS."`
 	Latency      time.Duration `default:"0s" help:"Delay added to every request."`
 	Workers      int           `default:"3" help:"Requests served at once, like pveproxy's worker pool (0: unbounded)."`
 	TaskDuration time.Duration `default:"200ms" help:"How long every worker task runs (0: tasks finish at once)."`
@@ -36,6 +36,11 @@ type SimServeCmd struct {
 }
 
 func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
+	if c.State != "" {
+		if err := os.MkdirAll(filepath.Dir(c.State), 0o700); err != nil {
+			return fmt.Errorf("sim serve: state directory: %w", err)
+		}
+	}
 	sim, err := pvesim.New(pvesim.Options{
 		StatePath:    c.State,
 		Latency:      c.Latency,
@@ -48,7 +53,7 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
 	}
-	useTLS := c.TLS && !c.PlainHTTP
+	useTLS := !c.PlainHTTP
 	endpoint, err := sim.Start(c.Listen, useTLS)
 	if err != nil {
 		sim.Close()
