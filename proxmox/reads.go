@@ -183,3 +183,20 @@ func (c *Client) Network(ctx context.Context, ifaceType string) ([]NetworkInterf
 	_, err := c.call(ctx, "GET", c.nodePath("network"), q, &v)
 	return v, err
 }
+
+// Permissions is GET /access/permissions?path=PATH: the privileges the
+// caller holds on that ACL path, propagation from parent paths included
+// (for a privilege-separated token, the intersection with its user's).
+func (c *Client) Permissions(ctx context.Context, path string) (map[string]bool, error) {
+	var v map[string]map[string]Bool
+	if _, err := c.call(ctx, "GET", "/access/permissions", url.Values{"path": {path}}, &v); err != nil {
+		return nil, err
+	}
+	privs := map[string]bool{}
+	for priv, granted := range v[path] {
+		if granted {
+			privs[priv] = true
+		}
+	}
+	return privs, nil
+}

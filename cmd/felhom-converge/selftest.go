@@ -187,6 +187,9 @@ func readChecks(cfg *config.Config, client *proxmox.Client) []check {
 			}
 			return strings.Join(parts, ", "), nil
 		}},
+		{name: "privileges", run: func(ctx context.Context) (string, error) {
+			return checkPrivileges(ctx, client, node)
+		}},
 	}
 }
 
@@ -239,6 +242,43 @@ func taskChecks(client *proxmox.Client, vmid int, now time.Time, stderr io.Write
 			return wait(ctx, upid, err)
 		}},
 	}
+}
+
+// requiredPrivileges is the tool's minimal role, by the ACL path where
+// Proxmox checks each privilege (see the README's API token section).
+func requiredPrivileges(node string) []struct{ path, privs string } {
+	return []struct{ path, privs string }{
+		{"/vms", "VM.Audit VM.Allocate VM.Config.CPU VM.Config.Memory VM.Config.Disk VM.Config.Network VM.Config.Options VM.PowerMgmt VM.Snapshot VM.Snapshot.Rollback VM.Backup"},
+		{"/storage", "Datastore.Audit Datastore.AllocateSpace"},
+		{"/nodes/" + node, "Sys.Audit"},
+		{"/sdn/zones/localnetwork", "SDN.Use"},
+	}
+}
+
+// checkPrivileges compares the token's effective privileges with the
+// tool's role, so a token that can read but not act fails here rather than
+// at the first apply. A host that cannot report permissions is skipped.
+func checkPrivileges(ctx context.Context, client *proxmox.Client, node string) (string, error) {
+	var missing []string
+	for _, req := range requiredPrivileges(node) {
+		have, err := client.Permissions(ctx, req.path)
+		if err != nil {
+			return fmt.Sprintf("cannot read the token's permissions: %v", err), errSkipped
+		}
+		var lacks []string
+		for _, p := range strings.Fields(req.privs) {
+			if !have[p] {
+				lacks = append(lacks, p)
+			}
+		}
+		if len(lacks) > 0 {
+			missing = append(missing, strings.Join(lacks, ", ")+" on "+req.path)
+		}
+	}
+	if len(missing) > 0 {
+		return "", finding("the token lacks " + strings.Join(missing, "; ") + " (see the README's API token section)")
+	}
+	return "the token holds the tool's role", nil
 }
 
 func tlsMode(cfg *config.Config) string {

@@ -235,3 +235,35 @@ func TestClientWaitTaskOutcomes(t *testing.T) {
 		t.Fatalf("permission failure at task time: %v", err)
 	}
 }
+
+// Permissions reports the effective privileges on a path, propagated from
+// "/" and intersected with the user's for a privilege-separated token.
+func TestClientPermissions(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		token string
+		path  string
+		has   []string
+		lacks []string
+	}{
+		{"converge", "/vms", []string{"VM.Allocate", "VM.Snapshot", "VM.Audit"}, []string{"Sys.Modify"}},
+		{"converge", "/nodes/pve", []string{"Sys.Audit"}, nil},
+		{"readonly", "/vms", []string{"VM.Audit"}, []string{"VM.Snapshot", "VM.Allocate"}},
+	} {
+		_, c := startClient(t, pvesim.Options{}, tc.token)
+		privs, err := c.Permissions(ctx, tc.path)
+		if err != nil {
+			t.Fatalf("%s %s: %v", tc.token, tc.path, err)
+		}
+		for _, p := range tc.has {
+			if !privs[p] {
+				t.Errorf("token %s on %s: %s missing from %v", tc.token, tc.path, p, privs)
+			}
+		}
+		for _, p := range tc.lacks {
+			if privs[p] {
+				t.Errorf("token %s on %s: has %s", tc.token, tc.path, p)
+			}
+		}
+	}
+}
