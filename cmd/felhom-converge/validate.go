@@ -150,6 +150,9 @@ func readDesiredState(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read desired state: %w", err)
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err == nil && info.IsDir() {
+		return nil, fmt.Errorf("read desired state: %s is a directory without *.hcl files", name)
+	}
 	src, err := io.ReadAll(io.LimitReader(f, schema.MaxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read desired state %s: %w", name, err)
