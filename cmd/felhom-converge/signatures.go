@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -283,7 +284,11 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 	}
 	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, time.Now().Add(c.NotAfter))
 	if err != nil {
-		return withHint(fmt.Errorf("request: %w", err), "ops are: %s", strings.Join(trust.Ops, ", "))
+		err = fmt.Errorf("request: %w", err)
+		if !slices.Contains(trust.Ops, c.Op) {
+			return withHint(err, "ops are: %s", strings.Join(trust.Ops, ", "))
+		}
+		return err
 	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return fmt.Errorf("request: %w", err)
