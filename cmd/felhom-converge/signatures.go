@@ -82,8 +82,10 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 		// signer is trusted, as the README's Local host config says.
 		warnf(g.stderr, "%s does not exist: no signer is trusted", cfg.AllowedSigners)
 		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
+	case errors.Is(err, trust.ErrUnsafePermissions):
+		return withHint(err, "the trust root must be owned by root or the service user and not be group- or world-writable (chmod 0644)")
 	case err != nil:
-		return withHint(err, "the trust root is an OpenSSH allowed_signers file owned by root or the service user, mode 0644 or stricter")
+		return err
 	}
 	nonces, err := trust.OpenFileNonceStore(cfg.StateDir, nil)
 	if err != nil {
