@@ -84,7 +84,7 @@ func (d *decoder) guests(h *Host, blocks hcl.Blocks) {
 		if g.VMID != 0 {
 			if first, dup := vmids[g.VMID]; dup {
 				d.errorf(g.AttrRanges["vmid"], "Duplicate vmid",
-					"Guest %q uses vmid %d, which is already used at %s:%d,%d; each guest needs its own vmid.",
+					"Guest %q uses vmid %d, which is already used at %s:%d:%d; each guest needs its own vmid.",
 					g.Name, g.VMID, first.Filename, first.Start.Line, first.Start.Column)
 			} else {
 				vmids[g.VMID] = g.AttrRanges["vmid"]
@@ -107,7 +107,7 @@ func (d *decoder) uniqueMACs(guests []Guest) {
 			}
 			rng := n.AttrRanges["hwaddr"]
 			if first, dup := seen[n.Hwaddr]; dup {
-				d.errorf(rng, "Duplicate MAC address", "%s is already used at %s:%d,%d; each interface needs its own MAC address.",
+				d.errorf(rng, "Duplicate MAC address", "%s is already used at %s:%d:%d; each interface needs its own MAC address.",
 					n.Hwaddr, first.Filename, first.Start.Line, first.Start.Column)
 				continue
 			}
@@ -303,18 +303,18 @@ func (d *decoder) guestBlocks(g *Guest, blocks hcl.Blocks) {
 		switch b.Type {
 		case "rootfs":
 			if rootfsAt != nil {
-				d.errorf(b.DefRange, "Duplicate rootfs block", "Only one rootfs block is allowed. Another was defined at %s:%d,%d.", rootfsAt.Filename, rootfsAt.Start.Line, rootfsAt.Start.Column)
+				d.errorf(b.DefRange, "Duplicate rootfs block", "Only one rootfs block is allowed. Another was defined at %s:%d:%d.", rootfsAt.Filename, rootfsAt.Start.Line, rootfsAt.Start.Column)
 				continue
 			}
 			rootfsAt = &b.DefRange
 			g.Rootfs = d.rootfs(b)
 		case "features":
 			if a, ok := g.AttrRanges["features"]; ok {
-				d.errorf(b.DefRange, "Conflicting features", "The features are already set at %s:%d,%d; use either the features attribute or the features block.", a.Filename, a.Start.Line, a.Start.Column)
+				d.errorf(b.DefRange, "Conflicting features", "The features are already set at %s:%d:%d; use either the features attribute or the features block.", a.Filename, a.Start.Line, a.Start.Column)
 				continue
 			}
 			if featuresAt != nil {
-				d.errorf(b.DefRange, "Duplicate features block", "Only one features block is allowed. Another was defined at %s:%d,%d.", featuresAt.Filename, featuresAt.Start.Line, featuresAt.Start.Column)
+				d.errorf(b.DefRange, "Duplicate features block", "Only one features block is allowed. Another was defined at %s:%d:%d.", featuresAt.Filename, featuresAt.Start.Line, featuresAt.Start.Column)
 				continue
 			}
 			featuresAt = &b.DefRange
@@ -328,7 +328,7 @@ func (d *decoder) guestBlocks(g *Guest, blocks hcl.Blocks) {
 			mountNames[m.Name] = b.LabelRanges[0]
 			if m.Path != "" {
 				if first, dup := mountPaths[m.Path]; dup {
-					d.errorf(m.AttrRanges["path"], "Duplicate mount path", "Mount path %q is already used at %s:%d,%d; each mount point needs its own path.",
+					d.errorf(m.AttrRanges["path"], "Duplicate mount path", "Mount path %q is already used at %s:%d:%d; each mount point needs its own path.",
 						m.Path, first.Filename, first.Start.Line, first.Start.Column)
 					continue
 				}

@@ -267,7 +267,7 @@ func (d *decoder) host(h *Host, blocks hcl.Blocks, body *hclsyntax.Body) {
 	}
 	for _, b := range blocks[1:] {
 		d.errorf(b.DefRange, "Duplicate host block",
-			"Only one host block is allowed. Another was defined at %s:%d,%d.",
+			"Only one host block is allowed. Another was defined at %s:%d:%d.",
 			blocks[0].DefRange.Filename, blocks[0].DefRange.Start.Line, blocks[0].DefRange.Start.Column)
 	}
 	b := blocks[0]

@@ -40,7 +40,7 @@ func TestLoadDiagnostics(t *testing.T) {
 		{"vmid above range", hostBlock + "guest \"web\" {\n  vmid = 1000000000\n}\n",
 			"Value out of range", 5, "between 100 and 999999999"},
 		{"duplicate guest name", hostBlock + "guest \"web\" {\n  vmid = 100\n}\nguest \"web\" {\n  vmid = 101\n}\n",
-			"Duplicate guest", 7, "already defined at test.hcl:4,7"},
+			"Duplicate guest", 7, "already defined at test.hcl:4:7"},
 		{"duplicate vmid", hostBlock + "guest \"a\" {\n  vmid = 100\n}\nguest \"b\" {\n  vmid = 100\n}\n",
 			"Duplicate vmid", 8, "already used at test.hcl:5"},
 		{"duplicate mount path", hostBlock + "guest \"a\" {\n  vmid = 100\n  mount \"x\" {\n    path = \"/srv\"\n    storage = \"local-lvm\"\n    size = \"1G\"\n  }\n  mount \"y\" {\n    path = \"/srv\"\n    storage = \"local-lvm\"\n    size = \"1G\"\n  }\n}\n",

@@ -114,7 +114,7 @@ func (d *decoder) signers(h *Host, blocks hcl.Blocks) {
 		return
 	}
 	for _, b := range blocks[1:] {
-		d.errorf(b.DefRange, "Duplicate signers block", "Only one signers block is allowed. Another was defined at %s:%d,%d.",
+		d.errorf(b.DefRange, "Duplicate signers block", "Only one signers block is allowed. Another was defined at %s:%d:%d.",
 			blocks[0].DefRange.Filename, blocks[0].DefRange.Start.Line, blocks[0].DefRange.Start.Column)
 	}
 	b := blocks[0]
@@ -132,7 +132,7 @@ func (d *decoder) signers(h *Host, blocks hcl.Blocks) {
 		principals[s.Principal] = sb.LabelRanges[0]
 		if s.Key != "" {
 			if first, dup := keys[s.Key]; dup {
-				d.errorf(s.AttrRanges["key"], "Duplicate signer key", "This key is already given to another signer at %s:%d,%d; each key belongs to one signer.",
+				d.errorf(s.AttrRanges["key"], "Duplicate signer key", "This key is already given to another signer at %s:%d:%d; each key belongs to one signer.",
 					first.Filename, first.Start.Line, first.Start.Column)
 				continue
 			}
