@@ -36,6 +36,16 @@ func taskVMID(t *task) int {
 	return n
 }
 
+// taskGuest is the guest a task works on, or Proxmox's error for a CT
+// whose config is gone.
+func taskGuest(s *Sim, t *task) (*guest, error) {
+	vmid := taskVMID(t)
+	if g := s.st.Guests[vmid]; g != nil {
+		return g, nil
+	}
+	return nil, errNoConfig(s.st.Node, vmid)
+}
+
 func clearLockOp(s *Sim, t *task) {
 	if g := s.st.Guests[taskVMID(t)]; g != nil {
 		delete(g.Conf, "lock")
@@ -443,9 +453,9 @@ func hDestroy(r *request) (any, error) {
 }
 
 func beginDestroy(s *Sim, t *task) error {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
 	}
 	if g.Running {
 		s.setRunning(g, false, 0)
@@ -500,9 +510,9 @@ func hStart(r *request) (any, error) {
 }
 
 func beginStart(s *Sim, t *task) error {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
 	}
 	if l := g.Conf["lock"]; l != "" && l != "mounted" {
 		return fmt.Errorf("CT is locked (%s)", l)
@@ -514,9 +524,9 @@ func beginStart(s *Sim, t *task) error {
 }
 
 func finishStart(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	if g.Running {
 		return 0, fmt.Errorf("CT %d already running", g.VMID)
@@ -544,9 +554,9 @@ func stopLike(r *request, typ, opName, noun string) (any, error) {
 }
 
 func beginStop(s *Sim, t *task) error {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
 	}
 	if l := g.Conf["lock"]; l != "" && l != "mounted" && t.Params["skiplock"] != "1" {
 		return fmt.Errorf("CT is locked (%s)", l)
@@ -555,18 +565,18 @@ func beginStop(s *Sim, t *task) error {
 }
 
 func finishStop(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	s.setRunning(g, false, 0)
 	return 0, nil
 }
 
 func finishReboot(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	s.applyPendingLocked(g)
 	s.setRunning(g, true, int(t.PID)+1)
@@ -634,9 +644,9 @@ func hResize(r *request) (any, error) {
 }
 
 func finishResize(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	disk := t.Params["disk"]
 	ps, err := parseMount(disk, g.Conf[disk])
@@ -716,9 +726,9 @@ func beginSnapshot(s *Sim, t *task) error {
 }
 
 func finishSnapshot(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	name := t.Params["snapname"]
 	sn := g.Snapshots[name]
@@ -768,9 +778,9 @@ func beginDelSnapshot(s *Sim, t *task) error {
 }
 
 func finishDelSnapshot(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	name := t.Params["snapname"]
 	sn := g.Snapshots[name]
@@ -891,9 +901,9 @@ func beginRollback(s *Sim, t *task) error {
 }
 
 func finishRollback(s *Sim, t *task) (int, error) {
-	g := s.st.Guests[taskVMID(t)]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, taskVMID(t))
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
 	name := t.Params["snapname"]
 	sn := g.Snapshots[name]
