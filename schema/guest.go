@@ -476,25 +476,13 @@ func (d *decoder) mount(b *hcl.Block) Mount {
 	for _, a := range sortedAttrs(attrs) {
 		switch a.Name {
 		case "path":
-			if s, ok := d.str(a); ok {
-				if err := checkAbsPath(s); err != nil {
-					d.errorf(a.Expr.Range(), "Invalid mount path", "The path inside the guest must be absolute and clean: %s.", err)
-				} else {
-					m.Path = s
-				}
-			}
+			m.Path = d.absPath(a, "Invalid mount path", "The path inside the guest must be absolute and clean")
 		case "storage":
 			m.Storage = d.storageID(a)
 		case "size":
 			m.Size, _ = d.diskSize(a)
 		case "host_path":
-			if s, ok := d.str(a); ok {
-				if err := checkAbsPath(s); err != nil {
-					d.errorf(a.Expr.Range(), "Invalid host path", "A bind mount's host_path must be absolute and clean: %s.", err)
-				} else {
-					m.HostPath = s
-				}
-			}
+			m.HostPath = d.absPath(a, "Invalid host path", "A bind mount's host_path must be absolute and clean")
 		case "backup":
 			m.Backup = d.optBool(a)
 		case "read_only":

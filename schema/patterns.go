@@ -5,6 +5,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/hashicorp/hcl/v2"
 )
 
 // The name rules, mostly as Proxmox's JSON schema formats define them.
@@ -64,6 +66,21 @@ func volumeOwner(volid string) (string, bool) {
 		return "", false
 	}
 	return m[1], true
+}
+
+// absPath reads a path attribute that must be absolute and clean; a bad
+// value is reported with summary and detail (": reason." is appended) and
+// gives "".
+func (d *decoder) absPath(a *hcl.Attribute, summary, detail string) string {
+	v, ok := d.str(a)
+	if !ok {
+		return ""
+	}
+	if err := checkAbsPath(v); err != nil {
+		d.errorf(a.Expr.Range(), summary, detail+": %s.", err)
+		return ""
+	}
+	return v
 }
 
 // checkAbsPath validates an absolute, clean path other than "/".

@@ -62,13 +62,7 @@ func (d *decoder) storage(b *hcl.Block) Storage {
 		}
 	}
 	if a, ok := content.Attributes["mountpoint"]; ok {
-		if v, ok := d.str(a); ok {
-			if err := checkAbsPath(v); err != nil {
-				d.errorf(a.Expr.Range(), "Invalid mountpoint", "The mountpoint must be an absolute, clean path: %s.", err)
-			} else {
-				s.Mountpoint = v
-			}
-		}
+		s.Mountpoint = d.absPath(a, "Invalid mountpoint", "The mountpoint must be an absolute, clean path")
 	}
 	return s
 }
