@@ -1,0 +1,29 @@
+package plan
+
+import "time"
+
+// Provenance is what the journal knows about objects the tool itself made
+// and about past runs. It is the only source that can make a removal
+// benign: nothing in the desired file, in live tags or in descriptions can.
+type Provenance interface {
+	// CreatedInTxn reports the open transaction in which the tool created
+	// guest vmid by restore, if any.
+	CreatedInTxn(vmid int) (txn string, ok bool)
+	// ToolSnapshot reports whether snapshot name of guest vmid is a safety
+	// snapshot the tool took.
+	ToolSnapshot(vmid int, name string) bool
+	// JobDone reports whether the desired-state job id has run.
+	JobDone(id string) bool
+	// LastDigest is the guest's config digest recorded after the last
+	// successful step that changed it, and when.
+	LastDigest(vmid int) (digest string, at time.Time, ok bool)
+}
+
+// NoProvenance knows nothing: every removal is destructive, no job has
+// run, and no drift is reported.
+type NoProvenance struct{}
+
+func (NoProvenance) CreatedInTxn(int) (string, bool)          { return "", false }
+func (NoProvenance) ToolSnapshot(int, string) bool            { return false }
+func (NoProvenance) JobDone(string) bool                      { return false }
+func (NoProvenance) LastDigest(int) (string, time.Time, bool) { return "", time.Time{}, false }
