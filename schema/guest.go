@@ -26,6 +26,7 @@ var guestSchema = &hcl.BodySchema{
 		{Name: "protection"},
 		{Name: "unprivileged"},
 		{Name: "remove_volumes"},
+		{Name: "reboot_after_update"},
 		{Name: "features"}, // Proxmox's "nesting=1,keyctl=1", or the features block
 	},
 	Blocks: []hcl.BlockHeaderSchema{
@@ -230,6 +231,10 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 		g.Protection = d.optBool(a)
 	case "unprivileged":
 		g.Unprivileged = d.optBool(a)
+	case "reboot_after_update":
+		if b := d.optBool(a); b != nil {
+			g.RebootAfterUpdate = *b
+		}
 	case "remove_volumes":
 		if list, ok := d.strList(a); ok {
 			g.RemoveVolumes = d.removeVolumes(a, list, g.VMID)

@@ -50,6 +50,10 @@ type Guest struct {
 	// RemoveVolumes lists detached volumes (unusedN keys or volids) that
 	// should be freed.
 	RemoveVolumes []string
+	// RebootAfterUpdate lets apply reboot the running guest when a change
+	// takes effect only at its next start. Off by default: never an
+	// unannounced reboot.
+	RebootAfterUpdate bool
 
 	DeclRange  hcl.Range
 	AttrRanges map[string]hcl.Range
