@@ -17,6 +17,12 @@ import (
 // their values in Proxmox's format (booleans as "1"/"0"); delete lists keys
 // to remove. digest, when not empty, makes Proxmox refuse the write if the
 // config changed since it was read ([IsDigestMismatch]).
+//
+// SetConfig refuses to set rootfs: Proxmox stores a rootfs written through
+// PUT config verbatim, without allocating a volume or checking its size
+// ("local-lvm:6" leaves a guest that will not start and an orphaned old
+// volume; "size=20G" records a size the volume does not have). The root
+// file system changes only through [Client.Resize] (grow) or a restore.
 func (c *Client) SetConfig(ctx context.Context, vmid int, set map[string]string, delete []string, digest string) error {
 	if err := checkVMID(vmid); err != nil {
 		return err
@@ -28,6 +34,9 @@ func (c *Client) SetConfig(ctx context.Context, vmid int, set map[string]string,
 	for k, v := range set {
 		if !configKeyPattern.MatchString(k) || k == "delete" || k == "digest" || k == "revert" {
 			return fmt.Errorf("set config of CT %d: %q is not a config key", vmid, k)
+		}
+		if k == "rootfs" {
+			return fmt.Errorf("set config of CT %d: rootfs cannot be written through the config (Proxmox would store it unallocated); grow it with a resize", vmid)
 		}
 		form.Set(k, v)
 	}
@@ -263,7 +272,11 @@ type VzdumpOptions struct {
 	// pruned unless the caller asks (Proxmox's own default prunes).
 	Remove bool
 	// PruneBackups overrides the retention ("keep-last=3"); needs
-	// Datastore.Allocate.
+	// Datastore.Allocate. With Remove false and a finite retention (the
+	// storage's, when this is empty), Proxmox refuses the backup once the
+	// guest's unprotected archives reach the retention's sum ("There is a
+	// max backup limit of N ..."). A backup the tool takes on its own
+	// passes [KeepAllBackups], which neither prunes nor counts.
 	PruneBackups  string
 	NotesTemplate string // e.g. "{{guestname}}"
 }

@@ -152,6 +152,10 @@ func TestMutationArgumentsRefused(t *testing.T) {
 		}},
 		{"set config smuggles delete", func() error { return c.SetConfig(ctx, 100, map[string]string{"delete": "rootfs"}, nil, "") }},
 		{"vzdump bad mode", func() error { _, err := c.Vzdump(ctx, 100, VzdumpOptions{Mode: "live"}); return err }},
+		{"one-character snapshot name", func() error { _, err := c.Snapshot(ctx, 100, "a", ""); return err }},
+		{"rootfs through the config", func() error {
+			return c.SetConfig(ctx, 100, map[string]string{"rootfs": "local-lvm:vm-100-disk-0,size=8G"}, nil, "")
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

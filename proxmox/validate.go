@@ -16,7 +16,7 @@ const (
 
 var (
 	storageIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*[a-zA-Z0-9]$`)     // pve-storage-id
-	snapnamePattern  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{0,39}$`)            // pve-configid, at most 40
+	snapnamePattern  = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_-]{1,39}$`)            // pve-configid: 2 to 40
 	diskKeyPattern   = regexp.MustCompile(`^(rootfs|mp\d{1,3})$`)                     // resize's disk
 	diskSizePattern  = regexp.MustCompile(`^\+?\d+(\.\d+)?[KMGT]?$`)                  // resize's size
 	configKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)                        // a config key
@@ -39,7 +39,7 @@ func checkStorageID(s string) error {
 
 func checkSnapname(s string) error {
 	if !snapnamePattern.MatchString(s) || s == "current" || s == "vzdump" {
-		return fmt.Errorf("snapshot name %q is not valid (a letter, then letters, digits, '-' or '_', at most 40; not current or vzdump)", s)
+		return fmt.Errorf("snapshot name %q is not valid (a letter, then 1 to 39 letters, digits, '-' or '_'; not current or vzdump)", s)
 	}
 	return nil
 }

@@ -244,15 +244,41 @@ func taskChecks(client *proxmox.Client, vmid int, now time.Time, stderr io.Write
 	}
 }
 
-// requiredPrivileges is the tool's minimal role, by the ACL path where
-// Proxmox checks each privilege (see the README's API token section).
+// requiredPrivileges is the tool's minimal role (proxmox.ToolPrivileges,
+// the list the README's API token section prints), grouped by the ACL path
+// where Proxmox checks each privilege.
 func requiredPrivileges(node string) []struct{ path, privs string } {
-	return []struct{ path, privs string }{
-		{"/vms", "VM.Audit VM.Allocate VM.Config.CPU VM.Config.Memory VM.Config.Disk VM.Config.Network VM.Config.Options VM.PowerMgmt VM.Snapshot VM.Snapshot.Rollback VM.Backup"},
-		{"/storage", "Datastore.Audit Datastore.AllocateSpace"},
-		{"/nodes/" + node, "Sys.Audit"},
-		{"/sdn/zones/localnetwork", "SDN.Use"},
+	paths := []struct{ prefix, path string }{
+		{"VM.", "/vms"},
+		{"Datastore.", "/storage"},
+		{"Sys.", "/nodes/" + node},
+		{"SDN.", "/sdn/zones/localnetwork"},
 	}
+	var out []struct{ path, privs string }
+	placed := map[string]bool{}
+	for _, p := range paths {
+		var privs []string
+		for _, priv := range proxmox.ToolPrivileges {
+			if strings.HasPrefix(priv, p.prefix) {
+				privs = append(privs, priv)
+				placed[priv] = true
+			}
+		}
+		if len(privs) > 0 {
+			out = append(out, struct{ path, privs string }{p.path, strings.Join(privs, " ")})
+		}
+	}
+	// Anything else is checked where it would propagate from.
+	var rest []string
+	for _, priv := range proxmox.ToolPrivileges {
+		if !placed[priv] {
+			rest = append(rest, priv)
+		}
+	}
+	if len(rest) > 0 {
+		out = append(out, struct{ path, privs string }{"/", strings.Join(rest, " ")})
+	}
+	return out
 }
 
 // checkPrivileges compares the token's effective privileges with the

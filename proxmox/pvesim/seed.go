@@ -6,12 +6,13 @@ import (
 	mrand "math/rand/v2"
 	"strconv"
 	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
 )
 
-// minimalRole is the tool's minimal token role (reference §6).
-var minimalRole = []string{"VM.Audit", "VM.Allocate", "VM.Config.CPU", "VM.Config.Memory",
-	"VM.Config.Disk", "VM.Config.Network", "VM.Config.Options", "VM.PowerMgmt", "VM.Snapshot",
-	"VM.Snapshot.Rollback", "VM.Backup", "Datastore.Audit", "Datastore.AllocateSpace", "Sys.Audit", "SDN.Use"}
+// minimalRole is the tool's minimal token role, the one list the README
+// and the selftest use too.
+var minimalRole = append([]string(nil), proxmox.ToolPrivileges...)
 
 var readonlyRole = []string{"VM.Audit", "Datastore.Audit", "Sys.Audit"}
 
