@@ -55,6 +55,12 @@ func hVzdump(r *request) (any, error) {
 		}
 	}
 	params["allowed"] = strings.Join(allowed, ",")
+	// get_max_protected_backups: the storage's setting, else unlimited for
+	// a caller with Datastore.Allocate on it and 5 for anyone else.
+	params["max-protected"] = "5"
+	if r.has(storagePath(sid), "Datastore.Allocate") {
+		params["max-protected"] = "-1"
+	}
 	taskID := ""
 	if len(ids) == 1 {
 		taskID = ids[0]
@@ -110,7 +116,21 @@ func finishVzdump(s *Sim, t *task) (int, error) {
 	st := s.st.storage(p["storage"])
 	locked := splitList(p["locked"])
 	defer abortVzdump(s, t)
-	start := time.Unix(t.StartTime, 0).UTC()
+	// Archive names and log times are the host's local time.
+	start := time.Unix(t.StartTime, 0).Local()
+	ret := retention(st, p["prune-backups"])
+	rules, _ := parsePropString(ret, "", pruneKeys)
+	remove := p["remove"] != "0"
+	limit := 0
+	if rules["keep-all"] == "1" {
+		// Avoid every removal when keep-all is set.
+		remove = false
+	} else {
+		for _, n := range rules {
+			c, _ := strconv.Atoi(n)
+			limit += c
+		}
+	}
 	failed := 0
 	for _, vmid := range vzdumpIDs(t) {
 		g := s.st.Guests[vmid]
@@ -128,13 +148,18 @@ func finishVzdump(s *Sim, t *task) (int, error) {
 			failed++
 			continue
 		}
+		if err := checkBackupLimit(st, vmid, limit, remove, p); err != nil {
+			t.logf("ERROR: Backup of VM %d failed - %v", vmid, err)
+			failed++
+			continue
+		}
 		if err := s.backupOne(t, st, g, start); err != nil {
 			t.logf("ERROR: Backup of VM %d failed - %v", vmid, err)
 			failed++
 			continue
 		}
-		if p["remove"] != "0" {
-			s.prune(t, st, vmid)
+		if remove {
+			s.prune(t, st, vmid, ret)
 		}
 	}
 	if failed > 0 {
@@ -143,6 +168,39 @@ func finishVzdump(s *Sim, t *task) (int, error) {
 	}
 	t.logf("INFO: Backup job finished successfully")
 	return 0, nil
+}
+
+// checkBackupLimit is vzdump's retention guard: a backup that will not
+// prune (remove=0) under a finite retention, or that is to be protected,
+// must not go beyond what the retention keeps. limit is the sum of the
+// keep values (0: keep-all, no limit).
+func checkBackupLimit(st *storage, vmid, limit int, remove bool, p map[string]string) error {
+	protected := p["protected"] == "1"
+	if !(limit > 0 && !remove) && !protected {
+		return nil
+	}
+	count, protectedCount := 0, 0
+	for _, v := range st.Volumes {
+		if v.Content != "backup" || v.VMID != vmid || (v.Subtype != "" && v.Subtype != "lxc") {
+			continue
+		}
+		if v.Protected {
+			protectedCount++
+		} else {
+			count++
+		}
+	}
+	if protected {
+		max, _ := strconv.Atoi(p["max-protected"])
+		if max > -1 && protectedCount >= max {
+			return fmt.Errorf("The number of protected backups per guest is limited to %d on storage '%s'", max, st.ID)
+		}
+		return nil
+	}
+	if count >= limit {
+		return fmt.Errorf("There is a max backup limit of %d enforced by the target storage or the vzdump parameters. Either increase the limit or delete old backups.", limit)
+	}
+	return nil
 }
 
 func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
@@ -160,13 +218,7 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 	t.logf("INFO: status = %s", status)
 	t.logf("INFO: CT Name: %s", g.Conf["hostname"])
 	var data int64
-	keys := make([]string, 0)
-	for k := range g.Conf {
-		if k == "rootfs" || mpKeyPattern.MatchString(k) {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
+	keys := mountKeysOf(g.Conf)
 	for _, k := range keys {
 		ps, _ := parseMount(k, g.Conf[k])
 		mp := ps["mp"]
@@ -186,9 +238,24 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 	if ext != ".tar" {
 		size = data / 5 * 2
 	}
+	// A stopped CT is always backed up in stop mode; snapshot mode falls
+	// back to suspend when a volume cannot be snapshotted.
 	mode := p["mode"]
 	if mode == "" {
 		mode = "snapshot"
+	}
+	if !g.Running {
+		mode = "stop"
+	}
+	if mode == "snapshot" {
+		for _, k := range keys {
+			if vs, _ := s.st.volume(volumeOf(g.Conf[k])); vs == nil || !vs.canSnapshot() {
+				t.logf("INFO: mode failure - some volumes do not support snapshots")
+				t.logf("INFO: trying 'suspend' mode instead")
+				mode = "suspend"
+				break
+			}
+		}
 	}
 	t.logf("INFO: backup mode: %s", mode)
 	t.logf("INFO: creating vzdump archive '%s/dump/%s'", st.Path, file)
@@ -221,8 +288,7 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 // prune applies the retention (the parameter, else the storage's, else
 // keep-all) to one guest's archives on st after its backup, with the
 // marking algorithm of pve-storage's prune_mark_backup_group.
-func (s *Sim) prune(t *task, st *storage, vmid int) {
-	ret := retention(st, t.Params["prune-backups"])
+func (s *Sim) prune(t *task, st *storage, vmid int, ret string) {
 	archives, marks := pruneGroups(st, ret, vmid)
 	t.logf("INFO: prune older backups with retention: %s", ret)
 	removed := 0

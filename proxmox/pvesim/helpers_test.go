@@ -249,3 +249,14 @@ func (a *rawAPI) doBody(method, path string, params url.Values) response {
 	}
 	return r
 }
+
+// taskLog returns a task's whole log, one line per entry, each ending in
+// a newline.
+func (a *rawAPI) taskLog(upid string) string {
+	a.t.Helper()
+	var b strings.Builder
+	for _, e := range a.ok("GET", "/nodes/pve/tasks/"+url.PathEscape(upid)+"/log", form("limit", "0")).dataList(a.t) {
+		b.WriteString(fmt.Sprint(e["t"]) + "\n")
+	}
+	return b.String()
+}

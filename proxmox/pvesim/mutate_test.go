@@ -175,7 +175,7 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 func TestLocksDuringTasks(t *testing.T) {
 	t.Parallel()
 	a := startSim(t, pvesim.Options{TaskDuration: time.Second})
-	r := a.ok("POST", "/nodes/pve/vzdump", form("vmid", "100", "storage", "local", "remove", "0", "compress", "zstd"))
+	r := a.ok("POST", "/nodes/pve/vzdump", form("vmid", "100", "storage", "local", "remove", "0", "compress", "zstd", "prune-backups", "keep-all=1"))
 	backup := r.data().(string)
 	if c := a.config(100); c["lock"] != "backup" {
 		t.Fatalf("lock %v during vzdump, want backup", c["lock"])
@@ -199,41 +199,68 @@ func TestVzdumpPruning(t *testing.T) {
 	t.Parallel()
 	old := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
 	for _, tc := range []struct {
-		name   string
-		params url.Values
-		kept   bool
+		name     string
+		params   url.Values
+		exit     string
+		archives int // of CT 100 afterwards
+		kept     bool
 	}{
-		{"remove=0 keeps every archive", form("vmid", "100", "remove", "0", "compress", "zstd"), true},
-		{"default remove=1 applies the storage's keep-last=2", form("vmid", "100", "compress", "zstd"), false},
-		{"an explicit prune-backups wins", form("vmid", "100", "compress", "zstd", "prune-backups", "keep-last=5"), true},
+		// The seed's local keeps 2 and CT 100 has 2 archives: with
+		// remove=0 the backup would go beyond the retention.
+		{"remove=0 at the storage's limit fails", form("vmid", "100", "remove", "0", "compress", "zstd"), "job errors", 2, true},
+		{"keep-all=1 neither prunes nor counts", form("vmid", "100", "remove", "0", "compress", "zstd", "prune-backups", "keep-all=1"), "OK", 3, true},
+		{"default remove=1 applies the storage's keep-last=2", form("vmid", "100", "compress", "zstd"), "OK", 2, false},
+		{"an explicit prune-backups wins", form("vmid", "100", "compress", "zstd", "prune-backups", "keep-last=5"), "OK", 3, true},
+		{"remove=0 below an explicit limit", form("vmid", "100", "remove", "0", "prune-backups", "keep-last=2,keep-daily=1"), "OK", 3, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := startSim(t, pvesim.Options{})
-			if tc.params.Get("prune-backups") != "" {
-				// prune-backups needs Datastore.Allocate, which the tool's role lacks.
-				wantError(t, a.do("POST", "/nodes/pve/vzdump", tc.params), 403, "Permission check failed (/storage/local, Datastore.Allocate)")
-				return
-			}
 			upid, st := a.task("POST", "/nodes/pve/vzdump", tc.params)
-			if st["exitstatus"] != "OK" {
-				t.Fatalf("vzdump: %v", st)
+			if st["exitstatus"] != tc.exit {
+				t.Fatalf("vzdump: exitstatus %v, want %s", st["exitstatus"], tc.exit)
 			}
 			if u, _ := proxmox.ParseUPID(upid); u.ID != "100" || u.Type != "vzdump" {
 				t.Errorf("UPID %s", upid)
+			}
+			if tc.exit != "OK" {
+				log := a.taskLog(upid)
+				want := "ERROR: Backup of VM 100 failed - There is a max backup limit of 2 enforced by the target storage or the vzdump parameters. Either increase the limit or delete old backups."
+				if !strings.Contains(log, want+"\n") || !strings.HasSuffix(log, "TASK ERROR: job errors\n") {
+					t.Errorf("log:\n%s\nwant the limit error and TASK ERROR: job errors", log)
+				}
 			}
 			if got := a.hasVolume("local", old); got != tc.kept {
 				t.Errorf("old archive kept=%v, want %v", got, tc.kept)
 			}
 			n := 0
 			for _, e := range a.ok("GET", "/nodes/pve/storage/local/content", form("content", "backup", "vmid", "100")).dataList(t) {
-				if strings.HasSuffix(e["volid"].(string), ".tar.zst") {
+				if strings.HasSuffix(e["volid"].(string), ".tar.zst") || strings.HasSuffix(e["volid"].(string), ".tar") {
 					n++
 				}
 			}
-			if want := map[bool]int{true: 3, false: 2}[tc.kept]; n != want {
-				t.Errorf("%d archives of 100, want %d", n, want)
+			if n != tc.archives {
+				t.Errorf("%d archives of 100, want %d", n, tc.archives)
 			}
 		})
+	}
+}
+
+// Archive names use the host's local time, and a stopped CT is backed up
+// in stop mode whatever mode was asked for.
+func TestVzdumpStoppedCTAndLocalTime(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{})
+	upid, st := a.task("POST", "/nodes/pve/vzdump", form("vmid", "110", "remove", "0", "mode", "snapshot", "compress", "zstd"))
+	if st["exitstatus"] != "OK" {
+		t.Fatalf("vzdump: %v", st)
+	}
+	u, _ := proxmox.ParseUPID(upid)
+	want := "local:backup/vzdump-lxc-110-" + u.StartTime.Local().Format("2006_01_02-15_04_05") + ".tar.zst"
+	if !a.hasVolume("local", want) {
+		t.Errorf("no archive %s", want)
+	}
+	if log := a.taskLog(upid); !strings.Contains(log, "INFO: backup mode: stop\n") {
+		t.Errorf("log of a stopped CT's backup:\n%s\nwant backup mode: stop", log)
 	}
 }
 
@@ -403,8 +430,8 @@ func TestPruneBackupsEndpoint(t *testing.T) {
 	if !a.hasVolume("local", older) {
 		t.Fatal("the dry run removed an archive")
 	}
-	// Without a vmid, pruning needs Datastore.Allocate, which the tool's role lacks.
-	wantError(t, a.do("DELETE", "/nodes/pve/storage/local/prunebackups", form("prune-backups", "keep-last=1")), 403,
+	// Without a vmid, pruning needs Datastore.Allocate.
+	wantError(t, a.as(a.sim.Token("readonly")).do("DELETE", "/nodes/pve/storage/local/prunebackups", form("prune-backups", "keep-last=1")), 403,
 		"Permission check failed (/storage/local, Datastore.Allocate)")
 	upid, st := a.task("DELETE", "/nodes/pve/storage/local/prunebackups", form("prune-backups", "keep-last=1", "vmid", "100"))
 	if st["exitstatus"] != "OK" {
