@@ -28,6 +28,9 @@ type Plan struct {
 	// Outstanding lists changes already written that take effect only at
 	// the guest's next start, on guests that may not be rebooted.
 	Outstanding []Outstanding `json:"outstanding"`
+	// Drift lists managed guests changed outside felhom-converge since the
+	// last apply.
+	Drift []Drift `json:"drift"`
 }
 
 // Step is one action on the host. Params carry everything the executor

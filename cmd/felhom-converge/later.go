@@ -16,16 +16,6 @@ func notImplemented(cmd string) error {
 		"this command arrives with a later release; 'felhom-converge validate' and 'felhom-converge selftest' work today")
 }
 
-type PlanCmd struct {
-	SimFlag
-	File             string `arg:"" help:"Desired-state HCL file of this host." type:"path"`
-	Out              string `help:"Write the plan to FILE as a saved plan for apply." placeholder:"FILE" type:"path"`
-	JSON             bool   `help:"Print the plan as JSON."`
-	DetailedExitcode bool   `help:"Exit 0 when there is nothing to do, 2 when there are changes, 1 on error."`
-}
-
-func (c *PlanCmd) Run() error { return notImplemented("plan") }
-
 type ApplyCmd struct {
 	SimFlag
 	File       string `arg:"" help:"Desired-state HCL file, or a saved plan written by 'plan -out'." type:"path"`

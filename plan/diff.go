@@ -1,0 +1,159 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/schema"
+	"github.com/felhom/felhom-converge/trust"
+	"github.com/hashicorp/hcl/v2"
+)
+
+// Inputs is everything Diff compares besides the two states.
+type Inputs struct {
+	DesiredFile   string
+	DesiredDigest string // SHA-256 of the desired file, hex
+	Provenance    Provenance
+	Now           time.Time
+	// AllowedSigners is the live trust root's content, for signers.rotate;
+	// nil when the desired file has no signers block.
+	AllowedSigners []byte
+	// Mounts maps a mountpoint to the file-system UUID mounted there, for
+	// storage blocks; nil when the host's mounts were not read, in which
+	// case every storage block is planned as a (idempotent) mount.
+	Mounts map[string]string
+}
+
+// Diff computes the plan that brings live to desired. It is pure: the same
+// inputs give the same plan, byte for byte (Created aside).
+func Diff(desired *schema.Host, live *Live, in Inputs) *Plan {
+	if in.Provenance == nil {
+		in.Provenance = NoProvenance{}
+	}
+	b := &builder{
+		plan: &Plan{
+			FormatVersion: FormatVersion,
+			Host:          desired.Name,
+			Node:          live.Node,
+			DesiredFile:   in.DesiredFile,
+			DesiredDigest: in.DesiredDigest,
+			Created:       in.Now.UTC().Truncate(time.Second),
+			Steps:         []Step{},
+			Unmanaged:     []int{},
+			Errors:        []Error{},
+			Outstanding:   []Outstanding{},
+			Drift:         []Drift{},
+		},
+		desired: desired,
+		live:    live,
+		in:      in,
+	}
+	b.storageMounts()
+	managed := map[int]bool{}
+	jobsByGuest := map[int][]schema.Job{}
+	for _, j := range desired.Jobs {
+		jobsByGuest[j.VMID] = append(jobsByGuest[j.VMID], j)
+	}
+	for i := range desired.Guests {
+		g := &desired.Guests[i]
+		managed[g.VMID] = true
+		gd := &guestDiff{b: b, g: g, lg: live.Guests[g.VMID]}
+		gd.run()
+		for _, j := range jobsByGuest[g.VMID] {
+			gd.job(j)
+		}
+		gd.finish()
+	}
+	// Jobs on guests the file does not declare.
+	var orphanVMIDs []int
+	for vmid := range jobsByGuest {
+		if !managed[vmid] {
+			orphanVMIDs = append(orphanVMIDs, vmid)
+		}
+	}
+	sort.Ints(orphanVMIDs)
+	for _, vmid := range orphanVMIDs {
+		gd := &guestDiff{b: b, lg: live.Guests[vmid], vmid: vmid}
+		for _, j := range jobsByGuest[vmid] {
+			gd.job(j)
+		}
+		gd.finish()
+	}
+	b.signers()
+	for vmid := range live.Guests {
+		if !managed[vmid] {
+			b.plan.Unmanaged = append(b.plan.Unmanaged, vmid)
+		}
+	}
+	sort.Ints(b.plan.Unmanaged)
+	return b.plan
+}
+
+// Drift is a managed guest whose config changed outside felhom-converge
+// since the last apply recorded its digest.
+type Drift struct {
+	Guest int       `json:"guest"`
+	Since time.Time `json:"since"`
+}
+
+type builder struct {
+	plan    *Plan
+	desired *schema.Host
+	live    *Live
+	in      Inputs
+}
+
+// newStep makes a step with canonical params, its class and action id.
+func (b *builder) newStep(vmid int, name, op string, params any) Step {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		panic(fmt.Sprintf("plan: params of %s: %v", op, err)) // only maps of plain values reach here
+	}
+	canon, err := trust.CanonicalParams(raw)
+	if err != nil {
+		panic(fmt.Sprintf("plan: params of %s: %v", op, err))
+	}
+	s := Step{Op: op, GuestName: name, Params: canon, Class: ops.ClassOf(op), DependsOn: []string{}}
+	if vmid != 0 {
+		v := vmid
+		s.Guest = &v
+	}
+	s.ID = benignID(op, vmid, canon)
+	if spec, ok := ops.Lookup(op); ok && spec.Class == ops.Destructive {
+		s.Reason = spec.Loses
+	}
+	return s
+}
+
+func (b *builder) errorf(vmid int, rng *hcl.Range, format string, args ...any) {
+	e := Error{Message: fmt.Sprintf(format, args...)}
+	if vmid != 0 {
+		v := vmid
+		e.Guest = &v
+	}
+	if rng != nil && rng.Filename != "" {
+		e.Range = fmt.Sprintf("%s:%d:%d", rng.Filename, rng.Start.Line, rng.Start.Column)
+	}
+	b.plan.Errors = append(b.plan.Errors, e)
+}
+
+func rangeOf(rngs map[string]hcl.Range, attr string, fallback hcl.Range) *hcl.Range {
+	if r, ok := rngs[attr]; ok {
+		return &r
+	}
+	return &fallback
+}
+
+func source(r *hcl.Range) string {
+	if r == nil || r.Filename == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+type hclRange = hcl.Range
+
+func itoa(n int) string { return fmt.Sprint(n) }

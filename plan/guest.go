@@ -1,0 +1,276 @@
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/schema"
+)
+
+// guestDiff computes one guest's steps, in the safe order: create, one
+// config write, grows, mount changes, volume frees, power, reboot,
+// snapshots, jobs, destroy.
+type guestDiff struct {
+	b    *builder
+	g    *schema.Guest // nil for a guest only jobs name
+	lg   *LiveGuest    // nil when the guest does not exist
+	vmid int
+
+	steps    []Step
+	errors   int
+	createID string // the guest.create step, when planned
+	restart  []string
+	// configIDs are the steps that change config; start and reboot wait
+	// for them.
+	configIDs []string
+}
+
+func (d *guestDiff) name() string {
+	if d.g != nil {
+		return d.g.Name
+	}
+	if d.lg != nil {
+		return d.lg.Name
+	}
+	return ""
+}
+
+func (d *guestDiff) id() int {
+	if d.g != nil {
+		return d.g.VMID
+	}
+	return d.vmid
+}
+
+func (d *guestDiff) add(s Step, deps ...string) *Step {
+	if d.createID != "" && s.Op != ops.GuestCreate {
+		deps = append([]string{d.createID}, deps...)
+	}
+	s.DependsOn = uniq(append(s.DependsOn, deps...))
+	if d.lg != nil && d.lg.Observed && s.ObservedDigest == "" && touchesConfig(s.Op) {
+		s.ObservedDigest = d.lg.Digest
+	}
+	d.steps = append(d.steps, s)
+	return &d.steps[len(d.steps)-1]
+}
+
+func touchesConfig(op string) bool {
+	switch op {
+	case ops.GuestSet, ops.DiskGrow, ops.MountAdd, ops.MountDetach, ops.VolumeFree:
+		return true
+	}
+	return false
+}
+
+func uniq(ss []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (d *guestDiff) errorf(attr string, format string, args ...any) {
+	d.errors++
+	var rng = d.g.DeclRange
+	d.b.errorf(d.id(), rangeOf(d.g.AttrRanges, attr, rng), format, args...)
+}
+
+func (d *guestDiff) run() {
+	g := d.g
+	switch {
+	case g.State == schema.StateAbsent:
+		if d.lg != nil {
+			d.destroy()
+		}
+	case d.lg == nil:
+		d.create()
+	case !d.lg.Observed:
+		d.errorf("", "guest %d (%s) was not observed", g.VMID, g.Name)
+	default:
+		d.update()
+	}
+}
+
+// finish checks the guest's steps against its live lock and hands them to
+// the plan.
+func (d *guestDiff) finish() {
+	if d.lg != nil && len(d.steps) > 0 {
+		switch {
+		case d.lg.Lock != "":
+			d.b.errorf(d.id(), d.declRange(), "guest %d (%s) is locked (%s): Proxmox refuses changes until the lock is released; re-run when the operation that holds it has finished, or clear a stale lock with 'pct unlock %d'",
+				d.id(), d.name(), d.lg.Lock, d.id())
+			return
+		case d.lg.Template:
+			d.b.errorf(d.id(), d.declRange(), "guest %d (%s) is a template: templates cannot be changed or started", d.id(), d.name())
+			return
+		}
+	}
+	if d.errors > 0 {
+		return // a guest with a plan error gets no steps: half a plan is worse than none
+	}
+	d.b.plan.Steps = append(d.b.plan.Steps, d.steps...)
+}
+
+func (d *guestDiff) declRange() *hclRange {
+	if d.g == nil {
+		return nil
+	}
+	r := d.g.DeclRange
+	return &r
+}
+
+// create restores the guest from its archive with the desired settings,
+// then starts it and takes its snapshots.
+func (d *guestDiff) create() {
+	g := d.g
+	if g.FromBackup == "" {
+		d.errorf("vmid", "guest %d (%s) does not exist and has no from_backup: guests are created by restoring a vzdump archive; set from_backup to the archive's volume ID", g.VMID, g.Name)
+		return
+	}
+	if d.b.live.Archives != nil {
+		if _, ok := d.b.live.Archives[g.FromBackup]; !ok {
+			d.errorf("from_backup", "guest %d (%s): the archive %s does not exist on storage %s; list the storage's backups with 'pvesm list %s --content backup'",
+				g.VMID, g.Name, g.FromBackup, storageOf(g.FromBackup), storageOf(g.FromBackup))
+			return
+		}
+	}
+	conf := map[string]string{}
+	var changes []Change
+	set := func(k, v string) {
+		conf[k] = v
+		changes = append(changes, Change{Field: k, New: v})
+	}
+	if g.Hostname != "" {
+		set("hostname", g.Hostname)
+	}
+	if g.Cores != 0 {
+		set("cores", strconv.Itoa(g.Cores))
+	}
+	if g.Memory != 0 {
+		set("memory", strconv.FormatInt(g.Memory, 10))
+	}
+	if g.Swap != nil {
+		set("swap", strconv.FormatInt(*g.Swap, 10))
+	}
+	if g.Unprivileged != nil {
+		set("unprivileged", boolText(*g.Unprivileged))
+	}
+	if g.OnBoot != nil {
+		set("onboot", boolText(*g.OnBoot))
+	}
+	if g.Protection != nil {
+		set("protection", boolText(*g.Protection))
+	}
+	if len(g.Tags) > 0 {
+		set("tags", strings.Join(g.Tags, ";"))
+	}
+	if g.Description != nil && *g.Description != "" {
+		set("description", strings.TrimSuffix(*g.Description, "\n"))
+	}
+	if g.Features != nil {
+		set("features", g.Features.String())
+	}
+	storage := ""
+	if g.Rootfs != nil {
+		storage = g.Rootfs.Storage
+		set("rootfs", g.Rootfs.Storage+":"+gib(int64(g.Rootfs.Size)))
+	}
+	taken := map[string]bool{}
+	for _, m := range g.Mounts {
+		set(d.lg.freeSlot("mp", taken), mountValue(m, nil))
+	}
+	for _, n := range g.Networks {
+		set(d.lg.freeSlot("net", taken), netValue(n, nil))
+	}
+	params := map[string]any{"archive": g.FromBackup, "config": conf}
+	if storage != "" {
+		params["storage"] = storage
+	}
+	s := d.b.newStep(g.VMID, g.Name, ops.GuestCreate, params)
+	s.Reason = "restore from " + g.FromBackup
+	s.Changes = changes
+	s.Source = source(&g.DeclRange)
+	created := d.add(s)
+	d.createID = created.ID
+	if g.State != schema.StateStopped {
+		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, map[string]any{}))
+	}
+	for _, sn := range g.Snapshots {
+		d.snapshotCreate(sn)
+	}
+}
+
+func (d *guestDiff) snapshotCreate(sn schema.Snapshot) {
+	params := map[string]any{"snapshot": sn.Name}
+	if desc := strings.TrimSuffix(sn.Description, "\n"); desc != "" {
+		params["description"] = desc
+	}
+	s := d.b.newStep(d.id(), d.name(), ops.SnapshotCreate, params)
+	s.Source = source(&sn.DeclRange)
+	d.add(s)
+}
+
+// destroy removes a guest the file marks absent. It is destructive unless
+// the journal proves the tool created the guest in an open transaction.
+func (d *guestDiff) destroy() {
+	lg := d.lg
+	if !lg.Observed {
+		d.errorf("state", "guest %d was not observed", lg.VMID)
+		return
+	}
+	vols := ownedVolumes(lg)
+	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, map[string]any{"purge": true, "volumes": vols})
+	s.Source = source(rangeOf(d.g.AttrRanges, "state", d.g.DeclRange))
+	if txn, ok := d.b.in.Provenance.CreatedInTxn(lg.VMID); ok {
+		s.Class = ops.Benign
+		s.Provenance = "created by this tool in transaction " + txn
+		s.Reason = s.Provenance
+	} else {
+		s.Reason = fmt.Sprintf("destroys guest %d (%s) and frees %s", lg.VMID, d.name(), volumeList(vols))
+		s.Safety = "a vzdump backup of the guest first"
+	}
+	if liveBool(lg.Effective, "protection", false) {
+		d.errorf("state", "guest %d (%s) has protection on: Proxmox refuses to destroy it; set protection = false first (that change is benign), then mark it absent", lg.VMID, d.name())
+		return
+	}
+	d.add(s)
+}
+
+// ownedVolumes lists the volumes destroying the guest frees: rootfs, every
+// volume mount point and every unusedN; bind mounts are not the guest's.
+func ownedVolumes(lg *LiveGuest) []string {
+	var vols []string
+	for k, v := range lg.Effective {
+		switch {
+		case k == "rootfs" || mpKeyRe.MatchString(k):
+			if m, err := parseMount(k, v); err == nil && !m.Bind && m.Volume != "" {
+				vols = append(vols, m.Volume)
+			}
+		case unusedKeyRe.MatchString(k):
+			vols = append(vols, v)
+		}
+	}
+	sort.Strings(vols)
+	if vols == nil {
+		vols = []string{}
+	}
+	return vols
+}
+
+func volumeList(vols []string) string {
+	switch len(vols) {
+	case 0:
+		return "no volumes"
+	case 1:
+		return "its volume " + vols[0]
+	}
+	return "its volumes " + strings.Join(vols, ", ")
+}

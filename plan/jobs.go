@@ -1,0 +1,124 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/schema"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// job plans one desired-state job, unless the journal shows it ran.
+func (d *guestDiff) job(j schema.Job) {
+	if d.b.in.Provenance.JobDone(j.ID) {
+		return
+	}
+	jobErr := func(attr, format string, args ...any) {
+		d.errors++
+		d.b.errorf(j.VMID, rangeOf(j.AttrRanges, attr, j.DeclRange), "job %q: "+format, append([]any{j.ID}, args...)...)
+	}
+	lg := d.lg
+	if lg == nil && d.createID == "" {
+		jobErr("guest", "guest %d does not exist", j.VMID)
+		return
+	}
+	if lg != nil && !lg.Observed {
+		jobErr("guest", "guest %d was not observed", j.VMID)
+		return
+	}
+	var s Step
+	switch j.Op {
+	case schema.OpSnapshotRollback, schema.OpSnapshotDelete:
+		if lg == nil || !hasSnapshot(lg, j.Snapshot) {
+			if j.Op == schema.OpSnapshotDelete {
+				return // already gone: nothing to delete
+			}
+			jobErr("snapshot", "guest %d has no snapshot %q; list them with 'pct listsnapshot %d'", j.VMID, j.Snapshot, j.VMID)
+			return
+		}
+		op := ops.SnapshotRollback
+		if j.Op == schema.OpSnapshotDelete {
+			op = ops.SnapshotDelete
+		}
+		s = d.b.newStep(j.VMID, d.name(), op, map[string]any{"snapshot": j.Snapshot})
+		if op == ops.SnapshotRollback {
+			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
+			s.Safety = "a safety snapshot of the current state first"
+		} else {
+			s.Reason = fmt.Sprintf("deletes snapshot %q of guest %d, a recovery point", j.Snapshot, j.VMID)
+			if d.b.in.Provenance.ToolSnapshot(j.VMID, j.Snapshot) {
+				s.Class = ops.Benign
+				s.Provenance = "a safety snapshot this tool took"
+				s.Reason = s.Provenance
+			}
+		}
+	case schema.OpGuestRestoreOver:
+		if lg == nil {
+			jobErr("guest", "guest %d does not exist; to create it, declare it with from_backup", j.VMID)
+			return
+		}
+		if d.b.live.Archives != nil {
+			if _, ok := d.b.live.Archives[j.Backup]; !ok {
+				jobErr("backup", "the archive %s does not exist on storage %s", j.Backup, storageOf(j.Backup))
+				return
+			}
+		}
+		vols := ownedVolumes(lg)
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, map[string]any{"archive": j.Backup, "volumes": vols})
+		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup)
+		s.Safety = "a safety snapshot of the current state first"
+	case schema.OpBackupCreate:
+		s = d.backupJob(j)
+	case schema.OpGuestReboot:
+		if lg == nil || !lg.Running {
+			return // nothing to reboot
+		}
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestReboot, map[string]any{"reason": []string{"job " + j.ID}})
+		s.Reason = "downtime: the guest restarts"
+	default:
+		jobErr("op", "op %q is not supported", j.Op)
+		return
+	}
+	s.Job = j.ID
+	s.Source = source(&j.DeclRange)
+	d.add(s, d.configIDs...)
+}
+
+func hasSnapshot(lg *LiveGuest, name string) bool {
+	for _, s := range lg.Snapshots {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// backupJob plans a one-shot backup. Without prune it never deletes an
+// archive; with prune it is destructive when the storage's retention would
+// remove archives, and names them.
+func (d *guestDiff) backupJob(j schema.Job) Step {
+	storage := backupStorage(j, d.b.live)
+	params := map[string]any{"storage": storage, "job": j.ID}
+	if j.Mode != "" {
+		params["mode"] = j.Mode
+	}
+	if !j.Prune {
+		s := d.b.newStep(j.VMID, d.name(), ops.BackupCreate, params)
+		s.Reason = "prunes nothing (prune-backups keep-all=1)"
+		return s
+	}
+	st := d.b.live.Storages[storage]
+	removed := pruneRemoves(st.PruneBackups, archivesOf(d.b.live, storage, j.VMID), d.b.in.Now)
+	if len(removed) == 0 {
+		s := d.b.newStep(j.VMID, d.name(), ops.BackupCreate, params)
+		s.Reason = "the storage's retention (" + orUnset(st.PruneBackups) + ") removes no archive"
+		return s
+	}
+	params["archives"] = removed
+	s := d.b.newStep(j.VMID, d.name(), ops.BackupPrune, params)
+	s.Reason = fmt.Sprintf("the storage's retention (%s) deletes %s", st.PruneBackups, strings.Join(removed, ", "))
+	return s
+}

@@ -1,0 +1,256 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+)
+
+// RenderOptions configure the human rendering.
+type RenderOptions struct {
+	Color bool   // ANSI colour (only on a terminal, never with NO_COLOR)
+	Key   string // the signing key path shown in the command (default ~/.ssh/id_ed25519)
+}
+
+// Symbol is the one-character mark of a step: + create, ~ change,
+// - remove (benign), ! destructive (needs a signature).
+func (s Step) Symbol() string {
+	if s.Destructive() {
+		return "!"
+	}
+	switch s.Op {
+	case ops.GuestCreate, ops.SnapshotCreate, ops.MountAdd, ops.BackupCreate, ops.StorageMount:
+		return "+"
+	case ops.GuestDestroy, ops.MountDetach, ops.SnapshotDelete, ops.VolumeFree, ops.BackupPrune:
+		return "-"
+	}
+	return "~"
+}
+
+// Counts tallies the steps by symbol.
+func (p *Plan) Counts() Counts {
+	var c Counts
+	for _, s := range p.Steps {
+		switch s.Symbol() {
+		case "+":
+			c.Create++
+		case "~":
+			c.Change++
+		case "-":
+			c.Remove++
+		case "!":
+			c.Destructive++
+		}
+	}
+	return c
+}
+
+// Empty reports whether the plan has nothing to do and nothing wrong.
+func (p *Plan) Empty() bool { return len(p.Steps) == 0 && len(p.Errors) == 0 }
+
+// Summary is the plan's last line.
+func (p *Plan) Summary() string {
+	if p.Empty() {
+		return "No changes. The host matches its desired state."
+	}
+	c := p.Counts()
+	parts := []string{fmt.Sprintf("%d to create", c.Create), fmt.Sprintf("%d to change", c.Change)}
+	if c.Remove > 0 {
+		parts = append(parts, fmt.Sprintf("%d to remove", c.Remove))
+	}
+	parts = append(parts, fmt.Sprintf("%d destructive waiting for a signature", c.Destructive))
+	line := "Plan: " + strings.Join(parts, ", ") + "."
+	if len(p.Errors) > 0 {
+		line += fmt.Sprintf(" %d %s kept out of the plan.", len(p.Errors), plural(len(p.Errors), "problem", "problems"))
+	}
+	return line
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+const (
+	ansiReset  = "\x1b[0m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiRed    = "\x1b[31m"
+	ansiBold   = "\x1b[1m"
+)
+
+// Render writes the plan for people: a header, one block per guest with a
+// line per step, the reason and signing command of destructive steps,
+// unmanaged guests, outstanding restarts and the summary. The output is
+// stable, so it reads well in a Git diff.
+func (p *Plan) Render(w io.Writer, o RenderOptions) error {
+	if o.Key == "" {
+		o.Key = "~/.ssh/id_ed25519"
+	}
+	var b bytes.Buffer
+	paint := func(code, s string) string {
+		if !o.Color {
+			return s
+		}
+		return code + s + ansiReset
+	}
+	digest := p.DesiredDigest
+	if len(digest) > 12 {
+		digest = digest[:12]
+	}
+	fmt.Fprintf(&b, "Host %s (node %s), desired state %s (sha256 %s)\n", p.Host, p.Node, p.DesiredFile, digest)
+
+	for _, e := range p.Errors {
+		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiRed+ansiBold, "Error:"), e.String())
+	}
+	for _, d := range p.Drift {
+		fmt.Fprintf(&b, "\n%s guest %d changed outside felhom-converge since the last apply (%s)\n",
+			paint(ansiYellow, "Note:"), d.Guest, d.Since.Format("2006-01-02 15:04:05Z"))
+	}
+	lastGroup := ""
+	for _, s := range p.Steps {
+		group := "host"
+		if s.Guest != nil {
+			group = fmt.Sprintf("guest %d", *s.Guest)
+			if s.GuestName != "" {
+				group += " (" + s.GuestName + ")"
+			}
+		}
+		if group != lastGroup {
+			fmt.Fprintf(&b, "\n%s\n", paint(ansiBold, group))
+			lastGroup = group
+		}
+		sym := s.Symbol()
+		color := map[string]string{"+": ansiGreen, "~": ansiYellow, "-": ansiRed, "!": ansiRed + ansiBold}[sym]
+		fmt.Fprintf(&b, "  %s %-18s %s\n", paint(color, sym), s.Op, s.headline())
+		for _, c := range s.Changes {
+			fmt.Fprintf(&b, "      %s\n", c.line())
+		}
+		if s.Destructive() {
+			fmt.Fprintf(&b, "      why:    %s\n", s.Reason)
+			if s.Safety != "" {
+				fmt.Fprintf(&b, "      safety: %s\n", s.Safety)
+			}
+			if s.Request != "" {
+				ns := "felhom-operational"
+				fmt.Fprintf(&b, "      sign:   ssh-keygen -Y sign -n %s -f %s %s\n", ns, o.Key, s.Request)
+				fmt.Fprintf(&b, "      until:  %s\n", s.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
+			}
+		} else if s.Provenance != "" {
+			fmt.Fprintf(&b, "      benign: %s\n", s.Provenance)
+		}
+		if s.RestartNeeded {
+			fmt.Fprintf(&b, "      takes effect at next restart\n")
+		}
+	}
+	for _, out := range p.Outstanding {
+		fmt.Fprintf(&b, "\n%s guest %d waits for a restart to apply %s; reboot %s\n",
+			paint(ansiYellow, "Restart:"), out.Guest, strings.Join(out.Keys, ", "), out.Reboot)
+	}
+	if len(p.Unmanaged) > 0 {
+		ids := make([]string, len(p.Unmanaged))
+		for i, v := range p.Unmanaged {
+			ids[i] = fmt.Sprint(v)
+		}
+		fmt.Fprintf(&b, "\nUnmanaged (not in the file, left alone): %s\n", strings.Join(ids, ", "))
+	}
+	fmt.Fprintf(&b, "\n%s\n", paint(ansiBold, p.Summary()))
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// headline is the step's one-line summary.
+func (s Step) headline() string {
+	var p map[string]json.RawMessage
+	_ = json.Unmarshal(s.Params, &p)
+	str := func(k string) string {
+		var v string
+		_ = json.Unmarshal(p[k], &v)
+		return v
+	}
+	switch s.Op {
+	case ops.GuestCreate:
+		return "restore from " + str("archive")
+	case ops.GuestSet:
+		fields := make([]string, 0, len(s.Changes))
+		for _, c := range s.Changes {
+			fields = append(fields, c.Field)
+		}
+		sort.Strings(fields)
+		return strings.Join(fields, ", ")
+	case ops.DiskGrow:
+		return fmt.Sprintf("%s %s → %s", str("disk"), str("from"), str("to"))
+	case ops.MountAdd:
+		return str("slot") + " " + str("value")
+	case ops.MountDetach:
+		return str("slot") + " at " + str("path")
+	case ops.VolumeFree:
+		return str("volume") + " (" + str("size") + ")"
+	case ops.SnapshotCreate, ops.SnapshotDelete, ops.SnapshotRollback:
+		return str("snapshot")
+	case ops.GuestRestoreOver:
+		return "from " + str("archive")
+	case ops.BackupCreate, ops.BackupPrune:
+		return "to " + str("storage")
+	case ops.StorageMount:
+		return str("uuid") + " at " + str("mountpoint")
+	case ops.SignersRotate:
+		return "sha256 " + str("sha256")
+	case ops.GuestStop, ops.GuestReboot, ops.GuestStart:
+		if s.Reason != "" && !s.Destructive() {
+			return s.Reason
+		}
+	case ops.GuestDestroy:
+		if s.Provenance != "" {
+			return s.Provenance
+		}
+	}
+	if s.Destructive() {
+		return ""
+	}
+	return s.Reason
+}
+
+func (c Change) line() string {
+	switch {
+	case c.Old != "" && c.New != "":
+		l := fmt.Sprintf("%s: %s → %s", c.Field, c.Old, c.New)
+		if c.Note != "" {
+			l += " (" + c.Note + ")"
+		}
+		return l
+	case c.New != "":
+		l := fmt.Sprintf("%s: %s", c.Field, c.New)
+		if c.Note != "" {
+			l += " (" + c.Note + ")"
+		}
+		return l
+	default:
+		l := c.Field
+		if c.Old != "" {
+			l += ": " + c.Old
+		}
+		if c.Note != "" {
+			l += " (" + c.Note + ")"
+		} else {
+			l += " (removed)"
+		}
+		return l
+	}
+}
+
+// JSON renders the versioned plan document.
+func (p *Plan) JSON() ([]byte, error) {
+	b, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}

@@ -1,0 +1,169 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/trust"
+)
+
+// RequestOptions configure AttachRequests.
+type RequestOptions struct {
+	Dir  string        // where <action-id>.req files live (created 0700)
+	Host string        // the host name a request binds to (the local config's)
+	TTL  time.Duration // how long a new request stays signable
+	Now  time.Time
+	// DryRun computes ids and requests without writing or removing files.
+	DryRun bool
+}
+
+// AttachRequests gives every destructive step its signature request: the
+// request already in dir for the same binding (host, op, guest, params)
+// while it has not expired, or a new one with a fresh nonce. The step's id
+// becomes the request's id, and dependencies follow the rename. Requests
+// in dir whose action is no longer planned, or that expired, are removed
+// with their signatures.
+func (p *Plan) AttachRequests(o RequestOptions) error {
+	if o.TTL <= 0 {
+		o.TTL = 24 * time.Hour
+	}
+	existing, err := readRequests(o.Dir)
+	if err != nil {
+		return err
+	}
+	keep := map[string]bool{}
+	renamed := map[string]string{}
+	for i := range p.Steps {
+		s := &p.Steps[i]
+		if !s.Destructive() {
+			continue
+		}
+		action := trust.Action{Host: o.Host, Op: s.Op, Guest: s.VMID(), Params: s.Params}
+		req, ok := findRequest(existing, action, o.Now)
+		if !ok {
+			nonce, err := trust.NewNonce()
+			if err != nil {
+				return err
+			}
+			req, err = trust.NewRequest(action, nonce, o.Now.Add(o.TTL))
+			if err != nil {
+				return fmt.Errorf("signature request for %s: %w", s.ID, err)
+			}
+			if !o.DryRun {
+				if err := writeRequest(o.Dir, req); err != nil {
+					return err
+				}
+			}
+		}
+		id := req.ID()
+		keep[id] = true
+		renamed[s.ID] = id
+		s.ID = id
+		s.Request = filepath.Join(o.Dir, id+".req")
+		s.Nonce = req.Nonce
+		na := req.NotAfter
+		s.NotAfter = &na
+	}
+	for i := range p.Steps {
+		for j, dep := range p.Steps[i].DependsOn {
+			if n, ok := renamed[dep]; ok {
+				p.Steps[i].DependsOn[j] = n
+			}
+		}
+	}
+	if o.DryRun {
+		return nil
+	}
+	for id := range existing {
+		if !keep[id] {
+			for _, f := range []string{id + ".req", id + ".req.sig"} {
+				if err := os.Remove(filepath.Join(o.Dir, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("remove stale request: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// findRequest returns the unexpired request in existing bound to action.
+func findRequest(existing map[string]trust.Request, action trust.Action, now time.Time) (trust.Request, bool) {
+	ids := sortedKeys(existing)
+	for _, id := range ids {
+		r := existing[id]
+		if r.Host == action.Host && r.Op == action.Op && r.Guest == action.Guest &&
+			string(r.Params) == string(action.Params) && now.Before(r.NotAfter) {
+			return r, true
+		}
+	}
+	return trust.Request{}, false
+}
+
+// readRequests reads the well-formed requests in dir by id. Anything else
+// in it is left alone.
+func readRequests(dir string) (map[string]trust.Request, error) {
+	out := map[string]trust.Request{}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read requests: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".req") {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		data, err := readBounded(filepath.Join(dir, name), trust.MaxRequestSize)
+		if err != nil {
+			continue
+		}
+		r, err := trust.ParseRequest(data)
+		if err != nil || r.ID()+".req" != name {
+			continue
+		}
+		out[r.ID()] = r
+	}
+	return out, nil
+}
+
+func readBounded(path string, max int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > max {
+		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", path, max)
+	}
+	buf := make([]byte, fi.Size())
+	n, err := f.Read(buf)
+	if err != nil && n != len(buf) {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// writeRequest writes r as <id>.req in dir, atomically.
+func writeRequest(dir string, r trust.Request) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create the requests directory: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, r.ID()+".req"), r.Marshal(), 0o600)
+}

@@ -1,0 +1,431 @@
+package plan
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/schema"
+)
+
+// update plans the changes to an existing guest.
+func (d *guestDiff) update() {
+	g, lg := d.g, d.lg
+	if digest, at, ok := d.b.in.Provenance.LastDigest(g.VMID); ok && digest != lg.Digest {
+		d.b.plan.Drift = append(d.b.plan.Drift, Drift{Guest: g.VMID, Since: at.UTC()})
+	}
+	rebuild := map[string]string{}
+	var rebuildChanges []Change
+	if g.Unprivileged != nil {
+		if have := liveBool(lg.Effective, "unprivileged", false); have != *g.Unprivileged {
+			rebuild["unprivileged"] = boolText(*g.Unprivileged)
+			rebuildChanges = append(rebuildChanges, Change{Field: "unprivileged", Old: boolText(have), New: boolText(*g.Unprivileged),
+				Note: "Proxmox cannot change it in place"})
+		}
+	}
+	var grows []Step
+	if g.Rootfs != nil {
+		root, err := parseMount("rootfs", lg.Effective["rootfs"])
+		switch {
+		case err != nil || root.Volume == "":
+			d.errorf("rootfs", "guest %d (%s): cannot read the live rootfs %q", g.VMID, g.Name, lg.Effective["rootfs"])
+			return
+		case storageOf(root.Volume) != g.Rootfs.Storage:
+			d.errorf("rootfs", "guest %d (%s): rootfs is on storage %s, the file asks for %s; moving a volume is not supported yet: move it with 'pct move-volume %d rootfs %s' and keep the source, or change the file",
+				g.VMID, g.Name, storageOf(root.Volume), g.Rootfs.Storage, g.VMID, g.Rootfs.Storage)
+			return
+		case int64(g.Rootfs.Size) > root.Size:
+			grows = append(grows, d.grow("rootfs", root.Size, int64(g.Rootfs.Size)))
+		case int64(g.Rootfs.Size) < root.Size:
+			rebuild["rootfs"] = g.Rootfs.Storage + ":" + gib(int64(g.Rootfs.Size))
+			rebuildChanges = append(rebuildChanges, Change{Field: "rootfs size", Old: schema.Size(root.Size).String(), New: g.Rootfs.Size.String(),
+				Note: "Proxmox cannot shrink a volume"})
+		}
+	}
+	if len(rebuild) > 0 {
+		d.rebuild(rebuild, rebuildChanges)
+	}
+
+	set, del, changes, restart := d.configChanges()
+	mountSteps := d.mounts(set, &changes, &restart)
+	if d.errors > 0 {
+		return
+	}
+	var config []string
+	if len(set) > 0 || len(del) > 0 {
+		params := map[string]any{"set": set}
+		if len(del) > 0 {
+			params["delete"] = del
+		}
+		s := d.b.newStep(g.VMID, g.Name, ops.GuestSet, params)
+		s.Changes = changes
+		s.RestartNeeded = lg.Running && len(restart) > 0
+		s.Source = source(&g.DeclRange)
+		if s.RestartNeeded {
+			d.restart = append(d.restart, restart...)
+		}
+		config = append(config, d.add(s).ID)
+	}
+	for _, s := range grows {
+		config = append(config, d.add(s).ID)
+	}
+	for _, s := range mountSteps {
+		if s.RestartNeeded {
+			d.restart = append(d.restart, stepSlot(s))
+		}
+		config = append(config, d.add(s).ID)
+	}
+	for _, s := range d.volumeFrees() {
+		d.add(s)
+	}
+	d.configIDs = config
+	d.power()
+	d.snapshots()
+}
+
+func stepSlot(s Step) string {
+	var p struct{ Slot string }
+	_ = jsonUnmarshal(s.Params, &p)
+	return p.Slot
+}
+
+func (d *guestDiff) grow(disk string, from, to int64) Step {
+	s := d.b.newStep(d.g.VMID, d.g.Name, ops.DiskGrow, map[string]any{
+		"disk": disk, "from": schema.Size(from).String(), "to": schema.Size(to).String()})
+	s.Reason = "one-way: a volume cannot be shrunk again"
+	s.Changes = []Change{{Field: disk + " size", Old: schema.Size(from).String(), New: schema.Size(to).String()}}
+	return s
+}
+
+// rebuild plans the signed backup-and-restore that a change Proxmox
+// refuses in place needs.
+func (d *guestDiff) rebuild(change map[string]string, changes []Change) {
+	vols := ownedVolumes(d.lg)
+	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestRebuild, map[string]any{
+		"change": change, "volumes": vols, "backup_storage": "local"})
+	s.Changes = changes
+	s.Reason = "backs the guest up and restores it with " + strings.Join(sortedKeys(change), " and ") +
+		" changed, replacing " + volumeList(vols)
+	s.Safety = "the backup it restores from is kept"
+	s.Source = source(&d.g.DeclRange)
+	d.add(s)
+}
+
+// configChanges compares the plain config keys and the networks.
+func (d *guestDiff) configChanges() (set map[string]string, del []string, changes []Change, restart []string) {
+	g, lg := d.g, d.lg
+	set = map[string]string{}
+	eff := lg.Effective
+	cmp := func(key, want, have, oldShown, newShown string) {
+		if want != have {
+			set[key] = want
+			changes = append(changes, Change{Field: key, Old: oldShown, New: newShown})
+		}
+	}
+	if g.Hostname != "" {
+		cmp("hostname", g.Hostname, eff["hostname"], eff["hostname"], g.Hostname)
+	}
+	if g.Cores != 0 {
+		cmp("cores", strconv.Itoa(g.Cores), eff["cores"], orUnset(eff["cores"]), strconv.Itoa(g.Cores))
+	}
+	if g.Memory != 0 {
+		have := liveMiB(eff, "memory")
+		cmp("memory", strconv.FormatInt(g.Memory, 10), strconv.FormatInt(have, 10), humanMiB(have), humanMiB(g.Memory))
+	}
+	if g.Swap != nil {
+		have := liveMiB(eff, "swap")
+		cmp("swap", strconv.FormatInt(*g.Swap, 10), strconv.FormatInt(have, 10), humanMiB(have), humanMiB(*g.Swap))
+	}
+	boolKey := func(key string, want *bool) {
+		if want != nil {
+			have := liveBool(eff, key, false)
+			cmp(key, boolText(*want), boolText(have), boolText(have), boolText(*want))
+		}
+	}
+	boolKey("onboot", g.OnBoot)
+	boolKey("protection", g.Protection)
+	if g.Tags != nil {
+		want, have := strings.Join(g.Tags, ";"), strings.Join(liveTags(eff["tags"]), ";")
+		switch {
+		case want == have:
+		case want == "":
+			del = append(del, "tags")
+			changes = append(changes, Change{Field: "tags", Old: have})
+		default:
+			cmp("tags", want, have, have, want)
+		}
+	}
+	if g.Description != nil {
+		want, have := *g.Description, eff["description"]
+		switch {
+		case want == have:
+		case want == "":
+			del = append(del, "description")
+			changes = append(changes, Change{Field: "description", Old: oneLine(have)})
+		default:
+			set["description"] = strings.TrimSuffix(want, "\n")
+			changes = append(changes, Change{Field: "description", Old: oneLine(have), New: oneLine(want)})
+		}
+	}
+	if g.Features != nil {
+		want := wantFeatures(g.Features, eff["features"])
+		have := propertyString("", featuresOf(eff["features"]))
+		if want != have {
+			set["features"] = want
+			c := Change{Field: "features", Old: orUnset(have), New: want}
+			if lg.Running {
+				c.Note = "takes effect at next restart"
+				restart = append(restart, "features")
+			}
+			changes = append(changes, c)
+		}
+	}
+	d.networks(set, &del, &changes)
+	sort.Strings(del)
+	return set, del, changes, restart
+}
+
+// networks matches interfaces by name. A file that declares networks owns
+// the guest's interface list: interfaces it does not declare are removed.
+func (d *guestDiff) networks(set map[string]string, del *[]string, changes *[]Change) {
+	if len(d.g.Networks) == 0 {
+		return
+	}
+	live := d.lg.nets()
+	taken := map[string]bool{}
+	declared := map[string]bool{}
+	for _, n := range d.g.Networks {
+		declared[n.Name] = true
+		ln, ok := live[n.Name]
+		if !ok {
+			slot := d.lg.freeSlot("net", taken)
+			set[slot] = netValue(n, nil)
+			*changes = append(*changes, Change{Field: "network " + n.Name, New: set[slot], Note: "new interface " + slot})
+			continue
+		}
+		diffs := netDiffers(n, ln.Props)
+		if len(diffs) == 0 {
+			continue
+		}
+		set[ln.Slot] = netValue(n, ln.Props)
+		for _, c := range diffs {
+			c.Field = "network " + n.Name + " " + c.Field
+			*changes = append(*changes, c)
+		}
+	}
+	for _, name := range sortedKeys(live) {
+		if !declared[name] {
+			*del = append(*del, live[name].Slot)
+			*changes = append(*changes, Change{Field: "network " + name, Old: d.lg.Effective[live[name].Slot], Note: "removed"})
+		}
+	}
+}
+
+// mounts matches mount points by path. It adds option changes of existing
+// mounts to set and returns the mount.add and mount.detach steps. A file
+// that declares mounts owns the guest's mount list; undeclared mounts are
+// detached (their volume is kept as unusedN).
+func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]string) []Step {
+	g, lg := d.g, d.lg
+	if len(g.Mounts) == 0 {
+		return nil
+	}
+	live := lg.mounts()
+	taken := map[string]bool{}
+	declared := map[string]bool{}
+	var steps []Step
+	for _, m := range g.Mounts {
+		declared[m.Path] = true
+		lm, ok := live[m.Path]
+		if !ok {
+			slot := lg.freeSlot("mp", taken)
+			s := d.b.newStep(g.VMID, g.Name, ops.MountAdd, map[string]any{"slot": slot, "value": mountValue(m, nil)})
+			s.Changes = []Change{{Field: "mount " + m.Name, New: mountValue(m, nil), Note: "new mount point " + slot}}
+			s.Source = source(&m.DeclRange)
+			steps = append(steps, s)
+			continue
+		}
+		wantBind := m.HostPath != ""
+		if wantBind != lm.Bind {
+			d.errorf("", "guest %d (%s): mount %q at %s is a %s live and a %s in the file; remove the mount block, apply (the volume is kept as unusedN), then add the new one",
+				g.VMID, g.Name, m.Name, m.Path, mountKind(lm.Bind), mountKind(wantBind))
+			continue
+		}
+		if wantBind {
+			if lm.Volume != m.HostPath {
+				set[lm.Slot] = mountValue(m, &liveMount{Props: withVolume(lm.Props, m.HostPath)})
+				*changes = append(*changes, Change{Field: "mount " + m.Name + " host_path", Old: lm.Volume, New: m.HostPath, Note: restartNote(lg)})
+				*restart = append(*restart, lm.Slot)
+			}
+			continue
+		}
+		if storageOf(lm.Volume) != m.Storage {
+			d.errorf("", "guest %d (%s): mount %q is on storage %s, the file asks for %s; moving a volume is not supported yet: move it with 'pct move-volume %d %s %s', or change the file",
+				g.VMID, g.Name, m.Name, storageOf(lm.Volume), m.Storage, g.VMID, lm.Slot, m.Storage)
+			continue
+		}
+		switch {
+		case int64(m.Size) > lm.Size:
+			steps = append(steps, d.grow(lm.Slot, lm.Size, int64(m.Size)))
+		case int64(m.Size) < lm.Size:
+			d.errorf("", "guest %d (%s): mount %q is %s and the file asks for %s; Proxmox cannot shrink a volume: set size back to %s, or copy the data to a new, smaller mount",
+				g.VMID, g.Name, m.Name, schema.Size(lm.Size), m.Size, schema.Size(lm.Size))
+			continue
+		}
+		want := mountValue(m, &lm)
+		if have := propertyString("volume", lm.Props); want != have {
+			set[lm.Slot] = want
+			*changes = append(*changes, Change{Field: "mount " + m.Name, Old: have, New: want, Note: restartNote(lg)})
+			*restart = append(*restart, lm.Slot)
+		}
+	}
+	for _, path := range sortedKeys(live) {
+		if declared[path] {
+			continue
+		}
+		lm := live[path]
+		params := map[string]any{"slot": lm.Slot, "path": path}
+		if !lm.Bind {
+			params["volume"] = lm.Volume
+		}
+		s := d.b.newStep(g.VMID, g.Name, ops.MountDetach, params)
+		note := "the volume is kept as an unusedN entry; free it with remove_volumes"
+		if lm.Bind {
+			note = "a bind mount: host data is untouched"
+		}
+		s.Reason = note
+		s.Changes = []Change{{Field: "mount " + path, Old: propertyString("volume", lm.Props), Note: "detached"}}
+		s.RestartNeeded = lg.Running
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+func withVolume(ps map[string]string, vol string) map[string]string {
+	out := map[string]string{}
+	for k, v := range ps {
+		out[k] = v
+	}
+	out["volume"] = vol
+	return out
+}
+
+func mountKind(bind bool) string {
+	if bind {
+		return "bind mount"
+	}
+	return "volume"
+}
+
+func restartNote(lg *LiveGuest) string {
+	if lg.Running {
+		return "takes effect at next restart"
+	}
+	return ""
+}
+
+// volumeFrees plans the destructive frees of detached volumes the file
+// names in remove_volumes.
+func (d *guestDiff) volumeFrees() []Step {
+	g, lg := d.g, d.lg
+	var steps []Step
+	for _, rv := range g.RemoveVolumes {
+		slot, vol := "", ""
+		if unusedKeyRe.MatchString(rv) {
+			slot, vol = rv, lg.Effective[rv]
+		} else {
+			vol = rv
+			for k, v := range lg.Effective {
+				if unusedKeyRe.MatchString(k) && v == rv {
+					slot = k
+				}
+			}
+		}
+		if slot == "" || vol == "" {
+			for _, m := range lg.mounts() {
+				if m.Volume == rv {
+					d.errorf("remove_volumes", "guest %d (%s): %s is still mounted at %s; remove its mount block first (that detaches it), then free it", g.VMID, g.Name, rv, m.Path)
+				}
+			}
+			continue // already freed
+		}
+		size := "unknown"
+		if it, ok := d.b.live.Volumes[vol]; ok && it.Size > 0 {
+			size = schema.Size(int64(it.Size)).String()
+		}
+		s := d.b.newStep(g.VMID, g.Name, ops.VolumeFree, map[string]any{"volume": vol, "size": size, "slot": slot})
+		s.Reason = "deletes the detached volume " + vol + " (" + size + ") and its data"
+		s.Safety = "a vzdump backup of the guest first (it does not cover detached volumes)"
+		s.Source = source(rangeOf(g.AttrRanges, "remove_volumes", g.DeclRange))
+		steps = append(steps, s)
+	}
+	return steps
+}
+
+// power plans start, stop and the reboot that applies pending changes.
+func (d *guestDiff) power() {
+	g, lg := d.g, d.lg
+	switch {
+	case g.State == schema.StateRunning && !lg.Running:
+		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, map[string]any{}), d.configIDs...)
+		return
+	case g.State == schema.StateStopped && lg.Running:
+		s := d.b.newStep(g.VMID, g.Name, ops.GuestStop, map[string]any{})
+		s.Reason = "downtime: the guest shuts down"
+		d.add(s)
+		return
+	case !lg.Running:
+		return
+	}
+	keys := uniq(append(append([]string{}, lg.PendingKeys...), d.restart...))
+	sort.Strings(keys)
+	if len(keys) == 0 {
+		return
+	}
+	if !g.RebootAfterUpdate {
+		d.b.plan.Outstanding = append(d.b.plan.Outstanding, Outstanding{Guest: g.VMID, Keys: keys,
+			Reboot: "not planned: reboot_after_update is false; reboot the guest yourself, or set it"})
+		return
+	}
+	s := d.b.newStep(g.VMID, g.Name, ops.GuestReboot, map[string]any{"reason": keys})
+	s.Reason = "downtime: applies " + strings.Join(keys, ", ") + " (reboot_after_update = true)"
+	d.add(s, d.configIDs...)
+	d.b.plan.Outstanding = append(d.b.plan.Outstanding, Outstanding{Guest: g.VMID, Keys: keys, Reboot: "planned"})
+}
+
+// snapshots plans the snapshots the guest should have and does not.
+func (d *guestDiff) snapshots() {
+	if len(d.g.Snapshots) == 0 {
+		return
+	}
+	have := map[string]bool{}
+	for _, s := range d.lg.Snapshots {
+		have[s.Name] = true
+	}
+	for _, sn := range d.g.Snapshots {
+		if !have[sn.Name] {
+			d.snapshotCreate(sn)
+		}
+	}
+}
+
+func liveMiB(conf map[string]string, key string) int64 {
+	if n, err := strconv.ParseInt(conf[key], 10, 64); err == nil {
+		return n
+	}
+	return 512 // Proxmox's default for memory and swap
+}
+
+func orUnset(s string) string {
+	if s == "" {
+		return "(unset)"
+	}
+	return s
+}
+
+// oneLine shows a description on one line.
+func oneLine(s string) string {
+	s = strings.TrimSuffix(s, "\n")
+	return strings.ReplaceAll(s, "\n", `\n`)
+}

@@ -1,0 +1,295 @@
+package plan
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/schema"
+)
+
+// This file turns desired values into Proxmox's config format and parses
+// live config values into comparable form. Comparison is always in
+// canonical form: MiB for memory, bytes for sizes, sorted lower-case tags,
+// upper-case MACs, descriptions as Proxmox stores them.
+
+var (
+	mpKeyRe     = regexp.MustCompile(`^mp(\d+)$`)
+	netKeyRe    = regexp.MustCompile(`^net(\d+)$`)
+	unusedKeyRe = regexp.MustCompile(`^unused(\d+)$`)
+)
+
+func boolText(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// liveBool reads a Proxmox boolean; unset is def.
+func liveBool(conf map[string]string, key string, def bool) bool {
+	v, ok := conf[key]
+	if !ok {
+		return def
+	}
+	return v == "1" || v == "true" || v == "yes" || v == "on"
+}
+
+// liveTags returns the live tags in canonical form.
+func liveTags(s string) []string {
+	f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
+	sort.Strings(f)
+	out := f[:0]
+	for i, t := range f {
+		if i == 0 || t != f[i-1] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// parseSizeBytes parses a Proxmox size ("8G", "512M", "4096") as bytes; a
+// bare number is bytes, as in a config's size= option.
+func parseSizeBytes(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, true
+	}
+	r, err := schema.ParseSize(s)
+	if err != nil || !r.IsInt() {
+		return 0, false
+	}
+	return r.Num().Int64(), true
+}
+
+// gib renders bytes as the GiB number of Proxmox's STORAGE:SIZE_IN_GiB
+// allocation syntax ("8", "0.5").
+func gib(bytes int64) string {
+	return strconv.FormatFloat(float64(bytes)/float64(schema.GiB), 'f', -1, 64)
+}
+
+// liveMount is one parsed mpN.
+type liveMount struct {
+	Slot   string
+	Props  map[string]string
+	Volume string // volume id, or the host path of a bind mount
+	Path   string
+	Size   int64
+	Bind   bool
+}
+
+func parseMount(slot, value string) (liveMount, error) {
+	ps, err := proxmox.ParsePropertyString(value, "volume")
+	if err != nil {
+		return liveMount{}, err
+	}
+	m := liveMount{Slot: slot, Props: ps, Volume: ps["volume"], Path: ps["mp"]}
+	m.Size, _ = parseSizeBytes(ps["size"])
+	m.Bind = strings.HasPrefix(m.Volume, "/")
+	return m, nil
+}
+
+// mounts returns the guest's mount points by path.
+func (lg *LiveGuest) mounts() map[string]liveMount {
+	out := map[string]liveMount{}
+	for k, v := range lg.Effective {
+		if mpKeyRe.MatchString(k) {
+			if m, err := parseMount(k, v); err == nil && m.Path != "" {
+				out[m.Path] = m
+			}
+		}
+	}
+	return out
+}
+
+// liveNet is one parsed netN.
+type liveNet struct {
+	Slot  string
+	Props map[string]string
+}
+
+// nets returns the guest's interfaces by name.
+func (lg *LiveGuest) nets() map[string]liveNet {
+	out := map[string]liveNet{}
+	for k, v := range lg.Effective {
+		if netKeyRe.MatchString(k) {
+			if ps, err := proxmox.ParsePropertyString(v, ""); err == nil && ps["name"] != "" {
+				out[ps["name"]] = liveNet{Slot: k, Props: ps}
+			}
+		}
+	}
+	return out
+}
+
+// freeSlot returns the lowest prefixN key used neither in the current nor
+// in the effective config, nor taken already.
+func (lg *LiveGuest) freeSlot(prefix string, taken map[string]bool) string {
+	for i := 0; ; i++ {
+		k := prefix + strconv.Itoa(i)
+		if taken[k] {
+			continue
+		}
+		if lg != nil {
+			if _, ok := lg.Current[k]; ok {
+				continue
+			}
+			if _, ok := lg.Effective[k]; ok {
+				continue
+			}
+		}
+		taken[k] = true
+		return k
+	}
+}
+
+// netValue renders a desired interface as a netN value, keeping the live
+// options the file does not manage (hwaddr when unset, type, mtu, rate).
+func netValue(n schema.Network, live map[string]string) string {
+	ps := map[string]string{}
+	for k, v := range live {
+		ps[k] = v
+	}
+	ps["name"] = n.Name
+	set := func(k, v string) {
+		if v != "" {
+			ps[k] = v
+		}
+	}
+	set("bridge", n.Bridge)
+	set("ip", n.IP)
+	set("gw", n.Gateway)
+	set("ip6", n.IP6)
+	set("gw6", n.Gateway6)
+	set("hwaddr", n.Hwaddr)
+	if n.VLAN != 0 {
+		ps["tag"] = strconv.Itoa(n.VLAN)
+	}
+	if n.Firewall != nil {
+		ps["firewall"] = boolText(*n.Firewall)
+	}
+	if ps["type"] == "" {
+		ps["type"] = "veth"
+	}
+	return propertyString("name", ps)
+}
+
+// propertyString renders options in Proxmox's order: the first key (for a
+// mount point its volume, then mp=), then the rest sorted, as LXC configs
+// read back.
+func propertyString(first string, ps map[string]string) string {
+	var parts []string
+	if v, ok := ps[first]; ok {
+		if first == "volume" {
+			parts = append(parts, v)
+		} else {
+			parts = append(parts, first+"="+v)
+		}
+	}
+	second := ""
+	if first == "volume" {
+		second = "mp" // Proxmox writes a mount point's path right after its volume
+		if v, ok := ps[second]; ok {
+			parts = append(parts, second+"="+v)
+		}
+	}
+	for _, k := range sortedKeys(ps) {
+		if k != first && k != second {
+			parts = append(parts, k+"="+ps[k])
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// netDiffers reports the fields of a desired interface that differ from
+// the live one.
+func netDiffers(n schema.Network, live map[string]string) []Change {
+	var out []Change
+	cmp := func(field, key, want string) {
+		if want != "" && !strings.EqualFold(live[key], want) {
+			out = append(out, Change{Field: field, Old: live[key], New: want})
+		}
+	}
+	cmp("bridge", "bridge", n.Bridge)
+	cmp("ip", "ip", n.IP)
+	cmp("gw", "gw", n.Gateway)
+	cmp("ip6", "ip6", n.IP6)
+	cmp("gw6", "gw6", n.Gateway6)
+	cmp("hwaddr", "hwaddr", n.Hwaddr)
+	if n.VLAN != 0 {
+		cmp("vlan", "tag", strconv.Itoa(n.VLAN))
+	} else if live["tag"] != "" {
+		// vlan left out: leave the live tag alone
+		_ = live
+	}
+	if n.Firewall != nil && liveBool(live, "firewall", false) != *n.Firewall {
+		out = append(out, Change{Field: "firewall", Old: boolText(liveBool(live, "firewall", false)), New: boolText(*n.Firewall)})
+	}
+	return out
+}
+
+// mountValue renders a desired mount as an mpN value. For a new volume it
+// uses the STORAGE:GiB allocation form; for an existing one it keeps the
+// live volume and options.
+func mountValue(m schema.Mount, live *liveMount) string {
+	ps := map[string]string{}
+	if live != nil {
+		for k, v := range live.Props {
+			ps[k] = v
+		}
+	} else if m.HostPath != "" {
+		ps["volume"] = m.HostPath
+	} else {
+		ps["volume"] = m.Storage + ":" + gib(int64(m.Size))
+	}
+	ps["mp"] = m.Path
+	if m.Backup != nil && m.HostPath == "" {
+		ps["backup"] = boolText(*m.Backup)
+	}
+	if m.ReadOnly != nil {
+		ps["ro"] = boolText(*m.ReadOnly)
+	}
+	return propertyString("volume", ps)
+}
+
+// featuresOf parses a features property string into flag → value.
+func featuresOf(s string) map[string]string {
+	out := map[string]string{}
+	ps, err := proxmox.ParsePropertyString(s, "")
+	if err != nil {
+		return out
+	}
+	for k, v := range ps {
+		if k == "mount" {
+			parts := strings.Split(v, ";")
+			sort.Strings(parts)
+			v = strings.Join(parts, ";")
+		} else {
+			v = boolText(v == "1" || v == "true")
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// wantFeatures merges the desired flags over the live ones and renders the
+// result; flags the file does not set keep their live value.
+func wantFeatures(f *schema.Features, live string) string {
+	m := featuresOf(live)
+	for k, v := range featuresOf(f.String()) {
+		m[k] = v
+	}
+	// Proxmox drops flags set to 0 only when told; keep them explicit.
+	return propertyString("", m)
+}
+
+func humanMiB(mib int64) string {
+	if mib%1024 == 0 && mib >= 1024 {
+		return fmt.Sprintf("%d GiB", mib/1024)
+	}
+	return fmt.Sprintf("%d MiB", mib)
+}
