@@ -171,17 +171,23 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 		return refuse(Expired, "key not valid now: %s", m.reason)
 	}
 	if !consume {
-		used, err := v.Nonces.Consumed(req.Nonce)
+		used, why, err := consumedFor(v.Nonces, req.Nonce, req.NotAfter.Add(v.Skew))
 		if err != nil {
 			d.Reason = "cannot read consumed nonces; refusing"
 			return d, fmt.Errorf("check nonce: %w", err)
+		}
+		if used && why != "" {
+			return refuse(Replayed, "nonce %s may have been used: %s", req.Nonce, why)
 		}
 		if used {
 			return refuse(Replayed, "nonce %s was already used", req.Nonce)
 		}
 		return refuse(Accepted, "valid signature by %s (%s)", d.Principal, d.Role)
 	}
+	var forgotten *forgottenError
 	switch err := v.Nonces.Consume(req.Nonce, req.NotAfter.Add(v.Skew)); {
+	case errors.As(err, &forgotten):
+		return refuse(Replayed, "nonce %s may have been used: %s", req.Nonce, forgotten.why)
 	case errors.Is(err, ErrNonceConsumed):
 		return refuse(Replayed, "nonce %s was already used", req.Nonce)
 	case err != nil:
@@ -211,6 +217,17 @@ func (v *Verifier) findLine(sig *Signature, now time.Time) lineMatch {
 		}
 	}
 	return best
+}
+
+// consumedFor asks the store whether a nonce kept until keepUntil was
+// (or may have been) consumed; stores that cannot tell "may have been"
+// answer Consumed.
+func consumedFor(s NonceStore, nonce string, keepUntil time.Time) (bool, string, error) {
+	if fs, ok := s.(*FileNonceStore); ok {
+		return fs.consumedFor(nonce, keepUntil)
+	}
+	used, err := s.Consumed(nonce)
+	return used, "", err
 }
 
 func roleAllows(role, op string) bool {
