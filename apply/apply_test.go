@@ -1,0 +1,508 @@
+package apply_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
+	"github.com/felhom/felhom-converge/trust"
+)
+
+const golden = "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
+
+type env struct {
+	t       *testing.T
+	sim     *pvesim.Sim
+	client  *proxmox.Client
+	journal *memJournal
+	dir     string
+	out     strings.Builder
+	opts    apply.Options
+}
+
+// newEnv starts a simulator with quick tasks and an apply setup with no
+// trusted signers.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	sim, err := pvesim.New(pvesim.Options{TaskDuration: 5 * time.Millisecond, ResourcesLag: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint, err := sim.Start("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	token, err := proxmox.ParseToken(sim.Token("converge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := &env{t: t, sim: sim, client: c, journal: newMemJournal(), dir: dir}
+	e.opts = apply.Options{
+		Host: "pve-demo", Client: c, Journal: e.journal,
+		Audit:         apply.OpenAudit(filepath.Join(dir, apply.AuditFile), nil),
+		SignaturesDir: filepath.Join(dir, "signatures"), RequestsDir: filepath.Join(dir, "requests"),
+		Safety:    apply.Safety{Enabled: true, BackupStorage: "local"},
+		TokenUser: token.ID(), Out: &e.out,
+		Wait: proxmox.WaitOptions{MinInterval: 2 * time.Millisecond, MaxInterval: 20 * time.Millisecond},
+	}
+	return e
+}
+
+func (e *env) run(steps ...plan.Step) *apply.Result {
+	e.t.Helper()
+	res, err := apply.Run(context.Background(), &plan.Plan{Host: "pve-demo", Steps: steps}, e.opts)
+	if err != nil {
+		e.t.Fatalf("apply: %v\n%s", err, e.out.String())
+	}
+	return res
+}
+
+func step(id, op string, guest int, params string, deps ...string) plan.Step {
+	s := plan.Step{ID: id, Op: op, Params: json.RawMessage(params), Class: ops.ClassOf(op), DependsOn: deps}
+	if guest != 0 {
+		s.Guest = &guest
+	}
+	return s
+}
+
+func (e *env) digest(vmid int) string {
+	cfg, err := e.client.GuestConfig(context.Background(), vmid)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return cfg.Digest
+}
+
+func (e *env) exists(vmid int) bool {
+	_, err := e.client.GuestStatus(context.Background(), vmid)
+	if err != nil && !proxmox.IsNotFound(err) {
+		e.t.Fatal(err)
+	}
+	return err == nil
+}
+
+func outcome(t *testing.T, res *apply.Result, id, want string) apply.StepResult {
+	t.Helper()
+	for _, s := range res.Steps {
+		if s.ID == id {
+			if s.Outcome != want {
+				t.Errorf("step %s: outcome %s (%s), want %s", id, s.Outcome, s.Message, want)
+			}
+			return s
+		}
+	}
+	t.Fatalf("step %s not in the result", id)
+	return apply.StepResult{}
+}
+
+// audit reads the audit log.
+func (e *env) audit() []apply.AuditEntry {
+	f, err := os.Open(filepath.Join(e.dir, apply.AuditFile))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	var out []apply.AuditEntry
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var a apply.AuditEntry
+		if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+			e.t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (e *env) decisions(step string) []string {
+	var out []string
+	for _, a := range e.audit() {
+		if a.Step == step && a.Result == "" {
+			out = append(out, a.Decision)
+		}
+	}
+	return out
+}
+
+const createParams = `{"archive":"` + golden + `","config":{"hostname":"wiki","memory":1024,"net0":"name=eth0,bridge=vmbr0,ip=dhcp","rootfs":"local-lvm:8"},"storage":"local-lvm"}`
+
+func TestBenignStepsRunAndAreJournaled(t *testing.T) {
+	e := newEnv(t)
+	d100 := e.digest(100)
+	set := step("guest.set-100-a", ops.GuestSet, 100, `{"set":{"memory":2048,"tags":"prod;web;x"}}`)
+	set.ObservedDigest = d100
+	snap := step("snapshot.create-100-b", ops.SnapshotCreate, 100, `{"snapshot":"before-demo","description":"demo"}`, "guest.set-100-a")
+	snap.ObservedDigest = d100
+	tag := step("guest.set-100-c", ops.GuestSet, 100, `{"set":{"onboot":true}}`, "snapshot.create-100-b")
+	tag.ObservedDigest = d100 // stale after the two steps before: apply passes its own digest
+	res := e.run(step("guest.create-102-a", ops.GuestCreate, 102, createParams), set, snap, tag)
+	for _, id := range []string{"guest.create-102-a", "guest.set-100-a", "snapshot.create-100-b", "guest.set-100-c"} {
+		s := outcome(t, res, id, apply.OutcomeDone)
+		if got := e.decisions(id); len(got) != 1 || got[0] != apply.DecisionBenign {
+			t.Errorf("%s: audit decisions %v, want [allowed_benign]", id, got)
+		}
+		if _, ok := e.journal.result(id); !ok {
+			t.Errorf("%s: no terminal record", id)
+		}
+		if id == "guest.create-102-a" && !strings.HasPrefix(s.UPID, "UPID:pve:") {
+			t.Errorf("create: UPID %q", s.UPID)
+		}
+	}
+	if !e.exists(102) {
+		t.Fatal("guest 102 was not created")
+	}
+	cfg, _ := e.client.GuestConfig(context.Background(), 102)
+	if cfg.Hostname() != "wiki" {
+		t.Errorf("guest 102 hostname %q", cfg.Hostname())
+	}
+	if txn, ok := e.journal.CreatedInTxn(102); ok {
+		t.Errorf("the transaction %s is still open after the run", txn)
+	}
+	if len(e.journal.InFlight()) != 0 {
+		t.Errorf("calls left in flight: %v", e.journal.InFlight())
+	}
+	if res.Failed() || res.Pending() {
+		t.Errorf("%s", res.Summary())
+	}
+	if d, _, _ := e.journal.LastDigest(100); d != e.digest(100) {
+		t.Errorf("recorded digest %s, live %s", d, e.digest(100))
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
+		t.Errorf("%d create POSTs, want 1", c)
+	}
+}
+
+func TestDigestRefusalSaysReRun(t *testing.T) {
+	e := newEnv(t)
+	stale := e.digest(100)
+	if err := e.client.SetConfig(context.Background(), 100, map[string]string{"description": "edited by hand"}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	s := step("guest.set-100-a", ops.GuestSet, 100, `{"set":{"memory":2048}}`)
+	s.ObservedDigest = stale
+	res := e.run(s, step("guest.start-110-a", ops.GuestStart, 110, `{}`))
+	r := outcome(t, res, "guest.set-100-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "changed concurrently") || !strings.Contains(r.Message, "re-run") {
+		t.Errorf("message %q", r.Message)
+	}
+	outcome(t, res, "guest.start-110-a", apply.OutcomeDone)
+	cfg, _ := e.client.GuestConfig(context.Background(), 100)
+	if m, _ := cfg.Memory(); m == 2048 {
+		t.Error("the refused write took effect")
+	}
+	if tm, _ := e.journal.result("guest.set-100-a"); tm.Result != apply.ResultFailed {
+		t.Errorf("journal result %q", tm.Result)
+	}
+}
+
+func TestHTTP500SkipsDependantsOnly(t *testing.T) {
+	e := newEnv(t)
+	if err := e.sim.FailNth("POST", "/nodes/{node}/lxc", 1, 500, "storage went away"); err != nil {
+		t.Fatal(err)
+	}
+	res := e.run(
+		step("guest.create-102-a", ops.GuestCreate, 102, createParams),
+		step("guest.start-102-a", ops.GuestStart, 102, `{}`, "guest.create-102-a"),
+		step("guest.start-110-a", ops.GuestStart, 110, `{}`),
+	)
+	r := outcome(t, res, "guest.create-102-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "storage went away") {
+		t.Errorf("message %q", r.Message)
+	}
+	sk := outcome(t, res, "guest.start-102-a", apply.OutcomeSkipped)
+	if !strings.Contains(sk.Message, "depends on guest.create-102-a, which is failed") {
+		t.Errorf("skip message %q", sk.Message)
+	}
+	outcome(t, res, "guest.start-110-a", apply.OutcomeDone)
+	if !res.Failed() {
+		t.Error("the run did not fail")
+	}
+	if e.exists(102) {
+		t.Error("guest 102 exists")
+	}
+}
+
+func TestTaskFailureWithMissingPrivilege(t *testing.T) {
+	e := newEnv(t)
+	e.sim.FailTask("vzdump", "101", "Permission check failed (/vms/101, VM.Backup)")
+	res := e.run(step("backup.create-101-a", ops.BackupCreate, 101, `{"storage":"local"}`))
+	r := outcome(t, res, "backup.create-101-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "VM.Backup") || r.UPID == "" {
+		t.Errorf("message %q upid %q", r.Message, r.UPID)
+	}
+	tm, _ := e.journal.result("backup.create-101-a")
+	if tm.Result != apply.ResultFailed || !strings.Contains(tm.ExitStatus, "VM.Backup") {
+		t.Errorf("journal %+v", tm)
+	}
+}
+
+func TestFailedStepRollsBackTheGuestThisRunCreated(t *testing.T) {
+	e := newEnv(t)
+	if err := e.sim.FailNth("PUT", "/nodes/{node}/lxc/{vmid}/config", 1, 500, "injected"); err != nil {
+		t.Fatal(err)
+	}
+	res := e.run(
+		step("guest.create-102-a", ops.GuestCreate, 102, createParams),
+		step("guest.set-102-a", ops.GuestSet, 102, `{"set":{"cores":2}}`, "guest.create-102-a"),
+		step("guest.start-102-a", ops.GuestStart, 102, `{}`),
+	)
+	outcome(t, res, "guest.create-102-a", apply.OutcomeDone)
+	r := outcome(t, res, "guest.set-102-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "rolled back") {
+		t.Errorf("message %q", r.Message)
+	}
+	outcome(t, res, "guest.start-102-a", apply.OutcomeSkipped)
+	if e.exists(102) {
+		t.Error("the half-made guest 102 still exists")
+	}
+	if got := e.decisions("guest.set-102-a#rollback"); len(got) != 1 || got[0] != apply.DecisionProvenance {
+		t.Errorf("rollback audit %v", got)
+	}
+	if tm, _ := e.journal.result("guest.set-102-a#rollback"); tm.Result != apply.ResultRolledBack {
+		t.Errorf("rollback journal %+v", tm)
+	}
+}
+
+func TestDestructiveStepWithoutSignatureIsPending(t *testing.T) {
+	e := newEnv(t)
+	res := e.run(
+		step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`),
+		step("guest.start-101-a", ops.GuestStart, 101, `{}`, "guest.destroy-110-a"),
+		step("snapshot.create-100-a", ops.SnapshotCreate, 100, `{"snapshot":"s1"}`),
+	)
+	p := outcome(t, res, "guest.destroy-110-a", apply.OutcomePending)
+	outcome(t, res, "guest.start-101-a", apply.OutcomeSkipped)
+	outcome(t, res, "snapshot.create-100-a", apply.OutcomeDone)
+	if !e.exists(110) {
+		t.Fatal("guest 110 was destroyed without a signature")
+	}
+	b, err := os.ReadFile(p.Request)
+	if err != nil {
+		t.Fatalf("request: %v", err)
+	}
+	req, err := trust.ParseRequest(b)
+	if err != nil || req.Op != ops.GuestDestroy || req.Guest != 110 || req.Host != "pve-demo" {
+		t.Fatalf("request %+v %v", req, err)
+	}
+	if !strings.Contains(e.out.String(), "ssh-keygen -Y sign -n felhom-operational -f KEY "+p.Request) {
+		t.Errorf("no signing command in\n%s", e.out.String())
+	}
+	if got := e.decisions("guest.destroy-110-a"); len(got) != 1 || got[0] != "pending_signature" {
+		t.Errorf("audit %v", got)
+	}
+	// A second run reuses the same unsigned request.
+	e.out.Reset()
+	res = e.run(step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`))
+	if p2 := outcome(t, res, "guest.destroy-110-a", apply.OutcomePending); p2.Request != p.Request {
+		t.Errorf("second request %s, first %s", p2.Request, p.Request)
+	}
+	// A saved plan cannot make a destructive op benign.
+	s := step("guest.destroy-110-b", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+	s.Class = ops.Benign
+	res = e.run(s)
+	outcome(t, res, "guest.destroy-110-b", apply.OutcomePending)
+	if !e.exists(110) {
+		t.Fatal("a plan marked benign destroyed guest 110")
+	}
+}
+
+// signer makes an ed25519 key with ssh-keygen and a trust root for it.
+func (e *env) signer(principal, role string) (sign func(reqPath string)) {
+	e.t.Helper()
+	if _, err := exec.LookPath("ssh-keygen"); err != nil {
+		e.t.Skip("ssh-keygen is not installed")
+	}
+	key := filepath.Join(e.dir, principal)
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", principal, "-f", key).CombinedOutput(); err != nil {
+		e.t.Fatalf("ssh-keygen: %v %s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f := strings.Fields(string(pub))
+	as := filepath.Join(e.dir, "allowed_signers")
+	line := principal + ` namespaces="` + role + `" ` + f[0] + " " + f[1] + "\n"
+	old, _ := os.ReadFile(as)
+	if err := os.WriteFile(as, append(old, line...), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	signers, err := trust.LoadAllowedSigners(as)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	nonces, err := trust.OpenFileNonceStore(filepath.Join(e.dir, "state"), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.opts.Verifier = trust.NewVerifier(signers, nonces)
+	return func(reqPath string) {
+		if out, err := exec.Command("ssh-keygen", "-Y", "sign", "-n", role, "-f", key, reqPath).CombinedOutput(); err != nil {
+			e.t.Fatalf("ssh-keygen -Y sign: %v %s", err, out)
+		}
+		dst := e.opts.SignaturesDir
+		os.MkdirAll(dst, 0o700)
+		for _, ext := range []string{"", ".sig"} {
+			b, err := os.ReadFile(reqPath + ext)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dst, filepath.Base(reqPath)+ext), b, 0o600); err != nil {
+				e.t.Fatal(err)
+			}
+		}
+	}
+}
+
+func TestSignedDestroyTakesASafetyBackupFirstAndRunsOnce(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	destroy := func() plan.Step {
+		return step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+	}
+	p := outcome(t, e.run(destroy()), "guest.destroy-110-a", apply.OutcomePending)
+	sign(p.Request)
+	res := e.run(destroy())
+	r := outcome(t, res, "guest.destroy-110-a", apply.OutcomeDone)
+	if !strings.Contains(r.Message, "safety backup local:backup/vzdump-lxc-110-") {
+		t.Errorf("message %q", r.Message)
+	}
+	if e.exists(110) {
+		t.Fatal("guest 110 still exists")
+	}
+	if len(e.journal.backups) != 1 {
+		t.Errorf("safety backups recorded: %v", e.journal.backups)
+	}
+	if got := e.decisions("guest.destroy-110-a"); got[len(got)-1] != "accepted" {
+		t.Errorf("audit %v", got)
+	}
+	var accepted apply.AuditEntry
+	for _, a := range e.audit() {
+		if a.Decision == "accepted" && a.Result == "" {
+			accepted = a
+		}
+	}
+	if accepted.Signer != "alice@ops" || !strings.HasPrefix(accepted.Fingerprint, "SHA256:") || len(accepted.Nonce) != 32 {
+		t.Errorf("accepted audit %+v", accepted)
+	}
+	// The same signature again: replayed, never run.
+	res = e.run(destroy())
+	rr := outcome(t, res, "guest.destroy-110-a", apply.OutcomeRefused)
+	if rr.Decision != "replayed" {
+		t.Errorf("decision %s (%s)", rr.Decision, rr.Message)
+	}
+	if c := e.sim.Counters()["DELETE /nodes/{node}/lxc/{vmid}"]; c != 1 {
+		t.Errorf("%d destroy requests, want 1", c)
+	}
+}
+
+func TestRecoveryKeyOnDestroyIsRoleDenied(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("carol@recovery", trust.RoleRecovery)
+	d := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+	p := outcome(t, e.run(d), "guest.destroy-110-a", apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(d), "guest.destroy-110-a", apply.OutcomeRefused)
+	if r.Decision != "role_denied" || !e.exists(110) {
+		t.Errorf("decision %s, exists %v", r.Decision, e.exists(110))
+	}
+}
+
+func TestFailedSafetyBackupKeepsTheGuest(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	d := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+	p := outcome(t, e.run(d), "guest.destroy-110-a", apply.OutcomePending)
+	sign(p.Request)
+	e.sim.FailTask("vzdump", "110", "vma_queue_write: write error - No space left on device")
+	r := outcome(t, e.run(d), "guest.destroy-110-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "safety backup failed, so the step did not run") {
+		t.Errorf("message %q", r.Message)
+	}
+	if !e.exists(110) {
+		t.Fatal("guest 110 was destroyed although its safety backup failed")
+	}
+	if c := e.sim.Counters()["DELETE /nodes/{node}/lxc/{vmid}"]; c != 0 {
+		t.Errorf("%d destroy requests", c)
+	}
+}
+
+func TestDestroyRefusedWhenTheGuestOwnsMoreThanWasSigned(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	d := step("guest.destroy-101-a", ops.GuestDestroy, 101, `{"purge":true,"volumes":["local-lvm:vm-101-disk-0"]}`)
+	p := outcome(t, e.run(d), "guest.destroy-101-a", apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(d), "guest.destroy-101-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "which the signed step does not name") || !e.exists(101) {
+		t.Errorf("message %q", r.Message)
+	}
+}
+
+func TestRecoverFindsAnUnrecordedTaskAndAbortsAPostThatNeverHappened(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	txn := "txn-crashed"
+	e.journal.Begin(apply.TxnBegin{Txn: txn, Host: "pve-demo"})
+	// A create whose POST took effect but whose UPID was never recorded.
+	in := apply.Intent{Txn: txn, Call: "guest.create-102-a", Op: ops.GuestCreate, Guest: 102,
+		Params: json.RawMessage(createParams), Class: "benign", Provenance: apply.ProvenanceCreatedInTxn, Time: time.Now().UTC()}
+	if err := e.journal.Intent(in); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.client.RestoreLXC(ctx, 102, golden, proxmox.RestoreOptions{Storage: "local-lvm",
+		Config: map[string]string{"rootfs": "local-lvm:8", "hostname": "wiki"}}); err != nil {
+		t.Fatal(err)
+	}
+	// A start whose POST never happened.
+	e.journal.Intent(apply.Intent{Txn: txn, Call: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
+		Params: json.RawMessage(`{}`), Class: "benign", Time: time.Now().UTC()})
+	got, err := apply.Recover(ctx, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Result != apply.ResultOK || got[1].Result != apply.ResultAborted {
+		t.Fatalf("recovered %+v", got)
+	}
+	if !strings.Contains(got[0].UPID, ":vzrestore:102:") {
+		t.Errorf("found task %s", got[0].UPID)
+	}
+	if len(e.journal.InFlight()) != 0 || len(e.journal.OpenTxns()) != 0 {
+		t.Errorf("in flight %v, open %v", e.journal.InFlight(), e.journal.OpenTxns())
+	}
+	if e.journal.ended[txn] != "aborted" {
+		t.Errorf("txn ended %q", e.journal.ended[txn])
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
+		t.Errorf("%d create POSTs, want 1 (recovery never re-posts)", c)
+	}
+}
+
+func TestJournalFailureStopsTheRunBeforeTheCall(t *testing.T) {
+	e := newEnv(t)
+	e.journal.failNext = "intent"
+	_, err := apply.Run(context.Background(), &plan.Plan{Steps: []plan.Step{step("guest.start-110-a", ops.GuestStart, 110, `{}`)}}, e.opts)
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("err %v", err)
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc/{vmid}/status/start"]; c != 0 {
+		t.Errorf("the call was made without its intent record")
+	}
+}

@@ -1,0 +1,43 @@
+package apply
+
+import (
+	"context"
+	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// Client is the part of *proxmox.Client apply uses; tests run it against
+// the simulator.
+type Client interface {
+	Node() string
+	RestoreLXC(ctx context.Context, vmid int, archive string, o proxmox.RestoreOptions) (proxmox.UPID, error)
+	SetConfig(ctx context.Context, vmid int, set map[string]string, delete []string, digest string) error
+	Resize(ctx context.Context, vmid int, disk, size, digest string) (proxmox.UPID, error)
+	Start(ctx context.Context, vmid int) (proxmox.UPID, error)
+	Shutdown(ctx context.Context, vmid int, o proxmox.ShutdownOptions) (proxmox.UPID, error)
+	Reboot(ctx context.Context, vmid int, timeout time.Duration) (proxmox.UPID, error)
+	Snapshot(ctx context.Context, vmid int, name, description string) (proxmox.UPID, error)
+	Rollback(ctx context.Context, vmid int, name string, start bool) (proxmox.UPID, error)
+	DeleteSnapshot(ctx context.Context, vmid int, name string) (proxmox.UPID, error)
+	DestroyLXC(ctx context.Context, vmid int, o proxmox.DestroyOptions) (proxmox.UPID, error)
+	Vzdump(ctx context.Context, vmid int, o proxmox.VzdumpOptions) (proxmox.UPID, error)
+
+	WaitTask(ctx context.Context, upid proxmox.UPID, o proxmox.WaitOptions) error
+	TaskStatusOnce(ctx context.Context, upid proxmox.UPID) (proxmox.TaskStatus, error)
+	TaskLogTail(ctx context.Context, upid proxmox.UPID, n int) ([]string, error)
+	ListTasks(ctx context.Context, f proxmox.TaskFilter) ([]proxmox.Task, error)
+
+	GuestConfig(ctx context.Context, vmid int) (proxmox.GuestConfig, error)
+	GuestStatus(ctx context.Context, vmid int) (proxmox.GuestStatus, error)
+}
+
+var _ Client = (*proxmox.Client)(nil)
+
+// Mounter mounts host storage by filesystem UUID: *proxmox.Privileged, or
+// a simulated stand-in under --sim.
+type Mounter interface {
+	MountUSBByUUID(ctx context.Context, uuid, mountpoint string) error
+}
+
+var _ Mounter = (*proxmox.Privileged)(nil)
