@@ -1,3 +1,110 @@
-// Package journal owns the state directory: the run lock, the append-only
-// crash-safe log, provenance and consumed nonces. It never uses the network.
+// Package journal owns the state directory: its checks, the run lock and
+// the append-only crash-safe log of what apply did (transactions, step
+// intents, task UPIDs, results, job completions, guest digests and the
+// provenance of what the tool created). It never uses the network.
+//
+// # State directory
+//
+// OpenStateDir checks (and, when missing, creates with mode 0700) the
+// directory named by config state_dir. It is refused with an *UnsafeError,
+// which says why and what to do, when it is a symbolic link, not a
+// directory, not owned by the running user, group- or world-writable, or in
+// a parent that anyone may write without the sticky bit. Files in it are
+// created 0600 and opened with O_NOFOLLOW; each must be a regular file (a
+// FIFO is refused before it can block) owned by the same user and not
+// group- or world-writable. InspectStateDir is the read-only form (plan,
+// status, journal show): it creates nothing and accepts a directory owned
+// by another user, so root can read the service user's journal.
+//
+//	STATE_DIR/lock              flock; the holder's pid and start time as JSON
+//	STATE_DIR/journal.log       this log
+//	STATE_DIR/journal.log.torn  the bytes of the last torn tail that was cut off
+//	STATE_DIR/consumed-nonces   trust's nonce store (see below)
+//
+// # Lock
+//
+// StateDir.Lock takes an exclusive flock(2) on STATE_DIR/lock, polling
+// until a timeout, and then writes the holder's pid, start time, host and
+// uid into the file. A run that finds it busy gets a *LockedError naming
+// the holder. The kernel drops the lock when the holder exits or dies, so
+// no stale-lock clean-up exists (unlike lock files that must be
+// refreshed and judged stale).
+//
+// # Log format
+//
+// journal.log is a sequence of lines, each one record:
+//
+//	<crc> SP <json> LF
+//
+// where <crc> is the CRC-32C (Castagnoli) of the <json> bytes as exactly 8
+// lower-case hex digits, and <json> is one JSON object on one line whose
+// first member is "type" (the record type: txn_begin, txn_end, intent,
+// upid, result, job_done, digest, guest_created, snapshot_created,
+// snapshot_removed, backup_created, backup_removed) followed by the
+// record's fields, all with "time" (RFC 3339, UTC) and, where it applies,
+// "txn". For example:
+//
+//	aa324079 {"type":"intent","time":"2026-11-28T03:00:01Z","txn":"20261128T030000Z-3f9a0c1e","action":"set-config-105","op":"guest.set_config","guest":105,"params":{"memory":1024},"class":"benign","decision":"allowed_benign"}
+//
+// A line is at most MaxRecordSize bytes and the file at most
+// Options.MaxSize (DefaultMaxSize): a larger file is refused before it is
+// read. Members a reader does not know are ignored; a record type it does
+// not know is an error, never skipped.
+//
+// Every Append writes one whole line with a single write and fsyncs the
+// file before it returns; the directory is fsynced when the file is
+// created. The caller takes the action a record describes only after
+// Append returned, so a record that is not complete on disk describes
+// nothing that happened on its account.
+//
+// # Torn tail and corruption
+//
+// Because every record is fsynced before the next is written, a crash can
+// damage only the last line. Open therefore treats a last line that has no
+// newline, or whose checksum frame does not hold, as a torn tail: it is
+// left out of the view, reported once through TornTail (callers warn), and
+// cut off, its bytes saved to journal.log.torn, before the next append.
+// Any damaged line before the last, and a last line whose checksum holds
+// but whose record cannot be decoded, cannot come from a crash: Open
+// returns a *CorruptError naming the byte offset and line, and the journal
+// refuses to append, so apply refuses to mutate the host. A damaged line
+// is never silently skipped.
+//
+// The checksums detect damage, not tampering: whoever can write the state
+// directory could rewrite the log, which is why the directory is checked.
+//
+// # Compaction
+//
+// When the log passes Options.CompactAt (DefaultCompactAt) it is rewritten
+// atomically (package atomicfile: temporary file, fsync, rename, directory
+// fsync) with only what is still needed: every record of a transaction
+// still open or with a step in flight, the completed job ids, each guest's
+// last digest, and the creation records of safety snapshots and backups
+// not yet removed. A crash during compaction leaves the old log or the
+// new; a leftover temporary file is removed by the next Open.
+//
+// # Consumed nonces: a second log, owned by trust
+//
+// The nonces of accepted signed requests are not kept in this log but in
+// trust's own checksummed, fsynced nonce store, STATE_DIR/consumed-nonces
+// (trust.FileNonceStore), so there are two logs. The reasons: the nonce
+// store must answer "was this nonce consumed?" fail-closed and atomically
+// with recording it, which trust already does under its own lock,
+// independently of apply; it is read by 'signatures verify' and the gate,
+// which must not depend on the journal's transaction state; and its
+// retention differs (nonces are kept past their not-after, the journal is
+// compacted by transaction). The one rule that ties them is the order of a
+// signed step, which makes a signed action run at most once even across
+// crashes:
+//
+//  1. trust consumes the nonce and fsyncs it (Verifier.Decide accepts);
+//  2. apply appends the step's Intent, carrying the nonce, and Append
+//     fsyncs it;
+//  3. only then does apply make the API call (the POST).
+//
+// A crash between 1 and 2 spends the nonce without an intent: the step did
+// not run and needs a fresh signature, which is the safe side. A crash
+// between 2 and 3 leaves an intent in flight that recovery resolves from
+// the node's task list and live state; it never re-posts a destructive
+// step, since its nonce is spent.
 package journal
