@@ -54,6 +54,8 @@ const (
 	DefaultTimeout        = 30 * time.Second
 	DefaultConcurrency    = 4
 	DefaultPrivilegedMode = "sudo"
+	DefaultBackupStorage  = "local"
+	DefaultSafetyKeep     = 7 * 24 * time.Hour
 
 	// SimHost is the host name under --sim when the command has no
 	// desired-state file to name one: the demo host of the simulator's
@@ -74,6 +76,7 @@ type Config struct {
 	AllowedSigners string // the trust root: an OpenSSH allowed_signers file
 	Proxmox        Proxmox
 	Privileged     Privileged
+	Safety         Safety
 
 	origins   map[string]string // setting key → where its value came from
 	tokenFile string            // proxmox.token_file, read when no token is given directly
@@ -94,6 +97,15 @@ type Proxmox struct {
 // Privileged configures the fenced root CLI.
 type Privileged struct {
 	Mode string // "sudo" (narrow sudoers allowlist) or "direct" (already root)
+}
+
+// Safety configures the safety steps apply takes before a signed
+// destructive step (a snapshot before a rollback, a backup before a
+// destroy or volume free).
+type Safety struct {
+	Enabled       bool          // default true
+	BackupStorage string        // vzdump target of safety backups (default "local")
+	Keep          time.Duration // how long safety snapshots and backups are kept (default 7 days)
 }
 
 // Secret holds a value that must never be printed. Every fmt verb, JSON and

@@ -251,3 +251,25 @@ func TestSecretFormatting(t *testing.T) {
 		t.Fatal("Error is not an *Error")
 	}
 }
+
+func TestSafetySettings(t *testing.T) {
+	c, err := Load(Sources{Getenv: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Safety.Enabled || c.Safety.BackupStorage != "local" || c.Safety.Keep != DefaultSafetyKeep {
+		t.Fatalf("defaults %+v", c.Safety)
+	}
+	path := writeFile(t, "config.hcl", "safety {\n  enabled = false\n  backup_storage = \"usb-backup\"\n  keep = \"30d\"\n}\n")
+	c, err = Load(Sources{File: path, Getenv: env("FELHOM_CONVERGE_SAFETY_KEEP", "36h")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Safety.Enabled || c.Safety.BackupStorage != "usb-backup" || c.Safety.Keep != 36*60*60*1e9 {
+		t.Fatalf("from file and env %+v", c.Safety)
+	}
+	_, err = Load(Sources{Getenv: env("FELHOM_CONVERGE_SAFETY_BACKUP_STORAGE", "no such/storage")})
+	if err == nil || !strings.Contains(err.Error(), "safety.backup_storage (from env FELHOM_CONVERGE_SAFETY_BACKUP_STORAGE)") {
+		t.Fatalf("bad storage: %v", err)
+	}
+}

@@ -30,7 +30,7 @@ type field struct {
 func blocksUnder(prefix string) []string {
 	switch prefix {
 	case "":
-		return []string{"proxmox", "privileged"}
+		return []string{"proxmox", "privileged", "safety"}
 	case "proxmox.":
 		return []string{"tls"}
 	}
@@ -162,7 +162,41 @@ func (c *Config) fields() []field {
 			c.Privileged.Mode = v
 			return nil
 		}},
+		{key: "safety.enabled", def: "true", store: storeBool(&c.Safety.Enabled)},
+		{key: "safety.backup_storage", def: DefaultBackupStorage, store: func(v string) error {
+			if !storageIDPattern.MatchString(v) {
+				return errors.New("must be a Proxmox storage id such as local")
+			}
+			c.Safety.BackupStorage = v
+			return nil
+		}},
+		{key: "safety.keep", def: "7d", store: func(v string) error {
+			d, err := parseDays(v)
+			if err != nil {
+				return err
+			}
+			if d < time.Hour || d > 3650*24*time.Hour {
+				return errors.New("must be between 1h and 3650d")
+			}
+			c.Safety.Keep = d
+			return nil
+		}},
 	}
+}
+
+// storageIDPattern is Proxmox's storage id format (pve-storage-id).
+var storageIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*[a-zA-Z0-9]$`)
+
+// parseDays takes "7d" (days) as well as what parseDuration takes.
+func parseDays(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil {
+			return 0, errors.New(`must be a duration such as "7d" or "36h"`)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	return parseDuration(v)
 }
 
 func storePath(dst *string) func(string) error {
