@@ -33,7 +33,7 @@ var (
 	tagPattern      = regexp.MustCompile(`^[a-z0-9_][a-z0-9_\-+.]*$`)
 	macPattern      = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
 	ifnamePattern   = regexp.MustCompile(`^[a-zA-Z0-9_.\-]{1,15}$`)
-	configIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_\-]*$`)
+	configIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_\-]+$`) // pve-configid: at least 2 characters
 	warningsPattern = regexp.MustCompile(`^WARNINGS: \d+$`)
 )
 

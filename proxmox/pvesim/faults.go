@@ -167,6 +167,29 @@ func (s *Sim) FailTask(taskType, id, exitstatus string) {
 	s.faults.tasks = append(s.faults.tasks, &taskFaultRule{typ: taskType, id: id, exitstatus: exitstatus})
 }
 
+// FillStorage makes storage sid full (or, with full false, gives it its
+// space back). A full thin pool, like any full storage, refuses new
+// volumes and growth when the task gets to them, with the storage's own
+// error ("lvcreate 'pve/vm-100-disk-1' error: ..."); the state is saved.
+func (s *Sim) FillStorage(sid string, full bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unlock, err := s.lockFileLocked()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := s.refreshLocked(); err != nil {
+		return err
+	}
+	st := s.st.storage(sid)
+	if st == nil {
+		return fmt.Errorf("fill storage: no storage %q in the simulator", sid)
+	}
+	st.Full = full
+	return s.persistLocked()
+}
+
 // Hold catches the next request matching method and path template: it
 // takes effect, then its response waits until the hold is released (or
 // the simulator closes). A test can so kill a client between the server's

@@ -288,19 +288,29 @@ func TestRestoreCreateAndForce(t *testing.T) {
 	if st["exitstatus"] != "OK" {
 		t.Fatalf("restore --force: %v", st)
 	}
-	if c := a.config(105); c["rootfs"] != "local-lvm:vm-105-disk-0,size=4G" || c["hostname"] != "golden" || len(c) != 12 {
+	// The new volume is allocated before the old one is destroyed.
+	if c := a.config(105); c["rootfs"] != "local-lvm:vm-105-disk-1,size=4G" || c["hostname"] != "golden" || len(c) != 12 {
 		t.Errorf("config after restore over: %v, want the archive's 11 keys and the digest", c)
 	}
-	// Restoring over it onto a storage too small for the new rootfs: the
-	// old volumes were destroyed first, so the failed restore leaves no
-	// CT at all, not a config pointing at freed volumes.
-	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1", "force", "1", "rootfs", "local-lvm:100000"))
-	if !strings.HasPrefix(st["exitstatus"].(string), "unable to restore CT 105 - lvcreate 'pve/vm-105-disk-") {
-		t.Errorf("restore over 105 beyond the storage: %v", st["exitstatus"])
-	}
-	wantError(t, a.do("GET", "/nodes/pve/lxc/105/config", nil), 500, "Configuration file 'nodes/pve/lxc/105.conf' does not exist")
 	if a.hasVolume("local-lvm", "local-lvm:vm-105-disk-0") {
 		t.Error("the old rootfs survived a restore over it")
+	}
+	// Restoring over it onto a full pool: the allocation fails, and from
+	// that point on a failure deletes the CT's config. The old volume is
+	// not destroyed yet: it stays behind, orphaned.
+	if err := a.sim.FillStorage("local-lvm", true); err != nil {
+		t.Fatal(err)
+	}
+	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "105", "ostemplate", golden, "restore", "1", "force", "1", "rootfs", "local-lvm:6"))
+	if st["exitstatus"] != "unable to restore CT 105 - lvcreate 'pve/vm-105-disk-0' error:   Cannot create new thin volume, free space in thin pool pve/data reached threshold." {
+		t.Errorf("restore over 105 onto a full pool: %v", st["exitstatus"])
+	}
+	wantError(t, a.do("GET", "/nodes/pve/lxc/105/config", nil), 500, "Configuration file 'nodes/pve/lxc/105.conf' does not exist")
+	if !a.hasVolume("local-lvm", "local-lvm:vm-105-disk-1") {
+		t.Error("the old rootfs was destroyed although the new one could not be allocated")
+	}
+	if err := a.sim.FillStorage("local-lvm", false); err != nil {
+		t.Fatal(err)
 	}
 	// A missing archive fails inside the task, and nothing stays behind.
 	_, st = a.task("POST", "/nodes/pve/lxc", form("vmid", "106", "ostemplate", "local:backup/vzdump-lxc-1-2020_01_01-00_00_00.tar.zst", "restore", "1", "storage", "local-lvm"))
@@ -382,13 +392,20 @@ func TestResizeGrows(t *testing.T) {
 	if c := a.config(100); c["rootfs"] != "local-lvm:vm-100-disk-0,size=10G" {
 		t.Errorf("rootfs %v", c["rootfs"])
 	}
-	// A full storage fails the task (the volume grows in the worker), and
-	// the disk keeps its size.
-	_, st = a.task("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "2T"))
-	if st["exitstatus"] != "lvcreate 'pve/vm-100-disk-0' error:   Insufficient free space: thin pool pve/data is full" {
-		t.Errorf("resize beyond the storage: exitstatus %v", st["exitstatus"])
+	// A thin pool over-provisions: growing beyond its size is no refusal.
+	if _, st = a.task("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "1T")); st["exitstatus"] != "OK" {
+		t.Errorf("thin resize beyond the pool: %v", st)
 	}
-	if c := a.config(100); c["rootfs"] != "local-lvm:vm-100-disk-0,size=10G" {
+	// A full pool fails the task (the volume grows in the worker), and
+	// the disk keeps its size.
+	if err := a.sim.FillStorage("local-lvm", true); err != nil {
+		t.Fatal(err)
+	}
+	_, st = a.task("PUT", "/nodes/pve/lxc/100/resize", form("disk", "rootfs", "size", "2T"))
+	if st["exitstatus"] != "error resizing volume '/dev/pve/vm-100-disk-0':   Cannot resize pve/vm-100-disk-0: free space in thin pool pve/data reached threshold." {
+		t.Errorf("resize on a full pool: exitstatus %v", st["exitstatus"])
+	}
+	if c := a.config(100); c["rootfs"] != "local-lvm:vm-100-disk-0,size=1T" {
 		t.Errorf("rootfs %v after a failed resize", c["rootfs"])
 	}
 }
@@ -542,29 +559,46 @@ func TestContentDeleteVolumeInPath(t *testing.T) {
 		500, "unable to remove protected backup 'local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst'")
 }
 
-// TestConfigPutAllocationFailureStaysPending: a new volume the storage
-// cannot hold is not refused up front. As in Proxmox's
-// vmconfig_apply_pending, the change is written to the pending section,
-// the other changes apply, and the call answers 400 naming the key; GET
-// config then shows the unapplied value until it is reverted.
-func TestConfigPutAllocationFailureStaysPending(t *testing.T) {
+// TestConfigPutFailureWritesNothing: since PVE 8.3 a key that fails to
+// apply abandons the whole update: nothing is written, the volume
+// allocated for another key is freed, and the answer is a 400 naming the
+// key.
+func TestConfigPutFailureWritesNothing(t *testing.T) {
 	t.Parallel()
 	a := startSim(t, pvesim.Options{})
-	r := a.do("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:100000,mp=/data", "memory", "768"))
+	before := a.config(110)
+	if err := a.sim.FillStorage("local-lvm", true); err != nil {
+		t.Fatal(err)
+	}
+	r := a.do("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:3,mp=/data", "memory", "768"))
 	wantError(t, r, 400, "Parameter verification failed.")
 	errs, _ := r.Body["errors"].(map[string]any)
-	if len(errs) != 1 || errs["mp0"] != "unable to apply pending change mp0 : lvcreate 'pve/vm-110-disk-1' error:   Insufficient free space: thin pool pve/data is full" {
+	if len(errs) != 1 || errs["mp0"] != "unable to apply pending change mp0 : lvcreate 'pve/vm-110-disk-1' error:   Cannot create new thin volume, free space in thin pool pve/data reached threshold." {
 		t.Errorf("errors %v", errs)
 	}
-	c := a.config(110)
-	if c["memory"] != json.Number("768") || c["mp0"] != "local-lvm:100000,mp=/data" {
-		t.Errorf("config %v: want memory applied and mp0 shown as asked (pending)", c)
+	if after := a.config(110); after["digest"] != before["digest"] || after["memory"] != before["memory"] || after["mp0"] != nil {
+		t.Errorf("config after a failed update %v, want it unchanged (%v)", after, before)
 	}
-	if cur := a.ok("GET", "/nodes/pve/lxc/110/config", form("current", "1")).dataMap(t); cur["mp0"] != nil {
-		t.Errorf("current config has mp0 %v", cur["mp0"])
+	for _, e := range a.ok("GET", "/nodes/pve/lxc/110/pending", nil).dataList(t) {
+		if e["pending"] != nil || e["delete"] != nil {
+			t.Errorf("pending entry %v after a failed update", e)
+		}
 	}
-	a.ok("PUT", "/nodes/pve/lxc/110/config", form("revert", "mp0"))
-	if c := a.config(110); c["mp0"] != nil {
-		t.Errorf("mp0 %v after revert", c["mp0"])
+	if err := a.sim.FillStorage("local-lvm", false); err != nil {
+		t.Fatal(err)
+	}
+	// mp1 allocates, then net1 fails to hotplug on a running CT: the new
+	// volume is freed again and nothing is written.
+	before = a.config(101)
+	r = a.do("PUT", "/nodes/pve/lxc/101/config", form("mp1", "local-lvm:1,mp=/x", "net1", "name=eth1,bridge=vmbr9"))
+	wantError(t, r, 400, "Parameter verification failed.")
+	if errs, _ := r.Body["errors"].(map[string]any); errs["net1"] != "unable to hotplug net1: bridge 'vmbr9' does not exist" || len(errs) != 1 {
+		t.Errorf("errors %v", r.Body["errors"])
+	}
+	if a.hasVolume("local-lvm", "local-lvm:vm-101-disk-2") {
+		t.Error("the volume allocated for mp1 was not freed")
+	}
+	if after := a.config(101); after["digest"] != before["digest"] {
+		t.Errorf("config changed by a failed update: %v", after)
 	}
 }

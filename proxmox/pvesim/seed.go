@@ -86,8 +86,8 @@ func seedState(node string, now time.Time, extra int) (*state, error) {
 	}
 	legacy := map[string]string{
 		"hostname": "legacy", "ostype": "debian", "arch": "amd64", "cores": "1", "memory": "512", "swap": "512",
-		"unprivileged": "0", "rootfs": "local-lvm:vm-110-disk-0,size=4G",
-		"net0": "name=eth0,bridge=vmbr1,hwaddr=BC:24:11:5E:7A:10,ip=dhcp,type=veth",
+		"rootfs": "local-lvm:vm-110-disk-0,size=4G", // privileged: no unprivileged key
+		"net0":   "name=eth0,bridge=vmbr1,hwaddr=BC:24:11:5E:7A:10,ip=dhcp,type=veth",
 	}
 	golden := map[string]string{
 		"hostname": "golden", "ostype": "debian", "arch": "amd64", "cores": "1", "memory": "512", "swap": "512",

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"sort"
@@ -60,7 +61,8 @@ type storage struct {
 	Content      []string           `json:"content"`
 	Total        int64              `json:"total"`
 	PruneBackups string             `json:"prune_backups,omitempty"`
-	Volumes      map[string]*volume `json:"volumes"` // by volid
+	Full         bool               `json:"full,omitempty"` // made full by fault injection
+	Volumes      map[string]*volume `json:"volumes"`        // by volid
 }
 
 func (s *storage) hasContent(c string) bool {
@@ -72,12 +74,36 @@ func (s *storage) hasContent(c string) bool {
 	return false
 }
 
+// thin reports whether volumes over-provision: an LVM thin pool holds
+// only the data written to its volumes.
+func (s *storage) thin() bool { return s.Type == "lvmthin" }
+
+// used is what the storage's volumes occupy: their sizes, or on a thin
+// pool the data written to them. A pool made full reads as full.
 func (s *storage) used() int64 {
+	if s.Full {
+		return s.Total
+	}
 	var n int64
 	for _, v := range s.Volumes {
-		n += v.Size
+		if s.thin() {
+			n += v.written()
+		} else {
+			n += v.Size
+		}
 	}
-	return n
+	return min(n, s.Total)
+}
+
+// fits reports whether extra more bytes can be allocated.
+func (s *storage) fits(extra int64) bool {
+	switch {
+	case s.Full:
+		return false
+	case s.thin():
+		return true
+	}
+	return s.used()+extra <= s.Total
 }
 
 // canSnapshot reports whether container volumes on this storage support
@@ -98,6 +124,14 @@ type volume struct {
 	Conf      map[string]string `json:"conf,omitempty"` // the guest config inside a backup archive
 }
 
+// written is the data a guest volume holds: a fixed fraction (15-39%) of
+// its size, derived from its name so that it stays the same.
+func (v *volume) written() int64 {
+	h := fnv.New32a()
+	h.Write([]byte(v.VolID))
+	return v.Size / 100 * int64(15+h.Sum32()%25)
+}
+
 // guest is one LXC container: its config (values as Proxmox stores them,
 // all strings), pending changes, snapshots and run state.
 type guest struct {
@@ -113,6 +147,55 @@ type guest struct {
 	PrevStatus    string               `json:"prev_status,omitempty"` // status before the last start/stop
 	StatusAt      int64                `json:"status_at,omitempty"`   // epoch milliseconds of that change
 }
+
+// clone is a deep copy of the guest's config, pending section and
+// snapshots, to change and then keep or drop.
+func (g *guest) clone() *guest {
+	c := *g
+	c.Conf = copyConf(g.Conf)
+	if g.Pending != nil {
+		c.Pending = copyConf(g.Pending)
+	}
+	c.PendingDelete = append([]string(nil), g.PendingDelete...)
+	if len(c.PendingDelete) == 0 {
+		c.PendingDelete = nil
+	}
+	if g.Snapshots != nil {
+		c.Snapshots = make(map[string]*snapshot, len(g.Snapshots))
+		for n, sn := range g.Snapshots {
+			cs := *sn
+			cs.Conf = copyConf(sn.Conf)
+			c.Snapshots[n] = &cs
+		}
+	}
+	return &c
+}
+
+// checkLock is check_lock: any lock refuses the change, with Proxmox's
+// "CT is locked (backup)". Synchronous handlers answer it as a 500; in a
+// worker it is the task's exit status.
+func (g *guest) checkLock() error {
+	if l := g.Conf["lock"]; l != "" {
+		return failf("CT is locked (%s)", l)
+	}
+	return nil
+}
+
+// checkLockExcept is check_lock unless the lock is one of those allowed
+// (start and stop go on with "mounted").
+func (g *guest) checkLockExcept(allowed ...string) error {
+	if contains(allowed, g.Conf["lock"]) {
+		return nil
+	}
+	return g.checkLock()
+}
+
+// mountKeys returns rootfs and the mpN keys of the current config, in
+// Proxmox's order: rootfs, mp0, mp1, ...
+func (g *guest) mountKeys() []string { return mountKeysOf(g.Conf) }
+
+// isMountKey reports whether key is rootfs or mpN.
+func isMountKey(key string) bool { return key == "rootfs" || mpKeyPattern.MatchString(key) }
 
 // snapshot is a named copy of a guest's config (the volumes' snapshots are
 // implied).

@@ -36,8 +36,13 @@ func (t *task) logf(format string, args ...any) {
 
 // startTaskLocked creates and schedules a task and returns its UPID.
 func (s *Sim) startTaskLocked(r *request, typ, id, opName string, params map[string]string) (string, error) {
+	return s.forkTaskLocked(r.tokenID, r.now, typ, id, opName, params)
+}
+
+// forkTaskLocked starts a task of user (a token id) at now; a worker that
+// calls another API method (vm_start after a restore) forks one too.
+func (s *Sim) forkTaskLocked(user string, now time.Time, typ, id, opName string, params map[string]string) (string, error) {
 	st := s.st
-	now := r.now
 	st.NextPID++
 	u := proxmox.UPID{
 		Node:      st.Node,
@@ -46,10 +51,10 @@ func (s *Sim) startTaskLocked(r *request, typ, id, opName string, params map[str
 		StartTime: now,
 		Type:      typ,
 		ID:        id,
-		User:      r.tokenID,
+		User:      user,
 	}
 	t := &task{UPID: u.String(), PID: u.PID, PStart: u.PStart, StartTime: now.Unix(), Type: typ, ID: id,
-		User: r.tokenID, Status: "running", Op: opName, Params: params, Log: []string{}}
+		User: user, Status: "running", Op: opName, Params: params, Log: []string{}}
 	t.Forced = s.faults.taskFault(typ, id)
 	st.Tasks = append(st.Tasks, t)
 	if len(st.Tasks) > maxTasks {

@@ -1,12 +1,22 @@
 package pvesim
 
-// PUT /nodes/{node}/lxc/{vmid}/config (pve-container API2/LXC/Config.pm
-// update_vm, LXC/Config.pm update_pct_config): synchronous, returns null.
+// PUT /nodes/{node}/lxc/{vmid}/config (pve-container 5.3 API2/LXC/Config.pm
+// update_vm, LXC/Config.pm update_pct_config, vmconfig_hotplug_pending,
+// vmconfig_apply_pending; pve-guest-common cleanup_pending). Synchronous,
+// returns null.
+//
+// Every change is first written to the pending section as sent, then
+// pending entries equal to the current value are dropped. On a running CT
+// only what Proxmox can hotplug is applied; the rest stays pending, raw and
+// unallocated, until the next start. On a stopped CT everything is
+// applied. When any key fails (an allocation, a hotplug), the whole update
+// is abandoned: nothing is written, what was allocated is freed, and the
+// answer is a 400 naming the key (since PVE 8.3, pve-container 5.2.3).
 
 import (
 	"crypto/rand"
-	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -14,26 +24,15 @@ import (
 // requiredKeys cannot be deleted.
 var requiredKeys = map[string]bool{"memory": true, "rootfs": true, "ostype": true}
 
-// hotKeys take effect at once on a running CT; other changes to a running
-// CT wait in the pending section until the next start.
-var hotKeys = map[string]bool{"description": true, "onboot": true, "startup": true, "protection": true,
-	"hostname": true, "hookscript": true, "cores": true, "tags": true, "lock": true,
-	"memory": true, "swap": true, "cpulimit": true, "cpuunits": true}
-
-// hotDeletes may be deleted at once on a running CT.
-var hotDeletes = map[string]bool{"swap": true, "cpulimit": true, "cpuunits": true, "description": true,
-	"onboot": true, "startup": true, "protection": true, "hostname": true, "hookscript": true,
-	"cores": true, "tags": true, "lock": true}
+// fastplugKeys take effect at once on a running CT, as plain config values.
+var fastplugKeys = map[string]bool{"description": true, "onboot": true, "startup": true, "protection": true,
+	"hostname": true, "hookscript": true, "cores": true, "tags": true, "lock": true}
 
 // metaParams are the parameters of PUT config that are not config keys.
 var metaParams = map[string]bool{"node": true, "vmid": true, "delete": true, "revert": true, "digest": true}
 
-func checkLock(g *guest) error {
-	if l := g.Conf["lock"]; l != "" {
-		return failf("CT is locked (%s)", l)
-	}
-	return nil
-}
+// bridgeMTU is the MTU of every simulated bridge.
+const bridgeMTU = 1500
 
 func checkDigest(r *request, g *guest) error {
 	if d := r.params["digest"]; d != "" && d != digestOf(g) {
@@ -48,126 +47,588 @@ func randomMAC() string {
 	return fmt.Sprintf("BC:24:11:%02X:%02X:%02X", b[0], b[1], b[2])
 }
 
+// configChange is one PUT config request: keys to set, delete and revert.
+type configChange struct {
+	set     map[string]string
+	dels    []string
+	reverts []string
+}
+
+func (r *request) configChange() configChange {
+	c := configChange{set: map[string]string{}, dels: splitList(r.params["delete"]), reverts: splitList(r.params["revert"])}
+	for k, v := range r.params {
+		if !metaParams[k] {
+			c.set[k] = v
+		}
+	}
+	return c
+}
+
 func hConfigPut(r *request) (any, error) {
 	vmid := r.vmid()
 	g, err := r.guestOr500(vmid)
 	if err != nil {
 		return nil, err
 	}
-	set := map[string]string{}
-	for k, v := range r.params {
-		if !metaParams[k] {
-			set[k] = v
-		}
-	}
-	dels := splitList(r.params["delete"])
-	reverts := splitList(r.params["revert"])
-	if len(set) == 0 && len(dels) == 0 && len(reverts) == 0 {
+	c := r.configChange()
+	if len(c.set) == 0 && len(c.dels) == 0 && len(c.reverts) == 0 {
 		return nil, failf("no options specified")
 	}
-	for _, k := range dels {
-		if _, ok := set[k]; ok {
-			return nil, param1Error("delete", "you can't use '-%s' and -delete %s' at the same time", k, k)
-		}
-	}
-	if err := checkLock(g); err != nil {
+	if err := g.checkLock(); err != nil {
 		return nil, err
 	}
 	if err := checkDigest(r, g); err != nil {
 		return nil, err
 	}
-	if err := r.checkModifyPerms(g, set, dels); err != nil {
+	if err := c.check(r, g); err != nil {
 		return nil, err
 	}
-	if _, ok := set["unprivileged"]; ok {
-		return nil, failf("unable to modify read-only option: 'unprivileged'")
-	}
-	for _, k := range dels {
-		if k == "unprivileged" {
-			return nil, failf("unable to delete read-only option: 'unprivileged'")
-		}
-		if requiredKeys[k] {
-			return nil, failf("unable to delete required option '%s'", k)
-		}
-	}
-	if g.Conf["protection"] == "1" {
-		for k := range set {
-			if k == "rootfs" || mpKeyPattern.MatchString(k) {
-				return nil, failf("can't update CT %d drive '%s' - protection mode enabled", vmid, k)
-			}
-		}
-		for _, k := range dels {
-			if mpKeyPattern.MatchString(k) || unusedPattern.MatchString(k) {
-				return nil, failf("can't remove CT %d drive '%s' - protection mode enabled", vmid, k)
-			}
-		}
-	}
 
-	// Normalise every value before anything is written, so that a bad
-	// value leaves the config untouched.
-	norm := map[string]string{}
+	// Work on a copy: a failure leaves the guest as it was.
+	work := g.clone()
 	var allocated []string
-	undo := func() {
+	errs, err := r.s.updateConfig(work, c, &allocated)
+	if err == nil && len(errs) > 0 {
+		err = paramError(errs)
+	}
+	if err != nil {
 		for _, volid := range allocated {
 			r.s.freeVolume(volid)
 		}
+		return nil, err
 	}
-	// A new volume that cannot be allocated is no refusal: Proxmox writes
-	// the change to the pending section, fails to apply it and answers
-	// 400 naming the key (vmconfig_apply_pending); the rest goes through.
-	failed, errs := map[string]string{}, map[string]string{}
-	for k, v := range set {
-		nv, newVol, err := r.normalizeValue(g, k, v)
-		var ae *applyError
-		if errors.As(err, &ae) {
-			failed[k] = nv
-			errs[k] = fmt.Sprintf("unable to apply pending change %s : %s", k, ae.msg)
-			continue
-		}
-		if err != nil {
-			undo()
-			return nil, err
-		}
-		if newVol != "" {
-			allocated = append(allocated, newVol)
-		}
-		norm[k] = nv
+	*g = *work
+	if err := r.s.persistLocked(); err != nil {
+		return nil, err
 	}
+	// update_lxc_config runs after the write and reads every interface's
+	// bridge: an unknown bridge fails the call, but the change is written.
+	if err := r.s.checkBridges(g.Conf); err != nil {
+		return nil, failf("%v", err)
+	}
+	return nil, nil
+}
 
-	for _, k := range reverts {
+// check makes update_vm's checks before anything changes: permissions for
+// deletions, reversions and values, and the parameter conflicts.
+func (c configChange) check(r *request, g *guest) error {
+	if err := r.checkModifyPerms(g, nil, c.dels); err != nil {
+		return err
+	}
+	if err := r.checkModifyPerms(g, nil, c.reverts); err != nil {
+		return err
+	}
+	for _, k := range c.reverts {
+		if !isLXCKey(k) {
+			return param1Error("revert", "unknown option '%s'", k)
+		}
+		if _, ok := c.set[k]; ok {
+			return param1Error("revert", "you can't use '-%s' and '-revert %s' at the same time", k, k)
+		}
+	}
+	for _, k := range c.dels {
+		if _, ok := c.set[k]; ok {
+			return param1Error("delete", "you can't use '-%s' and -delete %s' at the same time", k, k)
+		}
+		if contains(c.reverts, k) {
+			return param1Error("delete", "you can't use '-delete %s' and '-revert %s' at the same time", k, k)
+		}
+	}
+	return r.checkModifyPerms(g, c.set, nil)
+}
+
+// updateConfig is update_pct_config on g: it returns the per-key errors of
+// applying or hotplugging, or a handler error (a die, HTTP 500). Volumes
+// it allocates are appended to allocated.
+func (s *Sim) updateConfig(g *guest, c configChange, allocated *[]string) (map[string]string, error) {
+	for _, k := range c.reverts {
 		delete(g.Pending, k)
 		g.PendingDelete = removeString(g.PendingDelete, k)
 	}
-	for _, k := range dels {
-		r.s.deleteKey(g, k)
+	modified := map[string]bool{}
+	for _, k := range c.dels {
+		_, inConf := g.Conf[k]
+		_, inPending := g.Pending[k]
+		if !inConf && !inPending {
+			continue // Proxmox only warns: not set in current configuration
+		}
+		modified[k] = true
+		switch {
+		case requiredKeys[k]:
+			return nil, failf("unable to delete required option '%s'", k)
+		case unusedPattern.MatchString(k) || mpKeyPattern.MatchString(k):
+			if g.Conf["protection"] == "1" {
+				return nil, failf("can't remove CT %d drive '%s' - protection mode enabled", g.VMID, k)
+			}
+		case k == "unprivileged":
+			return nil, failf("unable to delete read-only option: '%s'", k)
+		}
+		g.addPendingDelete(k)
 	}
-	for k, v := range norm {
-		r.s.setKey(g, k, v)
-	}
-	for k, v := range failed {
+	for _, k := range sortedKeys(c.set) {
+		v := c.set[k]
+		modified[k] = true
+		switch {
+		case isMountKey(k):
+			if g.Conf["protection"] == "1" {
+				return nil, failf("can't update CT %d drive '%s' - protection mode enabled", g.VMID, k)
+			}
+			if err := s.checkMountValue(g, k, v); err != nil {
+				return nil, err
+			}
+		case k == "unprivileged":
+			return nil, failf("unable to modify read-only option: '%s'", k)
+		case k == "tags":
+			v, _ = normalizeTags(v)
+		case k == "description":
+			v = normalizeDescription(v)
+		case netKeyPattern.MatchString(k):
+			ps, err := parseNet(v)
+			if err != nil {
+				return nil, param1Error(k, "%v", err)
+			}
+			if ps["mtu"] != "" {
+				if err := s.checkNetMTU(k, ps); err != nil {
+					return nil, failf("%v", err)
+				}
+			}
+		}
 		if g.Pending == nil {
 			g.Pending = map[string]string{}
 		}
 		g.Pending[k] = v
 		g.PendingDelete = removeString(g.PendingDelete, k)
 	}
+	g.cleanupPending()
+	errs := map[string]string{}
+	if g.Running {
+		s.hotplugPending(g, modified, errs, allocated)
+	} else {
+		s.applyPending(g, modified, errs, allocated)
+	}
+	g.dropEmpty()
+	return errs, nil
+}
+
+// checkMountValue makes update_pct_config's checks of a rootfs/mpN value:
+// it parses, and a volume's storage must hold container volumes. A
+// volume of another guest is refused.
+func (s *Sim) checkMountValue(g *guest, k, v string) error {
+	ps, err := parseMount(k, v)
+	if err != nil {
+		return param1Error(k, "%v", err)
+	}
+	vol := ps["volume"]
+	if strings.HasPrefix(vol, "/") {
+		return nil
+	}
+	sid, _, _ := cutVolID(vol)
+	if m := newVolPattern.FindStringSubmatch(vol); m != nil {
+		sid = m[1]
+	}
+	st := s.st.storage(sid)
+	if st == nil {
+		return failf("storage '%s' does not exist", sid)
+	}
+	if !st.hasContent("rootdir") {
+		return failf("storage '%s' does not allow content type 'rootdir' (Container)", sid)
+	}
+	if _, vinfo := s.st.volume(vol); vinfo != nil && vinfo.VMID != 0 && vinfo.VMID != g.VMID {
+		return failf("volume '%s' belongs to another guest (%d)", vol, vinfo.VMID)
+	}
+	return nil
+}
+
+// cleanupPending is cleanup_pending: a pending value equal to the current
+// one is dropped, and so is a pending deletion of a key that is not set.
+func (g *guest) cleanupPending() {
+	for k, v := range g.Pending {
+		if cur, ok := g.Conf[k]; ok && cur == v {
+			delete(g.Pending, k)
+		}
+	}
+	var keep []string
+	for _, k := range g.PendingDelete {
+		if _, ok := g.Conf[k]; ok {
+			keep = append(keep, k)
+		}
+	}
+	g.PendingDelete = keep
 	if len(g.Pending) == 0 {
 		g.Pending = nil
 	}
-	if err := r.s.persistLocked(); err != nil {
-		return nil, err
-	}
-	if len(errs) > 0 {
-		return nil, paramError(errs)
-	}
-	return nil, nil
 }
 
-// applyError is a change written to the pending section that could not
-// be applied; its message goes into the 400's errors.
-type applyError struct{ msg string }
+// dropEmpty removes an empty description or tags: nothing is written to
+// the file for them.
+func (g *guest) dropEmpty() {
+	for _, k := range []string{"description", "tags"} {
+		if v, ok := g.Conf[k]; ok && v == "" {
+			delete(g.Conf, k)
+		}
+		if v, ok := g.Pending[k]; ok && v == "" {
+			if _, cur := g.Conf[k]; !cur {
+				delete(g.Pending, k)
+			}
+		}
+	}
+	if len(g.Pending) == 0 {
+		g.Pending = nil
+	}
+}
 
-func (e *applyError) Error() string { return e.msg }
+func (g *guest) addPendingDelete(k string) {
+	if !contains(g.PendingDelete, k) {
+		g.PendingDelete = append(g.PendingDelete, k)
+		sort.Strings(g.PendingDelete)
+	}
+}
+
+// hotplugPending is vmconfig_hotplug_pending for the keys in sel: the
+// fast-pluggable keys, memory, swap and CPU limits, interfaces and new
+// mount points take effect; everything else stays pending as sent.
+func (s *Sim) hotplugPending(g *guest, sel map[string]bool, errs map[string]string, allocated *[]string) {
+	for _, k := range sortedKeys(g.Pending) {
+		if sel[k] && fastplugKeys[k] {
+			g.Conf[k] = g.Pending[k]
+			delete(g.Pending, k)
+		}
+	}
+	for _, k := range append([]string(nil), g.PendingDelete...) {
+		if !sel[k] {
+			continue
+		}
+		switch {
+		case fastplugKeys[k], k == "swap", k == "cpulimit", k == "cpuunits", netKeyPattern.MatchString(k):
+		case unusedPattern.MatchString(k):
+			s.freeIfUnused(g, volumeOf(g.Conf[k]), k)
+		default:
+			continue // not hot-pluggable: stays pending
+		}
+		delete(g.Conf, k)
+		g.PendingDelete = removeString(g.PendingDelete, k)
+	}
+	for _, k := range sortedKeys(g.Pending) {
+		if !sel[k] {
+			continue
+		}
+		v := g.Pending[k]
+		switch {
+		case k == "cpulimit", k == "cpuunits", k == "memory", k == "swap":
+		case netKeyPattern.MatchString(k):
+			ps, _ := parseNet(v)
+			if err := s.checkNetBridge(ps); err != nil {
+				errs[k] = fmt.Sprintf("unable to hotplug %s: %v", k, err)
+				continue
+			}
+			v = printNet(normalizeNet(ps))
+		case mpKeyPattern.MatchString(k):
+			if _, exists := g.Conf[k]; exists {
+				continue // no hotplug over an existing mount point
+			}
+			nv, err := s.applyMount(g, k, v, allocated)
+			if err != nil {
+				errs[k] = fmt.Sprintf("unable to hotplug %s: %v", k, err)
+				continue
+			}
+			v = nv
+		default:
+			continue // not hot-pluggable: stays pending
+		}
+		g.Conf[k] = v
+		delete(g.Pending, k)
+	}
+	if len(g.Pending) == 0 {
+		g.Pending = nil
+	}
+}
+
+// applyPending is vmconfig_apply_pending for the keys in sel (nil: all),
+// on a stopped CT or at start. rootfs is taken verbatim: Proxmox neither
+// allocates a volume for it nor rescans its size.
+func (s *Sim) applyPending(g *guest, sel map[string]bool, errs map[string]string, allocated *[]string) {
+	for _, k := range append([]string(nil), g.PendingDelete...) {
+		if sel != nil && !sel[k] {
+			continue
+		}
+		v := g.Conf[k]
+		switch {
+		case mpKeyPattern.MatchString(k):
+			delete(g.Conf, k)
+			if vol := volumeOf(v); !strings.HasPrefix(vol, "/") && !g.volumeInUse(vol) {
+				addUnused(g.Conf, vol)
+			}
+		case unusedPattern.MatchString(k):
+			s.freeIfUnused(g, volumeOf(v), k)
+		}
+		delete(g.Conf, k)
+		g.PendingDelete = removeString(g.PendingDelete, k)
+	}
+	g.cleanupPending()
+	for _, k := range sortedKeys(g.Pending) {
+		if sel != nil && !sel[k] {
+			continue
+		}
+		v := g.Pending[k]
+		switch {
+		case mpKeyPattern.MatchString(k):
+			nv, err := s.applyMount(g, k, v, allocated)
+			if err != nil {
+				errs[k] = fmt.Sprintf("unable to apply pending change %s : %v", k, err)
+				continue
+			}
+			v = nv
+		case netKeyPattern.MatchString(k):
+			ps, _ := parseNet(v)
+			v = printNet(normalizeNet(ps))
+		}
+		g.Conf[k] = v
+		delete(g.Pending, k)
+	}
+	if len(g.Pending) == 0 {
+		g.Pending = nil
+	}
+}
+
+// applyMount is apply_pending_mountpoint: a new volume ("STORAGE:GiB") is
+// allocated, an existing one has its size read from storage; the volume
+// displaced from k is kept as unusedN. It returns the value to store.
+func (s *Sim) applyMount(g *guest, k, v string, allocated *[]string) (string, error) {
+	ps, err := parseMount(k, v)
+	if err != nil {
+		return "", err
+	}
+	vol := ps["volume"]
+	if m := newVolPattern.FindStringSubmatch(vol); m != nil {
+		gib, _ := strconv.ParseFloat(m[2], 64)
+		size := int64(gib*1024) << 20 // whole MiB, as create_disks computes it
+		volid, err := s.allocVolume(m[1], g.VMID, size)
+		if err != nil {
+			return "", fmt.Errorf("%s", errText(err))
+		}
+		*allocated = append(*allocated, volid)
+		ps["volume"], ps["size"] = volid, formatSize(size)
+	} else if !strings.HasPrefix(vol, "/") {
+		_, vinfo := s.st.volume(vol)
+		if vinfo == nil {
+			return "", fmt.Errorf("volume '%s' does not exist", vol)
+		}
+		ps["size"] = formatSize(vinfo.Size)
+	}
+	nv := printMount(ps)
+	newVol := ps["volume"]
+	for uk, uv := range g.Conf {
+		if unusedPattern.MatchString(uk) && volumeOf(uv) == newVol {
+			delete(g.Conf, uk)
+		}
+	}
+	if old, ok := g.Conf[k]; ok {
+		if ov := volumeOf(old); ov != newVol && !strings.HasPrefix(ov, "/") {
+			addUnused(g.Conf, ov)
+		}
+	}
+	return nv, nil
+}
+
+// normalizeNet is parse_lxc_network: type veth, and a random MAC when
+// none is given.
+func normalizeNet(ps propString) propString {
+	if ps["hwaddr"] == "" {
+		ps["hwaddr"] = randomMAC()
+	} else {
+		ps["hwaddr"] = strings.ToUpper(ps["hwaddr"])
+	}
+	ps["type"] = "veth"
+	return ps
+}
+
+// checkNetBridge fails for an interface on a bridge the host does not
+// have (read_bridge_mtu, veth_create).
+func (s *Sim) checkNetBridge(ps propString) error {
+	for _, b := range s.st.Bridges {
+		if b == ps["bridge"] {
+			return nil
+		}
+	}
+	if ps["bridge"] == "" {
+		return nil
+	}
+	return fmt.Errorf("bridge '%s' does not exist", ps["bridge"])
+}
+
+// checkNetMTU is the MTU check: the bridge must exist and its MTU bound
+// the interface's.
+func (s *Sim) checkNetMTU(k string, ps propString) error {
+	if err := s.checkNetBridge(ps); err != nil {
+		return err
+	}
+	mtu, _ := strconv.Atoi(ps["mtu"])
+	if mtu > bridgeMTU {
+		return fmt.Errorf("%s: MTU size '%d' is bigger than bridge MTU '%d'", k, mtu, bridgeMTU)
+	}
+	return nil
+}
+
+// checkBridges is update_lxc_config's pass over the interfaces of conf:
+// each bridge must exist and bound the interface's MTU. Starting a CT
+// makes the same check.
+func (s *Sim) checkBridges(conf map[string]string) error {
+	for _, k := range sortedKeys(conf) {
+		if !netKeyPattern.MatchString(k) {
+			continue
+		}
+		ps, err := parseNet(conf[k])
+		if err != nil {
+			continue
+		}
+		if ps["mtu"] == "" {
+			if err := s.checkNetBridge(ps); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := s.checkNetMTU(k, ps); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// freeIfUnused frees the volume of unusedN key k unless a snapshot or
+// another key still uses it (delete_mountpoint_volume).
+func (s *Sim) freeIfUnused(g *guest, vol, k string) {
+	for ok, v := range g.Conf {
+		if ok != k && isVolumeKey(ok) && volumeOf(v) == vol {
+			return
+		}
+	}
+	if !g.volumeInSnapshots(vol) {
+		s.freeVolume(vol)
+	}
+}
+
+// volumeInUse reports whether a mount point of the current config or a
+// snapshot uses vol.
+func (g *guest) volumeInUse(vol string) bool {
+	for _, k := range g.mountKeys() {
+		if volumeOf(g.Conf[k]) == vol {
+			return true
+		}
+	}
+	return g.volumeInSnapshots(vol)
+}
+
+func (g *guest) volumeInSnapshots(vol string) bool {
+	for _, sn := range g.Snapshots {
+		for k, v := range sn.Conf {
+			if isVolumeKey(k) && volumeOf(v) == vol {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// applyPendingAtStart applies the whole pending section, as vm_start
+// does; what fails to apply stays pending (Proxmox only warns).
+func (s *Sim) applyPendingAtStart(g *guest) {
+	var allocated []string
+	s.applyPending(g, nil, map[string]string{}, &allocated)
+	g.dropEmpty()
+}
+
+// allocVolume creates a container volume of size bytes for vmid. A thin
+// pool over-provisions: only a pool made full (Sim.FillStorage) refuses.
+func (s *Sim) allocVolume(sid string, vmid int, size int64) (string, error) {
+	st := s.st.storage(sid)
+	if st == nil {
+		return "", failf("storage '%s' does not exist", sid)
+	}
+	if !st.hasContent("rootdir") {
+		return "", failf("storage '%s' does not support container directories", sid)
+	}
+	for n := 0; ; n++ {
+		name := fmt.Sprintf("vm-%d-disk-%d", vmid, n)
+		volid := sid + ":" + name
+		if st.Type == "dir" {
+			volid = fmt.Sprintf("%s:%d/%s.raw", sid, vmid, name)
+		}
+		if st.Type == "zfspool" {
+			volid = fmt.Sprintf("%s:subvol-%d-disk-%d", sid, vmid, n)
+		}
+		if _, used := st.Volumes[volid]; used {
+			continue
+		}
+		if st.Full || (!st.thin() && st.used()+size > st.Total) {
+			return "", s.noSpace(st, name)
+		}
+		format := "raw"
+		if st.Type == "zfspool" {
+			format = "subvol"
+		}
+		st.Volumes[volid] = &volume{VolID: volid, Content: "rootdir", Format: format, Size: size, VMID: vmid}
+		return volid, nil
+	}
+}
+
+// noSpace is a storage's refusal of a new volume name.
+func (s *Sim) noSpace(st *storage, name string) error {
+	switch st.Type {
+	case "lvmthin":
+		return failf("lvcreate '%s/%s' error:   Cannot create new thin volume, free space in thin pool %s/%s reached threshold.", st.VGName, name, st.VGName, st.ThinPool)
+	case "zfspool":
+		return failf("zfs error: cannot create '%s/%s': out of space", st.Pool, name)
+	}
+	return failf("unable to create image %s on storage '%s': No space left on device", name, st.ID)
+}
+
+// noSpaceToGrow is a storage's refusal to grow volume name (pve-storage
+// volume_resize: lvextend for LVM, a quota for ZFS, a truncate for files).
+func (s *Sim) noSpaceToGrow(st *storage, name string) error {
+	switch st.Type {
+	case "lvmthin":
+		return failf("error resizing volume '/dev/%s/%s':   Cannot resize %s/%s: free space in thin pool %s/%s reached threshold.", st.VGName, name, st.VGName, name, st.VGName, st.ThinPool)
+	case "zfspool":
+		return failf("zfs error: cannot set property for '%s/%s': size is greater than available space", st.Pool, name)
+	}
+	return failf("error resizing volume '%s/images/%s': No space left on device", st.Path, name)
+}
+
+func (s *Sim) freeVolume(volid string) {
+	if st, v := s.st.volume(volid); v != nil {
+		delete(st.Volumes, volid)
+	}
+}
+
+// errText is the message of an error as a task log or a 400 shows it.
+func errText(err error) string {
+	if ae, ok := err.(*apiError); ok {
+		return ae.msg
+	}
+	return err.Error()
+}
+
+func removeString(list []string, s string) []string {
+	out := list[:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
 
 // checkModifyPerms is check_ct_modify_config_perm: a privilege per key,
 // SDN.Use for bridges, and the root@pam-only options a token never passes.
@@ -221,7 +682,7 @@ func (r *request) checkModifyPerms(g *guest, set map[string]string, dels []strin
 				}
 			}
 		}
-		if isSet && (k == "rootfs" || mpKeyPattern.MatchString(k)) {
+		if isSet && isMountKey(k) {
 			ps, err := parseMount(k, v)
 			if err != nil {
 				continue // the schema check already refused it
@@ -240,249 +701,4 @@ func (r *request) checkModifyPerms(g *guest, set map[string]string, dels []strin
 		}
 	}
 	return nil
-}
-
-// normalizeValue turns a given value into what Proxmox stores. For a new
-// volume ("STORAGE:GiB") it allocates the volume and returns its id.
-func (r *request) normalizeValue(g *guest, k, v string) (string, string, error) {
-	switch {
-	case k == "tags":
-		t, err := normalizeTags(v)
-		return t, "", err
-	case k == "description":
-		return normalizeDescription(v), "", nil
-	case netKeyPattern.MatchString(k):
-		ps, err := parseNet(v)
-		if err != nil {
-			return "", "", param1Error(k, "%v", err)
-		}
-		if ps["hwaddr"] == "" {
-			ps["hwaddr"] = randomMAC()
-		} else {
-			ps["hwaddr"] = strings.ToUpper(ps["hwaddr"])
-		}
-		ps["type"] = "veth"
-		return printNet(ps), "", nil
-	case k == "rootfs" || mpKeyPattern.MatchString(k):
-		ps, err := parseMount(k, v)
-		if err != nil {
-			return "", "", param1Error(k, "%v", err)
-		}
-		vol := ps["volume"]
-		if newVolPattern.MatchString(vol) {
-			return r.s.allocMount(g.VMID, ps)
-		}
-		_, vinfo := r.s.st.volume(vol)
-		if vinfo == nil {
-			return "", "", failf("volume '%s' does not exist", vol)
-		}
-		if vinfo.VMID != 0 && vinfo.VMID != g.VMID {
-			return "", "", failf("volume '%s' belongs to another guest (%d)", vol, vinfo.VMID)
-		}
-		// The size is read from storage, never taken from the request.
-		ps["size"] = formatSize(vinfo.Size)
-		return printMount(ps), "", nil
-	}
-	return v, "", nil
-}
-
-// setKey writes a normalised value: at once on a stopped CT or for a
-// hot-pluggable key, otherwise into the pending section.
-func (s *Sim) setKey(g *guest, k, v string) {
-	if v == "" && (k == "description" || k == "tags") {
-		// An empty value writes nothing to the file: the key is gone.
-		delete(g.Conf, k)
-		delete(g.Pending, k)
-		return
-	}
-	_, existed := g.Conf[k]
-	hot := !g.Running || hotKeys[k] || netKeyPattern.MatchString(k) ||
-		(mpKeyPattern.MatchString(k) && !existed)
-	g.PendingDelete = removeString(g.PendingDelete, k)
-	if !hot {
-		if g.Pending == nil {
-			g.Pending = map[string]string{}
-		}
-		g.Pending[k] = v
-		return
-	}
-	delete(g.Pending, k)
-	s.replaceVolumeKey(g, k, v)
-}
-
-// replaceVolumeKey sets k=v; a volume displaced from a rootfs/mpN key goes
-// to the next free unusedN, and a volume re-attached from unusedN leaves it.
-func (s *Sim) replaceVolumeKey(g *guest, k, v string) {
-	if k == "rootfs" || mpKeyPattern.MatchString(k) {
-		newVol := volumeOf(v)
-		for uk, uv := range g.Conf {
-			if unusedPattern.MatchString(uk) && volumeOf(uv) == newVol {
-				delete(g.Conf, uk)
-			}
-		}
-		if old, ok := g.Conf[k]; ok && volumeOf(old) != newVol && !strings.HasPrefix(volumeOf(old), "/") {
-			if uk, ok := nextFreeKey(g.Conf, "unused", 255); ok {
-				g.Conf[uk] = volumeOf(old)
-			}
-		}
-	}
-	g.Conf[k] = v
-}
-
-// deleteKey removes a key. Removing mpN keeps its volume as unusedN;
-// removing unusedN frees the volume.
-func (s *Sim) deleteKey(g *guest, k string) {
-	if _, ok := withPending(g)[k]; !ok {
-		return // deleting an unset key only warns
-	}
-	if _, inConf := g.Conf[k]; !inConf {
-		delete(g.Pending, k)
-		return
-	}
-	if g.Running && !hotDeletes[k] && !netKeyPattern.MatchString(k) && !unusedPattern.MatchString(k) {
-		delete(g.Pending, k)
-		if !contains(g.PendingDelete, k) {
-			g.PendingDelete = append(g.PendingDelete, k)
-		}
-		return
-	}
-	s.removeKeyNow(g, k)
-}
-
-func (s *Sim) removeKeyNow(g *guest, k string) {
-	v := g.Conf[k]
-	delete(g.Conf, k)
-	delete(g.Pending, k)
-	g.PendingDelete = removeString(g.PendingDelete, k)
-	switch {
-	case mpKeyPattern.MatchString(k):
-		if vol := volumeOf(v); !strings.HasPrefix(vol, "/") {
-			if uk, ok := nextFreeKey(g.Conf, "unused", 255); ok {
-				g.Conf[uk] = vol
-			}
-		}
-	case unusedPattern.MatchString(k):
-		if !s.volumeInSnapshots(g, volumeOf(v)) {
-			s.freeVolume(volumeOf(v))
-		}
-	}
-}
-
-func (s *Sim) volumeInSnapshots(g *guest, vol string) bool {
-	for _, sn := range g.Snapshots {
-		for k, v := range sn.Conf {
-			if isVolumeKey(k) && volumeOf(v) == vol {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// applyPendingLocked applies the pending section, as vm_start does.
-func (s *Sim) applyPendingLocked(g *guest) {
-	for _, k := range append([]string(nil), g.PendingDelete...) {
-		if _, ok := g.Conf[k]; ok {
-			s.removeKeyNow(g, k)
-		}
-	}
-	g.PendingDelete = nil
-	for k, v := range g.Pending {
-		// A new volume left pending by a failed allocation is tried again;
-		// if it still fails, it stays pending.
-		if ps, err := parseMount(k, v); err == nil && newVolPattern.MatchString(ps["volume"]) {
-			nv, _, err := s.allocMount(g.VMID, ps)
-			if err != nil {
-				continue
-			}
-			v = nv
-		}
-		s.replaceVolumeKey(g, k, v)
-		delete(g.Pending, k)
-	}
-	if len(g.Pending) == 0 {
-		g.Pending = nil
-	}
-}
-
-// allocMount allocates the new volume a rootfs/mpN value asks for
-// ("STORAGE:GiB") and returns the value naming it and the volume. When
-// the storage cannot hold it, it returns the value as asked and an
-// *applyError.
-func (s *Sim) allocMount(vmid int, ps propString) (string, string, error) {
-	m := newVolPattern.FindStringSubmatch(ps["volume"])
-	gib, _ := strconv.ParseFloat(m[2], 64)
-	size := int64(gib * (1 << 30))
-	volid, err := s.allocVolume(m[1], vmid, size)
-	if err != nil {
-		msg := err.Error()
-		if ae, ok := err.(*apiError); ok {
-			msg = ae.msg
-		}
-		return printMount(ps), "", &applyError{msg: msg}
-	}
-	ps["volume"], ps["size"] = volid, formatSize(size)
-	return printMount(ps), volid, nil
-}
-
-// allocVolume creates a container volume of size bytes for vmid.
-func (s *Sim) allocVolume(sid string, vmid int, size int64) (string, error) {
-	st := s.st.storage(sid)
-	if st == nil {
-		return "", failf("storage '%s' does not exist", sid)
-	}
-	if !st.hasContent("rootdir") {
-		return "", failf("storage '%s' does not support container directories", sid)
-	}
-	for n := 0; ; n++ {
-		name := fmt.Sprintf("vm-%d-disk-%d", vmid, n)
-		volid := sid + ":" + name
-		if st.Type == "dir" {
-			volid = fmt.Sprintf("%s:%d/%s.raw", sid, vmid, name)
-		}
-		if st.Type == "zfspool" {
-			volid = fmt.Sprintf("%s:subvol-%d-disk-%d", sid, vmid, n)
-		}
-		if _, used := st.Volumes[volid]; used {
-			continue
-		}
-		if st.used()+size > st.Total {
-			return "", s.noSpace(st, name)
-		}
-		format := "raw"
-		if st.Type == "zfspool" {
-			format = "subvol"
-		}
-		st.Volumes[volid] = &volume{VolID: volid, Content: "rootdir", Format: format, Size: size, VMID: vmid}
-		return volid, nil
-	}
-}
-
-func (s *Sim) noSpace(st *storage, name string) error {
-	switch st.Type {
-	case "lvmthin":
-		return failf("lvcreate '%s/%s' error:   Insufficient free space: thin pool %s/%s is full", st.VGName, name, st.VGName, st.ThinPool)
-	case "zfspool":
-		return failf("zfs error: cannot create '%s/%s': out of space", st.Pool, name)
-	}
-	return failf("unable to create image %s on storage '%s': No space left on device", name, st.ID)
-}
-
-func (s *Sim) freeVolume(volid string) {
-	if st, v := s.st.volume(volid); v != nil {
-		delete(st.Volumes, volid)
-	}
-}
-
-func removeString(list []string, s string) []string {
-	out := list[:0]
-	for _, x := range list {
-		if x != s {
-			out = append(out, x)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }

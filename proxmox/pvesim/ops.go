@@ -1,0 +1,139 @@
+package pvesim
+
+// Worker task operations by name, and what the guest lifecycle files share.
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+)
+
+func buildOps() map[string]op {
+	return map[string]op{
+		"create":   {finish: finishCreate, abort: abortCreate},
+		"destroy":  {begin: beginDestroy, finish: finishDestroy, abort: clearLockOp},
+		"start":    {begin: beginStart, finish: finishStart},
+		"stop":     {begin: beginStop, finish: finishStop},
+		"shutdown": {begin: beginShutdown, finish: finishStop},
+		"reboot":   {begin: beginGuest, finish: finishReboot},
+		"resize":   {finish: finishResize},
+		"snapshot": {begin: beginSnapshot, finish: finishSnapshot, abort: abortSnapshot},
+		"delsnap":  {begin: beginDelSnapshot, finish: finishDelSnapshot, abort: abortDelSnapshot},
+		"rollback": {begin: beginRollback, finish: finishRollback, abort: clearLockOp},
+		"vzdump":   {begin: beginVzdump, finish: finishVzdump, abort: abortVzdump},
+		"imgdel":   {finish: finishImgDel},
+		"prune":    {finish: finishPrune},
+		"move":     {finish: finishMove, abort: clearLockOp},
+	}
+}
+
+func taskVMID(t *task) int {
+	n, _ := strconv.Atoi(t.Params["vmid"])
+	return n
+}
+
+// taskGuest is the guest a task works on, or Proxmox's error for a CT
+// whose config is gone.
+func taskGuest(s *Sim, t *task) (*guest, error) {
+	vmid := taskVMID(t)
+	if g := s.st.Guests[vmid]; g != nil {
+		return g, nil
+	}
+	return nil, errNoConfig(s.st.Node, vmid)
+}
+
+// beginGuest only needs the guest to exist.
+func beginGuest(s *Sim, t *task) error {
+	_, err := taskGuest(s, t)
+	return err
+}
+
+func clearLockOp(s *Sim, t *task) {
+	if g := s.st.Guests[taskVMID(t)]; g != nil {
+		delete(g.Conf, "lock")
+	}
+}
+
+// guestVolumes lists the storage volumes a guest owns (rootfs, mpN,
+// unusedN, current and in snapshots and pending).
+func guestVolumes(g *guest) []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(c map[string]string) {
+		for k, v := range c {
+			if !isVolumeKey(k) {
+				continue
+			}
+			vol := volumeOf(v)
+			if strings.HasPrefix(vol, "/") || seen[vol] {
+				continue
+			}
+			if _, _, ok := cutVolID(vol); ok {
+				seen[vol] = true
+				out = append(out, vol)
+			}
+		}
+	}
+	add(g.Conf)
+	add(g.Pending)
+	for _, sn := range g.Snapshots {
+		add(sn.Conf)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func volName(volid string) string {
+	_, n, _ := cutVolID(volid)
+	return n
+}
+
+// mountKeysOf returns rootfs and the mpN keys of conf, in order.
+func mountKeysOf(conf map[string]string) []string {
+	var keys []string
+	if _, ok := conf["rootfs"]; ok {
+		keys = append(keys, "rootfs")
+	}
+	for i := 0; i <= 255; i++ {
+		if _, ok := conf["mp"+strconv.Itoa(i)]; ok {
+			keys = append(keys, "mp"+strconv.Itoa(i))
+		}
+	}
+	return keys
+}
+
+// addUnused is add_unused_volume: vol goes to the first free unusedN
+// unless an unusedN already holds it.
+func addUnused(conf map[string]string, vol string) {
+	for k, v := range conf {
+		if unusedPattern.MatchString(k) && volumeOf(v) == vol {
+			return
+		}
+	}
+	if uk, ok := nextFreeKey(conf, "unused", 255); ok {
+		conf[uk] = vol
+	}
+}
+
+func setOrDelete(c map[string]string, k, v string) {
+	if v == "" {
+		delete(c, k)
+	} else {
+		c[k] = v
+	}
+}
+
+// setRunning starts or stops a guest, remembering the status it had for
+// the /cluster/resources lag.
+func (s *Sim) setRunning(g *guest, running bool, pid int) {
+	if g.Running != running {
+		g.PrevStatus = map[bool]string{true: "running", false: "stopped"}[g.Running]
+		g.StatusAt = s.clock().UnixMilli()
+	}
+	g.Running = running
+	if running {
+		g.StartTime, g.PID = s.clock().Unix(), pid
+	} else {
+		g.StartTime, g.PID = 0, 0
+	}
+}

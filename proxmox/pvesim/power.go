@@ -1,0 +1,152 @@
+package pvesim
+
+// Start, stop, shutdown and reboot (pve-container API2/LXC/Status.pm,
+// LXC.pm vm_start). Proxmox asks check_running before forking, so "already
+// running" and "not running" fail the call; the rest fails the task.
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+func hStart(r *request) (any, error) {
+	vmid := r.vmid()
+	if r.params["skiplock"] == "1" {
+		return nil, param1Error("skiplock", "Only root may use this option.")
+	}
+	if g := r.s.st.Guests[vmid]; g != nil && g.Running {
+		return nil, failf("CT %d already running", vmid)
+	}
+	return r.s.startTaskLocked(r, "vzstart", strconv.Itoa(vmid), "start", copyConf(r.params))
+}
+
+// forkStartLocked is vm_start called at the end of another worker
+// (create, restore or rollback with start=1): that task ends OK and a
+// separate vzstart task, which can fail on its own, starts the CT.
+func (s *Sim) forkStartLocked(parent *task, g *guest) error {
+	if g.Running {
+		return fmt.Errorf("CT %d already running", g.VMID)
+	}
+	id := strconv.Itoa(g.VMID)
+	_, err := s.forkTaskLocked(parent.User, s.clock(), "vzstart", id, "start", map[string]string{"vmid": id})
+	return err
+}
+
+func beginStart(s *Sim, t *task) error {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
+	}
+	if g.Conf["template"] == "1" {
+		return fmt.Errorf("you can't start a CT if it's a template")
+	}
+	return g.checkLockExcept("mounted")
+}
+
+func finishStart(s *Sim, t *task) (int, error) {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
+	}
+	if g.Running {
+		return 0, fmt.Errorf("CT %d already running", g.VMID)
+	}
+	// The pending section is applied (and written) before the start is
+	// tried, so it stays applied when the start fails.
+	s.applyPendingAtStart(g)
+	if err := s.checkBridges(g.Conf); err != nil {
+		return 0, err
+	}
+	if err := s.checkMountable(g); err != nil {
+		t.logf("%v", err)
+		return 0, fmt.Errorf("startup for container '%d' failed", g.VMID)
+	}
+	s.setRunning(g, true, int(t.PID)+1)
+	return 0, nil
+}
+
+// checkMountable is what the prestart hook's mount needs: every rootfs/mpN
+// volume exists (a rootfs written verbatim as "local-lvm:6" does not).
+func (s *Sim) checkMountable(g *guest) error {
+	for _, k := range g.mountKeys() {
+		vol := volumeOf(g.Conf[k])
+		if strings.HasPrefix(vol, "/") {
+			continue
+		}
+		st, v := s.st.volume(vol)
+		if st == nil {
+			sid, _, _ := cutVolID(vol)
+			return fmt.Errorf("storage '%s' does not exist", sid)
+		}
+		if v == nil {
+			_, name, _ := cutVolID(vol)
+			if newVolPattern.MatchString(vol) {
+				kind := map[string]string{"lvmthin": "lvm", "dir": "directory", "zfspool": "zfs"}[st.Type]
+				return fmt.Errorf("unable to parse %s volume name '%s'", kind, name)
+			}
+			return fmt.Errorf("volume '%s' does not exist", vol)
+		}
+	}
+	return nil
+}
+
+func hStop(r *request) (any, error)     { return stopLike(r, "vzstop", "stop", "CT") }
+func hShutdown(r *request) (any, error) { return stopLike(r, "vzshutdown", "shutdown", "CT") }
+func hReboot(r *request) (any, error)   { return stopLike(r, "vzreboot", "reboot", "VM") }
+
+// stopLike is stop, shutdown and reboot. Proxmox asks check_running first,
+// so a missing CT is "not running"; reboot's message says "VM".
+func stopLike(r *request, typ, opName, noun string) (any, error) {
+	vmid := r.vmid()
+	if r.params["skiplock"] == "1" {
+		return nil, param1Error("skiplock", "Only root may use this option.")
+	}
+	if g := r.s.st.Guests[vmid]; g == nil || !g.Running {
+		return nil, failf("%s %d not running", noun, vmid)
+	}
+	return r.s.startTaskLocked(r, typ, strconv.Itoa(vmid), opName, copyConf(r.params))
+}
+
+// beginStop: a hard stop goes on with a "mounted" lock.
+func beginStop(s *Sim, t *task) error {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
+	}
+	return g.checkLockExcept("mounted")
+}
+
+// beginShutdown: a clean shutdown is refused under any lock.
+func beginShutdown(s *Sim, t *task) error {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
+	}
+	return g.checkLock()
+}
+
+func finishStop(s *Sim, t *task) (int, error) {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
+	}
+	s.setRunning(g, false, 0)
+	return 0, nil
+}
+
+// finishReboot: reboot checks no lock; the CT comes back through a full
+// start, which applies the pending section.
+func finishReboot(s *Sim, t *task) (int, error) {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
+	}
+	s.setRunning(g, false, 0)
+	s.applyPendingAtStart(g)
+	if err := s.checkBridges(g.Conf); err != nil {
+		return 0, err
+	}
+	s.setRunning(g, true, int(t.PID)+1)
+	return 0, nil
+}

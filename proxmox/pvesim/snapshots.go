@@ -1,0 +1,264 @@
+package pvesim
+
+// Snapshots: create, delete, rollback, description (pve-container API2/LXC/Snapshot.pm, pve-guest-common AbstractConfig.pm).
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+func hSnapshotCreate(r *request) (any, error) {
+	name := r.params["snapname"]
+	if name == "current" || name == "vzdump" {
+		return nil, failf("unable to use snapshot name '%s' (reserved name)", name)
+	}
+	vmid := r.vmid()
+	return r.s.startTaskLocked(r, "vzsnapshot", strconv.Itoa(vmid), "snapshot",
+		map[string]string{"vmid": strconv.Itoa(vmid), "snapname": name, "description": r.params["description"]})
+}
+
+func beginSnapshot(s *Sim, t *task) error {
+	vmid := taskVMID(t)
+	g := s.st.Guests[vmid]
+	if g == nil {
+		return errNoConfig(s.st.Node, vmid)
+	}
+	if err := g.checkLock(); err != nil {
+		return err
+	}
+	name := t.Params["snapname"]
+	if _, used := g.Snapshots[name]; used {
+		return fmt.Errorf("snapshot name '%s' already used", name)
+	}
+	if g.Conf["template"] == "1" {
+		return fmt.Errorf("you can't take a snapshot if it's a template")
+	}
+	for k, v := range g.Conf {
+		if !isMountKey(k) {
+			continue
+		}
+		st, _ := s.st.volume(volumeOf(v))
+		if st == nil || !st.canSnapshot() {
+			return fmt.Errorf("snapshot feature is not available")
+		}
+	}
+	sc := map[string]string{}
+	snapshotCopy(g.Conf, sc)
+	sc["description"] = normalizeDescription(t.Params["description"])
+	if sc["description"] == "" {
+		delete(sc, "description")
+	}
+	sc["snapstate"] = "prepare"
+	if g.Snapshots == nil {
+		g.Snapshots = map[string]*snapshot{}
+	}
+	g.Snapshots[name] = &snapshot{Conf: sc, Snaptime: s.clock().Unix(), Running: g.Running}
+	g.Conf["lock"] = "snapshot"
+	return nil
+}
+
+func finishSnapshot(s *Sim, t *task) (int, error) {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
+	}
+	name := t.Params["snapname"]
+	sn := g.Snapshots[name]
+	delete(sn.Conf, "snapstate")
+	g.Conf["parent"] = name
+	delete(g.Conf, "lock")
+	for k, v := range g.Conf {
+		if isMountKey(k) {
+			t.logf("  Logical volume \"snap_%s_%s\" created.", volName(volumeOf(v)), name)
+		}
+	}
+	return 0, nil
+}
+
+func abortSnapshot(s *Sim, t *task) {
+	if g := s.st.Guests[taskVMID(t)]; g != nil {
+		delete(g.Snapshots, t.Params["snapname"])
+		delete(g.Conf, "lock")
+	}
+}
+
+func hSnapshotDelete(r *request) (any, error) {
+	vmid := r.vmid()
+	return r.s.startTaskLocked(r, "vzdelsnapshot", strconv.Itoa(vmid), "delsnap",
+		map[string]string{"vmid": strconv.Itoa(vmid), "snapname": r.vars["snapname"], "force": r.params["force"]})
+}
+
+func beginDelSnapshot(s *Sim, t *task) error {
+	vmid := taskVMID(t)
+	g := s.st.Guests[vmid]
+	if g == nil {
+		return errNoConfig(s.st.Node, vmid)
+	}
+	// AbstractConfig snapshot_delete: the snapshot must exist, then
+	// set_lock refuses a locked CT; force only keeps going when removing
+	// the volume snapshots fails, it does not skip the lock.
+	sn := g.Snapshots[t.Params["snapname"]]
+	if sn == nil {
+		return fmt.Errorf("snapshot '%s' does not exist", t.Params["snapname"])
+	}
+	if err := g.checkLock(); err != nil {
+		return err
+	}
+	sn.Conf["snapstate"] = "delete"
+	g.Conf["lock"] = "snapshot-delete"
+	return nil
+}
+
+func finishDelSnapshot(s *Sim, t *task) (int, error) {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
+	}
+	name := t.Params["snapname"]
+	sn := g.Snapshots[name]
+	parent := ""
+	if sn != nil {
+		parent = sn.Conf["parent"]
+	}
+	delete(g.Snapshots, name)
+	for _, other := range g.Snapshots {
+		if other.Conf["parent"] == name {
+			setOrDelete(other.Conf, "parent", parent)
+		}
+	}
+	if g.Conf["parent"] == name {
+		setOrDelete(g.Conf, "parent", parent)
+	}
+	delete(g.Conf, "lock")
+	t.logf("  Logical volume \"snap_%s_%s\" successfully removed.", volName(volumeOf(g.Conf["rootfs"])), name)
+	return 0, nil
+}
+
+func abortDelSnapshot(s *Sim, t *task) {
+	if g := s.st.Guests[taskVMID(t)]; g != nil {
+		if sn := g.Snapshots[t.Params["snapname"]]; sn != nil {
+			delete(sn.Conf, "snapstate")
+		}
+		delete(g.Conf, "lock")
+	}
+}
+
+// snapshotCopy is AbstractConfig's __snapshot_copy_config: every key but
+// the lock, the description, the snapshot state and the unusedN entries.
+func snapshotCopy(src, dst map[string]string) {
+	for k, v := range src {
+		if k == "lock" || k == "description" || k == "snapstate" || unusedPattern.MatchString(k) {
+			continue
+		}
+		dst[k] = v
+	}
+}
+
+func hRollback(r *request) (any, error) {
+	vmid := r.vmid()
+	return r.s.startTaskLocked(r, "vzrollback", strconv.Itoa(vmid), "rollback",
+		map[string]string{"vmid": strconv.Itoa(vmid), "snapname": r.vars["snapname"], "start": r.params["start"]})
+}
+
+func beginRollback(s *Sim, t *task) error {
+	vmid := taskVMID(t)
+	g := s.st.Guests[vmid]
+	if g == nil {
+		return errNoConfig(s.st.Node, vmid)
+	}
+	if err := g.checkLock(); err != nil {
+		return err
+	}
+	name := t.Params["snapname"]
+	sn := g.Snapshots[name]
+	if sn == nil {
+		return fmt.Errorf("snapshot '%s' does not exist", name)
+	}
+	// ZFS can only roll back to the most recent snapshot.
+	for k, v := range sn.Conf {
+		if !isMountKey(k) {
+			continue
+		}
+		st, _ := s.st.volume(volumeOf(v))
+		if st == nil || st.Type != "zfspool" {
+			continue
+		}
+		for other, o := range g.Snapshots {
+			if other != name && o.Snaptime > sn.Snaptime {
+				return fmt.Errorf("can't rollback, '%s' is not most recent snapshot on '%s/%s'", name, st.Pool, volName(volumeOf(v)))
+			}
+		}
+	}
+	if g.Running {
+		t.logf("stopping CT %d for rollback", vmid)
+		s.setRunning(g, false, 0)
+	}
+	g.Conf["lock"] = "rollback"
+	return nil
+}
+
+func finishRollback(s *Sim, t *task) (int, error) {
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
+	}
+	name := t.Params["snapname"]
+	sn := g.Snapshots[name]
+	if sn == nil {
+		return 0, fmt.Errorf("snapshot '%s' does not exist", name)
+	}
+	// __snapshot_apply_config: the current description and unusedN stay,
+	// everything else comes from the snapshot; then every current volume
+	// the snapshot does not use is kept as unusedN
+	// (__snapshot_rollback_get_unused, add_unused_volume).
+	newConf := map[string]string{}
+	for k, v := range g.Conf {
+		if k == "description" || unusedPattern.MatchString(k) {
+			newConf[k] = v
+		}
+	}
+	snapshotCopy(sn.Conf, newConf)
+	inSnap := map[string]bool{}
+	for _, k := range mountKeysOf(sn.Conf) {
+		inSnap[volumeOf(sn.Conf[k])] = true
+	}
+	for _, k := range mountKeysOf(g.Conf) {
+		if vol := volumeOf(g.Conf[k]); !inSnap[vol] && !strings.HasPrefix(vol, "/") {
+			addUnused(newConf, vol)
+		}
+	}
+	newConf["parent"] = name
+	g.Conf = newConf
+	g.Pending, g.PendingDelete = nil, nil
+	t.logf("  Logical volume \"%s\" successfully removed.", volName(volumeOf(newConf["rootfs"])))
+	t.logf("  Logical volume \"%s\" created.", volName(volumeOf(newConf["rootfs"])))
+	delete(g.Conf, "lock")
+	if t.Params["start"] == "1" {
+		if err := s.forkStartLocked(t, g); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+// hSnapshotConfigPut changes a snapshot's description (synchronous).
+func hSnapshotConfigPut(r *request) (any, error) {
+	g, err := r.guestOr500(r.vmid())
+	if err != nil {
+		return nil, err
+	}
+	d, ok := r.params["description"]
+	if !ok {
+		return nil, nil
+	}
+	if err := g.checkLock(); err != nil {
+		return nil, err
+	}
+	sn := g.Snapshots[r.vars["snapname"]]
+	if sn == nil {
+		return nil, failf("snapshot '%s' does not exist", r.vars["snapname"])
+	}
+	setOrDelete(sn.Conf, "description", normalizeDescription(d))
+	return nil, r.s.persistLocked()
+}
