@@ -1,8 +1,10 @@
 # Desired state of the demo host, written against the simulator's default
 # seed. Compared with the seed it asks for a few benign changes: more memory
 # for web, a new snapshot of web, a "docs" tag on files, and a new guest wiki
-# restored from the golden image. Guest 110 (legacy) is not listed, so it is
-# reported as unmanaged and left alone.
+# restored from the golden image. One job deletes web's old pre-upgrade
+# snapshot: that loses a recovery point, so it waits for an operator's
+# signature. Guest 110 (legacy) is not listed, so it is reported as
+# unmanaged and left alone.
 
 host "pve-demo" {
   node = "pve"
@@ -37,10 +39,6 @@ guest "web" {
     ip       = "dhcp"
     hwaddr   = "BC:24:11:5E:7A:01"
     firewall = true
-  }
-
-  snapshot "pre-upgrade" {
-    description = "before the PHP 8.2 upgrade"
   }
 
   snapshot "before-demo" {
@@ -100,4 +98,11 @@ guest "wiki" {
     ip       = "dhcp"
     firewall = true
   }
+}
+
+# A one-shot job runs at most once on this host (the journal remembers).
+job "drop-pre-upgrade" {
+  op       = "snapshot.delete"
+  guest    = "web"
+  snapshot = "pre-upgrade"
 }

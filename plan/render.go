@@ -129,7 +129,8 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 		}
 		sym := s.Symbol()
 		color := map[string]string{"+": ansiGreen, "~": ansiYellow, "-": ansiRed, "!": ansiRed + ansiBold}[sym]
-		fmt.Fprintf(&b, "  %s %-18s %s\n", paint(color, sym), s.Op, s.headline())
+		line := fmt.Sprintf("  %s %-18s %s", paint(color, sym), s.Op, s.headline())
+		fmt.Fprintf(&b, "%s\n", strings.TrimRight(line, " "))
 		for _, c := range s.Changes {
 			fmt.Fprintf(&b, "      %s\n", c.line())
 		}
@@ -211,6 +212,13 @@ func (s Step) headline() string {
 		if s.Provenance != "" {
 			return s.Provenance
 		}
+		var vols []string
+		_ = json.Unmarshal(p["volumes"], &vols)
+		return fmt.Sprintf("%d %s", len(vols), plural(len(vols), "volume", "volumes"))
+	case ops.GuestRebuild:
+		var change map[string]string
+		_ = json.Unmarshal(p["change"], &change)
+		return "changes " + strings.Join(sortedKeys(change), ", ")
 	}
 	if s.Destructive() {
 		return ""

@@ -81,7 +81,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "felhom-converge: internal error: %v\n", err)
 		return exitError
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parser.Parse(singleDashLongFlags(parser.Model, args))
 	if exitCode >= 0 { // --help, or kong reported its own error
 		return exitCode
 	}
