@@ -123,7 +123,7 @@ func helper(t *testing.T, name, dir string) (*exec.Cmd, io.WriteCloser, *bufio.S
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe, "-test.run=^$")
-	cmd.Env = append(os.Environ(), "JOURNAL_TEST_HELPER="+name, "JOURNAL_TEST_DIR="+dir)
+	cmd.Env = append(os.Environ(), "JOURNAL_TEST_HELPER="+name, "JOURNAL_TEST_DIR="+dir, helperGorace)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -157,3 +157,6 @@ func expectLine(t *testing.T, sc *bufio.Scanner, prefix string) string {
 	}
 	return line
 }
+
+// helperGorace keeps a race-enabled helper from sleeping a second at exit.
+const helperGorace = "GORACE=atexit_sleep_ms=0"

@@ -217,7 +217,7 @@ func TestOpenStateDirRefusesForeignOwner(t *testing.T) {
 	}
 	asNobody := func(dir string) string {
 		cmd := exec.Command(bin, "-test.run=^$")
-		cmd.Env = append(os.Environ(), "JOURNAL_TEST_HELPER=statedir", "JOURNAL_TEST_DIR="+dir)
+		cmd.Env = append(os.Environ(), "JOURNAL_TEST_HELPER=statedir", "JOURNAL_TEST_DIR="+dir, helperGorace)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		out, err := cmd.CombinedOutput()
 		if err != nil {

@@ -1,0 +1,216 @@
+package journal
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestCompactKeepsExactlyWhatIsStillNeeded(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{Now: clock(), CompactAt: -1})
+	mustAppend(t, j, story()...)
+	all := j.Records()
+	before := j.Size()
+	if err := j.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	// By position in story(): from the ended T1 only the live facts, and
+	// all of the open T2.
+	var want []Record
+	for _, i := range []int{
+		5,  // digest of 105 (its last)
+		8,  // safety snapshot felhom-safety-1 (felhom-safety-0 was removed)
+		10, // safety backup of 102 (103's was removed)
+		18, // digest b2 of 101 (b1 is older)
+		19, // job nightly-1
+	} {
+		want = append(want, all[i])
+	}
+	want = append(want, all[21:]...) // T2, open, with steps in flight
+	if got := j.Records(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept:\n%s\nwant:\n%s", describe(got), describe(want))
+	}
+	if j.Size() >= before {
+		t.Errorf("size %d after compaction, %d before", j.Size(), before)
+	}
+	checkStory(t, j)
+	if txns := j.Transactions(); len(txns) != 1 || txns[0].Begin.Txn != "T2" || len(txns[0].Steps) != 3 {
+		t.Errorf("transactions after compaction: %+v", txns)
+	}
+	// What is on disk is what is in memory, and appends continue.
+	j2, err := reopen(t, j, Options{CompactAt: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := j2.Records(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after reopen:\n%s", describe(got))
+	}
+	checkStory(t, j2)
+	mustAppend(t, j2, Result{Txn: "T2", Action: "config-106", Status: StatusOK})
+	if fi, err := os.Stat(filepath.Join(dir, LogFile)); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("compacted journal: %v, %v", fi.Mode(), err)
+	}
+	// A second compaction of a compacted journal keeps the same.
+	before = j2.Size()
+	if err := j2.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	if j2.Size() != before {
+		t.Errorf("compacting a compacted journal changed its size %d -> %d", before, j2.Size())
+	}
+}
+
+func describe(recs []Record) string {
+	var b strings.Builder
+	for _, r := range recs {
+		fmt.Fprintf(&b, "  %s %s %+v\n", r.Type(), r.TxnID(), r)
+	}
+	return b.String()
+}
+
+// Past CompactAt, Append compacts on its own: the journal stays small
+// while every job id and the open transaction survive.
+func TestAppendCompactsPastTheBound(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{CompactAt: 4096}
+	j := openJournal(t, dir, opts)
+	mustAppend(t, j, TxnBegin{Txn: "open", Host: "h"}, Intent{Txn: "open", Action: "s", Op: "guest.start", Guest: 100, Class: "benign"})
+	for n := range 300 {
+		txn := fmt.Sprint("t", n)
+		mustAppend(t, j,
+			TxnBegin{Txn: txn, Host: "h"},
+			Intent{Txn: txn, Action: "a", Op: "guest.set_config", Guest: 100 + n%3, Class: "benign"},
+			Result{Txn: txn, Action: "a", Status: StatusOK},
+			GuestDigest{Txn: txn, Guest: 100 + n%3, Digest: strconv.Itoa(n)},
+			JobDone{Txn: txn, Job: fmt.Sprint("job-", n)},
+			TxnEnd{Txn: txn, Result: TxnConverged},
+		)
+		// Compaction keeps about 100 bytes a job; it runs again once the
+		// journal doubled what it kept, so the size follows the live part,
+		// not the history (about 600 bytes a transaction).
+		if live := 100*int64(n+1) + 2000; j.Size() > max(4096, 2*live)+2000 {
+			t.Fatalf("after %d transactions the journal is %d bytes", n+1, j.Size())
+		}
+	}
+	j2, err := reopen(t, j, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 300 {
+		if !j2.JobDone(fmt.Sprint("job-", n)) {
+			t.Fatalf("job-%d forgotten by compaction", n)
+		}
+	}
+	for g := range 3 {
+		if d, ok := j2.LastDigest(100 + g); !ok || d.Digest != strconv.Itoa(297+g) {
+			t.Errorf("LastDigest(%d) = %+v, %v", 100+g, d, ok)
+		}
+	}
+	if fl := j2.InFlight(); len(fl) != 1 || fl[0].Intent.Txn != "open" {
+		t.Errorf("InFlight = %+v", fl)
+	}
+	if o := j2.OpenTxns(); len(o) != 1 || o[0].Txn != "open" {
+		t.Errorf("OpenTxns = %+v", o)
+	}
+}
+
+// A torn tail is saved and dropped by a compaction at Open, and a crash
+// mid-compaction's temporary file is removed.
+func TestOpenCompactsAndCleansUp(t *testing.T) {
+	full, starts := writeStory(t, t.TempDir())
+	last := starts[len(starts)-1]
+	dir := withLog(t, full[:last+7])
+	stale := filepath.Join(dir, "."+LogFile+".tmp123")
+	if err := os.WriteFile(stale, []byte("half a compaction"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := openJournal(t, dir, Options{CompactAt: 100})
+	if tt := j.TornTail(); tt == nil || tt.Offset != int64(last) {
+		t.Fatalf("torn tail %+v", tt)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale temporary file left: %v", err)
+	}
+	if saved, err := os.ReadFile(filepath.Join(dir, TornFile)); err != nil || string(saved) != string(full[last:last+7]) {
+		t.Errorf("torn bytes %q, %v", saved, err)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, LogFile))
+	if recs, valid, torn, cerr := parse(data); torn != nil || cerr != nil || valid != int64(len(data)) || len(recs) != len(j.Records()) {
+		t.Fatalf("compacted file: %d records, torn %v, corrupt %v", len(recs), torn, cerr)
+	}
+	checkStoryWithout(t, j, "nightly-2") // the torn record was the last job
+}
+
+// checkStoryWithout checks the story's queries where the job's record was
+// lost to a torn tail.
+func checkStoryWithout(t *testing.T, j *Journal, job string) {
+	t.Helper()
+	if j.JobDone(job) {
+		t.Errorf("JobDone(%s) from a torn record", job)
+	}
+	if _, ok := j.CreatedInTxn(106); !ok || len(j.InFlight()) != 2 || !j.JobDone("nightly-1") || len(j.ToolBackups()) != 1 {
+		t.Errorf("story queries after compaction")
+	}
+}
+
+// Kill a real writer at random moments, over and over, while it appends
+// and compacts every few records: every acknowledged record survives and
+// the journal never reads as corrupt.
+func TestCompactionSurvivesKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a writer process repeatedly")
+	}
+	dir := t.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	acked := -1
+	for round := range 8 {
+		cmd, _, out := helper(t, "appender", dir)
+		line := expectLine(t, out, "start ")
+		start, _ := strconv.Atoi(strings.TrimPrefix(line, "start "))
+		// A job may be durable without its ack (killed in between), so
+		// the next round may start one later, never earlier.
+		if start <= acked {
+			t.Fatalf("round %d starts at job %d, but job %d was acknowledged", round, start, acked)
+		}
+		acked = start - 1
+		for range 1 + rng.IntN(40) {
+			line := expectLine(t, out, "ack ")
+			acked, _ = strconv.Atoi(strings.TrimPrefix(line, "ack "))
+		}
+		// Some rounds die at once, others after writing on for a while.
+		if rng.IntN(2) == 0 {
+			for range rng.IntN(200) {
+				if !out.Scan() {
+					break
+				}
+				if a, ok := strings.CutPrefix(out.Text(), "ack "); ok {
+					acked, _ = strconv.Atoi(a)
+				}
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		// Whatever it printed after its last scanned ack may also be
+		// durable: read on to the end of its output.
+		for out.Scan() {
+			if a, ok := strings.CutPrefix(out.Text(), "ack "); ok {
+				acked, _ = strconv.Atoi(a)
+			}
+		}
+	}
+	j := openJournal(t, dir, Options{})
+	for n := 0; n <= acked; n++ {
+		if !j.JobDone(fmt.Sprint("job-", n)) {
+			t.Fatalf("acknowledged job-%d lost", n)
+		}
+	}
+	if acked < 8 {
+		t.Fatalf("only %d jobs acknowledged", acked+1)
+	}
+}
