@@ -51,6 +51,16 @@ func colonHex(b []byte) string {
 	return strings.Join(parts, ":")
 }
 
+// TLSClientConfig is the TLS client configuration the Client uses, for
+// exactly one trust mode: caFile (full verification), fingerprint (a
+// SHA-256 pin of the leaf, any case, colons optional; a mismatch fails the
+// handshake with a *FingerprintMismatchError) or insecureSkipVerify. Other
+// HTTPS clients of the tool (the hub puller) share it, so every trust
+// decision is made in one place.
+func TLSClientConfig(caFile, fingerprint string, insecureSkipVerify bool) (*tls.Config, error) {
+	return tlsConfig(Options{CAFile: caFile, Fingerprint: fingerprint, InsecureSkipVerify: insecureSkipVerify})
+}
+
 // tlsConfig builds the client TLS configuration for exactly one trust mode.
 // HTTP/2 is never offered: pveproxy speaks HTTP/1.1 only.
 func tlsConfig(o Options) (*tls.Config, error) {

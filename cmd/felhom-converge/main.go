@@ -26,6 +26,7 @@ const (
 	exitError   = 1 // any error, including bad usage and bad input
 	exitPending = 2 // plan --detailed-exitcode: changes present; apply: steps wait for a signature
 	exitLocked  = 3 // another run holds the state directory's lock
+	exitPulled  = 4 // pull: the hub gave no valid new desired state; the last good file is kept
 )
 
 // CLI is the whole command line. Each command lives in its own file with a
@@ -41,6 +42,7 @@ type CLI struct {
 	Journal    JournalCmd    `cmd:"" help:"Inspect the crash-safe journal of past runs."`
 	Recover    RecoverCmd    `cmd:"" help:"Finish or roll back steps left in flight by a crashed run."`
 	Status     StatusCmd     `cmd:"" help:"Show the host's managed guests and the last run's outcome."`
+	Pull       PullCmd       `cmd:"" help:"Fetch this host's desired state from the hub; keep the last good file unless the new one is valid."`
 	Selftest   SelftestCmd   `cmd:"" help:"Read-only health check of the config, the API token and the host."`
 	Sim        SimCmd        `cmd:"" help:"The bundled Proxmox VE API simulator."`
 	Version    VersionCmd    `cmd:"" help:"Print the version."`
@@ -125,6 +127,9 @@ func exitCodeFor(stderr io.Writer, err error) int {
 		errorf(stderr, "%v", err)
 		hintf(stderr, "wait for the other run to finish; the lock is released when its process exits")
 		return exitLocked
+	case errors.As(err, new(pullFailedError)):
+		errorf(stderr, "%v", err) // one line: what failed and which file stays
+		return exitPulled
 	case errors.Is(err, context.Canceled):
 		errorf(stderr, "interrupted")
 		return exitError

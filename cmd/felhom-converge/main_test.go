@@ -52,6 +52,7 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 		hostScriptCmds(),
 		simScriptCmds(),
 		trustScriptCmds(),
+		hubScriptCmds(),
 	} {
 		for name, fn := range cmds {
 			all[name] = fn
