@@ -16,14 +16,6 @@ func notImplemented(cmd string) error {
 		"this command arrives with a later release; 'felhom-converge validate' and 'felhom-converge selftest' work today")
 }
 
-type ApplyCmd struct {
-	SimFlag
-	File       string `arg:"" help:"Desired-state HCL file, or a saved plan written by 'plan -out'." type:"path"`
-	Signatures string `help:"Directory of signed requests (<id>.req + <id>.req.sig)." placeholder:"DIR" type:"path"`
-}
-
-func (c *ApplyCmd) Run() error { return notImplemented("apply") }
-
 type JournalCmd struct {
 	Show JournalShowCmd `cmd:"" help:"Print the journal's transactions and steps."`
 }
@@ -33,12 +25,6 @@ type JournalShowCmd struct {
 }
 
 func (c *JournalShowCmd) Run() error { return notImplemented("journal show") }
-
-type RecoverCmd struct {
-	SimFlag
-}
-
-func (c *RecoverCmd) Run() error { return notImplemented("recover") }
 
 type StatusCmd struct {
 	SimFlag

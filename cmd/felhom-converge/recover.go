@@ -1,0 +1,56 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+)
+
+type RecoverCmd struct {
+	SimFlag
+	LockTimeout time.Duration `default:"0s" help:"How long to wait for another run to release the state directory's lock (0: fail at once, exit 3)."`
+}
+
+// Run settles the calls a crashed run left in flight and closes its
+// transactions, as every apply does first. It never re-posts a call.
+func (c *RecoverCmd) Run(ctx context.Context, g *globals) error {
+	cfg, err := g.loadConfig(c.Sim, "")
+	if err != nil {
+		return err
+	}
+	if err := cfg.RequireHost(); err != nil {
+		return err
+	}
+	client, release, err := g.connect(ctx, cfg, c.Sim)
+	if err != nil {
+		return err
+	}
+	defer release()
+	s, err := g.openSession(ctx, cfg, client, c.Sim, c.LockTimeout)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	open := len(s.opts.Journal.OpenTxns())
+	rec, err := apply.Recover(ctx, s.opts)
+	if err != nil {
+		return err
+	}
+	if len(rec) == 0 && open == 0 {
+		fmt.Fprintln(g.stdout, "recover: nothing in flight")
+		return nil
+	}
+	unknown := 0
+	for _, r := range rec {
+		if r.Result == "" {
+			unknown++
+		}
+	}
+	if unknown > 0 {
+		return withHint(fmt.Errorf("recover: %d call(s) still unknown", unknown), "run 'felhom-converge recover' again once the host answers")
+	}
+	fmt.Fprintf(g.stdout, "recover: settled %d call(s)\n", len(rec))
+	return nil
+}
