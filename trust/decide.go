@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/felhom/felhom-converge/ops"
 )
 
 // Outcome is the typed result of checking one signed request.
@@ -233,16 +235,16 @@ func consumedFor(s NonceStore, nonce string, keepUntil time.Time) (bool, string,
 func roleAllows(role, op string) bool {
 	switch role {
 	case RoleOperational:
-		return knownOp(op)
+		return ops.Known(op)
 	case RoleRecovery:
-		return op == "signers.rotate"
+		return op == ops.SignersRotate
 	}
 	return false
 }
 
 func roleOps(role string) string {
 	if role == RoleRecovery {
-		return "signers.rotate"
+		return ops.SignersRotate
 	}
-	return strings.Join(Ops, ", ")
+	return strings.Join(ops.Names(), ", ")
 }

@@ -54,7 +54,7 @@ func (f *gateFixture) verifier(t *testing.T) *Verifier {
 	return v
 }
 
-var destroy105 = Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true}`)}
+var destroy105 = Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`)}
 
 func mustRequest(t *testing.T, a Action, notAfter time.Time) []byte {
 	t.Helper()
@@ -72,7 +72,7 @@ func mustRequest(t *testing.T, a Action, notAfter time.Time) []byte {
 func TestDecideMatrix(t *testing.T) {
 	f := newGateFixture(t)
 	fresh := testNow.Add(time.Hour)
-	rotate := Action{Host: "pve-demo", Op: "signers.rotate", Params: json.RawMessage(`{"add":["dave@ops"]}`)}
+	rotate := Action{Host: "pve-demo", Op: "signers.rotate", Params: json.RawMessage(`{"sha256":"9a41c2e0","signers":[{"principal":"dave@ops","role":"felhom-operational"}]}`)}
 	opSig := func(req []byte) []byte { return signWith(t, f.op, req, sigOpts{namespace: RoleOperational}) }
 
 	tests := []struct {
@@ -128,23 +128,23 @@ func TestDecideMatrix(t *testing.T) {
 		},
 		{
 			name: "wrong op", why: "signed a stop, step is a destroy",
-			step: destroy105, req: func() []byte { a := destroy105; a.Op = "guest.stop"; return mustRequest(t, a, fresh) },
+			step: destroy105, req: func() []byte { a := destroy105; a.Op, a.Params = "guest.stop", nil; return mustRequest(t, a, fresh) },
 			sig: opSig, want: BindingMismatch,
 		},
 		{
 			name: "wrong params", why: "signed without purge, step purges",
 			step: destroy105, req: func() []byte {
 				a := destroy105
-				a.Params = json.RawMessage(`{"purge":false}`)
+				a.Params = json.RawMessage(`{"purge":false,"volumes":["local-lvm:vm-105-disk-0"]}`)
 				return mustRequest(t, a, fresh)
 			},
 			sig: opSig, want: BindingMismatch,
 		},
 		{
 			name: "params in another key order", why: "binding compares canonical params",
-			step: Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"memory":2048, "cores":2}`)},
+			step: Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"set":{"memory":2048, "cores":2}}`)},
 			req: func() []byte {
-				return mustRequest(t, Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"cores":2,"memory":2048}`)}, fresh)
+				return mustRequest(t, Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"set":{"cores":2,"memory":2048}}`)}, fresh)
 			},
 			sig: opSig, want: Accepted,
 		},

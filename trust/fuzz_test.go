@@ -45,7 +45,7 @@ func FuzzParseSignature(f *testing.F) {
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(goodRequest))
 	f.Add([]byte(strings.Replace(goodRequest, "guest: 105", "guest: -", 1)))
-	f.Add([]byte(strings.Replace(goodRequest, `{"purge":true}`, `{"a":[1,{"b":null}],"z":"\u2028"}`, 1)))
+	f.Add([]byte(strings.Replace(goodRequest, `{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, `{"purge":true,"volumes":["a\u2028",""]}`, 1)))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := ParseRequest(data)
 		if err != nil {

@@ -8,9 +8,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/felhom/felhom-converge/ops"
 )
 
 // The request statement is the message an operator signs. DESIGN.md
@@ -37,32 +40,10 @@ const (
 	NoGuest = "-"
 )
 
-// Ops lists every operation name a request may carry. The names are
-// stable: requests, audit lines and JSON plans use them.
-var Ops = []string{
-	"guest.create", "guest.set", "guest.start", "guest.stop", "guest.reboot",
-	"guest.destroy", "guest.restore_over", "guest.rebuild",
-	"disk.grow", "mount.add", "mount.detach", "volume.free",
-	"snapshot.create", "snapshot.delete", "snapshot.rollback",
-	"backup.create", "backup.prune", "storage.mount", "signers.rotate",
-}
-
-// hostLevelOp reports whether op acts on the host rather than one guest.
-func hostLevelOp(op string) bool { return op == "signers.rotate" || op == "storage.mount" }
-
-func knownOp(op string) bool {
-	for _, o := range Ops {
-		if o == op {
-			return true
-		}
-	}
-	return false
-}
-
 // Action is the step a signature approves: what the gate is about to run.
 type Action struct {
 	Host   string          // the host's name, from its local config
-	Op     string          // one of Ops
+	Op     string          // one of ops.Names()
 	Guest  int             // vmid; 0 for host-level ops (signers.rotate, storage.mount)
 	Params json.RawMessage // a JSON object; canonicalised by NewRequest
 }
@@ -99,7 +80,16 @@ func NewNonce() (string, error) {
 // NewRequest makes the request statement for action a. It canonicalises
 // the params and rounds notAfter down to whole seconds in UTC, and refuses
 // anything the parser would refuse.
+//
+// It refuses whatever ParseRequest would refuse, so a request it makes
+// always verifies: an unknown op (*ops.UnknownOpError, with a
+// did-you-mean), params that do not fit the op's schema
+// (*ops.ParamsError), a guest op without a guest (ErrNoGuest), a
+// statement larger than MaxRequestSize.
 func NewRequest(a Action, nonce string, notAfter time.Time) (Request, error) {
+	if !ops.Known(a.Op) {
+		return Request{}, &ops.UnknownOpError{Op: a.Op}
+	}
 	params, err := CanonicalParams(a.Params)
 	if err != nil {
 		return Request{}, err
@@ -109,21 +99,33 @@ func NewRequest(a Action, nonce string, notAfter time.Time) (Request, error) {
 	if err := r.check(); err != nil {
 		return Request{}, err
 	}
+	if n := len(r.Marshal()); n > MaxRequestSize {
+		return Request{}, fmt.Errorf("request: %d bytes, more than the %d a request may have (the params are too large)", n, MaxRequestSize)
+	}
 	return r, nil
 }
+
+// ErrNoGuest is wrapped when a guest op has no guest.
+var ErrNoGuest = errors.New("no guest")
 
 func (r Request) check() error {
 	if err := checkHost(r.Host); err != nil {
 		return err
 	}
-	if !knownOp(r.Op) {
-		return fmt.Errorf("unknown op %q", r.Op)
+	if !ops.Known(r.Op) {
+		return &ops.UnknownOpError{Op: r.Op}
 	}
-	if hostLevelOp(r.Op) && r.Guest != 0 {
+	if ops.HostLevel(r.Op) && r.Guest != 0 {
 		return fmt.Errorf("op %s takes no guest", r.Op)
 	}
-	if !hostLevelOp(r.Op) && !validVMID(r.Guest) {
+	if !ops.HostLevel(r.Op) && r.Guest == 0 {
+		return fmt.Errorf("op %s acts on one guest: %w", r.Op, ErrNoGuest)
+	}
+	if !ops.HostLevel(r.Op) && !validVMID(r.Guest) {
 		return fmt.Errorf("op %s needs a guest vmid (100 to 999999999), got %d", r.Op, r.Guest)
+	}
+	if err := ops.CheckParams(r.Op, r.Params); err != nil {
+		return err
 	}
 	if !validNonce(r.Nonce) {
 		return errors.New("nonce must be 32 lower-case hex digits")
@@ -163,18 +165,23 @@ func checkHost(h string) error {
 
 // CanonicalParams returns params as canonical JSON: an object, keys sorted
 // at every level, no insignificant white space, numbers as written. Empty
-// input means {}.
+// input means {}. A key that appears twice in one object, at any depth, is
+// refused ({"purge":false,"purge":true} means whatever the reader picks),
+// and so are params larger than MaxRequestSize.
 func CanonicalParams(params []byte) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(params)) == 0 {
 		return json.RawMessage("{}"), nil
 	}
+	if len(params) > MaxRequestSize {
+		return nil, fmt.Errorf("params: %d bytes, more than the %d a request may have", len(params), MaxRequestSize)
+	}
 	dec := json.NewDecoder(bytes.NewReader(params))
 	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := decodeStrict(dec)
+	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, errors.New("params: data after the JSON object")
 	}
 	if _, ok := v.(map[string]any); !ok {
@@ -187,6 +194,57 @@ func CanonicalParams(params []byte) (json.RawMessage, error) {
 		return nil, fmt.Errorf("params: %w", err)
 	}
 	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+}
+
+// decodeStrict decodes one JSON value token by token, refusing duplicate
+// object keys.
+func decodeStrict(dec *json.Decoder) (any, error) {
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	switch tok {
+	case json.Delim('{'):
+		m := map[string]any{}
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return nil, err
+			}
+			k, ok := kt.(string)
+			if !ok {
+				return nil, fmt.Errorf("object key %v is not a string", kt)
+			}
+			if _, dup := m[k]; dup {
+				return nil, fmt.Errorf("duplicate key %q", k)
+			}
+			v, err := decodeStrict(dec)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+		}
+		if _, err := dec.Token(); err != nil { // '}'
+			return nil, err
+		}
+		return m, nil
+	case json.Delim('['):
+		a := []any{}
+		for dec.More() {
+			v, err := decodeStrict(dec)
+			if err != nil {
+				return nil, err
+			}
+			a = append(a, v)
+		}
+		if _, err := dec.Token(); err != nil { // ']'
+			return nil, err
+		}
+		return a, nil
+	case json.Delim('}'), json.Delim(']'):
+		return nil, fmt.Errorf("unexpected %v", tok)
+	}
+	return tok, nil
 }
 
 // Marshal returns the canonical statement, byte for byte as signed.

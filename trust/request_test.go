@@ -3,21 +3,24 @@ package trust
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/felhom/felhom-converge/ops"
 )
 
 const goodRequest = "felhom-converge request v1\n" +
 	"host: pve-demo\n" +
 	"op: guest.destroy\n" +
 	"guest: 105\n" +
-	"params: {\"purge\":true}\n" +
+	"params: {\"purge\":true,\"volumes\":[\"local-lvm:vm-105-disk-0\"]}\n" +
 	"nonce: 3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f\n" +
 	"not-after: 2026-11-28T03:00:00Z\n"
 
 func TestRequestMarshalMatchesDesign(t *testing.T) {
-	r, err := NewRequest(Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "purge" : true }`)},
+	r, err := NewRequest(Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "volumes": ["local-lvm:vm-105-disk-0"], "purge" : true }`)},
 		"3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", time.Date(2026, 11, 28, 4, 0, 0, 999, time.FixedZone("CET", 3600)))
 	if err != nil {
 		t.Fatal(err)
@@ -28,11 +31,11 @@ func TestRequestMarshalMatchesDesign(t *testing.T) {
 	if id := r.ID(); !strings.HasPrefix(id, "guest.destroy-105-") || len(id) != len("guest.destroy-105-")+8 {
 		t.Errorf("id %q", id)
 	}
-	host, err := NewRequest(Action{Host: "pve-demo", Op: "signers.rotate"}, "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", time.Now())
+	host, err := NewRequest(Action{Host: "pve-demo", Op: "storage.mount", Params: json.RawMessage(`{"mountpoint":"/mnt/usb","name":"usb","uuid":"0b1c"}`)}, "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(host.Marshal()), "\nguest: -\nparams: {}\n") || strings.Count(host.ID(), "-") != 1 {
+	if !strings.Contains(string(host.Marshal()), "\nguest: -\nparams: {\"mountpoint\":") || strings.Count(host.ID(), "-") != 1 {
 		t.Errorf("host-level request:\n%s id %s", host.Marshal(), host.ID())
 	}
 }
@@ -69,7 +72,7 @@ func TestParseRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Host != "pve-demo" || r.Op != "guest.destroy" || r.Guest != 105 || string(r.Params) != `{"purge":true}` ||
+	if r.Host != "pve-demo" || r.Op != "guest.destroy" || r.Guest != 105 || string(r.Params) != `{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}` ||
 		r.Nonce != "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f" || !r.NotAfter.Equal(time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)) {
 		t.Fatalf("parsed %+v", r)
 	}
@@ -91,11 +94,11 @@ func TestParseRequest(t *testing.T) {
 		{"guest leading zero", edit("guest: 105", "guest: 0105")},
 		{"guest plus sign", edit("guest: 105", "guest: +105")},
 		{"guest missing", edit("guest: 105", "guest: -")},
-		{"params with space", edit(`{"purge":true}`, `{"purge": true}`)},
-		{"params unsorted", edit(`{"purge":true}`, `{"z":1,"a":2}`)},
-		{"params duplicate key", edit(`{"purge":true}`, `{"a":1,"a":1}`)},
-		{"params array", edit(`{"purge":true}`, `[]`)},
-		{"params empty", edit(`{"purge":true}`, ``)},
+		{"params with space", edit(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, `{"purge": true}`)},
+		{"params unsorted", edit(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, `{"z":1,"a":2}`)},
+		{"params duplicate key", edit(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, `{"a":1,"a":1}`)},
+		{"params array", edit(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, `[]`)},
+		{"params empty", edit(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, ``)},
 		{"nonce upper-case", edit("3b9f0c3c", "3B9F0C3C")},
 		{"nonce short", edit("3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", "3b9f0c3c")},
 		{"not-after with offset", edit("03:00:00Z", "03:00:00+00:00")},
@@ -119,12 +122,96 @@ func TestSameBinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "purge": true }`)}
+	step := Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "purge": true, "volumes": [ "local-lvm:vm-105-disk-0" ] }`)}
 	if d := r.sameBinding(step); d != "" {
 		t.Fatalf("same step differs: %s", d)
 	}
 	step.Params = nil
 	if d := r.sameBinding(step); d != "params" {
 		t.Fatalf("missing params: %q", d)
+	}
+}
+
+func TestCanonicalParamsRefusesDuplicateKeys(t *testing.T) {
+	for _, in := range []string{
+		`{"purge":false,"purge":true}`,
+		`{"purge":true,"volumes":["a"],"purge":true}`,
+		`{"set":{"memory":1,"memory":2}}`,
+		`{"a":[{"b":1},{"c":{"d":1,"d":1}}]}`,
+		`{"purge":true,"p\u0075rge":false}`, // the same key, escaped
+	} {
+		if out, err := CanonicalParams([]byte(in)); err == nil || !strings.Contains(err.Error(), "duplicate key") {
+			t.Errorf("CanonicalParams(%s) = %s, %v; want a duplicate key error", in, out, err)
+		}
+	}
+	for in, want := range map[string]string{
+		`{ "b" : [1.50, {"z":null,"a":"x"}], "a": {} }`: `{"a":{},"b":[1.50,{"a":"x","z":null}]}`,
+		`{"a":{"k":1},"b":{"k":2}}`:                     `{"a":{"k":1},"b":{"k":2}}`, // the same key in two objects is fine
+		`{"s":"<&>\u2028"}`:                             `{"s":"<&>\u2028"}`,
+	} {
+		if out, err := CanonicalParams([]byte(in)); err != nil || string(out) != want {
+			t.Errorf("CanonicalParams(%s) = %s, %v; want %s", in, out, err, want)
+		}
+	}
+	for _, in := range []string{`{"a":1}}`, `{"a":1} x`, `{"a":}`, `{"a" 1}`, `{1:2}`, `[`, `{"a":[}`} {
+		if out, err := CanonicalParams([]byte(in)); err == nil {
+			t.Errorf("CanonicalParams(%s) = %s, want an error", in, out)
+		}
+	}
+	// A step whose params repeat a key never matches a request.
+	r, err := ParseRequest([]byte(goodRequest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := r.Action
+	step.Params = json.RawMessage(`{"purge":false,"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`)
+	if d := r.sameBinding(step); d != "params" {
+		t.Fatalf("duplicate-key step: %q", d)
+	}
+}
+
+func TestNewRequestChecksSchemaAndSize(t *testing.T) {
+	nonce := "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f"
+	at := time.Now()
+	_, err := NewRequest(Action{Host: "h", Op: "guest.destory", Guest: 105}, nonce, at)
+	var u *ops.UnknownOpError
+	if !errors.As(err, &u) || !strings.Contains(err.Error(), `did you mean "guest.destroy"`) {
+		t.Errorf("unknown op: %v", err)
+	}
+	_, err = NewRequest(Action{Host: "h", Op: "guest.destroy", Params: json.RawMessage(`{"purge":true,"volumes":[]}`)}, nonce, at)
+	if !errors.Is(err, ErrNoGuest) {
+		t.Errorf("no guest: %v", err)
+	}
+	var pe *ops.ParamsError
+	_, err = NewRequest(Action{Host: "h", Op: "snapshot.rollback", Guest: 105}, nonce, at)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `missing "snapshot"`) {
+		t.Errorf("rollback without snapshot: %v", err)
+	}
+	_, err = NewRequest(Action{Host: "h", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true}`)}, nonce, at)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `missing "volumes"`) {
+		t.Errorf("destroy without volumes: %v", err)
+	}
+	// Params that fit the schema but make the statement too large: refused
+	// here, so no request is ever written that verification must refuse.
+	vols := make([]string, 0, 1000)
+	for i := 0; len(strings.Join(vols, `","`)) < MaxRequestSize-200; i++ {
+		vols = append(vols, fmt.Sprintf("local-lvm:vm-105-disk-%d", i))
+	}
+	big, _ := json.Marshal(map[string]any{"purge": true, "volumes": vols})
+	r, err := NewRequest(Action{Host: "h", Op: "guest.destroy", Guest: 105, Params: big}, nonce, at)
+	if err == nil {
+		if _, perr := ParseRequest(r.Marshal()); perr != nil {
+			t.Fatalf("NewRequest made a request ParseRequest refuses: %v", perr)
+		}
+	}
+	vols = append(vols, strings.Repeat("x", 300))
+	big, _ = json.Marshal(map[string]any{"purge": true, "volumes": vols})
+	if _, err := NewRequest(Action{Host: "h", Op: "guest.destroy", Guest: 105, Params: big}, nonce, at); err == nil || !strings.Contains(err.Error(), "more than") {
+		t.Fatalf("oversized request: %v", err)
+	}
+	// ParseRequest applies the same schema.
+	bad := strings.Replace(goodRequest, `{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`, `{"purge":true}`, 1)
+	if _, err := ParseRequest([]byte(bad)); err == nil || !strings.Contains(err.Error(), `missing "volumes"`) {
+		t.Fatalf("ParseRequest without volumes: %v", err)
 	}
 }

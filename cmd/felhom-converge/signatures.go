@@ -7,12 +7,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -262,6 +262,15 @@ type SignaturesRequestCmd struct {
 }
 
 func (c *SignaturesRequestCmd) Run(g *globals) error {
+	if !ops.Known(c.Op) {
+		return withHint(fmt.Errorf("request: %w", &ops.UnknownOpError{Op: c.Op}), "ops are: %s", strings.Join(ops.Names(), ", "))
+	}
+	if c.Guest == "" && !ops.HostLevel(c.Op) {
+		return fmt.Errorf("request: --guest is required for %s", c.Op)
+	}
+	if c.Guest != "" && ops.HostLevel(c.Op) {
+		return fmt.Errorf("request: %s acts on the host and takes no --guest", c.Op)
+	}
 	var guest int
 	if c.Guest != "" {
 		n, err := strconv.Atoi(c.Guest)
@@ -286,11 +295,7 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 	}
 	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, time.Now().Add(c.NotAfter))
 	if err != nil {
-		err = fmt.Errorf("request: %w", err)
-		if !slices.Contains(trust.Ops, c.Op) {
-			return withHint(err, "ops are: %s", strings.Join(trust.Ops, ", "))
-		}
-		return err
+		return fmt.Errorf("request: %w", err)
 	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return fmt.Errorf("request: %w", err)
@@ -300,7 +305,7 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 		return fmt.Errorf("request: %w", err)
 	}
 	fmt.Fprintf(g.stdout, "wrote %s\nsign it with:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", path, trust.RoleOperational, path)
-	if req.Op == "signers.rotate" {
+	if req.Op == ops.SignersRotate {
 		fmt.Fprintf(g.stdout, "or with a recovery key:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleRecovery, path)
 	}
 	return nil
