@@ -159,3 +159,105 @@ func TestTaskVisibility(t *testing.T) {
 		t.Errorf("a token with Sys.Audit reads any task's log: %d", code)
 	}
 }
+
+// withoutPriv is the tool's role minus some privileges.
+func withoutPriv(drop ...string) []string {
+	var role []string
+	for _, p := range minimalRole {
+		if !contains(drop, p) {
+			role = append(role, p)
+		}
+	}
+	return role
+}
+
+// callAs does one form request through the handler and waits for the
+// task it started, if any.
+func callAs(t *testing.T, s *Sim, token, method, path, form string) (int, map[string]any) {
+	t.Helper()
+	req := httptest.NewRequest(method, "/api2/json"+path, strings.NewReader(form))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "PVEAPIToken="+token)
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, req)
+	var body map[string]any
+	json.Unmarshal(w.Body.Bytes(), &body)
+	if !s.WaitIdle(5 * time.Second) {
+		t.Fatal("tasks did not finish")
+	}
+	return w.Code, body
+}
+
+func taskExit(s *Sim, upid any) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, _ := upid.(string)
+	if tk := s.st.task(u); tk != nil {
+		return tk.ExitStatus
+	}
+	return "(no task)"
+}
+
+// prune-backups on vzdump needs Datastore.Allocate on the storage.
+func TestVzdumpPruneNeedsDatastoreAllocate(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{TaskDuration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	s.st.Tokens["felhom@pve!noalloc"] = &token{Secret: "s3cret", Privsep: true, ACL: map[string][]string{"/": withoutPriv("Datastore.Allocate")}}
+	s.mu.Unlock()
+	code, b := callAs(t, s, "felhom@pve!noalloc=s3cret", "POST", "/nodes/pve/vzdump", "vmid=100&remove=0&prune-backups=keep-all%3D1")
+	if code != 403 || b["message"] != "Permission check failed (/storage/local, Datastore.Allocate)\n" {
+		t.Errorf("vzdump with prune-backups, no Datastore.Allocate: %d %v", code, b["message"])
+	}
+	code, b = callAs(t, s, s.Token("converge"), "POST", "/nodes/pve/vzdump", "vmid=100&remove=0&prune-backups=keep-all%3D1")
+	if code != 200 || taskExit(s, b["data"]) != "OK" {
+		t.Errorf("vzdump with keep-all=1 and the tool's role: %d %v", code, taskExit(s, b["data"]))
+	}
+}
+
+// Restoring over an unprivileged CT as privileged needs VM.Allocate, not
+// Sys.Modify: refused at once when asked for explicitly, in the worker
+// when the archive is privileged. The old CT survives both.
+func TestRestoreToPrivilegedNeedsVMAllocate(t *testing.T) {
+	t.Parallel()
+	s, err := New(Options{TaskDuration: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.mu.Lock()
+	s.st.Tokens["felhom@pve!backuponly"] = &token{Secret: "s3cret", Privsep: true, ACL: map[string][]string{"/": withoutPriv("VM.Allocate")}}
+	s.mu.Unlock()
+	conv, bo := s.Token("converge"), "felhom@pve!backuponly=s3cret"
+	// A privileged archive: a backup of CT 110.
+	if code, b := callAs(t, s, conv, "POST", "/nodes/pve/vzdump", "vmid=110&remove=0&prune-backups=keep-all%3D1"); code != 200 || taskExit(s, b["data"]) != "OK" {
+		t.Fatalf("backup of 110: %d %v", code, b)
+	}
+	var archive string
+	s.mu.Lock()
+	for id, v := range s.st.storage("local").Volumes {
+		if v.VMID == 110 {
+			archive = id
+		}
+	}
+	s.mu.Unlock()
+	callAs(t, s, conv, "POST", "/nodes/pve/lxc/101/status/stop", "")
+
+	code, b := callAs(t, s, bo, "POST", "/nodes/pve/lxc", "vmid=101&restore=1&force=1&unprivileged=0&ostemplate="+url.QueryEscape(goldenArchive))
+	if code != 403 || b["message"] != "Permission check failed (cannot change from unprivileged to privileged without VM.Allocate)\n" {
+		t.Errorf("explicit change to privileged: %d %v", code, b["message"])
+	}
+	code, b = callAs(t, s, bo, "POST", "/nodes/pve/lxc", "vmid=101&restore=1&force=1&storage=local-lvm&ostemplate="+url.QueryEscape(archive))
+	if code != 200 || taskExit(s, b["data"]) != "unable to restore CT 101 - Permission check failed (/vms/101, VM.Allocate)" {
+		t.Errorf("restore of a privileged archive: %d %v", code, taskExit(s, b["data"]))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.st.Guests[101]; g == nil || g.Conf["lock"] != "" || g.Conf["unprivileged"] != "1" {
+		t.Errorf("CT 101 after the refused restores: %+v", g)
+	}
+}
