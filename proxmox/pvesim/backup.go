@@ -149,12 +149,12 @@ func finishVzdump(s *Sim, t *task) (int, error) {
 			continue
 		}
 		if err := checkBackupLimit(st, vmid, limit, remove, p); err != nil {
-			t.logf("ERROR: Backup of VM %d failed - %v", vmid, err)
+			t.logf("ERROR: Backup of VM %d failed - %s", vmid, errText(err))
 			failed++
 			continue
 		}
 		if err := s.backupOne(t, st, g, start); err != nil {
-			t.logf("ERROR: Backup of VM %d failed - %v", vmid, err)
+			t.logf("ERROR: Backup of VM %d failed - %s", vmid, errText(err))
 			failed++
 			continue
 		}
@@ -193,12 +193,12 @@ func checkBackupLimit(st *storage, vmid, limit int, remove bool, p map[string]st
 	if protected {
 		max, _ := strconv.Atoi(p["max-protected"])
 		if max > -1 && protectedCount >= max {
-			return fmt.Errorf("The number of protected backups per guest is limited to %d on storage '%s'", max, st.ID)
+			return failf("The number of protected backups per guest is limited to %d on storage '%s'", max, st.ID)
 		}
 		return nil
 	}
 	if count >= limit {
-		return fmt.Errorf("There is a max backup limit of %d enforced by the target storage or the vzdump parameters. Either increase the limit or delete old backups.", limit)
+		return failf("There is a max backup limit of %d enforced by the target storage or the vzdump parameters. Either increase the limit or delete old backups.", limit)
 	}
 	return nil
 }

@@ -384,7 +384,7 @@ func (s *Sim) recoverConfig(t *task, g *guest, arch *volume) (conf, mounts map[s
 			}
 			if strings.HasPrefix(ps["volume"], "/") {
 				if k == "rootfs" {
-					return nil, nil, 0, fmt.Errorf("restoring rootfs to bind mount is only possible by specifying -rootfs manually!")
+					return nil, nil, 0, failf("restoring rootfs to bind mount is only possible by specifying -rootfs manually!")
 				}
 				return nil, nil, 0, fmt.Errorf("restoring '%s' to bind mount is only possible for root", k)
 			}
@@ -397,7 +397,7 @@ func (s *Sim) recoverConfig(t *task, g *guest, arch *volume) (conf, mounts map[s
 			mounts[k] = printMount(ps)
 		}
 		if mounts["rootfs"] == "" {
-			return nil, nil, 0, fmt.Errorf("rootfs configuration could not be recovered, please check and specify manually!")
+			return nil, nil, 0, failf("rootfs configuration could not be recovered, please check and specify manually!")
 		}
 	}
 	return conf, mounts, warnings, nil
