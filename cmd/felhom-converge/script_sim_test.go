@@ -34,12 +34,16 @@ import (
 //	                                       /_sim/ (sim serve --admin); prints
 //	                                       the status line and the body
 func simScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
-	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+	m := map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"waitfile": cmdWaitFile,
 		"simapi":   cmdSimAPI,
 		"simadmin": cmdSimAdmin,
 		"simidle":  cmdSimIdle,
 	}
+	for name, fn := range applyScriptCmds() {
+		m[name] = fn
+	}
+	return m
 }
 
 func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
@@ -124,6 +128,7 @@ func cmdSimAdmin(ts *testscript.TestScript, neg bool, args []string) {
 	req, err := http.NewRequest(args[1], env["FELHOM_CONVERGE_PROXMOX_ENDPOINT"]+args[2], strings.NewReader(body))
 	ts.Check(err)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "PVEAPIToken="+env["FELHOM_CONVERGE_PROXMOX_TOKEN"])
 	resp, err := simHTTPClient(env).Do(req)
 	ts.Check(err)
 	defer resp.Body.Close()

@@ -31,7 +31,7 @@ type SimServeCmd struct {
 	Guests       int           `default:"0" help:"Seed this many extra guests (vmid 1000 up) into a new state."`
 	ResourcesLag time.Duration `default:"10s" help:"How long /cluster/resources lags behind new guests, starts and stops, like pvestatd's cache (0: no lag)."`
 	EnvFile      string        `type:"path" help:"Also write the connection settings to FILE (mode 0600) once serving." placeholder:"FILE"`
-	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/."`
+	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/ (they need a simulator token and a loopback Host)."`
 	Token        string        `default:"converge" enum:"converge,readonly" help:"Seeded API token to print: converge (the tool's role) or readonly (VM.Audit, Datastore.Audit, Sys.Audit)."`
 }
 

@@ -6,7 +6,9 @@ package pvesim
 import (
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -227,7 +229,20 @@ func (s *Sim) Counters() map[string]int {
 //	POST /_sim/hold       {"method","path"}  → {"data":{"id":N}}
 //	GET  /_sim/hold/N     → {"data":{"reached":0|1}}
 //	POST /_sim/release    {"id":N}
+//
+// Every admin request needs one of the simulator's API tokens in the usual
+// "Authorization: PVEAPIToken=..." header, and its Host (and Origin, when
+// sent) must name the loopback address the simulator serves, so that a
+// web page in the operator's browser cannot inject faults.
 func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
+	if err := s.checkAdminOrigin(hr); err != nil {
+		writeError(w, &apiError{status: 403, msg: err.Error()})
+		return
+	}
+	if _, err := s.authenticate(hr); err != nil {
+		writeError(w, err)
+		return
+	}
 	var in struct {
 		Method     string `json:"method"`
 		Path       string `json:"path"`
@@ -319,4 +334,39 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 	default:
 		reply(404, "unknown admin method")
 	}
+}
+
+// checkAdminOrigin refuses an admin request whose Host or Origin is not a
+// loopback address, or not the port the simulator listens on.
+func (s *Sim) checkAdminOrigin(hr *http.Request) error {
+	s.srvMu.Lock()
+	var port string
+	if s.ln != nil {
+		_, port, _ = net.SplitHostPort(s.ln.Addr().String())
+	}
+	s.srvMu.Unlock()
+	ok := func(hostport string) bool {
+		host, p, err := net.SplitHostPort(hostport)
+		if err != nil {
+			host, p = hostport, ""
+		}
+		if port != "" && p != port {
+			return false
+		}
+		if host == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		return ip != nil && ip.IsLoopback()
+	}
+	if !ok(hr.Host) {
+		return fmt.Errorf("admin requests must name the simulator's loopback address, not host %q", hr.Host)
+	}
+	if o := hr.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !ok(u.Host) {
+			return fmt.Errorf("admin requests from origin %q are refused", o)
+		}
+	}
+	return nil
 }

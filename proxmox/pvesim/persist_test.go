@@ -211,6 +211,7 @@ func TestAdminEndpoint(t *testing.T) {
 	post := func(path, body string) *http.Response {
 		req, _ := http.NewRequest("POST", strings.TrimSuffix(a.base, "/api2/json")+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "PVEAPIToken="+a.token)
 		resp, err := a.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -235,6 +236,39 @@ func TestAdminEndpoint(t *testing.T) {
 	if _, st := a.task("POST", "/nodes/pve/lxc/110/status/start", nil); st["exitstatus"] != "startup for container '110' failed" {
 		t.Errorf("task after fail-task: %v", st["exitstatus"])
 	}
+	// Without a token, with a token the simulator does not know, from
+	// another Host or from a web page's Origin: refused, no effect.
+	admin := strings.TrimSuffix(a.base, "/api2/json") + "/_sim/fail"
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		host   string
+		status int
+	}{
+		{"no token", map[string]string{}, "", 401},
+		{"unknown token", map[string]string{"Authorization": "PVEAPIToken=felhom@pve!converge=00000000-0000-0000-0000-000000000000"}, "", 401},
+		{"foreign Host", map[string]string{"Authorization": "PVEAPIToken=" + a.token}, "evil.example:80", 403},
+		{"loopback on another port", map[string]string{"Authorization": "PVEAPIToken=" + a.token}, "127.0.0.1:1", 403},
+		{"web page Origin", map[string]string{"Authorization": "PVEAPIToken=" + a.token, "Origin": "https://evil.example"}, "", 403},
+	} {
+		req, _ := http.NewRequest("POST", admin, strings.NewReader(`{"method":"GET","path":"/version","status":500,"message":"should not be"}`))
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		if tc.host != "" {
+			req.Host = tc.host
+		}
+		resp, err := a.hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: %s, want %d", tc.name, resp.Status, tc.status)
+		}
+	}
+	a.ok("GET", "/version", nil) // no refused request injected a fault
+
 	// Without EnableAdmin the path does not exist.
 	b := startSim(t, pvesim.Options{})
 	req, _ := http.NewRequest("GET", strings.TrimSuffix(b.base, "/api2/json")+"/_sim/counters", nil)
@@ -385,6 +419,7 @@ func TestAdminHold(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(method, strings.TrimSuffix(a.base, "/api2/json")+path, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "PVEAPIToken="+a.token)
 		resp, err := a.hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
