@@ -608,3 +608,19 @@ func (j *Journal) ToolBackups() []Backup {
 	})
 	return out
 }
+
+// LastDigests is the last recorded digest of every guest, by vmid.
+func (j *Journal) LastDigests() []Digest {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	out := make([]Digest, 0, len(j.x.digests))
+	for _, d := range j.x.digests {
+		out = append(out, Digest{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn})
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Guest < out[b].Guest })
+	return out
+}
+
+// RecordJSON is the JSON of r as the journal stores it: an object whose
+// first member is "type".
+func RecordJSON(r Record) ([]byte, error) { return marshalRecord(r) }

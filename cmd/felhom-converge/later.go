@@ -16,16 +16,6 @@ func notImplemented(cmd string) error {
 		"this command arrives with a later release; 'felhom-converge validate' and 'felhom-converge selftest' work today")
 }
 
-type JournalCmd struct {
-	Show JournalShowCmd `cmd:"" help:"Print the journal's transactions and steps."`
-}
-
-type JournalShowCmd struct {
-	SimFlag
-}
-
-func (c *JournalShowCmd) Run() error { return notImplemented("journal show") }
-
 type StatusCmd struct {
 	SimFlag
 }
