@@ -91,7 +91,7 @@ func beginVzdump(s *Sim, t *task) error {
 	var locked []string
 	for _, id := range vzdumpIDs(t) {
 		if g := s.st.Guests[id]; g != nil && g.Conf["lock"] == "" && contains(allowed, strconv.Itoa(id)) {
-			g.Conf["lock"] = "backup"
+			g.setLock("backup")
 			locked = append(locked, strconv.Itoa(id))
 		}
 	}
@@ -104,7 +104,7 @@ func abortVzdump(s *Sim, t *task) {
 	for _, f := range splitList(t.Params["locked"]) {
 		n, _ := strconv.Atoi(f)
 		if g := s.st.Guests[n]; g != nil && g.Conf["lock"] == "backup" {
-			delete(g.Conf, "lock")
+			g.unlock()
 		}
 	}
 }

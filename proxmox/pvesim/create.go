@@ -72,7 +72,7 @@ func hCreate(r *request) (any, error) {
 	params["existed"] = strconv.FormatBool(existing != nil)
 	params["may-allocate"] = strconv.FormatBool(r.has(vmPath(vmid), "VM.Allocate"))
 	if existing != nil {
-		existing.Conf["lock"] = "create"
+		existing.setLock("create")
 	} else {
 		st.Guests[vmid] = &guest{VMID: vmid, Conf: map[string]string{"lock": "create"}, Created: r.now.UnixMilli()}
 	}
@@ -270,7 +270,7 @@ func finishCreate(s *Sim, t *task) (int, error) {
 func (s *Sim) failCreateUnchanged(t *task, err error) error {
 	if g := s.st.Guests[taskVMID(t)]; g != nil {
 		if t.Params["existed"] == "true" {
-			delete(g.Conf, "lock")
+			g.unlock()
 		} else {
 			delete(s.st.Guests, g.VMID)
 		}

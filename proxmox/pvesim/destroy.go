@@ -33,16 +33,16 @@ func beginDestroy(s *Sim, t *task) error {
 	if g.Running {
 		s.setRunning(g, false, 0)
 	}
-	g.Conf["lock"] = "destroyed"
+	g.setLock("destroyed")
 	return nil
 }
 
 func finishDestroy(s *Sim, t *task) (int, error) {
-	vmid := taskVMID(t)
-	g := s.st.Guests[vmid]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, vmid)
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
+	vmid := g.VMID
 	for _, vol := range guestVolumes(g) {
 		s.freeVolume(vol)
 		t.logf("  Logical volume \"%s\" successfully removed.", volName(vol))

@@ -144,18 +144,18 @@ func hMoveVolume(r *request) (any, error) {
 	if !target.hasContent("rootdir") {
 		return nil, failf("storage '%s' does not support container directories", target.ID)
 	}
-	g.Conf["lock"] = "disk"
+	g.setLock("disk")
 	params := map[string]string{"vmid": strconv.Itoa(vmid), "volume": key, "storage": target.ID, "delete": p["delete"]}
 	return r.s.startTaskLocked(r, "move_volume", strconv.Itoa(vmid), "move", params)
 }
 
 func finishMove(s *Sim, t *task) (int, error) {
-	vmid := taskVMID(t)
-	g := s.st.Guests[vmid]
-	if g == nil {
-		return 0, errNoConfig(s.st.Node, vmid)
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return 0, err
 	}
-	defer delete(g.Conf, "lock")
+	vmid := g.VMID
+	defer g.unlock()
 	key := t.Params["volume"]
 	val := g.Conf[key]
 	oldVol := volumeOf(val)

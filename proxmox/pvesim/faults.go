@@ -226,6 +226,7 @@ func (s *Sim) Counters() map[string]int {
 //	GET  /_sim/counters
 //	POST /_sim/fail       {"method","path","n","status","message"}
 //	POST /_sim/fail-task  {"type","id","exitstatus"}
+//	POST /_sim/fill-storage {"storage","full"} (full defaults to true)
 //	POST /_sim/hold       {"method","path"}  → {"data":{"id":N}}
 //	GET  /_sim/hold/N     → {"data":{"reached":0|1}}
 //	POST /_sim/release    {"id":N}
@@ -252,6 +253,8 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		Type       string `json:"type"`
 		ID         any    `json:"id"`
 		ExitStatus string `json:"exitstatus"`
+		Storage    string `json:"storage"`
+		Full       *bool  `json:"full"`
 	}
 	reply := func(status int, data any) {
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
@@ -297,6 +300,13 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 			id = fmt.Sprint(in.ID)
 		}
 		s.FailTask(in.Type, id, in.ExitStatus)
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "fill-storage":
+		full := in.Full == nil || *in.Full
+		if err := s.FillStorage(in.Storage, full); err != nil {
+			reply(400, err.Error())
+			return
+		}
 		reply(200, nil)
 	case hr.Method == http.MethodPost && path == "hold":
 		h, err := s.Hold(in.Method, in.Path)

@@ -50,7 +50,7 @@ func beginGuest(s *Sim, t *task) error {
 
 func clearLockOp(s *Sim, t *task) {
 	if g := s.st.Guests[taskVMID(t)]; g != nil {
-		delete(g.Conf, "lock")
+		g.unlock()
 	}
 }
 

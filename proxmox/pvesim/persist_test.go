@@ -269,6 +269,22 @@ func TestAdminEndpoint(t *testing.T) {
 	}
 	a.ok("GET", "/version", nil) // no refused request injected a fault
 
+	// A full pool, over HTTP: a new volume is refused with LVM's error.
+	if r := post("/_sim/fill-storage", `{"storage":"local-lvm"}`); r.StatusCode != 200 {
+		t.Fatalf("fill-storage: %s", r.Status)
+	}
+	r := a.do("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:1,mp=/x"))
+	if e, _ := r.Body["errors"].(map[string]any); r.Code != 400 || !strings.Contains(fmt.Sprint(e["mp0"]), "free space in thin pool pve/data reached threshold") {
+		t.Errorf("new volume on a full pool: %s %v", r.Status, r.Body)
+	}
+	if r := post("/_sim/fill-storage", `{"storage":"local-lvm","full":false}`); r.StatusCode != 200 {
+		t.Fatalf("fill-storage full=false: %s", r.Status)
+	}
+	a.ok("PUT", "/nodes/pve/lxc/110/config", form("mp0", "local-lvm:1,mp=/x"))
+	if r := post("/_sim/fill-storage", `{"storage":"nope"}`); r.StatusCode != 400 {
+		t.Errorf("fill-storage of an unknown storage: %s", r.Status)
+	}
+
 	// Without EnableAdmin the path does not exist.
 	b := startSim(t, pvesim.Options{})
 	req, _ := http.NewRequest("GET", strings.TrimSuffix(b.base, "/api2/json")+"/_sim/counters", nil)

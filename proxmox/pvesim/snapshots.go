@@ -19,10 +19,9 @@ func hSnapshotCreate(r *request) (any, error) {
 }
 
 func beginSnapshot(s *Sim, t *task) error {
-	vmid := taskVMID(t)
-	g := s.st.Guests[vmid]
-	if g == nil {
-		return errNoConfig(s.st.Node, vmid)
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
 	}
 	if err := g.checkLock(); err != nil {
 		return err
@@ -54,7 +53,7 @@ func beginSnapshot(s *Sim, t *task) error {
 		g.Snapshots = map[string]*snapshot{}
 	}
 	g.Snapshots[name] = &snapshot{Conf: sc, Snaptime: s.clock().Unix(), Running: g.Running}
-	g.Conf["lock"] = "snapshot"
+	g.setLock("snapshot")
 	return nil
 }
 
@@ -67,7 +66,7 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 	sn := g.Snapshots[name]
 	delete(sn.Conf, "snapstate")
 	g.Conf["parent"] = name
-	delete(g.Conf, "lock")
+	g.unlock()
 	for k, v := range g.Conf {
 		if isMountKey(k) {
 			t.logf("  Logical volume \"snap_%s_%s\" created.", volName(volumeOf(v)), name)
@@ -79,7 +78,7 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 func abortSnapshot(s *Sim, t *task) {
 	if g := s.st.Guests[taskVMID(t)]; g != nil {
 		delete(g.Snapshots, t.Params["snapname"])
-		delete(g.Conf, "lock")
+		g.unlock()
 	}
 }
 
@@ -90,10 +89,9 @@ func hSnapshotDelete(r *request) (any, error) {
 }
 
 func beginDelSnapshot(s *Sim, t *task) error {
-	vmid := taskVMID(t)
-	g := s.st.Guests[vmid]
-	if g == nil {
-		return errNoConfig(s.st.Node, vmid)
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
 	}
 	// AbstractConfig snapshot_delete: the snapshot must exist, then
 	// set_lock refuses a locked CT; force only keeps going when removing
@@ -106,7 +104,7 @@ func beginDelSnapshot(s *Sim, t *task) error {
 		return err
 	}
 	sn.Conf["snapstate"] = "delete"
-	g.Conf["lock"] = "snapshot-delete"
+	g.setLock("snapshot-delete")
 	return nil
 }
 
@@ -130,7 +128,7 @@ func finishDelSnapshot(s *Sim, t *task) (int, error) {
 	if g.Conf["parent"] == name {
 		setOrDelete(g.Conf, "parent", parent)
 	}
-	delete(g.Conf, "lock")
+	g.unlock()
 	t.logf("  Logical volume \"snap_%s_%s\" successfully removed.", volName(volumeOf(g.Conf["rootfs"])), name)
 	return 0, nil
 }
@@ -140,7 +138,7 @@ func abortDelSnapshot(s *Sim, t *task) {
 		if sn := g.Snapshots[t.Params["snapname"]]; sn != nil {
 			delete(sn.Conf, "snapstate")
 		}
-		delete(g.Conf, "lock")
+		g.unlock()
 	}
 }
 
@@ -162,11 +160,11 @@ func hRollback(r *request) (any, error) {
 }
 
 func beginRollback(s *Sim, t *task) error {
-	vmid := taskVMID(t)
-	g := s.st.Guests[vmid]
-	if g == nil {
-		return errNoConfig(s.st.Node, vmid)
+	g, err := taskGuest(s, t)
+	if err != nil {
+		return err
 	}
+	vmid := g.VMID
 	if err := g.checkLock(); err != nil {
 		return err
 	}
@@ -194,7 +192,7 @@ func beginRollback(s *Sim, t *task) error {
 		t.logf("stopping CT %d for rollback", vmid)
 		s.setRunning(g, false, 0)
 	}
-	g.Conf["lock"] = "rollback"
+	g.setLock("rollback")
 	return nil
 }
 
@@ -233,7 +231,7 @@ func finishRollback(s *Sim, t *task) (int, error) {
 	g.Pending, g.PendingDelete = nil, nil
 	t.logf("  Logical volume \"%s\" successfully removed.", volName(volumeOf(newConf["rootfs"])))
 	t.logf("  Logical volume \"%s\" created.", volName(volumeOf(newConf["rootfs"])))
-	delete(g.Conf, "lock")
+	g.unlock()
 	if t.Params["start"] == "1" {
 		if err := s.forkStartLocked(t, g); err != nil {
 			return 0, err

@@ -181,6 +181,12 @@ func (g *guest) checkLock() error {
 	return nil
 }
 
+// setLock sets the config lock a task holds while it runs.
+func (g *guest) setLock(l string) { g.Conf["lock"] = l }
+
+// unlock clears the config lock.
+func (g *guest) unlock() { delete(g.Conf, "lock") }
+
 // checkLockExcept is check_lock unless the lock is one of those allowed
 // (start and stop go on with "mounted").
 func (g *guest) checkLockExcept(allowed ...string) error {
