@@ -72,9 +72,14 @@ type RestoreOptions struct {
 	// Force overwrites an existing guest with the same vmid: the guest's
 	// current disks are destroyed.
 	Force bool
-	// Unique gives the restored guest new MAC addresses.
+	// Unique gives the restored guest new MAC addresses: Proxmox then
+	// takes every netN from the archive and ignores the netN given in
+	// Config, so RestoreLXC refuses the two together. Set interfaces with
+	// SetConfig after the restore instead.
 	Unique bool
-	// Start starts the guest once restored.
+	// Start starts the guest once restored: the restore task ends, and a
+	// separate vzstart task (which can fail on its own) starts the guest.
+	// Waiting for the restore's UPID does not wait for that start.
 	Start bool
 	// Config overrides the backed-up configuration, in Proxmox's format:
 	// rootfs, mpN, netN, hostname, memory, swap, cores, unprivileged,
@@ -116,6 +121,9 @@ func (c *Client) RestoreLXC(ctx context.Context, vmid int, archive string, o Res
 	for k, v := range o.Config {
 		if !restoreKeys.MatchString(k) {
 			return UPID{}, fmt.Errorf("restore CT %d: config key %q cannot be set on restore", vmid, k)
+		}
+		if o.Unique && strings.HasPrefix(k, "net") {
+			return UPID{}, fmt.Errorf("restore CT %d: %s is ignored by a restore with unique MAC addresses; set it after the restore", vmid, k)
 		}
 		form.Set(k, v)
 	}
@@ -234,7 +242,8 @@ func (c *Client) Snapshot(ctx context.Context, vmid int, name, description strin
 }
 
 // Rollback is POST .../snapshot/{name}/rollback. A running guest is
-// stopped; start=true starts it again afterwards. start=0 is Proxmox's
+// stopped; start=true starts it again afterwards, in a separate vzstart
+// task that the rollback task forks as it ends. start=0 is Proxmox's
 // default and is not sent, so the call also works on versions whose
 // rollback has no start parameter (they refuse unknown parameters).
 func (c *Client) Rollback(ctx context.Context, vmid int, name string, start bool) (UPID, error) {

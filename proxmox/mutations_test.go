@@ -29,14 +29,14 @@ func TestMutationsOnTheWire(t *testing.T) {
 		{"restore with force and overrides",
 			func(c *Client) error {
 				_, err := c.RestoreLXC(ctx, 105, "local:backup/vzdump-lxc-105-2023_02_01-00_00_00.tar.zst", RestoreOptions{
-					Storage: "local-lvm", Force: true, Unique: true,
+					Storage: "local-lvm", Force: true,
 					Config: map[string]string{"hostname": "web", "memory": "2048", "unprivileged": "1", "net0": "name=eth0,bridge=vmbr0,ip=dhcp"},
 				})
 				return err
 			},
 			"POST", "/nodes/pve/lxc",
 			url.Values{"vmid": {"105"}, "ostemplate": {"local:backup/vzdump-lxc-105-2023_02_01-00_00_00.tar.zst"}, "restore": {"1"},
-				"storage": {"local-lvm"}, "force": {"1"}, "unique": {"1"}, "hostname": {"web"}, "memory": {"2048"}, "unprivileged": {"1"},
+				"storage": {"local-lvm"}, "force": {"1"}, "hostname": {"web"}, "memory": {"2048"}, "unprivileged": {"1"},
 				"net0": {"name=eth0,bridge=vmbr0,ip=dhcp"}}, false},
 		{"destroy sends every flag explicitly",
 			func(c *Client) error {
@@ -152,6 +152,10 @@ func TestMutationArgumentsRefused(t *testing.T) {
 		}},
 		{"set config smuggles delete", func() error { return c.SetConfig(ctx, 100, map[string]string{"delete": "rootfs"}, nil, "") }},
 		{"vzdump bad mode", func() error { _, err := c.Vzdump(ctx, 100, VzdumpOptions{Mode: "live"}); return err }},
+		{"restore with unique and an interface", func() error {
+			_, err := c.RestoreLXC(ctx, 105, "local:backup/x.tar.zst", RestoreOptions{Unique: true, Config: map[string]string{"net0": "name=eth0,bridge=vmbr0"}})
+			return err
+		}},
 		{"one-character snapshot name", func() error { _, err := c.Snapshot(ctx, 100, "a", ""); return err }},
 		{"rootfs through the config", func() error {
 			return c.SetConfig(ctx, 100, map[string]string{"rootfs": "local-lvm:vm-100-disk-0,size=8G"}, nil, "")
