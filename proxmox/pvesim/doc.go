@@ -1,6 +1,6 @@
 // Package pvesim simulates the Proxmox VE 8 HTTP API of one node, for the
 // demo and for every end-to-end test. It shares only wire types (UPID)
-// with the client in package proxmox.
+// and the tool's role (proxmox.ToolPrivileges) with package proxmox.
 //
 // Fidelity comes first: shapes, errors and the order of checks follow
 // pve-manager, pve-container and pve-http-server (see the project's
@@ -28,11 +28,71 @@
 //     Tasks.pm's two shapes: running tasks with status "RUNNING" and the
 //     user as "user@realm!token", finished ones with user and tokenid
 //     split, an endtime and the exit status.
-//   - A config change Proxmox cannot apply (a new volume the storage
-//     cannot hold) stays in the pending section and the PUT answers 400
-//     naming the key, as vmconfig_apply_pending does.
+//   - Config writes follow update_pct_config: every change goes to the
+//     pending section as sent, pending values equal to the current ones
+//     are dropped (cleanup_pending), then a running CT hotplugs what
+//     Proxmox hotplugs (the fast-plug keys, memory, swap, CPU limits,
+//     interfaces, new mount points) and keeps the rest pending, raw and
+//     unallocated, until the next start; a stopped CT applies everything.
+//     When any key fails, nothing is written, volumes allocated for the
+//     request are freed, and the answer is a 400 naming the key (PVE 8.3
+//     and later). rootfs is stored verbatim: no allocation, no size
+//     rescan, no unusedN for the old volume; a guest whose rootfs names no
+//     volume fails to start.
 //   - Config digests are the SHA-1 of the rendered config file (snapshots
-//     and pending section included) and change on every write.
+//     and pending section included) and change on every write that
+//     changes the file.
+//
+// # What is modelled
+//
+// Following Proxmox VE 8.4 (pve-manager stable-8, pve-container 5.3.x on
+// stable-bookworm, pve-guest-common 5.2, pve-storage stable-8,
+// pve-http-server 5.2), for one node and LXC guests:
+//
+//   - Reads: version, nodes, node status, network, certificates, next
+//     free vmid, permissions, cluster resources (with pvestatd's lag), the
+//     LXC list, status/current, config (pending overlaid, current=1,
+//     snapshot=NAME with its snaptime), pending (digest row included),
+//     snapshots, storage.cfg, storage status and content, prune dry runs,
+//     tasks (list, status, log).
+//   - Create from a template and restore from a vzdump archive: the
+//     archive's config merged with the given keys (unique=1 takes every
+//     interface from the archive with new MACs, ignoring the given ones),
+//     volumes allocated in the order rootfs, mp0, mp1, ..., storage-only
+//     restores, restore over an existing CT (force=1) that allocates the
+//     new volumes before destroying the old ones and deletes the CT's
+//     config on a later failure, VM.Allocate for a change to privileged.
+//   - start=1 on create, restore and rollback ends that task and forks a
+//     separate vzstart task, which can fail on its own.
+//   - Start (pending applied first, bridges and mount volumes checked),
+//     stop, shutdown (refused under any lock), reboot (ignores locks),
+//     destroy, resize (grow only), move_volume (stopped CTs, same guest),
+//     snapshots (create, delete, rollback with ZFS's newest-only rule,
+//     description), vzdump (modes, stop mode for a stopped CT, archive
+//     names in local time, notes, protected, retention pruning with
+//     pve-storage's marking, and the retention limit a remove=0 or
+//     protected=1 backup must stay within; keep-all=1 neither prunes nor
+//     counts), prune-backups, removal of storage content.
+//   - Interfaces are checked against the host's bridges (vmbr0, vmbr1,
+//     MTU 1500) where Proxmox checks them: an MTU above the bridge's fails
+//     the write, an unknown bridge fails a stopped CT's write after it was
+//     saved, a running CT's hotplug (nothing written) and the start.
+//   - Storage: dir (thick: capacity counts every volume's size), lvmthin
+//     (over-provisions; used is the data written, a fixed fraction of each
+//     volume's size) and zfspool; Sim.FillStorage makes one full, so that
+//     new volumes and growth fail in the task with the storage's error.
+//
+// # What is not modelled
+//
+// QEMU VMs, clusters, HA, replication, pools, SDN zones other than
+// localnetwork, firewall configs, bind mounts and devices (no API token
+// may set them), root@pam, tickets and CSRF, templates made from CTs,
+// clone, migration, moving a volume to another CT, suspend/resume,
+// bandwidth limits, PBS and backup providers, the contents of guests
+// (archives hold the config only), memory hotplug limits, and real disk
+// usage inside guests. The LVM and ZFS texts of a full storage and a
+// failed resize follow pve-storage's message prefixes; LVM's own wording
+// varies between versions.
 //
 // # State
 //
@@ -53,7 +113,8 @@
 // storage "local-lvm" (lvmthin pve/data, images/rootdir, 400 GiB); bridges
 // vmbr0 and vmbr1; guests 100 "web" (running, snapshot "pre-upgrade"),
 // 101 "files" (running, mp0 /srv/share) and 110 "legacy" (stopped,
-// privileged); user felhom@pve with the tool's minimal role on "/", token
+// privileged, so without an unprivileged key); user felhom@pve with the
+// tool's role (proxmox.ToolPrivileges) on "/", token
 // felhom@pve!converge (same role) and felhom@pve!readonly (VM.Audit,
 // Datastore.Audit, Sys.Audit), both with privilege separation and random
 // secrets persisted with the state. Options.ExtraGuests adds guests from
@@ -75,6 +136,9 @@
 // status; [Sim.Hold] lets a request take effect and then holds its
 // response until released, so a test can kill a client between the
 // server's effect and the client seeing the answer; [Sim.Counters] counts
-// requests per method and path template. With Options.EnableAdmin the same
-// is available over HTTP under /_sim/ (a path real Proxmox does not have).
+// requests per method and path template; [Sim.FillStorage] makes a
+// storage full. With Options.EnableAdmin the same is available over HTTP
+// under /_sim/ (a path real Proxmox does not have), to callers with one of
+// the simulator's API tokens whose Host and Origin name the loopback
+// address it serves.
 package pvesim
