@@ -262,7 +262,7 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 	if _, exists := st.Volumes[volid]; exists {
 		return fmt.Errorf("unable to create temporary directory '%s/dump/%s.tmp' - File exists", st.Path, strings.TrimSuffix(file, ext))
 	}
-	if st.used()+size > st.Total {
+	if !st.fits(size) {
 		return fmt.Errorf("vma_queue_write: write error - No space left on device")
 	}
 	t.logf("INFO: Total bytes written: %d (%dMiB, 210MiB/s)", data, data>>20)

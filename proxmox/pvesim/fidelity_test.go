@@ -121,6 +121,15 @@ func TestPendingStaysRawOnRunningCT(t *testing.T) {
 	if c["mp0"] != "local-lvm:vm-101-disk-2,mp=/x,size=3G" || c["unused0"] != "local-lvm:vm-101-disk-1" {
 		t.Errorf("after start: mp0 %v unused0 %v", c["mp0"], c["unused0"])
 	}
+	// A raw pending value is no volume: destroying the CT frees only real ones.
+	a.ok("PUT", "/nodes/pve/lxc/101/config", form("mp0", "local-lvm:2,mp=/y"))
+	upid, st := a.task("DELETE", "/nodes/pve/lxc/101", form("force", "1", "purge", "1"))
+	if st["exitstatus"] != "OK" {
+		t.Fatal(st)
+	}
+	if log := a.taskLog(upid); strings.Contains(log, "\"2\"") || !strings.Contains(log, "vm-101-disk-2") {
+		t.Errorf("destroy log:\n%s", log)
+	}
 }
 
 // cleanup_pending: re-sending an unchanged value is no change; deleting a

@@ -68,7 +68,8 @@ func guestVolumes(g *guest) []string {
 			if strings.HasPrefix(vol, "/") || seen[vol] {
 				continue
 			}
-			if _, _, ok := cutVolID(vol); ok {
+			// A raw "STORAGE:GiB" left pending is no volume yet.
+			if _, _, ok := cutVolID(vol); ok && !newVolPattern.MatchString(vol) {
 				seen[vol] = true
 				out = append(out, vol)
 			}

@@ -33,11 +33,8 @@ func beginSnapshot(s *Sim, t *task) error {
 	if g.Conf["template"] == "1" {
 		return fmt.Errorf("you can't take a snapshot if it's a template")
 	}
-	for k, v := range g.Conf {
-		if !isMountKey(k) {
-			continue
-		}
-		st, _ := s.st.volume(volumeOf(v))
+	for _, k := range g.mountKeys() {
+		st, _ := s.st.volume(volumeOf(g.Conf[k]))
 		if st == nil || !st.canSnapshot() {
 			return fmt.Errorf("snapshot feature is not available")
 		}
@@ -67,10 +64,8 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 	delete(sn.Conf, "snapstate")
 	g.Conf["parent"] = name
 	g.unlock()
-	for k, v := range g.Conf {
-		if isMountKey(k) {
-			t.logf("  Logical volume \"snap_%s_%s\" created.", volName(volumeOf(v)), name)
-		}
+	for _, k := range g.mountKeys() {
+		t.logf("  Logical volume \"snap_%s_%s\" created.", volName(volumeOf(g.Conf[k])), name)
 	}
 	return 0, nil
 }
