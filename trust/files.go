@@ -46,6 +46,26 @@ func openRegular(path string, flags int) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
+// ReadRegular reads the regular file at path, of at most max bytes. It
+// never follows a final symbolic link and never blocks on a FIFO: a path
+// that is not a regular file is an error wrapping ErrNotRegular, a larger
+// file one wrapping ErrTooLarge, refused before it is read.
+func ReadRegular(path string, max int64) ([]byte, error) {
+	data, _, err := readRegular(path, max)
+	return data, err
+}
+
+// readRegular is ReadRegular, with the file's stat.
+func readRegular(path string, max int64) ([]byte, fs.FileInfo, error) {
+	f, fi, err := openRegular(path, os.O_RDONLY)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	data, err := readBounded(f, fi, path, max)
+	return data, fi, err
+}
+
 // readBounded reads f (whose stat is fi) whole, refusing it when it is or
 // grows larger than max.
 func readBounded(f *os.File, fi fs.FileInfo, path string, max int64) ([]byte, error) {

@@ -3,7 +3,9 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -18,6 +20,10 @@ import (
 //	replace FILE OLD NEW                         replace the first OLD in FILE by NEW
 //	opensshvectors DIR                           copy OpenSSH's SSHSIG test vectors
 //	                                             (trust/testdata/openssh) into DIR
+//	mkfifo FILE                                  make a FIFO
+//	touchq DIR NAME                              create an empty file in DIR whose
+//	                                             name is the Go string literal NAME
+//	                                             (so it may hold a newline)
 func trustScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"signerline": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -67,6 +73,20 @@ func trustScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args
 				ts.Check(err)
 				ts.Check(os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644))
 			}
+		},
+		"mkfifo": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 1 {
+				ts.Fatalf("usage: mkfifo FILE")
+			}
+			ts.Check(syscall.Mkfifo(ts.MkAbs(args[0]), 0o644))
+		},
+		"touchq": func(ts *testscript.TestScript, neg bool, args []string) {
+			if neg || len(args) != 2 {
+				ts.Fatalf("usage: touchq DIR NAME")
+			}
+			name, err := strconv.Unquote(args[1])
+			ts.Check(err)
+			ts.Check(os.WriteFile(filepath.Join(ts.MkAbs(args[0]), name), nil, 0o644))
 		},
 		"replace": func(ts *testscript.TestScript, neg bool, args []string) {
 			if neg || len(args) != 3 {

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -101,10 +100,12 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 
 // verifyDir prints one line per request in dir and fails unless every
 // request has a signature that verifies. The default directory (isDefault)
-// may not exist yet: then nothing has been requested.
+// may not exist yet: then nothing has been requested. Names from the
+// directory are printed with trust.QuoteName, so a file name cannot forge
+// a line.
 func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) error {
-	entries, err := os.ReadDir(dir)
-	if isDefault && errors.Is(err, os.ErrNotExist) {
+	reqs, problems, err := trust.ReadSignedDir(dir)
+	if isDefault && errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
 		return nil
 	}
@@ -112,74 +113,35 @@ func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) 
 		return withHint(fmt.Errorf("read signatures directory: %w", err),
 			"put <id>.req and its <id>.req.sig there, or name another directory with --signatures DIR")
 	}
-	var ids []string
-	sigs := map[string]bool{}
-	for _, e := range entries {
-		name := e.Name()
-		switch {
-		case strings.HasSuffix(name, ".req.sig"):
-			sigs[strings.TrimSuffix(name, ".req.sig")] = true
-		case strings.HasSuffix(name, ".req"):
-			ids = append(ids, strings.TrimSuffix(name, ".req"))
+	failed, total := 0, len(reqs)
+	for _, p := range problems {
+		if errors.Is(p.Err, trust.ErrNoRequest) {
+			warnf(g.stderr, "%v", p)
+			continue
 		}
+		errorf(g.stderr, "%s/%v", dir, p)
+		failed++
+		total++
 	}
-	sort.Strings(ids)
-	for _, id := range ids {
-		delete(sigs, id)
-	}
-	for id := range sigs {
-		warnf(g.stderr, "%s.req.sig has no %s.req beside it", id, id)
-	}
-	if len(ids) == 0 {
+	if total == 0 {
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
 		return nil
 	}
-	failed := 0
-	for _, id := range ids {
-		d, err := checkPair(v, host, filepath.Join(dir, id+".req"))
+	for _, s := range reqs {
+		d, err := v.Check(host, s.Req, s.Sig)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(g.stdout, "%s  %s  %s\n", id, d.Outcome, describe(d))
+		fmt.Fprintf(g.stdout, "%s  %s  %s\n", trust.QuoteName(s.ID), d.Outcome, describe(d))
 		if !d.Accepted() {
 			failed++
 		}
 	}
 	if failed > 0 {
-		errorf(g.stderr, "%d of %d requests do not verify", failed, len(ids))
+		errorf(g.stderr, "%d of %d requests do not verify", failed, total)
 		return silentError{code: exitError}
 	}
 	return nil
-}
-
-func checkPair(v *trust.Verifier, host, reqPath string) (trust.Decision, error) {
-	req, err := readBounded(reqPath, trust.MaxRequestSize)
-	if err != nil {
-		return trust.Decision{}, err
-	}
-	sig, err := readBounded(reqPath+".sig", trust.MaxSignatureSize)
-	if errors.Is(err, os.ErrNotExist) {
-		sig, err = nil, nil
-	}
-	if err != nil {
-		return trust.Decision{}, err
-	}
-	return v.Check(host, req, sig)
-}
-
-// readBounded reads at most max+1 bytes, so that an oversized file is
-// refused by the parser rather than read whole.
-func readBounded(path string, max int) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	return b, nil
 }
 
 // describe renders what a decision establishes, or why it refuses.
@@ -222,7 +184,7 @@ func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
 		}
 		at = t
 	}
-	sigBytes, err := readBounded(c.Signature, trust.MaxSignatureSize)
+	sigBytes, err := trust.ReadRegular(c.Signature, trust.MaxSignatureSize)
 	if err != nil {
 		return fail(err)
 	}
@@ -230,13 +192,13 @@ func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
 	if err != nil {
 		return fail(err)
 	}
-	allowed, err := os.ReadFile(c.AllowedSigners)
+	allowed, err := trust.ReadRegular(c.AllowedSigners, trust.MaxAllowedSignersSize)
 	if err != nil {
 		return fail(fmt.Errorf("read allowed signers: %w", err))
 	}
 	var revoked *trust.RevokedKeys
 	if c.Revoked != "" {
-		data, err := os.ReadFile(c.Revoked)
+		data, err := trust.ReadRegular(c.Revoked, trust.MaxAllowedSignersSize)
 		if err != nil {
 			return fail(fmt.Errorf("read revocation list: %w", err))
 		}
@@ -297,11 +259,8 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return fmt.Errorf("request: %w", err)
-	}
-	path := filepath.Join(c.Out, req.ID()+".req")
-	if err := writeNew(path, req.Marshal()); err != nil {
+	path, err := trust.WriteRequest(c.Out, req)
+	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
 	fmt.Fprintf(g.stdout, "wrote %s\nsign it with:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", path, trust.RoleOperational, path)
@@ -309,23 +268,4 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 		fmt.Fprintf(g.stdout, "or with a recovery key:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleRecovery, path)
 	}
 	return nil
-}
-
-// writeNew writes a file that must not exist yet, and syncs it.
-func writeNew(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(f, bytes.NewReader(data)); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return err
-	}
-	return f.Close()
 }
