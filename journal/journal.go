@@ -202,9 +202,21 @@ func (j *Journal) load(f *os.File) error {
 	if fi.Size() > j.opts.MaxSize {
 		return &TooLargeError{Path: j.path, Size: fi.Size(), Max: j.opts.MaxSize}
 	}
-	data, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, j.opts.MaxSize+1), j.opts.MaxSize+1))
-	if err != nil {
+	// Read what Stat reported, and one byte more to notice a file that
+	// grew since: the bound holds whatever the file does meanwhile.
+	data := make([]byte, fi.Size()+1)
+	n, err := io.ReadFull(io.NewSectionReader(f, 0, j.opts.MaxSize+1), data)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	data = data[:n]
+	if n > int(fi.Size()) {
+		// It grew (a concurrent writer, for Read): take all of it, bounded.
+		rest, err := io.ReadAll(io.NewSectionReader(f, int64(n), j.opts.MaxSize+1-int64(n)))
+		if err != nil {
+			return fmt.Errorf("journal %s: %w", j.path, err)
+		}
+		data = append(data, rest...)
 	}
 	if int64(len(data)) > j.opts.MaxSize {
 		return &TooLargeError{Path: j.path, Size: int64(len(data)), Max: j.opts.MaxSize}
@@ -238,7 +250,7 @@ func (j *Journal) load(f *os.File) error {
 // the valid prefix, a torn last line if any, and the first damaged line
 // before the last.
 func parse(data []byte) ([]Record, int64, *TornTail, *CorruptError) {
-	var recs []Record
+	recs := make([]Record, 0, bytes.Count(data, []byte{'\n'}))
 	off := 0
 	for n := 1; off < len(data); n++ {
 		nl := bytes.IndexByte(data[off:], '\n')

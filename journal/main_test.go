@@ -47,6 +47,9 @@ func runHelper(name, dir string) int {
 	case "statedir":
 		// Report how OpenStateDir judges dir for this process's uid.
 		_, err := OpenStateDir(dir)
+		if os.Getenv("JOURNAL_TEST_INSPECT") != "" {
+			_, err = InspectStateDir(dir)
+		}
 		var ue *UnsafeError
 		switch {
 		case err == nil:

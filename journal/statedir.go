@@ -83,9 +83,10 @@ func OpenStateDir(path string) (*StateDir, error) {
 // InspectStateDir checks the state directory at path for reading only
 // (journal show, plan): it never creates or writes anything, and returns an
 // error wrapping fs.ErrNotExist when the directory does not exist. It makes
-// the same checks as OpenStateDir except ownership: the directory may
-// belong to another user (an operator reading the service user's journal
-// as root), and its files must then belong to that same user.
+// the same checks as OpenStateDir, except that root may read a directory
+// another user owns (an operator reading the service user's journal); its
+// files must then belong to that same user. What a mutating run decides
+// rests on the journal it opened under the lock, never on this view.
 func InspectStateDir(path string) (*StateDir, error) {
 	if path == "" {
 		return nil, errors.New("state directory: no path (config state_dir)")
@@ -98,7 +99,10 @@ func InspectStateDir(path string) (*StateDir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state directory: %w", err)
 	}
-	d := &StateDir{path: abs, readOnly: true, uid: ownerOf(fi)}
+	d := &StateDir{path: abs, readOnly: true, uid: os.Geteuid()}
+	if d.uid == 0 {
+		d.uid = ownerOf(fi)
+	}
 	if err := d.check(); err != nil {
 		return nil, err
 	}

@@ -215,9 +215,9 @@ func TestOpenStateDirRefusesForeignOwner(t *testing.T) {
 	if err := dst.Close(); err != nil {
 		t.Fatal(err)
 	}
-	asNobody := func(dir string) string {
+	asNobody := func(dir string, env ...string) string {
 		cmd := exec.Command(bin, "-test.run=^$")
-		cmd.Env = append(os.Environ(), "JOURNAL_TEST_HELPER=statedir", "JOURNAL_TEST_DIR="+dir, helperGorace)
+		cmd.Env = append(append(os.Environ(), "JOURNAL_TEST_HELPER=statedir", "JOURNAL_TEST_DIR="+dir, helperGorace), env...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -232,6 +232,10 @@ func TestOpenStateDirRefusesForeignOwner(t *testing.T) {
 	}
 	if got := asNobody(rootOwned); !strings.Contains(got, "unsafe: is owned by uid 0, not the running uid 65534") {
 		t.Errorf("uid %d on a root-owned state directory: %s", nobody, got)
+	}
+	// Not even for reading: only root reads another user's journal.
+	if got := asNobody(rootOwned, "JOURNAL_TEST_INSPECT=1"); !strings.Contains(got, "unsafe: is owned by uid 0, not the running uid 65534") {
+		t.Errorf("uid %d inspecting a root-owned state directory: %s", nobody, got)
 	}
 	// Writable by the other user through its mode: refused by mode.
 	if err := os.Chmod(rootOwned, 0o777); err != nil {
