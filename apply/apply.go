@@ -424,7 +424,7 @@ func rollbackGuest(ctx context.Context, o *Options, txn, callID string, vmid int
 	in := Intent{Txn: txn, Call: callID, Op: c.op, Guest: vmid, Params: params, Class: string(ops.Benign),
 		Decision: DecisionProvenance, Provenance: ProvenanceRollback, Time: o.Now().UTC()}
 	upid, err := invoke(ctx, o, in, c, ResultRolledBack)
-	entry.UPID, entry.Result = upid.String(), ResultRolledBack
+	entry.UPID, entry.Result = upidText(upid), ResultRolledBack
 	if err != nil {
 		entry.Result, entry.Reason = ResultFailed, err.Error()
 	}

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/felhom/felhom-converge/proxmox"
 )
 
 // AuditFile is the audit log's name in the state directory.
@@ -107,4 +109,12 @@ func (a *Audit) logLine(e AuditEntry) string {
 		fmt.Fprintf(&b, " reason=%q", e.Reason)
 	}
 	return b.String()
+}
+
+// upidText is the UPID as Proxmox prints it, or "" for none.
+func upidText(u proxmox.UPID) string {
+	if u.IsZero() {
+		return ""
+	}
+	return u.String()
 }

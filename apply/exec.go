@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/ops"
@@ -667,10 +668,23 @@ func (x *stepRun) safetyBackup(ctx context.Context) error {
 func (x *stepRun) backup(ctx context.Context, suffix, storage, mode, provenance string) (string, error) {
 	v := x.st.VMID()
 	params, _ := json.Marshal(map[string]string{"storage": storage, "mode": mode})
-	upid, err := x.do(ctx, call{suffix: suffix, op: ops.BackupCreate, params: params, task: "vzdump", provenance: provenance,
+	c := call{suffix: suffix, op: ops.BackupCreate, params: params, task: "vzdump", provenance: provenance,
 		post: func(ctx context.Context) (proxmox.UPID, error) {
 			return x.o.Client.Vzdump(ctx, v, proxmox.VzdumpOptions{Storage: storage, Mode: mode, PruneBackups: keepAll})
-		}})
+		}}
+	upid, err := x.do(ctx, c)
+	if archiveNameTaken(err) {
+		// Archive names have a resolution of one second: another backup
+		// of the guest started in the same second. It failed without
+		// effect; one more try in the next second.
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(time.Until(x.o.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond))):
+		}
+		c.suffix += "-again"
+		upid, err = x.do(ctx, c)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -679,6 +693,21 @@ func (x *stepRun) backup(ctx context.Context, suffix, storage, mode, provenance 
 		return "", fmt.Errorf("backup task %s finished, but its archive is not in its log", upid)
 	}
 	return a, nil
+}
+
+// archiveNameTaken reports a vzdump that failed because an archive of the
+// same name (the same guest, the same second) exists.
+func archiveNameTaken(err error) bool {
+	var te *proxmox.TaskError
+	if !errors.As(err, &te) {
+		return false
+	}
+	for _, l := range te.Log {
+		if strings.Contains(l, "File exists") {
+			return true
+		}
+	}
+	return strings.Contains(te.ExitStatus, "File exists")
 }
 
 var archiveLine = regexp.MustCompile(`creating vzdump archive '([^']+)'`)

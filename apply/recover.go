@@ -46,7 +46,7 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 	for _, in := range o.Journal.InFlight() {
 		rec := Recovered{Txn: in.Txn, Call: in.Call, Op: in.Op, Guest: in.Guest}
 		t, upid := settle(ctx, &o, in)
-		rec.UPID = upid.String()
+		rec.UPID = upidText(upid)
 		if t.Result == "" {
 			rec.Message = t.Message
 			out = append(out, rec)
