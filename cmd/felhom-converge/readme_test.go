@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -8,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/felhom/felhom-converge/config"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/schema"
 )
 
@@ -61,5 +64,41 @@ func TestReadmeTestCommandIsWhatCIRuns(t *testing.T) {
 	const cmd = "go test -race ./..."
 	if !strings.Contains(string(readme), "    "+cmd+"\n") || !strings.Contains(string(ci), "\n"+cmd+"\n") {
 		t.Fatalf("README.md and .ci/run must both run %q", cmd)
+	}
+}
+
+// The README's JSON plan example is a document the code reads back with
+// no unknown field, and its steps are real ops with params that fit them.
+func TestReadmePlanJSON(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, b := range regexp.MustCompile("(?s)```json\n(.*?)```").FindAllSubmatch(readme, -1) {
+		if !strings.Contains(string(b[1]), `"format_version"`) {
+			continue
+		}
+		found++
+		dec := json.NewDecoder(strings.NewReader(string(b[1])))
+		dec.DisallowUnknownFields()
+		var p plan.Plan
+		if err := dec.Decode(&p); err != nil {
+			t.Fatalf("README plan example: %v", err)
+		}
+		if p.FormatVersion != plan.FormatVersion || len(p.Steps) == 0 {
+			t.Errorf("README plan example: format %q, %d steps", p.FormatVersion, len(p.Steps))
+		}
+		for _, s := range p.Steps {
+			if err := ops.CheckParams(s.Op, s.Params); err != nil {
+				t.Errorf("README plan example, step %s: %v", s.ID, err)
+			}
+			if s.Class != ops.ClassOf(s.Op) {
+				t.Errorf("README plan example, step %s: class %s, the op's is %s", s.ID, s.Class, ops.ClassOf(s.Op))
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("README.md has no JSON plan example")
 	}
 }
