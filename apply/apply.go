@@ -230,8 +230,8 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	}
 	for _, s := range r.sigs {
 		if !s.matched {
-			r.res.Unmatched = append(r.res.Unmatched, s.id)
-			fmt.Fprintf(o.Out, "signed request %s matches no planned step (left alone)\n", s.id)
+			r.res.Unmatched = append(r.res.Unmatched, s.ID)
+			fmt.Fprintf(o.Out, "signed request %s matches no planned step (left alone)\n", trust.QuoteName(s.ID))
 		}
 	}
 	outcome := "converged"

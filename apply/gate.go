@@ -5,88 +5,63 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
-	"sort"
-	"strings"
-	"syscall"
+	"io/fs"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/trust"
 )
 
-// signedRequest is one <id>.req with its <id>.req.sig in the signatures
-// directory. parsed is the statement read without trusting it (only to
-// match it to a step by binding); Decide verifies everything.
+// signedRequest is one signed <id>.req in the signatures directory and
+// what this run did with it.
 type signedRequest struct {
-	id       string
-	req, sig []byte
-	parsed   *trust.Request
-	matched  bool // matched some step (decided, or left because another was accepted)
-	decided  bool
+	*trust.SignedRequest
+	matched bool // matched some step (decided, or left because another was accepted)
+	decided bool
 }
 
-// scanSignatures reads every signed pair in dir. A missing dir holds none.
+// scanSignatures reads every signed request in dir. A missing dir holds
+// none; unusable entries (a FIFO, a link, an oversized file) are warnings.
 func scanSignatures(dir string) ([]*signedRequest, []string) {
 	if dir == "" {
 		return nil, nil
 	}
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	reqs, problems, err := trust.ReadSignedDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, []string{fmt.Sprintf("signatures directory: %v", err)}
 	}
-	var out []*signedRequest
 	var warnings []string
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".req") {
-			continue
-		}
-		id := strings.TrimSuffix(name, ".req")
-		sig, err := readRegular(filepath.Join(dir, name+".sig"), trust.MaxSignatureSize)
-		if errors.Is(err, os.ErrNotExist) {
-			continue // not signed yet
-		}
-		if err != nil {
-			warnings = append(warnings, err.Error())
-			continue
-		}
-		req, err := readRegular(filepath.Join(dir, name), trust.MaxRequestSize)
-		if err != nil {
-			warnings = append(warnings, err.Error())
-			continue
-		}
-		s := &signedRequest{id: id, req: req, sig: sig}
-		if pr, err := trust.ParseRequest(req); err == nil {
-			s.parsed = &pr
-		}
-		out = append(out, s)
+	for _, p := range problems {
+		warnings = append(warnings, "signatures directory: "+p.Error())
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	var out []*signedRequest
+	for i := range reqs {
+		if reqs[i].Signed() {
+			out = append(out, &signedRequest{SignedRequest: &reqs[i]})
+		}
+	}
 	return out, warnings
 }
 
-// readRegular reads a regular file (never through a symlink) of at most
-// max+1 bytes, so an oversized file is refused by its parser.
-func readRegular(path string, max int) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
+// candidates are the signed requests meant for st, by file name or
+// binding, in trust's order.
+func (r *run) candidates(st *plan.Step) []*signedRequest {
+	all := make([]trust.SignedRequest, len(r.sigs))
+	for i, s := range r.sigs {
+		all[i] = *s.SignedRequest
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
+	var out []*signedRequest
+	for _, m := range trust.MatchRequests(all, r.action(st), st.ID) {
+		for _, s := range r.sigs {
+			if s.ID == m.ID {
+				out = append(out, s)
+			}
+		}
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", path)
-	}
-	return io.ReadAll(io.LimitReader(f, int64(max)+1))
+	return out
 }
 
 // gateResult is the gate's verdict on one step.
@@ -139,8 +114,9 @@ func (r *run) gate(st *plan.Step) gateResult {
 		return g
 	}
 	var rejection *trust.Decision
-	for _, s := range r.sigs {
-		if s.decided || !r.matches(s, st) {
+	cands := r.candidates(st)
+	for _, s := range cands {
+		if s.decided {
 			continue
 		}
 		s.matched, s.decided = true, true
@@ -150,23 +126,21 @@ func (r *run) gate(st *plan.Step) gateResult {
 			r.auditDecision(entry, s, d)
 			continue
 		}
-		d, err := r.o.Verifier.Decide(r.action(st), s.req, s.sig)
+		d, err := r.o.Verifier.Decide(r.action(st), s.Req, s.Sig)
 		if err != nil {
 			entry.Decision, entry.Reason = "error", err.Error()
 			r.o.Audit.Write(entry)
 			return gateResult{class: g.class, decision: "error", outcome: OutcomeFailed,
-				reason: fmt.Sprintf("signed request %s: %v; refusing", s.id, err)}
+				reason: fmt.Sprintf("signed request %s: %v; refusing", s.ID, err)}
 		}
 		if aerr := r.auditDecision(entry, s, d); aerr != nil && d.Accepted() {
 			return gateResult{class: g.class, decision: string(d.Outcome), outcome: OutcomeFailed,
-				reason: fmt.Sprintf("accepted %s, but not run: %v (sign a new request)", s.id, aerr)}
+				reason: fmt.Sprintf("accepted %s, but not run: %v (sign a new request)", s.ID, aerr)}
 		}
 		if d.Accepted() {
 			// Other signed requests for this step stay unspent.
-			for _, o := range r.sigs {
-				if !o.decided && r.matches(o, st) {
-					o.matched = true
-				}
+			for _, o := range cands {
+				o.matched = true
 			}
 			return gateResult{allowed: true, class: g.class, decision: string(d.Outcome), reason: d.Reason,
 				nonce: d.Nonce, signer: d.Principal, fp: d.Fingerprint}
@@ -199,26 +173,12 @@ func (r *run) gate(st *plan.Step) gateResult {
 func (r *run) auditDecision(entry AuditEntry, s *signedRequest, d trust.Decision) error {
 	entry.Decision = string(d.Outcome)
 	entry.Signer, entry.Fingerprint, entry.Nonce = d.Principal, d.Fingerprint, d.Nonce
-	entry.Reason = s.id + ": " + d.Reason
+	entry.Reason = s.ID + ": " + d.Reason
 	err := r.o.Audit.Write(entry)
 	if err != nil && !d.Accepted() {
 		fmt.Fprintf(r.o.Out, "warning: %v\n", err)
 	}
 	return err
-}
-
-// matches reports whether signed request s is meant for st: by its file
-// name (the action id) or by its binding.
-func (r *run) matches(s *signedRequest, st *plan.Step) bool {
-	if s.id == st.ID {
-		return true
-	}
-	p := s.parsed
-	if p == nil || p.Host != r.o.Host || p.Op != st.Op || p.Guest != st.VMID() {
-		return false
-	}
-	sp, err := trust.CanonicalParams(st.Params)
-	return err == nil && bytes.Equal(sp, p.Params)
 }
 
 // provenance reports whether the journal proves that the data a
@@ -261,27 +221,17 @@ func (r *run) writeRequest(st *plan.Step) (string, error) {
 		}
 		return true
 	}
-	want, err := trust.CanonicalParams(a.Params)
-	if err != nil {
-		return "", err
-	}
-	if entries, err := os.ReadDir(dir); err == nil {
-		for _, e := range entries {
-			if !strings.HasSuffix(e.Name(), ".req") {
-				continue
-			}
-			path := filepath.Join(dir, e.Name())
-			b, err := readRegular(path, trust.MaxRequestSize)
-			if err != nil {
-				continue
-			}
-			q, err := trust.ParseRequest(b)
-			if err == nil && q.Host == a.Host && q.Op == a.Op && q.Guest == a.Guest && bytes.Equal(q.Params, want) && usable(q) {
-				return path, nil
+	if reqs, _, err := trust.ReadSignedDir(dir); err == nil {
+		for _, m := range trust.MatchRequests(reqs, a, st.ID) {
+			if m.Parsed != nil && m.Parsed.Host == a.Host && m.Parsed.Op == a.Op && m.Parsed.Guest == a.Guest && usable(*m.Parsed) {
+				if p, err := trust.CanonicalParams(a.Params); err == nil && bytes.Equal(p, m.Parsed.Params) {
+					return m.Path, nil
+				}
 			}
 		}
 	}
 	var q trust.Request
+	var err error
 	if st.Nonce != "" && st.NotAfter != nil {
 		q, err = trust.NewRequest(a, st.Nonce, *st.NotAfter)
 		if err == nil && !usable(q) {
@@ -299,32 +249,7 @@ func (r *run) writeRequest(st *plan.Step) (string, error) {
 			return "", err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
-	}
-	name := q.ID()
-	if st.Nonce == q.Nonce && st.ID != "" {
-		name = st.ID
-	}
-	path := filepath.Join(dir, name+".req")
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o644)
-	if errors.Is(err, os.ErrExist) {
-		return path, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if _, err := f.Write(q.Marshal()); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", err
-	}
-	return path, f.Close()
+	return trust.WriteRequest(dir, q)
 }
 
 func guestPtr(v int) *int {
