@@ -258,6 +258,12 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 		}
 	}
 	t.logf("INFO: backup mode: %s", mode)
+	if mode == "snapshot" {
+		// The temporary "vzdump" snapshot needs room in a thin pool.
+		if err := s.snapshotVolumes(g, "vzdump"); err != nil {
+			return err
+		}
+	}
 	t.logf("INFO: creating vzdump archive '%s/dump/%s'", st.Path, file)
 	if _, exists := st.Volumes[volid]; exists {
 		return fmt.Errorf("unable to create temporary directory '%s/dump/%s.tmp' - File exists", st.Path, strings.TrimSuffix(file, ext))

@@ -355,3 +355,29 @@ func TestScaleStaysWithinTotals(t *testing.T) {
 		}
 	}
 }
+
+// A full thin pool also refuses the thin volumes snapshots are made of:
+// a snapshot task and a snapshot-mode backup fail, and nothing is left.
+func TestFullPoolRefusesSnapshots(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{})
+	if err := a.sim.FillStorage("local-lvm", true); err != nil {
+		t.Fatal(err)
+	}
+	_, st := a.task("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "safety"))
+	if st["exitstatus"] != "lvcreate snapshot 'pve/snap_vm-100-disk-0_safety' error:   Cannot create new thin volume, free space in thin pool pve/data reached threshold." {
+		t.Errorf("snapshot on a full pool: %v", st["exitstatus"])
+	}
+	for _, e := range a.ok("GET", "/nodes/pve/lxc/100/snapshot", nil).dataList(t) {
+		if e["name"] == "safety" {
+			t.Error("a failed snapshot is listed")
+		}
+	}
+	if _, ok := a.config(100)["lock"]; ok {
+		t.Error("lock left after a failed snapshot")
+	}
+	upid, st := a.task("POST", "/nodes/pve/vzdump", form("vmid", "100", "remove", "0", "prune-backups", "keep-all=1"))
+	if st["exitstatus"] != "job errors" || !strings.Contains(a.taskLog(upid), "ERROR: Backup of VM 100 failed - lvcreate snapshot 'pve/snap_vm-100-disk-0_vzdump' error:") {
+		t.Errorf("snapshot-mode backup on a full pool: %v\n%s", st["exitstatus"], a.taskLog(upid))
+	}
+}

@@ -60,6 +60,11 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 		return 0, err
 	}
 	name := t.Params["snapname"]
+	if err := s.snapshotVolumes(g, name); err != nil {
+		t.logf("snapshot create failed: starting cleanup")
+		abortSnapshot(s, t)
+		return 0, err
+	}
 	sn := g.Snapshots[name]
 	delete(sn.Conf, "snapstate")
 	g.Conf["parent"] = name
@@ -68,6 +73,19 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 		t.logf("  Logical volume \"snap_%s_%s\" created.", volName(volumeOf(g.Conf[k])), name)
 	}
 	return 0, nil
+}
+
+// snapshotVolumes takes the volume snapshots of a snapshot named name: a
+// thin snapshot is a new thin volume, which a full pool refuses.
+func (s *Sim) snapshotVolumes(g *guest, name string) error {
+	for _, k := range g.mountKeys() {
+		vol := volumeOf(g.Conf[k])
+		if st, _ := s.st.volume(vol); st != nil && st.Full && st.thin() {
+			return failf("lvcreate snapshot '%s/snap_%s_%s' error:   Cannot create new thin volume, free space in thin pool %s/%s reached threshold.",
+				st.VGName, volName(vol), name, st.VGName, st.ThinPool)
+		}
+	}
+	return nil
 }
 
 func abortSnapshot(s *Sim, t *task) {

@@ -317,6 +317,10 @@ func (s *Sim) hotplugPending(g *guest, sel map[string]bool, errs map[string]stri
 		case k == "cpulimit", k == "cpuunits", k == "memory", k == "swap":
 		case netKeyPattern.MatchString(k):
 			ps, _ := parseNet(v)
+			if ps["bridge"] == "" {
+				errs[k] = fmt.Sprintf("unable to hotplug %s: unable to get bridge setting", k)
+				continue
+			}
 			if err := s.checkNetBridge(ps); err != nil {
 				errs[k] = fmt.Sprintf("unable to hotplug %s: %v", k, err)
 				continue
@@ -449,9 +453,6 @@ func (s *Sim) checkNetBridge(ps propString) error {
 		if b == ps["bridge"] {
 			return nil
 		}
-	}
-	if ps["bridge"] == "" {
-		return nil
 	}
 	return fmt.Errorf("bridge '%s' does not exist", ps["bridge"])
 }
