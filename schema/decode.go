@@ -211,6 +211,10 @@ func (d *decoder) quantity(attr *hcl.Attribute, numberUnit int64, allowZero bool
 			return nil, "", false
 		}
 		r, err := ParseSize(s)
+		if err != nil && numberUnit == MiB && isDigits(s) {
+			d.errorf(attr.Expr.Range(), "Invalid size", "Bad value for %q: a quoted number has no unit. Write %s = %s (a number is MiB) or %q.", attr.Name, attr.Name, s, s+"M")
+			return nil, "", false
+		}
 		if err != nil {
 			d.errorf(attr.Expr.Range(), "Invalid size", "Bad value for %q: %s.", attr.Name, err)
 			return nil, "", false

@@ -71,6 +71,7 @@ const maxDiags = 50
 // stable (hcl reports unknown attributes in map order), and cuts them at
 // maxDiags with a note saying so.
 func tidyDiags(diags hcl.Diagnostics) hcl.Diagnostics {
+	addPctHints(diags)
 	sort.SliceStable(diags, func(i, j int) bool {
 		a, b := diags[i].Subject, diags[j].Subject
 		if a == nil || b == nil {
