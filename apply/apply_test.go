@@ -35,7 +35,12 @@ type env struct {
 // trusted signers.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	sim, err := pvesim.New(pvesim.Options{TaskDuration: 5 * time.Millisecond, ResourcesLag: -1})
+	return newEnvWith(t, 5*time.Millisecond)
+}
+
+func newEnvWith(t *testing.T, taskDuration time.Duration) *env {
+	t.Helper()
+	sim, err := pvesim.New(pvesim.Options{TaskDuration: taskDuration, ResourcesLag: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
