@@ -87,7 +87,9 @@ func TestFaultsLeaveACorrectJournal(t *testing.T) {
 			},
 			want: map[string]journal.Status{"guest.set-100-a": journal.StatusFailed}, msg: "changed concurrently", exists: 100},
 		{name: "a failed safety backup", signed: true,
-			setup: func(e *env) { e.sim.FailTask("vzdump", "110", "vma_queue_write: write error - No space left on device") },
+			setup: func(e *env) {
+				e.sim.FailTask("vzdump", "110", "vma_queue_write: write error - No space left on device")
+			},
 			steps: func(*env) []plan.Step {
 				return []plan.Step{step("guest.destroy-110-a", ops.GuestDestroy, 110, destroy)}
 			},
