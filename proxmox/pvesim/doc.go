@@ -80,7 +80,8 @@
 //   - Storage: dir (thick: capacity counts every volume's size), lvmthin
 //     (over-provisions; used is the data written, a fixed fraction of each
 //     volume's size) and zfspool; Sim.FillStorage makes one full, so that
-//     new volumes and growth fail in the task with the storage's error.
+//     new volumes, growth and thin snapshots (a snapshot task, a
+//     snapshot-mode backup) fail in the task with the storage's error.
 //
 // # What is not modelled
 //
