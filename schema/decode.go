@@ -20,6 +20,7 @@ type decoder struct {
 	diags hcl.Diagnostics
 
 	localCosts map[string]int64 // valueCost of each local value evaluated, and their sum (allLocals)
+	localRisky map[string]bool  // riskyValue of each local value evaluated, and of any (allLocals)
 	spent      int64            // sum of exprCost over the file so far
 }
 
@@ -29,7 +30,11 @@ type decoder struct {
 func (d *decoder) value(expr hcl.Expression, ctx func() *hcl.EvalContext) (cty.Value, hcl.Diagnostics) {
 	cost := int64(costCap)
 	if se, ok := expr.(hclsyntax.Expression); ok {
-		cost = exprCost(se, d.localCosts, nil)
+		c := &coster{locals: d.localCosts, risky: d.localRisky}
+		cost = c.cost(se, nil)
+		if c.problem != nil {
+			return cty.DynamicVal, hcl.Diagnostics{c.problem}
+		}
 	}
 	rng := expr.Range()
 	switch {
@@ -136,12 +141,12 @@ func (d *decoder) integer(attr *hcl.Attribute, lo, hi int64) (int64, bool) {
 	}
 	bf := v.AsBigFloat()
 	if !bf.IsInt() {
-		d.errorf(attr.Expr.Range(), "Invalid value", "%q must be a whole number, got %s.", attr.Name, bf.Text('g', -1))
+		d.errorf(attr.Expr.Range(), "Invalid value", "%q must be a whole number, got %s.", attr.Name, numberText(bf))
 		return 0, false
 	}
 	n, acc := bf.Int64()
 	if acc != big.Exact || n < lo || n > hi {
-		d.errorf(attr.Expr.Range(), "Value out of range", "%q must be between %d and %d, got %s.", attr.Name, lo, hi, bf.Text('f', 0))
+		d.errorf(attr.Expr.Range(), "Value out of range", "%q must be between %d and %d, got %s.", attr.Name, lo, hi, numberText(bf))
 		return 0, false
 	}
 	return n, true
@@ -196,7 +201,7 @@ func (d *decoder) quantity(attr *hcl.Attribute, numberUnit int64, allowZero bool
 			d.errorf(attr.Expr.Range(), "Invalid size", "%q is larger than the largest size accepted (1 PiB).", attr.Name)
 			return nil, "", false
 		}
-		text = bf.Text('f', -1) + " MiB"
+		text = numberText(bf) + " MiB"
 		r, _ := bf.Rat(nil)
 		if r == nil {
 			d.errorf(attr.Expr.Range(), "Invalid size", "%q must be a finite number.", attr.Name)

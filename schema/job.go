@@ -135,7 +135,7 @@ func (d *decoder) jobGuest(h *Host, j *Job, a *hcl.Attribute) {
 	case cty.String:
 		ref = v.AsString()
 	case cty.Number:
-		ref = v.AsBigFloat().Text('f', -1)
+		ref = numberText(v.AsBigFloat())
 	default:
 		d.typeError(a, "a guest name or vmid", v)
 		return

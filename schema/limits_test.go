@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"math/big"
 	"strconv"
 	"strings"
 	"testing"
@@ -162,5 +163,131 @@ func TestManyLocalsLoadInLinearTime(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("loading 20000 chained locals took over 20s")
+	}
+}
+
+// TestNumberLiterals checks the bound on number literals, which is applied
+// to their text before anything parses them: a literal such as
+// 1e600000000 parsed quickly but took hours to print.
+func TestNumberLiterals(t *testing.T) {
+	for _, ok := range []string{"0", "102", "0.5", "1e6", "1.5e3", "0.000001", "1e-6", "9223372036854775808", "9.223372036854775808e18", "000000000000000000000000000001", "1000000e-6"} {
+		if detail := checkNumberLiteral(ok); detail != "" {
+			t.Errorf("%s refused: %s", ok, detail)
+		}
+	}
+	for _, bad := range []string{"1e600000000", "1e-1000000", "1e1000000", "9223372036854775809", "1e19", "0.0000001", "1e-7", "12345678901234567890123456789012345", "9223372036854775808.5", "1e00000000000000019"} {
+		if checkNumberLiteral(bad) == "" {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+// TestHostileNumbersAndStrings feeds the classes of input that cost hours
+// of CPU or gigabytes before their bounds existed. Each must be refused
+// with the named problem, fast.
+func TestHostileNumbersAndStrings(t *testing.T) {
+	guest := func(body string) string { return hostBlock + "guest \"a\" {\n  vmid = 100\n" + body + "\n}\n" }
+	squares := "locals {\n  a0 = 1e18\n"
+	for i := 1; i <= 20; i++ {
+		squares += fmt.Sprintf("  a%d = local.a%d * local.a%d\n", i, i-1, i-1)
+	}
+	squares += "}\n"
+	tests := []struct {
+		name, src, wantSummary string
+	}{
+		{"huge exponent", guest("  cores = 1e600000000"), "Number out of range"},
+		{"tiny exponent", guest("  memory = 1e-1000000"), "Number out of range"},
+		{"huge number in a template", guest(`  description = "x${1e30000000}"`), "Number out of range"},
+		{"long number", guest("  cores = " + strings.Repeat("1", 40)), "Number out of range"},
+		{"squaring through locals", hostBlock + squares, "Number too large"},
+		{"a string of a huge number in arithmetic", guest(`  cores = "1e600000000" + 0`), "String used as a number"},
+		{"a built string in arithmetic", guest(`  cores = "${"1e"}${"600000000"}" * 1`), "String used as a number"},
+		{"a local string in arithmetic", hostBlock + "locals {\n  s = \"" + strings.Repeat("7", 100000) + "\"\n  n = local.s + 1\n}\n", "String used as a number"},
+		{"a long string compared", hostBlock + "locals {\n  s = \"" + strings.Repeat("7", 100000) + "\"\n  n = local.s < 1\n}\n", "String used as a number"},
+		{"a string through min", guest(`  cores = min("1e600000000", 1)`), "String used as a number"},
+		{"a string through format %d", guest(`  description = format("%d", "1e600000000")`), "String used as a number"},
+		{"a string as a list index", hostBlock + "locals {\n  l = [1]\n  s = \"1e600000000\"\n  x = local.l[local.s]\n}\n", "String used as a number"},
+		{"a looped string in arithmetic", hostBlock + "locals {\n  l = [\"1e600000000\"]\n  x = [for v in local.l : v + 1]\n}\n", "String used as a number"},
+		{"format re-using an argument", hostBlock + "locals {\n  s = \"" + strings.Repeat("x", 4000) + "\"\n  x = format(\"" + strings.Repeat("%[1]s", 300) + "\", local.s)\n}\n", "Value too large"},
+		{"format %v escapes", hostBlock + "locals {\n  s = [\"" + strings.Repeat("<", 200000) + "\"]\n  x = format(\"%v\", local.s)\n}\n", "Value too large"},
+		{"many heredoc lines", hostBlock + "locals {\n  x = <<EOT\n" + strings.Repeat("line\n", maxTemplateParts+1) + "EOT\n}\n", "String too complex"},
+		{"many escapes", hostBlock + "locals {\n  x = \"" + strings.Repeat("$${", maxTemplateParts+1) + "\"\n}\n", "String too complex"},
+		{"long lines times many", hostBlock + "locals {\n  x = <<EOT\n" + strings.Repeat(strings.Repeat("y", 40<<10)+"\n", 100) + "EOT\n}\n", "String too complex"},
+		{"too many tokens", hostBlock + strings.Repeat("\n", maxTokens), "Too many tokens"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			h, diags := Load([]byte(tt.src), "hostile.hcl")
+			if h != nil || !diags.HasErrors() {
+				t.Fatalf("loaded; want %q", tt.wantSummary)
+			}
+			if len(diags) != 1 || diags[0].Summary != tt.wantSummary || diags[0].Subject == nil {
+				t.Errorf("diags = %s, want one %q", describe(diags), tt.wantSummary)
+			}
+			for _, d := range diags {
+				if len(d.Detail) > 1000 {
+					t.Errorf("a detail of %d bytes", len(d.Detail))
+				}
+			}
+			if elapsed := time.Since(start); elapsed > 10*time.Second {
+				t.Errorf("took %s", elapsed)
+			}
+		})
+	}
+}
+
+// TestOrdinaryNumbersAndStrings checks what the number and string bounds
+// leave alone: arithmetic on numbers and short number strings, formats
+// that use each argument once, an ordinary heredoc.
+func TestOrdinaryNumbersAndStrings(t *testing.T) {
+	src := hostBlock + `locals {
+  base = 512
+  nums = [1, 2, 3]
+  doubled = [for n in local.nums : n * 2]
+  desc = <<EOT
+    A guest.
+    Second line, $${not interpolated}.
+EOT
+}
+guest "a" {
+  vmid        = "100" + 2
+  cores       = max(local.nums...) - 1
+  memory      = local.base * 4
+  swap        = 2 * 1024 * 1024 * 1024 / 1024 / 1024 / 1024 * 256
+  description = format("%s %d %[1]s %.1[3]f", local.desc, 3, 2.5)
+}
+`
+	h, diags := Load([]byte(src), "ok.hcl")
+	if diags.HasErrors() {
+		t.Fatalf("diags = %s", describe(diags))
+	}
+	g := h.Guests[0]
+	if g.VMID != 102 || g.Memory != 2048 {
+		t.Errorf("guest = %+v", g)
+	}
+}
+
+// TestNumberTextIsBounded checks what a diagnostic prints for a number.
+func TestNumberTextIsBounded(t *testing.T) {
+	big10 := func(s string) *big.Float {
+		f, _, err := big.ParseFloat(s, 10, 512, big.ToNearestEven)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	for in, want := range map[string]string{
+		"105":          "105",
+		"105.5":        "105.5",
+		"1e30":         "1e+30",
+		"1e-30":        "1e-30",
+		"1e600000":     "a number too large to use",
+		"1e-600000":    "a number too small to use",
+		"123456789e20": "1.23457e+28",
+	} {
+		if got := numberText(big10(in)); got != want {
+			t.Errorf("numberText(%s) = %q, want %q", in, got, want)
+		}
 	}
 }

@@ -196,6 +196,7 @@ func evalContext(d *decoder, blocks hcl.Blocks) *hcl.EvalContext {
 	}
 	values := make(map[string]cty.Value, len(order))
 	d.localCosts = make(map[string]int64, len(order))
+	d.localRisky = make(map[string]bool, len(order))
 	for len(queue) > 0 {
 		name := queue[0]
 		queue = queue[1:]
@@ -208,6 +209,9 @@ func evalContext(d *decoder, blocks hcl.Blocks) *hcl.EvalContext {
 		values[name] = v
 		d.localCosts[name] = valueCost(v)
 		d.localCosts[allLocals] = addCost(d.localCosts[allLocals], d.localCosts[name])
+		if riskyValue(v) {
+			d.localRisky[name], d.localRisky[allLocals] = true, true
+		}
 		for _, u := range users[name] {
 			if waiting[u]--; waiting[u] == 0 {
 				queue = append(queue, u)

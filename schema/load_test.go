@@ -151,7 +151,7 @@ func TestLoadDiagnostics(t *testing.T) {
 			"Circular reference", 5, "depends on itself"},
 		{"null is not a way to unset", hostBlock + "guest \"a\" {\n  vmid = null\n}\n",
 			"Invalid null value", 5, "remove the line"},
-		{"huge number for memory", hostBlock + "guest \"a\" {\n  vmid = 100\n  memory = 1e30\n}\n",
+		{"huge number for memory", hostBlock + "guest \"a\" {\n  vmid = 100\n  memory = 1e18\n}\n",
 			"Invalid size", 6, "largest size"},
 		{"huge string for memory", hostBlock + "guest \"a\" {\n  vmid = 100\n  memory = \"2000000T\"\n}\n",
 			"Invalid size", 6, "largest size"},
