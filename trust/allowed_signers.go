@@ -39,6 +39,24 @@ type SignerLine struct {
 	Key           ssh.PublicKey
 }
 
+// Roles returns the felhom roles (RoleOperational, RoleRecovery) the
+// line's namespaces= pattern-list grants, in that order. A line without
+// namespaces= grants none. A wildcard such as namespaces="*" or
+// "felhom-*" grants both, which is rarely meant: a recovery key should
+// not approve ordinary destructive steps.
+func (l *SignerLine) Roles() []string {
+	var roles []string
+	if !l.HasNamespaces {
+		return nil
+	}
+	for _, r := range []string{RoleOperational, RoleRecovery} {
+		if matchPatternList(r, l.Namespaces) {
+			roles = append(roles, r)
+		}
+	}
+	return roles
+}
+
 // LineError is a malformed line of an allowed_signers or revocation file.
 type LineError struct {
 	Name string
@@ -310,6 +328,7 @@ func decodeBase64Loose(s string) ([]byte, error) {
 // tolerance of empty options between commas.
 func parseSignerOptions(l *SignerLine, opts string) string {
 	for opts != "" && opts[0] != ' ' && opts[0] != '\t' {
+		tok := optionToken(opts)
 		switch {
 		case hasPrefixFold(opts, "cert-authority"):
 			l.CertAuthority = true
@@ -320,7 +339,7 @@ func parseSignerOptions(l *SignerLine, opts string) string {
 			}
 			v, rest, err := dequote(opts[len("namespaces="):])
 			if err != "" {
-				return err
+				return "namespaces: " + err
 			}
 			l.Namespaces, l.HasNamespaces, opts = v, true, rest
 		case hasPrefixFold(opts, "valid-after="), hasPrefixFold(opts, "valid-before="):
@@ -334,7 +353,7 @@ func parseSignerOptions(l *SignerLine, opts string) string {
 			}
 			v, rest, err := dequote(opts[len(name)+1:])
 			if err != "" {
-				return err
+				return name + ": " + err
 			}
 			t, perr := ParseOpenSSHTime(v)
 			if perr != nil {
@@ -346,7 +365,7 @@ func parseSignerOptions(l *SignerLine, opts string) string {
 			break
 		}
 		if opts[0] != ',' {
-			return "unknown key option"
+			return fmt.Sprintf("unknown option %q (allowed_signers takes cert-authority, namespaces=, valid-after= and valid-before=)", tok)
 		}
 		opts = opts[1:]
 		if opts == "" {
@@ -354,6 +373,23 @@ func parseSignerOptions(l *SignerLine, opts string) string {
 		}
 	}
 	return ""
+}
+
+// optionToken is the option at the start of opts: up to the first comma,
+// space or tab outside double quotes.
+func optionToken(opts string) string {
+	quoted := false
+	for i := 0; i < len(opts); i++ {
+		switch c := opts[i]; {
+		case c == '\\' && i+1 < len(opts) && opts[i+1] == '"':
+			i++
+		case c == '"':
+			quoted = !quoted
+		case !quoted && (c == ',' || c == ' ' || c == '\t'):
+			return opts[:i]
+		}
+	}
+	return opts
 }
 
 func hasPrefixFold(s, prefix string) bool {

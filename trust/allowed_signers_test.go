@@ -67,8 +67,11 @@ func TestParseAllowedSignersErrors(t *testing.T) {
 		{"principal only", "# ok\nalice\n", "allowed_signers:2: missing key"},
 		{"last line principal only", "alice", "allowed_signers:1: invalid line"},
 		{"unterminated quote", `"alice ` + key + "\n", "allowed_signers:1: invalid line"},
-		{"unknown option", "alice no-touch-required " + key + "\n", "allowed_signers:1: bad options: unknown key option"},
-		{"unquoted value", "alice namespaces=x " + key + "\n", "allowed_signers:1: bad options: missing start quote"},
+		{"unknown option", "alice no-touch-required " + key + "\n", "allowed_signers:1: bad options: unknown option \"no-touch-required\""},
+		{"unquoted value", "alice namespaces=x " + key + "\n", "allowed_signers:1: bad options: namespaces: missing start quote"},
+		{"unknown option after a good one", "alice namespaces=\"felhom-operational\",bogus=\"1 2\" " + key + "\n", `allowed_signers:1: bad options: unknown option "bogus=\"1 2\""`},
+		{"option run on", "alice cert-authorityX " + key + "\n", `unknown option "cert-authorityX"`},
+		{"bad time", "alice valid-after=\"2026\" " + key + "\n", `invalid "valid-after" time`},
 		{"duplicate namespaces", `alice namespaces="a",namespaces="b" ` + key + "\n", `multiple "namespaces" clauses`},
 		{"bad time", `alice valid-after="2026" ` + key + "\n", `invalid "valid-after" time`},
 		{"trailing comma", `alice namespaces="a", ` + key + "\n", "unexpected end-of-options"},
@@ -211,6 +214,25 @@ func TestMatchPatternList(t *testing.T) {
 	for _, tt := range tests {
 		if got := matchPatternList(tt.s, tt.list); got != tt.want {
 			t.Errorf("matchPatternList(%q, %q) = %v, want %v", tt.s, tt.list, got, tt.want)
+		}
+	}
+}
+
+func TestSignerLineRoles(t *testing.T) {
+	k := newSigner(t, "ed25519").PublicKey()
+	for opts, want := range map[string]string{
+		`namespaces="felhom-operational"`:        RoleOperational,
+		`namespaces="felhom-recovery"`:           RoleRecovery,
+		`namespaces="*"`:                         RoleOperational + "," + RoleRecovery,
+		`namespaces="felhom-*"`:                  RoleOperational + "," + RoleRecovery,
+		`namespaces="felhom-*,!felhom-recovery"`: RoleOperational,
+		`namespaces="file,git"`:                  "",
+		"":                                       "",
+		`namespaces="felhom-recovery,felhom-operational"`: RoleOperational + "," + RoleRecovery,
+	} {
+		as := mustSigners(t, authorizedLine("alice@ops", opts, k))
+		if got := strings.Join(as.Lines[0].Roles(), ","); got != want {
+			t.Errorf("%s: roles %q, want %q", opts, got, want)
 		}
 	}
 }

@@ -147,6 +147,9 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 		return refuse(WrongNamespace, "%s may not sign for %s: %s", m.principals, sig.Namespace, m.reason)
 	}
 	if err := sig.Verify(sig.Namespace, bytes.NewReader(reqBytes)); err != nil {
+		if errors.Is(err, ErrMessageMismatch) {
+			return refuse(BadSignature, "the request was changed after it was signed (or the signature was damaged): the signature does not verify its bytes")
+		}
 		return refuse(BadSignature, "%v", err)
 	}
 	d.Principal, d.Role = m.principals, sig.Namespace

@@ -257,6 +257,9 @@ func TestDecideMatrix(t *testing.T) {
 			if d.Reason == "" {
 				t.Errorf("decision %s has no reason", d.Outcome)
 			}
+			if tt.name == "tampered message" && !strings.Contains(d.Reason, "the request was changed after it was signed") {
+				t.Errorf("tampered message: reason %q does not say the request was changed", d.Reason)
+			}
 		})
 	}
 }

@@ -38,6 +38,11 @@ const (
 // malformed, of an unsupported kind, or does not verify.
 var ErrBadSignature = errors.New("bad signature")
 
+// ErrMessageMismatch is wrapped (with ErrBadSignature) when a well-formed
+// signature by an acceptable key does not verify the message: the message
+// is not the one that was signed.
+var ErrMessageMismatch = errors.New("signature does not verify")
+
 func badSig(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadSignature, fmt.Sprintf(format, args...))
 }
@@ -257,7 +262,10 @@ func (s *Signature) Verify(namespace string, message io.Reader) error {
 		}
 	}
 	if err := key.Verify(signedData(namespace, s.HashAlgorithm, h.Sum(nil)), s.Sig); err != nil {
-		return badSig("signature does not verify: %v", err)
+		if strings.Contains(err.Error(), "user presence") {
+			return badSig("signature does not verify: %v", err)
+		}
+		return fmt.Errorf("%w: %w: %v", ErrBadSignature, ErrMessageMismatch, err)
 	}
 	return nil
 }

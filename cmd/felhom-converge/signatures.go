@@ -94,8 +94,21 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 	if dir == "" {
 		dir = filepath.Join(cfg.StateDir, signaturesDirName)
 	}
+	warnWideRoles(g, signers)
 	v := trust.NewVerifier(signers, nonces)
 	return verifyDir(g, v, cfg.Host, dir, c.Signatures == "")
+}
+
+// warnWideRoles warns about trust-root lines whose namespaces= grant both
+// roles (namespaces="*", "felhom-*"): such a key is an operational and a
+// recovery key at once.
+func warnWideRoles(g *globals, signers *trust.AllowedSigners) {
+	for _, l := range signers.Lines {
+		if len(l.Roles()) == 2 {
+			warnf(g.stderr, "%s:%d: namespaces=%q grants %s both roles, %s and %s; name the one it needs",
+				signers.Name, l.Line, l.Namespaces, l.Principals, trust.RoleOperational, trust.RoleRecovery)
+		}
+	}
 }
 
 // verifyDir prints one line per request in dir and fails unless every
@@ -127,6 +140,7 @@ func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) 
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
 		return nil
 	}
+	warnSharedNonces(g, reqs)
 	for _, s := range reqs {
 		d, err := v.Check(host, s.Req, s.Sig)
 		if err != nil {
@@ -144,14 +158,39 @@ func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) 
 	return nil
 }
 
+// warnSharedNonces warns when signed requests carry the same nonce: at
+// most one of them can ever be accepted, since accepting spends it.
+func warnSharedNonces(g *globals, reqs []trust.SignedRequest) {
+	byNonce := map[string][]string{}
+	var nonces []string
+	for _, s := range reqs {
+		if !s.Signed() || s.Parsed == nil {
+			continue
+		}
+		n := s.Parsed.Nonce
+		if byNonce[n] == nil {
+			nonces = append(nonces, n)
+		}
+		byNonce[n] = append(byNonce[n], trust.QuoteName(s.ID+trust.RequestSuffix))
+	}
+	for _, n := range nonces {
+		if ids := byNonce[n]; len(ids) > 1 {
+			warnf(g.stderr, "%s carry the same nonce %s: at most one of them can ever be accepted", strings.Join(ids, ", "), n)
+		}
+	}
+}
+
 // describe renders what a decision establishes, or why it refuses.
 func describe(d trust.Decision) string {
 	if !d.Accepted() {
 		var b strings.Builder
 		b.WriteString(d.Reason)
-		if d.Principal != "" {
+		// Who signed, once: the reason may name the signer or the key
+		// already.
+		switch {
+		case d.Principal != "" && !strings.Contains(d.Reason, d.Principal):
 			fmt.Fprintf(&b, " (signer %s)", d.Principal)
-		} else if d.Fingerprint != "" {
+		case d.Principal == "" && d.Fingerprint != "" && !strings.Contains(d.Reason, d.Fingerprint):
 			fmt.Fprintf(&b, " (key %s)", d.Fingerprint)
 		}
 		return b.String()
