@@ -129,3 +129,76 @@ func bridgePath(ps propString) string {
 	}
 	return p
 }
+
+// checkModifyPerms is check_ct_modify_config_perm: a privilege per key,
+// SDN.Use for bridges, and the root@pam-only options a token never passes.
+func (r *request) checkModifyPerms(g *guest, set map[string]string, dels []string) error {
+	vm := vmPath(g.VMID)
+	keys := make([]string, 0, len(set)+len(dels))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	keys = append(keys, dels...)
+	for _, k := range keys {
+		v, isSet := set[k]
+		switch {
+		case k == "hookscript":
+			return permErrorText("changing the hookscript is only allowed for root@pam")
+		case strings.HasPrefix(k, "dev"):
+			return permErrorText("configuring device passthrough is only allowed for root@pam")
+		case k == "features":
+			if g.Conf["unprivileged"] != "1" {
+				return permErrorText("changing feature flags for privileged container is only allowed for root@pam")
+			}
+			old, _ := parsePropString(g.Conf["features"], "", featureKeys)
+			nw := propString{}
+			if isSet {
+				nw, _ = parsePropString(v, "", featureKeys)
+			}
+			for f := range featureKeys {
+				if f != "nesting" && old[f] != nw[f] {
+					return permErrorText("changing feature flags (except nesting) is only allowed for root@pam")
+				}
+			}
+			if old["nesting"] != nw["nesting"] {
+				if err := r.check(vm, "VM.Allocate"); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := r.check(vm, keyPriv(k)); err != nil {
+			return err
+		}
+		if netKeyPattern.MatchString(k) {
+			for _, val := range []string{g.Conf[k], v} {
+				if val == "" {
+					continue
+				}
+				if ps, err := parseNet(val); err == nil && ps["bridge"] != "" {
+					if err := r.check(bridgePath(ps), "SDN.Use"); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if isSet && isMountKey(k) {
+			ps, err := parseMount(k, v)
+			if err != nil {
+				continue // the schema check already refused it
+			}
+			vol := ps["volume"]
+			if strings.HasPrefix(vol, "/") {
+				return permErrorText("mount point type bind is only allowed for root@pam")
+			}
+			sid, _, _ := cutVolID(vol)
+			if m := newVolPattern.FindStringSubmatch(vol); m != nil {
+				sid = m[1]
+			}
+			if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ package pvesim
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -272,4 +273,47 @@ func hSnapshotConfigPut(r *request) (any, error) {
 	}
 	setOrDelete(sn.Conf, "description", normalizeDescription(d))
 	return nil, r.s.persistLocked()
+}
+
+func hSnapshotList(r *request) (any, error) {
+	g, err := r.guestOr500(r.vmid())
+	if err != nil {
+		return nil, err
+	}
+	out := []any{}
+	names := make([]string, 0, len(g.Snapshots))
+	for n := range g.Snapshots {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		sn := g.Snapshots[n]
+		e := map[string]any{"name": n, "description": sn.Conf["description"], "snaptime": sn.Snaptime}
+		if p := sn.Conf["parent"]; p != "" {
+			e["parent"] = p
+		}
+		if s := sn.Conf["snapstate"]; s != "" {
+			e["snapstate"] = s
+		}
+		out = append(out, e)
+	}
+	cur := map[string]any{"name": "current", "description": "You are here!", "digest": digestOf(g), "running": map[bool]int{true: 1, false: 0}[g.Running]}
+	if p := g.Conf["parent"]; p != "" {
+		cur["parent"] = p
+	}
+	return append(out, cur), nil
+}
+
+func hSnapshotConfig(r *request) (any, error) {
+	g, err := r.guestOr500(r.vmid())
+	if err != nil {
+		return nil, err
+	}
+	sn := g.Snapshots[r.vars["snapname"]]
+	if sn == nil {
+		return nil, failf("snapshot '%s' does not exist", r.vars["snapname"])
+	}
+	out := configJSON(sn.Conf)
+	out["snaptime"] = sn.Snaptime
+	return out, nil
 }
