@@ -76,6 +76,10 @@ func (j *Journal) kept() []Record {
 	return out
 }
 
+// writeCompacted replaces the journal; a variable so a test can make it
+// fail.
+var writeCompacted = atomicfile.WriteFile
+
 func (j *Journal) compactLocked() error {
 	keep := j.kept()
 	var buf bytes.Buffer
@@ -95,7 +99,7 @@ func (j *Journal) compactLocked() error {
 			return fmt.Errorf("journal: save torn tail: %w", err)
 		}
 	}
-	if err := atomicfile.WriteFile(j.path, buf.Bytes(), 0o600); err != nil {
+	if err := writeCompacted(j.path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("journal: compact: %w", err)
 	}
 	f, err := j.dir.OpenFile(LogFile, os.O_RDWR)

@@ -1,7 +1,9 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -220,3 +222,39 @@ func TestCompactionSurvivesKill(t *testing.T) {
 		t.Fatalf("only %d jobs acknowledged", acked+1)
 	}
 }
+
+// A compaction that fails after an Append leaves the record written and
+// the journal usable; the error is kept for CompactErr.
+func TestFailedCompactionDoesNotFailTheAppend(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{CompactAt: 600})
+	boom := errors.New("disk full")
+	writeCompacted = func(string, []byte, fs.FileMode) error { return boom }
+	t.Cleanup(func() { writeCompacted = atomicfileWriteFile })
+	for n := range 20 {
+		if err := j.Append(JobDone{Job: fmt.Sprint("job-", n)}); err != nil {
+			t.Fatalf("append %d: %v", n, err)
+		}
+	}
+	if err := j.CompactErr(); !errors.Is(err, boom) {
+		t.Fatalf("CompactErr = %v", err)
+	}
+	writeCompacted = atomicfileWriteFile
+	for n := 20; n < 60; n++ {
+		mustAppend(t, j, JobDone{Job: fmt.Sprint("job-", n)})
+	}
+	if err := j.CompactErr(); err != nil {
+		t.Fatalf("CompactErr after a compaction succeeded: %v", err)
+	}
+	j2, err := reopen(t, j, Options{CompactAt: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n := range 60 {
+		if !j2.JobDone(fmt.Sprint("job-", n)) {
+			t.Fatalf("job-%d lost", n)
+		}
+	}
+}
+
+var atomicfileWriteFile = writeCompacted

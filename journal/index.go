@@ -26,12 +26,14 @@ type txnState struct {
 }
 
 type stepState struct {
+	seq    int // order of the intent in the journal
 	intent Intent
 	task   *TaskStarted
 	result *Result
 }
 
 type index struct {
+	nsteps   int
 	txns     map[string]*txnState
 	order    []*txnState // in begin order
 	steps    map[stepKey]*stepState
@@ -131,7 +133,8 @@ func (x *index) add(r Record) {
 		if _, dup := x.steps[k]; dup {
 			return
 		}
-		s := &stepState{intent: r}
+		x.nsteps++
+		s := &stepState{seq: x.nsteps, intent: r}
 		x.steps[k] = s
 		x.inflight[k] = s
 		if t != nil {

@@ -121,6 +121,7 @@ type Journal struct {
 	// compactedTo is the size right after the last compaction, so a
 	// journal whose live part is large is not compacted on every append.
 	compactedTo int64
+	compactErr  error
 }
 
 // Open opens the journal of the locked state directory for appending,
@@ -155,10 +156,7 @@ func Open(l *Lock, opts Options) (*Journal, error) {
 		return nil, err
 	}
 	if j.opts.CompactAt > 0 && j.size > j.opts.CompactAt {
-		if err := j.compactLocked(); err != nil {
-			j.Close()
-			return nil, err
-		}
+		j.compactAfter()
 	}
 	return j, nil
 }
@@ -189,7 +187,8 @@ func Read(d *StateDir, opts Options) (*Journal, error) {
 // temporary file atomicfile writes before its rename. Best effort.
 func removeStaleTemps(dir string) {
 	matches, _ := filepath.Glob(filepath.Join(dir, "."+LogFile+".tmp*"))
-	for _, m := range matches {
+	torn, _ := filepath.Glob(filepath.Join(dir, "."+TornFile+".tmp*"))
+	for _, m := range append(matches, torn...) {
 		os.Remove(m)
 	}
 }
@@ -425,11 +424,31 @@ func (j *Journal) Append(r Record) error {
 	j.records = append(j.records, r)
 	j.x.add(r)
 	if j.opts.CompactAt > 0 && j.size > j.opts.CompactAt && j.size > 2*j.compactedTo {
-		if err := j.compactLocked(); err != nil {
-			return fmt.Errorf("journal: the record is written, but %w", err)
-		}
+		j.compactAfter()
 	}
 	return nil
+}
+
+// compactAfter compacts once a record is safely written (or at Open). A
+// failure leaves the journal as it was, which is no reason to fail the
+// Append (the record is durable): it is kept for CompactErr, and the next
+// attempt waits until the journal doubled again.
+func (j *Journal) compactAfter() {
+	if err := j.compactLocked(); err != nil {
+		j.compactErr = err
+		j.compactedTo = j.size
+		return
+	}
+	j.compactErr = nil
+}
+
+// CompactErr is the error of the last automatic compaction, nil when it
+// succeeded or none ran. The journal stays usable either way (it keeps
+// growing up to Options.MaxSize); callers may warn.
+func (j *Journal) CompactErr() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.compactErr
 }
 
 // cutTornTail saves the torn bytes to TornFile and truncates them away.
@@ -511,24 +530,22 @@ func (j *Journal) OpenTxns() []TxnBegin {
 }
 
 // InFlight is every step with an intent but no terminal record, in the
-// order of their intents.
+// order their intents were written.
 func (j *Journal) InFlight() []InFlight {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := make([]InFlight, 0, len(j.x.inflight))
+	steps := make([]*stepState, 0, len(j.x.inflight))
 	for _, s := range j.x.inflight {
-		f := InFlight{Intent: s.intent}
-		if s.task != nil {
-			f.UPID, f.TaskTime = s.task.UPID, s.task.Time
-		}
-		out = append(out, f)
+		steps = append(steps, s)
 	}
-	sort.SliceStable(out, func(a, b int) bool {
-		if !out[a].Intent.Time.Equal(out[b].Intent.Time) {
-			return out[a].Intent.Time.Before(out[b].Intent.Time)
+	sort.Slice(steps, func(a, b int) bool { return steps[a].seq < steps[b].seq })
+	out := make([]InFlight, len(steps))
+	for i, s := range steps {
+		out[i] = InFlight{Intent: s.intent}
+		if s.task != nil {
+			out[i].UPID, out[i].TaskTime = s.task.UPID, s.task.Time
 		}
-		return out[a].Intent.Txn+"\x00"+out[a].Intent.Action < out[b].Intent.Txn+"\x00"+out[b].Intent.Action
-	})
+	}
 	return out
 }
 

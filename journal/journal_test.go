@@ -215,19 +215,20 @@ func TestAppendRefusesWhatDoesNotFit(t *testing.T) {
 	for _, r := range []Record{
 		TxnBegin{Txn: "T", Host: "h"}, // began already
 		TxnBegin{Txn: "U"},            // no host
-		Intent{Txn: "X", Action: "b", Op: "guest.start", Class: "benign"},       // no such transaction
-		Intent{Txn: "T", Action: "a", Op: "guest.start", Class: "benign"},       // intent twice
-		Intent{Txn: "T", Action: "b", Op: "guest.start"},                        // no class
-		Intent{Txn: "T", Action: "b", Op: "x", Class: "b", Params: []byte("{")}, // bad params
-		TaskStarted{Txn: "T", Action: "a", UPID: "UPID:x"},                      // not in flight
-		Result{Txn: "T", Action: "a", Status: StatusOK},                         // terminal twice
-		Result{Txn: "T", Action: "zz", Status: StatusOK},                        // no intent
-		Result{Txn: "T", Action: "a", Status: "maybe"},                          // unknown status
-		TxnEnd{Txn: "T", Result: "fine"},                                        // unknown result
-		TxnEnd{Txn: "X", Result: TxnConverged},                                  // not open
-		GuestCreated{Txn: "X", Guest: 100},                                      // not open
-		BackupCreated{Guest: 100, VolID: "v"},                                   // no created time
-		JobDone{},                                                               // no job
+		Intent{Txn: "X", Action: "b", Op: "guest.start", Class: "benign"},                       // no such transaction
+		Intent{Txn: "T", Action: "a", Op: "guest.start", Class: "benign"},                       // intent twice
+		Intent{Txn: "T", Action: "b", Op: "guest.start"},                                        // no class
+		Intent{Txn: "T", Action: "b", Op: "x", Class: "b", Params: []byte("{")},                 // bad params
+		TaskStarted{Txn: "T", Action: "a", UPID: "UPID:x"},                                      // not in flight
+		Result{Txn: "T", Action: "a", Status: StatusOK},                                         // terminal twice
+		Result{Txn: "T", Action: "zz", Status: StatusOK},                                        // no intent
+		Result{Txn: "T", Action: "a", Status: "maybe"},                                          // unknown status
+		TxnEnd{Txn: "T", Result: "fine"},                                                        // unknown result
+		TxnEnd{Txn: "X", Result: TxnConverged},                                                  // not open
+		GuestCreated{Txn: "X", Guest: 100},                                                      // not open
+		BackupCreated{Guest: 100, VolID: "v"},                                                   // no created time
+		JobDone{},                                                                               // no job
+		Intent{Txn: "T", Action: "d", Op: "guest.destroy", Guest: 100, Class: ClassDestructive}, // destructive without its nonce
 		Intent{Txn: "T", Action: "big", Op: "x", Class: "benign", Params: json.RawMessage(`"` + strings.Repeat("x", MaxRecordSize) + `"`)},
 	} {
 		if err := j.Append(r); err == nil {
@@ -582,5 +583,27 @@ func TestLineFormat(t *testing.T) {
 	again, err := encodeLine(r)
 	if err != nil || string(again) != doc+"\n" {
 		t.Errorf("re-encoded %q, %v", again, err)
+	}
+}
+
+// InFlight follows the journal's order, not the records' times: a clock
+// set back between two intents changes nothing.
+func TestInFlightInJournalOrder(t *testing.T) {
+	j := openJournal(t, t.TempDir(), Options{})
+	mustAppend(t, j,
+		TxnBegin{Txn: "T", Host: "h"},
+		Intent{Time: t0, Txn: "T", Action: "z-first", Op: "guest.start", Guest: 101, Class: ClassBenign},
+		Intent{Time: t0.Add(-time.Hour), Txn: "T", Action: "a-second", Op: "guest.start", Guest: 102, Class: ClassBenign},
+		Intent{Time: t0.Add(-time.Hour), Txn: "T", Action: "m-third", Op: "guest.destroy", Guest: 103, Class: ClassDestructive, Nonce: "00112233445566778899aabbccddeeff"},
+	)
+	j2, err := reopen(t, j, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, jj := range []*Journal{j, j2} {
+		fl := jj.InFlight()
+		if len(fl) != 3 || fl[0].Intent.Action != "z-first" || fl[1].Intent.Action != "a-second" || fl[2].Intent.Action != "m-third" {
+			t.Fatalf("InFlight = %+v", fl)
+		}
 	}
 }

@@ -52,6 +52,12 @@ const (
 	TxnAborted   TxnResult = "aborted"   // closed by recovery after a crash
 )
 
+// The step classes an Intent's Class holds (the words of package ops).
+const (
+	ClassBenign      = "benign"
+	ClassDestructive = "destructive"
+)
+
 // Status is the terminal result of a step.
 type Status string
 
@@ -263,6 +269,9 @@ func (r TxnEnd) validate() error {
 func (r Intent) validate() error {
 	if len(r.Params) > 0 && !json.Valid(r.Params) {
 		return errors.New("params are not valid JSON")
+	}
+	if r.Class == ClassDestructive && r.Nonce == "" {
+		return errors.New("a destructive step needs the nonce of its accepted signature")
 	}
 	return need(r.Txn != "" && r.Action != "" && r.Op != "" && r.Class != "" && r.Guest >= 0,
 		"needs txn, action, op and class")
