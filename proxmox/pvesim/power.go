@@ -142,11 +142,11 @@ func finishReboot(s *Sim, t *task) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	s.setRunning(g, false, 0)
 	s.applyPendingAtStart(g)
 	if err := s.checkBridges(g.Conf); err != nil {
+		s.setRunning(g, false, 0)
 		return 0, err
 	}
-	s.setRunning(g, true, int(t.PID)+1)
+	s.setRunning(g, true, int(t.PID)+1) // a new init process, a new uptime
 	return 0, nil
 }
