@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -71,35 +72,57 @@ func (e *LineError) Error() string { return fmt.Sprintf("%s:%d: %s", e.Name, e.L
 var ErrUnsafePermissions = errors.New("unsafe permissions")
 
 // LoadAllowedSigners reads and strictly parses the host's allowed_signers
-// file. It refuses a file that is group- or world-writable, or owned by
-// anyone but root or the current user, since whoever can write it can
-// approve any destructive step.
+// file. Whoever can write it, or replace it, can approve any destructive
+// step, so it refuses:
+//
+//   - a file that is group- or world-writable, or owned by anyone but root
+//     or the current user (ErrUnsafePermissions);
+//   - a file whose directory is group- or world-writable, or owned by
+//     anyone but root or the current user: its entries could be replaced
+//     (ErrUnsafePermissions; only the directory itself is checked, not its
+//     ancestors);
+//   - a symbolic link, a FIFO, a device or a directory (ErrNotRegular),
+//     before anything is read: it is opened with O_NOFOLLOW|O_NONBLOCK and
+//     checked with fstat, so a FIFO cannot block the caller;
+//   - a file over MaxAllowedSignersSize.
+//
+// A missing file is an error wrapping fs.ErrNotExist.
 func LoadAllowedSigners(path string) (*AllowedSigners, error) {
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path, os.O_RDONLY)
 	if err != nil {
 		return nil, fmt.Errorf("open allowed signers: %w", err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
+	if err := safeOwnerAndMode(fi, "allowed signers "+path); err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	di, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("stat allowed signers: %w", err)
+		return nil, fmt.Errorf("allowed signers %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("allowed signers %s: not a regular file", path)
+	if err := safeOwnerAndMode(di, fmt.Sprintf("allowed signers %s: its directory %s", path, dir)); err != nil {
+		return nil, err
 	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return nil, fmt.Errorf("allowed signers %s: %w: mode %04o is group- or world-writable", path, ErrUnsafePermissions, perm)
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if uid := int(st.Uid); uid != 0 && uid != os.Getuid() {
-			return nil, fmt.Errorf("allowed signers %s: %w: owned by uid %d, not root or the service user", path, ErrUnsafePermissions, uid)
-		}
-	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxAllowedSignersSize+1))
+	data, err := readBounded(f, fi, path, MaxAllowedSignersSize)
 	if err != nil {
 		return nil, fmt.Errorf("read allowed signers: %w", err)
 	}
 	return ParseAllowedSigners(bytes.NewReader(data), path)
+}
+
+// safeOwnerAndMode refuses a file or directory that someone other than
+// root or the current user may write.
+func safeOwnerAndMode(fi os.FileInfo, what string) error {
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		return fmt.Errorf("%s: %w: mode %04o is group- or world-writable", what, ErrUnsafePermissions, perm)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if uid := int(st.Uid); uid != 0 && uid != os.Getuid() {
+			return fmt.Errorf("%s: %w: owned by uid %d, not root or the service user", what, ErrUnsafePermissions, uid)
+		}
+	}
+	return nil
 }
 
 // ParseAllowedSigners parses an allowed_signers file strictly: every form

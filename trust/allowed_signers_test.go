@@ -1,10 +1,12 @@
 package trust
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -234,5 +236,85 @@ func TestSignerLineRoles(t *testing.T) {
 		if got := strings.Join(as.Lines[0].Roles(), ","); got != want {
 			t.Errorf("%s: roles %q, want %q", opts, got, want)
 		}
+	}
+}
+
+func TestLoadAllowedSignersDirectoryAndFileKind(t *testing.T) {
+	key := pubLine(newSigner(t, "ed25519").PublicKey())
+	content := []byte(`alice namespaces="felhom-operational" ` + key + "\n")
+	base := t.TempDir()
+	dir := filepath.Join(base, "etc")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "allowed_signers")
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadAllowedSigners(path); err != nil {
+		t.Fatal(err)
+	}
+	// A directory others may write: they could replace the file.
+	for _, mode := range []os.FileMode{0o775, 0o757, 0o1777} {
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadAllowedSigners(path)
+		if !errors.Is(err, ErrUnsafePermissions) || !strings.Contains(err.Error(), "its directory") {
+			t.Errorf("directory mode %04o: %v", mode, err)
+		}
+	}
+	os.Chmod(dir, 0o755)
+	// A symbolic link is refused, even to a good file.
+	link := filepath.Join(dir, "link")
+	os.Symlink(path, link)
+	if _, err := LoadAllowedSigners(link); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("symbolic link: %v", err)
+	}
+	// A FIFO is refused at once instead of blocking until a writer comes.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := LoadAllowedSigners(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNotRegular) {
+			t.Errorf("FIFO: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadAllowedSigners blocked on a FIFO")
+	}
+	// Too large: refused before parsing.
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, bytes.Repeat([]byte("#\n"), MaxAllowedSignersSize), 0o644)
+	if _, err := LoadAllowedSigners(big); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("oversized: %v", err)
+	}
+}
+
+// TestLoadAllowedSignersForeignOwner needs root: a file or directory owned
+// by another user is refused.
+func TestLoadAllowedSignersForeignOwner(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to give files to another user")
+	}
+	key := pubLine(newSigner(t, "ed25519").PublicKey())
+	dir := filepath.Join(t.TempDir(), "etc")
+	os.Mkdir(dir, 0o755)
+	path := filepath.Join(dir, "allowed_signers")
+	os.WriteFile(path, []byte(`alice namespaces="felhom-operational" `+key+"\n"), 0o644)
+	const nobody = 65534
+	if err := os.Chown(path, nobody, nobody); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadAllowedSigners(path); !errors.Is(err, ErrUnsafePermissions) || !strings.Contains(err.Error(), "owned by uid 65534") {
+		t.Errorf("file of another user: %v", err)
+	}
+	os.Chown(path, 0, 0)
+	os.Chown(dir, nobody, nobody)
+	if _, err := LoadAllowedSigners(path); !errors.Is(err, ErrUnsafePermissions) || !strings.Contains(err.Error(), "its directory") {
+		t.Errorf("directory of another user: %v", err)
 	}
 }

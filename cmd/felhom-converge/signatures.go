@@ -82,7 +82,7 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 		warnf(g.stderr, "%s does not exist: no signer is trusted", cfg.AllowedSigners)
 		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
 	case errors.Is(err, trust.ErrUnsafePermissions):
-		return withHint(err, "the trust root must be owned by root or the service user and not be group- or world-writable (chmod 0644)")
+		return withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
 	case err != nil:
 		return err
 	}
