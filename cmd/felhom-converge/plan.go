@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/config"
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
@@ -170,7 +172,9 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 	sum := sha256.Sum256(pr.src)
 	prov := spec.prov
 	if prov == nil {
-		prov = plan.NoProvenance{}
+		if prov, err = readProvenance(pr.cfg.StateDir); err != nil {
+			return err
+		}
 	}
 	p := plan.Diff(pr.desired, live, plan.Inputs{
 		DesiredFile:    spec.file,
@@ -225,3 +229,21 @@ func jsonError(g *globals, err error) error {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// readProvenance reads the journal without the lock and without writing,
+// for a plan: which jobs ran, what the tool created, the digests the last
+// apply recorded. No state directory yet means no history.
+func readProvenance(stateDir string) (plan.Provenance, error) {
+	d, err := journal.InspectStateDir(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return plan.NoProvenance{}, nil
+	}
+	if err != nil {
+		return nil, withHint(fmt.Errorf("read the journal: %w", err), "the state directory must be owned by the service user and not be group- or world-writable")
+	}
+	j, err := journal.Read(d, journal.Options{})
+	if err != nil {
+		return nil, withHint(fmt.Errorf("read the journal: %w", err), "'felhom-converge journal show' shows where it is damaged")
+	}
+	return apply.FromJournal(j), nil
+}
