@@ -1,0 +1,188 @@
+package status
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/felhom/felhom-converge/hub"
+	"github.com/felhom/felhom-converge/journal"
+)
+
+// Report is what 'felhom-converge status' shows: the last run, the
+// journal's health, and how fresh the desired state is. Its JSON form is
+// the stable document of 'status --json'.
+type Report struct {
+	FormatVersion string    `json:"format_version"`
+	Time          time.Time `json:"time"` // when the report was made
+	StateDir      string    `json:"state_dir"`
+	// LastRun is nil when no run has finished yet.
+	LastRun *Run `json:"last_run"`
+	// LastRunError is why last-run.json could not be read; LastRun is nil
+	// then.
+	LastRunError string        `json:"last_run_error,omitempty"`
+	Journal      JournalHealth `json:"journal"`
+	// Desired is the desired file the last run named; nil when no run
+	// named one.
+	Desired *DesiredState `json:"desired"`
+}
+
+// JournalHealth is what a read-only look at journal.log found.
+type JournalHealth struct {
+	Path   string `json:"path"`
+	Exists bool   `json:"exists"`
+	// Size is the file's length in bytes, a torn tail included.
+	Size             int64 `json:"size_bytes"`
+	Records          int   `json:"records"`
+	Transactions     int   `json:"transactions"`
+	OpenTransactions int   `json:"open_transactions"`
+	InFlight         int   `json:"in_flight"`
+	// TornTail is a torn last line found now: left by a crash during a
+	// write (the next run cuts it off and goes on), or a record being
+	// written by a run in progress.
+	TornTail string `json:"torn_tail,omitempty"`
+	// TornSaved is journal.log.torn: the bytes of a torn tail an earlier
+	// run cut off, kept for inspection.
+	TornSaved *SavedTail `json:"torn_saved,omitempty"`
+	// Corrupt names a damaged record before the last one: apply refuses to
+	// mutate the host until it is repaired.
+	Corrupt string `json:"corrupt,omitempty"`
+	// Error is why the journal could not be read at all.
+	Error string `json:"error,omitempty"`
+	// Healthy: readable, not corrupt. A torn tail alone is healthy (it is
+	// what a crash leaves, and is handled).
+	Healthy bool `json:"healthy"`
+}
+
+// SavedTail is the journal.log.torn file.
+type SavedTail struct {
+	Path     string    `json:"path"`
+	Size     int64     `json:"size_bytes"`
+	Modified time.Time `json:"modified"`
+}
+
+// DesiredState is the desired file and its pull state (hub.State, kept
+// beside it as FILE.pull.json by 'felhom-converge pull').
+type DesiredState struct {
+	Path   string `json:"path"`
+	Exists bool   `json:"exists"`
+	// Modified is the file's modification time: when its content last
+	// changed (pull replaces it only when the hub's content differs).
+	Modified time.Time `json:"modified,omitzero"`
+	Error    string    `json:"error,omitempty"`
+	// Pull is nil when no pull state is kept beside the file (a desired
+	// file placed by hand or by Git).
+	Pull *hub.State `json:"pull"`
+	// PullError is why the pull state could not be read.
+	PullError string `json:"pull_error,omitempty"`
+	// AgeSeconds is how long ago the desired state was last known to be
+	// current: since the later of the file's modification and the last
+	// successful pull (an unchanged file confirmed by a 304 is current).
+	// Absent when the file does not exist.
+	AgeSeconds *float64 `json:"age_seconds,omitempty"`
+}
+
+// Read makes the report of the state directory stateDir at time now. It
+// writes nothing and takes no lock. A missing state directory is a report
+// with no last run and no journal; an unsafe one (journal.InspectStateDir
+// refuses it) is an error. Damage to a single file is reported in the
+// Report, not returned.
+func Read(stateDir string, now time.Time) (*Report, error) {
+	rep := &Report{FormatVersion: FormatVersion, Time: now.UTC(), StateDir: stateDir}
+	if abs, err := filepath.Abs(stateDir); err == nil {
+		rep.StateDir = abs
+	}
+	rep.Journal = JournalHealth{Path: filepath.Join(rep.StateDir, journal.LogFile), Healthy: true}
+	d, err := journal.InspectStateDir(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return rep, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if rep.LastRun, err = readLastRun(d); err != nil {
+		rep.LastRunError = err.Error()
+	}
+	rep.Journal = readJournal(d)
+	if rep.LastRun != nil && rep.LastRun.DesiredFile != "" {
+		rep.Desired = readDesired(rep.LastRun.DesiredFile, now)
+	}
+	return rep, nil
+}
+
+func readJournal(d *journal.StateDir) JournalHealth {
+	h := JournalHealth{Path: filepath.Join(d.Path(), journal.LogFile)}
+	if fi, err := os.Lstat(h.Path); err == nil {
+		h.Exists, h.Size = true, fi.Size()
+	}
+	if fi, err := os.Lstat(filepath.Join(d.Path(), journal.TornFile)); err == nil && fi.Mode().IsRegular() {
+		h.TornSaved = &SavedTail{Path: filepath.Join(d.Path(), journal.TornFile), Size: fi.Size(), Modified: fi.ModTime().UTC()}
+	}
+	j, err := journal.Read(d, journal.Options{})
+	var ce *journal.CorruptError
+	switch {
+	case errors.As(err, &ce):
+		h.Corrupt = err.Error()
+		j = ce.Partial
+	case err != nil:
+		h.Error = err.Error()
+		return h
+	}
+	h.Healthy = h.Corrupt == ""
+	if j == nil {
+		return h
+	}
+	h.Records = len(j.Records())
+	for _, t := range j.Transactions() {
+		h.Transactions++
+		if t.Open() {
+			h.OpenTransactions++
+		}
+	}
+	h.InFlight = len(j.InFlight())
+	if t := j.TornTail(); t != nil {
+		h.TornTail = t.String()
+	}
+	return h
+}
+
+func readDesired(path string, now time.Time) *DesiredState {
+	ds := &DesiredState{Path: path}
+	var confirmed time.Time
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil:
+		ds.Exists, ds.Modified, confirmed = true, fi.ModTime().UTC(), fi.ModTime()
+	case !errors.Is(err, fs.ErrNotExist):
+		ds.Error = err.Error()
+	}
+	st, err := hub.ReadState(path)
+	switch {
+	case err != nil:
+		ds.PullError = err.Error()
+	case st != (hub.State{}):
+		ds.Pull = &st
+		if st.LastSuccess.After(confirmed) {
+			confirmed = st.LastSuccess
+		}
+	}
+	if ds.Exists {
+		age := max(now.Sub(confirmed).Seconds(), 0)
+		ds.AgeSeconds = &age
+	}
+	return ds
+}
+
+// OldestPendingSignature is when the longest-waiting step pending a
+// signature was first found pending; zero when none waits.
+func (r *Run) OldestPendingSignature() time.Time {
+	var oldest time.Time
+	for _, ps := range r.PendingSignature {
+		if !ps.Since.IsZero() && (oldest.IsZero() || ps.Since.Before(oldest)) {
+			oldest = ps.Since
+		}
+	}
+	return oldest
+}

@@ -1,0 +1,396 @@
+package status
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+var t0 = time.Date(2026, 12, 1, 15, 0, 0, 0, time.UTC)
+
+func intp(v int) *int { return &v }
+
+// pendingRun is a plan and result with one step done, one destroy pending
+// a signature, one outstanding reboot and one unmanaged guest.
+func pendingRun() (*plan.Plan, *apply.Result) {
+	na := t0.Add(24 * time.Hour)
+	p := &plan.Plan{
+		Host: "pve-demo", DesiredFile: "/srv/host.hcl",
+		Steps: []plan.Step{
+			{ID: "set-100", Op: "guest.set", Guest: intp(100), GuestName: "web"},
+			{ID: "guest.destroy-110-1a2b3c4d", Op: "guest.destroy", Guest: intp(110), GuestName: "legacy",
+				Params: json.RawMessage(`{"purge":true}`), NotAfter: &na},
+		},
+		Unmanaged:   []int{120},
+		Outstanding: []plan.Outstanding{{Guest: 100, Keys: []string{"memory"}, Reboot: "reboot_after_update is false"}},
+	}
+	res := &apply.Result{Txn: "txn-1", Outstanding: 1, Steps: []apply.StepResult{
+		{ID: "set-100", Op: "guest.set", Guest: 100, Outcome: apply.OutcomeDone},
+		{ID: "guest.destroy-110-1a2b3c4d", Op: "guest.destroy", Guest: 110, Outcome: apply.OutcomePending, Request: "/nonexistent/x.req"},
+	}}
+	return p, res
+}
+
+func write(t *testing.T, dir string, r Run, start time.Time, d time.Duration) *Run {
+	t.Helper()
+	r.Started, r.Finished = start, start.Add(d)
+	if err := WriteLastRun(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadLastRun(dir)
+	if err != nil || got == nil {
+		t.Fatalf("ReadLastRun: %v, %v", got, err)
+	}
+	return got
+}
+
+func TestFromApplyResults(t *testing.T) {
+	p, res := pendingRun()
+	r := FromApply(p, res, nil)
+	if r.Result != ResultPending || !r.Planned || r.Done != 1 || r.Txn != "txn-1" || r.Host != "pve-demo" {
+		t.Fatalf("pending run: %+v", r)
+	}
+	if len(r.PendingSignature) != 1 || r.PendingSignature[0].GuestName != "legacy" || string(r.PendingSignature[0].Params) != `{"purge":true}` ||
+		!r.PendingSignature[0].NotAfter.Equal(t0.Add(24*time.Hour)) {
+		t.Fatalf("pending signature: %+v", r.PendingSignature)
+	}
+	if len(r.PendingReboot) != 1 || r.PendingReboot[0].Guest != 100 || len(r.Unmanaged) != 1 {
+		t.Fatalf("reboot/unmanaged: %+v", r)
+	}
+
+	res.Steps[0].Outcome, res.Steps[0].Message = apply.OutcomeFailed, "task failed: boom"
+	if r := FromApply(p, res, nil); r.Result != ResultFailed || len(r.Failed) != 1 || r.Failed[0].Error != "task failed: boom" || r.Failed[0].GuestName != "web" {
+		t.Fatalf("failed run: %+v", r)
+	}
+	res.Steps[0].Outcome = apply.OutcomeDone
+	p.Errors = []plan.Error{{Guest: intp(130), Message: "guest 130 is locked"}}
+	if r := FromApply(p, res, nil); r.Result != ResultFailed || r.Failed[0].Outcome != OutcomePlanError || r.Failed[0].Guest != 130 {
+		t.Fatalf("plan error: %+v", r)
+	}
+	p.Errors = nil
+	res.Steps, res.Outstanding = res.Steps[:1], 0
+	if r := FromApply(p, res, nil); r.Result != ResultOK {
+		t.Fatalf("converged run: %+v", r)
+	}
+	if r := FromApply(p, res, errors.New("journal: disk full")); r.Result != ResultError || r.Error != "journal: disk full" || !r.Planned {
+		t.Fatalf("run error: %+v", r)
+	}
+	if r := FromApply(nil, nil, errors.New("connection refused")); r.Result != ResultError || r.Planned || r.Error != "connection refused" {
+		t.Fatalf("early error: %+v", r)
+	}
+}
+
+func TestWriteLastRunCarriesOver(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if r, err := ReadLastRun(dir); r != nil || err != nil {
+		t.Fatalf("no state dir: %v, %v", r, err)
+	}
+	p, res := pendingRun()
+
+	first := write(t, dir, FromApply(p, res, nil), t0, 2*time.Second)
+	if first.Duration != 2 || !first.LastSuccess.Equal(t0.Add(2*time.Second)) || !first.PendingSignature[0].Since.Equal(t0) || !first.StepsAsOf.Equal(t0) {
+		t.Fatalf("first run: %+v", first)
+	}
+	fi, err := os.Stat(filepath.Join(dir, LastRunFile))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("last-run.json mode: %v %v", fi, err)
+	}
+
+	// An hour later the destroy still waits (with a new request id, the
+	// old one expired): since carries over by binding.
+	res.Steps[1].ID = "guest.destroy-110-99999999"
+	p.Steps[1].ID = res.Steps[1].ID
+	second := write(t, dir, FromApply(p, res, nil), t0.Add(time.Hour), time.Second)
+	if !second.PendingSignature[0].Since.Equal(t0) || !second.LastSuccess.Equal(t0.Add(time.Hour+time.Second)) {
+		t.Fatalf("second run: %+v", second.PendingSignature)
+	}
+	if got := second.OldestPendingSignature(); !got.Equal(t0) {
+		t.Fatalf("oldest pending: %v", got)
+	}
+
+	// The API is down: an error run keeps the last success and the step
+	// lists of the run that planned.
+	third := write(t, dir, FromApply(nil, nil, errors.New("dial tcp 127.0.0.1:8006: connection refused")), t0.Add(2*time.Hour), time.Second)
+	if third.Result != ResultError || !third.LastSuccess.Equal(second.LastSuccess) || len(third.PendingSignature) != 1 ||
+		!third.PendingSignature[0].Since.Equal(t0) || !third.StepsAsOf.Equal(t0.Add(time.Hour)) || len(third.Unmanaged) != 1 {
+		t.Fatalf("error run: %+v", third)
+	}
+
+	// A failed run that planned replaces the lists; the binding changed
+	// (other params), so since starts again.
+	p.Steps[1].Params = json.RawMessage(`{"purge":false}`)
+	res.Steps[0].Outcome = apply.OutcomeFailed
+	fourth := write(t, dir, FromApply(p, res, nil), t0.Add(3*time.Hour), time.Second)
+	if fourth.Result != ResultFailed || !fourth.LastSuccess.Equal(second.LastSuccess) || !fourth.PendingSignature[0].Since.Equal(t0.Add(3*time.Hour)) {
+		t.Fatalf("failed run: %+v", fourth)
+	}
+
+	// A damaged record is reported by Read and replaced by the next write.
+	if err := os.WriteFile(filepath.Join(dir, LastRunFile), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadLastRun(dir); err == nil {
+		t.Fatal("a damaged last-run.json read without error")
+	}
+	rep, err := Read(dir, t0)
+	if err != nil || rep.LastRun != nil || rep.LastRunError == "" {
+		t.Fatalf("Read of a damaged record: %+v, %v", rep, err)
+	}
+	write(t, dir, FromApply(p, res, nil), t0.Add(4*time.Hour), time.Second)
+}
+
+func TestWriteLastRunRefusesUnsafeDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	if err := os.Mkdir(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteLastRun(dir, Run{Result: ResultOK})
+	if !errors.Is(err, journal.ErrUnsafe) {
+		t.Fatalf("world-writable state dir: %v", err)
+	}
+}
+
+// appendJournal writes a transaction into dir's journal through package
+// journal.
+func appendJournal(t *testing.T, dir string) {
+	t.Helper()
+	sd, err := journal.OpenStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := sd.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	j, err := journal.Open(l, journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for _, r := range []journal.Record{
+		journal.TxnBegin{Time: t0, Txn: "txn-1", Host: "pve-demo"},
+		journal.TxnEnd{Time: t0, Txn: "txn-1", Result: journal.TxnConverged},
+		journal.TxnBegin{Time: t0, Txn: "txn-2", Host: "pve-demo"},
+	} {
+		if err := j.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func appendBytes(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+func TestReadJournalHealth(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	rep, err := Read(dir, t0)
+	if err != nil || rep.LastRun != nil || rep.Journal.Exists || !rep.Journal.Healthy {
+		t.Fatalf("missing state dir: %+v, %v", rep, err)
+	}
+
+	appendJournal(t, dir)
+	rep, err = Read(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Journal; !h.Exists || !h.Healthy || h.Records != 3 || h.Transactions != 2 || h.OpenTransactions != 1 || h.Size == 0 || h.TornTail != "" {
+		t.Fatalf("healthy journal: %+v", h)
+	}
+
+	log := filepath.Join(dir, journal.LogFile)
+	appendBytes(t, log, `deadbeef {"type":"txn_end"`)
+	rep, err = Read(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Journal; !h.Healthy || h.Records != 3 || !strings.Contains(h.TornTail, "torn last record") {
+		t.Fatalf("torn tail: %+v", h)
+	}
+
+	appendBytes(t, log, "\n"+`00000000 {"type":"txn_end","time":"2026-12-01T15:00:00Z","txn":"txn-2","result":"converged"}`+"\n")
+	rep, err = Read(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Journal; h.Healthy || !strings.Contains(h.Corrupt, "corrupt at byte") || h.Records != 3 {
+		t.Fatalf("corrupt journal: %+v", h)
+	}
+
+	// Read writes nothing: no cut of the torn tail, no last-run.json.
+	if _, err := os.Stat(filepath.Join(dir, journal.TornFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Read wrote %s: %v", journal.TornFile, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LastRunFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Read wrote %s: %v", LastRunFile, err)
+	}
+}
+
+func TestReadDesiredAge(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	desired := filepath.Join(t.TempDir(), "host.hcl")
+	if err := os.WriteFile(desired, []byte(`host "pve-demo" {}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(desired, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	p, res := pendingRun()
+	p.DesiredFile = desired
+	write(t, dir, FromApply(p, res, nil), t0, time.Second)
+
+	rep, err := Read(dir, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Desired; d == nil || !d.Exists || d.Pull != nil || d.AgeSeconds == nil || *d.AgeSeconds != 3600 {
+		t.Fatalf("desired without pull state: %+v", d)
+	}
+
+	// A pull confirmed the file (304) ten minutes ago.
+	st := `{"etag":"\"v1\"","last_success":"2026-12-01T15:50:00Z","last_attempt":"2026-12-01T15:50:00Z"}`
+	if err := os.WriteFile(desired+".pull.json", []byte(st), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Read(dir, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Desired; d.Pull == nil || d.Pull.ETag != `"v1"` || *d.AgeSeconds != 600 {
+		t.Fatalf("desired with pull state: %+v", d)
+	}
+
+	if err := os.Remove(desired); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Read(dir, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rep.Desired; d.Exists || d.AgeSeconds != nil {
+		t.Fatalf("missing desired file: %+v", d)
+	}
+}
+
+func TestPrometheusTextfile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	desired := filepath.Join(t.TempDir(), "host.hcl")
+	if err := os.WriteFile(desired, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(desired, t0, t0); err != nil {
+		t.Fatal(err)
+	}
+	p, res := pendingRun()
+	p.DesiredFile = desired
+	write(t, dir, FromApply(p, res, nil), t0, 1500*time.Millisecond)
+	rep, err := Read(dir, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	if problems, err := testutil.GatherAndLint(rep.Registry()); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	out := filepath.Join(t.TempDir(), "felhom-converge.prom")
+	if err := rep.WritePrometheus(out); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		MetricLastRun:                seconds(t0.Add(1500 * time.Millisecond).UnixNano()),
+		MetricLastSuccess:            seconds(t0.Add(1500 * time.Millisecond).UnixNano()),
+		MetricLastRunDuration:        1.5,
+		MetricOldestPendingSignature: float64(t0.Unix()),
+		MetricDesiredStateAge:        3600,
+		MetricUnmanagedGuests:        1,
+	}
+	for name, v := range want {
+		fam := fams[name]
+		if fam == nil {
+			t.Errorf("%s missing", name)
+			continue
+		}
+		if fam.GetHelp() == "" || fam.GetType().String() != "GAUGE" || len(fam.Metric) != 1 {
+			t.Errorf("%s: help %q type %s, %d series", name, fam.GetHelp(), fam.GetType(), len(fam.Metric))
+			continue
+		}
+		if got := fam.Metric[0].GetGauge().GetValue(); got != v {
+			t.Errorf("%s = %v, want %v", name, got, v)
+		}
+	}
+	steps := fams[MetricSteps]
+	if steps == nil || steps.GetHelp() == "" {
+		t.Fatalf("%s missing or without HELP", MetricSteps)
+	}
+	got := map[string]float64{}
+	for _, m := range steps.Metric {
+		for _, l := range m.Label {
+			if l.GetName() == "state" {
+				got[l.GetValue()] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	if len(got) != 3 || got[StatePendingSignature] != 1 || got[StatePendingReboot] != 1 || got[StateFailed] != 0 {
+		t.Fatalf("%s: %v", MetricSteps, got)
+	}
+	if len(fams) != len(want)+1 {
+		t.Fatalf("unexpected metrics: %d families", len(fams))
+	}
+
+	// Before any run: timestamps 0, no oldest pending, no desired age.
+	rep, err = Read(filepath.Join(t.TempDir(), "none"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := rep.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]float64{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = mf.Metric[0].GetGauge().GetValue()
+	}
+	if _, ok := names[MetricOldestPendingSignature]; ok {
+		t.Error("oldest pending signature present with nothing pending")
+	}
+	if _, ok := names[MetricDesiredStateAge]; ok {
+		t.Error("desired state age present without a desired file")
+	}
+	if v, ok := names[MetricLastSuccess]; !ok || v != 0 {
+		t.Errorf("last success before any run: %v %v", v, ok)
+	}
+}
