@@ -254,6 +254,9 @@ func parse(data []byte) ([]Record, int64, *TornTail, *CorruptError) {
 	for n := 1; off < len(data); n++ {
 		nl := bytes.IndexByte(data[off:], '\n')
 		if nl < 0 {
+			if holdsWholeRecord(data[off:]) {
+				return recs, int64(off), nil, &CorruptError{Offset: int64(off), Line: n, Reason: errMerged.Error()}
+			}
 			return recs, int64(off), &TornTail{Offset: int64(off), Length: int64(len(data) - off), Reason: "no final newline"}, nil
 		}
 		line := data[off : off+nl]
@@ -264,7 +267,7 @@ func parse(data []byte) ([]Record, int64, *TornTail, *CorruptError) {
 				return recs, int64(off), &TornTail{Offset: int64(off), Length: int64(nl + 1), Reason: err.Error()}, nil
 			}
 			if last && framing {
-				err = errors.New("a whole record runs into the bytes after it (its newline is damaged)")
+				err = errMerged
 			}
 			return recs, int64(off), nil, &CorruptError{Offset: int64(off), Line: n, Reason: err.Error()}
 		}
@@ -274,21 +277,51 @@ func parse(data []byte) ([]Record, int64, *TornTail, *CorruptError) {
 	return recs, int64(off), nil, nil
 }
 
-// holdsWholeRecord reports whether a damaged line begins with a whole
-// valid record followed by more bytes. A torn write cannot produce that:
-// the record before the torn one was complete, newline included, before
-// the torn one was written. It is a damaged newline merging the last two
-// records, which must not pass as a torn tail (it would drop both).
+// holdsWholeRecord reports whether a damaged line is a whole valid record,
+// one byte where its newline should be, and the start of another record.
+// A torn write cannot produce that: the record before the torn one was
+// complete, newline included, before the torn one was written. It is a
+// damaged newline merging the last two records, which must not pass as a
+// torn tail (that would drop both). A whole record followed by anything
+// else (zeros of an unwritten sector, a damaged final newline) is the
+// last record torn. The checksum runs along the line once, so the cost
+// stays linear.
 func holdsWholeRecord(line []byte) bool {
-	for i := 10; i < len(line)-1; i++ {
-		if line[i] == '}' {
-			if _, _, err := decodeLine(line[:i+1]); err == nil {
+	if len(line) < 11 || line[8] != ' ' {
+		return false
+	}
+	want, err := parseCRC(line[:8])
+	if err != nil {
+		return false
+	}
+	body := line[9:]
+	crc, done := uint32(0), 0
+	for i := 0; i < len(body)-1; i++ {
+		if body[i] != '}' {
+			continue
+		}
+		crc = crc32.Update(crc, castagnoli, body[done:i+1])
+		done = i + 1
+		if crc == want && startsRecord(body[i+2:]) {
+			if _, err := unmarshalRecord(body[:i+1]); err == nil {
 				return true
 			}
 		}
 	}
 	return false
 }
+
+// startsRecord reports whether b begins like a line: 8 lower-case hex
+// digits and a space.
+func startsRecord(b []byte) bool {
+	if len(b) < 9 || b[8] != ' ' {
+		return false
+	}
+	_, err := parseCRC(b[:8])
+	return err == nil
+}
+
+var errMerged = errors.New("a whole record runs into the bytes after it (its newline is damaged)")
 
 // decodeLine checks and decodes one line without its newline. framing
 // reports an error in the checksum frame (what a torn write produces), as

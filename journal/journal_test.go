@@ -76,7 +76,9 @@ func mustAppend(t testing.TB, j *Journal, recs ...Record) {
 // configured it, took a safety snapshot and backup of 101 and destroyed
 // 102 with a signature; it ended. T2 is open: it restored 106, and a
 // config step on 106 is in flight with its UPID, another before its UPID.
-func story() []Record {
+func story() []Record { return storyRecords() }
+
+func storyRecords() []Record {
 	backupTime := t0.Add(-time.Hour)
 	return []Record{
 		TxnBegin{Txn: "T1", Host: "pve-demo", DesiredDigest: "dd1", PlanID: "p1"},
@@ -467,11 +469,28 @@ func TestEmptyAndOddFiles(t *testing.T) {
 	if err != nil || j.TornTail() == nil || len(j.Records()) != len(starts) {
 		t.Fatalf("zero-filled tail: %v, torn %v", err, j.TornTail())
 	}
+	// ... or only where its newline belongs.
+	j, err = openAt(t, withLog(t, append(bytes.Clone(full[:len(full)-1]), 0)))
+	if err != nil || j.TornTail() == nil || len(j.Records()) != len(starts)-1 {
+		t.Fatalf("zero for the final newline: %v, torn %v", err, j.TornTail())
+	}
 	zeros := bytes.Clone(full)
 	copy(zeros[last:], make([]byte, len(full)-last-1))
 	j, err = openAt(t, withLog(t, zeros))
 	if err != nil || j.TornTail() == nil || len(j.Records()) != len(starts)-1 {
 		t.Fatalf("zeroed last record: %v, torn %v", err, j.TornTail())
+	}
+
+	// The newline of the second-to-last record damaged: not a torn tail
+	// (that would drop two records), with or without the final newline.
+	for _, end := range []int{len(full), len(full) - 1} {
+		merged := bytes.Clone(full[:end])
+		merged[last-1] = 'x'
+		_, err = openAt(t, withLog(t, merged))
+		wantCorrupt(t, "merged last records", err, starts[len(starts)-2], len(starts)-1)
+		if !strings.Contains(err.Error(), "newline is damaged") {
+			t.Errorf("message %q", err)
+		}
 	}
 
 	// An empty line before the last.
