@@ -13,8 +13,8 @@
 // created 0600 and opened with O_NOFOLLOW; each must be a regular file (a
 // FIFO is refused before it can block) owned by the same user and not
 // group- or world-writable. InspectStateDir is the read-only form (plan,
-// status, journal show): it creates nothing and accepts a directory owned
-// by another user, so root can read the service user's journal.
+// status, journal show): it creates nothing, and lets root read a
+// directory another user owns (the service user's journal).
 //
 //	STATE_DIR/lock              flock; the holder's pid and start time as JSON
 //	STATE_DIR/journal.log       this log
@@ -67,8 +67,18 @@
 // Any damaged line before the last, and a last line whose checksum holds
 // but whose record cannot be decoded, cannot come from a crash: Open
 // returns a *CorruptError naming the byte offset and line, and the journal
-// refuses to append, so apply refuses to mutate the host. A damaged line
-// is never silently skipped.
+// refuses to append, so apply refuses to mutate the host. So is a last
+// line that is a whole record, one wrong byte where its newline belongs
+// and the start of another record (a damaged newline merging two records
+// would otherwise drop both as one torn tail). A damaged line is never
+// silently skipped.
+//
+// Append also checks that a record fits what came before: a step's UPID
+// and result need its intent in flight, an intent and a guest creation an
+// open transaction, a destructive intent the nonce of its signature. A
+// failed write is taken back; after a failed fsync the journal refuses
+// further appends until it is opened again, since what reached the disk is
+// then unknown.
 //
 // The checksums detect damage, not tampering: whoever can write the state
 // directory could rewrite the log, which is why the directory is checked.
@@ -81,7 +91,9 @@
 // still open or with a step in flight, the completed job ids, each guest's
 // last digest, and the creation records of safety snapshots and backups
 // not yet removed. A crash during compaction leaves the old log or the
-// new; a leftover temporary file is removed by the next Open.
+// new; a leftover temporary file is removed by the next Open. A failed
+// automatic compaction does not fail the Append that triggered it (the
+// record is durable); it is reported by CompactErr.
 //
 // # Consumed nonces: a second log, owned by trust
 //
