@@ -298,6 +298,10 @@ func TestLowFidelityItems(t *testing.T) {
 	// Snapshot names need at least two characters.
 	r := a.do("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "a"))
 	wantError(t, r, 400, "Parameter verification failed.")
+	if e, _ := r.Body["errors"].(map[string]any); e["snapname"] != "invalid format - invalid configuration ID 'a'" {
+		t.Errorf("errors %v", r.Body["errors"])
+	}
+	a.task("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "ab"))
 	// GET config?snapshot= carries the snapshot's snaptime.
 	if c := a.ok("GET", "/nodes/pve/lxc/100/config", form("snapshot", "pre-upgrade")).dataMap(t); c["snaptime"] == nil {
 		t.Errorf("snapshot config %v without snaptime", c)

@@ -154,12 +154,21 @@ func regexCheck(re *regexp.Regexp) func(string) error {
 func vmidDef() pdef    { return integer(100, 999999999) }
 func nodeDef() pdef    { return checked(regexCheck(nodePattern)) }
 func storDef() pdef    { return checked(regexCheck(storageIDRegexp)) }
-func configID() pdef   { p := checked(regexCheck(configIDPattern)); p.maxLen = 40; return p }
+func configID() pdef   { p := checked(checkConfigID); p.maxLen = 40; return p }
 func upidDef() pdef    { return str() }
 func volidDef() pdef   { return str() }
 func vmidList() pdef   { return checked(checkVMIDList) }
 func pruneDef() pdef   { return checked(checkPrune) }
 func sizeArgDef() pdef { return checked(regexCheck(regexp.MustCompile(`^\+?\d+(\.\d+)?[KMGT]?$`))) }
+
+// checkConfigID is the pve-configid format (pve_verify_configid): a
+// letter, then at least one more letter, digit, '_' or '-'.
+func checkConfigID(v string) error {
+	if !configIDPattern.MatchString(v) {
+		return fmt.Errorf("invalid format - invalid configuration ID '%s'", v)
+	}
+	return nil
+}
 
 func checkVMIDList(v string) error {
 	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == ' ' }) {
