@@ -96,11 +96,18 @@ type TornTail struct {
 	Offset int64 // where the torn line begins
 	Length int64
 	Reason string
+	// Unlocked is set when the journal was read without the lock (Read):
+	// the line may then also be a write still in progress.
+	Unlocked bool
 }
 
 func (t *TornTail) String() string {
-	return fmt.Sprintf("journal %s: ignored a torn last record at byte %d (%d bytes, %s), left by a crash during a write",
-		t.Path, t.Offset, t.Length, t.Reason)
+	cause := "left by a crash during a write"
+	if t.Unlocked {
+		cause += ", or a run is writing it right now"
+	}
+	return fmt.Sprintf("journal %s: ignored a torn last record at byte %d (%d bytes, %s), %s",
+		t.Path, t.Offset, t.Length, t.Reason, cause)
 }
 
 // Journal is the append-only log of the state directory and the view
@@ -230,6 +237,7 @@ func (j *Journal) load(f *os.File) error {
 	j.fileSize = int64(len(data))
 	if torn != nil {
 		torn.Path = j.path
+		torn.Unlocked = j.lock == nil
 		j.torn = torn
 	}
 	if cerr != nil {

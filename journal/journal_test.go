@@ -336,8 +336,8 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 		if got := len(r.Records()); got != nrec-1 {
 			t.Fatalf("cut %d: Read gave %d records, want %d", cut, got, nrec-1)
 		}
-		if (r.TornTail() != nil) != (cut > last) {
-			t.Fatalf("cut %d: Read torn tail %v", cut, r.TornTail())
+		if rt := r.TornTail(); (rt != nil) != (cut > last) || rt != nil && !rt.Unlocked {
+			t.Fatalf("cut %d: Read torn tail %+v", cut, rt)
 		}
 
 		j, err := openAt(t, dir)
@@ -352,7 +352,7 @@ func TestTornTailAtEveryOffsetOfTheLastRecord(t *testing.T) {
 			if torn != nil {
 				t.Fatalf("cut %d at a record boundary: torn tail %v", cut, torn)
 			}
-		} else if torn == nil || torn.Offset != int64(last) || torn.Length != int64(cut-last) ||
+		} else if torn == nil || torn.Offset != int64(last) || torn.Length != int64(cut-last) || torn.Unlocked ||
 			!strings.Contains(torn.String(), fmt.Sprintf("at byte %d", last)) {
 			t.Fatalf("cut %d: torn tail %+v", cut, torn)
 		}

@@ -107,7 +107,7 @@ func (d *StateDir) Lock(ctx context.Context, timeout time.Duration) (*Lock, erro
 		}
 		pause = min(2*pause, 250*time.Millisecond)
 	}
-	l := &Lock{dir: d, f: f, holder: Holder{PID: os.Getpid(), Since: time.Now().UTC(), UID: os.Getuid()}}
+	l := &Lock{dir: d, f: f, holder: Holder{PID: os.Getpid(), Since: time.Now().UTC(), UID: os.Geteuid()}}
 	l.holder.Host, _ = os.Hostname()
 	data, _ := json.Marshal(l.holder)
 	data = append(data, '\n')

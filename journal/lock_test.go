@@ -28,7 +28,7 @@ func TestLockBusyNamesTheHolderInAnotherProcess(t *testing.T) {
 			}
 			t.Fatalf("Lock(%v) while another process holds it: %v, want *LockedError", timeout, err)
 		}
-		if !le.Known || le.Holder.PID != cmd.Process.Pid || le.Holder.UID != os.Getuid() || le.Holder.Since.IsZero() {
+		if !le.Known || le.Holder.PID != cmd.Process.Pid || le.Holder.UID != os.Geteuid() || le.Holder.Since.IsZero() {
 			t.Errorf("holder %+v (known %v), want pid %d", le.Holder, le.Known, cmd.Process.Pid)
 		}
 		msg := err.Error()
