@@ -56,8 +56,15 @@ func hCreate(r *request) (any, error) {
 		return nil, err
 	}
 	hasMP := false
-	for k := range set {
+	for _, k := range sortedKeys(set) {
 		hasMP = hasMP || mpKeyPattern.MatchString(k)
+		// update_pct_config runs before the worker: an MTU above the
+		// bridge's fails the call.
+		if ps, err := parseNet(set[k]); netKeyPattern.MatchString(k) && err == nil && ps["mtu"] != "" {
+			if err := r.s.checkNetMTU(k, ps); err != nil {
+				return nil, failf("%v", err)
+			}
+		}
 	}
 	if hasMP && p["rootfs"] == "" {
 		return nil, failf("mount points configured, but 'rootfs' not set - aborting")

@@ -248,6 +248,9 @@ func TestNetworksCheckedAgainstHost(t *testing.T) {
 	if c := a.config(110); c["digest"] != d || c["net1"] != nil {
 		t.Errorf("a refused MTU was written: %v", c)
 	}
+	// On create the same check fails the call, before any task.
+	wantError(t, a.do("POST", "/nodes/pve/lxc", form("vmid", "140", "ostemplate", "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+		"storage", "local-lvm", "net0", "name=eth0,bridge=vmbr0,mtu=9000")), 500, "net0: MTU size '9000' is bigger than bridge MTU '1500'")
 	// An unknown bridge on a stopped CT: written, then update_lxc_config fails.
 	wantError(t, a.do("PUT", "/nodes/pve/lxc/110/config", form("net1", "name=eth1,bridge=vmbr9")), 500, "bridge 'vmbr9' does not exist")
 	if c := a.config(110); c["net1"] == nil {
