@@ -409,8 +409,11 @@ func (j *Journal) Size() int64 {
 // returns nil, the record survives a crash. A record with a zero time gets
 // the clock's time. Append checks that r fits what came before (a step's
 // UPID and result need its intent in flight, an intent needs an open
-// transaction, ...). After a failed write or fsync the journal refuses
-// further appends: Close it and Open it again.
+// transaction, ...). When Append returns an error the record may or may
+// not be on disk: the caller must not take the action it describes (an
+// intent then left behind reads as in flight, and recovery finds that
+// nothing happened). After a failed fsync the journal refuses further
+// appends: Close it and Open it again.
 func (j *Journal) Append(r Record) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -455,7 +458,7 @@ func (j *Journal) Append(r Record) error {
 		return fmt.Errorf("journal %s: %w", j.path, err)
 	}
 	j.fileSize = j.size + int64(len(line))
-	if err := j.f.Sync(); err != nil {
+	if err := syncFile(j.f); err != nil {
 		// After a failed fsync the kernel may have dropped the data; what
 		// is on disk is unknown until the file is read again.
 		j.refuse = fmt.Errorf("journal %s: fsync failed (%v); open it again", j.path, err)
@@ -491,6 +494,9 @@ func (j *Journal) CompactErr() error {
 	defer j.mu.Unlock()
 	return j.compactErr
 }
+
+// syncFile is (*os.File).Sync; a variable so a test can make it fail.
+var syncFile = (*os.File).Sync
 
 // cutTornTail saves the torn bytes to TornFile and truncates them away.
 func (j *Journal) cutTornTail() error {

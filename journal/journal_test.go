@@ -626,3 +626,32 @@ func TestInFlightInJournalOrder(t *testing.T) {
 		}
 	}
 }
+
+// After a failed fsync nothing more is appended until the journal is
+// opened again; the record whose Append failed may be on disk, and reads
+// as what it is (here: an intent in flight, never acknowledged).
+func TestFailedFsyncRefusesUntilReopened(t *testing.T) {
+	j := openJournal(t, t.TempDir(), Options{})
+	mustAppend(t, j, TxnBegin{Txn: "T", Host: "h"})
+	boom := errors.New("EIO")
+	syncFile = func(*os.File) error { return boom }
+	err := j.Append(Intent{Txn: "T", Action: "a", Op: "guest.start", Guest: 100, Class: ClassBenign})
+	syncFile = (*os.File).Sync
+	if !errors.Is(err, boom) {
+		t.Fatalf("Append with a failing fsync: %v", err)
+	}
+	if len(j.InFlight()) != 0 {
+		t.Error("an unacknowledged intent is in the view")
+	}
+	if err := j.Append(JobDone{Txn: "T", Job: "x"}); err == nil || !strings.Contains(err.Error(), "open it again") {
+		t.Fatalf("Append after a failed fsync: %v", err)
+	}
+	j2, err := reopen(t, j, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fl := j2.InFlight(); len(fl) != 1 || fl[0].Intent.Action != "a" {
+		t.Fatalf("after reopen InFlight = %+v", fl)
+	}
+	mustAppend(t, j2, Result{Txn: "T", Action: "a", Status: StatusAborted})
+}
