@@ -89,10 +89,17 @@ func writeJournalText(w io.Writer, path string, j *journal.Journal, txns []journ
 		}
 	}
 	fmt.Fprintf(w, "journal %s: %s, %d open", path, plural(total, "transaction"), open)
+	inFlight := len(j.InFlight())
+	if inFlight > 0 {
+		fmt.Fprintf(w, ", %s in flight", plural(inFlight, "step"))
+	}
 	if len(txns) < total {
 		fmt.Fprintf(w, ", showing the last %d", len(txns))
 	}
 	fmt.Fprintln(w)
+	if inFlight > 0 {
+		fmt.Fprintln(w, "steps in flight have an intent and no result: 'felhom-converge recover' resolves them (apply runs it first)")
+	}
 	for _, t := range txns {
 		fmt.Fprintln(w)
 		writeTxnText(w, t)
