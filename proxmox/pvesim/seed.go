@@ -38,7 +38,8 @@ func uuid() (string, error) {
 }
 
 func archiveTime(s string) int64 {
-	t, err := time.Parse("2006_01_02-15_04_05", s)
+	// vzdump names archives in the host's local time.
+	t, err := time.ParseInLocation("2006_01_02-15_04_05", s, time.Local)
 	if err != nil {
 		panic(err)
 	}
