@@ -258,3 +258,59 @@ func TestFailedCompactionDoesNotFailTheAppend(t *testing.T) {
 }
 
 var atomicfileWriteFile = writeCompacted
+
+// Read takes no lock: while a writer appends and compacts, every Read
+// succeeds (at worst with a torn tail, the write in progress), and the
+// jobs it sees done never go back.
+func TestReadWhileWriting(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{CompactAt: 1500})
+	d, err := InspectStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const jobs = 150
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n := range jobs {
+			txn := fmt.Sprint("t", n)
+			for _, r := range []Record{
+				TxnBegin{Txn: txn, Host: "h"},
+				Intent{Txn: txn, Action: "a", Op: "guest.start", Guest: 100, Class: ClassBenign},
+				Result{Txn: txn, Action: "a", Status: StatusOK},
+				JobDone{Txn: txn, Job: fmt.Sprint("job-", n)},
+				TxnEnd{Txn: txn, Result: TxnConverged},
+			} {
+				if err := j.Append(r); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}
+	}()
+	seen, reads := 0, 0
+	for running := true; running; reads++ {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		r, err := Read(d, Options{})
+		if err != nil {
+			t.Fatalf("Read while writing: %v", err)
+		}
+		n := 0
+		for n < jobs && r.JobDone(fmt.Sprint("job-", n)) {
+			n++
+		}
+		if n < seen {
+			t.Fatalf("a Read saw %d jobs done after one saw %d", n, seen)
+		}
+		seen = n
+	}
+	if seen != jobs {
+		t.Fatalf("the last Read saw %d jobs done, want %d", seen, jobs)
+	}
+	t.Logf("%d reads", reads)
+}
