@@ -20,6 +20,8 @@
 //	STATE_DIR/journal.log       this log
 //	STATE_DIR/journal.log.torn  the bytes of the last torn tail that was cut off
 //	STATE_DIR/consumed-nonces   trust's nonce store (see below)
+//	STATE_DIR/audit.jsonl       apply's audit trail (package apply)
+//	STATE_DIR/requests/         signature requests apply writes
 //
 // # Lock
 //
