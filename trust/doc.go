@@ -23,19 +23,29 @@
 //     guest and params of the step;
 //   - a not-after still in the future by the host clock (with [DefaultSkew]),
 //     and the key's valid-after/valid-before window including now;
-//   - a nonce never consumed before on this host ([NonceStore]).
+//   - a nonce never consumed before on this host ([NonceStore]), nor one
+//     the store may have pruned while the clock was ahead.
 //
 // Every refusal is one typed [Outcome] with a reason; see Decide for the
 // order of the checks and so which outcome wins when several apply.
 //
 // # Start here
 //
-// [NewRequest] and [Request.Marshal] write a request; [ParseRequest] reads
-// one strictly. [LoadAllowedSigners] loads the trust root, refusing a file
-// others may write. [NewVerifier] with [OpenFileNonceStore] makes the gate;
-// [Verifier.Decide] decides, [Verifier.Check] previews without a step.
-// [OpenSSHVerify] is the plain ssh-keygen -Y verify check, for debugging a
-// refused signature and for conformance tests against OpenSSH.
+// [NewRequest] and [Request.Marshal] make a request (the op's params
+// schema from package ops applies); [ParseRequest] reads one strictly;
+// [WriteRequest] writes <id>.req atomically into a request directory.
+// [ReadSignedDir] reads a directory's <id>.req + <id>.req.sig pairs
+// without following links or blocking on FIFOs, and [MatchRequests] gives
+// a step its candidate signed requests. [LoadAllowedSigners] loads the
+// trust root, refusing a file (or directory) others may write.
+// [NewVerifier] with [OpenFileNonceStore] makes the gate; [Verifier.Decide]
+// decides, [Verifier.Check] previews without a step. [OpenSSHVerify] is the
+// plain ssh-keygen -Y verify check, for debugging a refused signature and
+// for conformance tests against OpenSSH.
+//
+// The gate fails closed: a nonce store it cannot read, or whose content is
+// damaged ([ErrNonceStoreCorrupt]), is an error from Decide, never an
+// acceptance.
 //
 // # Stricter than ssh-keygen
 //

@@ -2,6 +2,7 @@ package trust
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,6 +92,47 @@ func FuzzParseAllowedSigners(f *testing.F) {
 		}
 		if as != nil && len(as.Lines) != len(lenient.Lines) {
 			t.Fatalf("strict and lenient parses differ")
+		}
+	})
+}
+
+// FuzzNonceStore: any file content is either refused as damage or read
+// as a store; a store read clean is exactly what the writer would write
+// for what was read (so a change the parser accepts cannot hide a
+// record), and one read with a torn tail loses no complete record when
+// the next Consume repairs it.
+func FuzzNonceStore(f *testing.F) {
+	s, _ := OpenFileNonceStore(f.TempDir(), func() time.Time { return testNow })
+	entry := func(i int) nonceEntry {
+		return nonceEntry{nonce: nonceN(i), keepUntil: testNow.Add(time.Hour).Unix(), highWater: testNow.Unix()}
+	}
+	clean := append(append(header(minStoreTime), entry(1).record()...), endRecord(1)...)
+	f.Add(clean)
+	f.Add(append(append(bytes.Clone(clean[:len(clean)-endLen]), entry(2).record()[:40]...), make([]byte, 50)...))
+	f.Add(append(header(testNow.Unix()), endRecord(0)...))
+	f.Add([]byte(nonceN(1) + " 1795784400\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		st, err := s.parse(data)
+		if err != nil {
+			if !errors.Is(err, ErrNonceStoreCorrupt) {
+				t.Fatalf("error %v is not ErrNonceStoreCorrupt", err)
+			}
+			return
+		}
+		var want []byte
+		want = append(want, header(st.pruned)...)
+		for _, e := range st.entries {
+			want = append(want, e.record()...)
+		}
+		if st.end >= 0 {
+			want = append(want, endRecord(len(st.entries))...)
+			if !bytes.Equal(want, data) {
+				t.Fatalf("read clean, but not in the writer's form:\n%q\nwant\n%q", data, want)
+			}
+			return
+		}
+		if !bytes.HasPrefix(data, want) || len(data)-len(want) < endLen || len(data)-len(want) > tornMax {
+			t.Fatalf("torn tail of %d bytes after %d records", len(data)-len(want), len(st.entries))
 		}
 	})
 }

@@ -38,6 +38,10 @@ const (
 
 	// NoGuest is what the guest line holds for host-level operations.
 	NoGuest = "-"
+
+	// MaxParamsSize and MaxParamsDepth bound what CanonicalParams reads.
+	MaxParamsSize  = 1 << 20
+	MaxParamsDepth = 32
 )
 
 // Action is the step a signature approves: what the gate is about to run.
@@ -167,17 +171,19 @@ func checkHost(h string) error {
 // at every level, no insignificant white space, numbers as written. Empty
 // input means {}. A key that appears twice in one object, at any depth, is
 // refused ({"purge":false,"purge":true} means whatever the reader picks),
-// and so are params larger than MaxRequestSize.
+// and so are params larger than MaxParamsSize or nested deeper than
+// MaxParamsDepth. (A request holds at most MaxRequestSize; NewRequest
+// checks that.)
 func CanonicalParams(params []byte) (json.RawMessage, error) {
 	if len(bytes.TrimSpace(params)) == 0 {
 		return json.RawMessage("{}"), nil
 	}
-	if len(params) > MaxRequestSize {
-		return nil, fmt.Errorf("params: %d bytes, more than the %d a request may have", len(params), MaxRequestSize)
+	if len(params) > MaxParamsSize {
+		return nil, fmt.Errorf("params: %d bytes, more than %d", len(params), MaxParamsSize)
 	}
 	dec := json.NewDecoder(bytes.NewReader(params))
 	dec.UseNumber()
-	v, err := decodeStrict(dec)
+	v, err := decodeStrict(dec, 0)
 	if err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
@@ -198,10 +204,13 @@ func CanonicalParams(params []byte) (json.RawMessage, error) {
 
 // decodeStrict decodes one JSON value token by token, refusing duplicate
 // object keys.
-func decodeStrict(dec *json.Decoder) (any, error) {
+func decodeStrict(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, err
+	}
+	if d, ok := tok.(json.Delim); ok && (d == '{' || d == '[') && depth >= MaxParamsDepth {
+		return nil, fmt.Errorf("nested deeper than %d", MaxParamsDepth)
 	}
 	switch tok {
 	case json.Delim('{'):
@@ -218,7 +227,7 @@ func decodeStrict(dec *json.Decoder) (any, error) {
 			if _, dup := m[k]; dup {
 				return nil, fmt.Errorf("duplicate key %q", k)
 			}
-			v, err := decodeStrict(dec)
+			v, err := decodeStrict(dec, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -231,7 +240,7 @@ func decodeStrict(dec *json.Decoder) (any, error) {
 	case json.Delim('['):
 		a := []any{}
 		for dec.More() {
-			v, err := decodeStrict(dec)
+			v, err := decodeStrict(dec, depth+1)
 			if err != nil {
 				return nil, err
 			}

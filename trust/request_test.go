@@ -215,3 +215,18 @@ func TestNewRequestChecksSchemaAndSize(t *testing.T) {
 		t.Fatalf("ParseRequest without volumes: %v", err)
 	}
 }
+
+func TestCanonicalParamsBounds(t *testing.T) {
+	deep := strings.Repeat(`{"a":`, MaxParamsDepth) + "1" + strings.Repeat("}", MaxParamsDepth)
+	if _, err := CanonicalParams([]byte(deep)); err != nil {
+		t.Fatalf("depth %d: %v", MaxParamsDepth, err)
+	}
+	deeper := strings.Repeat("[", MaxParamsDepth) + `{"a":1}` + strings.Repeat("]", MaxParamsDepth)
+	if _, err := CanonicalParams([]byte(`{"x":` + deeper + "}")); err == nil || !strings.Contains(err.Error(), "nested deeper") {
+		t.Fatalf("too deep: %v", err)
+	}
+	huge := `{"a":"` + strings.Repeat("x", MaxParamsSize) + `"}`
+	if _, err := CanonicalParams([]byte(huge)); err == nil {
+		t.Fatal("params over MaxParamsSize accepted")
+	}
+}
