@@ -511,3 +511,30 @@ func TestJournalFailureStopsTheRunBeforeTheCall(t *testing.T) {
 		t.Errorf("the call was made without its intent record")
 	}
 }
+
+// An audit log that cannot be written holds back no benign step, and a
+// destructive step whose acceptance cannot be audited does not run.
+func TestAuditFailureNeverLetsADestructiveStepRunUnrecorded(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	d := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+	p := outcome(t, e.run(d), "guest.destroy-110-a", apply.OutcomePending)
+	sign(p.Request)
+	broken := filepath.Join(e.dir, "audit-is-a-directory")
+	if err := os.Mkdir(broken, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.Audit = apply.OpenAudit(broken, nil)
+	res := e.run(d, step("guest.start-110-b", ops.GuestStart, 110, `{}`))
+	r := outcome(t, res, "guest.destroy-110-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "not run") || !strings.Contains(r.Message, "audit") {
+		t.Errorf("message %q", r.Message)
+	}
+	if !e.exists(110) {
+		t.Fatal("guest 110 was destroyed without an audit record")
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/vzdump"] + e.sim.Counters()["DELETE /nodes/{node}/lxc/{vmid}"]; c != 0 {
+		t.Errorf("%d calls made for the unaudited step", c)
+	}
+	outcome(t, res, "guest.start-110-b", apply.OutcomeDone)
+}
