@@ -100,10 +100,26 @@ func checkComplexity(src []byte, filename string) hcl.Diagnostics {
 // letters, of blanks, and one per other byte (punctuation, line breaks,
 // each byte of a non-ASCII character): the lexer never makes more tokens
 // than that, since every token it makes (but the final one) starts a new
-// run or is such a byte.
+// run or is such a byte. A line that is a comment and holds none of
+// " $ % */ counts two tokens, whatever else it holds: wherever such a line
+// is (a comment, a heredoc, a string, an interpolation), the lexer makes
+// one token of it (a comment, or a string's literal part), and perhaps one
+// of its line break.
 func tokenBoundAt(src []byte) int {
 	n, prev := 1, byte(0) // the end-of-file token
-	for i, b := range src {
+	lineStart := true
+	for i := 0; i < len(src); i++ {
+		b := src[i]
+		if lineStart {
+			lineStart = false
+			if end, ok := plainCommentLine(src, i); ok {
+				if n += 2; n > maxTokens {
+					return i
+				}
+				i, prev = end-1, 0 // the line break, if any, is counted next
+				continue
+			}
+		}
 		var c byte
 		switch {
 		case b >= '0' && b <= '9':
@@ -112,6 +128,8 @@ func tokenBoundAt(src []byte) int {
 			c = 2
 		case b == ' ' || b == '\t' || b == '\r':
 			c = 3
+		case b == '\n':
+			lineStart = true
 		}
 		if c == 0 || c != prev {
 			if n++; n > maxTokens {
@@ -121,6 +139,32 @@ func tokenBoundAt(src []byte) int {
 		prev = c
 	}
 	return -1
+}
+
+// plainCommentLine reports whether the line starting at i is blanks, then
+// # or //, then anything but " $ % and */; end is the offset of its line
+// break (or of the end of src).
+func plainCommentLine(src []byte, i int) (end int, ok bool) {
+	j := i
+	for j < len(src) && (src[j] == ' ' || src[j] == '\t') {
+		j++
+	}
+	if j >= len(src) || !(src[j] == '#' || (src[j] == '/' && j+1 < len(src) && src[j+1] == '/')) {
+		return 0, false
+	}
+	end = j
+	for end < len(src) && src[end] != '\n' {
+		switch src[end] {
+		case '"', '$', '%':
+			return 0, false
+		case '*':
+			if end+1 < len(src) && src[end+1] == '/' {
+				return 0, false
+			}
+		}
+		end++
+	}
+	return end, true
 }
 
 // posAt returns the position of byte offset off in src.

@@ -6,6 +6,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/schema"
@@ -24,16 +26,20 @@ type ValidateCmd struct {
 	JSON  bool     `help:"Print diagnostics as JSON."`
 }
 
-// Run loads each file and reports every problem. Valid files (warnings
-// allowed) are listed on stdout; diagnostics go to stderr; with --json a
-// single JSON document goes to stdout instead. Exit 1 when any file has an
-// error.
-func (c *ValidateCmd) Run(g *globals) error {
+// Run loads each file, under schema.DefaultBudget, and reports every
+// problem. Valid files (warnings allowed) are listed on stdout; diagnostics
+// go to stderr; with --json a single JSON document goes to stdout instead.
+// Exit 1 when any file has an error.
+func (c *ValidateCmd) Run(ctx context.Context, g *globals) error {
 	var all hcl.Diagnostics
 	failed := false
 	out := newDiagPrinter(g)
-	for _, name := range hclFiles(c.Files) {
-		src, err := readDesiredState(name)
+	for _, f := range hclFiles(c.Files) {
+		name := f.name
+		_, src, diags, err := f.load(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			failed = true
 			all = append(all, fileDiag(name, "Cannot read file", err))
@@ -42,7 +48,6 @@ func (c *ValidateCmd) Run(g *globals) error {
 			}
 			continue
 		}
-		_, diags := schema.Load(src, name)
 		all = append(all, diags...)
 		if diags.HasErrors() {
 			failed = true
@@ -53,9 +58,9 @@ func (c *ValidateCmd) Run(g *globals) error {
 		out.print(src, diags)
 		switch errs, warns := countDiags(diags); {
 		case errs > 0:
-			errorf(g.stderr, "%s: %s", name, plural(errs, "error")+warningsSuffix(warns))
+			errorf(g.stderr, "%s: %s", schema.DisplayName(name), plural(errs, "error")+warningsSuffix(warns))
 		default:
-			fmt.Fprintf(g.stdout, "%s: valid%s\n", name, warningsSuffix(warns))
+			fmt.Fprintf(g.stdout, "%s: valid%s\n", schema.DisplayName(name), warningsSuffix(warns))
 		}
 	}
 	if c.JSON {
@@ -78,21 +83,25 @@ type FmtCmd struct {
 // Run rewrites each file in canonical form and lists the files it changed
 // on stdout. With --check nothing is written and a file that is not
 // canonical fails the run; --diff shows the change as a unified diff.
-// A file that does not parse is reported and left untouched.
-func (c *FmtCmd) Run(g *globals) error {
+// A file that does not parse is reported and left untouched. Each file is
+// read and formatted under schema.DefaultBudget.
+func (c *FmtCmd) Run(ctx context.Context, g *globals) error {
 	failed, unformatted := false, 0
 	out := newDiagPrinter(g)
-	for _, name := range hclFiles(c.Files) {
-		src, err := readDesiredState(name)
+	for _, f := range hclFiles(c.Files) {
+		name := f.name
+		src, formatted, diags, err := f.format(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
 			errorf(g.stderr, "%v", err)
 			failed = true
 			continue
 		}
-		formatted, diags := schema.Format(src, name)
 		if diags.HasErrors() {
 			out.print(src, diags)
-			errorf(g.stderr, "%s: not formatted: the file does not parse", name)
+			errorf(g.stderr, "%s: not formatted: the file does not parse", schema.DisplayName(name))
 			failed = true
 			continue
 		}
@@ -100,9 +109,9 @@ func (c *FmtCmd) Run(g *globals) error {
 			continue
 		}
 		if c.Diff {
-			fmt.Fprint(g.stdout, schema.Diff(name, src, formatted))
+			fmt.Fprint(g.stdout, schema.Diff(schema.DisplayName(name), src, formatted))
 		} else {
-			fmt.Fprintln(g.stdout, name)
+			fmt.Fprintln(g.stdout, schema.DisplayName(name))
 		}
 		if c.Check {
 			unformatted++
@@ -124,40 +133,75 @@ func (c *FmtCmd) Run(g *globals) error {
 	return nil
 }
 
-// hclFiles expands each directory among names to the *.hcl files directly
-// in it, in name order, as a GitOps repository's CI would pass them; other
-// names are kept as given. A directory without any *.hcl file is kept too,
-// so reading it reports the mistake.
-func hclFiles(names []string) []string {
-	var out []string
+// hclFiles expands each directory among names to the *.hcl entries
+// directly in it, in name order, as a GitOps repository's CI would pass
+// them; other names are kept as given. A directory without any *.hcl file
+// is kept too, so reading it reports the mistake. An entry that is not a
+// regular file (a FIFO, a directory named x.hcl) is kept as well: reading
+// it reports that, without blocking, as that entry's problem.
+func hclFiles(names []string) []desiredFile {
+	var out []desiredFile
 	for _, name := range names {
 		if info, err := os.Stat(name); err == nil && info.IsDir() {
 			if matches, _ := filepath.Glob(filepath.Join(name, "*.hcl")); len(matches) > 0 {
-				out = append(out, matches...) // Glob sorts
+				for _, m := range matches { // Glob sorts
+					out = append(out, desiredFile{name: m, entry: true})
+				}
 				continue
 			}
 		}
-		out = append(out, name)
+		out = append(out, desiredFile{name: name})
 	}
 	return out
 }
 
-// readDesiredState reads a file, refusing one too large to be a desired
-// state before reading it whole.
+// desiredFile is one file validate or fmt works on: a name given, or an
+// entry of a directory given (entry).
+type desiredFile struct {
+	name  string
+	entry bool
+}
+
+// load loads the file under schema.DefaultBudget. A directory given
+// (hclFiles keeps one only when it has no *.hcl files) is refused as such;
+// an entry that is not a regular file is refused by schema.ReadFile.
+func (f desiredFile) load(ctx context.Context) (*schema.Host, []byte, hcl.Diagnostics, error) {
+	if err := f.emptyDir(); err != nil {
+		return nil, nil, nil, err
+	}
+	return schema.LoadBudgeted(ctx, f.name, schema.DefaultBudget)
+}
+
+// format formats the file as load loads it.
+func (f desiredFile) format(ctx context.Context) (src, formatted []byte, diags hcl.Diagnostics, err error) {
+	if err := f.emptyDir(); err != nil {
+		return nil, nil, nil, err
+	}
+	return schema.FormatBudgeted(ctx, f.name, schema.DefaultBudget)
+}
+
+func (f desiredFile) emptyDir() error {
+	if f.entry {
+		return nil
+	}
+	return notADesiredStateDir(f.name)
+}
+
+func notADesiredStateDir(name string) error {
+	if info, err := os.Stat(name); err == nil && info.IsDir() {
+		return fmt.Errorf("read desired state: %s is a directory without *.hcl files", schema.DisplayName(name))
+	}
+	return nil
+}
+
+// readDesiredState reads a file with schema.ReadFile: a regular file, not
+// read past the size bound; a directory is one without *.hcl files.
+// Loading it should go through schema.LoadBudgeted, which reads it too.
 func readDesiredState(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, fmt.Errorf("read desired state: %w", err)
+	if err := notADesiredStateDir(name); err != nil {
+		return nil, err
 	}
-	defer f.Close()
-	if info, err := f.Stat(); err == nil && info.IsDir() {
-		return nil, fmt.Errorf("read desired state: %s is a directory without *.hcl files", name)
-	}
-	src, err := io.ReadAll(io.LimitReader(f, schema.MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("read desired state %s: %w", name, err)
-	}
-	return src, nil // Load and Format report a file over the bound
+	return schema.ReadFile(name) // Load and Format report a file over the bound
 }
 
 // rewriteFile replaces name with data through a temporary file in the same
@@ -205,16 +249,19 @@ const snippetBudget = 4 << 20
 func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 	var parsed map[string]*hcl.File
 	budget := snippetBudget
+	var clean []byte // src with control characters replaced, for snippets
 	for _, d := range diags {
 		files := map[string]*hcl.File{}
+		d = displayDiag(d)
 		if cut := snippetEnd(src, d); cut > 0 && cut <= budget {
 			budget -= cut
 			if parsed == nil {
 				parsed = schema.Files(src, d.Subject.Filename) // once per file
+				clean = printable(src)
 			}
 			if f := parsed[d.Subject.Filename]; f != nil {
 				head := *f
-				head.Bytes = src[:cut]
+				head.Bytes = clean[:cut]
 				files[d.Subject.Filename] = &head
 			}
 		}
@@ -226,6 +273,9 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		// hcl starts with "Error: summary" and a blank line; the header
 		// below says the same with the position in front.
 		_, body, _ := strings.Cut(buf.String(), "\n\n")
+		if !p.color {
+			body = string(printable([]byte(body))) // colour codes are the writer's own
+		}
 		if !p.color && d.Subject != nil {
 			body = markRange(body, *d.Subject)
 		}
@@ -233,8 +283,47 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		if d.Severity == hcl.DiagWarning {
 			label = "warning: "
 		}
-		fmt.Fprintf(p.w, "%s%s%s\n%s", position(d.Subject), label, d.Summary, body)
+		fmt.Fprintf(p.w, "%s%s%s\n%s", position(d.Subject), label, printable([]byte(d.Summary)), body)
 	}
+}
+
+// displayDiag returns d with its file names fit to print
+// (schema.DisplayName).
+func displayDiag(d *hcl.Diagnostic) *hcl.Diagnostic {
+	out := *d
+	for _, r := range []**hcl.Range{&out.Subject, &out.Context} {
+		if *r != nil && schema.DisplayName((*r).Filename) != (*r).Filename {
+			c := **r
+			c.Filename = schema.DisplayName(c.Filename)
+			*r = &c
+		}
+	}
+	return &out
+}
+
+// printable replaces each control character of b but tab and line feed
+// (NUL, escape, carriage return, C1 controls) with as many '?' as it has
+// bytes, so a snippet cannot drive the terminal or forge a line, and byte
+// offsets into it still hold.
+func printable(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		crlf := r == '\r' && i+1 < len(b) && b[i+1] == '\n'
+		if (r < 0x20 && r != '\t' && r != '\n' && !crlf) || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			if out == nil {
+				out = append(make([]byte, 0, len(b)), b[:i]...)
+			}
+			out = append(out, bytes.Repeat([]byte("?"), size)...)
+		} else if out != nil {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	if out == nil {
+		return b
+	}
+	return out
 }
 
 // snippetEnd returns the offset just past the last line hcl's writer shows
@@ -294,7 +383,7 @@ func position(r *hcl.Range) string {
 	if r == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s:%d:%d: ", r.Filename, r.Start.Line, r.Start.Column)
+	return fmt.Sprintf("%s:%d:%d: ", schema.DisplayName(r.Filename), r.Start.Line, r.Start.Column)
 }
 
 func severity(s hcl.DiagnosticSeverity) string {
