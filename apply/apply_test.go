@@ -538,3 +538,61 @@ func TestAuditFailureNeverLetsADestructiveStepRunUnrecorded(t *testing.T) {
 	}
 	outcome(t, res, "guest.start-110-b", apply.OutcomeDone)
 }
+
+// A config PUT has no task: recovery compares the live config with what
+// the call wrote.
+func TestRecoverSettlesAConfigWriteByTheLiveConfig(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.journal.Begin(apply.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
+	took := apply.Intent{Txn: "txn-crashed", Call: "guest.set-100-a", Op: ops.GuestSet, Guest: 100,
+		Params: json.RawMessage(`{"set":{"description":"x","memory":2048,"tags":"web;prod"}}`), Class: "benign", Time: time.Now()}
+	e.journal.Intent(took)
+	if err := e.client.SetConfig(ctx, 100, map[string]string{"memory": "2048", "description": "x", "tags": "web;prod"}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	e.journal.Intent(apply.Intent{Txn: "txn-crashed", Call: "mount.detach-101-a", Op: ops.MountDetach, Guest: 101,
+		Params: json.RawMessage(`{"path":"/srv/share","slot":"mp0"}`), Class: "benign", Time: time.Now()})
+	rec, err := apply.Recover(ctx, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) != 2 || rec[0].Result != apply.ResultOK || rec[1].Result != apply.ResultAborted {
+		t.Fatalf("recovered %+v", rec)
+	}
+	if !strings.Contains(rec[1].Message, "mp0 is still set") {
+		t.Errorf("message %q", rec[1].Message)
+	}
+	if c := e.sim.Counters()["PUT /nodes/{node}/lxc/{vmid}/config"]; c != 1 {
+		t.Errorf("%d config PUTs, want 1 (recovery never writes)", c)
+	}
+}
+
+func TestDropSpentRequests(t *testing.T) {
+	dir := t.TempDir()
+	store := &trust.MemNonceStore{}
+	var ids []string
+	for i := 0; i < 2; i++ {
+		nonce, _ := trust.NewNonce()
+		q, err := trust.NewRequest(trust.Action{Host: "pve-demo", Op: ops.GuestDestroy, Guest: 110 + i, Params: json.RawMessage(`{"purge":true,"volumes":[]}`)}, nonce, time.Now().Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := trust.WriteRequest(dir, q); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, q.ID())
+		if i == 0 {
+			store.Consume(nonce, time.Now().Add(time.Hour))
+			os.WriteFile(filepath.Join(dir, q.ID()+".req.sig"), []byte("sig"), 0o600)
+		}
+	}
+	got, err := apply.DropSpentRequests(dir, store)
+	if err != nil || len(got) != 1 || got[0] != ids[0] {
+		t.Fatalf("dropped %v %v, want [%s]", got, err, ids[0])
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(left) != 1 || filepath.Base(left[0]) != ids[1]+".req" {
+		t.Errorf("left %v", left)
+	}
+}

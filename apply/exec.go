@@ -61,6 +61,21 @@ func invoke(ctx context.Context, o *Options, in Intent, c call, ok string) (prox
 	}
 	if c.post == nil {
 		err := c.do(ctx)
+		var api *proxmox.APIError
+		if err != nil && in.Guest != 0 && !errors.As(err, &api) && isConfigWrite(in.Op) {
+			// The PUT may have reached Proxmox: look at the live config.
+			t := settleSync(ctx, o, in)
+			if t.Result == "" {
+				return proxmox.UPID{}, fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)
+			}
+			if ferr := finish(t); ferr != nil {
+				return proxmox.UPID{}, ferr
+			}
+			if t.Result == ResultOK {
+				return proxmox.UPID{}, nil
+			}
+			return proxmox.UPID{}, fmt.Errorf("%v (%s: %s)", err, t.Result, t.Message)
+		}
 		if err != nil {
 			if ferr := finish(Terminal{Result: ResultFailed, Message: err.Error()}); ferr != nil {
 				return proxmox.UPID{}, ferr
@@ -776,4 +791,13 @@ func taskType(op string) string {
 		ops.SnapshotCreate: "vzsnapshot", ops.SnapshotDelete: "vzdelsnapshot", ops.SnapshotRollback: "vzrollback",
 		ops.BackupCreate: "vzdump", ops.BackupPrune: "vzdump",
 	}[op]
+}
+
+// isConfigWrite reports whether op is a synchronous config PUT.
+func isConfigWrite(op string) bool {
+	switch op {
+	case ops.GuestSet, ops.MountAdd, ops.MountDetach, ops.VolumeFree:
+		return true
+	}
+	return false
 }

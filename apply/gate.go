@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
@@ -257,4 +258,43 @@ func guestPtr(v int) *int {
 		return nil
 	}
 	return &v
+}
+
+// DropSpentRequests removes from the requests directory every request
+// whose nonce was already consumed (its step ran, or crashed after its
+// acceptance), with its signature, so that the next plan writes a fresh
+// request for a step that is still wanted instead of offering the spent
+// one again. It returns the ids removed. Requests it cannot read or
+// judge are left alone.
+func DropSpentRequests(dir string, nonces trust.NonceStore) ([]string, error) {
+	if nonces == nil {
+		return nil, nil
+	}
+	reqs, _, err := trust.ReadSignedDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range reqs {
+		if r.Parsed == nil {
+			continue
+		}
+		used, err := nonces.Consumed(r.Parsed.Nonce)
+		if err != nil {
+			return out, err
+		}
+		if !used {
+			continue
+		}
+		for _, p := range []string{r.Path + ".sig", r.Path} {
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return out, err
+			}
+		}
+		out = append(out, r.ID)
+	}
+	return out, nil
 }

@@ -37,7 +37,10 @@ type ApplyCmd struct {
 
 // Run applies the plan: lock → recover → plan (or check the saved plan)
 // → gate and execute every step under the journal.
-func (c *ApplyCmd) Run(ctx context.Context, g *globals) error {
+func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
+	var p *plan.Plan
+	var res *apply.Result
+	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	saved, err := readSavedPlan(c.File)
 	if err != nil {
 		return err
@@ -85,13 +88,19 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 
-	var p *plan.Plan
 	if saved != nil {
 		if err := checkSavedAgainstHost(ctx, saved, client, s.j); err != nil {
 			return err
 		}
 		p = saved
 	} else {
+		spent, err := apply.DropSpentRequests(s.opts.RequestsDir, s.opts.Verifier.Nonces)
+		if err != nil {
+			return fmt.Errorf("requests directory: %w", err)
+		}
+		for _, id := range spent {
+			fmt.Fprintf(g.stdout, "removed the spent request %s (its nonce was used)\n", trust.QuoteName(id))
+		}
 		pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: func() {}}
 		if err := pr.replan(ctx, planSpec{sim: c.Sim, file: c.File, requests: s.opts.RequestsDir, ttl: c.RequestTTL, prov: s.opts.Journal}); err != nil {
 			return err
@@ -107,7 +116,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) error {
 	if len(p.Steps) == 0 {
 		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
 	}
-	res, err := apply.Run(ctx, p, s.opts)
+	res, err = apply.Run(ctx, p, s.opts)
 	if err != nil {
 		return err
 	}
