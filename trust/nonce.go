@@ -143,6 +143,7 @@ func (s *MemNonceStore) Consume(nonce string, keepUntil time.Time) error {
 type FileNonceStore struct {
 	path string
 	now  func() time.Time
+	max  int64 // MaxNonceStoreSize; smaller in tests
 }
 
 const (
@@ -181,7 +182,7 @@ func OpenFileNonceStore(stateDir string, now func() time.Time) (*FileNonceStore,
 	if now == nil {
 		now = time.Now
 	}
-	return &FileNonceStore{path: filepath.Join(stateDir, NonceFile), now: now}, nil
+	return &FileNonceStore{path: filepath.Join(stateDir, NonceFile), now: now, max: MaxNonceStoreSize}, nil
 }
 
 // Path is the store's file.
@@ -386,7 +387,7 @@ func (s *FileNonceStore) load(f *os.File, fi fs.FileInfo) (nonceState, error) {
 	if f == nil {
 		return nonceState{end: -1}, nil
 	}
-	data, err := readBounded(f, fi, s.path, MaxNonceStoreSize)
+	data, err := readBounded(f, fi, s.path, s.max)
 	if err != nil {
 		return nonceState{}, fmt.Errorf("%w: %w", ErrNonceStoreCorrupt, err)
 	}
@@ -512,9 +513,9 @@ func (s *FileNonceStore) Consume(nonce string, keepUntil time.Time) error {
 	}
 	grown := st.size + recordLen
 	switch {
-	case prunable > 0 && (prunable*2 >= len(entries) || grown > MaxNonceStoreSize):
+	case prunable > 0 && (prunable*2 >= len(entries) || grown > s.max):
 		return s.rewrite(pruned, append(kept, rec))
-	case grown > MaxNonceStoreSize:
+	case grown > s.max:
 		return fmt.Errorf("nonce store %s is full: %d nonces that are not yet %s past their expiry", s.path, len(entries), PruneMargin)
 	case f == nil || st.end < 0:
 		return s.rewrite(max(st.pruned, minStoreTime), append(entries, rec))
