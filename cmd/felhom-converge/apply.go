@@ -40,7 +40,6 @@ type ApplyCmd struct {
 func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	var p *plan.Plan
 	var res *apply.Result
-	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	saved, err := readSavedPlan(c.File)
 	if err != nil {
 		return err
