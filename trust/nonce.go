@@ -411,7 +411,10 @@ func (st *nonceState) has(nonce string) bool {
 // as any user who can read the store without breaking the service's own
 // access to it. No lock is needed: an append being written is read as a
 // torn append (its nonce, once written, already counts), and pruning and
-// repair replace the file by an atomic rename.
+// repair replace the file by an atomic rename. (A read racing an append
+// that spans a page boundary may rarely see the file cut inside its end
+// record: then it reports damage, which the next read does not; it never
+// reports a consumed nonce as unused.)
 func (s *FileNonceStore) Consumed(nonce string) (bool, error) {
 	st, err := s.read()
 	if err != nil {
