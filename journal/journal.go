@@ -423,6 +423,9 @@ func (j *Journal) Append(r Record) error {
 	if j.f == nil {
 		return errors.New("journal: closed")
 	}
+	if !j.lock.Held() {
+		return errors.New("journal: the run lock was released; take it again and reopen the journal")
+	}
 	if r == nil {
 		return errors.New("journal: append of a nil record")
 	}

@@ -563,6 +563,19 @@ func TestOpenNeedsTheLock(t *testing.T) {
 	if _, err := Open(nil, Options{}); err == nil {
 		t.Fatal("Open without a lock")
 	}
+	l, err = d.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := Open(l, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	l.Unlock()
+	if err := j.Append(TxnBegin{Txn: "T", Host: "h"}); err == nil || !strings.Contains(err.Error(), "lock was released") {
+		t.Fatalf("Append after Unlock: %v", err)
+	}
 }
 
 func TestReadMissingJournalIsEmpty(t *testing.T) {
