@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/alecthomas/kong"
 )
@@ -27,6 +25,8 @@ const (
 	exitPending = 2 // plan --detailed-exitcode: changes present; apply: steps wait for a signature
 	exitLocked  = 3 // another run holds the state directory's lock
 	exitPulled  = 4 // pull: the hub gave no valid new desired state; the last good file is kept
+
+	exitInterrupted = 130 // stopped by SIGINT or SIGTERM (128 + SIGINT, as shells report it)
 )
 
 // CLI is the whole command line. Each command lives in its own file with a
@@ -93,12 +93,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	signals := handleInterrupts(stderr)
+	defer signals.stop()
 	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv}
-	kctx.BindTo(ctx, (*context.Context)(nil))
+	kctx.BindTo(signals.ctx, (*context.Context)(nil))
 	err = kctx.Run(g)
-	return exitCodeFor(stderr, err)
+	code := exitCodeFor(stderr, err)
+	if code != exitOK && signals.interrupted() {
+		return exitInterrupted // whatever the error says, a signal stopped it
+	}
+	return code
 }
 
 // Errors that map to their own exit codes. Commands return them (wrapped or
@@ -132,7 +136,7 @@ func exitCodeFor(stderr io.Writer, err error) int {
 		return exitPulled
 	case errors.Is(err, context.Canceled):
 		errorf(stderr, "interrupted")
-		return exitError
+		return exitInterrupted
 	default:
 		errorf(stderr, "%v", err)
 		var h hinter
