@@ -228,6 +228,9 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 			break
 		}
 	}
+	if runErr == nil {
+		r.housekeeping(ctx)
+	}
 	for _, s := range r.sigs {
 		if !s.matched {
 			r.res.Unmatched = append(r.res.Unmatched, s.ID)

@@ -596,3 +596,64 @@ func TestDropSpentRequests(t *testing.T) {
 		t.Errorf("left %v", left)
 	}
 }
+
+// A signed rollback takes a safety snapshot first and starts the guest
+// again when it was running; once the safety snapshot is older than
+// safety.keep, a later run removes it (benign: the journal proves it is
+// the tool's own).
+func TestSignedRollbackSafetySnapshotAndHousekeeping(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	e.opts.Safety.Keep = 7 * 24 * time.Hour
+	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"snapshot":"pre-upgrade"}`)
+	p := outcome(t, e.run(rb), "snapshot.rollback-100-a", apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(rb), "snapshot.rollback-100-a", apply.OutcomeDone)
+	if !strings.HasPrefix(r.Message, "safety snapshot felhom-safety-") {
+		t.Errorf("message %q", r.Message)
+	}
+	ctx := context.Background()
+	if st, _ := e.client.GuestStatus(ctx, 100); st.Status != "running" {
+		t.Errorf("guest 100 is %s after the rollback, want running again", st.Status)
+	}
+	snaps := func() []string {
+		list, err := e.client.ListSnapshots(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range list {
+			names = append(names, s.Name)
+		}
+		return names
+	}
+	safety := ""
+	for _, n := range snaps() {
+		if strings.HasPrefix(n, "felhom-safety-") {
+			safety = n
+		}
+	}
+	if safety == "" || !e.journal.ToolSnapshot(100, safety) {
+		t.Fatalf("no safety snapshot recorded: live %v", snaps())
+	}
+	// Not yet old enough: kept.
+	e.run()
+	if !e.journal.ToolSnapshot(100, safety) {
+		t.Fatal("the safety snapshot was removed before safety.keep")
+	}
+	// Eight days later: removed, audited as allowed_provenance.
+	e.opts.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	res := e.run()
+	outcome(t, res, "housekeeping-snapshot.delete-100-"+safety, apply.OutcomeDone)
+	for _, n := range snaps() {
+		if n == safety {
+			t.Errorf("safety snapshot %s still exists", safety)
+		}
+	}
+	if e.journal.ToolSnapshot(100, safety) {
+		t.Error("the journal still lists the safety snapshot")
+	}
+	if got := e.decisions("housekeeping-snapshot.delete-100-" + safety); len(got) == 0 || got[0] != apply.DecisionProvenance {
+		t.Errorf("audit %v", got)
+	}
+}

@@ -30,6 +30,7 @@ type Client interface {
 
 	GuestConfig(ctx context.Context, vmid int) (proxmox.GuestConfig, error)
 	GuestStatus(ctx context.Context, vmid int) (proxmox.GuestStatus, error)
+	ListSnapshots(ctx context.Context, vmid int) ([]proxmox.Snapshot, error)
 }
 
 var _ Client = (*proxmox.Client)(nil)

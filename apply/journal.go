@@ -48,6 +48,17 @@ type Journal interface {
 	InFlight() []InFlight
 	// OpenTxns lists the transactions without an end record.
 	OpenTxns() []string
+	// ToolSnapshots lists the safety snapshots the tool took and has not
+	// removed; SnapshotRemoved records that one is gone.
+	ToolSnapshots() []ToolSnapshot
+	SnapshotRemoved(txn string, vmid int, name string) error
+}
+
+// ToolSnapshot is a safety snapshot the tool took.
+type ToolSnapshot struct {
+	Guest   int
+	Name    string
+	Created time.Time
 }
 
 // TxnBegin opens a transaction.

@@ -91,3 +91,15 @@ func (l journalLog) OpenTxns() []string {
 	}
 	return out
 }
+
+func (l journalLog) ToolSnapshots() []ToolSnapshot {
+	var out []ToolSnapshot
+	for _, s := range l.j.ToolSnapshots() {
+		out = append(out, ToolSnapshot{Guest: s.Guest, Name: s.Name, Created: s.Created})
+	}
+	return out
+}
+
+func (l journalLog) SnapshotRemoved(txn string, vmid int, name string) error {
+	return l.j.Append(journal.SnapshotRemoved{Txn: txn, Guest: vmid, Name: name})
+}

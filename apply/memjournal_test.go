@@ -2,6 +2,7 @@ package apply_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,7 +21,7 @@ type memJournal struct {
 	upids    map[string]proxmox.UPID
 	results  map[string]apply.Terminal
 	created  map[int]string
-	snaps    map[string]bool
+	snaps    map[string]time.Time
 	backups  []string
 	digests  map[int]string
 	jobs     map[string]bool
@@ -30,7 +31,7 @@ type memJournal struct {
 func newMemJournal() *memJournal {
 	return &memJournal{open: map[string]bool{}, ended: map[string]string{}, intents: map[string]apply.Intent{},
 		upids: map[string]proxmox.UPID{}, results: map[string]apply.Terminal{}, created: map[int]string{},
-		snaps: map[string]bool{}, digests: map[int]string{}, jobs: map[string]bool{}}
+		snaps: map[string]time.Time{}, digests: map[int]string{}, jobs: map[string]bool{}}
 }
 
 func key(txn, call string) string { return txn + "\x00" + call }
@@ -44,7 +45,8 @@ func (j *memJournal) CreatedInTxn(vmid int) (string, bool) {
 func (j *memJournal) ToolSnapshot(vmid int, name string) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.snaps[fmt.Sprint(vmid, "/", name)]
+	_, ok := j.snaps[fmt.Sprint(vmid, "/", name)]
+	return ok
 }
 func (j *memJournal) JobDone(id string) bool { j.mu.Lock(); defer j.mu.Unlock(); return j.jobs[id] }
 func (j *memJournal) LastDigest(vmid int) (string, time.Time, bool) {
@@ -128,7 +130,25 @@ func (j *memJournal) GuestCreated(txn string, vmid int, call string) error {
 func (j *memJournal) SnapshotCreated(txn string, vmid int, name, call string) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.snaps[fmt.Sprint(vmid, "/", name)] = true
+	j.snaps[fmt.Sprint(vmid, "/", name)] = time.Now()
+	return nil
+}
+func (j *memJournal) ToolSnapshots() []apply.ToolSnapshot {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []apply.ToolSnapshot
+	for k, t := range j.snaps {
+		var v int
+		var name string
+		fmt.Sscanf(strings.Replace(k, "/", " ", 1), "%d %s", &v, &name)
+		out = append(out, apply.ToolSnapshot{Guest: v, Name: name, Created: t})
+	}
+	return out
+}
+func (j *memJournal) SnapshotRemoved(txn string, vmid int, name string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.snaps, fmt.Sprint(vmid, "/", name))
 	return nil
 }
 func (j *memJournal) BackupCreated(txn string, vmid int, volid string, created time.Time, call string) error {

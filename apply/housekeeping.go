@@ -1,0 +1,70 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// housekeeping removes the tool's own safety snapshots once they are
+// older than safety.keep: benign by provenance (the journal proves the
+// tool took them), journaled and audited like any call. A snapshot
+// someone else removed, or whose guest is gone, is only recorded as gone.
+// (Safety backups are kept: removing an archive has no API call in the
+// client yet; the journal lists them.)
+func (r *run) housekeeping(ctx context.Context) {
+	keep := r.o.Safety.Keep
+	if keep <= 0 || ctx.Err() != nil {
+		return
+	}
+	now := r.o.Now()
+	for _, ts := range r.o.Journal.ToolSnapshots() {
+		if now.Sub(ts.Created) < keep {
+			continue
+		}
+		v, name := ts.Guest, ts.Name
+		id := fmt.Sprintf("housekeeping-snapshot.delete-%d-%s", v, name)
+		st := &plan.Step{ID: id, Op: ops.SnapshotDelete, Guest: &v}
+		snaps, err := r.o.Client.ListSnapshots(ctx, v)
+		if err != nil && !proxmox.IsNotFound(err) {
+			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "list snapshots: " + err.Error()})
+			continue
+		}
+		present := false
+		for _, s := range snaps {
+			present = present || s.Name == name
+		}
+		if !present {
+			if err := r.o.Journal.SnapshotRemoved(r.txn, v, name); err != nil {
+				fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
+			}
+			continue
+		}
+		params, _ := json.Marshal(map[string]string{"snapshot": name})
+		st.Params = params
+		why := fmt.Sprintf("safety snapshot %s of guest %d, taken %s, is older than safety.keep (%s)",
+			name, v, ts.Created.UTC().Format("2006-01-02T15:04:05Z"), keep)
+		entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: id, Op: ops.SnapshotDelete, Guest: guestPtr(v),
+			Class: string(ops.Destructive), Decision: DecisionProvenance, Reason: why}
+		if err := r.o.Audit.Write(entry); err != nil {
+			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "not run: " + err.Error()})
+			continue
+		}
+		x := &stepRun{run: r, st: st, gate: gateResult{allowed: true, decision: DecisionProvenance}}
+		_, err = x.do(ctx, call{op: ops.SnapshotDelete, params: params, task: "vzdelsnapshot",
+			post: func(ctx context.Context) (proxmox.UPID, error) { return r.o.Client.DeleteSnapshot(ctx, v, name) }})
+		if err != nil {
+			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: err.Error(), UPID: x.lastUPID})
+			continue
+		}
+		if err := r.o.Journal.SnapshotRemoved(r.txn, v, name); err != nil {
+			fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
+		}
+		r.afterSuccess(ctx, st)
+		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeDone, Message: "removed: " + why, UPID: x.lastUPID})
+	}
+}
