@@ -46,6 +46,7 @@ type AuditEntry struct {
 type Audit struct {
 	mu   sync.Mutex
 	path string
+	open func() (*os.File, error)
 	Log  io.Writer
 }
 
@@ -55,6 +56,15 @@ func OpenAudit(path string, log io.Writer) *Audit {
 		log = io.Discard
 	}
 	return &Audit{path: path, Log: log}
+}
+
+// NewAudit returns an audit log opened by open for each append (the state
+// directory's checked opener: no symbolic link, a regular file of the
+// service user, mode 0600).
+func NewAudit(name string, open func() (*os.File, error), log io.Writer) *Audit {
+	a := OpenAudit(name, log)
+	a.open = open
+	return a
 }
 
 // Write appends one entry durably. An error means the entry may not be
@@ -74,7 +84,12 @@ func (a *Audit) Write(e AuditEntry) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	fmt.Fprintln(a.Log, a.logLine(e))
-	f, err := os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	var f *os.File
+	if a.open != nil {
+		f, err = a.open()
+	} else {
+		f, err = os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	}
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}

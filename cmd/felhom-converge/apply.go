@@ -35,6 +35,13 @@ type ApplyCmd struct {
 	RequestTTL  time.Duration `name:"request-ttl" default:"24h" help:"How long a new signature request stays signable."`
 }
 
+// Help is the detailed --help text.
+func (c *ApplyCmd) Help() string {
+	return `Exit status: 0 converged; 2 converged except steps waiting for an operator
+signature (or refused one) or for a reboot; 1 a step or the run failed; 3
+another run holds the state directory's lock.`
+}
+
 // Run applies the plan: lock → recover → plan (or check the saved plan)
 // → gate and execute every step under the journal.
 func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
@@ -185,11 +192,14 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, client *p
 	}
 	token, _ := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
 	s := &session{lock: lock, j: j}
+	audit := apply.NewAudit(filepath.Join(sd.Path(), apply.AuditFile), func() (*os.File, error) {
+		return sd.OpenFile(apply.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
+	}, g.stderr)
 	s.opts = apply.Options{
 		Host:               cfg.Host,
 		Client:             client,
 		Journal:            apply.FromJournal(j),
-		Audit:              apply.OpenAudit(filepath.Join(sd.Path(), apply.AuditFile), g.stderr),
+		Audit:              audit,
 		AllowedSignersPath: cfg.AllowedSigners,
 		Safety:             apply.Safety{Enabled: cfg.Safety.Enabled, BackupStorage: cfg.Safety.BackupStorage, Keep: cfg.Safety.Keep},
 		TokenUser:          token.ID(),
