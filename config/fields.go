@@ -69,7 +69,7 @@ func (c *Config) set(f field, v string, origin string) error {
 	if err := f.store(v); err != nil {
 		msg := err.Error()
 		if !f.secret {
-			msg = fmt.Sprintf("%s (got %q)", msg, v)
+			msg = fmt.Sprintf("%s (got %q)", msg, withoutUserinfo(v))
 		}
 		return &Error{Key: f.key, Origin: origin, Msg: msg}
 	}
@@ -257,7 +257,7 @@ func normaliseEndpoint(v string) (string, error) {
 		return "", errors.New("must be an https:// URL")
 	}
 	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", errors.New("must not carry user info, a query or a fragment")
+		return "", errors.New("must not carry user info (user:password@), a query or a fragment; the API token goes in token_file")
 	}
 	path := strings.TrimSuffix(strings.TrimSuffix(u.Path, "/"), "/api2/json")
 	if path != "" {
@@ -268,6 +268,22 @@ func normaliseEndpoint(v string) (string, error) {
 		port = "8006"
 	}
 	return u.Scheme + "://" + net.JoinHostPort(u.Hostname(), port), nil
+}
+
+// withoutUserinfo returns v, to be printed in an error, without what could
+// be a user name and password in it: everything after the scheme up to
+// the last '@' (a password may hold '/' or '@' itself, so this does not
+// trust a URL parser to find it).
+func withoutUserinfo(v string) string {
+	at := strings.LastIndexByte(v, '@')
+	if at < 0 {
+		return v
+	}
+	start := 0
+	if i := strings.Index(v, "://"); i >= 0 && i < at {
+		start = i + 3
+	}
+	return v[:start] + "REDACTED@" + v[at+1:]
 }
 
 func isLoopbackURL(endpoint string) bool {

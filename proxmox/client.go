@@ -182,6 +182,19 @@ func parseEndpoint(s string) (base, scheme string, loopback bool, err error) {
 	return u.Scheme + "://" + u.Host + "/api2/json", u.Scheme, loopback, nil
 }
 
+// redactIn replaces the token's secret in b, as it is and as a JSON
+// string would escape it, with REDACTED.
+func (t Token) redactIn(b []byte) []byte {
+	if t.secret == nil || *t.secret == "" {
+		return b
+	}
+	quoted, _ := json.Marshal(*t.secret)
+	for _, s := range [][]byte{[]byte(*t.secret), quoted[1 : len(quoted)-1]} {
+		b = bytes.ReplaceAll(b, s, []byte("REDACTED"))
+	}
+	return b
+}
+
 // Node is the node name the client manages.
 func (c *Client) Node() string { return c.node }
 
@@ -285,6 +298,11 @@ func (c *Client) once(ctx context.Context, method, path string, params url.Value
 	if err != nil {
 		return nil, transientNetErr(ctx, err), fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
+	// What the server sends back is printed (errors, task exit statuses
+	// and logs): a server, or a proxy in front of it, that echoes the
+	// token must not make us print its secret.
+	resp.Status = string(c.token.redactIn([]byte(resp.Status)))
+	raw = c.token.redactIn(raw)
 	c.logf("proxmox: %s %s -> %s (%s)", method, path, resp.Status, time.Since(start).Round(time.Millisecond))
 
 	env = &envelope{}
