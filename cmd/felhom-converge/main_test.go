@@ -53,6 +53,7 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 		simScriptCmds(),
 		trustScriptCmds(),
 		hubScriptCmds(),
+		statusScriptCmds(),
 	} {
 		for name, fn := range cmds {
 			all[name] = fn

@@ -1,0 +1,281 @@
+package main
+
+// status: the last run, what waits, and the journal's health, read from
+// the state directory only (no API call), as text, JSON or a Prometheus
+// textfile; and recordRun, which writes the last-run record at the end of
+// every apply.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/status"
+	"github.com/felhom/felhom-converge/trust"
+)
+
+type StatusCmd struct {
+	SimFlag
+	JSON       bool   `help:"Print the report as one JSON document."`
+	Prometheus string `help:"Write the report as Prometheus metrics to FILE for node-exporter's textfile collector (atomically), and print nothing." type:"path" placeholder:"FILE"`
+}
+
+// Run reads the state directory and reports. It takes no lock, writes
+// nothing there and never calls the Proxmox API, so it works with the API
+// down and while a run is in progress.
+func (c *StatusCmd) Run(g *globals) error {
+	if c.JSON && c.Prometheus != "" {
+		return errors.New("status: --json and --prometheus exclude each other")
+	}
+	cfg, err := g.loadConfig(c.Sim, "")
+	if err != nil {
+		return err
+	}
+	rep, err := status.Read(cfg.StateDir, time.Now())
+	if err != nil {
+		return withHint(fmt.Errorf("status: %w", err), "state_dir comes from %s", cfg.Origin("state_dir"))
+	}
+	switch {
+	case c.Prometheus != "":
+		if err := rep.WritePrometheus(c.Prometheus); err != nil {
+			return withHint(fmt.Errorf("status: write %s: %w", c.Prometheus, err),
+				"the directory must be writable by this user (under the systemd unit: ReadWritePaths=)")
+		}
+		return nil
+	case c.JSON:
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(g.stdout, "%s\n", b)
+		return err
+	}
+	writeStatusText(g.stdout, rep)
+	return nil
+}
+
+func writeStatusText(w io.Writer, rep *status.Report) {
+	now := rep.Time
+	fmt.Fprintf(w, "state directory %s\n", rep.StateDir)
+	r := rep.LastRun
+	switch {
+	case r == nil && rep.LastRunError != "":
+		fmt.Fprintf(w, "last run:       unknown: %s\n", rep.LastRunError)
+	case r == nil:
+		fmt.Fprintln(w, "last run:       none yet (apply writes last-run.json at the end of every run)")
+	default:
+		txn := ""
+		if r.Txn != "" {
+			txn = ", transaction " + r.Txn
+		}
+		fmt.Fprintf(w, "last run:       %s (%s): %s, took %s%s\n", stamp(r.Finished), ago(now, r.Finished), r.Result,
+			(time.Duration(r.Duration * float64(time.Second))).Round(time.Millisecond), txn)
+		if r.Error != "" {
+			fmt.Fprintf(w, "                %s\n", r.Error)
+		}
+		if r.LastSuccess.IsZero() {
+			fmt.Fprintln(w, "last success:   none yet")
+		} else {
+			fmt.Fprintf(w, "last success:   %s (%s)\n", stamp(r.LastSuccess), ago(now, r.LastSuccess))
+		}
+	}
+	writeDesiredText(w, now, rep.Desired)
+	switch {
+	case r == nil:
+	case !r.Planned && r.StepsAsOf.IsZero():
+		fmt.Fprintln(w, "steps:          unknown: no run has planned yet")
+	case !r.Planned:
+		fmt.Fprintf(w, "(the last run did not plan; the steps below are from the run of %s)\n", stamp(r.StepsAsOf))
+		writeStepsText(w, now, r)
+	default:
+		writeStepsText(w, now, r)
+	}
+	writeJournalHealthText(w, rep.Journal)
+}
+
+func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
+	if d == nil {
+		return
+	}
+	switch {
+	case d.Error != "":
+		fmt.Fprintf(w, "desired file:   %s: %s\n", d.Path, d.Error)
+	case !d.Exists:
+		fmt.Fprintf(w, "desired file:   %s: does not exist\n", d.Path)
+	default:
+		fmt.Fprintf(w, "desired file:   %s, changed %s (%s)\n", d.Path, stamp(d.Modified), ago(now, d.Modified))
+	}
+	switch p := d.Pull; {
+	case d.PullError != "":
+		fmt.Fprintf(w, "last pull:      unknown: %s\n", d.PullError)
+	case p == nil:
+		fmt.Fprintln(w, "last pull:      none (no pull state beside the desired file)")
+	case p.LastError != "":
+		last := "never succeeded"
+		if !p.LastSuccess.IsZero() {
+			last = "last success " + stamp(p.LastSuccess) + " (" + ago(now, p.LastSuccess) + ")"
+		}
+		fmt.Fprintf(w, "last pull:      FAILED %s (%s): %s; %s\n", stamp(p.LastAttempt), ago(now, p.LastAttempt), p.LastError, last)
+	default:
+		fmt.Fprintf(w, "last pull:      ok %s (%s)\n", stamp(p.LastSuccess), ago(now, p.LastSuccess))
+	}
+}
+
+func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
+	fmt.Fprintf(w, "pending signatures: %d\n", len(r.PendingSignature))
+	for _, ps := range r.PendingSignature {
+		line := "  " + ps.Op + guestLabel(ps.Guest, ps.GuestName)
+		if !ps.Since.IsZero() {
+			line += ", waiting since " + stamp(ps.Since) + " (" + ago(now, ps.Since) + ")"
+		}
+		if !ps.NotAfter.IsZero() {
+			line += ", request valid until " + stamp(ps.NotAfter)
+			if !now.Before(ps.NotAfter) {
+				line += " (expired: the next run writes a new one)"
+			}
+		}
+		if ps.Decision != "" {
+			line += ", offered signature refused: " + ps.Decision
+		}
+		fmt.Fprintln(w, line)
+		if ps.Request != "" {
+			fmt.Fprintf(w, "    sign: ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleOperational, ps.Request)
+		}
+	}
+	fmt.Fprintf(w, "pending reboots: %d\n", len(r.PendingReboot))
+	for _, pr := range r.PendingReboot {
+		fmt.Fprintf(w, "  guest %d: %s (%s)\n", pr.Guest, strings.Join(pr.Keys, ", "), pr.Reboot)
+	}
+	fmt.Fprintf(w, "failed steps: %d\n", len(r.Failed))
+	for _, f := range r.Failed {
+		what := f.Op + guestLabel(f.Guest, f.GuestName)
+		if f.Outcome == status.OutcomePlanError {
+			what = "plan error"
+			if f.Guest != 0 {
+				what += fmt.Sprintf(" (guest %d)", f.Guest)
+			}
+		} else if f.Outcome != apply.OutcomeFailed {
+			what += " " + f.Outcome
+		}
+		fmt.Fprintf(w, "  %s: %s\n", strings.TrimSpace(what), f.Error)
+	}
+	if len(r.Unmanaged) == 0 {
+		fmt.Fprintln(w, "unmanaged guests: none")
+	} else {
+		ids := make([]string, len(r.Unmanaged))
+		for i, v := range r.Unmanaged {
+			ids[i] = strconv.Itoa(v)
+		}
+		fmt.Fprintf(w, "unmanaged guests: %s (not in the desired file, left alone)\n", strings.Join(ids, ", "))
+	}
+}
+
+func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
+	switch {
+	case h.Error != "":
+		fmt.Fprintf(w, "journal:        UNREADABLE: %s\n", h.Error)
+		return
+	case !h.Exists:
+		fmt.Fprintf(w, "journal:        %s: not written yet\n", h.Path)
+		return
+	}
+	health := "healthy"
+	if !h.Healthy {
+		health = "CORRUPT"
+	}
+	fmt.Fprintf(w, "journal:        %s, %s, %s (%d open), %s\n", h.Path, byteSize(h.Size), plural(h.Transactions, "transaction"), h.OpenTransactions, health)
+	if h.InFlight > 0 {
+		fmt.Fprintf(w, "  %s in flight: the next run recovers them first\n", plural(h.InFlight, "step"))
+	}
+	if h.Corrupt != "" {
+		fmt.Fprintf(w, "  %s\n", h.Corrupt)
+	}
+	if h.TornTail != "" {
+		fmt.Fprintf(w, "  %s (or a run is writing it right now); the next run cuts it off\n", h.TornTail)
+	}
+	if t := h.TornSaved; t != nil {
+		fmt.Fprintf(w, "  an earlier torn tail (%s) was cut off and kept in %s (%s)\n", byteSize(t.Size), t.Path, stamp(t.Modified))
+	}
+}
+
+func guestLabel(vmid int, name string) string {
+	switch {
+	case vmid == 0:
+		return ""
+	case name == "":
+		return fmt.Sprintf(" %d", vmid)
+	}
+	return fmt.Sprintf(" %d (%s)", vmid, name)
+}
+
+// ago renders how long before now t was, coarsely.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	if d < 0 {
+		return "in the future: check the clock"
+	}
+	switch {
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
+	}
+	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+}
+
+func byteSize(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// recordRun writes STATE_DIR/last-run.json at the end of an apply run;
+// ApplyCmd.Run defers it first thing. p, res and err point at the run's
+// plan, result and returned error, read when the run ends. A run that
+// found the lock busy writes nothing (the run holding it writes its own);
+// one that failed before the config loaded cannot (no state directory). A
+// failure to write is a warning: the run's outcome stands.
+func (g *globals) recordRun(simDir, file string, started time.Time, p **plan.Plan, res **apply.Result, err *error) {
+	if errors.Is(*err, errLocked) {
+		return
+	}
+	cfg, cerr := g.loadConfig(simDir, "")
+	if cerr != nil {
+		return
+	}
+	var runErr error
+	var silent silentError
+	if *err != nil && !errors.Is(*err, errPending) && !errors.As(*err, &silent) {
+		runErr = *err
+	}
+	r := status.FromApply(*p, *res, runErr)
+	r.Started, r.Finished = started, time.Now()
+	r.Host = cfg.Host
+	if r.DesiredFile == "" {
+		r.DesiredFile = file
+		if saved, serr := readSavedPlan(file); serr == nil && saved != nil {
+			r.DesiredFile = saved.DesiredFile
+		}
+	}
+	if r.DesiredFile != "" {
+		if abs, aerr := filepath.Abs(r.DesiredFile); aerr == nil {
+			r.DesiredFile = abs
+		}
+	}
+	if werr := status.WriteLastRun(cfg.StateDir, r); werr != nil {
+		warnf(g.stderr, "status: %v", werr)
+	}
+}
