@@ -174,9 +174,9 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 	}
 	in := Intent{Txn: x.txn, Call: x.st.ID + c.suffix, Op: c.op, Guest: v, Params: c.params,
 		Class: class, Decision: x.gate.decision, Provenance: c.provenance, Time: x.o.Now().UTC()}
-	if c.destructive {
-		in.Nonce = x.gate.nonce
-	}
+	// Every call of a signed step carries its nonce: the journal then
+	// shows the signed step began even if it crashed in its safety step.
+	in.Nonce = x.gate.nonce
 	upid, err := invoke(ctx, x.o, in, c, ResultOK)
 	if !upid.IsZero() {
 		x.lastUPID = upid.String()
