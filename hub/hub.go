@@ -171,9 +171,11 @@ func Pull(ctx context.Context, o Options, dest string) (Result, error) {
 	if err := os.MkdirAll(filepath.Dir(dest), 0o700); err != nil {
 		return Result{}, fmt.Errorf("pull: %w", err)
 	}
+	// The state is a cache: an unreadable one costs a full download and is
+	// rewritten, it never blocks pulls.
 	st, err := ReadState(dest)
 	if err != nil {
-		return Result{}, fmt.Errorf("pull: %w", err)
+		st = State{}
 	}
 	old, err := os.ReadFile(dest)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -251,7 +253,7 @@ func fetch(ctx context.Context, client *http.Client, u *url.URL, shown string, o
 	if len(body) > schema.MaxFileSize {
 		return Result{}, nil, fail(TooLarge, nil, "the hub's file is over the %d-byte (4 MiB) bound", schema.MaxFileSize)
 	}
-	name := path(u)
+	name := diagName(u)
 	h, diags := schema.Load(body, name)
 	if diags.HasErrors() {
 		errs := diags.Errs()
@@ -348,9 +350,9 @@ func parseURL(s string) (*url.URL, string, error) {
 	return u, shown, nil
 }
 
-// path is the name diagnostics use for the pulled file: the URL's last
-// path element, or "hub" when it has none.
-func path(u *url.URL) string {
+// diagName is the name diagnostics use for the pulled file: the URL's
+// last path element, or "hub" when it has none.
+func diagName(u *url.URL) string {
 	if b := filepath.Base(u.Path); b != "." && b != "/" && b != "" {
 		return "hub:" + b
 	}

@@ -235,3 +235,27 @@ func TestSchemaWarningsAreReturned(t *testing.T) {
 		t.Fatalf("res = %+v, err = %v", res, err)
 	}
 }
+
+// A damaged state file costs a full download, never a blocked pull.
+func TestDamagedStateIsRewritten(t *testing.T) {
+	url := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") != "" {
+			t.Errorf("If-None-Match sent from a damaged state")
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Write([]byte(good))
+	})
+	dest := filepath.Join(t.TempDir(), "host.hcl")
+	writeFile(t, dest, good)
+	writeFile(t, StatePath(dest), "{not json")
+	if _, err := ReadState(dest); err == nil {
+		t.Fatal("ReadState accepted a damaged file")
+	}
+	res, err := pull(t, Options{URL: url}, dest)
+	if err != nil || res.Outcome != Unchanged {
+		t.Fatalf("pull: %+v, %v", res, err)
+	}
+	if st, err := ReadState(dest); err != nil || st.ETag != `"v1"` {
+		t.Errorf("state = %+v, %v", st, err)
+	}
+}
