@@ -65,8 +65,9 @@ type Options struct {
 	// (default 24h).
 	RequestTTL time.Duration
 	// Hook, when set, is called after each durable record of a call
-	// ("intent", "upid", "terminal") and once while its task runs
-	// ("wait"), with the call's op. Tests use it to crash at exactly
+	// ("intent", "upid", "terminal"), once while its task runs ("wait"),
+	// and when the gate accepted a signature (its nonce spent, no intent
+	// yet: "accepted"), with the op. Tests use it to crash at exactly
 	// these points.
 	Hook func(point, op string)
 }

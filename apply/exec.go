@@ -357,14 +357,15 @@ func (x *stepRun) execute(ctx context.Context) error {
 
 	case ops.GuestDestroy:
 		var p struct {
-			Purge   bool
-			Volumes []string
+			Purge     bool
+			Volumes   []string
+			Snapshots *[]string
 		}
 		if err := x.params(&p); err != nil {
 			return err
 		}
 		if main.destructive {
-			if err := x.checkVolumes(ctx, p.Volumes); err != nil {
+			if err := x.checkOwned(ctx, p.Volumes, p.Snapshots); err != nil {
 				return err
 			}
 			if err := x.safetyBackup(ctx); err != nil {
@@ -380,13 +381,14 @@ func (x *stepRun) execute(ctx context.Context) error {
 
 	case ops.GuestRestoreOver:
 		var p struct {
-			Archive string
-			Volumes []string
+			Archive   string
+			Volumes   []string
+			Snapshots *[]string
 		}
 		if err := x.params(&p); err != nil {
 			return err
 		}
-		if err := x.checkVolumes(ctx, p.Volumes); err != nil {
+		if err := x.checkOwned(ctx, p.Volumes, p.Snapshots); err != nil {
 			return err
 		}
 		storage, err := x.rootStorage(ctx)
@@ -412,6 +414,7 @@ func (x *stepRun) execute(ctx context.Context) error {
 		var p struct {
 			Change        map[string]any
 			Volumes       []string
+			Snapshots     *[]string
 			BackupStorage string `json:"backup_storage"`
 		}
 		if err := x.params(&p); err != nil {
@@ -421,7 +424,7 @@ func (x *stepRun) execute(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := x.checkVolumes(ctx, p.Volumes); err != nil {
+		if err := x.checkOwned(ctx, p.Volumes, p.Snapshots); err != nil {
 			return err
 		}
 		storage, err := x.rootStorage(ctx)
@@ -571,23 +574,35 @@ func (x *stepRun) rootStorage(ctx context.Context) (string, error) {
 	return sid, nil
 }
 
-// checkVolumes refuses a destructive step when the guest now owns a
-// volume the signed params do not name: a signature never covers more
-// than the operator saw.
-func (x *stepRun) checkVolumes(ctx context.Context, signed []string) error {
-	cfg, err := x.o.Client.GuestConfig(ctx, x.st.VMID())
+// checkOwned refuses a destructive step when the guest now owns a volume
+// (or, when the signed params list them, a snapshot) the signed params do
+// not name: a signature never covers more than the operator saw.
+func (x *stepRun) checkOwned(ctx context.Context, volumes []string, snapshots *[]string) error {
+	v := x.st.VMID()
+	cfg, err := x.o.Client.GuestConfig(ctx, v)
 	if err != nil {
 		return err
 	}
 	var extra []string
 	for _, vol := range guestVolumes(cfg) {
-		if !slices.Contains(signed, vol) {
+		if !slices.Contains(volumes, vol) {
 			extra = append(extra, vol)
+		}
+	}
+	if snapshots != nil {
+		snaps, err := x.o.Client.ListSnapshots(ctx, v)
+		if err != nil {
+			return err
+		}
+		for _, s := range snaps {
+			if s.Name != "current" && !slices.Contains(*snapshots, s.Name) {
+				extra = append(extra, "snapshot "+s.Name)
+			}
 		}
 	}
 	if len(extra) > 0 {
 		return fmt.Errorf("guest %d now owns %s, which the signed step does not name; not run (plan again and sign the new step)",
-			x.st.VMID(), strings.Join(extra, ", "))
+			v, strings.Join(extra, ", "))
 	}
 	return nil
 }

@@ -139,6 +139,9 @@ func (r *run) gate(st *plan.Step) gateResult {
 				reason: fmt.Sprintf("accepted %s, but not run: %v (sign a new request)", s.ID, aerr)}
 		}
 		if d.Accepted() {
+			if r.o.Hook != nil {
+				r.o.Hook("accepted", st.Op) // the nonce is spent; no intent yet
+			}
 			// Other signed requests for this step stay unspent.
 			for _, o := range cands {
 				o.matched = true

@@ -47,7 +47,6 @@ another run holds the state directory's lock.`
 func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	var p *plan.Plan
 	var res *apply.Result
-	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	saved, err := readSavedPlan(c.File)
 	if err != nil {
 		return err
@@ -337,9 +336,11 @@ func checkSavedAgainstHost(ctx context.Context, p *plan.Plan, client *proxmox.Cl
 }
 
 // crashHook is a test hook: FELHOM_CONVERGE_TEST_CRASH_AT=POINT[:OP]
-// (POINT one of intent, upid, wait, terminal) kills the process with
-// SIGKILL right after the first journal record of that kind (or, for
-// wait, while the first task is running), for the call op OP when given.
+// (POINT one of accepted, intent, upid, wait, terminal) kills the
+// process with SIGKILL right after the first journal record of that kind
+// (for accepted: once the gate spent a signature's nonce, before the
+// intent; for wait: while the first task is running), for the op OP when
+// given.
 // Crash tests use it to stop a run at exactly that point; it is never set
 // in production.
 func crashHook(spec string) func(point, op string) {
