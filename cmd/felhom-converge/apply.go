@@ -47,6 +47,7 @@ another run holds the state directory's lock.`
 func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	var p *plan.Plan
 	var res *apply.Result
+	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	saved, err := readSavedPlan(c.File)
 	if err != nil {
 		return err
