@@ -51,7 +51,7 @@ func BenchmarkPlan(b *testing.B) {
 				if diags.HasErrors() {
 					b.Fatal(diags)
 				}
-				live, err := plan.Observe(ctx, client, h, 4)
+				live, err := plan.Observe(ctx, client, h, 4, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -95,7 +95,7 @@ func BenchmarkDiff(b *testing.B) {
 	if diags.HasErrors() {
 		b.Fatal(diags)
 	}
-	live, err := plan.Observe(ctx, client, h, 4)
+	live, err := plan.Observe(ctx, client, h, 4, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

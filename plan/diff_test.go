@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -255,7 +256,7 @@ func TestMountsAddDetachAndFree(t *testing.T) {
 }
 
 func TestFeaturesOnRunningGuestRebootOnlyWhenAllowed(t *testing.T) {
-	body := strings.Replace(strings.Replace(webHCL, "%s", "", 1), "nesting = true", "nesting = true\n    keyctl = true", 1)
+	body := strings.Replace(strings.Replace(webHCL, "%s", "", 1), "nesting = true", "nesting = false", 1)
 	p := diff(t, desired(t, body), liveWith(running(100, "web", web())), nil)
 	if got := ops_(p); got != "guest.set:benign" || !p.Steps[0].RestartNeeded || len(p.Outstanding) != 1 {
 		t.Fatalf("steps %s outstanding %v", got, p.Outstanding)
@@ -376,4 +377,114 @@ func (f fakeProv) ToolSnapshot(_ int, n string) bool { return f.snaps[n] }
 func (f fakeProv) JobDone(id string) bool            { return f.done[id] }
 func (f fakeProv) LastDigest(int) (string, time.Time, bool) {
 	return "", time.Time{}, false
+}
+
+// Text from the file or the host cannot forge plan lines or move the
+// cursor: control characters are escaped.
+func TestRenderEscapesControlCharacters(t *testing.T) {
+	h := desired(t, `
+guest "wiki" {
+  vmid        = 102
+  from_backup = "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
+  description = "ok\n  ! guest.destroy      fake\u001b[1A\u001b[2K"
+}`)
+	l := liveWith()
+	p := diff(t, h, l, nil)
+	var b strings.Builder
+	if err := p.Render(&b, RenderOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if strings.Contains(out, "\x1b") || strings.Contains(out, "\n  ! guest.destroy") {
+		t.Fatalf("control characters reached the output:\n%q", out)
+	}
+	if !strings.Contains(out, `ok\n  ! guest.destroy      fake\u001b[1A`) {
+		t.Errorf("escaped description missing:\n%s", out)
+	}
+}
+
+// Two identical destructive steps (two jobs) get two requests, and a
+// second plan keeps both.
+func TestIdenticalDestructiveStepsKeepTheirOwnRequests(t *testing.T) {
+	lg := running(100, "web", web())
+	lg.Snapshots = []proxmox.Snapshot{{Name: "pre-upgrade"}}
+	h := desired(t, strings.Replace(webHCL, "%s", "", 1)+`
+job "rb1" {
+  op       = "snapshot.rollback"
+  guest    = 100
+  snapshot = "pre-upgrade"
+}
+job "rb2" {
+  op       = "snapshot.rollback"
+  guest    = 100
+  snapshot = "pre-upgrade"
+}`)
+	dir := t.TempDir()
+	ids := func() []string {
+		p := diff(t, h, liveWith(lg), nil)
+		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", Now: testNow}); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, s := range p.Steps {
+			out = append(out, s.ID)
+		}
+		return out
+	}
+	first, second := ids(), ids()
+	if len(first) != 2 || first[0] == first[1] || strings.Join(first, ",") != strings.Join(second, ",") {
+		t.Fatalf("first plan %v, second %v", first, second)
+	}
+}
+
+// An explicit default (backup = false, keyctl = false) equals an absent
+// one: no config write, no restart.
+func TestExplicitDefaultsConverge(t *testing.T) {
+	conf := web()
+	conf["mp0"] = "local-lvm:vm-100-disk-1,mp=/srv/data,size=4G"
+	h := desired(t, strings.Replace(strings.Replace(webHCL, "%s", `
+  mount "data" {
+    path      = "/srv/data"
+    storage   = "local-lvm"
+    size      = "4G"
+    backup    = false
+    read_only = false
+  }`, 1), "nesting = true", "nesting = true\n    keyctl = false", 1))
+	p := diff(t, h, liveWith(running(100, "web", conf)), nil)
+	if !p.Empty() {
+		t.Fatalf("steps %s outstanding %v", ops_(p), p.Outstanding)
+	}
+}
+
+// A destroy names the volume of a mount point whose removal still waits
+// for a restart, and the snapshots it loses.
+func TestDestroyNamesPendingDetachedVolumeAndSnapshots(t *testing.T) {
+	lg := stopped(101, "files", map[string]string{"rootfs": "local-lvm:vm-101-disk-0,size=16G"})
+	lg.Current = map[string]string{"rootfs": "local-lvm:vm-101-disk-0,size=16G", "mp0": "local-lvm:vm-101-disk-1,mp=/srv/share,size=64G"}
+	lg.PendingKeys = []string{"mp0"}
+	lg.Snapshots = []proxmox.Snapshot{{Name: "before"}}
+	h := desired(t, `
+guest "files" {
+  vmid  = 101
+  state = "absent"
+}`)
+	p := diff(t, h, liveWith(lg), nil)
+	m := params(t, p.Steps[0])
+	vols := fmt.Sprint(m["volumes"])
+	if vols != "[local-lvm:vm-101-disk-0 local-lvm:vm-101-disk-1]" || fmt.Sprint(m["snapshots"]) != "[before]" {
+		t.Fatalf("params %v", m)
+	}
+	if !strings.Contains(p.Steps[0].Safety, "does not cover local-lvm:vm-101-disk-1") {
+		t.Errorf("safety %q should say the backup does not cover the mount without backup=1", p.Steps[0].Safety)
+	}
+}
+
+// Feature flags other than nesting are root@pam's to change: a plan error
+// naming the flag, never a step that fails at apply time.
+func TestRootOnlyFeatureIsAPlanError(t *testing.T) {
+	body := strings.Replace(strings.Replace(webHCL, "%s", "", 1), "nesting = true", "nesting = true\n    keyctl = true", 1)
+	p := diff(t, desired(t, body), liveWith(running(100, "web", web())), nil)
+	if len(p.Steps) != 0 || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "only root@pam") || !strings.Contains(p.Errors[0].Message, "keyctl") {
+		t.Fatalf("steps %s errors %v", ops_(p), p.Errors)
+	}
 }

@@ -176,7 +176,14 @@ func (d *guestDiff) create() {
 		set("description", strings.TrimSuffix(*g.Description, "\n"))
 	}
 	if g.Features != nil {
-		set("features", g.Features.String())
+		if f := canonicalFeatures(featuresOf(g.Features.String())); f != "" {
+			if flag := rootOnlyFeature("", f); flag != "" {
+				d.errorf("features", "guest %d (%s): Proxmox lets only root@pam set feature flags other than nesting (here %s), not an API token; build them into the archive the guest is restored from, or leave them out of the file",
+					g.VMID, g.Name, flag)
+				return
+			}
+			set("features", f)
+		}
 	}
 	storage := ""
 	if g.Rootfs != nil {
@@ -227,15 +234,16 @@ func (d *guestDiff) destroy() {
 		return
 	}
 	vols := ownedVolumes(lg)
-	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, map[string]any{"purge": true, "volumes": vols})
+	snaps := snapshotNames(lg)
+	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, map[string]any{"purge": true, "volumes": vols, "snapshots": snaps})
 	s.Source = source(rangeOf(d.g.AttrRanges, "state", d.g.DeclRange))
 	if txn, ok := d.b.in.Provenance.CreatedInTxn(lg.VMID); ok {
 		s.Class = ops.Benign
 		s.Provenance = "created by this tool in transaction " + txn
 		s.Reason = s.Provenance
 	} else {
-		s.Reason = fmt.Sprintf("destroys guest %d (%s) and frees %s", lg.VMID, d.name(), volumeList(vols))
-		s.Safety = "a vzdump backup of the guest first"
+		s.Reason = fmt.Sprintf("destroys guest %d (%s) and frees %s", lg.VMID, d.name(), volumeList(vols)) + snapshotsLost(snaps)
+		s.Safety = backupSafety(lg)
 	}
 	if liveBool(lg.Effective, "protection", false) {
 		d.errorf("state", "guest %d (%s) has protection on: Proxmox refuses to destroy it; set protection = false first (that change is benign), then mark it absent", lg.VMID, d.name())
@@ -245,24 +253,67 @@ func (d *guestDiff) destroy() {
 }
 
 // ownedVolumes lists the volumes destroying the guest frees: rootfs, every
-// volume mount point and every unusedN; bind mounts are not the guest's.
+// volume mount point and every unusedN, in the active config and in what
+// waits for the next start (a detached mount point is still the guest's);
+// bind mounts are not the guest's.
 func ownedVolumes(lg *LiveGuest) []string {
-	var vols []string
-	for k, v := range lg.Effective {
-		switch {
-		case k == "rootfs" || mpKeyRe.MatchString(k):
-			if m, err := parseMount(k, v); err == nil && !m.Bind && m.Volume != "" {
-				vols = append(vols, m.Volume)
+	seen := map[string]bool{}
+	for _, conf := range []map[string]string{lg.Current, lg.Effective} {
+		for k, v := range conf {
+			switch {
+			case k == "rootfs" || mpKeyRe.MatchString(k):
+				if m, err := parseMount(k, v); err == nil && !m.Bind && m.Volume != "" && strings.Contains(m.Volume, ":") {
+					seen[m.Volume] = true
+				}
+			case unusedKeyRe.MatchString(k):
+				seen[v] = true
 			}
-		case unusedKeyRe.MatchString(k):
-			vols = append(vols, v)
 		}
 	}
-	sort.Strings(vols)
+	vols := sortedKeys(seen)
 	if vols == nil {
 		vols = []string{}
 	}
 	return vols
+}
+
+// uncovered lists the guest's volumes a vzdump does not back up: mount
+// points without backup=1 and detached (unusedN) volumes.
+func uncovered(lg *LiveGuest) []string {
+	seen := map[string]bool{}
+	for _, conf := range []map[string]string{lg.Current, lg.Effective} {
+		for k, v := range conf {
+			switch {
+			case mpKeyRe.MatchString(k):
+				if m, err := parseMount(k, v); err == nil && !m.Bind && m.Props["backup"] != "1" {
+					seen[m.Volume] = true
+				}
+			case unusedKeyRe.MatchString(k):
+				seen[v] = true
+			}
+		}
+	}
+	return sortedKeys(seen)
+}
+
+// snapshotNames lists the guest's snapshots, which a destroy, rebuild or
+// restore over throws away.
+func snapshotNames(lg *LiveGuest) []string {
+	out := []string{}
+	for _, s := range lg.Snapshots {
+		out = append(out, s.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// backupSafety says what the safety vzdump covers.
+func backupSafety(lg *LiveGuest) string {
+	s := "a vzdump backup of the guest first"
+	if u := uncovered(lg); len(u) > 0 {
+		s += "; it does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached)"
+	}
+	return s
 }
 
 func volumeList(vols []string) string {
@@ -273,4 +324,11 @@ func volumeList(vols []string) string {
 		return "its volume " + vols[0]
 	}
 	return "its volumes " + strings.Join(vols, ", ")
+}
+
+func snapshotsLost(snaps []string) string {
+	if len(snaps) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", losing %s %s", plural(len(snaps), "snapshot", "snapshots"), strings.Join(snaps, ", "))
 }

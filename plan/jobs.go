@@ -43,7 +43,7 @@ func (d *guestDiff) job(j schema.Job) {
 		if j.Op == schema.OpSnapshotDelete {
 			op = ops.SnapshotDelete
 		}
-		s = d.b.newStep(j.VMID, d.name(), op, map[string]any{"snapshot": j.Snapshot})
+		s = d.b.newStep(j.VMID, d.name(), op, map[string]any{"snapshot": j.Snapshot, "job": j.ID})
 		if op == ops.SnapshotRollback {
 			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
 			s.Safety = "a safety snapshot of the current state first"
@@ -67,8 +67,9 @@ func (d *guestDiff) job(j schema.Job) {
 			}
 		}
 		vols := ownedVolumes(lg)
-		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, map[string]any{"archive": j.Backup, "volumes": vols})
-		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup)
+		snaps := snapshotNames(lg)
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, map[string]any{"archive": j.Backup, "volumes": vols, "snapshots": snaps, "job": j.ID})
+		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup) + snapshotsLost(snaps)
 		s.Safety = "a safety snapshot of the current state first"
 	case schema.OpBackupCreate:
 		s = d.backupJob(j)
@@ -76,7 +77,7 @@ func (d *guestDiff) job(j schema.Job) {
 		if lg == nil || !lg.Running {
 			return // nothing to reboot
 		}
-		s = d.b.newStep(j.VMID, d.name(), ops.GuestReboot, map[string]any{"reason": []string{"job " + j.ID}})
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestReboot, map[string]any{"reason": []string{"job " + j.ID}, "job": j.ID})
 		s.Reason = "downtime: the guest restarts"
 	default:
 		jobErr("op", "op %q is not supported", j.Op)

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -66,11 +67,17 @@ type LiveGuest struct {
 }
 
 // Observe reads the live host: one list call, one config read per guest
-// the desired file names (GET pending for running guests, which also
-// reports what waits for a restart; GET config for stopped ones), and
-// snapshot lists and storage contents only where a step needs them. At
-// most concurrency reads are in flight.
-func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int) (*Live, error) {
+// the desired file names (GET pending, which reports the active values,
+// what waits for the next start and the digest), and snapshot lists and
+// storage contents only where a step needs them: for guests that declare
+// snapshots, that a pending job names, or whose plan may destroy or replace
+// them (a destroy, a rebuild, a restore over), so those steps can name the
+// snapshots they lose. At most concurrency reads are in flight. Jobs the
+// journal shows done cost nothing.
+func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int, prov Provenance) (*Live, error) {
+	if prov == nil {
+		prov = NoProvenance{}
+	}
 	if concurrency < 1 {
 		concurrency = 1
 	}
@@ -86,13 +93,19 @@ func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int
 	}
 
 	needSnaps := map[int]bool{}
-	for _, g := range desired.Guests {
-		if len(g.Snapshots) > 0 {
+	desiredOf := map[int]*schema.Guest{}
+	for i, g := range desired.Guests {
+		desiredOf[g.VMID] = &desired.Guests[i]
+		if len(g.Snapshots) > 0 || g.State == schema.StateAbsent {
 			needSnaps[g.VMID] = true
 		}
 	}
 	for _, j := range desired.Jobs {
-		if j.Op == schema.OpSnapshotRollback || j.Op == schema.OpSnapshotDelete {
+		if prov.JobDone(j.ID) {
+			continue
+		}
+		switch j.Op {
+		case schema.OpSnapshotRollback, schema.OpSnapshotDelete, schema.OpGuestRestoreOver:
 			needSnaps[j.VMID] = true
 		}
 	}
@@ -103,7 +116,7 @@ func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int
 		}
 	}
 	for _, j := range desired.Jobs {
-		if lg, ok := live.Guests[j.VMID]; ok && !lg.Observed && !contains(want, j.VMID) {
+		if lg, ok := live.Guests[j.VMID]; ok && !lg.Observed && !contains(want, j.VMID) && !prov.JobDone(j.ID) {
 			want = append(want, j.VMID)
 		}
 	}
@@ -119,7 +132,7 @@ func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			n, err := observeGuest(ctx, api, lg, needSnaps[vmid])
+			n, err := observeGuest(ctx, api, lg, needSnaps[vmid], desiredOf[vmid])
 			mu.Lock()
 			defer mu.Unlock()
 			live.Requests += n
@@ -138,7 +151,7 @@ func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := observeStorage(ctx, api, desired, live); err != nil {
+	if err := observeStorage(ctx, api, desired, live, prov); err != nil {
 		return nil, err
 	}
 	return live, nil
@@ -153,40 +166,29 @@ func contains(list []int, v int) bool {
 	return false
 }
 
-// observeGuest reads one guest's config and, when asked, its snapshots.
-// It returns how many requests it made.
-func observeGuest(ctx context.Context, api API, lg *LiveGuest, snaps bool) (int, error) {
+// observeGuest reads one guest's config and, when asked or when its plan
+// may replace it, its snapshots. It returns how many requests it made.
+func observeGuest(ctx context.Context, api API, lg *LiveGuest, snaps bool, g *schema.Guest) (int, error) {
 	n := 0
-	if lg.Running {
-		entries, err := api.GuestPending(ctx, lg.VMID)
-		n++
-		if err != nil {
-			return n, fmt.Errorf("read pending config of guest %d: %w", lg.VMID, err)
-		}
-		lg.fromPending(entries)
-		if lg.Digest == "" { // a Proxmox that lists no digest row
-			conf, err := api.GuestConfig(ctx, lg.VMID)
-			n++
-			if err != nil {
-				return n, fmt.Errorf("read config of guest %d: %w", lg.VMID, err)
-			}
-			lg.Digest = conf.Digest
-		}
-	} else {
+	entries, err := api.GuestPending(ctx, lg.VMID)
+	n++
+	if err != nil {
+		return n, fmt.Errorf("read the config of guest %d: %w", lg.VMID, err)
+	}
+	lg.fromPending(entries)
+	if lg.Digest == "" { // a Proxmox that lists no digest row
 		conf, err := api.GuestConfig(ctx, lg.VMID)
 		n++
 		if err != nil {
-			return n, fmt.Errorf("read config of guest %d: %w", lg.VMID, err)
+			return n, fmt.Errorf("read the config of guest %d: %w", lg.VMID, err)
 		}
 		lg.Digest = conf.Digest
-		lg.Current = conf.Values
-		lg.Effective = conf.Values
 	}
 	lg.Observed = true
 	if l := lg.Effective["lock"]; l != "" && lg.Lock == "" {
 		lg.Lock = l
 	}
-	if snaps {
+	if snaps || (g != nil && mayReplace(g, lg)) {
 		list, err := api.ListSnapshots(ctx, lg.VMID)
 		n++
 		if err != nil {
@@ -197,9 +199,24 @@ func observeGuest(ctx context.Context, api API, lg *LiveGuest, snaps bool) (int,
 				lg.Snapshots = append(lg.Snapshots, s)
 			}
 		}
+		sort.Slice(lg.Snapshots, func(i, j int) bool { return lg.Snapshots[i].Name < lg.Snapshots[j].Name })
 		lg.SnapshotsRead = true
 	}
 	return n, nil
+}
+
+// mayReplace reports whether the plan for g will rebuild the guest (an
+// unprivileged flip, a rootfs shrink), which discards its snapshots.
+func mayReplace(g *schema.Guest, lg *LiveGuest) bool {
+	if g.Unprivileged != nil && liveBool(lg.Effective, "unprivileged", false) != *g.Unprivileged {
+		return true
+	}
+	if g.Rootfs != nil {
+		if root, err := parseMount("rootfs", lg.Effective["rootfs"]); err == nil && int64(g.Rootfs.Size) < root.Size {
+			return true
+		}
+	}
+	return false
 }
 
 // fromPending fills the configs from GET pending's entries.
@@ -232,7 +249,7 @@ func (lg *LiveGuest) fromPending(entries []proxmox.PendingEntry) {
 // observeStorage reads the storage contents that steps depend on: the
 // archives guests are created or restored from, the volumes a guest wants
 // freed, and the retention of storages a pruning backup job writes to.
-func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Live) error {
+func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Live, prov Provenance) error {
 	archiveStores := map[string]bool{}
 	for _, g := range desired.Guests {
 		if _, exists := live.Guests[g.VMID]; !exists && g.State != schema.StateAbsent && g.FromBackup != "" {
@@ -241,6 +258,9 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 	}
 	pruneJobs := false
 	for _, j := range desired.Jobs {
+		if prov.JobDone(j.ID) {
+			continue
+		}
 		switch {
 		case j.Op == schema.OpGuestRestoreOver && j.Backup != "":
 			archiveStores[storageOf(j.Backup)] = true
@@ -275,7 +295,7 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 			live.Storages[s.Storage] = s
 		}
 		for _, j := range desired.Jobs {
-			if j.Op == schema.OpBackupCreate && j.Prune {
+			if j.Op == schema.OpBackupCreate && j.Prune && !prov.JobDone(j.ID) {
 				archiveStores[backupStorage(j, live)] = true
 			}
 		}
@@ -286,14 +306,14 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 		}
 		items, err := api.StorageContent(ctx, s, "backup", 0)
 		live.Requests++
-		if err != nil {
-			if proxmox.IsNotFound(err) {
-				continue // the plan reports the missing archive
-			}
-			return fmt.Errorf("list backups on storage %s: %w", s, err)
-		}
 		if live.Archives == nil {
 			live.Archives = map[string]proxmox.StorageItem{}
+		}
+		if err != nil {
+			if missingStorage(err) {
+				continue // the plan reports each missing archive at its line
+			}
+			return fmt.Errorf("list backups on storage %s: %w", s, err)
 		}
 		for _, it := range items {
 			live.Archives[it.VolID] = it
@@ -303,7 +323,7 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 		items, err := api.StorageContent(ctx, s, "", 0)
 		live.Requests++
 		if err != nil {
-			if proxmox.IsNotFound(err) {
+			if missingStorage(err) {
 				continue
 			}
 			return fmt.Errorf("list volumes on storage %s: %w", s, err)
@@ -343,4 +363,11 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// missingStorage reports an error that says the storage does not exist
+// (Proxmox answers 500 "storage 'x' does not exist", or 404).
+func missingStorage(err error) bool {
+	var api *proxmox.APIError
+	return proxmox.IsNotFound(err) || (errors.As(err, &api) && strings.Contains(api.Message, "does not exist"))
 }

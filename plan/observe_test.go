@@ -64,7 +64,7 @@ guest "web" {
 `)
 	h := desired(t, strings.TrimPrefix(b.String(), "host \"pve-demo\" {\n  node = \"pve\"\n}\n"))
 	before := totalRequests(sim)
-	live, err := Observe(context.Background(), c, h, 4)
+	live, err := Observe(context.Background(), c, h, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ guest "web" {
 func TestJSONGoldenFile(t *testing.T) {
 	_, c := simClient(t, 0)
 	h := loadFile(t, "../examples/demo.hcl")
-	live, err := Observe(context.Background(), c, h, 4)
+	live, err := Observe(context.Background(), c, h, 4, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

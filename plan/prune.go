@@ -21,7 +21,8 @@ type archive struct {
 func archivesOf(live *Live, storage string, vmid int) []archive {
 	var out []archive
 	for _, it := range live.Archives {
-		if storageOf(it.VolID) == storage && int(it.VMID) == vmid {
+		// Proxmox prunes each guest type's group on its own (ct/ and vm/).
+		if storageOf(it.VolID) == storage && int(it.VMID) == vmid && (it.Subtype == "" || it.Subtype == "lxc") {
 			out = append(out, archiveOf(it))
 		}
 	}
@@ -78,7 +79,7 @@ func pruneRemoves(retention string, group []archive, now time.Time) []string {
 		}
 		id := func(a archive) string {
 			if p.id == nil {
-				return strconv.FormatInt(a.ctime, 10) + a.volid
+				return strconv.FormatInt(a.ctime, 10) // as pve-storage: the backup time alone
 			}
 			return p.id(time.Unix(a.ctime, 0).Local())
 		}

@@ -50,13 +50,20 @@ func (p *Plan) Counts() Counts {
 	return c
 }
 
-// Empty reports whether the plan has nothing to do and nothing wrong.
-func (p *Plan) Empty() bool { return len(p.Steps) == 0 && len(p.Errors) == 0 }
+// Empty reports whether the plan has nothing to do, nothing wrong and no
+// change waiting for a restart.
+func (p *Plan) Empty() bool {
+	return len(p.Steps) == 0 && len(p.Errors) == 0 && len(p.Outstanding) == 0
+}
 
 // Summary is the plan's last line.
 func (p *Plan) Summary() string {
 	if p.Empty() {
 		return "No changes. The host matches its desired state."
+	}
+	if len(p.Steps) == 0 && len(p.Errors) == 0 {
+		return fmt.Sprintf("No changes to make; %d %s for a restart to take effect.",
+			len(p.Outstanding), plural(len(p.Outstanding), "guest waits", "guests wait"))
 	}
 	c := p.Counts()
 	parts := []string{fmt.Sprintf("%d to create", c.Create), fmt.Sprintf("%d to change", c.Change)}
@@ -105,10 +112,10 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 	if len(digest) > 12 {
 		digest = digest[:12]
 	}
-	fmt.Fprintf(&b, "Host %s (node %s), desired state %s (sha256 %s)\n", p.Host, p.Node, p.DesiredFile, digest)
+	fmt.Fprintf(&b, "Host %s (node %s), desired state %s (sha256 %s)\n", clean(p.Host), clean(p.Node), clean(p.DesiredFile), clean(digest))
 
 	for _, e := range p.Errors {
-		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiRed+ansiBold, "Error:"), e.String())
+		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiRed+ansiBold, "Error:"), clean(e.String()))
 	}
 	for _, d := range p.Drift {
 		fmt.Fprintf(&b, "\n%s guest %d changed outside felhom-converge since the last apply (%s)\n",
@@ -120,7 +127,7 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 		if s.Guest != nil {
 			group = fmt.Sprintf("guest %d", *s.Guest)
 			if s.GuestName != "" {
-				group += " (" + s.GuestName + ")"
+				group += " (" + clean(s.GuestName) + ")"
 			}
 		}
 		if group != lastGroup {
@@ -129,23 +136,23 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 		}
 		sym := s.Symbol()
 		color := map[string]string{"+": ansiGreen, "~": ansiYellow, "-": ansiRed, "!": ansiRed + ansiBold}[sym]
-		line := fmt.Sprintf("  %s %-18s %s", paint(color, sym), s.Op, s.headline())
+		line := fmt.Sprintf("  %s %-18s %s", paint(color, sym), clean(s.Op), clean(s.headline()))
 		fmt.Fprintf(&b, "%s\n", strings.TrimRight(line, " "))
 		for _, c := range s.Changes {
-			fmt.Fprintf(&b, "      %s\n", c.line())
+			fmt.Fprintf(&b, "      %s\n", clean(c.line()))
 		}
 		if s.Destructive() {
-			fmt.Fprintf(&b, "      why:    %s\n", s.Reason)
+			fmt.Fprintf(&b, "      why:    %s\n", clean(s.Reason))
 			if s.Safety != "" {
-				fmt.Fprintf(&b, "      safety: %s\n", s.Safety)
+				fmt.Fprintf(&b, "      safety: %s\n", clean(s.Safety))
 			}
 			if s.Request != "" {
 				ns := "felhom-operational"
-				fmt.Fprintf(&b, "      sign:   ssh-keygen -Y sign -n %s -f %s %s\n", ns, o.Key, s.Request)
+				fmt.Fprintf(&b, "      sign:   ssh-keygen -Y sign -n %s -f %s %s\n", ns, o.Key, clean(s.Request))
 				fmt.Fprintf(&b, "      until:  %s\n", s.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 			}
 		} else if s.Provenance != "" {
-			fmt.Fprintf(&b, "      benign: %s\n", s.Provenance)
+			fmt.Fprintf(&b, "      benign: %s\n", clean(s.Provenance))
 		}
 		if s.RestartNeeded {
 			fmt.Fprintf(&b, "      takes effect at next restart\n")
@@ -153,7 +160,7 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 	}
 	for _, out := range p.Outstanding {
 		fmt.Fprintf(&b, "\n%s guest %d waits for a restart to apply %s; reboot %s\n",
-			paint(ansiYellow, "Restart:"), out.Guest, strings.Join(out.Keys, ", "), out.Reboot)
+			paint(ansiYellow, "Restart:"), out.Guest, clean(strings.Join(out.Keys, ", ")), out.Reboot)
 	}
 	if len(p.Unmanaged) > 0 {
 		ids := make([]string, len(p.Unmanaged))
@@ -261,4 +268,32 @@ func (p *Plan) JSON() ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// clean escapes control characters (C0, DEL, C1 and the Unicode line and
+// bidirectional controls) in text from the desired file or the host, so a
+// value cannot forge plan lines or move the terminal's cursor.
+func clean(s string) string {
+	if !strings.ContainsFunc(s, isControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case isControl(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+func isControl(r rune) bool {
+	return r < 0x20 || (r >= 0x7f && r < 0xa0) || r == 0x2028 || r == 0x2029 ||
+		(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0xfeff
 }

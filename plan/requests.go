@@ -47,7 +47,7 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 			continue
 		}
 		action := trust.Action{Host: o.Host, Op: s.Op, Guest: s.VMID(), Params: s.Params}
-		req, ok := findRequest(existing, action, o.Now)
+		req, ok := findRequest(existing, keep, action, o.Now)
 		if !ok {
 			nonce, err := trust.NewNonce()
 			if err != nil {
@@ -94,11 +94,15 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 	return nil
 }
 
-// findRequest returns the unexpired request in existing bound to action.
-func findRequest(existing map[string]trust.Request, action trust.Action, now time.Time) (trust.Request, bool) {
+// findRequest returns the unexpired request in existing bound to action
+// that no other step of this plan has claimed.
+func findRequest(existing map[string]trust.Request, claimed map[string]bool, action trust.Action, now time.Time) (trust.Request, bool) {
 	ids := sortedKeys(existing)
 	for _, id := range ids {
 		r := existing[id]
+		if claimed[id] {
+			continue // two identical steps get two requests
+		}
 		if r.Host == action.Host && r.Op == action.Op && r.Guest == action.Guest &&
 			string(r.Params) == string(action.Params) && now.Before(r.NotAfter) {
 			return r, true

@@ -102,12 +102,16 @@ func (d *guestDiff) grow(disk string, from, to int64) Step {
 // refuses in place needs.
 func (d *guestDiff) rebuild(change map[string]string, changes []Change) {
 	vols := ownedVolumes(d.lg)
+	snaps := snapshotNames(d.lg)
 	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestRebuild, map[string]any{
-		"change": change, "volumes": vols, "backup_storage": "local"})
+		"change": change, "volumes": vols, "snapshots": snaps, "backup_storage": "local"})
 	s.Changes = changes
 	s.Reason = "backs the guest up and restores it with " + strings.Join(sortedKeys(change), " and ") +
-		" changed, replacing " + volumeList(vols)
+		" changed, replacing " + volumeList(vols) + snapshotsLost(snaps)
 	s.Safety = "the backup it restores from is kept"
+	if u := uncovered(d.lg); len(u) > 0 {
+		s.Safety += "; it does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached), which the restore loses"
+	}
 	s.Source = source(&d.g.DeclRange)
 	d.add(s)
 }
@@ -170,8 +174,21 @@ func (d *guestDiff) configChanges() (set map[string]string, del []string, change
 	}
 	if g.Features != nil {
 		want := wantFeatures(g.Features, eff["features"])
-		have := propertyString("", featuresOf(eff["features"]))
-		if want != have {
+		have := canonicalFeatures(featuresOf(eff["features"]))
+		if flag := rootOnlyFeature(have, want); flag != "" {
+			d.errorf("features", "guest %d (%s): Proxmox lets only root@pam change feature flags other than nesting (here %s), not an API token; set it with 'pct set %d --features %s' as root, or leave it out of the file",
+				g.VMID, g.Name, flag, g.VMID, orUnset(want))
+		} else if want != have && want == "" {
+			del = append(del, "features")
+			note := "removed"
+			if lg.Running {
+				note += "; takes effect at next restart"
+			}
+			changes = append(changes, Change{Field: "features", Old: have, Note: note})
+			if lg.Running {
+				restart = append(restart, "features")
+			}
+		} else if want != have {
 			set["features"] = want
 			c := Change{Field: "features", Old: orUnset(have), New: want}
 			if lg.Running {
@@ -253,9 +270,10 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			continue
 		}
 		if wantBind {
-			if lm.Volume != m.HostPath {
-				set[lm.Slot] = mountValue(m, &liveMount{Props: withVolume(lm.Props, m.HostPath)})
-				*changes = append(*changes, Change{Field: "mount " + m.Name + " host_path", Old: lm.Volume, New: m.HostPath, Note: restartNote(lg)})
+			want := mountValue(m, &liveMount{Props: withVolume(lm.Props, m.HostPath)})
+			if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
+				set[lm.Slot] = want
+				*changes = append(*changes, Change{Field: "mount " + m.Name, Old: have, New: want, Note: restartNote(lg)})
 				*restart = append(*restart, lm.Slot)
 			}
 			continue
@@ -274,7 +292,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			continue
 		}
 		want := mountValue(m, &lm)
-		if have := propertyString("volume", lm.Props); want != have {
+		if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
 			set[lm.Slot] = want
 			*changes = append(*changes, Change{Field: "mount " + m.Name, Old: have, New: want, Note: restartNote(lg)})
 			*restart = append(*restart, lm.Slot)
@@ -428,4 +446,36 @@ func orUnset(s string) string {
 func oneLine(s string) string {
 	s = strings.TrimSuffix(s, "\n")
 	return strings.ReplaceAll(s, "\n", `\n`)
+}
+
+func copyProps(ps map[string]string) map[string]string {
+	out := make(map[string]string, len(ps))
+	for k, v := range ps {
+		out[k] = v
+	}
+	return out
+}
+
+// rootOnlyFeature returns a feature flag other than nesting whose value
+// differs between have and want: pve-container refuses such a change to
+// anyone but root@pam.
+func rootOnlyFeature(have, want string) string {
+	a, b := featuresOf(have), featuresOf(want)
+	for _, k := range sortedKeys(mergeKeys(a, b)) {
+		if k != "nesting" && a[k] != b[k] {
+			return k
+		}
+	}
+	return ""
+}
+
+func mergeKeys(a, b map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		out[k] = true
+	}
+	for k := range b {
+		out[k] = true
+	}
+	return out
 }

@@ -97,9 +97,9 @@ func parseMount(slot, value string) (liveMount, error) {
 // mounts returns the guest's mount points by path.
 func (lg *LiveGuest) mounts() map[string]liveMount {
 	out := map[string]liveMount{}
-	for k, v := range lg.Effective {
-		if mpKeyRe.MatchString(k) {
-			if m, err := parseMount(k, v); err == nil && m.Path != "" {
+	for _, k := range sortedSlots(lg.Effective, mpKeyRe) {
+		if m, err := parseMount(k, lg.Effective[k]); err == nil && m.Path != "" {
+			if _, dup := out[m.Path]; !dup { // the lowest slot wins, deterministically
 				out[m.Path] = m
 			}
 		}
@@ -116,9 +116,9 @@ type liveNet struct {
 // nets returns the guest's interfaces by name.
 func (lg *LiveGuest) nets() map[string]liveNet {
 	out := map[string]liveNet{}
-	for k, v := range lg.Effective {
-		if netKeyRe.MatchString(k) {
-			if ps, err := proxmox.ParsePropertyString(v, ""); err == nil && ps["name"] != "" {
+	for _, k := range sortedSlots(lg.Effective, netKeyRe) {
+		if ps, err := proxmox.ParsePropertyString(lg.Effective[k], ""); err == nil && ps["name"] != "" {
+			if _, dup := out[ps["name"]]; !dup {
 				out[ps["name"]] = liveNet{Slot: k, Props: ps}
 			}
 		}
@@ -253,7 +253,19 @@ func mountValue(m schema.Mount, live *liveMount) string {
 	if m.ReadOnly != nil {
 		ps["ro"] = boolText(*m.ReadOnly)
 	}
-	return propertyString("volume", ps)
+	return propertyString("volume", withoutDefaults(ps))
+}
+
+// withoutDefaults drops mount options set to their default (backup and ro
+// are off unless set), so an explicit default neither differs from an
+// absent one nor costs a config write.
+func withoutDefaults(ps map[string]string) map[string]string {
+	for _, k := range []string{"backup", "ro", "quota", "shared"} {
+		if v, ok := ps[k]; ok && (v == "0" || v == "false") {
+			delete(ps, k)
+		}
+	}
+	return ps
 }
 
 // featuresOf parses a features property string into flag → value.
@@ -283,7 +295,17 @@ func wantFeatures(f *schema.Features, live string) string {
 	for k, v := range featuresOf(f.String()) {
 		m[k] = v
 	}
-	// Proxmox drops flags set to 0 only when told; keep them explicit.
+	return canonicalFeatures(m)
+}
+
+// canonicalFeatures renders flags without the ones that are off (every
+// feature defaults to off), so "keyctl = false" equals an absent keyctl.
+func canonicalFeatures(m map[string]string) string {
+	for k, v := range m {
+		if v == "0" || v == "" {
+			delete(m, k)
+		}
+	}
 	return propertyString("", m)
 }
 
@@ -292,4 +314,20 @@ func humanMiB(mib int64) string {
 		return fmt.Sprintf("%d GiB", mib/1024)
 	}
 	return fmt.Sprintf("%d MiB", mib)
+}
+
+// sortedSlots returns the keys of conf matching re (prefixN), by N.
+func sortedSlots(conf map[string]string, re *regexp.Regexp) []string {
+	var keys []string
+	for k := range conf {
+		if re.MatchString(k) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		a, _ := strconv.Atoi(re.FindStringSubmatch(keys[i])[1])
+		b, _ := strconv.Atoi(re.FindStringSubmatch(keys[j])[1])
+		return a < b
+	})
+	return keys
 }

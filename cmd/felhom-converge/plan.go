@@ -80,7 +80,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 		}
 		return silentError{exitError}
 	}
-	if c.DetailedExitcode && len(p.Steps) > 0 {
+	if c.DetailedExitcode && !p.Empty() {
 		return silentError{exitPending}
 	}
 	return nil
@@ -158,7 +158,14 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 	if pr.desired.Node != "" && pr.desired.Node != pr.client.Node() {
 		return fmt.Errorf("%s: the host block names node %q, the local config node %q", spec.file, pr.desired.Node, pr.client.Node())
 	}
-	live, err := plan.Observe(ctx, pr.client, pr.desired, pr.cfg.Proxmox.Concurrency)
+	prov := spec.prov
+	if prov == nil {
+		var err error
+		if prov, err = readProvenance(pr.cfg.StateDir); err != nil {
+			return err
+		}
+	}
+	live, err := plan.Observe(ctx, pr.client, pr.desired, pr.cfg.Proxmox.Concurrency, prov)
 	if err != nil {
 		return withHint(fmt.Errorf("observe the host: %w", err), "%s", observeHint(err))
 	}
@@ -170,18 +177,13 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 		}
 	}
 	sum := sha256.Sum256(pr.src)
-	prov := spec.prov
-	if prov == nil {
-		if prov, err = readProvenance(pr.cfg.StateDir); err != nil {
-			return err
-		}
-	}
 	p := plan.Diff(pr.desired, live, plan.Inputs{
 		DesiredFile:    spec.file,
 		DesiredDigest:  hex.EncodeToString(sum[:]),
 		Provenance:     prov,
 		Now:            time.Now(),
 		AllowedSigners: signers,
+		Mounts:         hostMounts(pr.desired.Storages, spec.sim),
 	})
 	dir := spec.requests
 	if dir == "" {
