@@ -21,7 +21,7 @@ type decoder struct {
 
 	localCosts map[string]int64 // valueCost of each local value evaluated, and their sum (allLocals)
 	localRisky map[string]bool  // riskyValue of each local value evaluated, and of any (allLocals)
-	spent      int64            // sum of exprCost over the file so far
+	spent      int64            // sum of the cost bounds of the expressions evaluated so far
 }
 
 // value evaluates expr in the context ctx returns unless what it could

@@ -106,6 +106,13 @@ func checkComplexity(src []byte, filename string) hcl.Diagnostics {
 // one token of it (a comment, or a string's literal part), and perhaps one
 // of its line break.
 func tokenBoundAt(src []byte) int {
+	_, at := countTokens(src, maxTokens)
+	return at
+}
+
+// countTokens is tokenBoundAt's scan: it returns the count, or the offset
+// at which it passes limit (-1 when it does not).
+func countTokens(src []byte, limit int) (count, at int) {
 	n, prev := 1, byte(0) // the end-of-file token
 	lineStart := true
 	for i := 0; i < len(src); i++ {
@@ -113,8 +120,8 @@ func tokenBoundAt(src []byte) int {
 		if lineStart {
 			lineStart = false
 			if end, ok := plainCommentLine(src, i); ok {
-				if n += 2; n > maxTokens {
-					return i
+				if n += 2; n > limit {
+					return n, i
 				}
 				i, prev = end-1, 0 // the line break, if any, is counted next
 				continue
@@ -132,13 +139,13 @@ func tokenBoundAt(src []byte) int {
 			lineStart = true
 		}
 		if c == 0 || c != prev {
-			if n++; n > maxTokens {
-				return i
+			if n++; n > limit {
+				return n, i
 			}
 		}
 		prev = c
 	}
-	return -1
+	return n, -1
 }
 
 // plainCommentLine reports whether the line starting at i is blanks, then

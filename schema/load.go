@@ -41,9 +41,17 @@ var hostSchema = &hcl.BodySchema{
 // diagnostics with source snippets, pass Files(src, filename) to
 // hcl.NewDiagnosticTextWriter.
 func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
+	h, diags, _ := load(src, filename)
+	return h, diags
+}
+
+// load is Load, also returning the sum of the bounds the expressions it
+// evaluated were admitted under (decoder.spent), for FuzzLoad's check that
+// loading costs what the bounds say.
+func load(src []byte, filename string) (*Host, hcl.Diagnostics, int64) {
 	file, diags := parse(src, filename)
 	if diags.HasErrors() {
-		return nil, tidyDiags(diags)
+		return nil, tidyDiags(diags), 0
 	}
 	content, cdiags := file.Body.Content(rootSchema)
 	diags = append(diags, cdiags...)
@@ -58,9 +66,9 @@ func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 	d.signers(h, content.Blocks.OfType("signers"))
 	diags = tidyDiags(append(diags, d.diags...))
 	if diags.HasErrors() {
-		return nil, diags
+		return nil, diags, d.spent
 	}
-	return h, diags
+	return h, diags, d.spent
 }
 
 // maxDiags bounds the diagnostics of one file: a broken file can produce
@@ -246,7 +254,7 @@ func localRefs(expr hcl.Expression, defs map[string]*hcl.Attribute) []string {
 
 // localsContext is the context a local value's expression is evaluated
 // in: the local values it refers to by name, or every value evaluated so
-// far when it refers to the whole local object (exprCost has bounded that
+// far when it refers to the whole local object (coster.cost has bounded that
 // already). A name that is not defined stays out, and evaluation reports it.
 func localsContext(expr hcl.Expression, deps []string, values map[string]cty.Value) *hcl.EvalContext {
 	visible := make(map[string]cty.Value, len(deps))
