@@ -58,7 +58,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if saved != nil {
 		host = saved.Host
 	} else {
-		if desired, src, err = g.loadDesired(c.File); err != nil {
+		if desired, src, err = g.loadDesired(ctx, c.File); err != nil {
 			return err
 		}
 		host = desired.Name

@@ -107,14 +107,14 @@ type planned struct {
 	release func()
 }
 
-// loadDesired reads and checks a desired-state file, printing its
-// diagnostics the way validate does.
-func (g *globals) loadDesired(file string) (*schema.Host, []byte, error) {
-	src, err := readDesiredState(file)
+// loadDesired reads and checks a desired-state file under the load
+// budget (a hostile file ends the command before anything touches the
+// host), printing its diagnostics the way validate does.
+func (g *globals) loadDesired(ctx context.Context, file string) (*schema.Host, []byte, error) {
+	h, src, diags, err := schema.LoadBudgeted(ctx, file, schema.DefaultBudget)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("read desired state: %w", err)
 	}
-	h, diags := schema.Load(src, file)
 	newDiagPrinter(g).print(src, diags)
 	if diags.HasErrors() {
 		errs, _ := countDiags(diags)
@@ -127,7 +127,7 @@ func (g *globals) loadDesired(file string) (*schema.Host, []byte, error) {
 // makePlan loads the desired state, checks it is this host's, observes the
 // host and computes the plan with its signature requests.
 func (g *globals) makePlan(ctx context.Context, spec planSpec) (*planned, error) {
-	desired, src, err := g.loadDesired(spec.file)
+	desired, src, err := g.loadDesired(ctx, spec.file)
 	if err != nil {
 		return nil, err
 	}
