@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -830,4 +831,32 @@ func numberText(f *big.Float) string {
 		return f.Text('f', 0)
 	}
 	return f.Text('g', 6)
+}
+
+// Bounds on a diagnostic's text: values from the file (a name, a string)
+// appear in it, and a value may be a megabyte.
+const (
+	maxSummaryText = 200
+	maxDetailText  = 2000
+)
+
+// capDiagText cuts each diagnostic's summary and detail to their bounds.
+func capDiagText(diags hcl.Diagnostics) {
+	for _, d := range diags {
+		d.Summary = capText(d.Summary, maxSummaryText)
+		d.Detail = capText(d.Detail, maxDetailText)
+	}
+}
+
+// capText cuts s to at most n bytes on a character boundary, saying so.
+func capText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	const more = " [...]"
+	cut := n - len(more)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + more
 }

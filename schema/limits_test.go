@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -288,6 +289,22 @@ func TestNumberTextIsBounded(t *testing.T) {
 	} {
 		if got := numberText(big10(in)); got != want {
 			t.Errorf("numberText(%s) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestDiagnosticTextIsBounded loads values of a megabyte where a
+// diagnostic quotes them: the diagnostic stays short.
+func TestDiagnosticTextIsBounded(t *testing.T) {
+	long := strings.Repeat("é", 500_000)
+	src := "host \"" + long + "\" {\n  node = \"" + long + "\"\n}\n"
+	_, diags := Load([]byte(src), "long.hcl")
+	if !diags.HasErrors() {
+		t.Fatal("loaded")
+	}
+	for _, d := range diags {
+		if len(d.Summary) > maxSummaryText || len(d.Detail) > maxDetailText || !utf8.ValidString(d.Detail) {
+			t.Errorf("diagnostic of %d+%d bytes: %.100s", len(d.Summary), len(d.Detail), d.Detail)
 		}
 	}
 }

@@ -80,6 +80,7 @@ const maxDiags = 50
 // maxDiags with a note saying so.
 func tidyDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 	addPctHints(diags)
+	capDiagText(diags)
 	sort.SliceStable(diags, func(i, j int) bool {
 		a, b := diags[i].Subject, diags[j].Subject
 		if a == nil || b == nil {

@@ -279,6 +279,7 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		if !p.color && d.Subject != nil {
 			body = markRange(body, *d.Subject)
 		}
+		body = capLines(body, maxSnippetLine)
 		label := ""
 		if d.Severity == hcl.DiagWarning {
 			label = "warning: "
@@ -324,6 +325,29 @@ func printable(b []byte) []byte {
 		return b
 	}
 	return out
+}
+
+// maxSnippetLine bounds each line of a rendered diagnostic: a snippet
+// shows whole source lines, and one line may be the whole file.
+const maxSnippetLine = 400
+
+// capLines cuts every line of s longer than n bytes (on a character
+// boundary), saying so.
+func capLines(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	lines := strings.SplitAfter(s, "\n")
+	for i, l := range lines {
+		if line := strings.TrimSuffix(l, "\n"); len(line) > n {
+			cut := n
+			for cut > 0 && !utf8.RuneStart(line[cut]) {
+				cut--
+			}
+			lines[i] = line[:cut] + " [...]" + l[len(line):]
+		}
+	}
+	return strings.Join(lines, "")
 }
 
 // snippetEnd returns the offset just past the last line hcl's writer shows

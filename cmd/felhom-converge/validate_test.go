@@ -82,3 +82,23 @@ func TestSnippetsAreBounded(t *testing.T) {
 		t.Errorf("%d snippets, want %d (as many as the budget allows)", n, snippetBudget/len(src))
 	}
 }
+
+// TestSnippetLinesAreBounded validates a file whose one line is a
+// megabyte: the diagnostic shows a bounded part of it.
+func TestSnippetLinesAreBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "line.hcl")
+	src := "host \"pve-demo\" {\n  node = \"pve\"\n}\nguest \"a\" { vmid = 100, bogus = \"" + strings.Repeat("x", 1<<20) + "\" }\n"
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"validate", path}, &stdout, &stderr); code != exitError {
+		t.Fatalf("exit %d\n%.2000s", code, stderr.String())
+	}
+	if stderr.Len() > 8<<10 {
+		t.Errorf("%d bytes of diagnostics for one problem", stderr.Len())
+	}
+	if !strings.Contains(stderr.String(), "line.hcl:4:") {
+		t.Errorf("no positioned diagnostic:\n%.2000s", stderr.String())
+	}
+}
