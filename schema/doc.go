@@ -1,10 +1,14 @@
 // Package schema turns a host's desired-state HCL into typed, canonical
 // values for the planner, with diagnostics that name file, line and column.
-// It never talks to Proxmox, never reads the file system and imports none
-// of the project's other packages.
+// It never talks to Proxmox and imports none of the project's other
+// packages; it reads the file system only in [ReadFile] and the functions
+// that load a file by name.
 //
-// Start with [Load]; [Format] and [Diff] serve the fmt command. A file
-// looks like this:
+// Commands load a desired-state file with [LoadBudgeted] (and format one
+// with [FormatBudgeted]): it reads the file and runs [Load] under a load
+// budget ([DefaultBudget]: 10 s of CPU, 30 s, 256 MiB of heap) that ends
+// the process when a file goes over it. [Load] itself works on bytes;
+// [Format] and [Diff] serve the fmt command. A file looks like this:
 //
 //	host "pve-demo" {
 //	  node = "pve"
@@ -40,7 +44,9 @@
 // # Untrusted input
 //
 // The file comes from the hub, so it is treated as untrusted: input over
-// [MaxFileSize] or not UTF-8 is refused before parsing, unknown blocks and
+// [MaxFileSize] or not UTF-8, with too many tokens, number literals out of
+// range or strings the parser would take quadratic time over is refused
+// before parsing (limits.go), unknown blocks and
 // attributes are errors (with "did you mean" suggestions), every value is
 // type-checked without silent conversion, and every expression is bounded
 // in what it may build before it is evaluated (locals that double a string
