@@ -459,6 +459,17 @@ func TestDestroyRefusedWhenTheGuestOwnsMoreThanWasSigned(t *testing.T) {
 	if !strings.Contains(r.Message, "which the signed step does not name") || !e.exists(101) {
 		t.Errorf("message %q", r.Message)
 	}
+	// Guest 100 has the snapshot pre-upgrade, which this signed step does
+	// not list among the snapshots it loses.
+	cfg, _ := e.client.GuestConfig(context.Background(), 100)
+	vol, _, _ := strings.Cut(cfg.RootFS(), ",")
+	d = step("guest.destroy-100-a", ops.GuestDestroy, 100, `{"purge":true,"snapshots":[],"volumes":["`+vol+`"]}`)
+	p = outcome(t, e.run(d), "guest.destroy-100-a", apply.OutcomePending)
+	sign(p.Request)
+	r = outcome(t, e.run(d), "guest.destroy-100-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "snapshot pre-upgrade, which the signed step does not name") || !e.exists(100) {
+		t.Errorf("message %q", r.Message)
+	}
 }
 
 func TestRecoverFindsAnUnrecordedTaskAndAbortsAPostThatNeverHappened(t *testing.T) {
