@@ -668,3 +668,31 @@ func TestSignedRollbackSafetySnapshotAndHousekeeping(t *testing.T) {
 		t.Errorf("audit %v", got)
 	}
 }
+
+// Two calls of one type on one guest in the same second: recovery never
+// takes the first call's recorded task for the second call.
+func TestRecoverDoesNotTakeAnotherCallsTask(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	e.journal.Begin(apply.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
+	first := apply.Intent{Txn: "txn-crashed", Call: "snapshot.create-100-a", Op: ops.SnapshotCreate, Guest: 100,
+		Params: json.RawMessage(`{"snapshot":"snap-a"}`), Class: "benign", Time: now}
+	e.journal.Intent(first)
+	u1, err := e.client.Snapshot(ctx, 100, "snap-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.journal.TaskStarted("txn-crashed", first.Call, u1)
+	e.journal.Finish("txn-crashed", first.Call, apply.Terminal{Result: apply.ResultOK})
+	// The second call's POST never happened.
+	e.journal.Intent(apply.Intent{Txn: "txn-crashed", Call: "snapshot.create-100-b", Op: ops.SnapshotCreate, Guest: 100,
+		Params: json.RawMessage(`{"snapshot":"snap-b"}`), Class: "benign", Time: now})
+	rec, err := apply.Recover(ctx, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) != 1 || rec[0].Result != apply.ResultAborted || rec[0].UPID != "" {
+		t.Fatalf("recovered %+v, want the second call aborted (its task never started)", rec)
+	}
+}

@@ -48,6 +48,9 @@ type Journal interface {
 	InFlight() []InFlight
 	// OpenTxns lists the transactions without an end record.
 	OpenTxns() []string
+	// TaskRecorded reports whether some call's record holds the task:
+	// recovery never takes another call's task for its own.
+	TaskRecorded(upid proxmox.UPID) bool
 	// ToolSnapshots lists the safety snapshots the tool took and has not
 	// removed; SnapshotRemoved records that one is gone.
 	ToolSnapshots() []ToolSnapshot

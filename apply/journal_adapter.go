@@ -103,3 +103,15 @@ func (l journalLog) ToolSnapshots() []ToolSnapshot {
 func (l journalLog) SnapshotRemoved(txn string, vmid int, name string) error {
 	return l.j.Append(journal.SnapshotRemoved{Txn: txn, Guest: vmid, Name: name})
 }
+
+func (l journalLog) TaskRecorded(upid proxmox.UPID) bool {
+	want := upid.String()
+	for _, t := range l.j.Transactions() {
+		for _, s := range t.Steps {
+			if s.UPID == want {
+				return true
+			}
+		}
+	}
+	return false
+}

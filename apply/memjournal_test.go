@@ -189,3 +189,13 @@ func (j *memJournal) result(call string) (apply.Terminal, bool) {
 	}
 	return apply.Terminal{}, false
 }
+func (j *memJournal) TaskRecorded(upid proxmox.UPID) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, u := range j.upids {
+		if u == upid {
+			return true
+		}
+	}
+	return false
+}

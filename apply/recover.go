@@ -161,6 +161,9 @@ func findTask(ctx context.Context, o *Options, in Intent, typ string) (proxmox.U
 		if o.TokenUser != "" && u.User != o.TokenUser {
 			continue
 		}
+		if o.Journal.TaskRecorded(u) {
+			continue // another call's task
+		}
 		cands = append(cands, u)
 	}
 	if len(cands) == 0 {
