@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -694,5 +695,41 @@ func TestRecoverDoesNotTakeAnotherCallsTask(t *testing.T) {
 	}
 	if len(rec) != 1 || rec[0].Result != apply.ResultAborted || rec[0].UPID != "" {
 		t.Fatalf("recovered %+v, want the second call aborted (its task never started)", rec)
+	}
+}
+
+// lostAnswer is a client whose restore reaches Proxmox but whose answer
+// is lost on the way back (a connection reset after the request).
+type lostAnswer struct {
+	*proxmox.Client
+}
+
+func (c lostAnswer) RestoreLXC(ctx context.Context, vmid int, archive string, o proxmox.RestoreOptions) (proxmox.UPID, error) {
+	if _, err := c.Client.RestoreLXC(ctx, vmid, archive, o); err != nil {
+		return proxmox.UPID{}, err
+	}
+	return proxmox.UPID{}, errors.New("POST /nodes/pve/lxc: connection reset by peer (the request may have reached Proxmox)")
+}
+
+// A POST whose answer was lost is settled at once, as recovery would: its
+// task is found in the list and followed; nothing is posted twice.
+func TestLostAnswerIsSettledFromTheTaskList(t *testing.T) {
+	e := newEnv(t)
+	e.opts.Client = lostAnswer{e.client}
+	res := e.run(step("guest.create-102-a", ops.GuestCreate, 102, createParams),
+		step("guest.start-102-a", ops.GuestStart, 102, `{}`, "guest.create-102-a"))
+	r := outcome(t, res, "guest.create-102-a", apply.OutcomeDone)
+	if !strings.Contains(r.UPID, ":vzrestore:102:") {
+		t.Errorf("UPID %q", r.UPID)
+	}
+	outcome(t, res, "guest.start-102-a", apply.OutcomeDone)
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
+		t.Errorf("%d create POSTs, want 1", c)
+	}
+	if e.journal.created[102] != res.Txn {
+		t.Errorf("guest 102 not recorded as created in %s: %v", res.Txn, e.journal.created)
+	}
+	if _, ok := e.journal.result("guest.create-102-a"); !ok || len(e.journal.InFlight()) != 0 {
+		t.Errorf("journal: result %v, in flight %v", ok, e.journal.InFlight())
 	}
 }

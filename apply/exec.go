@@ -94,6 +94,12 @@ func invoke(ctx context.Context, o *Options, in Intent, c call, ok string) (prox
 			if t.Result == "" {
 				return upid, fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)
 			}
+			if t.Result == ResultOK {
+				if err := recordMade(ctx, o, in, upid); err != nil {
+					return upid, journalError{err}
+				}
+				t.Result = ok
+			}
 			if ferr := finish(t); ferr != nil {
 				return upid, ferr
 			}
