@@ -57,6 +57,7 @@ import (
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/trust"
 )
@@ -142,7 +143,7 @@ type PendingSignature struct {
 }
 
 // PendingReboot is a change written to a guest that takes effect only at
-// its next start (plan.Outstanding).
+// its next start (plan.Outstanding), unless the run rebooted the guest.
 type PendingReboot struct {
 	Guest  int      `json:"guest"`
 	Keys   []string `json:"keys"`
@@ -233,15 +234,24 @@ func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 		}
 		r.Failed = append(r.Failed, f)
 	}
+	// A planned reboot that ran applied its changes: nothing waits then.
+	rebooted := map[int]bool{}
+	for _, sr := range res.Steps {
+		if sr.Op == ops.GuestReboot && sr.Outcome == apply.OutcomeDone {
+			rebooted[sr.Guest] = true
+		}
+	}
 	for _, o := range p.Outstanding {
-		r.PendingReboot = append(r.PendingReboot, PendingReboot{Guest: o.Guest, Keys: o.Keys, Reboot: o.Reboot})
+		if !rebooted[o.Guest] {
+			r.PendingReboot = append(r.PendingReboot, PendingReboot{Guest: o.Guest, Keys: o.Keys, Reboot: o.Reboot})
+		}
 	}
 	r.Unmanaged = append(r.Unmanaged, p.Unmanaged...)
 	switch {
 	case runErr != nil:
 	case len(r.Failed) > 0:
 		r.Result = ResultFailed
-	case res.Pending():
+	case len(r.PendingSignature) > 0 || len(r.PendingReboot) > 0 || r.Skipped > 0:
 		r.Result = ResultPending
 	}
 	return r

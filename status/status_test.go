@@ -70,6 +70,18 @@ func TestFromApplyResults(t *testing.T) {
 		t.Fatalf("reboot/unmanaged: %+v", r)
 	}
 
+	// A planned reboot that ran leaves nothing waiting for a reboot.
+	p.Outstanding[0].Reboot = "planned"
+	res.Steps = append(res.Steps, apply.StepResult{ID: "reboot-100", Op: "guest.reboot", Guest: 100, Outcome: apply.OutcomeDone})
+	if r := FromApply(p, res, nil); len(r.PendingReboot) != 0 || r.Done != 2 {
+		t.Fatalf("rebooted: %+v", r)
+	}
+	res.Steps[2].Outcome = apply.OutcomeSkipped
+	if r := FromApply(p, res, nil); len(r.PendingReboot) != 1 || r.Skipped != 1 {
+		t.Fatalf("reboot skipped: %+v", r)
+	}
+	res.Steps = res.Steps[:2]
+
 	res.Steps[0].Outcome, res.Steps[0].Message = apply.OutcomeFailed, "task failed: boom"
 	if r := FromApply(p, res, nil); r.Result != ResultFailed || len(r.Failed) != 1 || r.Failed[0].Error != "task failed: boom" || r.Failed[0].GuestName != "web" {
 		t.Fatalf("failed run: %+v", r)
@@ -80,7 +92,7 @@ func TestFromApplyResults(t *testing.T) {
 		t.Fatalf("plan error: %+v", r)
 	}
 	p.Errors = nil
-	res.Steps, res.Outstanding = res.Steps[:1], 0
+	res.Steps, res.Outstanding, p.Outstanding = res.Steps[:1], 0, nil
 	if r := FromApply(p, res, nil); r.Result != ResultOK {
 		t.Fatalf("converged run: %+v", r)
 	}
