@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // TestHostileInputIsBounded feeds the shapes of expression that make hcl's
@@ -306,5 +308,35 @@ func TestDiagnosticTextIsBounded(t *testing.T) {
 		if len(d.Summary) > maxSummaryText || len(d.Detail) > maxDetailText || !utf8.ValidString(d.Detail) {
 			t.Errorf("diagnostic of %d+%d bytes: %.100s", len(d.Summary), len(d.Detail), d.Detail)
 		}
+	}
+}
+
+// TestTokenScanBoundsTheLexer checks the scan that bounds a file's tokens
+// before parsing against the lexer, on the places where a comment-looking
+// line is not a comment: in strings, heredocs, interpolations and block
+// comments. FuzzLoad checks the same on whatever it finds.
+func TestTokenScanBoundsTheLexer(t *testing.T) {
+	for _, src := range []string{
+		"x = \"a # ${1+1+1+1}\"\n",
+		"x = \"\n# ${1+1+1+1+1+1}\n\"\n",
+		"x = \"\n# a b c d\" + 1 + 1 + 1\n",
+		"/* a\n# b */ x = 1 + 1 + 1 + 1\n",
+		"x = <<EOT\n# 100% $5 %% $$ %{ if true }a%{ endif }\n# plain\nEOT\n",
+		"x = [\n  # a comment\n  1, 2, 3, # another\n  // and another\n]\n",
+		"x = \"${\n# inside an interpolation\n1 + 2}\"\n",
+		"# a\r\n# b\r\nx = 1\r\n",
+		"#\n#\n#",
+		"x = 1e5 + 0x1 + 1a + a1 + é + \u2192\u2192\n",
+	} {
+		counted, _ := countTokens([]byte(src), math.MaxInt)
+		tokens, _ := hclsyntax.LexConfig([]byte(src), "t.hcl", hcl.InitialPos)
+		if len(tokens) > counted {
+			t.Errorf("%q: the lexer made %d tokens, the scan counted %d", src, len(tokens), counted)
+		}
+	}
+	// Comments are cheap: a 4 MiB file of them is within the bound.
+	comments := []byte(strings.Repeat("# padding padding padding padding padding padding\n", 4<<20/52))
+	if at := tokenBoundAt(comments); at >= 0 {
+		t.Errorf("4 MiB of comments refused at %d", at)
 	}
 }
