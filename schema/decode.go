@@ -22,6 +22,9 @@ type decoder struct {
 	localCosts map[string]int64 // valueCost of each local value evaluated, and their sum (allLocals)
 	localRisky map[string]bool  // riskyValue of each local value evaluated, and of any (allLocals)
 	spent      int64            // sum of the cost bounds of the expressions evaluated so far
+	suggested  int64            // work spent on "did you mean" over the file's own names (didYouMeanGuest)
+	guestNames []string         // the guests' names, once a job needs them (didYouMeanGuest)
+	nameBytes  int64            // their total length
 }
 
 // value evaluates expr in the context ctx returns unless what it could
@@ -282,6 +285,9 @@ func (d *decoder) diskSize(attr *hcl.Attribute) (Size, bool) {
 func suggest(given string, candidates []string) string {
 	best, bestDist := "", 3
 	for _, c := range candidates {
+		if len(c) >= len(given)+bestDist || len(given) >= len(c)+bestDist {
+			continue // the lengths alone are too far apart
+		}
 		if dist := levenshtein.Distance(given, c, nil); dist < bestDist {
 			best, bestDist = c, dist
 		}

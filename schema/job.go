@@ -142,12 +142,8 @@ func (d *decoder) jobGuest(h *Host, j *Job, a *hcl.Attribute) {
 	}
 	g := h.Guest(ref)
 	if g == nil && v.Type() == cty.String && !vmidPattern.MatchString(ref) {
-		names := make([]string, len(h.Guests))
-		for i, g := range h.Guests {
-			names[i] = g.Name
-		}
 		d.errorf(a.Expr.Range(), "Reference to undeclared guest",
-			"No guest block named %q is declared in this file.%s", ref, didYouMean(ref, names))
+			"No guest block named %q is declared in this file.%s", ref, d.didYouMeanGuest(ref, h.Guests))
 		return
 	}
 	if g == nil {

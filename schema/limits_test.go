@@ -340,3 +340,26 @@ func TestTokenScanBoundsTheLexer(t *testing.T) {
 		t.Errorf("4 MiB of comments refused at %d", at)
 	}
 }
+
+// TestSuggestionsAreBounded checks the per-file budget of "did you mean"
+// over the file's guests: thousands of jobs naming undeclared guests among
+// thousands of guests took minutes, each compared with every guest.
+func TestSuggestionsAreBounded(t *testing.T) {
+	guests := make([]Guest, 5000)
+	for i := range guests {
+		guests[i].Name = fmt.Sprintf("guest-%d", i)
+	}
+	d := &decoder{}
+	if got := d.didYouMeanGuest("guest-7x", guests); got != ` Did you mean "guest-7"?` {
+		t.Errorf("first suggestion = %q", got)
+	}
+	calls := 0
+	for d.didYouMeanGuest("guest-7x", guests) != "" {
+		if calls++; calls > 10000 {
+			t.Fatal("suggestions never stop")
+		}
+	}
+	if work := int64(calls+2) * int64(len(guests)) * 9 * 12; work < maxSuggestWork/2 {
+		t.Errorf("stopped after %d calls, well before the budget", calls)
+	}
+}
