@@ -91,6 +91,21 @@ func LoadBudgeted(ctx context.Context, path string, b Budget) (*Host, []byte, hc
 	return r.h, r.src, r.diags, err
 }
 
+// LoadSourceBudgeted loads src, a desired-state file already in memory
+// (pull's body from the hub), under budget b, as LoadBudgeted loads a file
+// by name; filename is used in diagnostics and in the budget's error.
+func LoadSourceBudgeted(ctx context.Context, src []byte, filename string, b Budget) (*Host, hcl.Diagnostics, error) {
+	type loaded struct {
+		h     *Host
+		diags hcl.Diagnostics
+	}
+	r, err := runBudgeted(ctx, filename, b, func() (loaded, error) {
+		h, diags := Load(src, filename)
+		return loaded{h, diags}, nil
+	})
+	return r.h, r.diags, err
+}
+
 // FormatBudgeted reads the desired-state file at path and formats it with
 // Format, under budget b, as LoadBudgeted loads it (the fmt command).
 func FormatBudgeted(ctx context.Context, path string, b Budget) (src, formatted []byte, diags hcl.Diagnostics, err error) {

@@ -88,13 +88,17 @@ func TestBudgetReturnsWhenCancelled(t *testing.T) {
 	}
 }
 
-// TestBudgetedLoadAndFormat checks the ordinary path: an example loads and
-// formats under the default budget.
+// TestBudgetedLoadAndFormat checks the ordinary path: an example loads
+// (by name and from memory) and formats under the default budget.
 func TestBudgetedLoadAndFormat(t *testing.T) {
 	path := "../examples/demo.hcl"
 	h, src, diags, err := LoadBudgeted(context.Background(), path, DefaultBudget)
 	if err != nil || diags.HasErrors() || h == nil || len(src) == 0 {
 		t.Fatalf("load: %v %s", err, describe(diags))
+	}
+	h2, diags, err := LoadSourceBudgeted(context.Background(), src, path, DefaultBudget)
+	if err != nil || diags.HasErrors() || h2 == nil || h2.Name != h.Name {
+		t.Fatalf("load source: %v %s", err, describe(diags))
 	}
 	src2, formatted, diags, err := FormatBudgeted(context.Background(), path, DefaultBudget)
 	if err != nil || diags.HasErrors() || !bytes.Equal(src, src2) || !bytes.Equal(formatted, src) {
