@@ -187,6 +187,11 @@ type run struct {
 	cur    map[int]string    // the digest read after this run's last step on the guest
 	status map[string]string // step id → outcome, for dependants
 	gone   map[int]string    // guests rolled back or destroyed in this run → why
+	// tainted guests changed, between the observe (or this run's last
+	// step on them) and a step, by someone else: later config writes to
+	// them pass the observed digest (Proxmox then refuses them), and their
+	// digest is not recorded as this run's.
+	tainted map[int]bool
 }
 
 // Run applies p. The caller holds the journal's lock and has run Recover.
@@ -202,7 +207,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 		return nil, fmt.Errorf("apply: the plan is for host %q, this is %q", p.Host, o.Host)
 	}
 	r := &run{o: &o, res: &Result{Outstanding: len(p.Outstanding)}, base: map[int]string{}, cur: map[int]string{},
-		status: map[string]string{}, gone: map[int]string{}}
+		status: map[string]string{}, gone: map[int]string{}, tainted: map[int]bool{}}
 	for _, st := range p.Steps {
 		if v := st.VMID(); v != 0 && st.ObservedDigest != "" && r.base[v] == "" {
 			r.base[v] = st.ObservedDigest
@@ -280,6 +285,7 @@ func (r *run) step(ctx context.Context, st *plan.Step) error {
 		r.finish(st, StepResult{Decision: g.decision, Outcome: g.outcome, Message: g.reason, Request: g.request})
 		return nil
 	}
+	r.checkUnchanged(ctx, st)
 	x := &stepRun{run: r, st: st, gate: g}
 	err := x.execute(ctx)
 	var je journalError
@@ -356,7 +362,7 @@ func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
 		if err := r.o.Journal.GuestDigest(r.txn, v, "", st.ID); err != nil {
 			fmt.Fprintf(r.o.Out, "warning: journal: record that guest %d is gone: %v\n", v, err)
 		}
-	} else if v != 0 {
+	} else if v != 0 && !r.tainted[v] {
 		if cfg, err := r.o.Client.GuestConfig(ctx, v); err == nil && cfg.Digest != "" {
 			r.cur[v] = cfg.Digest
 			if err := r.o.Journal.GuestDigest(r.txn, v, cfg.Digest, st.ID); err != nil {
@@ -369,6 +375,28 @@ func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
 			fmt.Fprintf(r.o.Out, "warning: journal: record job %s as done: %v\n", st.Job, err)
 		}
 	}
+}
+
+// checkUnchanged reads the guest's digest before a step and compares it
+// with the one the run expects (observed, or read after its own last
+// step on the guest). A difference is someone else's change: the guest
+// is tainted for the rest of the run.
+func (r *run) checkUnchanged(ctx context.Context, st *plan.Step) {
+	v := st.VMID()
+	want := r.cur[v]
+	if want == "" {
+		want = r.base[v]
+	}
+	if v == 0 || want == "" || r.tainted[v] || st.Op == ops.GuestCreate {
+		return
+	}
+	cfg, err := r.o.Client.GuestConfig(ctx, v)
+	if err != nil || cfg.Digest == want {
+		return
+	}
+	r.tainted[v] = true
+	delete(r.cur, v)
+	fmt.Fprintf(r.o.Out, "warning: guest %d changed outside this run since it was observed; its config writes are checked against the observed digest (re-run apply to plan again)\n", v)
 }
 
 // digestFor is the digest a config write of st passes: the one observed

@@ -733,3 +733,31 @@ func TestLostAnswerIsSettledFromTheTaskList(t *testing.T) {
 		t.Errorf("journal: result %v, in flight %v", ok, e.journal.InFlight())
 	}
 }
+
+// A change by someone else between two steps on one guest is not
+// absorbed: the later config write passes the observed digest and is
+// refused.
+func TestAConcurrentEditBetweenStepsIsNotAbsorbed(t *testing.T) {
+	e := newEnv(t)
+	d := e.digest(100)
+	snap := step("snapshot.create-100-a", ops.SnapshotCreate, 100, `{"snapshot":"snap-a"}`)
+	snap.ObservedDigest = d
+	set := step("guest.set-100-a", ops.GuestSet, 100, `{"set":{"memory":2048}}`)
+	set.ObservedDigest = d
+	// Someone edits the guest after the observe, before the run.
+	if err := e.client.SetConfig(context.Background(), 100, map[string]string{"description": "by hand"}, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	res := e.run(snap, set)
+	outcome(t, res, "snapshot.create-100-a", apply.OutcomeDone)
+	r := outcome(t, res, "guest.set-100-a", apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "changed concurrently") {
+		t.Errorf("message %q", r.Message)
+	}
+	if !strings.Contains(e.out.String(), "guest 100 changed outside this run since it was observed") {
+		t.Errorf("no warning in\n%s", e.out.String())
+	}
+	if _, _, ok := e.journal.LastDigest(100); ok {
+		t.Error("the digest of a guest changed by someone else was recorded as this run's")
+	}
+}
