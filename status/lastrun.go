@@ -167,8 +167,9 @@ const OutcomePlanError = "plan_error"
 // FromApply summarises an apply run. p is the plan it ran and res what
 // apply.Run returned, both nil when the run stopped before it had them;
 // runErr is the error that stopped the run, nil when it ran to its end
-// (also when steps failed or wait: that is in res). Started, Finished,
-// Host and DesiredFile are the caller's to set.
+// (also when steps failed or wait: that is in res). Started and Finished
+// are the caller's to set, and Host and DesiredFile too when there was no
+// plan to take them from.
 func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 	r := Run{Result: ResultOK}
 	if runErr != nil {
@@ -181,11 +182,7 @@ func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 		return r
 	}
 	r.Planned = true
-	r.Txn = res.Txn
-	if p.Host != "" {
-		r.Host = p.Host
-	}
-	r.DesiredFile = p.DesiredFile
+	r.Txn, r.Host, r.DesiredFile = res.Txn, p.Host, p.DesiredFile
 	steps := map[string]*plan.Step{}
 	for i := range p.Steps {
 		steps[p.Steps[i].ID] = &p.Steps[i]
