@@ -35,23 +35,7 @@ func BenchmarkObserveGuests(b *testing.B) {
 	} {
 		n := bc.guests
 		b.Run(fmt.Sprintf("guests=%d/latency=%s/workers=%d", n, bc.latency, bc.workers), func(b *testing.B) {
-			sim, err := pvesim.New(pvesim.Options{ExtraGuests: n - 3, Latency: bc.latency, Workers: bc.workers})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sim.Close()
-			endpoint, err := sim.Start("127.0.0.1:0", true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			token, err := proxmox.ParseToken(sim.Token("converge"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			client, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint(), Concurrency: 4})
-			if err != nil {
-				b.Fatal(err)
-			}
+			client := simClient(b, pvesim.Options{ExtraGuests: n - 3, Latency: bc.latency, Workers: bc.workers})
 			ctx := context.Background()
 			b.ResetTimer()
 			for b.Loop() {
@@ -89,4 +73,28 @@ func observe(ctx context.Context, b *testing.B, client *proxmox.Client) int {
 		b.Fatal(err)
 	}
 	return len(guests)
+}
+
+// simClient starts a simulator with o and returns a client of it over
+// HTTPS with its certificate pinned; the simulator stops with the test.
+func simClient(b *testing.B, o pvesim.Options) *proxmox.Client {
+	b.Helper()
+	sim, err := pvesim.New(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { sim.Close() })
+	endpoint, err := sim.Start("127.0.0.1:0", true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	token, err := proxmox.ParseToken(sim.Token("converge"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	client, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint(), Concurrency: 4})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return client
 }

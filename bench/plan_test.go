@@ -23,28 +23,9 @@ import (
 func BenchmarkPlan(b *testing.B) {
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("guests=%d", n), func(b *testing.B) {
-			sim, err := pvesim.New(pvesim.Options{ExtraGuests: n - 3})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sim.Close()
-			endpoint, err := sim.Start("127.0.0.1:0", true)
-			if err != nil {
-				b.Fatal(err)
-			}
-			token, err := proxmox.ParseToken(sim.Token("converge"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			client, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint(), Concurrency: 4})
-			if err != nil {
-				b.Fatal(err)
-			}
+			client := simClient(b, pvesim.Options{ExtraGuests: n - 3})
 			ctx := context.Background()
-			var src bytes.Buffer
-			if err := matching.Write(ctx, &src, client, "pve-demo"); err != nil {
-				b.Fatal(err)
-			}
+			src := matchingState(b, client)
 			b.ResetTimer()
 			for b.Loop() {
 				h, diags := schema.Load(src.Bytes(), "desired.hcl")
@@ -72,25 +53,9 @@ func BenchmarkPlan(b *testing.B) {
 // guests, without the API.
 func BenchmarkDiff(b *testing.B) {
 	const n = 1000
-	sim, err := pvesim.New(pvesim.Options{ExtraGuests: n - 3})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer sim.Close()
-	endpoint, err := sim.Start("127.0.0.1:0", true)
-	if err != nil {
-		b.Fatal(err)
-	}
-	token, _ := proxmox.ParseToken(sim.Token("converge"))
-	client, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint(), Concurrency: 4})
-	if err != nil {
-		b.Fatal(err)
-	}
+	client := simClient(b, pvesim.Options{ExtraGuests: n - 3})
 	ctx := context.Background()
-	var src bytes.Buffer
-	if err := matching.Write(ctx, &src, client, "pve-demo"); err != nil {
-		b.Fatal(err)
-	}
+	src := matchingState(b, client)
 	h, diags := schema.Load(src.Bytes(), "desired.hcl")
 	if diags.HasErrors() {
 		b.Fatal(diags)
@@ -109,4 +74,14 @@ func BenchmarkDiff(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/n/1000, "ms/guest")
+}
+
+// matchingState is a desired state that matches the simulated host.
+func matchingState(b *testing.B, client *proxmox.Client) *bytes.Buffer {
+	b.Helper()
+	var src bytes.Buffer
+	if err := matching.Write(context.Background(), &src, client, "pve-demo"); err != nil {
+		b.Fatal(err)
+	}
+	return &src
 }
