@@ -41,7 +41,7 @@ type CLI struct {
 	Signatures SignaturesCmd `cmd:"" help:"Write signature requests and check operator signatures."`
 	Journal    JournalCmd    `cmd:"" help:"Inspect the crash-safe journal of past runs."`
 	Recover    RecoverCmd    `cmd:"" help:"Finish or roll back steps left in flight by a crashed run."`
-	Status     StatusCmd     `cmd:"" help:"Show the host's managed guests and the last run's outcome."`
+	Status     StatusCmd     `cmd:"" help:"Show the last run, steps waiting for a signature or a reboot, failed steps and journal health, from the state directory alone."`
 	Pull       PullCmd       `cmd:"" help:"Fetch this host's desired state from the hub; keep the last good file unless the new one is valid."`
 	Selftest   SelftestCmd   `cmd:"" help:"Read-only health check of the config, the API token and the host."`
 	Sim        SimCmd        `cmd:"" help:"The bundled Proxmox VE API simulator."`
