@@ -761,3 +761,66 @@ func TestAConcurrentEditBetweenStepsIsNotAbsorbed(t *testing.T) {
 		t.Error("the digest of a guest changed by someone else was recorded as this run's")
 	}
 }
+
+// volumesOf lists a guest's volumes as the signed params must name them.
+func (e *env) volumesOf(vmid int) string {
+	cfg, err := e.client.GuestConfig(context.Background(), vmid)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var vols []string
+	for _, k := range cfg.Keys() {
+		if k == "rootfs" || strings.HasPrefix(k, "mp") || strings.HasPrefix(k, "unused") {
+			v, _, _ := strings.Cut(cfg.Values[k], ",")
+			vols = append(vols, `"`+v+`"`)
+		}
+	}
+	return "[" + strings.Join(vols, ",") + "]"
+}
+
+// A signed restore-over backs the guest up first, stops it and restores
+// the archive over it; a signed rebuild backs up, restores its own backup
+// with the change and starts the guest again.
+func TestSignedRestoreOverAndRebuild(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	items, err := e.client.StorageContent(ctx, "local", "backup", 101)
+	if err != nil || len(items) == 0 {
+		t.Fatalf("no backup of 101: %v", err)
+	}
+	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`","volumes":`+e.volumesOf(101)+`}`)
+	p := outcome(t, e.run(ro), ro.ID, apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(ro), ro.ID, apply.OutcomeDone)
+	if !strings.HasPrefix(r.Message, "safety backup local:backup/vzdump-lxc-101-") {
+		t.Errorf("message %q", r.Message)
+	}
+	for _, call := range []string{ro.ID + "#safety-backup", ro.ID + "#stop", ro.ID} {
+		if tm, ok := e.journal.result(call); !ok || tm.Result != apply.ResultOK {
+			t.Errorf("%s: %+v %v", call, tm, ok)
+		}
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
+		t.Errorf("%d restore POSTs", c)
+	}
+
+	// A running guest is started again after its rebuild.
+	if u, err := e.client.Start(ctx, 110); err != nil || e.client.WaitTask(ctx, u, proxmox.WaitOptions{}) != nil {
+		t.Fatalf("start 110: %v", err)
+	}
+	rb := step("guest.rebuild-110-a", ops.GuestRebuild, 110, `{"change":{"unprivileged":"1"},"volumes":`+e.volumesOf(110)+`}`)
+	p = outcome(t, e.run(rb), rb.ID, apply.OutcomePending)
+	sign(p.Request)
+	r = outcome(t, e.run(rb), rb.ID, apply.OutcomeDone)
+	if !strings.HasPrefix(r.Message, "backup taken first: local:backup/vzdump-lxc-110-") {
+		t.Errorf("message %q", r.Message)
+	}
+	cfg, _ := e.client.GuestConfig(ctx, 110)
+	if !cfg.Unprivileged() {
+		t.Error("guest 110 is still privileged after the rebuild")
+	}
+	if st, _ := e.client.GuestStatus(ctx, 110); st.Status != "running" {
+		t.Errorf("guest 110 is %s after the rebuild, want running again", st.Status)
+	}
+}
