@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -822,5 +823,48 @@ func TestSignedRestoreOverAndRebuild(t *testing.T) {
 	}
 	if st, _ := e.client.GuestStatus(ctx, 110); st.Status != "running" {
 		t.Errorf("guest 110 is %s after the rebuild, want running again", st.Status)
+	}
+}
+
+// Grow, add a mount point, detach it (its volume stays as unusedN), and
+// free the detached volume with a signature (a safety backup first).
+func TestDiskAndMountOpsAndASignedVolumeFree(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	res := e.run(
+		step("disk.grow-110-a", ops.DiskGrow, 110, `{"disk":"rootfs","from":"4G","to":"10G"}`),
+		step("mount.add-110-a", ops.MountAdd, 110, `{"slot":"mp1","value":"local-lvm:2,mp=/srv/x,backup=1"}`),
+	)
+	outcome(t, res, "disk.grow-110-a", apply.OutcomeDone)
+	outcome(t, res, "mount.add-110-a", apply.OutcomeDone)
+	cfg, _ := e.client.GuestConfig(ctx, 110)
+	if !strings.Contains(cfg.RootFS(), "size=10G") || !strings.Contains(cfg.Values["mp1"], "mp=/srv/x") {
+		t.Fatalf("rootfs %q mp1 %q", cfg.RootFS(), cfg.Values["mp1"])
+	}
+	vol, _, _ := strings.Cut(cfg.Values["mp1"], ",")
+	det := step("mount.detach-110-a", ops.MountDetach, 110, `{"path":"/srv/x","slot":"mp1","volume":"`+vol+`"}`)
+	det.ObservedDigest = cfg.Digest
+	outcome(t, e.run(det), det.ID, apply.OutcomeDone)
+	cfg, _ = e.client.GuestConfig(ctx, 110)
+	slot := ""
+	for k, v := range cfg.Unused() {
+		if v == vol {
+			slot = fmt.Sprintf("unused%d", k)
+		}
+	}
+	if slot == "" {
+		t.Fatalf("the detached volume %s is not unusedN: %v", vol, cfg.Values)
+	}
+	free := step("volume.free-110-a", ops.VolumeFree, 110, `{"size":"2G","slot":"`+slot+`","volume":"`+vol+`"}`)
+	p := outcome(t, e.run(free), free.ID, apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(free), free.ID, apply.OutcomeDone)
+	if !strings.HasPrefix(r.Message, "safety backup local:backup/vzdump-lxc-110-") {
+		t.Errorf("message %q", r.Message)
+	}
+	cfg, _ = e.client.GuestConfig(ctx, 110)
+	if _, still := cfg.Values[slot]; still {
+		t.Errorf("%s is still set: %v", slot, cfg.Values)
 	}
 }
