@@ -868,3 +868,33 @@ func TestDiskAndMountOpsAndASignedVolumeFree(t *testing.T) {
 		t.Errorf("%s is still set: %v", slot, cfg.Values)
 	}
 }
+
+func TestPowerOpsAndASignedPrune(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	res := e.run(
+		step("guest.reboot-100-a", ops.GuestReboot, 100, `{"reason":["features"]}`),
+		step("guest.stop-101-a", ops.GuestStop, 101, `{}`),
+	)
+	outcome(t, res, "guest.reboot-100-a", apply.OutcomeDone)
+	outcome(t, res, "guest.stop-101-a", apply.OutcomeDone)
+	if st, _ := e.client.GuestStatus(ctx, 101); st.Status != "stopped" {
+		t.Errorf("101 is %s", st.Status)
+	}
+	if st, _ := e.client.GuestStatus(ctx, 100); st.Status != "running" {
+		t.Errorf("100 is %s after its reboot", st.Status)
+	}
+	items, _ := e.client.StorageContent(ctx, "local", "backup", 100)
+	var archives []string
+	for _, it := range items {
+		archives = append(archives, `"`+it.VolID+`"`)
+	}
+	pr := step("backup.prune-100-a", ops.BackupPrune, 100, `{"archives":[`+strings.Join(archives, ",")+`],"storage":"local"}`)
+	p := outcome(t, e.run(pr), pr.ID, apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(pr), pr.ID, apply.OutcomeDone)
+	if !strings.HasPrefix(r.Message, "local:backup/vzdump-lxc-100-") {
+		t.Errorf("message %q", r.Message)
+	}
+}
