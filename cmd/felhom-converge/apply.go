@@ -120,7 +120,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	for _, d := range p.Drift {
 		warnf(g.stderr, "%s", driftLine(d))
 	}
-	if len(p.Steps) == 0 {
+	if len(p.Steps) == 0 && len(p.Outstanding) == 0 {
 		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
 	}
 	res, err = apply.Run(ctx, p, s.opts)
@@ -136,10 +136,9 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	return nil
 }
 
-// driftLine renders a drift report line.
+// driftLine renders a drift report line, as Terraform reports drift.
 func driftLine(d plan.Drift) string {
-	b, _ := json.Marshal(d)
-	return "drift: " + string(b)
+	return fmt.Sprintf("guest %d changed outside felhom-converge since the last apply (%s)", d.Guest, d.Since.UTC().Format(time.RFC3339))
 }
 
 func orDir(flag, stateDir, name string) string {
