@@ -898,3 +898,25 @@ func TestPowerOpsAndASignedPrune(t *testing.T) {
 		t.Errorf("message %q", r.Message)
 	}
 }
+
+// A recorded task Proxmox no longer knows is aborted, not waited for
+// forever, and not posted again.
+func TestRecoverAbortsATaskProxmoxDoesNotKnow(t *testing.T) {
+	e := newEnv(t)
+	e.journal.Begin(apply.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
+	in := apply.Intent{Txn: "txn-crashed", Call: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
+		Params: json.RawMessage(`{}`), Class: "benign", Time: time.Now()}
+	e.journal.Intent(in)
+	ghost, err := proxmox.ParseUPID("UPID:pve:0000FFFF:00000001:6B0EE000:vzstart:110:felhom@pve!converge:")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.journal.TaskStarted(in.Txn, in.Call, ghost)
+	rec, err := apply.Recover(context.Background(), e.opts)
+	if err != nil || len(rec) != 1 || rec[0].Result != apply.ResultAborted || !strings.Contains(rec[0].Message, "does not know task") {
+		t.Fatalf("recovered %+v %v", rec, err)
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc/{vmid}/status/start"]; c != 0 {
+		t.Errorf("%d start POSTs", c)
+	}
+}

@@ -124,6 +124,17 @@ func settle(ctx context.Context, o *Options, in InFlight) (Terminal, proxmox.UPI
 		}
 	}
 	st, err := o.Client.TaskStatusOnce(ctx, upid)
+	var api *proxmox.APIError
+	if errors.As(err, &api) && api.Status >= 400 && api.Status < 500 && api.Status != 401 && api.Status != 403 {
+		// Proxmox answered that it does not know the task (its task
+		// index was lost, say): what it did cannot be learnt from it.
+		// Nothing is posted again; the next plan looks at the host.
+		msg := fmt.Sprintf("Proxmox does not know task %s (%v); the next plan looks at the host again", upid, err)
+		if in.Class == string(ops.Destructive) {
+			msg += "; a fresh signature is needed to run it"
+		}
+		return Terminal{Result: ResultAborted, Message: msg}, upid
+	}
 	if err != nil {
 		return Terminal{Message: fmt.Sprintf("cannot read task %s: %v", upid, err)}, upid
 	}
