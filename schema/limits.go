@@ -24,9 +24,9 @@ const (
 // 300 bytes of memory and a microsecond per token, so the number of tokens
 // is bounded before either sees the file (by a byte scan that counts at
 // least as many as the lexer makes); and the parser joins the literal
-// parts of one string or heredoc (its lines, its $${ and %%{ escapes) in
-// time quadratic in their number, so that is bounded too, alone and times
-// the string's length.
+// parts of one string or heredoc (its lines, each $ and % sign, its $${
+// and %%{ escapes) in time quadratic in their number, so that is bounded
+// too, alone and times the string's length.
 const (
 	maxTokens        = 1 << 19  // tokens in one file (a byte scan's upper bound)
 	maxTemplateParts = 1 << 10  // literal parts, interpolations and directives of one string or heredoc
@@ -238,7 +238,7 @@ func countTemplatePart(stack *[]templateFrame, tok hclsyntax.Token) hcl.Diagnost
 	part.bytes += int64(len(tok.Bytes))
 	if part.parts > maxTemplateParts || part.parts*part.bytes > maxTemplateWork {
 		return limitDiag(part.start, "String too complex",
-			fmt.Sprintf("This string or heredoc has more than %d lines, escapes ($${, %%%%{) and interpolations, or too many for its length (parts times bytes over %d); the parser's work grows with their product. Split it into several strings, or join fewer, longer lines.", maxTemplateParts, maxTemplateWork))
+			fmt.Sprintf("This string or heredoc has more than %d parts (lines, $ and %% signs, escapes such as $${ and %%%%{, and interpolations), or too many for its length (parts times bytes over %d); the parser's work grows with their product. Split it into several strings, or join fewer, longer lines.", maxTemplateParts, maxTemplateWork))
 	}
 	return nil
 }
