@@ -170,9 +170,9 @@ var budgetMu sync.Mutex
 // budgetTick is how often the watchdog samples the clock and the heap.
 const budgetTick = 5 * time.Millisecond
 
-// runBudgeted runs work in a goroutine and watches it: past b.Time, or
-// when the heap has grown by more than b.Heap since it started, it calls
-// b.Exceeded. While it runs, the garbage collector's soft memory limit is
+// runBudgeted runs work in a goroutine and watches it: past b.CPU of the
+// process's CPU time or b.Wall of wall-clock time, or when the heap has
+// grown by more than b.Heap since it started, it calls b.Exceeded. While it runs, the garbage collector's soft memory limit is
 // the heap budget, so garbage is collected before it counts against it.
 func runBudgeted[T any](ctx context.Context, name string, b Budget, work func() (T, error)) (T, error) {
 	var zero T
@@ -228,17 +228,19 @@ func runBudgeted[T any](ctx context.Context, name string, b Budget, work func() 
 				used = h - base
 			}
 			elapsed, cpu := time.Since(start), cpuTime()-cpuStart
-			usedText := fmt.Sprintf("%s, %s of CPU and %d MiB", elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), used>>20)
+			var what string
 			switch {
 			case used > b.Heap:
-				exceeded(b, &BudgetError{File: name, Budget: b, What: "memory", Used: usedText})
+				what = "memory"
 			case cpu > maxCPU:
-				exceeded(b, &BudgetError{File: name, Budget: b, What: "CPU time", Used: usedText})
+				what = "CPU time"
 			case elapsed > maxWall:
-				exceeded(b, &BudgetError{File: name, Budget: b, What: "time", Used: usedText})
+				what = "time"
 			default:
 				continue
 			}
+			exceeded(b, &BudgetError{File: name, Budget: b, What: what,
+				Used: fmt.Sprintf("%s, %s of CPU and %d MiB", elapsed.Round(time.Millisecond), cpu.Round(time.Millisecond), used>>20)})
 			// Exceeded returned (a test's): the load is abandoned.
 			return zero, errBudgetAbandoned
 		}
