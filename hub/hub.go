@@ -254,7 +254,10 @@ func fetch(ctx context.Context, client *http.Client, u *url.URL, shown string, o
 		return Result{}, nil, fail(TooLarge, nil, "the hub's file is over the %d-byte (4 MiB) bound", schema.MaxFileSize)
 	}
 	name := diagName(u)
-	h, diags := schema.Load(body, name)
+	h, diags, err := schema.LoadSourceBudgeted(ctx, body, name, schema.DefaultBudget)
+	if err != nil {
+		return Result{}, nil, fail(Unreachable, err, "checking the hub's file: %v", err)
+	}
 	if diags.HasErrors() {
 		errs := diags.Errs()
 		msg := "invalid desired state: " + errs[0].Error()

@@ -18,14 +18,16 @@ import (
 // hostileCommands are the commands every hostile desired state goes
 // through, each keyed by the header line of the file that says what it
 // must report ("# validate: Number out of range", or "ok" for exit 0).
-// plan --sim joins with a row {"plan", plan --sim DIR FILE} and a
-// "# plan:" line in each file.
+// plan --sim reports what validate reports, before it touches the host.
 var hostileCommands = []struct {
 	key  string
 	args func(path string) []string
 }{
 	{"validate", func(p string) []string { return []string{"validate", p} }},
 	{"fmt", func(p string) []string { return []string{"fmt", "--check", p} }},
+	// plan loads the file before it touches the host (or the simulator in
+	// SIM beside the file), so it reports what validate reports.
+	{"plan", func(p string) []string { return []string{"plan", "--sim", filepath.Join(filepath.Dir(p), "sim"), p} }},
 }
 
 // TestHostileDesiredStates runs each file of testdata/hostile (numbers,
@@ -44,7 +46,11 @@ func TestHostileDesiredStates(t *testing.T) {
 		want := hostileHeader(t, file)
 		for _, c := range hostileCommands {
 			t.Run(filepath.Base(file)+"/"+c.key, func(t *testing.T) {
-				w, ok := want[c.key]
+				key := c.key
+				if key == "plan" {
+					key = "validate"
+				}
+				w, ok := want[key]
 				if !ok {
 					t.Fatalf("%s has no '# %s:' line", file, c.key)
 				}
@@ -98,6 +104,14 @@ func TestHostileFilesThatAreNotFiles(t *testing.T) {
 		": Too many tokens\n",
 	}
 	for _, c := range hostileCommands {
+		if c.key == "plan" {
+			// plan takes one file: a FIFO in its place is refused at once.
+			code, out := runHostile(t, c.args(filepath.Join(dir, "fifo.hcl"))...)
+			if code != exitError || !strings.Contains(out, wants[0]) {
+				t.Errorf("plan of a FIFO: exit %d, want 1 and %q\n%s", code, wants[0], out)
+			}
+			continue
+		}
 		for _, run := range []struct {
 			args []string
 			want []string

@@ -113,7 +113,7 @@ type planned struct {
 func (g *globals) loadDesired(ctx context.Context, file string) (*schema.Host, []byte, error) {
 	h, src, diags, err := schema.LoadBudgeted(ctx, file, schema.DefaultBudget)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read desired state: %w", err)
+		return nil, nil, err
 	}
 	newDiagPrinter(g).print(src, diags)
 	if diags.HasErrors() {
