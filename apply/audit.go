@@ -110,7 +110,7 @@ func (a *Audit) Write(e AuditEntry) error {
 
 func (a *Audit) logLine(e AuditEntry) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "audit: txn=%s step=%s op=%s", e.Txn, e.Step, e.Op)
+	fmt.Fprintf(&b, "felhom-converge: audit: txn=%s step=%s op=%s", e.Txn, e.Step, e.Op)
 	if e.Guest != nil {
 		fmt.Fprintf(&b, " guest=%d", *e.Guest)
 	}
