@@ -288,6 +288,16 @@ func (r *run) step(ctx context.Context, st *plan.Step) error {
 	r.checkUnchanged(ctx, st)
 	x := &stepRun{run: r, st: st, gate: g}
 	err := x.execute(ctx)
+	if err != nil && x.calls == 0 {
+		// Refused before any call (a check against live state, bad
+		// params): the decision's audit line gets its outcome too.
+		entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()),
+			Class: string(classOf(st)), Decision: g.decision, Signer: g.signer, Fingerprint: g.fp, Nonce: g.nonce,
+			Result: ResultRefusedPrecheck, Reason: err.Error()}
+		if aerr := r.o.Audit.Write(entry); aerr != nil {
+			fmt.Fprintf(r.o.Out, "warning: %v\n", aerr)
+		}
+	}
 	var je journalError
 	switch {
 	case errors.As(err, &je):

@@ -920,3 +920,95 @@ func TestRecoverAbortsATaskProxmoxDoesNotKnow(t *testing.T) {
 		t.Errorf("%d start POSTs", c)
 	}
 }
+
+// A signed backup.prune deletes exactly the archives its params name, not
+// what the storage's retention picks at run time: here the retention
+// (keep-last=2) would also remove an archive added after the signature.
+func TestSignedPruneDeletesExactlyTheSignedArchives(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	oldest := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
+	pr := step("backup.prune-100-a", ops.BackupPrune, 100, `{"archives":["`+oldest+`"],"job":"j","storage":"local"}`)
+	p := outcome(t, e.run(pr), pr.ID, apply.OutcomePending)
+	sign(p.Request)
+	// Another backup lands between signing and apply.
+	outcome(t, e.run(step("backup.create-100-b", ops.BackupCreate, 100, `{"storage":"local"}`)), "backup.create-100-b", apply.OutcomeDone)
+	time.Sleep(1100 * time.Millisecond) // archive names have a resolution of one second
+	before := archiveSet(t, e, ctx)
+	if len(before) != 3 {
+		t.Fatalf("archives before the prune: %v", before)
+	}
+	outcome(t, e.run(pr), pr.ID, apply.OutcomeDone)
+	after := archiveSet(t, e, ctx)
+	if after[oldest] {
+		t.Errorf("the signed archive %s is still there", oldest)
+	}
+	for a := range before {
+		if a != oldest && !after[a] {
+			t.Errorf("%s was deleted, but the signature named only %s", a, oldest)
+		}
+	}
+	if len(after) != len(before) { // one deleted, one new backup
+		t.Errorf("archives after: %v", after)
+	}
+	if c := e.sim.Counters()["DELETE /nodes/{node}/storage/{storage}/content/{volume}"]; c != 1 {
+		t.Errorf("%d archive deletions, want 1", c)
+	}
+}
+
+func archiveSet(t *testing.T, e *env, ctx context.Context) map[string]bool {
+	t.Helper()
+	items, err := e.client.StorageContent(ctx, "local", "backup", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, it := range items {
+		out[it.VolID] = true
+	}
+	return out
+}
+
+// A volume whose mount point is only pending removal is still the guest's:
+// a destroy signed without it is refused.
+func TestDestroyCountsAVolumeWhoseRemovalIsPending(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	// 101 runs: removing mp0 waits for the next start.
+	if err := e.client.SetConfig(ctx, 101, nil, []string{"mp0"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	d := step("guest.destroy-101-a", ops.GuestDestroy, 101, `{"purge":true,"snapshots":[],"volumes":["local-lvm:vm-101-disk-0"]}`)
+	p := outcome(t, e.run(d), d.ID, apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(d), d.ID, apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "local-lvm:vm-101-disk-1") || !e.exists(101) {
+		t.Errorf("message %q, guest exists %v", r.Message, e.exists(101))
+	}
+	// The accepted decision's audit line is followed by the refusal.
+	last := e.audit()[len(e.audit())-1]
+	if last.Step != d.ID || last.Decision != "accepted" || last.Result != apply.ResultRefusedPrecheck || len(last.Nonce) != 32 {
+		t.Errorf("last audit line %+v", last)
+	}
+}
+
+// A rollback to a snapshot that is not the newest takes a safety backup,
+// not a snapshot: the safety snapshot would become the newest, and ZFS
+// rolls back only to the newest.
+func TestRollbackToAnOlderSnapshotTakesASafetyBackup(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	outcome(t, e.run(step("snapshot.create-100-a", ops.SnapshotCreate, 100, `{"snapshot":"later"}`)), "snapshot.create-100-a", apply.OutcomeDone)
+	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"job":"undo","snapshot":"pre-upgrade"}`)
+	p := outcome(t, e.run(rb), rb.ID, apply.OutcomePending)
+	sign(p.Request)
+	r := outcome(t, e.run(rb), rb.ID, apply.OutcomeDone)
+	if !strings.Contains(r.Message, "safety backup local:backup/vzdump-lxc-100-") {
+		t.Errorf("message %q, want a safety backup", r.Message)
+	}
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc/{vmid}/snapshot"]; c != 1 {
+		t.Errorf("%d snapshot requests, want only the test's own", c)
+	}
+}

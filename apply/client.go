@@ -28,7 +28,11 @@ type Client interface {
 	TaskLogTail(ctx context.Context, upid proxmox.UPID, n int) ([]string, error)
 	ListTasks(ctx context.Context, f proxmox.TaskFilter) ([]proxmox.Task, error)
 
+	DeleteVolume(ctx context.Context, volid string) (proxmox.UPID, error)
+
 	GuestConfig(ctx context.Context, vmid int) (proxmox.GuestConfig, error)
+	GuestPending(ctx context.Context, vmid int) ([]proxmox.PendingEntry, error)
+	StorageContent(ctx context.Context, storage, content string, vmid int) ([]proxmox.StorageItem, error)
 	GuestStatus(ctx context.Context, vmid int) (proxmox.GuestStatus, error)
 	ListSnapshots(ctx context.Context, vmid int) ([]proxmox.Snapshot, error)
 }

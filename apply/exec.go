@@ -169,6 +169,7 @@ type stepRun struct {
 	gate     gateResult
 	lastUPID string
 	note     string
+	calls    int // calls made (each audits its outcome)
 }
 
 // do makes one call of the step and audits its outcome.
@@ -183,6 +184,7 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 	// Every call of a signed step carries its nonce: the journal then
 	// shows the signed step began even if it crashed in its safety step.
 	in.Nonce = x.gate.nonce
+	x.calls++
 	upid, err := invoke(ctx, x.o, in, c, ResultOK)
 	if !upid.IsZero() {
 		x.lastUPID = upid.String()
@@ -348,7 +350,18 @@ func (x *stepRun) execute(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := x.safetySnapshot(ctx); err != nil {
+		newest, err := x.newestSnapshot(ctx, p.Snapshot)
+		if err != nil {
+			return err
+		}
+		// A safety snapshot would become the newest, and a storage such as
+		// ZFS rolls back only to the newest: then the way back is a backup.
+		if newest {
+			err = x.safetySnapshot(ctx)
+		} else {
+			err = x.safetyBackup(ctx)
+		}
+		if err != nil {
 			return err
 		}
 		main.task = "vzrollback"
@@ -375,6 +388,11 @@ func (x *stepRun) execute(ctx context.Context) error {
 				return err
 			}
 			if err := x.safetyBackup(ctx); err != nil {
+				return err
+			}
+			// Again right before the call: nothing may have joined the
+			// guest while the safety backup ran.
+			if err := x.checkOwned(ctx, p.Volumes, p.Snapshots); err != nil {
 				return err
 			}
 		}
@@ -408,6 +426,9 @@ func (x *stepRun) execute(ctx context.Context) error {
 		}
 		if err := x.stopIfRunning(ctx); err != nil {
 			return err
+		}
+		if err := x.checkOwned(ctx, p.Volumes, p.Snapshots); err != nil {
+			return err // again right before the call
 		}
 		main.task = "vzrestore"
 		main.post = func(ctx context.Context) (proxmox.UPID, error) {
@@ -452,6 +473,9 @@ func (x *stepRun) execute(ctx context.Context) error {
 		if err := x.stopIfRunning(ctx); err != nil {
 			return err
 		}
+		if err := x.checkOwned(ctx, p.Volumes, p.Snapshots); err != nil {
+			return fmt.Errorf("%w (the backup taken first is %s)", err, archive) // again right before the call
+		}
 		main.task = "vzrestore"
 		main.post = func(ctx context.Context) (proxmox.UPID, error) {
 			return c.RestoreLXC(ctx, v, archive, proxmox.RestoreOptions{Storage: storage, Force: true, Config: change})
@@ -465,7 +489,33 @@ func (x *stepRun) execute(ctx context.Context) error {
 		}
 		return nil
 
-	case ops.BackupCreate, ops.BackupPrune:
+	case ops.BackupPrune:
+		// The retention's own prune would delete whatever it finds at run
+		// time; the signature covers exactly the archives it lists. So:
+		// back up without pruning, then delete exactly those.
+		var p struct {
+			Storage, Mode string
+			Archives      []string
+		}
+		if err := x.params(&p); err != nil {
+			return err
+		}
+		if p.Storage == "" {
+			p.Storage = x.o.Safety.BackupStorage
+		}
+		archive, err := x.backup(ctx, "#backup", p.Storage, p.Mode, "")
+		if err != nil {
+			return err
+		}
+		x.note = archive
+		for i, a := range p.Archives {
+			if err := x.deleteArchive(ctx, i, a, main.destructive); err != nil {
+				return err
+			}
+		}
+		return nil
+
+	case ops.BackupCreate:
 		var p struct{ Storage, Mode string }
 		if err := x.params(&p); err != nil {
 			return err
@@ -474,9 +524,6 @@ func (x *stepRun) execute(ctx context.Context) error {
 			p.Storage = x.o.Safety.BackupStorage
 		}
 		o := proxmox.VzdumpOptions{Storage: p.Storage, Mode: p.Mode, PruneBackups: keepAll}
-		if st.Op == ops.BackupPrune {
-			o = proxmox.VzdumpOptions{Storage: p.Storage, Mode: p.Mode, Remove: true}
-		}
 		main.task = "vzdump"
 		main.post = func(ctx context.Context) (proxmox.UPID, error) { return c.Vzdump(ctx, v, o) }
 		upid, err := x.do(ctx, main)
@@ -581,29 +628,33 @@ func (x *stepRun) rootStorage(ctx context.Context) (string, error) {
 }
 
 // checkOwned refuses a destructive step when the guest now owns a volume
-// (or, when the signed params list them, a snapshot) the signed params do
-// not name: a signature never covers more than the operator saw.
+// or a snapshot the signed params do not name: a signature never covers
+// more than the operator saw.
 func (x *stepRun) checkOwned(ctx context.Context, volumes []string, snapshots *[]string) error {
 	v := x.st.VMID()
-	cfg, err := x.o.Client.GuestConfig(ctx, v)
+	entries, err := x.o.Client.GuestPending(ctx, v)
 	if err != nil {
 		return err
 	}
 	var extra []string
-	for _, vol := range guestVolumes(cfg) {
+	for _, vol := range ownedVolumes(entries) {
 		if !slices.Contains(volumes, vol) {
 			extra = append(extra, vol)
 		}
 	}
+	// Params without a snapshots list name no snapshot: every snapshot
+	// the guest has is then more than was signed.
+	var signed []string
 	if snapshots != nil {
-		snaps, err := x.o.Client.ListSnapshots(ctx, v)
-		if err != nil {
-			return err
-		}
-		for _, s := range snaps {
-			if s.Name != "current" && !slices.Contains(*snapshots, s.Name) {
-				extra = append(extra, "snapshot "+s.Name)
-			}
+		signed = *snapshots
+	}
+	snaps, err := x.o.Client.ListSnapshots(ctx, v)
+	if err != nil {
+		return err
+	}
+	for _, s := range snaps {
+		if s.Name != "current" && !slices.Contains(signed, s.Name) {
+			extra = append(extra, "snapshot "+s.Name)
 		}
 	}
 	if len(extra) > 0 {
@@ -615,18 +666,24 @@ func (x *stepRun) checkOwned(ctx context.Context, volumes []string, snapshots *[
 
 var volumeKey = regexp.MustCompile(`^(rootfs|mp\d+|unused\d+)$`)
 
-// guestVolumes lists the storage volumes a guest owns (bind mounts and
-// devices are not volumes).
-func guestVolumes(cfg proxmox.GuestConfig) []string {
-	var out []string
-	for _, k := range cfg.Keys() {
-		if !volumeKey.MatchString(k) {
+// ownedVolumes lists the storage volumes a destroy or restore frees: those
+// of the active config and of what waits for the next start (a mount point
+// whose removal is pending is still the guest's), bind mounts excepted.
+func ownedVolumes(entries []proxmox.PendingEntry) []string {
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if !volumeKey.MatchString(e.Key) {
 			continue
 		}
-		vol := volumeOf(cfg.Values[k])
-		if vol != "" && !strings.HasPrefix(vol, "/") {
-			out = append(out, vol)
+		for _, val := range []string{e.Value, e.Pending} {
+			if vol := volumeOf(val); vol != "" && !strings.HasPrefix(vol, "/") && strings.Contains(vol, ":") {
+				seen[vol] = true
+			}
 		}
+	}
+	out := make([]string, 0, len(seen))
+	for vol := range seen {
+		out = append(out, vol)
 	}
 	slices.Sort(out)
 	return out
@@ -684,6 +741,26 @@ func (x *stepRun) safetySnapshot(ctx context.Context) error {
 	}
 	x.note = "safety snapshot " + name
 	return nil
+}
+
+// newestSnapshot reports whether name is the guest's most recent snapshot
+// by the time it was taken, and the parent of its current state.
+func (x *stepRun) newestSnapshot(ctx context.Context, name string) (bool, error) {
+	snaps, err := x.o.Client.ListSnapshots(ctx, x.st.VMID())
+	if err != nil {
+		return false, err
+	}
+	newest, parent := "", ""
+	var at int64 = -1
+	for _, s := range snaps {
+		switch {
+		case s.Name == "current":
+			parent = s.Parent
+		case int64(s.SnapTime) > at:
+			newest, at = s.Name, int64(s.SnapTime)
+		}
+	}
+	return newest == name && parent == name, nil
 }
 
 // safetyBackup takes the tool's own vzdump of the guest before a destroy
@@ -802,6 +879,20 @@ func recordMade(ctx context.Context, o *Options, in Intent, upid proxmox.UPID) e
 	return nil
 }
 
+// callTaskType is the Proxmox task type the call of in starts ("" for a
+// call recovery settles from live state): the archive deletions of a
+// backup.prune are settled by whether the archive is still there.
+func callTaskType(in Intent) string {
+	if isArchiveDelete(in) {
+		return ""
+	}
+	return taskType(in.Op)
+}
+
+func isArchiveDelete(in Intent) bool {
+	return in.Op == ops.BackupPrune && strings.Contains(in.Call, "#delete")
+}
+
 // taskType is the Proxmox task type a call of op starts ("" for a
 // synchronous call): recovery looks for it in the node's task list.
 func taskType(op string) string {
@@ -821,4 +912,53 @@ func isConfigWrite(op string) bool {
 		return true
 	}
 	return false
+}
+
+// deleteArchive deletes one signed archive of a backup.prune, checked right
+// before: it must still be this guest's backup and not protected (one that
+// is already gone needs nothing). The deletion is one journaled call; from
+// the journal's view it is synchronous (DELETE, then wait for its imgdel
+// task), and recovery settles it by whether the archive is still there.
+func (x *stepRun) deleteArchive(ctx context.Context, i int, volid string, destructive bool) error {
+	v := x.st.VMID()
+	it, found, err := findArchive(ctx, x.o.Client, volid)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return nil
+	}
+	if int(it.VMID) != v || it.Content != "backup" {
+		return fmt.Errorf("%s is not a backup of guest %d; not deleted", volid, v)
+	}
+	if it.Protected {
+		return fmt.Errorf("%s is protected now; not deleted (unprotect it, or plan again)", volid)
+	}
+	params, _ := json.Marshal(map[string]string{"archive": volid})
+	c := call{suffix: fmt.Sprintf("#delete%d", i), op: ops.BackupPrune, params: params, destructive: destructive,
+		do: func(ctx context.Context) error {
+			upid, err := x.o.Client.DeleteVolume(ctx, volid)
+			if err != nil {
+				return err
+			}
+			x.lastUPID = upid.String()
+			return x.o.Client.WaitTask(ctx, upid, x.o.Wait)
+		}}
+	_, err = x.do(ctx, c)
+	return err
+}
+
+// findArchive looks a backup archive up on its storage.
+func findArchive(ctx context.Context, c Client, volid string) (proxmox.StorageItem, bool, error) {
+	storage, _, _ := strings.Cut(volid, ":")
+	items, err := c.StorageContent(ctx, storage, "backup", 0)
+	if err != nil {
+		return proxmox.StorageItem{}, false, fmt.Errorf("list backups on %s: %w", storage, err)
+	}
+	for _, it := range items {
+		if it.VolID == volid {
+			return it, true, nil
+		}
+	}
+	return proxmox.StorageItem{}, false, nil
 }

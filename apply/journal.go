@@ -118,6 +118,9 @@ const (
 	ResultFailed     = "failed"
 	ResultRolledBack = "rolled_back"
 	ResultAborted    = "aborted"
+	// ResultRefusedPrecheck is an audited step that made no call: a check
+	// against live state (or its params) refused it first.
+	ResultRefusedPrecheck = "refused_precheck"
 )
 
 // Terminal is a call's final record.

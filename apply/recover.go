@@ -101,7 +101,7 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 // known yet (the task still runs past the wait, or Proxmox does not
 // answer); the call then stays in flight.
 func settle(ctx context.Context, o *Options, in InFlight) (Terminal, proxmox.UPID) {
-	typ := taskType(in.Op)
+	typ := callTaskType(in.Intent)
 	if typ == "" {
 		return settleSync(ctx, o, in.Intent), proxmox.UPID{}
 	}
@@ -197,6 +197,17 @@ func settleSync(ctx context.Context, o *Options, in Intent) Terminal {
 		return Terminal{Result: ResultAborted, Message: "the trust root was not replaced; a fresh signature is needed"}
 	case ops.StorageMount:
 		return Terminal{Result: ResultAborted, Message: "not known whether the mount happened; the next plan looks again"}
+	case ops.BackupPrune:
+		var p struct{ Archive string }
+		json.Unmarshal(in.Params, &p)
+		_, found, err := findArchive(ctx, o.Client, p.Archive)
+		switch {
+		case err != nil:
+			return Terminal{Message: "cannot read the storage: " + err.Error()}
+		case found:
+			return Terminal{Result: ResultAborted, Message: p.Archive + " is still there; a fresh signature is needed to delete it"}
+		}
+		return Terminal{Result: ResultOK, Message: p.Archive + " was deleted"}
 	}
 	set, del, err := configChange(in)
 	if err != nil {

@@ -48,12 +48,10 @@ func (d *guestDiff) job(j schema.Job) {
 			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
 			s.Safety = "a safety snapshot of the current state first"
 		} else {
+			// Even the tool's own safety snapshot: a deletion the file
+			// asks for needs a signature (apply's housekeeping removes
+			// safety snapshots once they are older than safety.keep).
 			s.Reason = fmt.Sprintf("deletes snapshot %q of guest %d, a recovery point", j.Snapshot, j.VMID)
-			if d.b.in.Provenance.ToolSnapshot(j.VMID, j.Snapshot) {
-				s.Class = ops.Benign
-				s.Provenance = "a safety snapshot this tool took"
-				s.Reason = s.Provenance
-			}
 		}
 	case schema.OpGuestRestoreOver:
 		if lg == nil {

@@ -271,6 +271,21 @@ func (c *Client) DeleteSnapshot(ctx context.Context, vmid int, name string) (UPI
 	return c.task(ctx, "DELETE", c.nodePath("lxc", strconv.Itoa(vmid), "snapshot", name), nil)
 }
 
+// DeleteVolume is DELETE /nodes/{node}/storage/{storage}/content/{volid}:
+// it removes one volume (a backup archive, a detached disk) and returns
+// the imgdel task. Proxmox refuses a protected backup and a volume a guest
+// still uses.
+func (c *Client) DeleteVolume(ctx context.Context, volid string) (UPID, error) {
+	if !volidPattern.MatchString(volid) {
+		return UPID{}, fmt.Errorf("delete volume: %q is not a volume id (storage:volume)", volid)
+	}
+	storage, _, _ := strings.Cut(volid, ":")
+	if err := checkStorageID(storage); err != nil {
+		return UPID{}, fmt.Errorf("delete volume %s: %w", volid, err)
+	}
+	return c.task(ctx, "DELETE", c.nodePath("storage", storage, "content", volid), nil)
+}
+
 // VzdumpOptions configure Vzdump.
 type VzdumpOptions struct {
 	Storage  string // target storage

@@ -226,3 +226,15 @@ func TestTaskRunning(t *testing.T) {
 		}
 	}
 }
+
+func TestDeleteVolumeRefusesWhatIsNotAVolume(t *testing.T) {
+	c, err := New(Options{Endpoint: "http://127.0.0.1:1", Node: "pve", Token: testToken(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "nostorage", "-bad:x", "local:"} {
+		if _, err := c.DeleteVolume(context.Background(), v); err == nil {
+			t.Errorf("DeleteVolume(%q) = nil, want a refusal before any request", v)
+		}
+	}
+}
