@@ -206,7 +206,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	if p.Host != "" && p.Host != o.Host {
 		return nil, fmt.Errorf("apply: the plan is for host %q, this is %q", p.Host, o.Host)
 	}
-	r := &run{o: &o, res: &Result{Outstanding: len(p.Outstanding)}, base: map[int]string{}, cur: map[int]string{},
+	r := &run{o: &o, res: &Result{Outstanding: unplannedReboots(p)}, base: map[int]string{}, cur: map[int]string{},
 		status: map[string]string{}, gone: map[int]string{}, tainted: map[int]bool{}}
 	for _, st := range p.Steps {
 		if v := st.VMID(); v != 0 && st.ObservedDigest != "" && r.base[v] == "" {
@@ -510,4 +510,17 @@ func sortedKeys[M ~map[string]V, V any](m M) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// unplannedReboots counts the guests whose pending changes wait for a
+// reboot the plan does not include (a planned reboot is a step, counted by
+// its own outcome).
+func unplannedReboots(p *plan.Plan) int {
+	n := 0
+	for _, o := range p.Outstanding {
+		if o.Reboot != plan.RebootPlanned {
+			n++
+		}
+	}
+	return n
 }

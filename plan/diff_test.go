@@ -490,3 +490,29 @@ func TestRootOnlyFeatureIsAPlanError(t *testing.T) {
 		t.Fatalf("steps %s errors %v", ops_(p), p.Errors)
 	}
 }
+
+// A request whose signature was used is never offered again: the step
+// gets a fresh one.
+func TestSpentRequestIsNotReused(t *testing.T) {
+	lg := running(100, "web", web())
+	lg.Snapshots = []proxmox.Snapshot{{Name: "pre-upgrade"}}
+	h := desired(t, strings.Replace(webHCL, "%s", "", 1)+`
+job "undo" {
+  op       = "snapshot.rollback"
+  guest    = 100
+  snapshot = "pre-upgrade"
+}`)
+	dir := t.TempDir()
+	plan := func(spent func(string) bool) Step {
+		p := diff(t, h, liveWith(lg), nil)
+		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", Now: testNow, Spent: spent}); err != nil {
+			t.Fatal(err)
+		}
+		return p.Steps[0]
+	}
+	first := plan(nil)
+	second := plan(func(n string) bool { return n == first.Nonce })
+	if second.Nonce == first.Nonce || second.ID == first.ID {
+		t.Fatalf("the spent request %s was offered again", first.ID)
+	}
+}

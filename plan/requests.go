@@ -23,6 +23,10 @@ type RequestOptions struct {
 	Now  time.Time
 	// DryRun computes ids and requests without writing or removing files.
 	DryRun bool
+	// Spent reports whether a request's nonce was consumed already (a
+	// signature of it was accepted); such a request is never offered
+	// again. nil: none is.
+	Spent func(nonce string) bool
 }
 
 // AttachRequests gives every destructive step its signature request: the
@@ -47,7 +51,7 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 			continue
 		}
 		action := trust.Action{Host: o.Host, Op: s.Op, Guest: s.VMID(), Params: s.Params}
-		req, ok := findRequest(existing, keep, action, o.Now)
+		req, ok := findRequest(existing, keep, o.Spent, action, o.Now)
 		if !ok {
 			nonce, err := trust.NewNonce()
 			if err != nil {
@@ -94,14 +98,17 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 	return nil
 }
 
-// findRequest returns the unexpired request in existing bound to action
-// that no other step of this plan has claimed.
-func findRequest(existing map[string]trust.Request, claimed map[string]bool, action trust.Action, now time.Time) (trust.Request, bool) {
+// findRequest returns the unexpired, unspent request in existing bound to
+// action that no other step of this plan has claimed.
+func findRequest(existing map[string]trust.Request, claimed map[string]bool, spent func(string) bool, action trust.Action, now time.Time) (trust.Request, bool) {
 	ids := sortedKeys(existing)
 	for _, id := range ids {
 		r := existing[id]
 		if claimed[id] {
 			continue // two identical steps get two requests
+		}
+		if spent != nil && spent(r.Nonce) {
+			continue // its signature was used: the step needs a new one
 		}
 		if r.Host == action.Host && r.Op == action.Op && r.Guest == action.Guest &&
 			string(r.Params) == string(action.Params) && now.Before(r.NotAfter) {

@@ -98,8 +98,11 @@ func (e Error) String() string {
 type Outstanding struct {
 	Guest  int      `json:"guest"`
 	Keys   []string `json:"keys"`
-	Reboot string   `json:"reboot"` // "planned" or why not ("reboot_after_update is false")
+	Reboot string   `json:"reboot"` // RebootPlanned, or why not ("reboot_after_update is false")
 }
+
+// RebootPlanned is Outstanding.Reboot when the plan has the reboot step.
+const RebootPlanned = "planned"
 
 // VMID returns the step's guest, or 0 for a host-level step.
 func (s Step) VMID() int {

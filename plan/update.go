@@ -409,7 +409,7 @@ func (d *guestDiff) power() {
 	s := d.b.newStep(g.VMID, g.Name, ops.GuestReboot, map[string]any{"reason": keys})
 	s.Reason = "downtime: applies " + strings.Join(keys, ", ") + " (reboot_after_update = true)"
 	d.add(s, d.configIDs...)
-	d.b.plan.Outstanding = append(d.b.plan.Outstanding, Outstanding{Guest: g.VMID, Keys: keys, Reboot: "planned"})
+	d.b.plan.Outstanding = append(d.b.plan.Outstanding, Outstanding{Guest: g.VMID, Keys: keys, Reboot: RebootPlanned})
 }
 
 // snapshots plans the snapshots the guest should have and does not.

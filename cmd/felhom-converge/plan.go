@@ -19,6 +19,7 @@ import (
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 type PlanCmd struct {
@@ -189,7 +190,7 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 	if dir == "" {
 		dir = filepath.Join(pr.cfg.StateDir, "requests")
 	}
-	if err := p.AttachRequests(plan.RequestOptions{Dir: dir, Host: pr.cfg.Host, TTL: spec.ttl, Now: time.Now()}); err != nil {
+	if err := p.AttachRequests(plan.RequestOptions{Dir: dir, Host: pr.cfg.Host, TTL: spec.ttl, Now: time.Now(), Spent: spentNonces(pr.cfg.StateDir)}); err != nil {
 		return fmt.Errorf("signature requests: %w", err)
 	}
 	pr.live, pr.plan = live, p
@@ -248,4 +249,23 @@ func readProvenance(stateDir string) (plan.Provenance, error) {
 		return nil, withHint(fmt.Errorf("read the journal: %w", err), "'felhom-converge journal show' shows where it is damaged")
 	}
 	return apply.FromJournal(j), nil
+}
+
+// spentNonces reports, from the state directory's consumed-nonce store,
+// whether a request's signature was already used, so plan never offers a
+// spent request again. A store that cannot be read counts every nonce as
+// spent (a new request costs a signature, never a replay); no store means
+// nothing was ever accepted.
+func spentNonces(stateDir string) func(string) bool {
+	if _, err := os.Lstat(filepath.Join(stateDir, trust.NonceFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	store, err := trust.OpenFileNonceStore(stateDir, nil)
+	if err != nil {
+		return func(string) bool { return true }
+	}
+	return func(nonce string) bool {
+		used, err := store.Consumed(nonce)
+		return used || err != nil
+	}
 }

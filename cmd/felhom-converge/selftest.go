@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/config"
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/status"
 	"github.com/felhom/felhom-converge/trust"
@@ -143,6 +144,14 @@ func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
 	failed := runChecks(ctx, rep, "local", append(host[:1:1], localChecks(cfg, now)...), false)
 	failed += runChecks(ctx, rep, "host", host[1:], false)
 	if c.Task && failed == 0 {
+		// The task check mutates the guest: it runs under the run lock,
+		// and not while a crashed run's calls wait for recovery (its
+		// rollback could be taken for theirs).
+		unlock, err := taskLock(ctx, cfg.StateDir)
+		if err != nil {
+			return err
+		}
+		defer unlock()
 		runChecks(ctx, rep, "task", taskChecks(client, c.VMID, c.AllowRestart, now.UTC(), g.stderr), true)
 	} else if c.Task {
 		rep.add("task", "task check", "skip", "the read-only checks failed")
@@ -591,3 +600,33 @@ func uptime(seconds int64) string {
 }
 
 func gib(b int64) string { return fmt.Sprintf("%.1f GiB", float64(b)/(1<<30)) }
+
+// taskLock takes the state directory's run lock for selftest --task and
+// refuses while the journal has calls in flight.
+func taskLock(ctx context.Context, stateDir string) (func(), error) {
+	sd, err := journal.OpenStateDir(stateDir)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("selftest --task: %w", err), "the task check runs under the state directory's lock, like apply")
+	}
+	lock, err := sd.Lock(ctx, 0)
+	var busy *journal.LockedError
+	if errors.As(err, &busy) {
+		return nil, lockBusy{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	j, err := journal.Open(lock, journal.Options{})
+	if err != nil {
+		lock.Unlock()
+		return nil, fmt.Errorf("selftest --task: %w", err)
+	}
+	inflight := j.InFlight()
+	j.Close()
+	if len(inflight) > 0 {
+		lock.Unlock()
+		return nil, withHint(fmt.Errorf("selftest --task: %d calls of a crashed run are still in flight", len(inflight)),
+			"run 'felhom-converge recover' first")
+	}
+	return func() { lock.Unlock() }, nil
+}
