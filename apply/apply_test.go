@@ -1012,3 +1012,54 @@ func TestRollbackToAnOlderSnapshotTakesASafetyBackup(t *testing.T) {
 		t.Errorf("%d snapshot requests, want only the test's own", c)
 	}
 }
+
+// The safety backup a signed destroy took is removed by housekeeping once
+// it is older than safety.keep, and not before.
+func TestSafetyBackupHousekeeping(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	e.opts.Safety.Keep = 7 * 24 * time.Hour
+	d := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"snapshots":[],"volumes":["local-lvm:vm-110-disk-0"]}`)
+	p := outcome(t, e.run(d), d.ID, apply.OutcomePending)
+	sign(p.Request)
+	outcome(t, e.run(d), d.ID, apply.OutcomeDone)
+	ctx := context.Background()
+	backups := func() []string {
+		items, err := e.client.StorageContent(ctx, "local", "backup", 110)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, it := range items {
+			out = append(out, it.VolID)
+		}
+		return out
+	}
+	if len(backups()) != 1 {
+		t.Fatalf("safety backups of 110: %v", backups())
+	}
+	e.run()
+	if len(backups()) != 1 {
+		t.Fatal("the safety backup was removed before safety.keep")
+	}
+	e.opts.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	res := e.run()
+	outcome(t, res, "housekeeping-backup.delete-110-"+backupID(t, res), apply.OutcomeDone)
+	if b := backups(); len(b) != 0 {
+		t.Errorf("safety backup still there: %v", b)
+	}
+	if len(e.journal.ToolBackups()) != 0 {
+		t.Error("the journal still lists the safety backup")
+	}
+}
+
+func backupID(t *testing.T, res *apply.Result) string {
+	t.Helper()
+	for _, s := range res.Steps {
+		if v, ok := strings.CutPrefix(s.ID, "housekeeping-backup.delete-110-"); ok {
+			return v
+		}
+	}
+	t.Fatalf("no backup housekeeping step in %+v", res.Steps)
+	return ""
+}

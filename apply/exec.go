@@ -931,7 +931,7 @@ func (x *stepRun) deleteArchive(ctx context.Context, i int, volid string, destru
 	if int(it.VMID) != v || it.Content != "backup" {
 		return fmt.Errorf("%s is not a backup of guest %d; not deleted", volid, v)
 	}
-	if it.Protected {
+	if bool(it.Protected) {
 		return fmt.Errorf("%s is protected now; not deleted (unprotect it, or plan again)", volid)
 	}
 	params, _ := json.Marshal(map[string]string{"archive": volid})

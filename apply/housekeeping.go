@@ -4,19 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
-// housekeeping removes the tool's own safety snapshots once they are
-// older than safety.keep: benign by provenance (the journal proves the
-// tool took them), journaled and audited like any call. A snapshot
-// someone else removed, or whose guest is gone, is only recorded as gone.
-// (Safety backups are kept: removing an archive has no API call in the
-// client yet; the journal lists them.)
+// housekeeping removes the tool's own safety snapshots and safety backups
+// once they are older than safety.keep: benign by provenance (the journal
+// proves the tool took them), journaled and audited like any call. One
+// that someone else removed, or whose guest is gone, is only recorded as
+// gone.
 func (r *run) housekeeping(ctx context.Context) {
+	r.backupHousekeeping(ctx)
 	keep := r.o.Safety.Keep
 	if keep <= 0 || ctx.Err() != nil {
 		return
@@ -67,4 +68,60 @@ func (r *run) housekeeping(ctx context.Context) {
 		r.afterSuccess(ctx, st)
 		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeDone, Message: "removed: " + why, UPID: x.lastUPID})
 	}
+}
+
+// backupHousekeeping deletes the tool's safety backups older than
+// safety.keep, each checked right before (still there, still the guest's
+// backup, not protected by someone since).
+func (r *run) backupHousekeeping(ctx context.Context) {
+	keep := r.o.Safety.Keep
+	if keep <= 0 || ctx.Err() != nil {
+		return
+	}
+	now := r.o.Now()
+	for _, tb := range r.o.Journal.ToolBackups() {
+		if now.Sub(tb.Created) < keep {
+			continue
+		}
+		v, volid := tb.Guest, tb.VolID
+		id := fmt.Sprintf("housekeeping-backup.delete-%d-%s", v, volid)
+		st := &plan.Step{ID: id, Op: ops.BackupPrune, Guest: &v}
+		it, found, err := findArchive(ctx, r.o.Client, volid)
+		switch {
+		case err != nil:
+			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: err.Error()})
+			continue
+		case !found:
+			if err := r.o.Journal.BackupRemoved(r.txn, volid); err != nil {
+				fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
+			}
+			continue
+		case bool(it.Protected):
+			continue // someone protected it: theirs to remove now
+		}
+		params, _ := json.Marshal(map[string]any{"archives": []string{volid}, "storage": storageOfVolume(volid)})
+		st.Params = params
+		why := fmt.Sprintf("safety backup %s of guest %d, taken %s, is older than safety.keep (%s)",
+			volid, v, tb.Created.UTC().Format("2006-01-02T15:04:05Z"), keep)
+		entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: id, Op: ops.BackupPrune, Guest: guestPtr(v),
+			Class: string(ops.Destructive), Decision: DecisionProvenance, Reason: why}
+		if err := r.o.Audit.Write(entry); err != nil {
+			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "not run: " + err.Error()})
+			continue
+		}
+		x := &stepRun{run: r, st: st, gate: gateResult{allowed: true, decision: DecisionProvenance}}
+		if err := x.deleteArchive(ctx, 0, volid, false); err != nil {
+			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: err.Error(), UPID: x.lastUPID})
+			continue
+		}
+		if err := r.o.Journal.BackupRemoved(r.txn, volid); err != nil {
+			fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
+		}
+		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeDone, Message: "removed: " + why, UPID: x.lastUPID})
+	}
+}
+
+func storageOfVolume(volid string) string {
+	s, _, _ := strings.Cut(volid, ":")
+	return s
 }

@@ -55,6 +55,17 @@ type Journal interface {
 	// removed; SnapshotRemoved records that one is gone.
 	ToolSnapshots() []ToolSnapshot
 	SnapshotRemoved(txn string, vmid int, name string) error
+	// ToolBackups lists the safety backups the tool took and has not
+	// removed; BackupRemoved records that one is gone.
+	ToolBackups() []ToolBackup
+	BackupRemoved(txn string, volid string) error
+}
+
+// ToolBackup is a safety backup archive the tool took.
+type ToolBackup struct {
+	Guest   int
+	VolID   string
+	Created time.Time
 }
 
 // ToolSnapshot is a safety snapshot the tool took.

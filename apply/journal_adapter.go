@@ -100,6 +100,18 @@ func (l journalLog) ToolSnapshots() []ToolSnapshot {
 	return out
 }
 
+func (l journalLog) ToolBackups() []ToolBackup {
+	var out []ToolBackup
+	for _, b := range l.j.ToolBackups() {
+		out = append(out, ToolBackup{Guest: b.Guest, VolID: b.VolID, Created: b.Created})
+	}
+	return out
+}
+
+func (l journalLog) BackupRemoved(txn string, volid string) error {
+	return l.j.Append(journal.BackupRemoved{Txn: txn, VolID: volid})
+}
+
 func (l journalLog) SnapshotRemoved(txn string, vmid int, name string) error {
 	return l.j.Append(journal.SnapshotRemoved{Txn: txn, Guest: vmid, Name: name})
 }

@@ -13,19 +13,20 @@ import (
 // memJournal is an in-memory apply.Journal for the package's tests; the
 // crash tests of the command run the real journal.
 type memJournal struct {
-	mu       sync.Mutex
-	open     map[string]bool
-	ended    map[string]string
-	order    []string // call keys in intent order
-	intents  map[string]apply.Intent
-	upids    map[string]proxmox.UPID
-	results  map[string]apply.Terminal
-	created  map[int]string
-	snaps    map[string]time.Time
-	backups  []string
-	digests  map[int]string
-	jobs     map[string]bool
-	failNext string // "intent": the next Intent fails
+	mu         sync.Mutex
+	open       map[string]bool
+	ended      map[string]string
+	order      []string // call keys in intent order
+	intents    map[string]apply.Intent
+	upids      map[string]proxmox.UPID
+	results    map[string]apply.Terminal
+	created    map[int]string
+	snaps      map[string]time.Time
+	backups    []string
+	backupMeta map[string]apply.ToolBackup
+	digests    map[int]string
+	jobs       map[string]bool
+	failNext   string // "intent": the next Intent fails
 }
 
 func newMemJournal() *memJournal {
@@ -155,6 +156,25 @@ func (j *memJournal) BackupCreated(txn string, vmid int, volid string, created t
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.backups = append(j.backups, volid)
+	if j.backupMeta == nil {
+		j.backupMeta = map[string]apply.ToolBackup{}
+	}
+	j.backupMeta[volid] = apply.ToolBackup{Guest: vmid, VolID: volid, Created: created}
+	return nil
+}
+func (j *memJournal) ToolBackups() []apply.ToolBackup {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	var out []apply.ToolBackup
+	for _, b := range j.backupMeta {
+		out = append(out, b)
+	}
+	return out
+}
+func (j *memJournal) BackupRemoved(txn string, volid string) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.backupMeta, volid)
 	return nil
 }
 func (j *memJournal) InFlight() []apply.InFlight {
