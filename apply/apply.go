@@ -250,8 +250,13 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	case r.res.Pending():
 		outcome = "pending"
 	}
-	if err := o.Journal.End(r.txn, outcome); err != nil && runErr == nil {
-		runErr = fmt.Errorf("apply: journal: %w", err)
+	// A call still in flight keeps its transaction open: recovery settles
+	// the call, then closes it (what the transaction made stays its own
+	// until then).
+	if !r.inFlight() {
+		if err := o.Journal.End(r.txn, outcome); err != nil && runErr == nil {
+			runErr = fmt.Errorf("apply: journal: %w", err)
+		}
 	}
 	fmt.Fprintln(o.Out, r.res.Summary())
 	return r.res, runErr
@@ -305,6 +310,11 @@ func (r *run) step(ctx context.Context, st *plan.Step) error {
 		return fmt.Errorf("apply: %w", err)
 	case errors.Is(err, errInterrupted) || (err != nil && ctx.Err() != nil):
 		r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeInterrupted, Message: err.Error(), UPID: x.lastUPID})
+		if v := st.VMID(); v != 0 {
+			// Nothing more on this guest until recovery knows how the
+			// call ended.
+			r.gone[v] = fmt.Sprintf("a call on guest %d is still in flight; 'felhom-converge recover' settles it", v)
+		}
 		return nil
 	case err != nil:
 		msg := err.Error()
@@ -523,4 +533,14 @@ func unplannedReboots(p *plan.Plan) int {
 		}
 	}
 	return n
+}
+
+// inFlight reports whether a call of this run has no terminal record.
+func (r *run) inFlight() bool {
+	for _, f := range r.o.Journal.InFlight() {
+		if f.Txn == r.txn {
+			return true
+		}
+	}
+	return false
 }
