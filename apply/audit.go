@@ -1,16 +1,17 @@
 package apply
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 // AuditFile is the audit log's name in the state directory.
@@ -42,26 +43,29 @@ type AuditEntry struct {
 }
 
 // Audit appends entries to the audit log, one JSON line each, fsynced,
-// and mirrors each as one line on Log (stderr, for journald).
+// and mirrors each as one record on Logger (stderr, for journald): a gate
+// decision or a step outcome, with the entry's fields as stable keys.
 type Audit struct {
 	mu   sync.Mutex
 	path string
 	open func() (*os.File, error)
-	Log  io.Writer
+	// Logger receives one record per entry (nil: none).
+	Logger *slog.Logger
+	// Observe, if set, is called with each entry once it is logged (the
+	// terminal's progress line takes the step being run from it).
+	Observe func(AuditEntry)
 }
 
-// OpenAudit returns the audit log at path (created 0600 on first write).
-func OpenAudit(path string, log io.Writer) *Audit {
-	if log == nil {
-		log = io.Discard
-	}
-	return &Audit{path: path, Log: log}
+// OpenAudit returns the audit log at path (created 0600 on first write),
+// mirrored on log (nil: not mirrored).
+func OpenAudit(path string, log *slog.Logger) *Audit {
+	return &Audit{path: path, Logger: log}
 }
 
 // NewAudit returns an audit log opened by open for each append (the state
 // directory's checked opener: no symbolic link, a regular file of the
 // service user, mode 0600).
-func NewAudit(name string, open func() (*os.File, error), log io.Writer) *Audit {
+func NewAudit(name string, open func() (*os.File, error), log *slog.Logger) *Audit {
 	a := OpenAudit(name, log)
 	a.open = open
 	return a
@@ -83,7 +87,10 @@ func (a *Audit) Write(e AuditEntry) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	fmt.Fprintln(a.Log, a.logLine(e))
+	a.log(e)
+	if a.Observe != nil {
+		a.Observe(e)
+	}
 	var f *os.File
 	if a.open != nil {
 		f, err = a.open()
@@ -108,22 +115,65 @@ func (a *Audit) Write(e AuditEntry) error {
 	return f.Close()
 }
 
-func (a *Audit) logLine(e AuditEntry) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "felhom-converge: audit: txn=%s step=%s op=%s", e.Txn, e.Step, e.Op)
-	if e.Guest != nil {
-		fmt.Fprintf(&b, " guest=%d", *e.Guest)
+// Log record messages of audit entries.
+const (
+	LogGateDecision = "gate decision"
+	LogStepOutcome  = "step outcome"
+)
+
+// log mirrors e as one record: "step outcome" when it has a result, "gate
+// decision" otherwise; only the fields set, under their JSON names. A
+// failed or unknown outcome and a gate error are errors, a refused
+// signature a warning, everything else info.
+func (a *Audit) log(e AuditEntry) {
+	if a.Logger == nil {
+		return
 	}
-	fmt.Fprintf(&b, " class=%s decision=%s", e.Class, e.Decision)
-	for _, kv := range [][2]string{{"signer", e.Signer}, {"fingerprint", e.Fingerprint}, {"nonce", e.Nonce}, {"upid", e.UPID}, {"result", e.Result}} {
-		if kv[1] != "" {
-			fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])
+	msg, level := LogGateDecision, slog.LevelInfo
+	if e.Result != "" {
+		msg = LogStepOutcome
+	}
+	switch {
+	case e.Result == ResultFailed || e.Result == "unknown" || e.Decision == "error":
+		level = slog.LevelError
+	case e.Result == "" && !allowedOrPending(e.Decision):
+		level = slog.LevelWarn
+	}
+	ctx := context.Background()
+	if !a.Logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 13)
+	str := func(k, v string) {
+		if v != "" {
+			attrs = append(attrs, slog.String(k, v))
 		}
 	}
-	if e.Reason != "" {
-		fmt.Fprintf(&b, " reason=%q", e.Reason)
+	str("txn", e.Txn)
+	str("step", e.Step)
+	str("op", e.Op)
+	if e.Guest != nil {
+		attrs = append(attrs, slog.Int("guest", *e.Guest))
 	}
-	return b.String()
+	str("class", e.Class)
+	str("decision", e.Decision)
+	str("signer", e.Signer)
+	str("fingerprint", e.Fingerprint)
+	str("nonce", e.Nonce)
+	str("upid", e.UPID)
+	str("result", e.Result)
+	str("reason", e.Reason)
+	a.Logger.LogAttrs(ctx, level, msg, attrs...)
+}
+
+// allowedOrPending reports whether a gate decision lets the step run or
+// only waits for a signature (nothing was refused).
+func allowedOrPending(d string) bool {
+	switch d {
+	case DecisionBenign, DecisionProvenance, string(trust.Accepted), string(trust.PendingSignature):
+		return true
+	}
+	return false
 }
 
 // upidText is the UPID as Proxmox prints it, or "" for none.

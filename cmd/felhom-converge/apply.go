@@ -48,6 +48,8 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	var p *plan.Plan
 	var res *apply.Result
 	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
+	ended := g.runStarted("apply", "file", c.File)
+	defer func() { ended(err, applyCounts(res)...) }()
 	saved, err := readSavedPlan(c.File)
 	if err != nil {
 		return err
@@ -194,7 +196,7 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, client *p
 	s := &session{lock: lock, j: j}
 	audit := apply.NewAudit(filepath.Join(sd.Path(), apply.AuditFile), func() (*os.File, error) {
 		return sd.OpenFile(apply.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
-	}, g.stderr)
+	}, g.log)
 	s.opts = apply.Options{
 		Host:               cfg.Host,
 		Client:             client,
@@ -206,6 +208,7 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, client *p
 		Out:                g.stdout,
 		Hook:               crashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),
 	}
+	g.showProgress(ctx, &s.opts, client)
 	if s.opts.Verifier, err = g.verifier(cfg, sd.Path()); err != nil {
 		s.close()
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/alecthomas/kong"
@@ -33,6 +34,7 @@ const (
 // Run method; shared things reach it through kong bindings.
 type CLI struct {
 	Config string `help:"Local host config file (default /etc/felhom-converge/config.hcl)." env:"FELHOM_CONVERGE_CONFIG" type:"path" placeholder:"FILE"`
+	LogFlags
 
 	Validate   ValidateCmd   `cmd:"" help:"Check desired-state HCL files: schema, types, units and references. Needs no host, network or config."`
 	Fmt        FmtCmd        `cmd:"" help:"Rewrite desired-state HCL files in canonical form."`
@@ -60,6 +62,8 @@ type globals struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	getenv     func(string) string
+	log        *slog.Logger // the run's log records on stderr (logging.go)
+	progress   *statusLine  // the progress line on stdout; nil unless stdout is a terminal
 }
 
 func main() {
@@ -96,6 +100,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	signals := handleInterrupts(stderr)
 	defer signals.stop()
 	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	if err := g.setupOutput(cli.LogFlags); err != nil {
+		return exitCodeFor(stderr, err)
+	}
 	kctx.BindTo(signals.ctx, (*context.Context)(nil))
 	err = kctx.Run(g)
 	code := exitCodeFor(stderr, err)

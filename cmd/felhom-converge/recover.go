@@ -15,7 +15,10 @@ type RecoverCmd struct {
 
 // Run settles the calls a crashed run left in flight and closes its
 // transactions, as every apply does first. It never re-posts a call.
-func (c *RecoverCmd) Run(ctx context.Context, g *globals) error {
+func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
+	var open, calls, unknown int
+	ended := g.runStarted("recover")
+	defer func() { ended(err, "open", open, "calls", calls, "unknown", unknown) }()
 	cfg, err := g.loadConfig(c.Sim, "")
 	if err != nil {
 		return err
@@ -33,16 +36,16 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer s.close()
-	open := len(s.opts.Journal.OpenTxns())
+	open = len(s.opts.Journal.OpenTxns())
 	rec, err := apply.Recover(ctx, s.opts)
 	if err != nil {
 		return err
 	}
+	calls = len(rec)
 	if len(rec) == 0 && open == 0 {
 		fmt.Fprintln(g.stdout, "recover: nothing in flight")
 		return nil
 	}
-	unknown := 0
 	for _, r := range rec {
 		if r.Result == "" {
 			unknown++

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// LogFlags are the global logging flags. Logs are slog records on stderr,
+// one line each, with stable keys (run, txn, step, op, guest, decision,
+// upid), which journald stores well: text on a terminal, JSON otherwise.
+type LogFlags struct {
+	LogFormat string `name:"log-format" default:"auto" env:"FELHOM_CONVERGE_LOG_FORMAT" placeholder:"auto|text|json" help:"Log format on stderr: text, json, or auto (text on a terminal, json otherwise)."`
+	LogLevel  string `name:"log-level" default:"info" env:"FELHOM_CONVERGE_LOG_LEVEL" placeholder:"debug|info|warn|error" help:"Least severe log records shown: debug, info, warn or error."`
+}
+
+// setupOutput builds the run's logger on stderr and, when stdout is a
+// terminal, the progress line drawn there. A log record written while the
+// line is drawn on the same terminal clears it first.
+func (g *globals) setupOutput(f LogFlags) error {
+	if isTerminal(g.stdout) {
+		out := g.stdout
+		g.progress = newStatusLine(out, func() int { return terminalWidth(out, g.getenv) })
+	}
+	w := g.stderr
+	if g.progress != nil && isTerminal(w) {
+		w = g.progress.clearing(w)
+	}
+	log, err := newLogger(f, w, isTerminal(g.stderr))
+	if err != nil {
+		return err
+	}
+	g.log = log
+	return nil
+}
+
+// newLogger builds the run's logger on w. Every record carries the run's
+// id, so the lines of one run can be found together in the journal. An
+// empty value (an environment variable set to "") is the default.
+func newLogger(f LogFlags, w io.Writer, terminal bool) (*slog.Logger, error) {
+	var level slog.Level
+	switch f.LogLevel {
+	case "", "info":
+		level = slog.LevelInfo
+	case "debug":
+		level = slog.LevelDebug
+	case "warn":
+		level = slog.LevelWarn
+	case "error":
+		level = slog.LevelError
+	default:
+		return nil, withHint(fmt.Errorf("--log-level: %q is not debug, info, warn or error", f.LogLevel), "run 'felhom-converge --help' for usage")
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := f.LogFormat
+	if format == "" || format == "auto" {
+		format = "json"
+		if terminal {
+			format = "text"
+		}
+	}
+	var h slog.Handler
+	switch format {
+	case "text":
+		h = slog.NewTextHandler(w, opts)
+	case "json":
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, withHint(fmt.Errorf("--log-format: %q is not text, json or auto", f.LogFormat), "run 'felhom-converge --help' for usage")
+	}
+	return slog.New(h).With("run", runID()), nil
+}
+
+// runID is a short random id for one run of the command.
+func runID() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// showProgress draws, when stdout is a terminal, the task apply or recover
+// waits for on the progress line, and routes the per-step lines through it
+// so they never land on a half-drawn line. Otherwise it changes nothing:
+// the plain per-step lines stay the only output.
+func (g *globals) showProgress(ctx context.Context, o *apply.Options, client *proxmox.Client) {
+	if g.progress == nil {
+		return
+	}
+	p := &waitProgress{line: g.progress, tail: client.TaskLogTail, ctx: ctx, now: time.Now, tailEvery: time.Second}
+	o.Out = g.progress
+	o.Audit.Observe = p.observe
+	prev := o.Wait.Progress
+	o.Wait.Progress = func(st proxmox.TaskStatus) {
+		if prev != nil {
+			prev(st)
+		}
+		p.progress(st)
+	}
+}
+
+// runStarted logs the start of an apply or recover run and returns the
+// func that logs its end: the result, the duration and the counts given.
+func (g *globals) runStarted(cmd string, attrs ...any) (ended func(err error, attrs ...any)) {
+	start := time.Now()
+	g.log.Info("run start", append([]any{"cmd", cmd}, attrs...)...)
+	return func(err error, attrs ...any) {
+		result, level := runResult(cmd, err)
+		args := append([]any{"cmd", cmd, "result", result, "duration", time.Since(start).Round(time.Millisecond).String()}, attrs...)
+		if level >= slog.LevelError {
+			var silent silentError
+			if !errors.As(err, &silent) {
+				args = append(args, "reason", err.Error())
+			}
+		}
+		g.log.Log(context.Background(), level, "run end", args...)
+	}
+}
+
+// runResult names how a run ended, as the exit code does: converged (or
+// ok for recover), pending, failed, locked, interrupted or error.
+func runResult(cmd string, err error) (string, slog.Level) {
+	var silent silentError
+	switch {
+	case err == nil && cmd == "apply":
+		return "converged", slog.LevelInfo
+	case err == nil:
+		return "ok", slog.LevelInfo
+	case errors.Is(err, errPending):
+		return "pending", slog.LevelInfo
+	case errors.Is(err, errLocked):
+		return "locked", slog.LevelWarn
+	case errors.Is(err, context.Canceled):
+		return "interrupted", slog.LevelWarn
+	case errors.As(err, &silent):
+		return "failed", slog.LevelError
+	}
+	return "error", slog.LevelError
+}
+
+// applyCounts are the run end's keys of an apply: its transaction and how
+// many steps ended how.
+func applyCounts(res *apply.Result) []any {
+	if res == nil {
+		return nil
+	}
+	return []any{"txn", res.Txn,
+		"done", res.Count(apply.OutcomeDone), "pending", res.Count(apply.OutcomePending),
+		"refused", res.Count(apply.OutcomeRefused), "failed", res.Count(apply.OutcomeFailed),
+		"skipped", res.Count(apply.OutcomeSkipped), "interrupted", res.Count(apply.OutcomeInterrupted)}
+}
