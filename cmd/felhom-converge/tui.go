@@ -223,14 +223,21 @@ func (p *waitProgress) progress(st proxmox.TaskStatus) {
 	if p.tail != nil && (p.tailAt.IsZero() || now.Sub(p.tailAt) >= p.tailEvery) {
 		p.tailAt = now
 		if u, err := proxmox.ParseUPID(st.UPID); err == nil {
+			// The wait polls on only when the read is done: bound it.
+			ctx, cancel := context.WithTimeout(p.ctx, tailTimeout)
+			lines, err := p.tail(ctx, u, 1)
+			cancel()
 			// Proxmox reads an empty log as the one line "no content".
-			if lines, err := p.tail(p.ctx, u, 1); err == nil && len(lines) > 0 && lines[len(lines)-1] != "no content" {
+			if err == nil && len(lines) > 0 && lines[len(lines)-1] != "no content" {
 				p.last = lines[len(lines)-1]
 			}
 		}
 	}
 	p.line.Draw(progressText(p.step, p.op, st, now.Sub(p.start), p.last))
 }
+
+// tailTimeout bounds one read of a task's log for the progress line.
+const tailTimeout = 2 * time.Second
 
 // progressText is the progress line: "  ...   STEP (OP): TASK ID running
 // for ELAPSED: LAST LOG LINE", the parts that are known.

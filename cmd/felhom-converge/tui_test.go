@@ -131,3 +131,30 @@ func TestWaitProgressShowsStepElapsedAndLatestLogLine(t *testing.T) {
 		t.Errorf("recover's wait:\n got %q\nwant %q", got, want)
 	}
 }
+
+// On a terminal, showProgress routes apply's per-step lines through the
+// progress line and draws each poll after the callback set before; not on
+// a terminal it changes nothing.
+func TestShowProgressWiresOnlyATerminal(t *testing.T) {
+	var plain bytes.Buffer
+	g := &globals{stdout: &plain}
+	o := apply.Options{Out: &plain, Audit: apply.OpenAudit(t.TempDir()+"/audit.jsonl", nil)}
+	g.showProgress(context.Background(), &o, nil)
+	if o.Out != &plain || o.Wait.Progress != nil || o.Audit.Observe != nil {
+		t.Fatalf("not a terminal: options changed")
+	}
+
+	term := &fakeTerminal{cols: 80}
+	g.progress = newStatusLine(term, term.width)
+	polls := 0
+	o.Wait.Progress = func(proxmox.TaskStatus) { polls++ }
+	g.showProgress(context.Background(), &o, &proxmox.Client{})
+	if err := o.Audit.Write(apply.AuditEntry{Txn: "t", Step: "guest.stop-100-a", Op: "guest.stop", Decision: apply.DecisionBenign}); err != nil {
+		t.Fatal(err)
+	}
+	o.Wait.Progress(proxmox.TaskStatus{UPID: "not a upid", Type: "vzshutdown", ID: "100", Status: "running"})
+	fmt.Fprintln(o.Out, "done              guest.stop 100")
+	if got, want := term.take(), "\r  ...   guest.stop-100-a: vzshutdown 100 running for 0s\033[K\r\033[Kdone              guest.stop 100\n"; got != want || polls != 1 {
+		t.Errorf("terminal (%d earlier callbacks):\n got %q\nwant %q", polls, got, want)
+	}
+}
