@@ -27,14 +27,7 @@ func TestScript(t *testing.T) {
 		UpdateScripts:       os.Getenv("UPDATE_SCRIPTS") != "",
 		Cmds:                scriptCmds(),
 		Setup: func(env *testscript.Env) error {
-			// A script sees only the settings it makes itself: drop any
-			// FELHOM_CONVERGE_* and systemd credentials from the caller.
-			for _, kv := range os.Environ() {
-				k, _, _ := strings.Cut(kv, "=")
-				if strings.HasPrefix(k, "FELHOM_CONVERGE_") || k == "CREDENTIALS_DIRECTORY" {
-					env.Setenv(k, "")
-				}
-			}
+			isolateEnv(env)
 			examples, err := filepath.Abs("../../examples")
 			if err != nil {
 				return err
@@ -60,4 +53,15 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 		}
 	}
 	return all
+}
+
+// isolateEnv makes a script see only the settings it makes itself: it
+// drops any FELHOM_CONVERGE_* and systemd credentials from the caller.
+func isolateEnv(env *testscript.Env) {
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "FELHOM_CONVERGE_") || k == "CREDENTIALS_DIRECTORY" {
+			env.Setenv(k, "")
+		}
+	}
 }

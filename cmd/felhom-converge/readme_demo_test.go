@@ -62,12 +62,7 @@ func TestReadmeGuidedDemo(t *testing.T) {
 		Dir:  dir,
 		Cmds: scriptCmds(),
 		Setup: func(env *testscript.Env) error {
-			for _, kv := range os.Environ() {
-				k, _, _ := strings.Cut(kv, "=")
-				if strings.HasPrefix(k, "FELHOM_CONVERGE_") || k == "CREDENTIALS_DIRECTORY" {
-					env.Setenv(k, "")
-				}
-			}
+			isolateEnv(env)
 			if err := os.MkdirAll(filepath.Join(env.WorkDir, "examples"), 0o755); err != nil {
 				return err
 			}
