@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
@@ -236,6 +237,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	}
 	if runErr == nil {
 		r.housekeeping(ctx)
+		r.recordObserved(p)
 	}
 	for _, s := range r.sigs {
 		if !s.matched {
@@ -365,9 +367,9 @@ func (r *run) finish(st *plan.Step, sr StepResult) {
 	}
 	fmt.Fprintln(r.o.Out, line)
 	if sr.Request != "" {
-		fmt.Fprintf(r.o.Out, "  sign it with: ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleOperational, sr.Request)
+		fmt.Fprintf(r.o.Out, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, sr.Request))
 		if st.Op == ops.SignersRotate {
-			fmt.Fprintf(r.o.Out, "  or with a recovery key: ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleRecovery, sr.Request)
+			fmt.Fprintf(r.o.Out, "  or with a recovery key: %s\n", trust.SignCommand(trust.RoleRecovery, sr.Request))
 		}
 		fmt.Fprintf(r.o.Out, "  then put it and its .sig into %s and apply again\n", r.o.SignaturesDir)
 	}
@@ -543,4 +545,32 @@ func (r *run) inFlight() bool {
 		}
 	}
 	return false
+}
+
+// recordObserved records, for each managed guest the plan left alone, the
+// digest observed this run when it differs from the one the journal has:
+// a change made outside the tool is then reported (as drift) by the plan
+// that saw it, not by every plan after.
+func (r *run) recordObserved(p *plan.Plan) {
+	touched := map[int]bool{}
+	for _, st := range p.Steps {
+		touched[st.VMID()] = true
+	}
+	vmids := make([]int, 0, len(p.Observed))
+	for v := range p.Observed {
+		vmids = append(vmids, v)
+	}
+	sort.Ints(vmids)
+	for _, v := range vmids {
+		d := p.Observed[v]
+		if touched[v] || d == "" {
+			continue
+		}
+		if last, _, ok := r.o.Journal.LastDigest(v); ok && last == d {
+			continue
+		}
+		if err := r.o.Journal.GuestDigest(r.txn, v, d, "observed"); err != nil {
+			fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
+		}
+	}
 }

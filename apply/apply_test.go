@@ -308,7 +308,7 @@ func TestDestructiveStepWithoutSignatureIsPending(t *testing.T) {
 	if err != nil || req.Op != ops.GuestDestroy || req.Guest != 110 || req.Host != "pve-demo" {
 		t.Fatalf("request %+v %v", req, err)
 	}
-	if !strings.Contains(e.out.String(), "ssh-keygen -Y sign -n felhom-operational -f KEY "+p.Request) {
+	if !strings.Contains(e.out.String(), "ssh-keygen -Y sign -n felhom-operational -f ~/.ssh/id_ed25519 "+p.Request) {
 		t.Errorf("no signing command in\n%s", e.out.String())
 	}
 	if got := e.decisions("guest.destroy-110-a"); len(got) != 1 || got[0] != "pending_signature" {

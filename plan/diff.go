@@ -46,6 +46,7 @@ func Diff(desired *schema.Host, live *Live, in Inputs) *Plan {
 			Errors:        []Error{},
 			Outstanding:   []Outstanding{},
 			Drift:         []Drift{},
+			Observed:      map[int]string{},
 		},
 		desired: desired,
 		live:    live,
@@ -60,6 +61,9 @@ func Diff(desired *schema.Host, live *Live, in Inputs) *Plan {
 	for i := range desired.Guests {
 		g := &desired.Guests[i]
 		managed[g.VMID] = true
+		if lg := live.Guests[g.VMID]; lg != nil && lg.Observed {
+			b.plan.Observed[g.VMID] = lg.Digest
+		}
 		gd := &guestDiff{b: b, g: g, lg: live.Guests[g.VMID]}
 		gd.run()
 		for _, j := range jobsByGuest[g.VMID] {

@@ -47,6 +47,11 @@ func (d *guestDiff) job(j schema.Job) {
 		if op == ops.SnapshotRollback {
 			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
 			s.Safety = "a safety snapshot of the current state first"
+			if !newestSnapshot(lg, j.Snapshot) {
+				// As apply decides: a safety snapshot would become the
+				// newest, and ZFS rolls back only to the newest.
+				s.Safety = "a vzdump backup of the current state first (the target is not the newest snapshot)"
+			}
 		} else {
 			// Even the tool's own safety snapshot: a deletion the file
 			// asks for needs a signature (apply's housekeeping removes
@@ -68,7 +73,7 @@ func (d *guestDiff) job(j schema.Job) {
 		snaps := snapshotNames(lg)
 		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, map[string]any{"archive": j.Backup, "volumes": vols, "snapshots": snaps, "job": j.ID})
 		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup) + snapshotsLost(snaps)
-		s.Safety = "a safety snapshot of the current state first"
+		s.Safety = "a vzdump backup of the guest first (its snapshots go with the volumes the restore replaces)"
 	case schema.OpBackupCreate:
 		s = d.backupJob(j)
 	case schema.OpGuestReboot:
@@ -120,4 +125,18 @@ func (d *guestDiff) backupJob(j schema.Job) Step {
 	s := d.b.newStep(j.VMID, d.name(), ops.BackupPrune, params)
 	s.Reason = fmt.Sprintf("the storage's retention (%s) deletes %s", st.PruneBackups, strings.Join(removed, ", "))
 	return s
+}
+
+// newestSnapshot reports whether name is the guest's most recent snapshot
+// by the time it was taken (and the parent of its current state, as far
+// as the list shows it).
+func newestSnapshot(lg *LiveGuest, name string) bool {
+	newest := ""
+	var at int64 = -1
+	for _, s := range lg.Snapshots {
+		if int64(s.SnapTime) > at {
+			newest, at = s.Name, int64(s.SnapTime)
+		}
+	}
+	return newest == name
 }

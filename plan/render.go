@@ -7,14 +7,15 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 // RenderOptions configure the human rendering.
 type RenderOptions struct {
-	Color bool   // ANSI colour (only on a terminal, never with NO_COLOR)
-	Key   string // the signing key path shown in the command (default ~/.ssh/id_ed25519)
+	Color bool // ANSI colour (only on a terminal, never with NO_COLOR)
 }
 
 // Symbol is the one-character mark of a step: + create, ~ change,
@@ -98,9 +99,6 @@ const (
 // unmanaged guests, outstanding restarts and the summary. The output is
 // stable, so it reads well in a Git diff.
 func (p *Plan) Render(w io.Writer, o RenderOptions) error {
-	if o.Key == "" {
-		o.Key = "~/.ssh/id_ed25519"
-	}
 	var b bytes.Buffer
 	paint := func(code, s string) string {
 		if !o.Color {
@@ -119,7 +117,7 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 	}
 	for _, d := range p.Drift {
 		fmt.Fprintf(&b, "\n%s guest %d changed outside felhom-converge since the last apply (%s)\n",
-			paint(ansiYellow, "Note:"), d.Guest, d.Since.Format("2006-01-02 15:04:05Z"))
+			paint(ansiYellow, "Note:"), d.Guest, d.Since.UTC().Format(time.RFC3339))
 	}
 	lastGroup := ""
 	for _, s := range p.Steps {
@@ -147,8 +145,10 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 				fmt.Fprintf(&b, "      safety: %s\n", clean(s.Safety))
 			}
 			if s.Request != "" {
-				ns := "felhom-operational"
-				fmt.Fprintf(&b, "      sign:   ssh-keygen -Y sign -n %s -f %s %s\n", ns, o.Key, clean(s.Request))
+				fmt.Fprintf(&b, "      sign:   %s\n", trust.SignCommand(trust.RoleOperational, clean(s.Request)))
+				if s.Op == ops.SignersRotate {
+					fmt.Fprintf(&b, "      or with a recovery key: %s\n", trust.SignCommand(trust.RoleRecovery, clean(s.Request)))
+				}
 				fmt.Fprintf(&b, "      until:  %s\n", s.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 			}
 		} else if s.Provenance != "" {

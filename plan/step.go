@@ -31,6 +31,10 @@ type Plan struct {
 	// Drift lists managed guests changed outside felhom-converge since the
 	// last apply.
 	Drift []Drift `json:"drift"`
+	// Observed is each managed guest's config digest at observe time, by
+	// vmid: apply records it for guests it leaves alone, so a change seen
+	// once is not reported as drift forever.
+	Observed map[int]string `json:"observed_digests"`
 }
 
 // Step is one action on the host. Params carry everything the executor

@@ -355,3 +355,12 @@ func (r Request) sameBinding(step Action) string {
 	}
 	return strings.Join(diff, ", ")
 }
+
+// DefaultKey is the operator key path the printed signing commands show.
+const DefaultKey = "~/.ssh/id_ed25519"
+
+// SignCommand is the stock OpenSSH command that signs the request at path
+// for role, as every command prints it.
+func SignCommand(role, path string) string {
+	return "ssh-keygen -Y sign -n " + role + " -f " + DefaultKey + " " + path
+}

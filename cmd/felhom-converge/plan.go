@@ -72,7 +72,17 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 			return err
 		}
 		if c.Out != "" {
-			fmt.Fprintf(g.stdout, "Saved the plan to %s; apply exactly it with: felhom-converge apply %s\n", c.Out, c.Out)
+			cmd := "felhom-converge apply"
+			if g.configPath != "" {
+				cmd += " --config " + g.configPath
+			}
+			if c.Sim != "" {
+				cmd += " --sim " + c.Sim
+			}
+			if c.Requests != "" {
+				cmd += " --requests " + c.Requests
+			}
+			fmt.Fprintf(g.stdout, "Saved the plan to %s; apply exactly it with: %s %s\n", c.Out, cmd, c.Out)
 		}
 	}
 	if len(p.Errors) > 0 {

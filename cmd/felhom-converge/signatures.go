@@ -302,9 +302,9 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
-	fmt.Fprintf(g.stdout, "wrote %s\nsign it with:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", path, trust.RoleOperational, path)
+	fmt.Fprintf(g.stdout, "wrote %s\nsign it with:\n  %s\n", path, trust.SignCommand(trust.RoleOperational, path))
 	if req.Op == ops.SignersRotate {
-		fmt.Fprintf(g.stdout, "or with a recovery key:\n  ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleRecovery, path)
+		fmt.Fprintf(g.stdout, "or with a recovery key:\n  %s\n", trust.SignCommand(trust.RoleRecovery, path))
 	}
 	return nil
 }

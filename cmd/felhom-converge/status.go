@@ -146,7 +146,7 @@ func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
 		}
 		fmt.Fprintln(w, line)
 		if ps.Request != "" {
-			fmt.Fprintf(w, "    sign: ssh-keygen -Y sign -n %s -f KEY %s\n", trust.RoleOperational, ps.Request)
+			fmt.Fprintf(w, "    sign: %s\n", trust.SignCommand(trust.RoleOperational, ps.Request))
 		}
 	}
 	fmt.Fprintf(w, "pending reboots: %d\n", len(r.PendingReboot))
