@@ -242,7 +242,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	for _, s := range r.sigs {
 		if !s.matched {
 			r.res.Unmatched = append(r.res.Unmatched, s.ID)
-			fmt.Fprintf(o.Out, "signed request %s matches no planned step (left alone)\n", trust.QuoteName(s.ID))
+			fmt.Fprintf(o.Out, "signed request %s matches no planned step (left alone)%s\n", trust.QuoteName(s.ID), r.whyUnmatched(p, s))
 		}
 	}
 	outcome := "converged"
@@ -573,4 +573,25 @@ func (r *run) recordObserved(p *plan.Plan) {
 			fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
 		}
 	}
+}
+
+// whyUnmatched says, for a signed request no step matched, what the
+// operator should know: that its signature was used already, or how its
+// params differ from the planned step of the same op and guest.
+func (r *run) whyUnmatched(p *plan.Plan, s *signedRequest) string {
+	if s.Parsed == nil {
+		return ""
+	}
+	if r.o.Verifier != nil && r.o.Verifier.Nonces != nil {
+		if used, err := r.o.Verifier.Nonces.Consumed(s.Parsed.Nonce); err == nil && used {
+			return fmt.Sprintf(": its signature was used already; remove %s.req and its .sig from the signatures directory", s.ID)
+		}
+	}
+	for _, st := range p.Steps {
+		if st.Op == s.Parsed.Op && st.VMID() == s.Parsed.Guest {
+			return fmt.Sprintf(": the planned %s on guest %d has params %s, the request %s; sign the step's own request %s",
+				st.Op, st.VMID(), st.Params, s.Parsed.Params, st.ID)
+		}
+	}
+	return ""
 }

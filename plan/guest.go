@@ -146,7 +146,11 @@ func (d *guestDiff) create() {
 	var changes []Change
 	set := func(k, v string) {
 		conf[k] = v
-		changes = append(changes, Change{Field: k, New: v})
+		shown := v
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && (k == "memory" || k == "swap") {
+			shown = humanMiB(n) // as a change shows it
+		}
+		changes = append(changes, Change{Field: k, New: shown})
 	}
 	if g.Hostname != "" {
 		set("hostname", g.Hostname)

@@ -130,6 +130,8 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 		return err
 	}
 	switch {
+	case ctx.Err() != nil:
+		return ctx.Err() // interrupted: exit 130; recover settles what was in flight
 	case res.Failed() || len(p.Errors) > 0:
 		return silentError{code: exitError}
 	case res.Pending():
@@ -275,7 +277,11 @@ func readSavedPlan(file string) (*plan.Plan, error) {
 	var p plan.Plan
 	dec := json.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(&p); err != nil || p.FormatVersion == "" {
-		return nil, withHint(fmt.Errorf("%s: not a saved plan (%v); nothing was changed", file, err),
+		why := "it has no format_version"
+		if err != nil {
+			why = err.Error()
+		}
+		return nil, withHint(fmt.Errorf("%s: not a saved plan (%s); nothing was changed", file, why),
 			"write one with 'felhom-converge plan --out FILE', or apply the desired-state HCL file")
 	}
 	if p.FormatVersion != plan.FormatVersion {

@@ -136,7 +136,7 @@ func exitCodeFor(stderr io.Writer, err error) int {
 		return exitPending
 	case errors.Is(err, errLocked):
 		errorf(stderr, "%v", err)
-		hintf(stderr, "wait for the other run to finish; the lock is released when its process exits")
+		hintf(stderr, "wait for the other run to finish (apply --lock-timeout 5m waits for it); the lock is released when its process exits")
 		return exitLocked
 	case errors.As(err, new(pullFailedError)):
 		errorf(stderr, "%v", err) // one line: what failed and which file stays

@@ -141,6 +141,7 @@ func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) 
 		return nil
 	}
 	warnSharedNonces(g, reqs)
+	replayed := 0
 	for _, s := range reqs {
 		d, err := v.Check(host, s.Req, s.Sig)
 		if err != nil {
@@ -150,9 +151,16 @@ func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) 
 		if !d.Accepted() {
 			failed++
 		}
+		if d.Outcome == trust.Replayed {
+			replayed++
+		}
 	}
 	if failed > 0 {
 		errorf(g.stderr, "%d of %d requests do not verify", failed, total)
+		if replayed > 0 {
+			hintf(g.stderr, "a signature whose nonce was used (its step ran) is refused for good: remove its .req and .req.sig from %s", dir)
+		}
+		hintf(g.stderr, "verify checks the signatures; whether a request matches a planned step is decided by apply (plan shows the steps and their requests)")
 		return silentError{code: exitError}
 	}
 	return nil

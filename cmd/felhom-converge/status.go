@@ -198,7 +198,7 @@ func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
 		fmt.Fprintf(w, "  %s\n", h.Corrupt)
 	}
 	if h.TornTail != "" {
-		fmt.Fprintf(w, "  %s (or a run is writing it right now); the next run cuts it off\n", h.TornTail)
+		fmt.Fprintf(w, "  %s; the next run cuts it off\n", h.TornTail)
 	}
 	if t := h.TornSaved; t != nil {
 		fmt.Fprintf(w, "  an earlier torn tail (%s) was cut off and kept in %s (%s)\n", byteSize(t.Size), t.Path, stamp(t.Modified))
