@@ -196,6 +196,9 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 		AllowedSigners: signers,
 		Mounts:         hostMounts(pr.desired.Storages, spec.sim),
 	})
+	if err := p.CheckResources(ctx, pr.client); err != nil {
+		return withHint(fmt.Errorf("observe the host: %w", err), "%s", observeHint(err))
+	}
 	dir := spec.requests
 	if dir == "" {
 		dir = filepath.Join(pr.cfg.StateDir, "requests")
