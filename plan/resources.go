@@ -74,16 +74,19 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 	if len(bad) == 0 {
 		return nil
 	}
+	source := map[int]string{}
 	kept := p.Steps[:0]
 	for _, s := range p.Steps {
 		if _, ok := bad[s.VMID()]; !ok {
 			kept = append(kept, s)
+		} else if source[s.VMID()] == "" {
+			source[s.VMID()] = s.Source
 		}
 	}
 	p.Steps = kept
 	for _, v := range sortedVMIDs(bridgesOnly(bad)) {
 		vv := v
-		p.Errors = append(p.Errors, Error{Guest: &vv, Message: fmt.Sprintf("guest %d: %s", v, bad[v])})
+		p.Errors = append(p.Errors, Error{Guest: &vv, Range: source[v], Message: fmt.Sprintf("guest %d: %s", v, bad[v])})
 	}
 	return nil
 }
