@@ -352,3 +352,33 @@ func sameJSON(a, b json.RawMessage) bool {
 	}
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
+
+// SettleInterrupted records in the last run's record that recovery has
+// settled its interrupted calls: their steps are no longer listed as
+// failed (the journal keeps how each call ended). Nothing is written when
+// there is no record or nothing interrupted in it.
+func SettleInterrupted(stateDir string) error {
+	d, err := journal.OpenStateDir(stateDir)
+	if err != nil {
+		return fmt.Errorf("last run: %w", err)
+	}
+	r, err := readLastRun(d)
+	if err != nil || r == nil {
+		return err
+	}
+	kept := r.Failed[:0]
+	for _, f := range r.Failed {
+		if f.Outcome != "interrupted" {
+			kept = append(kept, f)
+		}
+	}
+	if len(kept) == len(r.Failed) {
+		return nil
+	}
+	r.Failed = kept
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return fmt.Errorf("last run: %w", err)
+	}
+	return atomicfile.WriteFile(filepath.Join(d.Path(), LastRunFile), append(b, '\n'), 0o600)
+}

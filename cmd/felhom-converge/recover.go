@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/status"
 )
 
 type RecoverCmd struct {
@@ -55,5 +56,8 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 		return withHint(fmt.Errorf("recover: %d call(s) still unknown", unknown), "run 'felhom-converge recover' again once the host answers")
 	}
 	fmt.Fprintf(g.stdout, "recover: settled %d call(s)\n", len(rec))
+	if err := status.SettleInterrupted(cfg.StateDir); err != nil {
+		warnf(g.stderr, "status: %v", err)
+	}
 	return nil
 }
