@@ -92,7 +92,7 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 		if err := o.Journal.End(txn, "aborted"); err != nil {
 			return out, fmt.Errorf("recover: journal: %w", err)
 		}
-		fmt.Fprintf(o.Out, "recover: closed transaction %s, left open by a crashed run\n", txn)
+		fmt.Fprintf(o.Out, "recover: closed transaction %s, left open by a run that crashed or was interrupted\n", txn)
 	}
 	return out, nil
 }

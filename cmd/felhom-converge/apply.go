@@ -33,6 +33,9 @@ type ApplyCmd struct {
 	Requests    string        `help:"Directory the signature requests of pending steps are written to; default STATE_DIR/requests." placeholder:"DIR" type:"path"`
 	LockTimeout time.Duration `default:"0s" help:"How long to wait for another run to release the state directory's lock (0: fail at once, exit 3)."`
 	RequestTTL  time.Duration `name:"request-ttl" default:"24h" help:"How long a new signature request stays signable."`
+	// AutoApprove is accepted for Terraform users' habits: apply never
+	// asks (benign steps run, destructive ones wait for a signature).
+	AutoApprove bool `name:"auto-approve" hidden:"" help:"Accepted and ignored: apply never asks for confirmation."`
 }
 
 // Help is the detailed --help text.
