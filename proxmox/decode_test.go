@@ -344,3 +344,16 @@ func TestDecodeLXCListProxmoxerCapture(t *testing.T) {
 		t.Fatalf("ListLXC = %+v, %v", l, err)
 	}
 }
+
+// GET pending marks a forced deletion with delete=2 (pve-container's
+// vm_pending): it is a pending deletion like 1.
+func TestPendingEntryForcedDelete(t *testing.T) {
+	var entries []PendingEntry
+	body := `[{"key":"digest","value":"abc"},{"key":"mp0","value":"local-lvm:vm-1-disk-1,mp=/x","delete":2},{"key":"net0","value":"name=eth0","delete":0},{"key":"cores","value":2,"pending":"4"}]`
+	if err := json.Unmarshal([]byte(body), &entries); err != nil {
+		t.Fatal(err)
+	}
+	if !entries[1].Delete || entries[2].Delete || !entries[3].HasPending || entries[3].Pending != "4" || entries[3].Value != "2" {
+		t.Errorf("entries %+v", entries)
+	}
+}

@@ -536,12 +536,13 @@ func (p *PendingEntry) UnmarshalJSON(b []byte) error {
 		Key     string          `json:"key"`
 		Value   json.RawMessage `json:"value"`
 		Pending json.RawMessage `json:"pending"`
-		Delete  Bool            `json:"delete"`
+		Delete  json.RawMessage `json:"delete"` // 1, or 2 for a forced delete
 	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return fmt.Errorf("pending entry: %w", err)
 	}
-	*p = PendingEntry{Key: raw.Key, Delete: bool(raw.Delete)}
+	del, _ := scalarText(raw.Delete)
+	*p = PendingEntry{Key: raw.Key, Delete: del != "" && del != "0" && del != "false"}
 	text := func(v json.RawMessage) (string, bool) {
 		if len(v) == 0 {
 			return "", false
