@@ -109,6 +109,7 @@ type planSpec struct {
 // planned is a plan together with what made it; release frees the
 // connection (and the embedded simulator).
 type planned struct {
+	warn    func(string) // prints a warning on stderr
 	cfg     *config.Config
 	desired *schema.Host
 	src     []byte
@@ -156,7 +157,8 @@ func (g *globals) makePlan(ctx context.Context, spec planSpec) (*planned, error)
 	if err != nil {
 		return nil, err
 	}
-	pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: release}
+	pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: release,
+		warn: func(msg string) { warnf(g.stderr, "%s", msg) }}
 	if err := pr.replan(ctx, spec); err != nil {
 		release()
 		return nil, err
@@ -172,7 +174,7 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 	prov := spec.prov
 	if prov == nil {
 		var err error
-		if prov, err = readProvenance(pr.cfg.StateDir); err != nil {
+		if prov, err = readProvenance(pr.cfg.StateDir, pr.warn); err != nil {
 			return err
 		}
 	}
@@ -249,7 +251,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 // readProvenance reads the journal without the lock and without writing,
 // for a plan: which jobs ran, what the tool created, the digests the last
 // apply recorded. No state directory yet means no history.
-func readProvenance(stateDir string) (plan.Provenance, error) {
+func readProvenance(stateDir string, warn func(string)) (plan.Provenance, error) {
 	d, err := journal.InspectStateDir(stateDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return plan.NoProvenance{}, nil
@@ -258,6 +260,13 @@ func readProvenance(stateDir string) (plan.Provenance, error) {
 		return nil, withHint(fmt.Errorf("read the journal: %w", err), "the state directory must be owned by the service user and not be group- or world-writable")
 	}
 	j, err := journal.Read(d, journal.Options{})
+	var ce *journal.CorruptError
+	if errors.As(err, &ce) && ce.Partial != nil && warn != nil {
+		// plan changes nothing: it may show what the records before the
+		// damage say (apply refuses until the journal is repaired).
+		warn(fmt.Sprintf("%v; this plan uses the %d records before the damage (a job that ran after it may show again), and apply refuses to run until it is repaired", err, len(ce.Partial.Records())))
+		return apply.FromJournal(ce.Partial), nil
+	}
 	if err != nil {
 		return nil, withHint(fmt.Errorf("read the journal: %w", err), "'felhom-converge journal show' shows where it is damaged")
 	}
