@@ -45,29 +45,40 @@ func (r *run) housekeeping(ctx context.Context) {
 			}
 			continue
 		}
-		params, _ := json.Marshal(map[string]string{"snapshot": name})
-		st.Params = params
+		st.Params, _ = json.Marshal(map[string]string{"snapshot": name})
 		why := fmt.Sprintf("safety snapshot %s of guest %d, taken %s, is older than safety.keep (%s)",
 			name, v, ts.Created.UTC().Format("2006-01-02T15:04:05Z"), keep)
-		entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: id, Op: ops.SnapshotDelete, Guest: guestPtr(v),
-			Class: string(ops.Destructive), Decision: DecisionProvenance, Reason: why}
-		if err := r.o.Audit.Write(entry); err != nil {
-			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "not run: " + err.Error()})
-			continue
-		}
-		x := &stepRun{run: r, st: st, gate: gateResult{allowed: true, decision: DecisionProvenance}}
-		_, err = x.do(ctx, call{op: ops.SnapshotDelete, params: params, task: "vzdelsnapshot",
-			post: func(ctx context.Context) (proxmox.UPID, error) { return r.o.Client.DeleteSnapshot(ctx, v, name) }})
-		if err != nil {
-			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: err.Error(), UPID: x.lastUPID})
-			continue
-		}
-		if err := r.o.Journal.SnapshotRemoved(r.txn, v, name); err != nil {
-			fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
-		}
-		r.afterSuccess(ctx, st)
-		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeDone, Message: "removed: " + why, UPID: x.lastUPID})
+		r.removeOwn(ctx, st, why, func(x *stepRun) error {
+			_, err := x.do(ctx, call{op: ops.SnapshotDelete, params: st.Params, task: "vzdelsnapshot",
+				post: func(ctx context.Context) (proxmox.UPID, error) { return r.o.Client.DeleteSnapshot(ctx, v, name) }})
+			return err
+		}, func() error { return r.o.Journal.SnapshotRemoved(r.txn, v, name) })
 	}
+}
+
+// removeOwn runs the removal of something the journal proves is the
+// tool's own (decision allowed_provenance): it audits the decision (no
+// audit line, no removal), makes the call, records it gone, and reports
+// the outcome as a step of the run.
+func (r *run) removeOwn(ctx context.Context, st *plan.Step, why string, remove func(*stepRun) error, gone func() error) {
+	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()),
+		Class: string(ops.Destructive), Decision: DecisionProvenance, Reason: why}
+	if err := r.o.Audit.Write(entry); err != nil {
+		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "not run: " + err.Error()})
+		return
+	}
+	x := &stepRun{run: r, st: st, gate: gateResult{allowed: true, decision: DecisionProvenance}}
+	if err := remove(x); err != nil {
+		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: err.Error(), UPID: x.lastUPID})
+		return
+	}
+	if err := gone(); err != nil {
+		fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
+	}
+	if st.Op == ops.SnapshotDelete {
+		r.afterSuccess(ctx, st) // the guest's config changed (its snapshot list)
+	}
+	r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeDone, Message: "removed: " + why, UPID: x.lastUPID})
 }
 
 // backupHousekeeping deletes the tool's safety backups older than
@@ -99,25 +110,11 @@ func (r *run) backupHousekeeping(ctx context.Context) {
 		case bool(it.Protected):
 			continue // someone protected it: theirs to remove now
 		}
-		params, _ := json.Marshal(map[string]any{"archives": []string{volid}, "storage": storageOfVolume(volid)})
-		st.Params = params
+		st.Params, _ = json.Marshal(map[string]any{"archives": []string{volid}, "storage": storageOfVolume(volid)})
 		why := fmt.Sprintf("safety backup %s of guest %d, taken %s, is older than safety.keep (%s)",
 			volid, v, tb.Created.UTC().Format("2006-01-02T15:04:05Z"), keep)
-		entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: id, Op: ops.BackupPrune, Guest: guestPtr(v),
-			Class: string(ops.Destructive), Decision: DecisionProvenance, Reason: why}
-		if err := r.o.Audit.Write(entry); err != nil {
-			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "not run: " + err.Error()})
-			continue
-		}
-		x := &stepRun{run: r, st: st, gate: gateResult{allowed: true, decision: DecisionProvenance}}
-		if err := x.deleteArchive(ctx, 0, volid, false); err != nil {
-			r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: err.Error(), UPID: x.lastUPID})
-			continue
-		}
-		if err := r.o.Journal.BackupRemoved(r.txn, volid); err != nil {
-			fmt.Fprintf(r.o.Out, "warning: journal: %v\n", err)
-		}
-		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeDone, Message: "removed: " + why, UPID: x.lastUPID})
+		r.removeOwn(ctx, st, why, func(x *stepRun) error { return x.deleteArchive(ctx, 0, volid, false) },
+			func() error { return r.o.Journal.BackupRemoved(r.txn, volid) })
 	}
 }
 
