@@ -236,8 +236,8 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 		}
 	}
 	if runErr == nil {
+		r.recordObserved(p) // first: housekeeping records the digests it changes
 		r.housekeeping(ctx)
-		r.recordObserved(p)
 	}
 	for _, s := range r.sigs {
 		if !s.matched {

@@ -1063,3 +1063,119 @@ func backupID(t *testing.T, res *apply.Result) string {
 	t.Fatalf("no backup housekeeping step in %+v", res.Steps)
 	return ""
 }
+
+func TestZFSRollbackToTheNewestSnapshotTakesASafetyBackup(t *testing.T) {
+	statePath := filepath.Join(t.TempDir(), "state.json")
+	sim, err := pvesim.New(pvesim.Options{TaskDuration: 5 * time.Millisecond, ResourcesLag: -1, StatePath: statePath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(statePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	json.Unmarshal(b, &st)
+	for _, s := range st["storages"].([]any) {
+		m := s.(map[string]any)
+		if m["id"] == "local-lvm" {
+			m["type"], m["pool"] = "zfspool", "rpool/data"
+			delete(m, "vgname")
+			delete(m, "thinpool")
+		}
+	}
+	b, _ = json.Marshal(st)
+	os.WriteFile(statePath, b, 0o600)
+	endpoint, err := sim.Start("127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	token, _ := proxmox.ParseToken(sim.Token("converge"))
+	c, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t)
+	e.sim, e.client = sim, c
+	e.opts.Client, e.opts.TokenUser = c, token.ID()
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"snapshot":"pre-upgrade"}`)
+	p := outcome(t, e.run(rb), rb.ID, apply.OutcomePending)
+	sign(p.Request)
+	res := e.run(rb)
+	r := outcome(t, res, rb.ID, apply.OutcomeDone)
+	if !strings.Contains(r.Message, "safety backup") {
+		t.Errorf("message %q: on ZFS the safety step must be a backup", r.Message)
+	}
+}
+
+func TestArchiveDeleteWhoseAnswerWasLostStaysInFlight(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	oldest := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
+	pr := step("backup.prune-100-a", ops.BackupPrune, 100, `{"archives":["`+oldest+`"],"job":"j","storage":"local"}`)
+	p := outcome(t, e.run(pr), pr.ID, apply.OutcomePending)
+	sign(p.Request)
+	h, err := e.sim.Hold("DELETE", "/nodes/{node}/storage/{storage}/content/{volume}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Release()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-h.Reached(); cancel() }()
+	if _, err := apply.Run(ctx, &plan.Plan{Host: "pve-demo", Steps: []plan.Step{pr}}, e.opts); err != nil {
+		t.Fatal(err)
+	}
+	tm, ok := e.journal.result(pr.ID + "#delete0")
+	if ok && tm.Result == apply.ResultFailed {
+		t.Errorf("the DELETE took effect (held answer) but the journal says failed, not in flight")
+	}
+	h.Release()
+	time.Sleep(200 * time.Millisecond) // the held request's imgdel task finishes
+	// Recovery settles it from the task (or the archive's absence).
+	rec, err := apply.Recover(context.Background(), e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rec {
+		if r.Call == pr.ID+"#delete0" && r.Result != apply.ResultOK {
+			t.Errorf("recovered %+v, want ok", r)
+		}
+	}
+}
+
+func TestHousekeepingDigestIsNotOverwrittenByTheObservedOne(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	e.opts.Safety.Keep = 7 * 24 * time.Hour
+	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"snapshot":"pre-upgrade"}`)
+	p := outcome(t, e.run(rb), rb.ID, apply.OutcomePending)
+	sign(p.Request)
+	outcome(t, e.run(rb), rb.ID, apply.OutcomeDone)
+	ctx := context.Background()
+	cfg, _ := e.client.GuestConfig(ctx, 100)
+	e.opts.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	// a plan that observed 100 (nothing to do on it) and applies: housekeeping removes the safety snapshot
+	res, err := apply.Run(ctx, &plan.Plan{Host: "pve-demo", Observed: map[int]string{100: cfg.Digest}}, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcome(t, res, "housekeeping-snapshot.delete-100-"+safetyName(t, res), apply.OutcomeDone)
+	live, _ := e.client.GuestConfig(ctx, 100)
+	last, _, _ := e.journal.LastDigest(100)
+	if last != live.Digest {
+		t.Errorf("journal's last digest of 100 is %s (observed before housekeeping), live is %s: the next plan reports the tool's own housekeeping as drift", last, live.Digest)
+	}
+}
+
+func safetyName(t *testing.T, res *apply.Result) string {
+	t.Helper()
+	for _, s := range res.Steps {
+		if v, ok := strings.CutPrefix(s.ID, "housekeeping-snapshot.delete-100-"); ok {
+			return v
+		}
+	}
+	t.Fatalf("no snapshot housekeeping in %+v", res.Steps)
+	return ""
+}

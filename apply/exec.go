@@ -350,13 +350,14 @@ func (x *stepRun) execute(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		newest, err := x.newestSnapshot(ctx, p.Snapshot)
+		snapshotSafe, err := x.snapshotKeepsRollback(ctx, p.Snapshot)
 		if err != nil {
 			return err
 		}
-		// A safety snapshot would become the newest, and a storage such as
-		// ZFS rolls back only to the newest: then the way back is a backup.
-		if newest {
+		// A safety snapshot becomes the newest snapshot, and ZFS rolls back
+		// only to the newest: there (and for an older target anywhere) the
+		// way back is a backup.
+		if snapshotSafe {
 			err = x.safetySnapshot(ctx)
 		} else {
 			err = x.safetyBackup(ctx)
@@ -743,6 +744,36 @@ func (x *stepRun) safetySnapshot(ctx context.Context) error {
 	return nil
 }
 
+// snapshotKeepsRollback reports whether a safety snapshot taken now still
+// lets the rollback to name run: name must be the newest snapshot, and no
+// volume of the guest may be on ZFS (which rolls back only to the newest,
+// and the safety snapshot would be newer).
+func (x *stepRun) snapshotKeepsRollback(ctx context.Context, name string) (bool, error) {
+	newest, err := x.newestSnapshot(ctx, name)
+	if err != nil || !newest {
+		return false, err
+	}
+	entries, err := x.o.Client.GuestPending(ctx, x.st.VMID())
+	if err != nil {
+		return false, err
+	}
+	storages, err := x.o.Client.ListStorage(ctx)
+	if err != nil {
+		return false, err
+	}
+	kind := map[string]string{}
+	for _, s := range storages {
+		kind[s.Storage] = s.Type
+	}
+	for _, vol := range ownedVolumes(entries) {
+		st, _, _ := strings.Cut(vol, ":")
+		if kind[st] == "zfspool" {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // newestSnapshot reports whether name is the guest's most recent snapshot
 // by the time it was taken, and the parent of its current state.
 func (x *stepRun) newestSnapshot(ctx context.Context, name string) (bool, error) {
@@ -916,9 +947,10 @@ func isConfigWrite(op string) bool {
 
 // deleteArchive deletes one signed archive of a backup.prune, checked right
 // before: it must still be this guest's backup and not protected (one that
-// is already gone needs nothing). The deletion is one journaled call; from
-// the journal's view it is synchronous (DELETE, then wait for its imgdel
-// task), and recovery settles it by whether the archive is still there.
+// is already gone needs nothing). The deletion is one journaled call with
+// its imgdel task; recovery follows the task when its UPID was recorded,
+// and otherwise settles the call by whether the archive is still there
+// (the task of a storage volume names no guest to find it by).
 func (x *stepRun) deleteArchive(ctx context.Context, i int, volid string, destructive bool) error {
 	v := x.st.VMID()
 	it, found, err := findArchive(ctx, x.o.Client, volid)
@@ -936,14 +968,8 @@ func (x *stepRun) deleteArchive(ctx context.Context, i int, volid string, destru
 	}
 	params, _ := json.Marshal(map[string]string{"archive": volid})
 	c := call{suffix: fmt.Sprintf("#delete%d", i), op: ops.BackupPrune, params: params, destructive: destructive,
-		do: func(ctx context.Context) error {
-			upid, err := x.o.Client.DeleteVolume(ctx, volid)
-			if err != nil {
-				return err
-			}
-			x.lastUPID = upid.String()
-			return x.o.Client.WaitTask(ctx, upid, x.o.Wait)
-		}}
+		task: "imgdel",
+		post: func(ctx context.Context) (proxmox.UPID, error) { return x.o.Client.DeleteVolume(ctx, volid) }}
 	_, err = x.do(ctx, c)
 	return err
 }

@@ -28,6 +28,9 @@ func (r *run) housekeeping(ctx context.Context) {
 			continue
 		}
 		v, name := ts.Guest, ts.Name
+		if _, blocked := r.gone[v]; blocked {
+			continue // a call on the guest is in flight, or it is gone
+		}
 		id := fmt.Sprintf("housekeeping-snapshot.delete-%d-%s", v, name)
 		st := &plan.Step{ID: id, Op: ops.SnapshotDelete, Guest: &v}
 		snaps, err := r.o.Client.ListSnapshots(ctx, v)
@@ -95,6 +98,9 @@ func (r *run) backupHousekeeping(ctx context.Context) {
 			continue
 		}
 		v, volid := tb.Guest, tb.VolID
+		if why, blocked := r.gone[v]; blocked && strings.Contains(why, "in flight") {
+			continue // nothing more on the guest until recovery settles its call
+		}
 		id := fmt.Sprintf("housekeeping-backup.delete-%d-%s", v, volid)
 		st := &plan.Step{ID: id, Op: ops.BackupPrune, Guest: &v}
 		it, found, err := findArchive(ctx, r.o.Client, volid)

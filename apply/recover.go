@@ -102,7 +102,7 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 // answer); the call then stays in flight.
 func settle(ctx context.Context, o *Options, in InFlight) (Terminal, proxmox.UPID) {
 	typ := callTaskType(in.Intent)
-	if typ == "" {
+	if typ == "" && (in.UPID.IsZero() || !isArchiveDelete(in.Intent)) {
 		return settleSync(ctx, o, in.Intent), proxmox.UPID{}
 	}
 	upid := in.UPID
@@ -204,6 +204,8 @@ func settleSync(ctx context.Context, o *Options, in Intent) Terminal {
 		switch {
 		case err != nil:
 			return Terminal{Message: "cannot read the storage: " + err.Error()}
+		case found && deletionRunning(ctx, o, in):
+			return Terminal{Message: "an imgdel task of this token is still running"} // settled by the next recovery
 		case found:
 			return Terminal{Result: ResultAborted, Message: p.Archive + " is still there; a fresh signature is needed to delete it"}
 		}
@@ -304,4 +306,20 @@ func normTags(s string) string {
 	f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
 	sort.Strings(f)
 	return strings.Join(f, ";")
+}
+
+// deletionRunning reports whether an imgdel task of this token, started no
+// earlier than the intent, still runs: the deletion may yet take effect.
+func deletionRunning(ctx context.Context, o *Options, in Intent) bool {
+	tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{TypeFilter: "imgdel", Since: in.Time.Truncate(time.Second), Limit: 500})
+	if err != nil {
+		return true // cannot tell: keep it in flight
+	}
+	for _, t := range tasks {
+		u, err := proxmox.ParseUPID(t.UPID)
+		if err == nil && t.Running() && (o.TokenUser == "" || u.User == o.TokenUser) {
+			return true
+		}
+	}
+	return false
 }

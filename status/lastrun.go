@@ -353,11 +353,13 @@ func sameJSON(a, b json.RawMessage) bool {
 	return bytes.Equal(ca.Bytes(), cb.Bytes())
 }
 
-// SettleInterrupted records in the last run's record that recovery has
-// settled its interrupted calls: their steps are no longer listed as
-// failed (the journal keeps how each call ended). Nothing is written when
-// there is no record or nothing interrupted in it.
-func SettleInterrupted(stateDir string) error {
+// SettleInterrupted records in the last run's record how recovery settled
+// its interrupted steps. settled maps a step id to how its calls ended:
+// "" when every one ended ok (the step is then no longer listed as
+// failed), otherwise the message of the one that did not (the step stays,
+// as failed, with that error). Steps recovery did not settle stay as they
+// are. Nothing is written when nothing changes.
+func SettleInterrupted(stateDir string, settled map[string]string) error {
 	d, err := journal.OpenStateDir(stateDir)
 	if err != nil {
 		return fmt.Errorf("last run: %w", err)
@@ -366,13 +368,22 @@ func SettleInterrupted(stateDir string) error {
 	if err != nil || r == nil {
 		return err
 	}
+	changed := false
 	kept := r.Failed[:0]
 	for _, f := range r.Failed {
-		if f.Outcome != "interrupted" {
+		msg, ok := settled[f.ID]
+		switch {
+		case f.Outcome != "interrupted" || !ok:
 			kept = append(kept, f)
+		case msg == "":
+			changed = true // settled ok: no longer a failure
+		default:
+			f.Outcome, f.Error = "failed", msg
+			kept = append(kept, f)
+			changed = true
 		}
 	}
-	if len(kept) == len(r.Failed) {
+	if !changed {
 		return nil
 	}
 	r.Failed = kept
