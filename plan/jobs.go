@@ -46,7 +46,7 @@ func (d *guestDiff) job(j schema.Job) {
 		s = d.b.newStep(j.VMID, d.name(), op, map[string]any{"snapshot": j.Snapshot, "job": j.ID})
 		if op == ops.SnapshotRollback {
 			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
-			s.Safety = "a safety snapshot of the current state first"
+			s.Safety = "a safety snapshot of the current state first (a vzdump backup where a volume is on ZFS, which rolls back only to the newest snapshot)"
 			if !newestSnapshot(lg, j.Snapshot) {
 				// As apply decides: a safety snapshot would become the
 				// newest, and ZFS rolls back only to the newest.
