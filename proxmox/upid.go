@@ -40,6 +40,11 @@ func ParseUPID(s string) (UPID, error) {
 	if m == nil {
 		return UPID{}, fmt.Errorf("unable to parse worker upid %q", s)
 	}
+	if len(m[4]) == 9 && m[4][0] == '0' {
+		// upid_encode writes pstart as %08X: a ninth digit is never a
+		// leading zero, and such a UPID would not print back as given.
+		return UPID{}, fmt.Errorf("unable to parse worker upid %q: start time field %s is not as Proxmox writes it", s, m[4])
+	}
 	pid, _ := strconv.ParseUint(m[3], 16, 32)
 	pstart, _ := strconv.ParseUint(m[4], 16, 64)
 	start, _ := strconv.ParseUint(m[5], 16, 32)
