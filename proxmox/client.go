@@ -199,6 +199,10 @@ func (t Token) redactIn(b []byte) []byte {
 func (c *Client) Node() string { return c.node }
 
 // String describes the client without its secret.
+// CloseIdleConnections closes the connections the client keeps open
+// between requests (a server shutting down waits for them otherwise).
+func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }
+
 func (c *Client) String() string {
 	return fmt.Sprintf("proxmox.Client{%s node=%s token=%s}", c.base, c.node, c.token)
 }

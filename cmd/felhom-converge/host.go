@@ -67,5 +67,10 @@ func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string
 		release()
 		return nil, nil, fmt.Errorf("proxmox client: %w", err)
 	}
+	closeSim := release
+	release = func() {
+		client.CloseIdleConnections() // so the simulator's shutdown waits for no spare connection
+		closeSim()
+	}
 	return client, release, nil
 }

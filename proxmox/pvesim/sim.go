@@ -1,6 +1,7 @@
 package pvesim
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,7 +12,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -224,6 +227,9 @@ func (s *Sim) Start(listen string, useTLS bool) (string, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		// An empty, non-nil map turns HTTP/2 off: pveproxy speaks HTTP/1.1.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+		// A client that closes a spare connection before its handshake
+		// ends is no error of the server's; anything else is logged.
+		ErrorLog: log.New(handshakeFilter{os.Stderr}, "", log.LstdFlags),
 	}
 	scheme := "http"
 	if useTLS {
@@ -367,4 +373,14 @@ func (s *Sim) loadCertificate() error {
 	s.cert = cert
 	s.leaf = cert.Certificate[0]
 	return nil
+}
+
+// handshakeFilter drops net/http's "TLS handshake error" lines.
+type handshakeFilter struct{ w io.Writer }
+
+func (f handshakeFilter) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("TLS handshake error")) {
+		return len(p), nil
+	}
+	return f.w.Write(p)
 }
