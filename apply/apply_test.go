@@ -1179,3 +1179,56 @@ func safetyName(t *testing.T, res *apply.Result) string {
 	t.Fatalf("no snapshot housekeeping in %+v", res.Steps)
 	return ""
 }
+
+// Deleting the tool's own safety snapshot on the file's request needs a
+// signature like any snapshot deletion: only housekeeping after
+// safety.keep removes it unsigned.
+func TestDeletingAToolSnapshotOnRequestNeedsASignature(t *testing.T) {
+	e := newEnv(t)
+	if err := e.journal.SnapshotCreated("t0", 100, "pre-upgrade", "x"); err != nil {
+		t.Fatal(err)
+	}
+	d := step("snapshot.delete-100-a", ops.SnapshotDelete, 100, `{"job":"tidy","snapshot":"pre-upgrade"}`)
+	outcome(t, e.run(d), d.ID, apply.OutcomePending)
+}
+
+// The check of a destroy against its signed params runs again right
+// before the call: a volume attached while the safety backup ran stops it.
+func TestDestroyChecksAgainRightBeforeTheCall(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	d := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"snapshots":[],"volumes":["local-lvm:vm-110-disk-0"]}`)
+	p := outcome(t, e.run(d), d.ID, apply.OutcomePending)
+	sign(p.Request)
+	e.opts.Hook = func(point, op string) {
+		if point == "terminal" && op == ops.BackupCreate { // the safety backup has ended
+			if err := e.client.SetConfig(context.Background(), 110, map[string]string{"mp5": "local-lvm:1,mp=/late"}, nil, ""); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	r := outcome(t, e.run(d), d.ID, apply.OutcomeFailed)
+	if !strings.Contains(r.Message, "which the signed step does not name") || !e.exists(110) {
+		t.Errorf("message %q, guest exists %v", r.Message, e.exists(110))
+	}
+}
+
+// After a call whose outcome is unknown, nothing more runs on that guest
+// (other guests go on), and the transaction stays open for recovery.
+func TestAnInterruptedCallBlocksItsGuestAndKeepsTheTransactionOpen(t *testing.T) {
+	e := newEnvWith(t, 400*time.Millisecond)
+	e.opts.Wait.Timeout = 30 * time.Millisecond // the wait gives up while the task runs
+	res := e.run(
+		step("snapshot.create-100-a", ops.SnapshotCreate, 100, `{"snapshot":"s1"}`),
+		step("guest.set-100-b", ops.GuestSet, 100, `{"set":{"cores":"3"}}`),
+		step("guest.set-101-c", ops.GuestSet, 101, `{"set":{"cores":"3"}}`),
+	)
+	outcome(t, res, "snapshot.create-100-a", apply.OutcomeInterrupted)
+	if s := outcome(t, res, "guest.set-100-b", apply.OutcomeSkipped); !strings.Contains(s.Message, "in flight") {
+		t.Errorf("message %q", s.Message)
+	}
+	outcome(t, res, "guest.set-101-c", apply.OutcomeDone)
+	if open := e.journal.OpenTxns(); len(open) != 1 || open[0] != res.Txn {
+		t.Errorf("open transactions %v, want the run's own %s", open, res.Txn)
+	}
+}
