@@ -94,16 +94,11 @@ func invoke(ctx context.Context, o *Options, in Intent, c call, ok string) (prox
 			if t.Result == "" {
 				return upid, fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)
 			}
-			if t.Result == ResultOK {
-				if err := recordMade(ctx, o, in, upid); err != nil {
-					return upid, journalError{err}
-				}
-				t.Result = ok
-			}
-			if ferr := finish(t); ferr != nil {
+			succeeded, ferr := conclude(ctx, o, in, upid, t, ok, finish)
+			if ferr != nil {
 				return upid, ferr
 			}
-			if t.Result == ResultOK {
+			if succeeded {
 				return upid, nil
 			}
 			return upid, fmt.Errorf("%v (%s: %s)", err, t.Result, t.Message)
@@ -121,16 +116,24 @@ func invoke(ctx context.Context, o *Options, in Intent, c call, ok string) (prox
 	if t.Result == "" {
 		return upid, fmt.Errorf("%w: %v; 'felhom-converge recover' settles it", errInterrupted, werr)
 	}
-	if t.Result == ResultOK {
-		if err := recordMade(ctx, o, in, upid); err != nil {
-			return upid, journalError{err}
-		}
-		t.Result = ok
-	}
-	if err := finish(t); err != nil {
+	if _, err := conclude(ctx, o, in, upid, t, ok, finish); err != nil {
 		return upid, err
 	}
 	return upid, werr
+}
+
+// conclude records how a call whose task ended came out: what it made,
+// when it succeeded, then its terminal record (ok for a success). It
+// reports whether the call succeeded.
+func conclude(ctx context.Context, o *Options, in Intent, upid proxmox.UPID, t Terminal, ok string, finish func(Terminal) error) (bool, error) {
+	if t.Result != ResultOK {
+		return false, finish(t)
+	}
+	if err := recordMade(ctx, o, in, upid); err != nil {
+		return false, journalError{err}
+	}
+	t.Result = ok
+	return true, finish(t)
 }
 
 // waitOutcome waits for a task and turns its end into a terminal record;
