@@ -46,6 +46,12 @@ func newEnvWith(t *testing.T, taskDuration time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return envFor(t, sim)
+}
+
+// envFor serves sim over HTTPS and sets up apply against it.
+func envFor(t *testing.T, sim *pvesim.Sim) *env {
+	t.Helper()
 	endpoint, err := sim.Start("127.0.0.1:0", true)
 	if err != nil {
 		t.Fatal(err)
@@ -1086,19 +1092,7 @@ func TestZFSRollbackToTheNewestSnapshotTakesASafetyBackup(t *testing.T) {
 	}
 	b, _ = json.Marshal(st)
 	os.WriteFile(statePath, b, 0o600)
-	endpoint, err := sim.Start("127.0.0.1:0", true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
-	token, _ := proxmox.ParseToken(sim.Token("converge"))
-	c, err := proxmox.New(proxmox.Options{Endpoint: endpoint, Node: sim.Node(), Token: token, Fingerprint: sim.Fingerprint()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := newEnv(t)
-	e.sim, e.client = sim, c
-	e.opts.Client, e.opts.TokenUser = c, token.ID()
+	e := envFor(t, sim)
 	sign := e.signer("alice@ops", trust.RoleOperational)
 	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"snapshot":"pre-upgrade"}`)
 	p := outcome(t, e.run(rb), rb.ID, apply.OutcomePending)
