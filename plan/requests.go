@@ -6,12 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
-	"strings"
-	"syscall"
 	"time"
 
-	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -62,7 +58,7 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 				return fmt.Errorf("signature request for %s: %w", s.ID, err)
 			}
 			if !o.DryRun {
-				if err := writeRequest(o.Dir, req); err != nil {
+				if _, err := trust.WriteRequest(o.Dir, req); err != nil {
 					return err
 				}
 			}
@@ -118,63 +114,22 @@ func findRequest(existing map[string]trust.Request, claimed map[string]bool, spe
 	return trust.Request{}, false
 }
 
-// readRequests reads the well-formed requests in dir by id. Anything else
-// in it is left alone.
+// readRequests reads the well-formed requests in dir by id (trust's
+// reading of a signatures directory: regular files only, bounded, no
+// symbolic links). Anything else in it is left alone.
 func readRequests(dir string) (map[string]trust.Request, error) {
 	out := map[string]trust.Request{}
-	entries, err := os.ReadDir(dir)
+	reqs, _, err := trust.ReadSignedDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return out, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read requests: %w", err)
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		if e.Type().IsRegular() && strings.HasSuffix(e.Name(), ".req") {
-			names = append(names, e.Name())
+	for _, r := range reqs {
+		if r.Parsed != nil && r.Parsed.ID() == r.ID {
+			out[r.ID] = *r.Parsed
 		}
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		data, err := readBounded(filepath.Join(dir, name), trust.MaxRequestSize)
-		if err != nil {
-			continue
-		}
-		r, err := trust.ParseRequest(data)
-		if err != nil || r.ID()+".req" != name {
-			continue
-		}
-		out[r.ID()] = r
 	}
 	return out, nil
-}
-
-func readBounded(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > max {
-		return nil, fmt.Errorf("%s: not a regular file of at most %d bytes", path, max)
-	}
-	buf := make([]byte, fi.Size())
-	n, err := f.Read(buf)
-	if err != nil && n != len(buf) {
-		return nil, err
-	}
-	return buf[:n], nil
-}
-
-// writeRequest writes r as <id>.req in dir, atomically.
-func writeRequest(dir string, r trust.Request) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create the requests directory: %w", err)
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, r.ID()+".req"), r.Marshal(), 0o600)
 }
