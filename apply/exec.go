@@ -668,29 +668,21 @@ func (x *stepRun) checkOwned(ctx context.Context, volumes []string, snapshots *[
 	return nil
 }
 
-var volumeKey = regexp.MustCompile(`^(rootfs|mp\d+|unused\d+)$`)
 
-// ownedVolumes lists the storage volumes a destroy or restore frees: those
-// of the active config and of what waits for the next start (a mount point
-// whose removal is pending is still the guest's), bind mounts excepted.
+// ownedVolumes lists the storage volumes a destroy or restore frees, as
+// the plan lists them (plan.OwnedVolumes), from GET pending's entries:
+// the active values and those waiting for the next start.
 func ownedVolumes(entries []proxmox.PendingEntry) []string {
-	seen := map[string]bool{}
+	current, pending := map[string]string{}, map[string]string{}
 	for _, e := range entries {
-		if !volumeKey.MatchString(e.Key) {
-			continue
+		if e.HasValue {
+			current[e.Key] = e.Value
 		}
-		for _, val := range []string{e.Value, e.Pending} {
-			if vol := volumeOf(val); vol != "" && !strings.HasPrefix(vol, "/") && strings.Contains(vol, ":") {
-				seen[vol] = true
-			}
+		if e.HasPending {
+			pending[e.Key] = e.Pending
 		}
 	}
-	out := make([]string, 0, len(seen))
-	for vol := range seen {
-		out = append(out, vol)
-	}
-	slices.Sort(out)
-	return out
+	return plan.OwnedVolumes(current, pending)
 }
 
 // volumeOf is the volume of a rootfs/mpN/unusedN value.

@@ -256,13 +256,20 @@ func (d *guestDiff) destroy() {
 	d.add(s)
 }
 
-// ownedVolumes lists the volumes destroying the guest frees: rootfs, every
-// volume mount point and every unusedN, in the active config and in what
-// waits for the next start (a detached mount point is still the guest's);
-// bind mounts are not the guest's.
-func ownedVolumes(lg *LiveGuest) []string {
+// ownedVolumes lists the volumes destroying the guest frees (see
+// OwnedVolumes), from its active config and what waits for the next start.
+func ownedVolumes(lg *LiveGuest) []string { return OwnedVolumes(lg.Current, lg.Effective) }
+
+// OwnedVolumes lists, sorted, the storage volumes a destroy, a restore
+// over or a rebuild frees, given the guest's configs: rootfs, every volume
+// mount point and every unusedN. Pass both the active config and the one
+// with pending changes applied: a mount point whose removal waits for the
+// next start is still the guest's. Bind mounts are not the guest's. The
+// planner lists these in a step's params, and apply checks the live guest
+// against them with the same function.
+func OwnedVolumes(configs ...map[string]string) []string {
 	seen := map[string]bool{}
-	for _, conf := range []map[string]string{lg.Current, lg.Effective} {
+	for _, conf := range configs {
 		for k, v := range conf {
 			switch {
 			case k == "rootfs" || mpKeyRe.MatchString(k):
