@@ -668,7 +668,6 @@ func (x *stepRun) checkOwned(ctx context.Context, volumes []string, snapshots *[
 	return nil
 }
 
-
 // ownedVolumes lists the storage volumes a destroy or restore frees, as
 // the plan lists them (plan.OwnedVolumes), from GET pending's entries:
 // the active values and those waiting for the next start.
