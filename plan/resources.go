@@ -84,7 +84,12 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 		}
 	}
 	p.Steps = kept
-	for _, v := range sortedVMIDs(bridgesOnly(bad)) {
+	vmids := make([]int, 0, len(bad))
+	for v := range bad {
+		vmids = append(vmids, v)
+	}
+	sort.Ints(vmids)
+	for _, v := range vmids {
 		vv := v
 		p.Errors = append(p.Errors, Error{Guest: &vv, Range: source[v], Message: fmt.Sprintf("guest %d: %s", v, bad[v])})
 	}
@@ -167,14 +172,6 @@ func sortedVMIDs(ms ...map[int][]string) []int {
 		out = append(out, v)
 	}
 	sort.Ints(out)
-	return out
-}
-
-func bridgesOnly(bad map[int]string) map[int][]string {
-	out := map[int][]string{}
-	for v, msg := range bad {
-		out[v] = []string{msg}
-	}
 	return out
 }
 
