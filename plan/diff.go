@@ -159,5 +159,3 @@ func source(r *hcl.Range) string {
 }
 
 type hclRange = hcl.Range
-
-func itoa(n int) string { return fmt.Sprint(n) }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/felhom/felhom-converge/ops"
@@ -51,14 +52,7 @@ func (b *builder) signers() {
 		list = append(list, map[string]any{"principal": sg.Principal, "fingerprint": fp, "roles": sg.Namespaces()})
 	}
 	s := b.newStep(0, "", ops.SignersRotate, map[string]any{"sha256": hex.EncodeToString(sum[:]), "signers": list})
-	s.Reason = "replaces the operators' trust root with the file's " + pluralize(len(list), "signer")
+	s.Reason = fmt.Sprintf("replaces the operators' trust root with the file's %d %s", len(list), plural(len(list), "signer", "signers"))
 	s.Source = source(&ss.DeclRange)
 	b.plan.Steps = append(b.plan.Steps, s)
-}
-
-func pluralize(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return itoa(n) + " " + word + "s"
 }

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,7 +52,7 @@ func TestObserveCostsAtMostNPlus5Requests(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("host \"pve-demo\" {\n  node = \"pve\"\n}\n")
 	for vmid := 1000; vmid < 1040; vmid++ {
-		b.WriteString("guest \"g" + itoa(vmid) + "\" {\n  vmid = " + itoa(vmid) + "\n}\n")
+		fmt.Fprintf(&b, "guest \"g%d\" {\n  vmid = %d\n}\n", vmid, vmid)
 	}
 	b.WriteString(`guest "wiki" {
   vmid        = 102
