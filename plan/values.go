@@ -220,11 +220,8 @@ func netDiffers(n schema.Network, live map[string]string) []Change {
 	cmp("ip6", "ip6", n.IP6)
 	cmp("gw6", "gw6", n.Gateway6)
 	cmp("hwaddr", "hwaddr", n.Hwaddr)
-	if n.VLAN != 0 {
+	if n.VLAN != 0 { // left out: the live tag stays
 		cmp("vlan", "tag", strconv.Itoa(n.VLAN))
-	} else if live["tag"] != "" {
-		// vlan left out: leave the live tag alone
-		_ = live
 	}
 	if n.Firewall != nil && liveBool(live, "firewall", false) != *n.Firewall {
 		out = append(out, Change{Field: "firewall", Old: boolText(liveBool(live, "firewall", false)), New: boolText(*n.Firewall)})
