@@ -212,17 +212,20 @@ func (t Transaction) Open() bool { return t.End == nil }
 
 // Snapshot is a safety snapshot the tool took and has not removed.
 type Snapshot struct {
-	Guest   int
-	Name    string
-	Txn     string
-	Created time.Time
+	Guest    int
+	Name     string
+	SnapTime int64 // Proxmox's snaptime when the tool took it (0: not recorded)
+	Txn      string
+	Created  time.Time
 }
 
 // Backup is a safety backup archive the tool took and has not removed.
 type Backup struct {
 	Guest   int
 	VolID   string
-	Created time.Time // the archive's creation time
+	Created time.Time // the archive's creation time (its ctime)
+	Size    int64     // 0: not recorded
+	UPID    string    // the task that made it ("": not recorded)
 	Txn     string
 }
 

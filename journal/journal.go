@@ -656,7 +656,7 @@ func (j *Journal) ToolSnapshots() []Snapshot {
 	defer j.mu.Unlock()
 	out := make([]Snapshot, 0, len(j.x.snaps))
 	for _, s := range j.x.snaps {
-		out = append(out, Snapshot{Guest: s.Guest, Name: s.Name, Txn: s.Txn, Created: s.Time})
+		out = append(out, Snapshot{Guest: s.Guest, Name: s.Name, SnapTime: s.SnapTime, Txn: s.Txn, Created: s.Time})
 	}
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Created.Equal(out[b].Created) {
@@ -677,7 +677,7 @@ func (j *Journal) ToolBackups() []Backup {
 	defer j.mu.Unlock()
 	out := make([]Backup, 0, len(j.x.backups))
 	for _, b := range j.x.backups {
-		out = append(out, Backup{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Txn: b.Txn})
+		out = append(out, Backup{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Size: b.Size, UPID: b.UPID, Txn: b.Txn})
 	}
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Created.Equal(out[b].Created) {

@@ -107,6 +107,9 @@ type Intent struct {
 	// Provenance is the journal fact that made a removal benign, such as
 	// ProvenanceCreatedInTxn or ProvenanceSafetySnapshot.
 	Provenance string `json:"provenance,omitempty"`
+	// Job is the desired-state job the call's step runs: when the step's
+	// main call settles ok, whoever settles it, the job is done.
+	Job string `json:"job,omitempty"`
 }
 
 // TaskStarted records the UPID the POST of a step returned.
@@ -155,13 +158,16 @@ type GuestCreated struct {
 	Action string    `json:"action,omitempty"`
 }
 
-// SnapshotCreated records a safety snapshot the tool took.
+// SnapshotCreated records a safety snapshot the tool took. Its identity
+// is (guest, name, snaptime): a snapshot of the same name made by someone
+// else later is not the tool's.
 type SnapshotCreated struct {
-	Time   time.Time `json:"time"`
-	Txn    string    `json:"txn,omitempty"`
-	Guest  int       `json:"guest"`
-	Name   string    `json:"name"`
-	Action string    `json:"action,omitempty"`
+	Time     time.Time `json:"time"`
+	Txn      string    `json:"txn,omitempty"`
+	Guest    int       `json:"guest"`
+	Name     string    `json:"name"`
+	SnapTime int64     `json:"snaptime,omitempty"` // as Proxmox lists it (Unix seconds)
+	Action   string    `json:"action,omitempty"`
 }
 
 // SnapshotRemoved records that the tool removed its safety snapshot.
@@ -172,13 +178,17 @@ type SnapshotRemoved struct {
 	Name  string    `json:"name"`
 }
 
-// BackupCreated records a safety backup archive the tool took.
+// BackupCreated records a safety backup archive the tool took. Its
+// identity is (volid, ctime, size, the UPID of the task that made it): an
+// archive of the same name that differs in any of them is not the tool's.
 type BackupCreated struct {
 	Time    time.Time `json:"time"`
 	Txn     string    `json:"txn,omitempty"`
 	Guest   int       `json:"guest"`
 	VolID   string    `json:"volid"`   // e.g. local:backup/vzdump-lxc-105-2026_11_28-03_00_00.tar.zst
-	Created time.Time `json:"created"` // the archive's creation time
+	Created time.Time `json:"created"` // the archive's creation time (its ctime)
+	Size    int64     `json:"size,omitempty"`
+	UPID    string    `json:"upid,omitempty"` // the vzdump task that made it
 	Action  string    `json:"action,omitempty"`
 }
 
