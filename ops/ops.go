@@ -8,7 +8,9 @@
 package ops
 
 import (
+	"reflect"
 	"sort"
+	"strings"
 )
 
 // Class says whether a step may destroy or overwrite customer data.
@@ -82,45 +84,79 @@ type Param struct {
 type Spec struct {
 	Name      string
 	Class     Class
-	HostLevel bool    // acts on the host, not one guest (the request says "guest: -")
-	Params    []Param // every key its params may carry
+	HostLevel bool // acts on the host, not one guest (the request says "guest: -")
+	// Params is every key its params may carry, from the op's params
+	// struct (paramsType).
+	Params []Param
 	// Loses says, for a destructive op, what it destroys, in the words a
 	// plan shows next to the step.
 	Loses string
+
+	paramsType reflect.Type
 }
 
-func p(name string, k Kind) Param   { return Param{Name: name, Kind: k} }
-func req(name string, k Kind) Param { return Param{Name: name, Kind: k, Required: true} }
+func spec[P any](name string, class Class, loses string) Spec {
+	t := reflect.TypeFor[P]()
+	return Spec{Name: name, Class: class, Loses: loses, Params: paramsOf(t), paramsType: t}
+}
+
+func hostSpec[P any](name string, class Class, loses string) Spec {
+	s := spec[P](name, class, loses)
+	s.HostLevel = true
+	return s
+}
 
 // specs is the table. Its order is the order Names lists.
 var specs = []Spec{
-	{Name: GuestCreate, Class: Benign, Params: []Param{req("archive", String), p("storage", String), p("config", Object), p("start", Bool)}},
-	{Name: GuestSet, Class: Benign, Params: []Param{p("set", Object), p("delete", Strings), p("pending", Strings)}},
-	{Name: GuestStart, Class: Benign},
-	{Name: GuestStop, Class: Benign},
-	{Name: GuestReboot, Class: Benign, Params: []Param{p("reason", Strings), p("job", String)}},
-	{Name: GuestDestroy, Class: Destructive, Params: []Param{req("purge", Bool), req("volumes", Strings), p("snapshots", Strings)},
-		Loses: "destroys the guest and frees every volume it owns"},
-	{Name: GuestRestoreOver, Class: Destructive, Params: []Param{req("archive", String), req("volumes", Strings), p("snapshots", Strings), p("job", String)},
-		Loses: "replaces the guest's volumes with the archive's contents"},
-	{Name: GuestRebuild, Class: Destructive, Params: []Param{req("change", Object), req("volumes", Strings), p("snapshots", Strings), p("backup_storage", String)},
-		Loses: "backs the guest up and restores it with the new setting, replacing its volumes"},
-	{Name: DiskGrow, Class: Benign, Params: []Param{req("disk", String), req("from", String), req("to", String)}},
-	{Name: MountAdd, Class: Benign, Params: []Param{req("slot", String), req("value", String)}},
-	{Name: MountDetach, Class: Benign, Params: []Param{req("slot", String), req("path", String), p("volume", String)}},
-	{Name: VolumeFree, Class: Destructive, Params: []Param{req("volume", String), req("size", String), p("slot", String)},
-		Loses: "deletes the volume and its data"},
-	{Name: SnapshotCreate, Class: Benign, Params: []Param{req("snapshot", String), p("description", String)}},
-	{Name: SnapshotDelete, Class: Destructive, Params: []Param{req("snapshot", String), p("job", String)},
-		Loses: "deletes the snapshot, a recovery point"},
-	{Name: SnapshotRollback, Class: Destructive, Params: []Param{req("snapshot", String), p("job", String)},
-		Loses: "throws away every write since the snapshot"},
-	{Name: BackupCreate, Class: Benign, Params: []Param{p("storage", String), p("mode", String), p("job", String)}},
-	{Name: BackupPrune, Class: Destructive, Params: []Param{req("storage", String), req("archives", Strings), p("mode", String), p("job", String)},
-		Loses: "backs the guest up and prunes old archives by the storage's retention"},
-	{Name: StorageMount, Class: Benign, HostLevel: true, Params: []Param{req("name", String), req("uuid", String), req("mountpoint", String)}},
-	{Name: SignersRotate, Class: Destructive, HostLevel: true, Params: []Param{req("sha256", String), req("signers", Any)},
-		Loses: "replaces the operators' trust root"},
+	spec[GuestCreateParams](GuestCreate, Benign, ""),
+	spec[GuestSetParams](GuestSet, Benign, ""),
+	spec[GuestStartParams](GuestStart, Benign, ""),
+	spec[GuestStopParams](GuestStop, Benign, ""),
+	spec[GuestRebootParams](GuestReboot, Benign, ""),
+	spec[GuestDestroyParams](GuestDestroy, Destructive, "destroys the guest and frees every volume it owns"),
+	spec[GuestRestoreOverParams](GuestRestoreOver, Destructive, "replaces the guest's volumes with the archive's contents"),
+	spec[GuestRebuildParams](GuestRebuild, Destructive, "backs the guest up and restores it with the new setting, replacing its volumes"),
+	spec[DiskGrowParams](DiskGrow, Benign, ""),
+	spec[MountAddParams](MountAdd, Benign, ""),
+	spec[MountDetachParams](MountDetach, Benign, ""),
+	spec[VolumeFreeParams](VolumeFree, Destructive, "deletes the volume and its data"),
+	spec[SnapshotCreateParams](SnapshotCreate, Benign, ""),
+	spec[SnapshotParams](SnapshotDelete, Destructive, "deletes the snapshot, a recovery point"),
+	spec[SnapshotParams](SnapshotRollback, Destructive, "throws away every write since the snapshot"),
+	spec[BackupCreateParams](BackupCreate, Benign, ""),
+	spec[BackupPruneParams](BackupPrune, Destructive, "backs the guest up and prunes old archives by the storage's retention"),
+	hostSpec[StorageMountParams](StorageMount, Benign, ""),
+	hostSpec[SignersRotateParams](SignersRotate, Destructive, "replaces the operators' trust root"),
+}
+
+// paramsOf lists the JSON keys of a params struct, flattening embedded
+// structs as encoding/json does.
+func paramsOf(t reflect.Type) []Param {
+	var out []Param
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			out = append(out, paramsOf(f.Type)...)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		out = append(out, Param{Name: name, Kind: kindOf(f.Type), Required: f.Tag.Get("ops") == "required"})
+	}
+	return out
+}
+
+func kindOf(t reflect.Type) Kind {
+	switch {
+	case t.Kind() == reflect.String:
+		return String
+	case t.Kind() == reflect.Bool:
+		return Bool
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		return Strings
+	case t.Kind() == reflect.Map:
+		return Object
+	}
+	return Any
 }
 
 var byName = func() map[string]*Spec {

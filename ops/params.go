@@ -1,124 +1,153 @@
 package ops
 
-import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"sort"
-	"strings"
+// The params of each op: one struct per op, used by plan to build steps,
+// by trust to bind requests (their canonical JSON) and by apply to
+// execute them (Decode). A field tagged ops:"required" must be present;
+// every other key is refused. The JSON names are part of the interface:
+// signed requests, journals and saved plans carry them.
 
-	"github.com/agext/levenshtein"
+// GuestCreateParams restores a new guest from a vzdump archive with the
+// desired settings. Every volume in Config is a new allocation
+// (STORAGE:SIZE); the executor refuses anything that would attach an
+// existing volume.
+type GuestCreateParams struct {
+	Archive string            `json:"archive" ops:"required"`
+	Storage string            `json:"storage,omitempty"`
+	Config  map[string]string `json:"config,omitempty"`
+}
+
+// GuestSetParams writes plain config keys of a guest in one PUT. It never
+// touches a key that holds or names a volume (rootfs, mpN, unusedN),
+// except to change the options of a mount point that keeps its volume.
+type GuestSetParams struct {
+	Set    map[string]string `json:"set"`
+	Delete []string          `json:"delete,omitempty"`
+}
+
+// GuestStartParams, GuestStopParams: no params.
+type (
+	GuestStartParams struct{}
+	GuestStopParams  struct{}
 )
 
-// ParamsError is params that do not fit their op's schema.
-type ParamsError struct {
-	Op  string
-	Msg string
+// GuestRebootParams restarts a running guest; Reason lists the pending
+// keys the reboot applies (or the job).
+type GuestRebootParams struct {
+	Reason []string `json:"reason,omitempty"`
+	Job    string   `json:"job,omitempty"`
 }
 
-func (e *ParamsError) Error() string { return fmt.Sprintf("params for %s: %s", e.Op, e.Msg) }
-
-// UnknownOpError is an op name that is not one of the ops.
-type UnknownOpError struct{ Op string }
-
-func (e *UnknownOpError) Error() string {
-	msg := fmt.Sprintf("unknown op %q", e.Op)
-	if s := Suggest(e.Op, Names()); s != "" {
-		msg += fmt.Sprintf("; did you mean %q?", s)
-	}
-	return msg
+// Replaced names everything a step that replaces or destroys a guest's
+// data loses: every volume it frees, every snapshot that goes with them,
+// and the volumes its safety backup does not cover (which the signer
+// accepts losing for good).
+type Replaced struct {
+	Volumes     []string `json:"volumes" ops:"required"`
+	Snapshots   []string `json:"snapshots"`
+	Unprotected []string `json:"unprotected,omitempty"`
 }
 
-// CheckParams checks that params (a JSON object) fit op: every key is one
-// the op knows, of the right JSON type, and every required key is there.
-func CheckParams(op string, params []byte) error {
-	s, ok := byName[op]
-	if !ok {
-		return &UnknownOpError{Op: op}
-	}
-	var m map[string]json.RawMessage
-	trimmed := bytes.TrimSpace(params)
-	if len(trimmed) == 0 {
-		trimmed = []byte("{}")
-	}
-	if err := json.Unmarshal(trimmed, &m); err != nil || m == nil {
-		return &ParamsError{Op: op, Msg: "must be a JSON object"}
-	}
-	known := make([]string, 0, len(s.Params))
-	for _, pr := range s.Params {
-		known = append(known, pr.Name)
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		pr, ok := s.param(k)
-		if !ok {
-			msg := fmt.Sprintf("unknown key %q", k)
-			if sug := Suggest(k, known); sug != "" {
-				msg += fmt.Sprintf("; did you mean %q?", sug)
-			} else if len(known) == 0 {
-				msg += " (this op takes no params)"
-			} else {
-				msg += fmt.Sprintf(" (it takes %s)", strings.Join(known, ", "))
-			}
-			return &ParamsError{Op: op, Msg: msg}
-		}
-		if !kindMatches(pr.Kind, m[k]) {
-			return &ParamsError{Op: op, Msg: fmt.Sprintf("%q must be %s", k, pr.Kind)}
-		}
-	}
-	for _, pr := range s.Params {
-		if _, ok := m[pr.Name]; pr.Required && !ok {
-			return &ParamsError{Op: op, Msg: fmt.Sprintf("missing %q (%s)", pr.Name, pr.Kind)}
-		}
-	}
-	return nil
+// GuestDestroyParams destroys a guest and frees its volumes.
+type GuestDestroyParams struct {
+	Purge bool `json:"purge" ops:"required"`
+	Replaced
 }
 
-func (s *Spec) param(name string) (Param, bool) {
-	for _, pr := range s.Params {
-		if pr.Name == name {
-			return pr, true
-		}
-	}
-	return Param{}, false
+// GuestRestoreOverParams restores Archive over an existing guest.
+type GuestRestoreOverParams struct {
+	Archive string `json:"archive" ops:"required"`
+	Replaced
+	Job string `json:"job,omitempty"`
 }
 
-func kindMatches(k Kind, raw json.RawMessage) bool {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 {
-		return false
-	}
-	switch k {
-	case String:
-		return raw[0] == '"'
-	case Bool:
-		return string(raw) == "true" || string(raw) == "false"
-	case Object:
-		return raw[0] == '{'
-	case Strings:
-		var ss []string
-		return raw[0] == '[' && json.Unmarshal(raw, &ss) == nil
-	default:
-		return true
-	}
+// GuestRebuildParams backs a guest up and restores it with Change
+// applied: the way to a change Proxmox refuses in place.
+type GuestRebuildParams struct {
+	Change map[string]string `json:"change" ops:"required"`
+	Replaced
+	BackupStorage string `json:"backup_storage,omitempty"`
 }
 
-// Suggest returns the candidate closest to s when it is close enough to be
-// a likely typo, or "".
-func Suggest(s string, candidates []string) string {
-	best, bestD := "", 0
-	for _, c := range candidates {
-		d := levenshtein.Distance(s, c, nil)
-		if best == "" || d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || bestD > 3 || bestD*2 > len(s)+1 {
-		return ""
-	}
-	return best
+// DiskGrowParams grows rootfs or a mount point's volume.
+type DiskGrowParams struct {
+	Disk string `json:"disk" ops:"required"`
+	From string `json:"from" ops:"required"`
+	To   string `json:"to" ops:"required"`
+}
+
+// MountAddParams adds a mount point with a newly allocated volume.
+type MountAddParams struct {
+	Slot  string `json:"slot" ops:"required"`
+	Value string `json:"value" ops:"required"`
+}
+
+// MountDetachParams removes a mount point; its volume stays as unusedN.
+type MountDetachParams struct {
+	Slot   string `json:"slot" ops:"required"`
+	Path   string `json:"path" ops:"required"`
+	Volume string `json:"volume,omitempty"` // "" for a bind mount
+}
+
+// VolumeFreeParams deletes a detached (unusedN) volume. A vzdump never
+// covers a detached volume, so it is always named in Unprotected too.
+type VolumeFreeParams struct {
+	Volume      string   `json:"volume" ops:"required"`
+	Size        string   `json:"size" ops:"required"`
+	Slot        string   `json:"slot,omitempty"`
+	Unprotected []string `json:"unprotected,omitempty"`
+}
+
+// SnapshotCreateParams takes a snapshot.
+type SnapshotCreateParams struct {
+	Snapshot    string `json:"snapshot" ops:"required"`
+	Description string `json:"description,omitempty"`
+}
+
+// SnapshotParams names the snapshot a snapshot.delete or a
+// snapshot.rollback acts on.
+type SnapshotParams struct {
+	Snapshot string `json:"snapshot" ops:"required"`
+	Job      string `json:"job,omitempty"`
+}
+
+// BackupCreateParams takes a vzdump that prunes nothing.
+type BackupCreateParams struct {
+	Storage string `json:"storage,omitempty"`
+	Mode    string `json:"mode,omitempty"`
+	Job     string `json:"job,omitempty"`
+}
+
+// BackupPruneParams takes a vzdump, then deletes exactly Archives.
+type BackupPruneParams struct {
+	Storage  string   `json:"storage" ops:"required"`
+	Archives []string `json:"archives" ops:"required"`
+	Mode     string   `json:"mode,omitempty"`
+	Job      string   `json:"job,omitempty"`
+}
+
+// StorageMountParams mounts a USB disk by file-system UUID.
+type StorageMountParams struct {
+	Name       string `json:"name" ops:"required"`
+	UUID       string `json:"uuid" ops:"required"`
+	Mountpoint string `json:"mountpoint" ops:"required"`
+}
+
+// SignersRotateParams replaces the trust root with the file whose SHA-256
+// is SHA256; Signers lists who it trusts, for the signer to read.
+type SignersRotateParams struct {
+	SHA256  string   `json:"sha256" ops:"required"`
+	Signers []Signer `json:"signers" ops:"required"`
+}
+
+// Signer is one principal of a new trust root.
+type Signer struct {
+	Principal   string   `json:"principal"`
+	Fingerprint string   `json:"fingerprint"`
+	Roles       []string `json:"roles"`
+}
+
+// ArchiveDeleteParams is the params of one archive deletion of a prune
+// (or of housekeeping): a call of its own under the step.
+type ArchiveDeleteParams struct {
+	Archive string `json:"archive"`
 }

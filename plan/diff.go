@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -112,13 +111,9 @@ type builder struct {
 
 // newStep makes a step with canonical params, its class and action id.
 func (b *builder) newStep(vmid int, name, op string, params any) Step {
-	raw, err := json.Marshal(params)
+	canon, err := trust.ParamsOf(op, params)
 	if err != nil {
-		panic(fmt.Sprintf("plan: params of %s: %v", op, err)) // only maps of plain values reach here
-	}
-	canon, err := trust.CanonicalParams(raw)
-	if err != nil {
-		panic(fmt.Sprintf("plan: params of %s: %v", op, err))
+		panic(fmt.Sprintf("plan: %v", err)) // a params struct the planner filled wrongly
 	}
 	s := Step{Op: op, GuestName: name, Params: canon, Class: ops.ClassOf(op), DependsOn: []string{}}
 	if vmid != 0 {

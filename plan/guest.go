@@ -201,10 +201,7 @@ func (d *guestDiff) create() {
 	for _, n := range g.Networks {
 		set(d.lg.freeSlot("net", taken), netValue(n, nil))
 	}
-	params := map[string]any{"archive": g.FromBackup, "config": conf}
-	if storage != "" {
-		params["storage"] = storage
-	}
+	params := ops.GuestCreateParams{Archive: g.FromBackup, Storage: storage, Config: conf}
 	s := d.b.newStep(g.VMID, g.Name, ops.GuestCreate, params)
 	s.Reason = "restore from " + g.FromBackup
 	s.Changes = changes
@@ -212,7 +209,7 @@ func (d *guestDiff) create() {
 	created := d.add(s)
 	d.createID = created.ID
 	if g.State != schema.StateStopped {
-		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, map[string]any{}))
+		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, ops.GuestStartParams{}))
 	}
 	for _, sn := range g.Snapshots {
 		d.snapshotCreate(sn)
@@ -220,10 +217,7 @@ func (d *guestDiff) create() {
 }
 
 func (d *guestDiff) snapshotCreate(sn schema.Snapshot) {
-	params := map[string]any{"snapshot": sn.Name}
-	if desc := strings.TrimSuffix(sn.Description, "\n"); desc != "" {
-		params["description"] = desc
-	}
+	params := ops.SnapshotCreateParams{Snapshot: sn.Name, Description: strings.TrimSuffix(sn.Description, "\n")}
 	s := d.b.newStep(d.id(), d.name(), ops.SnapshotCreate, params)
 	s.Source = source(&sn.DeclRange)
 	d.add(s)
@@ -239,7 +233,7 @@ func (d *guestDiff) destroy() {
 	}
 	vols := ownedVolumes(lg)
 	snaps := snapshotNames(lg)
-	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, map[string]any{"purge": true, "volumes": vols, "snapshots": snaps})
+	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, ops.GuestDestroyParams{Purge: true, Replaced: ops.Replaced{Volumes: vols, Snapshots: snaps}})
 	s.Source = source(rangeOf(d.g.AttrRanges, "state", d.g.DeclRange))
 	if txn, ok := d.b.in.Provenance.CreatedInTxn(lg.VMID); ok {
 		s.Class = ops.Benign

@@ -20,7 +20,7 @@ func (b *builder) storageMounts() {
 		if b.in.Mounts != nil && strings.EqualFold(b.in.Mounts[st.Mountpoint], st.USBUUID) {
 			continue
 		}
-		s := b.newStep(0, "", ops.StorageMount, map[string]any{"name": st.Name, "uuid": st.USBUUID, "mountpoint": st.Mountpoint})
+		s := b.newStep(0, "", ops.StorageMount, ops.StorageMountParams{Name: st.Name, UUID: st.USBUUID, Mountpoint: st.Mountpoint})
 		s.Reason = "mounts the disk " + st.USBUUID + " at " + st.Mountpoint
 		s.Source = source(&st.DeclRange)
 		b.plan.Steps = append(b.plan.Steps, s)
@@ -41,7 +41,7 @@ func (b *builder) signers() {
 		return
 	}
 	sum := sha256.Sum256(want)
-	list := make([]map[string]any, 0, len(ss.Signers))
+	list := make([]ops.Signer, 0, len(ss.Signers))
 	for _, sg := range ss.Signers {
 		fp := ""
 		if blob, err := base64.StdEncoding.DecodeString(sg.Key); err == nil {
@@ -49,9 +49,9 @@ func (b *builder) signers() {
 				fp = ssh.FingerprintSHA256(k)
 			}
 		}
-		list = append(list, map[string]any{"principal": sg.Principal, "fingerprint": fp, "roles": sg.Namespaces()})
+		list = append(list, ops.Signer{Principal: sg.Principal, Fingerprint: fp, Roles: sg.Namespaces()})
 	}
-	s := b.newStep(0, "", ops.SignersRotate, map[string]any{"sha256": hex.EncodeToString(sum[:]), "signers": list})
+	s := b.newStep(0, "", ops.SignersRotate, ops.SignersRotateParams{SHA256: hex.EncodeToString(sum[:]), Signers: list})
 	s.Reason = fmt.Sprintf("replaces the operators' trust root with the file's %d %s", len(list), plural(len(list), "signer", "signers"))
 	s.Source = source(&ss.DeclRange)
 	b.plan.Steps = append(b.plan.Steps, s)

@@ -1,15 +1,12 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/schema"
 )
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 // job plans one desired-state job, unless the journal shows it ran.
 func (d *guestDiff) job(j schema.Job) {
@@ -43,7 +40,7 @@ func (d *guestDiff) job(j schema.Job) {
 		if j.Op == schema.OpSnapshotDelete {
 			op = ops.SnapshotDelete
 		}
-		s = d.b.newStep(j.VMID, d.name(), op, map[string]any{"snapshot": j.Snapshot, "job": j.ID})
+		s = d.b.newStep(j.VMID, d.name(), op, ops.SnapshotParams{Snapshot: j.Snapshot, Job: j.ID})
 		if op == ops.SnapshotRollback {
 			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
 			s.Safety = "a safety snapshot of the current state first (a vzdump backup where a volume is on ZFS, which rolls back only to the newest snapshot)"
@@ -71,7 +68,7 @@ func (d *guestDiff) job(j schema.Job) {
 		}
 		vols := ownedVolumes(lg)
 		snaps := snapshotNames(lg)
-		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, map[string]any{"archive": j.Backup, "volumes": vols, "snapshots": snaps, "job": j.ID})
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, ops.GuestRestoreOverParams{Archive: j.Backup, Replaced: ops.Replaced{Volumes: vols, Snapshots: snaps}, Job: j.ID})
 		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup) + snapshotsLost(snaps)
 		s.Safety = "a vzdump backup of the guest first (its snapshots go with the volumes the restore replaces)"
 	case schema.OpBackupCreate:
@@ -80,7 +77,7 @@ func (d *guestDiff) job(j schema.Job) {
 		if lg == nil || !lg.Running {
 			return // nothing to reboot
 		}
-		s = d.b.newStep(j.VMID, d.name(), ops.GuestReboot, map[string]any{"reason": []string{"job " + j.ID}, "job": j.ID})
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestReboot, ops.GuestRebootParams{Reason: []string{"job " + j.ID}, Job: j.ID})
 		s.Reason = "downtime: the guest restarts"
 	default:
 		jobErr("op", "op %q is not supported", j.Op)
@@ -105,10 +102,7 @@ func hasSnapshot(lg *LiveGuest, name string) bool {
 // remove archives, and names them.
 func (d *guestDiff) backupJob(j schema.Job) Step {
 	storage := backupStorage(j, d.b.live)
-	params := map[string]any{"storage": storage, "job": j.ID}
-	if j.Mode != "" {
-		params["mode"] = j.Mode
-	}
+	params := ops.BackupCreateParams{Storage: storage, Mode: j.Mode, Job: j.ID}
 	if !j.Prune {
 		s := d.b.newStep(j.VMID, d.name(), ops.BackupCreate, params)
 		s.Reason = "prunes nothing (prune-backups keep-all=1)"
@@ -121,8 +115,7 @@ func (d *guestDiff) backupJob(j schema.Job) Step {
 		s.Reason = "the storage's retention (" + orUnset(st.PruneBackups) + ") removes no archive"
 		return s
 	}
-	params["archives"] = removed
-	s := d.b.newStep(j.VMID, d.name(), ops.BackupPrune, params)
+	s := d.b.newStep(j.VMID, d.name(), ops.BackupPrune, ops.BackupPruneParams{Storage: storage, Archives: removed, Mode: j.Mode, Job: j.ID})
 	s.Reason = fmt.Sprintf("the storage's retention (%s) deletes %s", st.PruneBackups, strings.Join(removed, ", "))
 	return s
 }

@@ -54,11 +54,7 @@ func (d *guestDiff) update() {
 	}
 	var config []string
 	if len(set) > 0 || len(del) > 0 {
-		params := map[string]any{"set": set}
-		if len(del) > 0 {
-			params["delete"] = del
-		}
-		s := d.b.newStep(g.VMID, g.Name, ops.GuestSet, params)
+		s := d.b.newStep(g.VMID, g.Name, ops.GuestSet, ops.GuestSetParams{Set: set, Delete: del})
 		s.Changes = changes
 		s.RestartNeeded = lg.Running && len(restart) > 0
 		s.Source = source(&g.DeclRange)
@@ -84,15 +80,22 @@ func (d *guestDiff) update() {
 	d.snapshots()
 }
 
+// stepSlot is the mount point a mount.add or mount.detach step changes.
 func stepSlot(s Step) string {
-	var p struct{ Slot string }
-	_ = jsonUnmarshal(s.Params, &p)
-	return p.Slot
+	switch s.Op {
+	case ops.MountAdd:
+		p, _ := ops.Decode[ops.MountAddParams](s.Op, s.Params)
+		return p.Slot
+	case ops.MountDetach:
+		p, _ := ops.Decode[ops.MountDetachParams](s.Op, s.Params)
+		return p.Slot
+	}
+	return ""
 }
 
 func (d *guestDiff) grow(disk string, from, to int64) Step {
-	s := d.b.newStep(d.g.VMID, d.g.Name, ops.DiskGrow, map[string]any{
-		"disk": disk, "from": schema.Size(from).String(), "to": schema.Size(to).String()})
+	s := d.b.newStep(d.g.VMID, d.g.Name, ops.DiskGrow, ops.DiskGrowParams{
+		Disk: disk, From: schema.Size(from).String(), To: schema.Size(to).String()})
 	s.Reason = "one-way: a volume cannot be shrunk again"
 	s.Changes = []Change{{Field: disk + " size", Old: schema.Size(from).String(), New: schema.Size(to).String()}}
 	return s
@@ -103,8 +106,8 @@ func (d *guestDiff) grow(disk string, from, to int64) Step {
 func (d *guestDiff) rebuild(change map[string]string, changes []Change) {
 	vols := ownedVolumes(d.lg)
 	snaps := snapshotNames(d.lg)
-	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestRebuild, map[string]any{
-		"change": change, "volumes": vols, "snapshots": snaps, "backup_storage": "local"})
+	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestRebuild, ops.GuestRebuildParams{
+		Change: change, Replaced: ops.Replaced{Volumes: vols, Snapshots: snaps}, BackupStorage: "local"})
 	s.Changes = changes
 	s.Reason = "backs the guest up and restores it with " + strings.Join(sortedKeys(change), " and ") +
 		" changed, replacing " + volumeList(vols) + snapshotsLost(snaps)
@@ -257,7 +260,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		lm, ok := live[m.Path]
 		if !ok {
 			slot := lg.freeSlot("mp", taken)
-			s := d.b.newStep(g.VMID, g.Name, ops.MountAdd, map[string]any{"slot": slot, "value": mountValue(m, nil)})
+			s := d.b.newStep(g.VMID, g.Name, ops.MountAdd, ops.MountAddParams{Slot: slot, Value: mountValue(m, nil)})
 			s.Changes = []Change{{Field: "mount " + m.Name, New: mountValue(m, nil), Note: "new mount point " + slot}}
 			s.Source = source(&m.DeclRange)
 			steps = append(steps, s)
@@ -303,9 +306,9 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			continue
 		}
 		lm := live[path]
-		params := map[string]any{"slot": lm.Slot, "path": path}
+		params := ops.MountDetachParams{Slot: lm.Slot, Path: path}
 		if !lm.Bind {
-			params["volume"] = lm.Volume
+			params.Volume = lm.Volume
 		}
 		s := d.b.newStep(g.VMID, g.Name, ops.MountDetach, params)
 		note := "the volume is kept as an unusedN entry; free it with remove_volumes"
@@ -372,7 +375,7 @@ func (d *guestDiff) volumeFrees() []Step {
 		if it, ok := d.b.live.Volumes[vol]; ok && it.Size > 0 {
 			size = schema.Size(int64(it.Size)).String()
 		}
-		s := d.b.newStep(g.VMID, g.Name, ops.VolumeFree, map[string]any{"volume": vol, "size": size, "slot": slot})
+		s := d.b.newStep(g.VMID, g.Name, ops.VolumeFree, ops.VolumeFreeParams{Volume: vol, Size: size, Slot: slot})
 		s.Reason = "deletes the detached volume " + vol + " (" + size + ") and its data"
 		s.Safety = "a vzdump backup of the guest first (it does not cover detached volumes)"
 		s.Source = source(rangeOf(g.AttrRanges, "remove_volumes", g.DeclRange))
@@ -386,10 +389,10 @@ func (d *guestDiff) power() {
 	g, lg := d.g, d.lg
 	switch {
 	case g.State == schema.StateRunning && !lg.Running:
-		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, map[string]any{}), d.configIDs...)
+		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, ops.GuestStartParams{}), d.configIDs...)
 		return
 	case g.State == schema.StateStopped && lg.Running:
-		s := d.b.newStep(g.VMID, g.Name, ops.GuestStop, map[string]any{})
+		s := d.b.newStep(g.VMID, g.Name, ops.GuestStop, ops.GuestStopParams{})
 		s.Reason = "downtime: the guest shuts down"
 		d.add(s)
 		return
@@ -406,7 +409,7 @@ func (d *guestDiff) power() {
 			Reboot: "not planned: reboot_after_update is false; reboot the guest yourself, or set it"})
 		return
 	}
-	s := d.b.newStep(g.VMID, g.Name, ops.GuestReboot, map[string]any{"reason": keys})
+	s := d.b.newStep(g.VMID, g.Name, ops.GuestReboot, ops.GuestRebootParams{Reason: keys})
 	s.Reason = "downtime: applies " + strings.Join(keys, ", ") + " (reboot_after_update = true)"
 	d.add(s, d.configIDs...)
 	d.b.plan.Outstanding = append(d.b.plan.Outstanding, Outstanding{Guest: g.VMID, Keys: keys, Reboot: RebootPlanned})

@@ -202,6 +202,24 @@ func CanonicalParams(params []byte) (json.RawMessage, error) {
 	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
 }
 
+// ParamsOf returns the canonical JSON of an op's params struct (see
+// package ops), checked against the op's schema: what a step carries and
+// a request binds.
+func ParamsOf(op string, params any) (json.RawMessage, error) {
+	raw, err := json.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("params of %s: %w", op, err)
+	}
+	canon, err := CanonicalParams(raw)
+	if err != nil {
+		return nil, fmt.Errorf("params of %s: %w", op, err)
+	}
+	if err := ops.CheckParams(op, canon); err != nil {
+		return nil, err
+	}
+	return canon, nil
+}
+
 // decodeStrict decodes one JSON value token by token, refusing duplicate
 // object keys.
 func decodeStrict(dec *json.Decoder, depth int) (any, error) {
