@@ -12,15 +12,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-
-	"github.com/felhom/felhom-converge/atomicfile"
 )
 
 // A request directory holds <id>.req files (the statements to sign) and,
 // once signed, the <id>.req.sig that ssh-keygen -Y sign writes beside
-// each. plan and apply write requests into one with WriteRequest; apply
-// and signatures verify read signed ones with ReadSignedDir and match
-// them to steps with MatchRequests.
+// each. A host's two of them (requests/ and signatures/) are owned by
+// RequestDir; ReadSignedDir reads any one, and MatchRequests gives a step
+// its candidates among what it read.
 
 const (
 	// RequestSuffix and SignatureSuffix end the file names in a request
@@ -218,22 +216,4 @@ func MatchRequests(reqs []SignedRequest, a Action, actionID string) []*SignedReq
 		}
 	}
 	return out
-}
-
-// WriteRequest writes r into dir as <r.ID()>.req, atomically (a crash
-// leaves the old file or the new, never a part), mode 0644 so an operator
-// can read it to sign. dir is created with mode 0700 when missing. It
-// returns the file's path.
-func WriteRequest(dir string, r Request) (string, error) {
-	if _, err := ParseRequest(r.Marshal()); err != nil {
-		return "", fmt.Errorf("write request: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", fmt.Errorf("write request: %w", err)
-	}
-	path := filepath.Join(dir, r.ID()+RequestSuffix)
-	if err := atomicfile.WriteFile(path, r.Marshal(), 0o644); err != nil {
-		return "", fmt.Errorf("write request: %w", err)
-	}
-	return path, nil
 }

@@ -32,11 +32,16 @@
 // # Start here
 //
 // [NewRequest] and [Request.Marshal] make a request (the op's params
-// schema from package ops applies); [ParseRequest] reads one strictly;
-// [WriteRequest] writes <id>.req atomically into a request directory.
-// [ReadSignedDir] reads a directory's <id>.req + <id>.req.sig pairs
-// without following links or blocking on FIFOs, and [MatchRequests] gives
-// a step its candidate signed requests. [LoadAllowedSigners] loads the
+// schema from package ops applies); [ParseRequest] reads one strictly.
+// [RequestDir] owns a host's requests/ and signatures/ directories: it
+// writes requests, lists the pending ones, drops and moves aside spent
+// ones, and installs signed ones; [RequestDir.Live] is the one rule for
+// "unexpired and unspent". [ReadSignedDir] reads a directory's <id>.req +
+// <id>.req.sig pairs without following links or blocking on FIFOs, and
+// [MatchRequests] gives a step its candidate signed requests. [Bundle] is
+// the text file that carries requests and signatures between hosts and
+// the operator's workstation ([ParseBundle] documents its format), and
+// [RoleFor] names the namespace an op is signed in. [LoadAllowedSigners] loads the
 // trust root, refusing a file (or directory) others may write.
 // [NewVerifier] with [OpenFileNonceStore] makes the gate; [Verifier.Decide]
 // decides, [Verifier.Check] previews without a step. [OpenSSHVerify] is the
