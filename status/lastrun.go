@@ -135,6 +135,10 @@ type PendingSignature struct {
 	Params    json.RawMessage `json:"params,omitempty"`
 	Request   string          `json:"request,omitempty"` // the request file to sign
 	NotAfter  time.Time       `json:"not_after,omitzero"`
+	// Reason is the plan's why for the step; Source where in the desired
+	// file it comes from (FILE:LINE:COL), when known.
+	Reason string `json:"reason,omitempty"`
+	Source string `json:"source,omitempty"`
 	// Decision is why an offered signature was refused (expired,
 	// role_denied, ...); "" when none was offered.
 	Decision string `json:"decision,omitempty"`
@@ -205,7 +209,7 @@ func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 				ps.Decision = sr.Decision
 			}
 			if st != nil {
-				ps.Params = st.Params
+				ps.Params, ps.Reason, ps.Source = st.Params, st.Reason, st.Source
 				if st.NotAfter != nil {
 					ps.NotAfter = st.NotAfter.UTC()
 				}

@@ -6,11 +6,11 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/trust"
 )
@@ -18,6 +18,9 @@ import (
 // Signature requests and verification; the work is in package trust.
 
 type SignaturesCmd struct {
+	Pending SignaturesPendingCmd `cmd:"" help:"Write every request waiting for a signature on this host as a bundle (stdout or -o FILE)."`
+	Sign    SignaturesSignCmd    `cmd:"" help:"Sign a bundle's requests with ssh-keygen -Y sign, asking per request (on the operator's workstation; needs no host config)."`
+	Install SignaturesInstallCmd `cmd:"" help:"Check a signed bundle's requests as verify does and install the accepted ones into the signatures directory."`
 	Verify  SignaturesVerifyCmd  `cmd:"" help:"Check signed requests in a directory, or (with --raw) one signature like 'ssh-keygen -Y verify'."`
 	Request SignaturesRequestCmd `cmd:"" help:"Write a canonical signature request for one step."`
 }
@@ -35,9 +38,9 @@ type SignaturesVerifyCmd struct {
 	Revoked        string `help:"With --raw: revocation list of plain public keys (ssh-keygen -r)." placeholder:"FILE" type:"path"`
 }
 
-// SignaturesDirName is the default signatures directory inside the state
+// signaturesDirName is the signatures directory inside the state
 // directory.
-const signaturesDirName = "signatures"
+const signaturesDirName = trust.SignaturesDirName
 
 func (c *SignaturesVerifyCmd) Validate() error {
 	raw := map[string]string{
@@ -67,12 +70,27 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 	if c.Raw {
 		return c.runRaw(g, os.Stdin)
 	}
-	cfg, err := g.loadConfig(c.Sim, "")
+	cfg, v, err := g.loadVerifier(c.Sim)
 	if err != nil {
 		return err
 	}
+	dir := c.Signatures
+	if dir == "" {
+		dir = trust.NewRequestDir(cfg.StateDir, nil).Signatures
+	}
+	return verifyDir(g, v, cfg.Host, dir, c.Signatures == "")
+}
+
+// loadVerifier loads the config, checks that this host's name is known
+// and returns the gate of the host, as apply decides with it: its trust
+// root and its nonce store, from which it spends nothing (Verifier.Check).
+func (g *globals) loadVerifier(simDir string) (*config.Config, *trust.Verifier, error) {
+	cfg, err := g.loadConfig(simDir, "")
+	if err != nil {
+		return nil, nil, err
+	}
 	if err := cfg.RequireHost(); err != nil {
-		return err // it says how to set the host
+		return nil, nil, err // it says how to set the host
 	}
 	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
 	switch {
@@ -82,21 +100,16 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 		warnf(g.stderr, "%s does not exist: no signer is trusted", cfg.AllowedSigners)
 		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
 	case errors.Is(err, trust.ErrUnsafePermissions):
-		return withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
+		return nil, nil, withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
 	case err != nil:
-		return err
+		return nil, nil, err
 	}
 	nonces, err := trust.OpenFileNonceStore(cfg.StateDir, nil)
 	if err != nil {
-		return err
-	}
-	dir := c.Signatures
-	if dir == "" {
-		dir = filepath.Join(cfg.StateDir, signaturesDirName)
+		return nil, nil, err
 	}
 	warnWideRoles(g, signers)
-	v := trust.NewVerifier(signers, nonces)
-	return verifyDir(g, v, cfg.Host, dir, c.Signatures == "")
+	return cfg, trust.NewVerifier(signers, nonces), nil
 }
 
 // warnWideRoles warns about trust-root lines whose namespaces= grant both

@@ -257,7 +257,7 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 			budget -= cut
 			if parsed == nil {
 				parsed = schema.Files(src, d.Subject.Filename) // once per file
-				clean = printable(src)
+				clean = maskControls(src)
 			}
 			if f := parsed[d.Subject.Filename]; f != nil {
 				head := *f
@@ -274,7 +274,7 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		// below says the same with the position in front.
 		_, body, _ := strings.Cut(buf.String(), "\n\n")
 		if !p.color {
-			body = string(printable([]byte(body))) // colour codes are the writer's own
+			body = string(maskControls([]byte(body))) // colour codes are the writer's own
 		}
 		if !p.color && d.Subject != nil {
 			body = markRange(body, *d.Subject)
@@ -284,7 +284,7 @@ func (p *diagPrinter) print(src []byte, diags hcl.Diagnostics) {
 		if d.Severity == hcl.DiagWarning {
 			label = "warning: "
 		}
-		fmt.Fprintf(p.w, "%s%s%s\n%s", position(d.Subject), label, printable([]byte(d.Summary)), body)
+		fmt.Fprintf(p.w, "%s%s%s\n%s", position(d.Subject), label, maskControls([]byte(d.Summary)), body)
 	}
 }
 
@@ -302,11 +302,11 @@ func displayDiag(d *hcl.Diagnostic) *hcl.Diagnostic {
 	return &out
 }
 
-// printable replaces each control character of b but tab and line feed
+// maskControls replaces each control character of b but tab and line feed
 // (NUL, escape, carriage return, C1 controls) with as many '?' as it has
 // bytes, so a snippet cannot drive the terminal or forge a line, and byte
 // offsets into it still hold.
-func printable(b []byte) []byte {
+func maskControls(b []byte) []byte {
 	var out []byte
 	for i := 0; i < len(b); {
 		r, size := utf8.DecodeRune(b[i:])
