@@ -206,7 +206,7 @@ func (s *Sim) updateConfig(g *guest, c configChange, allocated *[]string) (map[s
 	} else {
 		s.applyPending(g, modified, errs, allocated)
 	}
-	g.dropEmpty()
+	g.beforeWrite()
 	return errs, nil
 }
 
@@ -259,9 +259,15 @@ func (g *guest) cleanupPending() {
 	}
 }
 
-// dropEmpty removes an empty description or tags: nothing is written to
-// the file for them.
-func (g *guest) dropEmpty() {
+// beforeWrite is what writing the config file drops (write_pct_config):
+// an unusedN whose volume a current mount point uses again, and an empty
+// description or tags, for which nothing is written.
+func (g *guest) beforeWrite() {
+	for k, v := range g.Conf {
+		if unusedPattern.MatchString(k) && g.mountedNow(volumeOf(v)) {
+			delete(g.Conf, k)
+		}
+	}
 	for _, k := range []string{"description", "tags"} {
 		if v, ok := g.Conf[k]; ok && v == "" {
 			delete(g.Conf, k)
@@ -358,8 +364,12 @@ func (s *Sim) applyPending(g *guest, sel map[string]bool, errs map[string]string
 		v := g.Conf[k]
 		switch {
 		case mpKeyPattern.MatchString(k):
+			// is_volume_in_use is given the whole mount string, which never
+			// equals a volume id: the volume always becomes unusedN, even
+			// when a snapshot still uses it (write_pct_config drops it again
+			// only when a current mount point uses it).
 			delete(g.Conf, k)
-			if vol := volumeOf(v); !strings.HasPrefix(vol, "/") && !g.volumeInUse(vol) {
+			if vol := volumeOf(v); !strings.HasPrefix(vol, "/") {
 				addUnused(g.Conf, vol)
 			}
 		case unusedPattern.MatchString(k):
@@ -500,7 +510,7 @@ func (s *Sim) checkBridges(conf map[string]string) error {
 func (s *Sim) applyPendingAtStart(g *guest) {
 	var allocated []string
 	s.applyPending(g, nil, map[string]string{}, &allocated)
-	g.dropEmpty()
+	g.beforeWrite()
 }
 
 // errText is the message of an error as a task log or a 400 shows it.

@@ -70,8 +70,10 @@ func hCreate(r *request) (any, error) {
 		return nil, failf("mount points configured, but 'rootfs' not set - aborting")
 	}
 	if existing != nil {
+		// create_and_lock_config refuses a locked CT; create_vm prefixes
+		// its error.
 		if err := existing.checkLock(); err != nil {
-			return nil, err
+			return nil, failf("unable to restore CT %d - %s", vmid, errText(err))
 		}
 	}
 

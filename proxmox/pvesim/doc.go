@@ -65,7 +65,9 @@
 //   - start=1 on create, restore and rollback ends that task and forks a
 //     separate vzstart task, which can fail on its own.
 //   - Start (pending applied first, bridges and mount volumes checked),
-//     stop, shutdown (refused under any lock), reboot (ignores locks),
+//     stop, shutdown (refused under any lock), reboot (stops whatever the
+//     lock, then the prestart hook refuses to start a CT locked other than
+//     "mounted": it ends stopped with its pending changes applied),
 //     destroy, resize (grow only), move_volume (stopped CTs, same guest),
 //     snapshots (create, delete, rollback with ZFS's newest-only rule,
 //     description), vzdump (modes, stop mode for a stopped CT, archive
@@ -134,7 +136,8 @@
 //
 // [Sim.FailNth] fails the nth matching request before it has any effect;
 // [Sim.FailTask] makes the next task of a type end with a given exit
-// status; [Sim.Hold] lets a request take effect and then holds its
+// status (a failed rollback or snapshot delete leaves the locks and
+// snapshot state Proxmox leaves); [Sim.Hold] lets a request take effect and then holds its
 // response until released, so a test can kill a client between the
 // server's effect and the client seeing the answer; [Sim.Counters] counts
 // requests per method and path template; [Sim.FillStorage] makes a

@@ -162,7 +162,11 @@ var taskTypes = map[string]bool{"vzcreate": true, "vzrestore": true, "vzdestroy"
 // FailTask makes the next task of taskType (e.g. "vzstart"; for guest id
 // id, or any guest when id is "") end with exitstatus. An error text makes
 // the task fail without its effect; "WARNINGS: N" lets it succeed with N
-// warnings.
+// warnings. A failed vzrollback fails as a volume rollback does, after
+// the stop: the CT stays stopped and locked "rollback". A failed
+// vzdelsnapshot fails as removing a volume snapshot does: the CT stays
+// locked "snapshot-delete" and the snapshot keeps "snapstate: delete"
+// (with force=1 the failure is a log line and the snapshot goes).
 func (s *Sim) FailTask(taskType, id, exitstatus string) {
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()

@@ -52,18 +52,8 @@ func finishStart(s *Sim, t *task) (int, error) {
 	if g.Running {
 		return 0, fmt.Errorf("CT %d already running", g.VMID)
 	}
-	// The pending section is applied (and written) before the start is
-	// tried, so it stays applied when the start fails.
-	s.applyPendingAtStart(g)
-	if err := s.checkBridges(g.Conf); err != nil {
-		return 0, err
-	}
-	if err := s.checkMountable(g); err != nil {
-		t.logf("%v", err)
-		return 0, fmt.Errorf("startup for container '%d' failed", g.VMID)
-	}
-	s.setRunning(g, true, int(t.PID)+1)
-	return 0, nil
+	// The API checked the lock before vm_start (beginStart).
+	return 0, s.vmStart(t, g, false)
 }
 
 // checkMountable is what the prestart hook's mount needs: every rootfs/mpN
@@ -135,18 +125,45 @@ func finishStop(s *Sim, t *task) (int, error) {
 	return 0, nil
 }
 
-// finishReboot: reboot checks no lock; the CT comes back through a full
-// start, which applies the pending section.
+// finishReboot is vm_reboot: it stops the CT without looking at its lock,
+// then vm_start applies and writes the pending section and starts it; the
+// prestart hook refuses any lock but "mounted", so a CT locked meanwhile
+// (a backup that started) ends stopped, its pending changes applied, and
+// the task fails.
 func finishReboot(s *Sim, t *task) (int, error) {
 	g, err := taskGuest(s, t)
 	if err != nil {
 		return 0, err
 	}
+	s.setRunning(g, false, 0)
+	return 0, s.vmStart(t, g, true)
+}
+
+// vmStart is LXC.pm vm_start after the API's own checks: the pending
+// section is applied and written first (so it stays applied when the
+// start fails), update_lxc_config checks the bridges, then the prestart
+// hook checks the lock (when the caller did not already, as vm_reboot
+// does not) and mounts the volumes. A failing hook leaves the CT stopped
+// and ends the task with "startup for container 'N' failed".
+func (s *Sim) vmStart(t *task, g *guest, prestartLock bool) error {
 	s.applyPendingAtStart(g)
 	if err := s.checkBridges(g.Conf); err != nil {
-		s.setRunning(g, false, 0)
-		return 0, err
+		return err
+	}
+	if prestartLock {
+		if err := g.checkLockExcept("mounted"); err != nil {
+			// lxc-pve-prestart-hook dies; lxc-start reports the hook's
+			// exit and the container aborts.
+			t.logf("run_buffer: 571 Script exited with status 2")
+			t.logf("lxc_init: 845 Failed to run lxc.hook.pre-start for container \"%d\"", g.VMID)
+			t.logf("__lxc_start: 2034 Failed to initialize container \"%d\"", g.VMID)
+			return fmt.Errorf("startup for container '%d' failed", g.VMID)
+		}
+	}
+	if err := s.checkMountable(g); err != nil {
+		t.logf("%v", err)
+		return fmt.Errorf("startup for container '%d' failed", g.VMID)
 	}
 	s.setRunning(g, true, int(t.PID)+1) // a new init process, a new uptime
-	return 0, nil
+	return nil
 }

@@ -133,6 +133,15 @@ func finishDelSnapshot(s *Sim, t *task) (int, error) {
 	if sn != nil {
 		parent = sn.Conf["parent"]
 	}
+	var vols []string
+	if sn != nil {
+		for _, k := range mountKeysOf(sn.Conf) {
+			if vol := volumeOf(sn.Conf[k]); !strings.HasPrefix(vol, "/") {
+				vols = append(vols, vol)
+				t.logf("  Logical volume \"snap_%s_%s\" successfully removed.", volName(vol), name)
+			}
+		}
+	}
 	delete(g.Snapshots, name)
 	for _, other := range g.Snapshots {
 		if other.Conf["parent"] == name {
@@ -143,17 +152,28 @@ func finishDelSnapshot(s *Sim, t *task) (int, error) {
 		setOrDelete(g.Conf, "parent", parent)
 	}
 	g.unlock()
-	t.logf("  Logical volume \"snap_%s_%s\" successfully removed.", volName(volumeOf(g.Conf["rootfs"])), name)
+	// Every volume whose snapshot was removed is added as unusedN, and
+	// writing the config drops those a current mount point uses: a volume
+	// only this snapshot still held (a mount point detached since) comes
+	// back as unusedN.
+	for _, vol := range vols {
+		addUnused(g.Conf, vol)
+	}
+	g.beforeWrite()
 	return 0, nil
 }
 
-func abortDelSnapshot(s *Sim, t *task) {
-	if g := s.st.Guests[taskVMID(t)]; g != nil {
-		if sn := g.Snapshots[t.Params["snapname"]]; sn != nil {
-			delete(sn.Conf, "snapstate")
-		}
-		g.unlock()
+// failDelSnapshot is a snapshot delete made to fail (FailTask): as when
+// removing a volume snapshot fails without force, AbstractConfig
+// snapshot_delete dies and leaves the CT locked "snapshot-delete" and the
+// snapshot with "snapstate: delete". With force=1 the failure is only
+// warned about and the snapshot is deleted.
+func failDelSnapshot(s *Sim, t *task, err error) (int, error) {
+	if t.Params["force"] == "1" {
+		t.logf("%s", errText(err))
+		return finishDelSnapshot(s, t)
 	}
+	return 0, err
 }
 
 // snapshotCopy is AbstractConfig's __snapshot_copy_config: every key but
@@ -178,16 +198,18 @@ func beginRollback(s *Sim, t *task) error {
 	if err != nil {
 		return err
 	}
-	vmid := g.VMID
-	if err := g.checkLock(); err != nil {
-		return err
+	// AbstractConfig snapshot_rollback's prepare step: the snapshot must
+	// exist, each volume must be able to roll back (ZFS only to the most
+	// recent snapshot), the snapshot must be complete, then check_lock,
+	// the stop, and the lock "rollback".
+	if g.Conf["template"] == "1" {
+		return fmt.Errorf("you can't rollback if vm is a template")
 	}
 	name := t.Params["snapname"]
 	sn := g.Snapshots[name]
 	if sn == nil {
 		return fmt.Errorf("snapshot '%s' does not exist", name)
 	}
-	// ZFS can only roll back to the most recent snapshot.
 	for k, v := range sn.Conf {
 		if !isMountKey(k) {
 			continue
@@ -202,13 +224,24 @@ func beginRollback(s *Sim, t *task) error {
 			}
 		}
 	}
+	if st := sn.Conf["snapstate"]; st != "" {
+		return fmt.Errorf("unable to rollback to incomplete snapshot (snapstate = %s)", st)
+	}
+	if err := g.checkLock(); err != nil {
+		return err
+	}
 	if g.Running {
-		t.logf("stopping CT %d for rollback", vmid)
-		s.setRunning(g, false, 0)
+		s.setRunning(g, false, 0) // vm_stop with kill, no log line
 	}
 	g.setLock("rollback")
 	return nil
 }
+
+// failRollback is a rollback made to fail (FailTask), as when rolling
+// back a volume fails after the stop: snapshot_rollback dies between its
+// two config updates, so the CT stays stopped and locked "rollback"
+// until someone unlocks it.
+func failRollback(s *Sim, t *task, err error) (int, error) { return 0, err }
 
 func finishRollback(s *Sim, t *task) (int, error) {
 	g, err := taskGuest(s, t)

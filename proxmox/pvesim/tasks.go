@@ -23,6 +23,9 @@ type op struct {
 	finish func(s *Sim, t *task) (int, error)
 	// abort undoes what begin did when the task is made to fail.
 	abort func(s *Sim, t *task)
+	// fail, when set, replaces abort: it ends a task made to fail as
+	// Proxmox leaves it when that step fails (a rollback stays locked).
+	fail func(s *Sim, t *task, err error) (int, error)
 }
 
 var ops map[string]op
@@ -123,10 +126,16 @@ func (s *Sim) scheduleLocked(upid string) {
 func (s *Sim) finishTaskLocked(t *task) {
 	o := ops[t.Op]
 	if t.Forced != "" && !strings.HasPrefix(t.Forced, "WARNINGS: ") && t.Forced != "OK" {
+		forced := fmt.Errorf("%s", t.Forced)
+		if o.fail != nil {
+			warnings, err := o.fail(s, t, forced)
+			s.endTaskLocked(t, warnings, err)
+			return
+		}
 		if o.abort != nil {
 			o.abort(s, t)
 		}
-		s.endTaskLocked(t, 0, fmt.Errorf("%s", t.Forced))
+		s.endTaskLocked(t, 0, forced)
 		return
 	}
 	warnings, err := 0, error(nil)

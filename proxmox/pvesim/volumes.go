@@ -4,6 +4,7 @@ package pvesim
 
 import (
 	"fmt"
+	"strings"
 )
 
 // allocVolume creates a container volume of size bytes for vmid. A thin
@@ -69,36 +70,41 @@ func (s *Sim) freeVolume(volid string) {
 	}
 }
 
-// freeIfUnused frees the volume of unusedN key k unless a snapshot or
-// another key still uses it (delete_mountpoint_volume).
+// freeIfUnused is delete_mountpoint_volume for the volume of unusedN key
+// k, which vmconfig_apply_pending and vmconfig_hotplug_pending call unless
+// is_volume_in_use finds it on a mount point of the current config, of a
+// snapshot or of the pending section. A volume of another guest is left
+// alone ("ignore deletion of '...', CT N isn't the owner!").
 func (s *Sim) freeIfUnused(g *guest, vol, k string) {
-	for ok, v := range g.Conf {
-		if ok != k && isVolumeKey(ok) && volumeOf(v) == vol {
-			return
-		}
+	if strings.HasPrefix(vol, "/") || g.mountedNow(vol) || g.volumeInSnapshots(vol) || mountsVolume(g.Pending, vol) {
+		return
 	}
-	if !g.volumeInSnapshots(vol) {
-		s.freeVolume(vol)
+	if _, v := s.st.volume(vol); v != nil && v.VMID != g.VMID {
+		return
 	}
+	s.freeVolume(vol)
 }
 
-// volumeInUse reports whether a mount point of the current config or a
-// snapshot uses vol.
-func (g *guest) volumeInUse(vol string) bool {
-	for _, k := range g.mountKeys() {
-		if volumeOf(g.Conf[k]) == vol {
+// mountedNow reports whether a mount point (rootfs, mpN) of the current
+// config uses vol.
+func (g *guest) mountedNow(vol string) bool { return mountsVolume(g.Conf, vol) }
+
+// volumeInSnapshots reports whether a mount point of a snapshot uses vol
+// (is_volume_in_use_by_snapshots).
+func (g *guest) volumeInSnapshots(vol string) bool {
+	for _, sn := range g.Snapshots {
+		if mountsVolume(sn.Conf, vol) {
 			return true
 		}
 	}
-	return g.volumeInSnapshots(vol)
+	return false
 }
 
-func (g *guest) volumeInSnapshots(vol string) bool {
-	for _, sn := range g.Snapshots {
-		for k, v := range sn.Conf {
-			if isVolumeKey(k) && volumeOf(v) == vol {
-				return true
-			}
+// mountsVolume reports whether a rootfs/mpN of conf holds vol.
+func mountsVolume(conf map[string]string, vol string) bool {
+	for _, k := range mountKeysOf(conf) {
+		if volumeOf(conf[k]) == vol {
+			return true
 		}
 	}
 	return false
