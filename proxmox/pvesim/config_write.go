@@ -84,16 +84,28 @@ func hConfigPut(r *request) (any, error) {
 		return nil, err
 	}
 
-	// Work on a copy: a failure leaves the guest as it was.
+	// Work on a copy: the API writes the config only when every key
+	// succeeded. Some hotplug paths (update_net) write the config
+	// themselves on the way; a later failure leaves what they wrote. A
+	// volume allocated for a key that succeeded stays allocated either way.
 	work := g.clone()
 	var allocated []string
-	errs, err := r.s.updateConfig(work, c, &allocated)
+	var written *guest
+	write := func() {
+		c := work.clone()
+		c.beforeWrite()
+		written = c
+	}
+	errs, err := r.s.updateConfig(work, c, &allocated, write)
 	if err == nil && len(errs) > 0 {
 		err = paramError(errs)
 	}
 	if err != nil {
-		for _, volid := range allocated {
-			r.s.freeVolume(volid)
+		if written != nil {
+			*g = *written
+			if perr := r.s.persistLocked(); perr != nil {
+				return nil, perr
+			}
 		}
 		return nil, err
 	}
@@ -139,8 +151,9 @@ func (c configChange) check(r *request, g *guest) error {
 
 // updateConfig is update_pct_config on g: it returns the per-key errors of
 // applying or hotplugging, or a handler error (a die, HTTP 500). Volumes
-// it allocates are appended to allocated.
-func (s *Sim) updateConfig(g *guest, c configChange, allocated *[]string) (map[string]string, error) {
+// it allocates are appended to allocated; write is called where a hotplug
+// writes the config file itself.
+func (s *Sim) updateConfig(g *guest, c configChange, allocated *[]string, write func()) (map[string]string, error) {
 	for _, k := range c.reverts {
 		delete(g.Pending, k)
 		g.PendingDelete = removeString(g.PendingDelete, k)
@@ -202,7 +215,7 @@ func (s *Sim) updateConfig(g *guest, c configChange, allocated *[]string) (map[s
 	g.cleanupPending()
 	errs := map[string]string{}
 	if g.Running {
-		s.hotplugPending(g, modified, errs, allocated)
+		s.hotplugPending(g, modified, errs, allocated, write)
 	} else {
 		s.applyPending(g, modified, errs, allocated)
 	}
@@ -287,69 +300,6 @@ func (g *guest) addPendingDelete(k string) {
 	if !contains(g.PendingDelete, k) {
 		g.PendingDelete = append(g.PendingDelete, k)
 		sort.Strings(g.PendingDelete)
-	}
-}
-
-// hotplugPending is vmconfig_hotplug_pending for the keys in sel: the
-// fast-pluggable keys, memory, swap and CPU limits, interfaces and new
-// mount points take effect; everything else stays pending as sent.
-func (s *Sim) hotplugPending(g *guest, sel map[string]bool, errs map[string]string, allocated *[]string) {
-	for _, k := range sortedKeys(g.Pending) {
-		if sel[k] && fastplugKeys[k] {
-			g.Conf[k] = g.Pending[k]
-			delete(g.Pending, k)
-		}
-	}
-	for _, k := range append([]string(nil), g.PendingDelete...) {
-		if !sel[k] {
-			continue
-		}
-		switch {
-		case fastplugKeys[k], k == "swap", k == "cpulimit", k == "cpuunits", netKeyPattern.MatchString(k):
-		case unusedPattern.MatchString(k):
-			s.freeIfUnused(g, volumeOf(g.Conf[k]), k)
-		default:
-			continue // not hot-pluggable: stays pending
-		}
-		delete(g.Conf, k)
-		g.PendingDelete = removeString(g.PendingDelete, k)
-	}
-	for _, k := range sortedKeys(g.Pending) {
-		if !sel[k] {
-			continue
-		}
-		v := g.Pending[k]
-		switch {
-		case k == "cpulimit", k == "cpuunits", k == "memory", k == "swap":
-		case netKeyPattern.MatchString(k):
-			ps, _ := parseNet(v)
-			if ps["bridge"] == "" {
-				errs[k] = fmt.Sprintf("unable to hotplug %s: unable to get bridge setting", k)
-				continue
-			}
-			if err := s.checkNetBridge(ps); err != nil {
-				errs[k] = fmt.Sprintf("unable to hotplug %s: %v", k, err)
-				continue
-			}
-			v = printNet(normalizeNet(ps))
-		case mpKeyPattern.MatchString(k):
-			if _, exists := g.Conf[k]; exists {
-				continue // no hotplug over an existing mount point
-			}
-			nv, err := s.applyMount(g, k, v, allocated)
-			if err != nil {
-				errs[k] = fmt.Sprintf("unable to hotplug %s: %v", k, err)
-				continue
-			}
-			v = nv
-		default:
-			continue // not hot-pluggable: stays pending
-		}
-		g.Conf[k] = v
-		delete(g.Pending, k)
-	}
-	if len(g.Pending) == 0 {
-		g.Pending = nil
 	}
 }
 

@@ -34,9 +34,12 @@
 //     Proxmox hotplugs (the fast-plug keys, memory, swap, CPU limits,
 //     interfaces, new mount points) and keeps the rest pending, raw and
 //     unallocated, until the next start; a stopped CT applies everything.
-//     When any key fails, nothing is written, volumes allocated for the
-//     request are freed, and the answer is a 400 naming the key (PVE 8.3
-//     and later). rootfs is stored verbatim: no allocation, no size
+//     When any key fails the answer is a 400 naming the key (PVE 8.3 and
+//     later) and the API writes nothing, but on a running CT an interface
+//     hotplug (update_net) writes the config itself on its way, so what
+//     was fast-plugged and the interfaces plugged before the failure stay
+//     written (their sent values still pending); a volume allocated for a
+//     key that succeeded stays allocated, referenced by nothing. rootfs is stored verbatim: no allocation, no size
 //     rescan, no unusedN for the old volume; a guest whose rootfs names no
 //     volume fails to start.
 //   - Config digests are the SHA-1 of the rendered config file (snapshots

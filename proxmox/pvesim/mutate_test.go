@@ -560,9 +560,8 @@ func TestContentDeleteVolumeInPath(t *testing.T) {
 }
 
 // TestConfigPutFailureWritesNothing: since PVE 8.3 a key that fails to
-// apply abandons the whole update: nothing is written, the volume
-// allocated for another key is freed, and the answer is a 400 naming the
-// key.
+// apply abandons the update: update_vm writes nothing, and the answer is
+// a 400 naming the key.
 func TestConfigPutFailureWritesNothing(t *testing.T) {
 	t.Parallel()
 	a := startSim(t, pvesim.Options{})
@@ -587,16 +586,17 @@ func TestConfigPutFailureWritesNothing(t *testing.T) {
 	if err := a.sim.FillStorage("local-lvm", false); err != nil {
 		t.Fatal(err)
 	}
-	// mp1 allocates, then net1 fails to hotplug on a running CT: the new
-	// volume is freed again and nothing is written.
+	// mp1 allocates and hotplugs, then net1 fails to hotplug on a running
+	// CT: nothing is written, and the volume allocated for mp1 stays on
+	// the storage, referenced by nothing (update_vm frees nothing).
 	before = a.config(101)
 	r = a.do("PUT", "/nodes/pve/lxc/101/config", form("mp1", "local-lvm:1,mp=/x", "net1", "name=eth1,bridge=vmbr9"))
 	wantError(t, r, 400, "Parameter verification failed.")
 	if errs, _ := r.Body["errors"].(map[string]any); errs["net1"] != "unable to hotplug net1: bridge 'vmbr9' does not exist" || len(errs) != 1 {
 		t.Errorf("errors %v", r.Body["errors"])
 	}
-	if a.hasVolume("local-lvm", "local-lvm:vm-101-disk-2") {
-		t.Error("the volume allocated for mp1 was not freed")
+	if !a.hasVolume("local-lvm", "local-lvm:vm-101-disk-2") {
+		t.Error("the volume allocated for mp1 was freed")
 	}
 	if after := a.config(101); after["digest"] != before["digest"] {
 		t.Errorf("config changed by a failed update: %v", after)
