@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
 )
@@ -33,7 +34,11 @@ func (j *Journal) Compact() error {
 //     step still in flight, and any in-flight step's intent and UPID;
 //   - every completed job id (the first record of each);
 //   - the last digest of each guest (when it is not the empty "gone" one);
-//   - the creation record of each safety snapshot and backup not removed.
+//   - the creation record of each safety snapshot and backup not removed;
+//   - the last journal reset, so it stays visible.
+//
+// The compacted journal begins with a Checkpoint that continues the
+// sequence numbers and names the last record's checksum (compactLocked).
 //
 // Everything else (closed transactions, their steps and results, removed
 // objects, a guest's older digests, a closed transaction's guest
@@ -68,6 +73,8 @@ func (j *Journal) kept() []Record {
 		case BackupCreated:
 			b, ok := x.backups[r.VolID]
 			keep = ok && b == r
+		case JournalReset:
+			keep = r == x.resets[len(x.resets)-1]
 		}
 		if keep {
 			out = append(out, r)
@@ -82,8 +89,12 @@ var writeCompacted = atomicfile.WriteFile
 
 func (j *Journal) compactLocked() error {
 	keep := j.kept()
+	cp := Checkpoint{Time: stampTime(time.Time{}, j.opts.Now()), Seq: j.lastSeq + 1, Dropped: len(j.records) - len(keep)}
+	if j.lastSeq > 0 {
+		cp.Prev = fmt.Sprintf("%08x", j.lastCRC)
+	}
 	var buf bytes.Buffer
-	for _, r := range keep {
+	for _, r := range append([]Record{cp}, keep...) {
 		line, err := encodeLine(r)
 		if err != nil {
 			return fmt.Errorf("journal: compact: %w", err)
@@ -109,7 +120,7 @@ func (j *Journal) compactLocked() error {
 	}
 	j.f.Close()
 	j.f = f
-	j.records = keep
+	j.records = append([]Record{cp}, keep...)
 	j.x = newIndex()
 	for _, r := range keep {
 		j.x.add(r)
@@ -117,5 +128,9 @@ func (j *Journal) compactLocked() error {
 	j.size = int64(buf.Len())
 	j.fileSize = j.size
 	j.compactedTo = j.size
-	return nil
+	j.lastSeq = cp.Seq + int64(len(keep))
+	j.lastCRC = lineCRC(buf.Bytes(), -1)
+	// A crash before the anchor names the new last record leaves it
+	// naming record cp.Seq-1, which the checkpoint continues.
+	return j.advanceAnchor()
 }

@@ -35,6 +35,17 @@ func TestCompactKeepsExactlyWhatIsStillNeeded(t *testing.T) {
 		want = append(want, all[i])
 	}
 	want = append(want, all[21:]...) // T2, open, with steps in flight
+	// First a checkpoint that continues the sequence numbers and names the
+	// checksum of the last record compacted away.
+	lastLine, err := encodeLine(all[len(all)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, ok := j.Records()[0].(Checkpoint)
+	if !ok || cp.Seq != int64(len(all))+1 || cp.Prev != string(lastLine[:8]) || cp.Dropped != len(all)-len(want) || cp.Time.IsZero() {
+		t.Fatalf("first record after compaction %#v, want a checkpoint at %d after %s", j.Records()[0], len(all)+1, lastLine[:8])
+	}
+	want = append([]Record{cp}, want...)
 	if got := j.Records(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("kept:\n%s\nwant:\n%s", describe(got), describe(want))
 	}
@@ -58,13 +69,26 @@ func TestCompactKeepsExactlyWhatIsStillNeeded(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, LogFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("compacted journal: %v, %v", fi.Mode(), err)
 	}
-	// A second compaction of a compacted journal keeps the same.
-	before = j2.Size()
+	// A second compaction of a compacted journal keeps the same, under a
+	// new checkpoint.
+	cpLen := func(r Record) int64 {
+		line, err := encodeLine(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return int64(len(line))
+	}
+	before = j2.Size() - cpLen(j2.Records()[0])
+	kept := j2.Records()[1:]
 	if err := j2.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	if j2.Size() != before {
-		t.Errorf("compacting a compacted journal changed its size %d -> %d", before, j2.Size())
+	got := j2.Records()
+	if !reflect.DeepEqual(got[1:], kept) || got[0].(Checkpoint).Seq != cp.Seq+int64(len(kept))+1 {
+		t.Errorf("compacting a compacted journal:\n%s", describe(got))
+	}
+	if after := j2.Size() - cpLen(got[0]); after != before {
+		t.Errorf("compacting a compacted journal changed the size of its records %d -> %d", before, after)
 	}
 }
 
@@ -299,6 +323,9 @@ func TestReadWhileWriting(t *testing.T) {
 		r, err := Read(d, Options{})
 		if err != nil {
 			t.Fatalf("Read while writing: %v", err)
+		}
+		if l := r.Lost(); l != nil {
+			t.Fatalf("Read while writing and compacting: %v", l)
 		}
 		n := 0
 		for n < jobs && r.JobDone(fmt.Sprint("job-", n)) {

@@ -18,6 +18,7 @@
 //
 //	STATE_DIR/lock              flock; the holder's pid and start time as JSON
 //	STATE_DIR/journal.log       this log
+//	STATE_DIR/journal.anchor    the log's anchor: its last record's sequence number and checksum
 //	STATE_DIR/journal.log.torn  the bytes of the last torn tail that was cut off
 //	STATE_DIR/consumed-nonces   trust's nonce store (see below)
 //	STATE_DIR/audit.jsonl       apply's audit trail (package apply)
@@ -42,9 +43,9 @@
 // lower-case hex digits, and <json> is one JSON object on one line whose
 // first member is "type" (the record type: txn_begin, txn_end, intent,
 // upid, result, job_done, digest, guest_created, snapshot_created,
-// snapshot_removed, backup_created, backup_removed) followed by the
-// record's fields, all with "time" (RFC 3339, UTC) and, where it applies,
-// "txn". For example:
+// snapshot_removed, backup_created, backup_removed, checkpoint,
+// journal_reset) followed by the record's fields, all with "time" (RFC
+// 3339, UTC) and, where it applies, "txn". For example:
 //
 //	aa324079 {"type":"intent","time":"2026-11-28T03:00:01Z","txn":"20261128T030000Z-3f9a0c1e","action":"set-config-105","op":"guest.set_config","guest":105,"params":{"memory":1024},"class":"benign","decision":"allowed_benign"}
 //
@@ -85,15 +86,82 @@
 // The checksums detect damage, not tampering: whoever can write the state
 // directory could rewrite the log, which is why the directory is checked.
 //
+// # Sequence numbers
+//
+// Every record has a sequence number, which is not written in it: its
+// place in the log. The first line is record 1, unless it is a checkpoint
+// (written by compaction, below, and only ever as the first line; one
+// elsewhere is corrupt), which carries its own number, "seq"; each line
+// after it is one more. So the numbers keep counting across compactions:
+//
+//	<crc> {"type":"checkpoint","time":"...","seq":4711,"prev":"9f3c1a07","dropped":812}
+//
+// "prev" is the checksum (the <crc>) of record seq-1, the last record of
+// the log the compaction replaced ("" when there was none), and "dropped"
+// how many records it left out.
+//
+// # Anchor: a lost journal is noticed
+//
+// A crash can tear only the last line, and that line was never
+// acknowledged. Everything else that shortens the log (the file deleted,
+// emptied, truncated at a record boundary or inside an acknowledged
+// record, or replaced by an older or another journal) loses records whose
+// actions happened: one-shot jobs would run again, the tool's safety
+// snapshots and backups would no longer be known as its own, drift history
+// would be forgotten. So the log has an anchor, STATE_DIR/journal.anchor,
+// which names its last record: sequence number and checksum. It is 1024
+// bytes, two slots of 512 (each in its own disk sector), each one line
+// padded with spaces to its newline:
+//
+//	felhom-converge journal anchor v1 write <w> seq <s> crc <c> <check>
+//
+// w (how many times the anchor was written) and s are 20 decimal digits,
+// c is the record's checksum and check the CRC-32C of the line before
+// " <check>", 8 lower-case hex digits each. The valid slot with the larger
+// w is the anchor; a slot of zeros is unused. After each Append has synced
+// its record, it overwrites the older slot in place and syncs the anchor
+// file: a crash then leaves either slot, and both name records the log
+// holds. The anchor is written (atomicfile) when it is missing: at the
+// first record, or at the first Open of a log from a version without it.
+// Open brings an anchor that lags behind (a crash between the two syncs)
+// up to the last record.
+//
+// Open compares the log with its anchor after cutting a torn tail, and
+// returns a *LostError, refusing to append, when the log is missing while
+// the anchor exists, holds no record, ends before the anchored record, or
+// holds a record of that number with another checksum; and when no slot
+// of the anchor is valid (then a loss cannot be ruled out). Read reports
+// the same through Lost and shows what is left; plan warns, status and
+// journal show report it. An anchor that names a record before the log's
+// checkpoint is older than the compaction and accepted; one that names
+// exactly the record before it must have the checkpoint's "prev".
+//
+// The loss is accepted deliberately, by 'felhom-converge journal reset
+// --accept-loss' (AcceptLoss): what is left of the log stays, a
+// journal_reset record is appended naming the lost anchor and what was
+// found, and a new anchor names that record:
+//
+//	<crc> {"type":"journal_reset","time":"...","lost":"is missing, but its anchor journal.anchor names record 40","anchor_seq":40,"anchor_crc":"9f3c1a07","found_seq":0,"by":"root@pve1"}
+//
+// A crash after that record and before the new anchor leaves the old
+// anchor, which the reset record names, so the log is accepted. A journal
+// that is damaged rather than short (a *CorruptError) is repaired, not
+// reset. The anchor guards against losing the log, not against losing
+// both files: a state directory without either is a new host, and an
+// anchor deleted alone is written anew from the log.
+//
 // # Compaction
 //
 // When the log passes Options.CompactAt (DefaultCompactAt) it is rewritten
 // atomically (package atomicfile: temporary file, fsync, rename, directory
-// fsync) with only what is still needed: every record of a transaction
-// still open or with a step in flight, the completed job ids, each guest's
-// last digest, and the creation records of safety snapshots and backups
-// not yet removed. A crash during compaction leaves the old log or the
-// new; a leftover temporary file is removed by the next Open. A failed
+// fsync) with only what is still needed, after a checkpoint: every record
+// of a transaction still open or with a step in flight, the completed job
+// ids, each guest's last digest, the creation records of safety snapshots
+// and backups not yet removed, and the last journal_reset. Then the anchor
+// moves on to the new last record. A crash during compaction leaves the
+// old log or the new; one after the rename leaves the anchor naming the
+// record the checkpoint continues, so neither is a loss. A leftover
+// temporary file is removed by the next Open. A failed
 // automatic compaction does not fail the Append that triggered it (the
 // record is durable); it is reported by CompactErr.
 //

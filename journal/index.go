@@ -44,6 +44,7 @@ type index struct {
 	createdT map[stepKey]GuestCreated // by (txn, vmid as text): every creation
 	snaps    map[snapKey]SnapshotCreated
 	backups  map[string]BackupCreated
+	resets   []JournalReset
 }
 
 func newIndex() *index {
@@ -103,6 +104,10 @@ func (x *index) checkAppend(r Record) error {
 		if txn := r.TxnID(); txn != "" && !x.open(txn) {
 			return fmt.Errorf("transaction %s is not open", txn)
 		}
+	case Checkpoint:
+		return errors.New("only compaction writes a checkpoint")
+	case JournalReset:
+		return errors.New("only AcceptLoss ('journal reset --accept-loss') records a reset")
 	default:
 		return errors.New("not a journal record")
 	}
@@ -172,6 +177,8 @@ func (x *index) add(r Record) {
 		x.backups[r.VolID] = r
 	case BackupRemoved:
 		delete(x.backups, r.VolID)
+	case JournalReset:
+		x.resets = append(x.resets, r)
 	}
 	if t != nil {
 		t.other = append(t.other, r)

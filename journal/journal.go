@@ -72,7 +72,7 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("journal %s is corrupt at byte %d (line %d): %s; the tool will not mutate the host until it is repaired: keep a copy, inspect it with 'felhom-converge journal show', and remove or fix the damaged line",
+	return fmt.Sprintf("journal %s is corrupt at byte %d (line %d): %s; the tool will not mutate the host until it is repaired: keep a copy, inspect it with 'felhom-converge journal show', and fix the damaged line (a line removed is a record lost: 'felhom-converge journal reset --accept-loss' then accepts it)",
 		e.Path, e.Offset, e.Line, e.Reason)
 }
 
@@ -83,7 +83,7 @@ type TooLargeError struct {
 }
 
 func (e *TooLargeError) Error() string {
-	return fmt.Sprintf("journal %s is %d bytes, above the bound of %d bytes; it is compacted long before that, so it was not written by felhom-converge alone: move it aside and inspect it", e.Path, e.Size, e.Max)
+	return fmt.Sprintf("journal %s is %d bytes, above the bound of %d bytes; it is compacted long before that, so it was not written by felhom-converge alone: inspect it and cut what was added; moving it aside loses its records, which the next run refuses until 'felhom-converge journal reset --accept-loss' accepts it", e.Path, e.Size, e.Max)
 }
 
 // TornTail describes an incomplete or damaged last line: what a crash
@@ -129,19 +129,61 @@ type Journal struct {
 	// journal whose live part is large is not compacted on every append.
 	compactedTo int64
 	compactErr  error
+	// The anchor (anchor.go): the sequence number and checksum of the last
+	// record, and the anchor file naming them (nil until written).
+	lastSeq  int64
+	lastCRC  uint32
+	anchor   anchor
+	anchored bool     // Open found a valid anchor file
+	anchorF  *os.File // the anchor file, open for in-place updates
+	lost     *LostError
 }
 
 // Open opens the journal of the locked state directory for appending,
 // creating it when missing, and reads every record. The caller keeps the
 // lock held while it uses the journal. A torn last line is reported by
 // TornTail; a damaged earlier line is a *CorruptError; a journal above
-// the size bound a *TooLargeError.
+// the size bound a *TooLargeError; a journal that lost records its anchor
+// names (missing, emptied, cut short, replaced) a *LostError.
 func Open(l *Lock, opts Options) (*Journal, error) {
+	j, err := open(l, opts)
+	if err != nil {
+		return nil, err
+	}
+	if j.lost != nil {
+		j.Close()
+		return nil, j.lost
+	}
+	if err := j.settle(); err != nil {
+		j.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+// open opens and reads the journal and judges it against its anchor
+// (j.lost), writing nothing yet except a missing journal file when no
+// anchor names a record.
+func open(l *Lock, opts Options) (*Journal, error) {
 	if l == nil || !l.Held() {
 		return nil, errors.New("journal: open needs the held run lock")
 	}
 	d := l.Dir()
 	path := filepath.Join(d.Path(), LogFile)
+	removeStaleTemps(d.Path())
+	st, err := readAnchor(d)
+	if err != nil {
+		return nil, err
+	}
+	j := &Journal{path: path, dir: d, lock: l, opts: opts.withDefaults(), anchor: st.a, anchored: st.present}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && (st.present || st.damaged != "") {
+		j.x = newIndex()
+		j.lost = logView{anchorLoc: AnchorFile}.lost(path, st)
+		if j.lost != nil {
+			j.refuse = j.lost
+			return j, nil
+		}
+	}
 	created := false
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		created = true
@@ -156,51 +198,91 @@ func Open(l *Lock, opts Options) (*Journal, error) {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 	}
-	removeStaleTemps(d.Path())
-	j := &Journal{path: path, dir: d, f: f, lock: l, opts: opts.withDefaults()}
-	if err := j.load(f); err != nil {
+	j.f = f
+	if err := j.load(f, st); err != nil {
 		f.Close()
 		return nil, err
+	}
+	if j.lost != nil {
+		j.refuse = j.lost
+	}
+	return j, nil
+}
+
+// settle brings the anchor up to the journal's last record (it may lag
+// after a crash, or be missing in a state directory of an older version)
+// and compacts a journal past the bound.
+func (j *Journal) settle() error {
+	if j.anchored {
+		f, err := j.dir.OpenFile(AnchorFile, os.O_RDWR)
+		if err != nil {
+			return fmt.Errorf("journal anchor: %w", err)
+		}
+		j.anchorF = f
+	}
+	if j.lastSeq > 0 {
+		if err := j.advanceAnchor(); err != nil {
+			return err
+		}
 	}
 	if j.opts.CompactAt > 0 && j.size > j.opts.CompactAt {
 		j.compactAfter()
 	}
-	return j, nil
+	return nil
 }
 
 // Read reads the journal of a state directory without the lock and
 // without writing anything: for plan, status and journal show. A missing
 // journal reads as empty. Append on the result returns ErrReadOnly. A torn
-// last line may also be a write in progress by a concurrent run.
+// last line may also be a write in progress by a concurrent run. A journal
+// that lost records its anchor names reads as what is left, and Lost
+// says what is gone.
 func Read(d *StateDir, opts Options) (*Journal, error) {
 	path := filepath.Join(d.Path(), LogFile)
 	j := &Journal{path: path, dir: d, opts: opts.withDefaults(), refuse: ErrReadOnly}
+	// The anchor first: a writer syncs a record before its anchor names
+	// it, so the journal read after it holds that record (or a compaction
+	// that continues it).
+	st, err := readAnchor(d)
+	if err != nil {
+		return nil, err
+	}
 	f, err := d.OpenFile(LogFile, os.O_RDONLY)
 	if errors.Is(err, fs.ErrNotExist) {
 		j.x = newIndex()
+		j.lost = logView{anchorLoc: AnchorFile}.lost(path, st)
 		return j, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	defer f.Close()
-	if err := j.load(f); err != nil {
+	if err := j.load(f, st); err != nil {
 		return nil, err
 	}
 	return j, nil
 }
 
+// Lost is what Open refused with, for a journal from Read: the records
+// the anchor names that the journal no longer holds, or nil.
+func (j *Journal) Lost() *LostError {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.lost
+}
+
 // removeStaleTemps removes what a crash during a compaction left: the
 // temporary file atomicfile writes before its rename. Best effort.
 func removeStaleTemps(dir string) {
-	matches, _ := filepath.Glob(filepath.Join(dir, "."+LogFile+".tmp*"))
-	torn, _ := filepath.Glob(filepath.Join(dir, "."+TornFile+".tmp*"))
-	for _, m := range append(matches, torn...) {
-		os.Remove(m)
+	for _, name := range []string{LogFile, TornFile, AnchorFile} {
+		matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".tmp*"))
+		for _, m := range matches {
+			os.Remove(m)
+		}
 	}
 }
 
-func (j *Journal) load(f *os.File) error {
+func (j *Journal) load(f *os.File, st anchorState) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -250,7 +332,27 @@ func (j *Journal) load(f *os.File) error {
 		cerr.Partial = j
 		return cerr
 	}
+	v := logView{exists: true, torn: torn != nil, firstSeq: 1, anchorLoc: AnchorFile, resets: j.x.resets}
+	if cp, ok := first(recs); ok {
+		v.first, v.firstSeq = &cp, cp.Seq
+	}
+	v.lastSeq = v.firstSeq + int64(len(recs)) - 1
+	v.crcAt = func(seq int64) uint32 { return lineCRC(data, int(seq-v.firstSeq)) }
+	j.lastSeq = max(v.lastSeq, 0)
+	if len(recs) > 0 {
+		j.lastCRC = lineCRC(data[:valid], -1)
+	}
+	j.lost = v.lost(j.path, st)
 	return nil
+}
+
+// first is the checkpoint that begins recs, if one does.
+func first(recs []Record) (Checkpoint, bool) {
+	if len(recs) == 0 {
+		return Checkpoint{}, false
+	}
+	cp, ok := recs[0].(Checkpoint)
+	return cp, ok
 }
 
 // parse splits data into records. It returns the records, the length of
@@ -278,6 +380,11 @@ func parse(data []byte) ([]Record, int64, *TornTail, *CorruptError) {
 				err = errMerged
 			}
 			return recs, int64(off), nil, &CorruptError{Offset: int64(off), Line: n, Reason: err.Error()}
+		}
+		if _, ok := r.(Checkpoint); ok && n > 1 {
+			// Only compaction writes one, as the first line of the journal
+			// it writes: another place means files were joined or edited.
+			return recs, int64(off), nil, &CorruptError{Offset: int64(off), Line: n, Reason: "a checkpoint record after the first line"}
 		}
 		recs = append(recs, r)
 		off += nl + 1
@@ -417,14 +524,8 @@ func (j *Journal) Size() int64 {
 func (j *Journal) Append(r Record) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.refuse != nil {
-		return j.refuse
-	}
-	if j.f == nil {
-		return errors.New("journal: closed")
-	}
-	if !j.lock.Held() {
-		return errors.New("journal: the run lock was released; take it again and reopen the journal")
+	if err := j.writable(); err != nil {
+		return err
 	}
 	if r == nil {
 		return errors.New("journal: append of a nil record")
@@ -436,6 +537,26 @@ func (j *Journal) Append(r Record) error {
 	if err := j.x.checkAppend(r); err != nil {
 		return fmt.Errorf("journal: record %s: %w", r.Type(), err)
 	}
+	return j.write(r)
+}
+
+// writable says why nothing may be appended now, or nil.
+func (j *Journal) writable() error {
+	if j.refuse != nil {
+		return j.refuse
+	}
+	if j.f == nil {
+		return errors.New("journal: closed")
+	}
+	if !j.lock.Held() {
+		return errors.New("journal: the run lock was released; take it again and reopen the journal")
+	}
+	return nil
+}
+
+// write appends the checked record r: one line, fsynced, then the anchor
+// moved on to it.
+func (j *Journal) write(r Record) error {
 	line, err := encodeLine(r)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
@@ -470,6 +591,15 @@ func (j *Journal) Append(r Record) error {
 	j.size = j.fileSize
 	j.records = append(j.records, r)
 	j.x.add(r)
+	j.lastSeq++
+	j.lastCRC = lineCRC(line, 0)
+	// The record is durable; only then may the anchor name it. If the
+	// anchor cannot be written, the record stands, the anchor lags (which
+	// hides a later loss of this record, never invents one), and the
+	// caller hears of it like of any failed append.
+	if err := j.advanceAnchor(); err != nil {
+		return fmt.Errorf("journal %s: record written, but %w", j.path, err)
+	}
 	if j.opts.CompactAt > 0 && j.size > j.opts.CompactAt && j.size > 2*j.compactedTo {
 		j.compactAfter()
 	}
@@ -525,6 +655,10 @@ func (j *Journal) cutTornTail() error {
 func (j *Journal) Close() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.anchorF != nil {
+		j.anchorF.Close()
+		j.anchorF = nil
+	}
 	if j.f == nil {
 		return nil
 	}

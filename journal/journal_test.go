@@ -28,15 +28,7 @@ func clock() func() time.Time {
 
 func openJournal(t testing.TB, dir string, opts Options) *Journal {
 	t.Helper()
-	d, err := OpenStateDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := d.Lock(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Unlock() })
+	l := lockOf(t, dir)
 	j, err := Open(l, opts)
 	if err != nil {
 		l.Unlock()
@@ -61,6 +53,21 @@ func reopen(t testing.TB, j *Journal, opts Options) (*Journal, error) {
 		t.Cleanup(func() { j2.Close() })
 	}
 	return j2, err
+}
+
+// lockOf takes the run lock of dir, released when the test ends.
+func lockOf(t testing.TB, dir string) *Lock {
+	t.Helper()
+	d, err := OpenStateDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := d.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Unlock() })
+	return l
 }
 
 func mustAppend(t testing.TB, j *Journal, recs ...Record) {
@@ -300,16 +307,7 @@ func withLog(t *testing.T, data []byte) string {
 
 func openAt(t *testing.T, dir string) (*Journal, error) {
 	t.Helper()
-	d, err := OpenStateDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := d.Lock(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Unlock() })
-	j, err := Open(l, Options{})
+	j, err := Open(lockOf(t, dir), Options{})
 	if j != nil {
 		t.Cleanup(func() { j.Close() })
 	}
@@ -524,16 +522,9 @@ func TestEmptyAndOddFiles(t *testing.T) {
 func TestSizeBound(t *testing.T) {
 	full, _ := writeStory(t, t.TempDir())
 	dir := withLog(t, full)
-	d, err := OpenStateDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := d.Lock(context.Background(), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Unlock()
-	_, err = Open(l, Options{MaxSize: int64(len(full) - 1)})
+	l := lockOf(t, dir)
+	d := l.Dir()
+	_, err := Open(l, Options{MaxSize: int64(len(full) - 1)})
 	var te *TooLargeError
 	if !errors.As(err, &te) || te.Size != int64(len(full)) || !strings.Contains(err.Error(), "above the bound") {
 		t.Fatalf("got %v, want *TooLargeError", err)

@@ -25,12 +25,15 @@ const (
 	TypeSnapshotRemoved RecordType = "snapshot_removed"
 	TypeBackupCreated   RecordType = "backup_created"
 	TypeBackupRemoved   RecordType = "backup_removed"
+	TypeCheckpoint      RecordType = "checkpoint"
+	TypeJournalReset    RecordType = "journal_reset"
 )
 
 // Record is one journal record: one of the struct types of this file
 // (TxnBegin, TxnEnd, Intent, TaskStarted, Result, JobDone, GuestDigest,
 // GuestCreated, SnapshotCreated, SnapshotRemoved, BackupCreated,
-// BackupRemoved), always as a value, never a pointer.
+// BackupRemoved, Checkpoint, JournalReset), always as a value, never a
+// pointer.
 type Record interface {
 	Type() RecordType
 	// When is the record's time; Append sets it when it is zero.
@@ -199,6 +202,33 @@ type BackupRemoved struct {
 	VolID string    `json:"volid"`
 }
 
+// Checkpoint is the first record of a compacted journal, and only ever
+// the first: it continues the sequence numbers of the journal it replaced
+// (its own is Seq, the records after it follow on) and names the checksum
+// of that journal's last record (sequence number Seq-1), so an anchor
+// written before the compaction still finds its record. Only compaction
+// writes it.
+type Checkpoint struct {
+	Time    time.Time `json:"time"`
+	Seq     int64     `json:"seq"`
+	Prev    string    `json:"prev,omitempty"` // CRC-32C of record Seq-1, 8 hex digits ("": none)
+	Dropped int       `json:"dropped"`        // records the compaction left out
+}
+
+// JournalReset records that an operator accepted the loss of records
+// ('felhom-converge journal reset --accept-loss'): the journal was
+// missing, emptied or cut short of what its anchor named. AnchorSeq and
+// AnchorCRC are that anchor; FoundSeq the last sequence number found (0:
+// none). Only AcceptLoss writes it.
+type JournalReset struct {
+	Time      time.Time `json:"time"`
+	Lost      string    `json:"lost"` // what was found, as the LostError said
+	AnchorSeq int64     `json:"anchor_seq"`
+	AnchorCRC string    `json:"anchor_crc,omitempty"`
+	FoundSeq  int64     `json:"found_seq"`
+	By        string    `json:"by,omitempty"` // who accepted it: user and host
+}
+
 func (TxnBegin) Type() RecordType        { return TypeTxnBegin }
 func (TxnEnd) Type() RecordType          { return TypeTxnEnd }
 func (Intent) Type() RecordType          { return TypeIntent }
@@ -211,6 +241,8 @@ func (SnapshotCreated) Type() RecordType { return TypeSnapshotCreated }
 func (SnapshotRemoved) Type() RecordType { return TypeSnapshotRemoved }
 func (BackupCreated) Type() RecordType   { return TypeBackupCreated }
 func (BackupRemoved) Type() RecordType   { return TypeBackupRemoved }
+func (Checkpoint) Type() RecordType      { return TypeCheckpoint }
+func (JournalReset) Type() RecordType    { return TypeJournalReset }
 
 func (r TxnBegin) When() time.Time        { return r.Time }
 func (r TxnEnd) When() time.Time          { return r.Time }
@@ -224,6 +256,8 @@ func (r SnapshotCreated) When() time.Time { return r.Time }
 func (r SnapshotRemoved) When() time.Time { return r.Time }
 func (r BackupCreated) When() time.Time   { return r.Time }
 func (r BackupRemoved) When() time.Time   { return r.Time }
+func (r Checkpoint) When() time.Time      { return r.Time }
+func (r JournalReset) When() time.Time    { return r.Time }
 
 func (r TxnBegin) TxnID() string        { return r.Txn }
 func (r TxnEnd) TxnID() string          { return r.Txn }
@@ -237,6 +271,8 @@ func (r SnapshotCreated) TxnID() string { return r.Txn }
 func (r SnapshotRemoved) TxnID() string { return r.Txn }
 func (r BackupCreated) TxnID() string   { return r.Txn }
 func (r BackupRemoved) TxnID() string   { return r.Txn }
+func (Checkpoint) TxnID() string        { return "" }
+func (JournalReset) TxnID() string      { return "" }
 
 // stampTime returns the record's time when set, else now, in UTC without a
 // monotonic reading.
@@ -259,6 +295,8 @@ func (r SnapshotCreated) stamp(t time.Time) Record { r.Time = stampTime(r.Time, 
 func (r SnapshotRemoved) stamp(t time.Time) Record { r.Time = stampTime(r.Time, t); return r }
 func (r BackupCreated) stamp(t time.Time) Record   { r.Time = stampTime(r.Time, t); return r }
 func (r BackupRemoved) stamp(t time.Time) Record   { r.Time = stampTime(r.Time, t); return r }
+func (r Checkpoint) stamp(t time.Time) Record      { r.Time = stampTime(r.Time, t); return r }
+func (r JournalReset) stamp(t time.Time) Record    { r.Time = stampTime(r.Time, t); return r }
 
 func need(ok bool, what string) error {
 	if !ok {
@@ -312,6 +350,17 @@ func (r BackupCreated) validate() error {
 	return need(r.Guest > 0 && r.VolID != "" && !r.Created.IsZero(), "needs guest, volid and created")
 }
 func (r BackupRemoved) validate() error { return need(r.VolID != "", "needs volid") }
+func (r Checkpoint) validate() error {
+	if r.Prev != "" {
+		if _, err := parseCRC([]byte(r.Prev)); err != nil || len(r.Prev) != 8 {
+			return fmt.Errorf("prev %q is not 8 lower-case hex digits", r.Prev)
+		}
+	}
+	return need(r.Seq > 0 && r.Dropped >= 0, "needs a positive seq")
+}
+func (r JournalReset) validate() error {
+	return need(r.Lost != "" && r.AnchorSeq >= 0 && r.FoundSeq >= 0, "needs lost")
+}
 
 // marshalRecord is the JSON of r with "type" as its first member.
 func marshalRecord(r Record) ([]byte, error) {
@@ -396,6 +445,10 @@ func unmarshalRecord(data []byte) (Record, error) {
 		r, err = decodeAs[BackupCreated](data)
 	case TypeBackupRemoved:
 		r, err = decodeAs[BackupRemoved](data)
+	case TypeCheckpoint:
+		r, err = decodeAs[Checkpoint](data)
+	case TypeJournalReset:
+		r, err = decodeAs[JournalReset](data)
 	default:
 		return nil, fmt.Errorf("unknown record type %q (written by a newer felhom-converge?)", t)
 	}

@@ -178,7 +178,7 @@ func (d *StateDir) OpenFile(name string, flag int) (*os.File, error) {
 	f, err := os.OpenFile(path, flag|syscall.O_NOFOLLOW|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0o600)
 	if err != nil {
 		if errors.Is(err, syscall.ELOOP) {
-			return nil, &UnsafeError{Path: path, Reason: "is a symbolic link", Fix: "remove it; the tool creates its own files"}
+			return nil, &UnsafeError{Path: path, Reason: "is a symbolic link", Fix: linkFix(path)}
 		}
 		return nil, err
 	}
@@ -193,9 +193,19 @@ func (d *StateDir) OpenFile(name string, flag int) (*os.File, error) {
 	return f, nil
 }
 
+// linkFix is what to do about a symbolic link in the state directory. The
+// journal and its anchor hold records: removing the link would lose them.
+func linkFix(path string) string {
+	switch filepath.Base(path) {
+	case LogFile, AnchorFile:
+		return fmt.Sprintf("replace the link with the file it points to ('cp --remove-destination \"$(readlink -f %s)\" %s'); removing it loses the journal's records", path, path)
+	}
+	return "remove it; the tool creates its own files"
+}
+
 func (d *StateDir) checkFile(path string, fi fs.FileInfo) error {
 	if fi.Mode()&fs.ModeSymlink != 0 {
-		return &UnsafeError{Path: path, Reason: "is a symbolic link", Fix: "remove it; the tool creates its own files"}
+		return &UnsafeError{Path: path, Reason: "is a symbolic link", Fix: linkFix(path)}
 	}
 	if !fi.Mode().IsRegular() {
 		return &UnsafeError{Path: path, Reason: "is not a regular file (" + fi.Mode().Type().String() + ")",

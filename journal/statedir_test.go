@@ -155,6 +155,18 @@ func TestOpenFileRefusesUnsafeFiles(t *testing.T) {
 	}
 	_, err = d.OpenFile("link", os.O_RDWR|os.O_CREATE)
 	wantUnsafe(t, err, "symbolic link")
+	if !strings.Contains(err.Error(), "remove it") {
+		t.Errorf("fix for a link: %v", err)
+	}
+	// A linked journal is not removed: that would lose its records.
+	if err := os.Symlink(target, filepath.Join(dir, LogFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.OpenFile(LogFile, os.O_RDWR|os.O_CREATE)
+	wantUnsafe(t, err, "symbolic link")
+	if !strings.Contains(err.Error(), "replace the link with the file it points to") || strings.Contains(err.Error(), "remove it;") {
+		t.Errorf("fix for a linked journal: %v", err)
+	}
 
 	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
 		t.Fatal(err)

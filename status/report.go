@@ -49,10 +49,14 @@ type JournalHealth struct {
 	// Corrupt names a damaged record before the last one: apply refuses to
 	// mutate the host until it is repaired.
 	Corrupt string `json:"corrupt,omitempty"`
+	// Lost says what records its anchor names the journal no longer
+	// holds (deleted, emptied, cut short, replaced): apply refuses to
+	// mutate the host until it is put back or the loss accepted.
+	Lost string `json:"lost,omitempty"`
 	// Error is why the journal could not be read at all.
 	Error string `json:"error,omitempty"`
-	// Healthy: readable, not corrupt. A torn tail alone is healthy (it is
-	// what a crash leaves, and is handled).
+	// Healthy: readable, not corrupt, not lost. A torn tail alone is
+	// healthy (it is what a crash leaves, and is handled).
 	Healthy bool `json:"healthy"`
 }
 
@@ -130,7 +134,10 @@ func readJournal(d *journal.StateDir) JournalHealth {
 		h.Error = err.Error()
 		return h
 	}
-	h.Healthy = h.Corrupt == ""
+	if j != nil && j.Lost() != nil {
+		h.Lost = j.Lost().Error()
+	}
+	h.Healthy = h.Corrupt == "" && h.Lost == ""
 	if j == nil {
 		return h
 	}

@@ -406,3 +406,34 @@ func TestPrometheusTextfile(t *testing.T) {
 		t.Errorf("last success before any run: %v %v", v, ok)
 	}
 }
+
+// A journal that lost records its anchor names is not healthy, and the
+// report says what is gone; Read still writes nothing.
+func TestReadJournalLost(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	appendJournal(t, dir)
+	log := filepath.Join(dir, journal.LogFile)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Read(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Journal; h.Healthy || !h.Exists || !strings.Contains(h.Lost, "is empty, but its anchor journal.anchor names record 3") || h.Records != 0 {
+		t.Fatalf("emptied journal: %+v", h)
+	}
+	if err := os.Remove(log); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = Read(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := rep.Journal; h.Healthy || h.Exists || !strings.Contains(h.Lost, "is missing") {
+		t.Fatalf("deleted journal: %+v", h)
+	}
+	if _, err := os.Stat(log); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Read recreated the journal: %v", err)
+	}
+}

@@ -15,7 +15,8 @@ import (
 )
 
 type JournalCmd struct {
-	Show JournalShowCmd `cmd:"" help:"Print the journal's transactions and steps."`
+	Show  JournalShowCmd  `cmd:"" help:"Print the journal's transactions and steps."`
+	Reset JournalResetCmd `cmd:"" help:"Accept that a deleted, emptied or cut-short journal lost records (--accept-loss), so apply runs again."`
 }
 
 type JournalShowCmd struct {
@@ -55,7 +56,13 @@ func (c *JournalShowCmd) Run(g *globals) error {
 	if err != nil {
 		return fmt.Errorf("journal show: %w", err)
 	}
-	return c.render(g, logPath, j, nil)
+	if err := c.render(g, logPath, j, nil); err != nil {
+		return err
+	}
+	if l := j.Lost(); l != nil {
+		return fmt.Errorf("journal show: %w", l)
+	}
+	return nil
 }
 
 func (c *JournalShowCmd) render(g *globals, path string, j *journal.Journal, corrupt *journal.CorruptError) error {
@@ -78,6 +85,13 @@ func (c *JournalShowCmd) render(g *globals, path string, j *journal.Journal, cor
 }
 
 func writeJournalText(w io.Writer, path string, j *journal.Journal, txns []journal.Transaction, total int) {
+	if j != nil && j.Lost() != nil {
+		fmt.Fprintf(w, "journal %s: LOST RECORDS: %s\n", path, j.Lost().Reason)
+		if len(j.Records()) == 0 {
+			fmt.Fprintln(w, "no record is left")
+			return
+		}
+	}
 	if j == nil || total == 0 && len(j.Records()) == 0 {
 		fmt.Fprintf(w, "journal %s: empty, no run has written it yet\n", path)
 		return
@@ -97,6 +111,14 @@ func writeJournalText(w io.Writer, path string, j *journal.Journal, txns []journ
 		fmt.Fprintf(w, ", showing the last %d", len(txns))
 	}
 	fmt.Fprintln(w)
+	for _, r := range j.Records() {
+		switch r := r.(type) {
+		case journal.Checkpoint:
+			fmt.Fprintf(w, "compacted %s: %s of finished history left out; records continue at number %d\n", stamp(r.Time), plural(r.Dropped, "record"), r.Seq)
+		case journal.JournalReset:
+			fmt.Fprintf(w, "RESET %s by %s: accepted the loss of records (the journal %s; %s were left)\n", stamp(r.Time), dash(r.By), r.Lost, plural(int(r.FoundSeq), "record"))
+		}
+	}
 	if inFlight > 0 {
 		fmt.Fprintln(w, "steps in flight have an intent and no result: 'felhom-converge recover' resolves them (apply runs it first)")
 	}
@@ -234,6 +256,7 @@ func recordLine(r journal.Record) string {
 type journalDoc struct {
 	Journal      string            `json:"journal"`
 	Corrupt      *corruptJSON      `json:"corrupt"`
+	Lost         *lostJSON         `json:"lost"`
 	TornTail     *tornJSON         `json:"torn_tail"`
 	Total        int               `json:"transaction_count"`
 	Transactions []txnJSON         `json:"transactions"`
@@ -248,6 +271,13 @@ type corruptJSON struct {
 	Offset int64  `json:"offset"`
 	Line   int    `json:"line"`
 	Reason string `json:"reason"`
+}
+
+type lostJSON struct {
+	Reason    string `json:"reason"`
+	AnchorSeq int64  `json:"anchor_seq"`
+	AnchorCRC string `json:"anchor_crc,omitempty"`
+	FoundSeq  int64  `json:"found_seq"`
 }
 
 type tornJSON struct {
@@ -329,6 +359,9 @@ func writeJournalJSON(w io.Writer, path string, j *journal.Journal, txns []journ
 	if j != nil {
 		if t := j.TornTail(); t != nil {
 			doc.TornTail = &tornJSON{Offset: t.Offset, Length: t.Length, Reason: t.Reason}
+		}
+		if l := j.Lost(); l != nil {
+			doc.Lost = &lostJSON{Reason: l.Reason, AnchorSeq: l.AnchorSeq, AnchorCRC: l.AnchorCRC, FoundSeq: l.FoundSeq}
 		}
 		inTxns := map[string]bool{}
 		for _, t := range j.Transactions() {

@@ -270,6 +270,9 @@ func readProvenance(stateDir string, warn func(string)) (plan.Provenance, error)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("read the journal: %w", err), "'felhom-converge journal show' shows where it is damaged")
 	}
+	if l := j.Lost(); l != nil && warn != nil {
+		warn(fmt.Sprintf("%v; this plan uses the %d records left (a job that ran may show again), and apply refuses to run", l, len(j.Records())))
+	}
 	return apply.FromJournal(j), nil
 }
 

@@ -182,13 +182,19 @@ func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
 	case h.Error != "":
 		fmt.Fprintf(w, "journal:        UNREADABLE: %s\n", h.Error)
 		return
+	case !h.Exists && h.Lost != "":
+		fmt.Fprintf(w, "journal:        %s: LOST\n  %s\n", h.Path, h.Lost)
+		return
 	case !h.Exists:
 		fmt.Fprintf(w, "journal:        %s: not written yet\n", h.Path)
 		return
 	}
 	health := "healthy"
-	if !h.Healthy {
+	switch {
+	case h.Corrupt != "":
 		health = "CORRUPT"
+	case h.Lost != "":
+		health = "LOST"
 	}
 	fmt.Fprintf(w, "journal:        %s, %s, %s (%d open), %s\n", h.Path, byteSize(h.Size), plural(h.Transactions, "transaction"), h.OpenTransactions, health)
 	if h.InFlight > 0 {
@@ -196,6 +202,9 @@ func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
 	}
 	if h.Corrupt != "" {
 		fmt.Fprintf(w, "  %s\n", h.Corrupt)
+	}
+	if h.Lost != "" {
+		fmt.Fprintf(w, "  %s\n", h.Lost)
 	}
 	if h.TornTail != "" {
 		fmt.Fprintf(w, "  %s; the next run cuts it off\n", h.TornTail)

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/journal"
+)
+
+// JournalResetCmd accepts the loss of journal records deliberately.
+type JournalResetCmd struct {
+	SimFlag
+	AcceptLoss  bool          `name:"accept-loss" help:"Accept that the records the journal's anchor names are gone (required)."`
+	LockTimeout time.Duration `default:"0s" help:"How long to wait for another run to release the state directory's lock (0: fail at once, exit 3)."`
+}
+
+// Help is the detailed --help text.
+func (c *JournalResetCmd) Help() string {
+	return `When journal.log was deleted, emptied, cut short or replaced, apply and
+recover refuse to run: the records it lost said which one-shot jobs ran,
+which snapshots and backups the tool took, and what the guests looked
+like. Put the journal back if you can. Otherwise this accepts the loss: it
+keeps what is left, records the reset in the journal and the audit log,
+and lets apply run again. Jobs in the lost records may then run again.`
+}
+
+// Run takes the lock, checks that the journal did lose records, and
+// records that the loss was accepted.
+func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
+	if !c.AcceptLoss {
+		return withHint(errors.New("journal reset: nothing done without --accept-loss"),
+			"'felhom-converge journal reset --accept-loss' accepts that the records the journal lost are gone; put the journal back instead if you can")
+	}
+	cfg, err := g.loadConfig(c.Sim, "")
+	if err != nil {
+		return err
+	}
+	sd, err := journal.OpenStateDir(cfg.StateDir)
+	if err != nil {
+		return withHint(fmt.Errorf("journal reset: %w", err), "state_dir comes from %s", cfg.Origin("state_dir"))
+	}
+	lock, err := sd.Lock(ctx, c.LockTimeout)
+	var busy *journal.LockedError
+	if errors.As(err, &busy) {
+		return lockBusy{err}
+	}
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	j, r, err := journal.AcceptLoss(lock, journal.Options{}, whoAmI())
+	if errors.Is(err, journal.ErrNothingLost) {
+		return withHint(fmt.Errorf("journal reset: %w", err), "'felhom-converge journal show' shows it")
+	}
+	if err != nil {
+		return fmt.Errorf("journal reset: %w", err)
+	}
+	defer j.Close()
+	// Not mirrored on the log as a gate decision: the output says it.
+	audit := apply.NewAudit(filepath.Join(sd.Path(), apply.AuditFile), func() (*os.File, error) {
+		return sd.OpenFile(apply.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
+	}, nil)
+	entry := apply.AuditEntry{Time: r.Time, Host: cfg.Host, Op: "journal.reset", Decision: "accepted_loss",
+		Reason: fmt.Sprintf("journal %s %s; accepted by %s", j.Path(), r.Lost, r.By)}
+	if err := audit.Write(entry); err != nil {
+		warnf(g.stderr, "the reset is in the journal, but not in the audit log: %v", err)
+	}
+	fmt.Fprintf(g.stdout, "journal reset: accepted the loss: journal %s %s\n", j.Path(), r.Lost)
+	fmt.Fprintf(g.stdout, "kept the %s that were left; the reset is record %d of the journal and a line of the audit log\n",
+		plural(len(j.Records())-1, "record"), r.FoundSeq+1)
+	fmt.Fprintln(g.stdout, "what the lost records said is forgotten: one-shot jobs they marked done may run again, and safety snapshots and backups the tool took are no longer known as its own (remove them by hand once they are not needed)")
+	return nil
+}
+
+// whoAmI names the user and host that accept a loss.
+func whoAmI() string {
+	name := fmt.Sprintf("uid %d", os.Geteuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		name += "@" + h
+	}
+	return name
+}
