@@ -1,11 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -15,7 +20,10 @@ import (
 //	                               exactly N tasks of TYPE for guest ID
 //	                               (each POST that took effect started one)
 //	simguest STATEFILE VMID        guest VMID exists (negate: it does not)
-//	chop FILE N                    cut the last N bytes off FILE (a torn write)
+//	chop FILE N                    cut the last N bytes off FILE (a torn write);
+//	                               for a journal.log, its anchor is set back
+//	                               to the record before the cut one, as a
+//	                               crash during that record's write leaves it
 //	simbackup STATEFILE VMID VAR   set $VAR to the newest backup archive of
 //	                               guest VMID in the simulator state
 func applyScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -90,6 +98,46 @@ func cmdChop(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s has only %d bytes", args[0], fi.Size())
 	}
 	ts.Check(os.Truncate(path, fi.Size()-int64(n)))
+	if filepath.Base(path) == journal.LogFile {
+		tearAnchor(ts, path)
+	}
+}
+
+// tearAnchor writes the anchor beside the journal at path to name its last
+// whole record (the format of package journal's documentation, written
+// here from the documentation alone): a record is synced before the anchor
+// names it, so a crash that tore a record left the anchor on the one
+// before.
+func tearAnchor(ts *testscript.TestScript, path string) {
+	anchor := filepath.Join(filepath.Dir(path), journal.AnchorFile)
+	if _, err := os.Stat(anchor); err != nil {
+		return
+	}
+	data, err := os.ReadFile(path)
+	ts.Check(err)
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines[len(lines)-1]) == 0 || lines[len(lines)-1][len(lines[len(lines)-1])-1] != '\n' {
+		lines = lines[:len(lines)-1] // the torn one
+	}
+	var first struct {
+		Type string `json:"type"`
+		Seq  int64  `json:"seq"`
+	}
+	seq := int64(len(lines))
+	if len(lines) > 0 && json.Unmarshal(lines[0][9:], &first) == nil && first.Type == "checkpoint" {
+		seq += first.Seq - 1
+	}
+	crc := "00000000"
+	if len(lines) > 0 {
+		crc = string(lines[len(lines)-1][:8])
+	}
+	var file []byte
+	for w := 1; w <= 2; w++ {
+		line := fmt.Sprintf("felhom-converge journal anchor v1 write %020d seq %020d crc %s", w, seq, crc)
+		line += fmt.Sprintf(" %08x", crc32.Checksum([]byte(line), crc32.MakeTable(crc32.Castagnoli)))
+		file = append(file, line+strings.Repeat(" ", 511-len(line))+"\n"...)
+	}
+	ts.Check(os.WriteFile(anchor, file, 0o600))
 }
 
 func cmdSimBackup(ts *testscript.TestScript, neg bool, args []string) {
