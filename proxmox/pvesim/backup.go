@@ -77,11 +77,18 @@ func vzdumpIDs(t *task) []int {
 	return out
 }
 
-func beginVzdump(s *Sim, t *task) error {
-	st := s.st.storage(t.Params["storage"])
+// prelockVzdump is PVE::VZDump->new, before the node-wide lock: the
+// target storage is activated and must take backups.
+func prelockVzdump(s *Sim, t *task) error {
+	sid := t.Params["storage"]
+	st := s.st.storage(sid)
 	if st == nil || !st.hasContent("backup") {
-		return fmt.Errorf("can't use storage '%s' for backups - wrong content type", t.Params["storage"])
+		return fmt.Errorf("could not get storage information for '%s': can't use storage '%s' for backups - wrong content type", sid, sid)
 	}
+	return nil
+}
+
+func beginVzdump(s *Sim, t *task) error {
 	allowed := splitList(t.Params["allowed"])
 	for _, id := range vzdumpIDs(t) {
 		if !contains(allowed, strconv.Itoa(id)) && t.Params["all"] != "1" {

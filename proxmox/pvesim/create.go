@@ -287,6 +287,10 @@ func (s *Sim) failCreateUnchanged(t *task, err error) error {
 	return createFailure(t, err)
 }
 
+// giveUpCreate is a create or restore whose worker could not take the
+// config flock: nothing was changed but the create lock.
+func giveUpCreate(s *Sim, t *task, err error) error { return s.failCreateUnchanged(t, err) }
+
 // abortCreate is a create or restore made to fail by fault injection: it
 // fails as one failing during the extraction does, after the new volumes
 // were allocated and the old ones destroyed, so no CT is left behind.

@@ -3,6 +3,7 @@ package pvesim
 // Destroy (pve-container API2/LXC.pm destroy_vm).
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 )
@@ -25,15 +26,28 @@ func hDestroy(r *request) (any, error) {
 	return r.s.startTaskLocked(r, "vzdestroy", strconv.Itoa(vmid), "destroy", copyConf(r.params))
 }
 
+// beginDestroy is destroy_vm's worker under the config flock: the early
+// checks again, then a forced stop. The config carries no lock while the
+// volumes go; "lock: destroyed" is the config written once they are gone,
+// just before it is removed.
 func beginDestroy(s *Sim, t *task) error {
 	g, err := taskGuest(s, t)
 	if err != nil {
 		return err
 	}
+	if g.Conf["protection"] == "1" {
+		return fmt.Errorf("can't remove CT %d - protection mode enabled", g.VMID)
+	}
+	if err := g.checkLock(); err != nil {
+		return err
+	}
 	if g.Running {
+		if t.Params["force"] != "1" {
+			return fmt.Errorf("unable to destroy CT %d - container is running", g.VMID)
+		}
+		t.logf("forced to stop CT %d before destroying!", g.VMID)
 		s.setRunning(g, false, 0)
 	}
-	g.setLock("destroyed")
 	return nil
 }
 

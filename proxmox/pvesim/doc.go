@@ -24,7 +24,15 @@
 //     ("OK", an error text, "WARNINGS: N"). Checks Proxmox makes before
 //     forking fail the HTTP call; checks inside the worker fail the task.
 //     Guest locks (create, backup, snapshot, snapshot-delete, rollback,
-//     destroyed, disk) are held while a task runs. The task list has
+//     disk) are held while a task runs. Start, stop, shutdown, reboot,
+//     resize, create and destroy hold the guest's config flock for their
+//     whole task: a config write waits for it and fails after
+//     Settings.ConfigLockTimeout (10 s) with "can't lock file
+//     '/run/lock/lxc/pve-config-VMID.lock' - got timeout", and a snapshot,
+//     snapshot delete or rollback waits in its task. vzdump takes the
+//     node's backup lock: a second job waits, logging "trying to get
+//     global lock", up to its lockwait and then ends with "unexpected
+//     status". A destroy shows no lock while it frees the volumes. The task list has
 //     Tasks.pm's two shapes: running tasks with status "RUNNING" and the
 //     user as "user@realm!token", finished ones with user and tokenid
 //     split, an endtime and the exit status.
@@ -144,7 +152,8 @@
 // response until released, so a test can kill a client between the
 // server's effect and the client seeing the answer; [Sim.Counters] counts
 // requests per method and path template; [Sim.FillStorage] makes a
-// storage full. With Options.EnableAdmin the same is available over HTTP
+// storage full; [Sim.SetSettings] bounds the waits for locks. With
+// Options.EnableAdmin the same is available over HTTP
 // under /_sim/ (a path real Proxmox does not have), to callers with one of
 // the simulator's API tokens whose Host and Origin name the loopback
 // address it serves.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 type faults struct {
@@ -178,6 +179,19 @@ func (s *Sim) FailTask(taskType, id, exitstatus string) {
 // volumes and growth when the task gets to them, with the storage's own
 // error ("lvcreate 'pve/vm-100-disk-1' error: ..."); the state is saved.
 func (s *Sim) FillStorage(sid string, full bool) error {
+	return s.change(func(st *state) error {
+		stor := st.storage(sid)
+		if stor == nil {
+			return fmt.Errorf("fill storage: no storage %q in the simulator", sid)
+		}
+		stor.Full = full
+		return nil
+	})
+}
+
+// change applies fn to the current state (reloaded if another process
+// wrote it) and saves it, unless fn fails.
+func (s *Sim) change(fn func(*state) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	unlock, err := s.lockFileLocked()
@@ -188,11 +202,9 @@ func (s *Sim) FillStorage(sid string, full bool) error {
 	if err := s.refreshLocked(); err != nil {
 		return err
 	}
-	st := s.st.storage(sid)
-	if st == nil {
-		return fmt.Errorf("fill storage: no storage %q in the simulator", sid)
+	if err := fn(s.st); err != nil {
+		return err
 	}
-	st.Full = full
 	return s.persistLocked()
 }
 
@@ -234,6 +246,9 @@ func (s *Sim) Counters() map[string]int {
 //	POST /_sim/hold       {"method","path"}  → {"data":{"id":N}}
 //	GET  /_sim/hold/N     → {"data":{"reached":0|1}}
 //	POST /_sim/release    {"id":N}
+//	GET  /_sim/settings   → {"data":{"config_lock_timeout":"10s",...}}
+//	POST /_sim/settings   {"config_lock_timeout":"300ms","vzdump_lockwait_minute":"1ms"}
+//	                      (Go durations; "" or absent: Proxmox's value)
 //
 // Every admin request needs one of the simulator's API tokens in the usual
 // "Authorization: PVEAPIToken=..." header, and its Host (and Origin, when
@@ -265,7 +280,7 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]any{"data": data})
 	}
-	if hr.Method == http.MethodPost {
+	if hr.Method == http.MethodPost && hr.URL.Path != "/_sim/settings" {
 		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
 			reply(400, "bad JSON body: "+err.Error())
 			return
@@ -305,6 +320,8 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		}
 		s.FailTask(in.Type, id, in.ExitStatus)
 		reply(200, nil)
+	case path == "settings":
+		s.serveSettings(hr, reply)
 	case hr.Method == http.MethodPost && path == "fill-storage":
 		full := in.Full == nil || *in.Full
 		if err := s.FillStorage(in.Storage, full); err != nil {
@@ -383,4 +400,54 @@ func (s *Sim) checkAdminOrigin(hr *http.Request) error {
 		}
 	}
 	return nil
+}
+
+// serveSettings is GET and POST /_sim/settings: the run-time settings as
+// Go durations, "" for Proxmox's own value.
+func (s *Sim) serveSettings(hr *http.Request, reply func(int, any)) {
+	show := func(set Settings) map[string]string {
+		out := map[string]string{"config_lock_timeout": "", "vzdump_lockwait_minute": ""}
+		if set.ConfigLockTimeout > 0 {
+			out["config_lock_timeout"] = set.ConfigLockTimeout.String()
+		}
+		if set.VzdumpLockwaitMinute > 0 {
+			out["vzdump_lockwait_minute"] = set.VzdumpLockwaitMinute.String()
+		}
+		return out
+	}
+	switch hr.Method {
+	case http.MethodGet:
+		reply(200, show(s.Settings()))
+	case http.MethodPost:
+		var in map[string]string
+		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
+			reply(400, "bad JSON body: "+err.Error())
+			return
+		}
+		var set Settings
+		fields := map[string]*time.Duration{"config_lock_timeout": &set.ConfigLockTimeout, "vzdump_lockwait_minute": &set.VzdumpLockwaitMinute}
+		for k, v := range in {
+			dst, ok := fields[k]
+			if !ok {
+				reply(400, fmt.Sprintf("unknown setting %q", k))
+				return
+			}
+			if v == "" {
+				continue
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				reply(400, fmt.Sprintf("setting %s: want a Go duration such as 300ms, got %q", k, v))
+				return
+			}
+			*dst = d
+		}
+		if err := s.SetSettings(set); err != nil {
+			reply(500, err.Error())
+			return
+		}
+		reply(200, show(set))
+	default:
+		reply(404, "unknown admin method")
+	}
 }

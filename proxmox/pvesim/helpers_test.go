@@ -231,11 +231,18 @@ func wantError(t *testing.T, r response, code int, msg string) {
 // Proxmox's refusal of a DELETE with content).
 func (a *rawAPI) doBody(method, path string, params url.Values) response {
 	a.t.Helper()
-	req, err := http.NewRequest(method, a.base+path, strings.NewReader(params.Encode()))
+	return a.send(method, a.base+path, "application/x-www-form-urlencoded", params.Encode())
+}
+
+// send sends body to url with the client's token and decodes a JSON
+// answer, if any.
+func (a *rawAPI) send(method, url, contentType, body string) response {
+	a.t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
 		a.t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Authorization", "PVEAPIToken="+a.token)
 	resp, err := a.hc.Do(req)
 	if err != nil {
@@ -259,4 +266,11 @@ func (a *rawAPI) taskLog(upid string) string {
 		b.WriteString(fmt.Sprint(e["t"]) + "\n")
 	}
 	return b.String()
+}
+
+// adminPost posts a JSON body to a /_sim/ admin URL with the client's
+// token.
+func (a *rawAPI) adminPost(url, body string) response {
+	a.t.Helper()
+	return a.send("POST", url, "application/json", body)
 }

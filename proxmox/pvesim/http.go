@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -158,23 +159,47 @@ func (s *Sim) dispatch(hr *http.Request) (any, *int, error) {
 		return nil, nil, err
 	}
 	r := &request{s: s, route: rt, vars: vars, params: params, tokenID: tokenID}
-
-	s.mu.Lock()
-	r.now = s.clock()
-	var data any
-	unlock, err := s.lockFileLocked()
-	if err == nil {
-		if err = s.refreshLocked(); err == nil {
-			data, err = s.handleLocked(r)
+	var deadline time.Time
+	for {
+		data, err := s.handleOnce(r)
+		var busy *flockBusy
+		if !errors.As(err, &busy) {
+			if err != nil {
+				return nil, nil, err
+			}
+			s.faults.holdIfMatched(key)
+			return data, r.total, nil
 		}
-		unlock()
+		// lock_config: wait for the task holding the guest's flock.
+		if deadline.IsZero() {
+			deadline = time.Now().Add(busy.bound)
+		}
+		if !time.Now().Before(deadline) {
+			return nil, nil, busy.err
+		}
+		select {
+		case <-time.After(lockPoll):
+		case <-hr.Context().Done():
+			return nil, nil, busy.err
+		}
 	}
-	s.mu.Unlock()
+}
+
+// handleOnce runs the request against the current state, holding the
+// simulator's lock and the state file's.
+func (s *Sim) handleOnce(r *request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r.now = s.clock()
+	unlock, err := s.lockFileLocked()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	s.faults.holdIfMatched(key)
-	return data, r.total, nil
+	defer unlock()
+	if err := s.refreshLocked(); err != nil {
+		return nil, err
+	}
+	return s.handleLocked(r)
 }
 
 func (s *Sim) handleLocked(r *request) (any, error) {
@@ -188,6 +213,11 @@ func (s *Sim) handleLocked(r *request) (any, error) {
 	}
 	if err := r.route.schema.validate(r.params); err != nil {
 		return nil, err
+	}
+	if r.route.flock != nil {
+		if err := r.route.flock(r); err != nil {
+			return nil, err
+		}
 	}
 	data, err := r.route.handle(r)
 	if err != nil {

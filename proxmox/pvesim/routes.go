@@ -13,6 +13,9 @@ type route struct {
 	parts  []string
 	perm   func(*request) error // nil: any authenticated caller
 	schema schema
+	// flock, when set, takes the guest's config flock before the handler
+	// runs; a *flockBusy error makes the request wait (queue.go).
+	flock  func(*request) error
 	handle func(*request) (any, error)
 }
 
@@ -85,7 +88,7 @@ func buildRoutes() []*route {
 		{method: "GET", tmpl: "/cluster/resources", schema: props(nil, map[string]pdef{"type": enum("vm", "storage", "node", "sdn").opt()}), handle: hResources},
 		{method: "GET", tmpl: "/cluster/nextid", schema: props(nil, map[string]pdef{"vmid": vmidDef().opt()}), handle: hNextID},
 		{method: "GET", tmpl: "/nodes/{node}/lxc", schema: props(node, nil), handle: hLXCList},
-		{method: "POST", tmpl: "/nodes/{node}/lxc", schema: createSchema, handle: hCreate},
+		{method: "POST", tmpl: "/nodes/{node}/lxc", schema: createSchema, flock: waitCreateLock, handle: hCreate},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}", schema: props(ct, nil), handle: hVMDirIndex},
 		{method: "DELETE", tmpl: "/nodes/{node}/lxc/{vmid}", perm: needVM("VM.Allocate"), schema: props(ct, map[string]pdef{
 			"purge": boolean(), "destroy-unreferenced-disks": boolean(), "force": boolean()}), handle: hDestroy},
@@ -100,7 +103,7 @@ func buildRoutes() []*route {
 			"timeout": integer(0, 1<<31).opt()}), handle: hReboot},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/config", perm: needVM("VM.Audit"), schema: props(ct, map[string]pdef{
 			"current": boolean(), "snapshot": configID().opt()}), handle: hConfigGet},
-		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/config", perm: needVMAny(configPrivs...), schema: updateSchema, handle: hConfigPut},
+		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/config", perm: needVMAny(configPrivs...), schema: updateSchema, flock: waitConfigLock, handle: hConfigPut},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/pending", perm: needVM("VM.Audit"), schema: props(ct, nil), handle: hPending},
 		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/resize", perm: needVM("VM.Config.Disk"), schema: props(ct, map[string]pdef{
 			"disk": checked(checkDiskKey), "size": sizeArgDef(), "digest": strMax(40).opt()}), handle: hResize},
@@ -113,7 +116,7 @@ func buildRoutes() []*route {
 			"snapname": configID(), "description": str().opt()}), handle: hSnapshotCreate},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config", perm: needVM("VM.Audit"), schema: props(snap, nil), handle: hSnapshotConfig},
 		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/config", perm: needVM("VM.Snapshot"), schema: props(snap, map[string]pdef{
-			"description": str().opt()}), handle: hSnapshotConfigPut},
+			"description": str().opt()}), flock: waitConfigLock, handle: hSnapshotConfigPut},
 		{method: "DELETE", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}", perm: needVM("VM.Snapshot"), schema: props(snap, map[string]pdef{
 			"force": boolean()}), handle: hSnapshotDelete},
 		{method: "POST", tmpl: "/nodes/{node}/lxc/{vmid}/snapshot/{snapname}/rollback", perm: needVMAny("VM.Snapshot", "VM.Snapshot.Rollback"), schema: props(snap, map[string]pdef{
@@ -123,7 +126,8 @@ func buildRoutes() []*route {
 			"mode": enum("snapshot", "suspend", "stop").opt(), "compress": enum("0", "1", "gzip", "lzo", "zstd").opt(),
 			"remove": boolean(), "prune-backups": pruneDef().opt(), "notes-template": strMax(1024).opt(),
 			"protected": boolean(), "mailnotification": enum("always", "failure").opt(), "mailto": str().opt(),
-			"zstd": integer(0, 64).opt(), "exclude-path": str().opt(), "stdexcludes": boolean()}), handle: hVzdump},
+			"zstd": integer(0, 64).opt(), "exclude-path": str().opt(), "stdexcludes": boolean(),
+			"lockwait": integer(0, 1<<31).opt()}), handle: hVzdump},
 		{method: "GET", tmpl: "/storage", schema: props(nil, map[string]pdef{"type": str().opt()}), handle: hStorageConfig},
 		{method: "GET", tmpl: "/nodes/{node}/storage", schema: props(node, map[string]pdef{
 			"content": str().opt(), "enabled": boolean(), "storage": storDef().opt(), "target": str().opt(), "format": boolean()}), handle: hNodeStorage},

@@ -31,6 +31,8 @@ type state struct {
 	Users  map[string]*user  `json:"users"`  // "felhom@pve"
 	Tokens map[string]*token `json:"tokens"` // "felhom@pve!converge"
 
+	Settings Settings `json:"settings,omitempty"`
+
 	Storages []*storage     `json:"storages"`
 	Bridges  []string       `json:"bridges"`
 	Guests   map[int]*guest `json:"guests"`
@@ -228,7 +230,9 @@ type task struct {
 	Log        []string          `json:"log"`
 	Op         string            `json:"op"`
 	Params     map[string]string `json:"params,omitempty"`
-	Forced     string            `json:"forced,omitempty"` // exitstatus forced by fault injection
+	Forced     string            `json:"forced,omitempty"`     // exitstatus forced by fault injection
+	Waiting    string            `json:"waiting,omitempty"`    // the lock it waits for: "vzdump", "config"
+	WaitUntil  int64             `json:"wait_until,omitempty"` // epoch milliseconds when the wait gives up
 }
 
 // maxTasks bounds the task list kept in the state, like Proxmox's task

@@ -17,7 +17,16 @@ import (
 
 // op is what one kind of task does. Every function runs with Sim.mu held.
 type op struct {
-	// begin runs when the task starts; an error ends the task at once.
+	// prelock runs when the task starts, before it takes its lock; an
+	// error ends the task at once.
+	prelock func(s *Sim, t *task) error
+	// lock is the lock the worker takes first (see queue.go); while
+	// another task holds it, the task waits.
+	lock lockKind
+	// giveUp turns the timeout of the wait for the lock into the task's
+	// error and undoes what the request did before the worker.
+	giveUp func(s *Sim, t *task, err error) error
+	// begin runs once the task has its lock; an error ends the task.
 	begin func(s *Sim, t *task) error
 	// finish makes the effect; it returns the number of warnings.
 	finish func(s *Sim, t *task) (int, error)
@@ -64,7 +73,13 @@ func (s *Sim) forkTaskLocked(user string, now time.Time, typ, id, opName string,
 		st.Tasks = append([]*task(nil), st.Tasks[len(st.Tasks)-maxTasks:]...)
 	}
 	o := ops[opName]
-	if o.begin != nil {
+	if o.prelock != nil {
+		if err := o.prelock(s, t); err != nil {
+			s.endTaskLocked(t, 0, err)
+			return t.UPID, s.persistLocked()
+		}
+	}
+	if !s.startWaitingLocked(t, now) && o.begin != nil {
 		if err := o.begin(s, t); err != nil {
 			s.endTaskLocked(t, 0, err)
 			return t.UPID, s.persistLocked()
@@ -78,49 +93,84 @@ func (s *Sim) forkTaskLocked(user string, now time.Time, typ, id, opName string,
 }
 
 // scheduleLocked finishes the task after the task duration, unless the
-// simulator is closed first (then it stays running in the persisted state).
-// The goroutine looks the task up by UPID when it fires, since the state
-// may have been reloaded from the file meanwhile.
+// simulator is closed first (then it stays running in the persisted state);
+// a task waiting for its lock first polls until it has it. The goroutine
+// looks the task up by UPID each time, since the state may have been
+// reloaded from the file meanwhile.
 func (s *Sim) scheduleLocked(upid string) {
 	if s.sched[upid] {
 		return
 	}
+	t := s.st.task(upid)
+	if t == nil {
+		return
+	}
 	s.sched[upid] = true
 	s.tasks.Add(1)
-	go func() {
-		defer s.tasks.Done()
-		if d := s.opts.TaskDuration; d > 0 {
+	go s.runTask(upid, t.Waiting != "")
+}
+
+func (s *Sim) runTask(upid string, waiting bool) {
+	defer s.tasks.Done()
+	for {
+		d := s.opts.TaskDuration
+		if waiting {
+			d = lockPoll
+		}
+		if d > 0 {
 			timer := time.NewTimer(d)
-			defer timer.Stop()
 			select {
 			case <-timer.C:
 			case <-s.stop:
+				timer.Stop()
 				return
 			}
 		}
-		s.mu.Lock()
-		defer s.mu.Unlock()
+		if done := s.stepTask(upid, &waiting); done {
+			return
+		}
+	}
+}
+
+// stepTask lets a waiting task try its lock, or finishes a task whose
+// duration has passed. It reports whether the goroutine is done.
+func (s *Sim) stepTask(upid string, waiting *bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	select {
+	case <-s.stop:
+		return true
+	default:
+	}
+	unlock, err := s.lockFileLocked()
+	if err != nil {
 		delete(s.sched, upid)
-		select {
-		case <-s.stop:
-			return
-		default:
-		}
-		unlock, err := s.lockFileLocked()
-		if err != nil {
-			return
-		}
-		defer unlock()
-		if s.refreshLocked() != nil {
-			return
-		}
-		t := s.st.task(upid)
-		if t == nil || t.Status != "running" {
-			return // another process finished it
-		}
-		s.finishTaskLocked(t)
+		return true
+	}
+	defer unlock()
+	if s.refreshLocked() != nil {
+		delete(s.sched, upid)
+		return true
+	}
+	t := s.st.task(upid)
+	if t == nil || t.Status != "running" {
+		delete(s.sched, upid) // another process finished it
+		return true
+	}
+	if t.Waiting != "" {
+		s.acquireLocked(t)
 		s.persistLocked() //nolint:errcheck // a failed write shows at the next request's write
-	}()
+		*waiting = t.Waiting != ""
+		if t.Status != "running" {
+			delete(s.sched, upid)
+			return true
+		}
+		return false
+	}
+	delete(s.sched, upid)
+	s.finishTaskLocked(t)
+	s.persistLocked() //nolint:errcheck // a failed write shows at the next request's write
+	return true
 }
 
 func (s *Sim) finishTaskLocked(t *task) {
@@ -151,6 +201,14 @@ func (s *Sim) finishTaskLocked(t *task) {
 		warnings += n
 	}
 	s.endTaskLocked(t, warnings, err)
+}
+
+// endTaskRawLocked ends a worker that exits without writing a TASK line
+// (vzdump's exit(-1)); Proxmox reads its status as "unexpected status".
+func (s *Sim) endTaskRawLocked(t *task, status string) {
+	t.Status = "stopped"
+	t.EndTime = s.clock().Unix()
+	t.ExitStatus = status
 }
 
 func (s *Sim) endTaskLocked(t *task, warnings int, err error) {
