@@ -21,6 +21,22 @@ const AuditFile = "audit.jsonl"
 const (
 	DecisionBenign     = "allowed_benign"
 	DecisionProvenance = "allowed_provenance"
+	// DecisionVerified is a signature that would be accepted, audited
+	// when a check against the live guest refused its step before the
+	// nonce was spent (the signature stays usable).
+	DecisionVerified = "verified_unspent"
+)
+
+// Results an audit entry records for an executed call (the journal's
+// statuses), or for a step refused before any call.
+const (
+	ResultOK         = "ok"
+	ResultFailed     = "failed"
+	ResultRolledBack = "rolled_back"
+	ResultAborted    = "aborted"
+	// ResultRefusedPrecheck is an audited step that made no call: its
+	// params or a check against the live guest refused it first.
+	ResultRefusedPrecheck = "refused_precheck"
 )
 
 // AuditEntry is one line of STATE_DIR/audit.jsonl: a gate decision (no

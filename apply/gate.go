@@ -2,6 +2,7 @@ package apply
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -66,24 +67,25 @@ func (r *run) candidates(st *plan.Step) []*signedRequest {
 
 // gateResult is the gate's verdict on one step.
 type gateResult struct {
-	allowed  bool
-	decision string // allowed_benign, allowed_provenance, or a trust outcome
-	outcome  string // for a step that does not run: pending_signature or refused
-	reason   string
-	request  string // the request file written for a pending step
-	class    ops.Class
-	nonce    string
-	signer   string
-	fp       string
+	allowed    bool
+	provenance bool   // allowed because the journal proves the data is the tool's own
+	decision   string // allowed_benign, allowed_provenance, or a trust outcome
+	outcome    string // for a step that does not run: pending_signature, refused or failed
+	reason     string
+	request    string // the request file written for a pending step
+	nonce      string
+	signer     string
+	fp         string
 }
 
 func (r *run) action(st *plan.Step) trust.Action {
-	return trust.Action{Host: r.o.Host, Op: st.Op, Guest: st.VMID(), Params: st.Params}
+	return trust.Action{Host: r.o.Host, HostID: r.o.HostID, Op: st.Op, Guest: st.VMID(), Params: st.Params}
 }
 
 // classOf is the step's class as the tool knows it: the op's own class,
-// never weaker than the plan says. A saved plan file cannot make a
-// destructive op benign.
+// never weaker than the plan says (a plan may raise a benign op, such as
+// a restore of another guest's backup, to destructive; nothing can lower
+// a destructive op).
 func classOf(st *plan.Step) ops.Class {
 	if ops.ClassOf(st.Op) == ops.Destructive || st.Class != ops.Benign {
 		return ops.Destructive
@@ -91,28 +93,49 @@ func classOf(st *plan.Step) ops.Class {
 	return ops.Benign
 }
 
-// gate decides whether st may run, and audits the decision.
-func (r *run) gate(st *plan.Step) gateResult {
-	g := gateResult{class: classOf(st)}
-	guest := guestPtr(st.VMID())
-	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guest, Class: string(g.class)}
-	if g.class == ops.Benign {
-		g.allowed, g.decision = true, DecisionBenign
+// gate decides whether x's step may run, and audits the decision. The
+// executor's checks against the live guest run first, and for a signed
+// step before its signature's nonce is spent: a tenant who edits a guest
+// cannot burn an operator's signature, and a step that cannot run keeps
+// it.
+func (r *run) gate(ctx context.Context, x *stepRun) gateResult {
+	st := x.st
+	class := classOf(st)
+	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()), Class: string(class)}
+	precheck := func(g gateResult) gateResult {
+		x.gate = g
+		if err := x.exec.check(ctx, x); err != nil {
+			r.refused(st, g, err)
+			return gateResult{decision: g.decision, outcome: OutcomeFailed, reason: "not run: " + err.Error()}
+		}
+		return g
+	}
+	if class == ops.Benign {
+		g := gateResult{allowed: true, decision: DecisionBenign}
 		entry.Decision = g.decision
 		if err := r.o.Audit.Write(entry); err != nil {
-			// A benign step is never blocked by the audit log.
-			fmt.Fprintf(r.o.Out, "warning: %v\n", err)
+			r.o.warnf("%v", err) // a benign step is never blocked by the audit log
 		}
-		return g
+		return precheck(g)
 	}
 	if why, ok := r.provenance(st); ok {
-		g.allowed, g.decision, g.reason = true, DecisionProvenance, why
+		g := gateResult{allowed: true, provenance: true, decision: DecisionProvenance, reason: why}
 		entry.Decision, entry.Reason = g.decision, why
 		if err := r.o.Audit.Write(entry); err != nil {
-			return gateResult{class: g.class, decision: g.decision, outcome: OutcomeFailed, reason: "not run: " + err.Error()}
+			return gateResult{decision: g.decision, outcome: OutcomeFailed, reason: "not run: " + err.Error()}
 		}
-		return g
+		return precheck(g)
 	}
+	return r.signed(ctx, x, entry, precheck)
+}
+
+// signed looks for an operator's signature of a destructive step: each
+// signed request meant for it is evaluated without spending its nonce;
+// the first that would be accepted is checked against the live guest,
+// then decided (its nonce spent durably). Without one the step is pending
+// (or refused) and its request is written.
+func (r *run) signed(ctx context.Context, x *stepRun, entry AuditEntry, precheck func(gateResult) gateResult) gateResult {
+	st := x.st
 	var rejection *trust.Decision
 	cands := r.candidates(st)
 	for _, s := range cands {
@@ -126,34 +149,39 @@ func (r *run) gate(st *plan.Step) gateResult {
 			r.auditDecision(entry, s, d)
 			continue
 		}
-		d, err := r.o.Verifier.Decide(r.action(st), s.Req, s.Sig)
+		d, err := r.o.Verifier.Evaluate(r.action(st), s.Req, s.Sig)
+		if err == nil && d.Accepted() {
+			// Would be accepted: check the live guest before spending it.
+			g := precheck(gateResult{allowed: true, decision: DecisionVerified, signer: d.Principal, fp: d.Fingerprint})
+			if !g.allowed {
+				s.decided = false // unspent: the signature stays usable
+				g.reason += fmt.Sprintf(" (the signature of %s was not used)", s.ID)
+				return g
+			}
+			d, err = r.o.Verifier.Decide(r.action(st), s.Req, s.Sig)
+		}
 		if err != nil {
 			entry.Decision, entry.Reason = "error", err.Error()
 			r.o.Audit.Write(entry)
-			return gateResult{class: g.class, decision: "error", outcome: OutcomeFailed,
-				reason: fmt.Sprintf("signed request %s: %v; refusing", s.ID, err)}
+			return gateResult{decision: "error", outcome: OutcomeFailed, reason: fmt.Sprintf("signed request %s: %v; refusing", s.ID, err)}
 		}
 		if aerr := r.auditDecision(entry, s, d); aerr != nil && d.Accepted() {
-			return gateResult{class: g.class, decision: string(d.Outcome), outcome: OutcomeFailed,
+			return gateResult{decision: string(d.Outcome), outcome: OutcomeFailed,
 				reason: fmt.Sprintf("accepted %s, but not run: %v (sign a new request)", s.ID, aerr)}
 		}
 		if d.Accepted() {
-			if r.o.Hook != nil {
-				r.o.Hook("accepted", st.Op) // the nonce is spent; no intent yet
-			}
-			// Other signed requests for this step stay unspent.
+			r.o.hook("accepted", st.Op) // the nonce is spent; no intent yet
 			for _, o := range cands {
-				o.matched = true
+				o.matched = true // other signed requests for this step stay unspent
 			}
-			return gateResult{allowed: true, class: g.class, decision: string(d.Outcome), reason: d.Reason,
-				nonce: d.Nonce, signer: d.Principal, fp: d.Fingerprint}
+			return gateResult{allowed: true, decision: string(d.Outcome), reason: d.Reason, nonce: d.Nonce, signer: d.Principal, fp: d.Fingerprint}
 		}
 		if rejection == nil || rejection.Outcome == trust.PendingSignature {
 			d := d
 			rejection = &d
 		}
 	}
-	g.outcome, g.decision, g.reason = OutcomePending, string(trust.PendingSignature), "needs an operator signature"
+	g := gateResult{outcome: OutcomePending, decision: string(trust.PendingSignature), reason: "needs an operator signature"}
 	if rejection != nil && rejection.Outcome != trust.PendingSignature {
 		g.outcome, g.decision = OutcomeRefused, string(rejection.Outcome)
 		g.reason = "signature refused: " + rejection.Reason
@@ -167,7 +195,7 @@ func (r *run) gate(st *plan.Step) gateResult {
 	if rejection == nil {
 		entry.Decision = g.decision
 		if err := r.o.Audit.Write(entry); err != nil {
-			fmt.Fprintf(r.o.Out, "warning: %v\n", err)
+			r.o.warnf("%v", err)
 		}
 	}
 	return g
@@ -179,7 +207,7 @@ func (r *run) auditDecision(entry AuditEntry, s *signedRequest, d trust.Decision
 	entry.Reason = s.ID + ": " + d.Reason
 	err := r.o.Audit.Write(entry)
 	if err != nil && !d.Accepted() {
-		fmt.Fprintf(r.o.Out, "warning: %v\n", err)
+		r.o.warnf("%v", err)
 	}
 	return err
 }
@@ -189,8 +217,7 @@ func (r *run) auditDecision(entry AuditEntry, s *signedRequest, d trust.Decision
 // transaction still open.
 func (r *run) provenance(st *plan.Step) (string, bool) {
 	v := st.VMID()
-	switch st.Op {
-	case ops.GuestDestroy:
+	if st.Op == ops.GuestDestroy {
 		if txn, ok := r.o.Journal.CreatedInTxn(v); ok {
 			return fmt.Sprintf("guest %d was created by restore in transaction %s", v, txn), true
 		}
@@ -226,7 +253,7 @@ func (r *run) writeRequest(st *plan.Step) (string, error) {
 	}
 	if reqs, _, err := trust.ReadSignedDir(dir); err == nil {
 		for _, m := range trust.MatchRequests(reqs, a, st.ID) {
-			if m.Parsed != nil && m.Parsed.Host == a.Host && m.Parsed.Op == a.Op && m.Parsed.Guest == a.Guest && usable(*m.Parsed) {
+			if m.Parsed != nil && m.Parsed.Host == a.Host && m.Parsed.HostID == a.HostID && m.Parsed.Op == a.Op && m.Parsed.Guest == a.Guest && usable(*m.Parsed) {
 				if p, err := trust.CanonicalParams(a.Params); err == nil && bytes.Equal(p, m.Parsed.Params) {
 					return m.Path, nil
 				}
@@ -253,13 +280,6 @@ func (r *run) writeRequest(st *plan.Step) (string, error) {
 		}
 	}
 	return trust.WriteRequest(dir, q)
-}
-
-func guestPtr(v int) *int {
-	if v == 0 {
-		return nil
-	}
-	return &v
 }
 
 // DropSpentRequests removes from the requests directory every request

@@ -837,3 +837,25 @@ func (j *Journal) LastDigests() []Digest {
 // RecordJSON is the JSON of r as the journal stores it: an object whose
 // first member is "type".
 func RecordJSON(r Record) ([]byte, error) { return marshalRecord(r) }
+
+// TaskRecorded reports whether some step's record holds the task UPID:
+// recovery never takes another call's task for its own.
+func (j *Journal) TaskRecorded(upid string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for _, s := range j.x.steps {
+		if s.task != nil && s.task.UPID == upid {
+			return true
+		}
+	}
+	return false
+}
+
+// BackupRecorded reports whether volid is a safety backup the tool
+// recorded and has not removed.
+func (j *Journal) BackupRecorded(volid string) bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, ok := j.x.backups[volid]
+	return ok
+}

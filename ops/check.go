@@ -139,14 +139,25 @@ func Decode[P any](op string, raw []byte) (P, error) {
 	if err := CheckParams(op, raw); err != nil {
 		return p, err
 	}
+	p, err := DecodeStrict[P](raw)
+	if err != nil {
+		return p, &ParamsError{Op: op, Msg: err.Error()}
+	}
+	return p, nil
+}
+
+// DecodeStrict decodes raw (a JSON object; empty means {}) into P,
+// refusing keys P does not have. For the params of a call that is not a
+// step of its own (an archive deletion of a prune); a step's params go
+// through Decode.
+func DecodeStrict[P any](raw []byte) (P, error) {
+	var p P
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 {
 		trimmed = []byte("{}")
 	}
 	dec := json.NewDecoder(bytes.NewReader(trimmed))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return p, &ParamsError{Op: op, Msg: err.Error()}
-	}
-	return p, nil
+	err := dec.Decode(&p)
+	return p, err
 }

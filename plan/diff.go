@@ -20,6 +20,10 @@ type Inputs struct {
 	// AllowedSigners is the live trust root's content, for signers.rotate;
 	// nil when the desired file has no signers block.
 	AllowedSigners []byte
+	// NoSafetyBackup says the local config turned safety backups off: a
+	// destructive step's params then name every volume it frees as
+	// unprotected.
+	NoSafetyBackup bool
 	// Mounts maps a mountpoint to the file-system UUID mounted there, for
 	// storage blocks; nil when the host's mounts were not read, in which
 	// case every storage block is planned as a (idempotent) mount.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
@@ -374,12 +375,10 @@ type fakeProv struct {
 	done    map[string]bool
 }
 
-func (f fakeProv) CreatedInTxn(v int) (string, bool) { t, ok := f.created[v]; return t, ok }
-func (f fakeProv) ToolSnapshot(_ int, n string) bool { return f.snaps[n] }
-func (f fakeProv) JobDone(id string) bool            { return f.done[id] }
-func (f fakeProv) LastDigest(int) (string, time.Time, bool) {
-	return "", time.Time{}, false
-}
+func (f fakeProv) CreatedInTxn(v int) (string, bool)     { t, ok := f.created[v]; return t, ok }
+func (f fakeProv) ToolSnapshot(_ int, n string) bool     { return f.snaps[n] }
+func (f fakeProv) JobDone(id string) bool                { return f.done[id] }
+func (f fakeProv) LastDigest(int) (journal.Digest, bool) { return journal.Digest{}, false }
 
 // Text from the file or the host cannot forge plan lines or move the
 // cursor: control characters are escaped.
@@ -424,7 +423,7 @@ job "rb2" {
 	dir := t.TempDir()
 	ids := func() []string {
 		p := diff(t, h, liveWith(lg), nil)
-		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", Now: testNow}); err != nil {
+		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", HostID: testHostID, Now: testNow}); err != nil {
 			t.Fatal(err)
 		}
 		var out []string
@@ -505,7 +504,7 @@ job "undo" {
 	dir := t.TempDir()
 	plan := func(spent func(string) bool) Step {
 		p := diff(t, h, liveWith(lg), nil)
-		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", Now: testNow, Spent: spent}); err != nil {
+		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", HostID: testHostID, Now: testNow, Spent: spent}); err != nil {
 			t.Fatal(err)
 		}
 		return p.Steps[0]
@@ -516,3 +515,6 @@ job "undo" {
 		t.Fatalf("the spent request %s was offered again", first.ID)
 	}
 }
+
+// testHostID is a host identity as requests carry it.
+var testHostID = strings.TrimSuffix(strings.Repeat("AB:", 32), ":")

@@ -126,7 +126,7 @@ func applyLikeProxmox(t *testing.T, lg *LiveGuest, s Step) {
 			delete(conf, k)
 		}
 	case ops.DiskGrow:
-		m, err := parseMount(p.Disk, conf[p.Disk])
+		m, err := ParseMount(p.Disk, conf[p.Disk])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +153,7 @@ func allocate(key, value string) string {
 	if !mpKeyRe.MatchString(key) {
 		return value
 	}
-	m, err := parseMount(key, value)
+	m, err := ParseMount(key, value)
 	if err != nil {
 		return value
 	}

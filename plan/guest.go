@@ -50,19 +50,11 @@ func (d *guestDiff) add(s Step, deps ...string) *Step {
 		deps = append([]string{d.createID}, deps...)
 	}
 	s.DependsOn = uniq(append(s.DependsOn, deps...))
-	if d.lg != nil && d.lg.Observed && s.ObservedDigest == "" && touchesConfig(s.Op) {
+	if d.lg != nil && d.lg.Observed && s.ObservedDigest == "" {
 		s.ObservedDigest = d.lg.Digest
 	}
 	d.steps = append(d.steps, s)
 	return &d.steps[len(d.steps)-1]
-}
-
-func touchesConfig(op string) bool {
-	switch op {
-	case ops.GuestSet, ops.DiskGrow, ops.MountAdd, ops.MountDetach, ops.VolumeFree:
-		return true
-	}
-	return false
 }
 
 func uniq(ss []string) []string {
@@ -231,9 +223,9 @@ func (d *guestDiff) destroy() {
 		d.errorf("state", "guest %d was not observed", lg.VMID)
 		return
 	}
-	vols := ownedVolumes(lg)
-	snaps := snapshotNames(lg)
-	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, ops.GuestDestroyParams{Purge: true, Replaced: ops.Replaced{Volumes: vols, Snapshots: snaps}})
+	r := d.replaced(d.uncovered())
+	vols, snaps := r.Volumes, r.Snapshots
+	s := d.b.newStep(lg.VMID, d.name(), ops.GuestDestroy, ops.GuestDestroyParams{Purge: true, Replaced: r})
 	s.Source = source(rangeOf(d.g.AttrRanges, "state", d.g.DeclRange))
 	if txn, ok := d.b.in.Provenance.CreatedInTxn(lg.VMID); ok {
 		s.Class = ops.Benign
@@ -241,7 +233,7 @@ func (d *guestDiff) destroy() {
 		s.Reason = s.Provenance
 	} else {
 		s.Reason = fmt.Sprintf("destroys guest %d (%s) and frees %s", lg.VMID, d.name(), volumeList(vols)) + snapshotsLost(snaps)
-		s.Safety = backupSafety(lg)
+		s.Safety = d.backupSafety()
 	}
 	if liveBool(lg.Effective, "protection", false) {
 		d.errorf("state", "guest %d (%s) has protection on: Proxmox refuses to destroy it; set protection = false first (that change is benign), then mark it absent", lg.VMID, d.name())
@@ -254,51 +246,26 @@ func (d *guestDiff) destroy() {
 // OwnedVolumes), from its active config and what waits for the next start.
 func ownedVolumes(lg *LiveGuest) []string { return OwnedVolumes(lg.Current, lg.Effective) }
 
-// OwnedVolumes lists, sorted, the storage volumes a destroy, a restore
-// over or a rebuild frees, given the guest's configs: rootfs, every volume
-// mount point and every unusedN. Pass both the active config and the one
-// with pending changes applied: a mount point whose removal waits for the
-// next start is still the guest's. Bind mounts are not the guest's. The
-// planner lists these in a step's params, and apply checks the live guest
-// against them with the same function.
-func OwnedVolumes(configs ...map[string]string) []string {
-	seen := map[string]bool{}
-	for _, conf := range configs {
-		for k, v := range conf {
-			switch {
-			case k == "rootfs" || mpKeyRe.MatchString(k):
-				if m, err := parseMount(k, v); err == nil && !m.Bind && m.Volume != "" && strings.Contains(m.Volume, ":") {
-					seen[m.Volume] = true
-				}
-			case unusedKeyRe.MatchString(k):
-				seen[v] = true
-			}
-		}
+// uncovered lists the volumes a step that replaces or frees the guest's
+// data loses for good: those it owns that a vzdump of the guest taken now
+// does not back up (none are covered when safety backups are off).
+func (d *guestDiff) uncovered() []string {
+	if d.b.in.NoSafetyBackup {
+		return ownedVolumes(d.lg)
 	}
-	vols := sortedKeys(seen)
-	if vols == nil {
-		vols = []string{}
-	}
-	return vols
+	return d.notInBackup()
 }
 
-// uncovered lists the guest's volumes a vzdump does not back up: mount
-// points without backup=1 and detached (unusedN) volumes.
-func uncovered(lg *LiveGuest) []string {
-	seen := map[string]bool{}
-	for _, conf := range []map[string]string{lg.Current, lg.Effective} {
-		for k, v := range conf {
-			switch {
-			case mpKeyRe.MatchString(k):
-				if m, err := parseMount(k, v); err == nil && !m.Bind && m.Props["backup"] != "1" {
-					seen[m.Volume] = true
-				}
-			case unusedKeyRe.MatchString(k):
-				seen[v] = true
-			}
-		}
-	}
-	return sortedKeys(seen)
+// notInBackup lists the volumes the guest owns that a vzdump of it taken
+// now does not back up.
+func (d *guestDiff) notInBackup() []string {
+	return Uncovered(ownedVolumes(d.lg), CoveredVolumes(d.lg.Current))
+}
+
+// replaced is what a step that replaces or destroys the guest's data
+// names: its volumes, its snapshots, and the volumes lost for good.
+func (d *guestDiff) replaced(unprotected []string) ops.Replaced {
+	return ops.Replaced{Volumes: ownedVolumes(d.lg), Snapshots: snapshotNames(d.lg), Unprotected: unprotected}
 }
 
 // snapshotNames lists the guest's snapshots, which a destroy, rebuild or
@@ -313,10 +280,13 @@ func snapshotNames(lg *LiveGuest) []string {
 }
 
 // backupSafety says what the safety vzdump covers.
-func backupSafety(lg *LiveGuest) string {
+func (d *guestDiff) backupSafety() string {
+	if d.b.in.NoSafetyBackup {
+		return "none: safety backups are off in the local config"
+	}
 	s := "a vzdump backup of the guest first"
-	if u := uncovered(lg); len(u) > 0 {
-		s += "; it does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached)"
+	if u := d.uncovered(); len(u) > 0 {
+		s += "; it does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached), which the signature accepts losing"
 	}
 	return s
 }

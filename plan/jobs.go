@@ -66,11 +66,11 @@ func (d *guestDiff) job(j schema.Job) {
 				return
 			}
 		}
-		vols := ownedVolumes(lg)
-		snaps := snapshotNames(lg)
-		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, ops.GuestRestoreOverParams{Archive: j.Backup, Replaced: ops.Replaced{Volumes: vols, Snapshots: snaps}, Job: j.ID})
+		r := d.replaced(d.uncovered())
+		vols, snaps := r.Volumes, r.Snapshots
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, ops.GuestRestoreOverParams{Archive: j.Backup, Replaced: r, Job: j.ID})
 		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup) + snapshotsLost(snaps)
-		s.Safety = "a vzdump backup of the guest first (its snapshots go with the volumes the restore replaces)"
+		s.Safety = d.backupSafety() + " (its snapshots go with the volumes the restore replaces)"
 	case schema.OpBackupCreate:
 		s = d.backupJob(j)
 	case schema.OpGuestReboot:

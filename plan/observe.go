@@ -212,7 +212,7 @@ func mayReplace(g *schema.Guest, lg *LiveGuest) bool {
 		return true
 	}
 	if g.Rootfs != nil {
-		if root, err := parseMount("rootfs", lg.Effective["rootfs"]); err == nil && int64(g.Rootfs.Size) < root.Size {
+		if root, err := ParseMount("rootfs", lg.Effective["rootfs"]); err == nil && int64(g.Rootfs.Size) < root.Size {
 			return true
 		}
 	}

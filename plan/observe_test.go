@@ -104,7 +104,7 @@ func TestJSONGoldenFile(t *testing.T) {
 		p.Observed[v] = "DIGEST"
 	}
 	dir := t.TempDir()
-	if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", Now: testNow, DryRun: true}); err != nil {
+	if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", HostID: testHostID, Now: testNow, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range p.Steps {

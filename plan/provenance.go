@@ -1,10 +1,11 @@
 package plan
 
-import "time"
+import "github.com/felhom/felhom-converge/journal"
 
 // Provenance is what the journal knows about objects the tool itself made
-// and about past runs. It is the only source that can make a removal
-// benign: nothing in the desired file, in live tags or in descriptions can.
+// and about past runs (*journal.Journal is one). It is the only source
+// that can make a removal benign: nothing in the desired file, in live
+// tags or in descriptions can.
 type Provenance interface {
 	// CreatedInTxn reports the open transaction in which the tool created
 	// guest vmid by restore, if any.
@@ -16,14 +17,16 @@ type Provenance interface {
 	JobDone(id string) bool
 	// LastDigest is the guest's config digest recorded after the last
 	// successful step that changed it, and when.
-	LastDigest(vmid int) (digest string, at time.Time, ok bool)
+	LastDigest(vmid int) (journal.Digest, bool)
 }
+
+var _ Provenance = (*journal.Journal)(nil)
 
 // NoProvenance knows nothing: every removal is destructive, no job has
 // run, and no drift is reported.
 type NoProvenance struct{}
 
-func (NoProvenance) CreatedInTxn(int) (string, bool)          { return "", false }
-func (NoProvenance) ToolSnapshot(int, string) bool            { return false }
-func (NoProvenance) JobDone(string) bool                      { return false }
-func (NoProvenance) LastDigest(int) (string, time.Time, bool) { return "", time.Time{}, false }
+func (NoProvenance) CreatedInTxn(int) (string, bool)       { return "", false }
+func (NoProvenance) ToolSnapshot(int, string) bool         { return false }
+func (NoProvenance) JobDone(string) bool                   { return false }
+func (NoProvenance) LastDigest(int) (journal.Digest, bool) { return journal.Digest{}, false }

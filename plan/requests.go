@@ -13,10 +13,13 @@ import (
 
 // RequestOptions configure AttachRequests.
 type RequestOptions struct {
-	Dir  string        // where <action-id>.req files live (created 0700)
-	Host string        // the host name a request binds to (the local config's)
-	TTL  time.Duration // how long a new request stays signable
-	Now  time.Time
+	Dir  string // where <action-id>.req files live (created 0700)
+	Host string // the host name a request binds to (the local config's)
+	// HostID is the host identity a request binds to: the node's
+	// certificate fingerprint (proxmox.Client.HostID).
+	HostID string
+	TTL    time.Duration // how long a new request stays signable
+	Now    time.Time
 	// DryRun computes ids and requests without writing or removing files.
 	DryRun bool
 	// Spent reports whether a request's nonce was consumed already (a
@@ -46,7 +49,7 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 		if !s.Destructive() {
 			continue
 		}
-		action := trust.Action{Host: o.Host, Op: s.Op, Guest: s.VMID(), Params: s.Params}
+		action := trust.Action{Host: o.Host, HostID: o.HostID, Op: s.Op, Guest: s.VMID(), Params: s.Params}
 		req, ok := findRequest(existing, keep, o.Spent, action, o.Now)
 		if !ok {
 			nonce, err := trust.NewNonce()
@@ -106,7 +109,7 @@ func findRequest(existing map[string]trust.Request, claimed map[string]bool, spe
 		if spent != nil && spent(r.Nonce) {
 			continue // its signature was used: the step needs a new one
 		}
-		if r.Host == action.Host && r.Op == action.Op && r.Guest == action.Guest &&
+		if r.Host == action.Host && r.HostID == action.HostID && r.Op == action.Op && r.Guest == action.Guest &&
 			string(r.Params) == string(action.Params) && now.Before(r.NotAfter) {
 			return r, true
 		}

@@ -124,7 +124,7 @@ func resourcesOf(s Step) (bridges, storages []string) {
 				bridges = append(bridges, ps["bridge"])
 			}
 		case k == "rootfs" || mpKeyRe.MatchString(k):
-			if m, err := parseMount(k, v); err == nil && !m.Bind {
+			if m, err := ParseMount(k, v); err == nil && !m.Bind {
 				if st, size, ok := strings.Cut(m.Volume, ":"); ok && isAllocation(size) {
 					storages = append(storages, st)
 				}

@@ -12,8 +12,8 @@ import (
 // update plans the changes to an existing guest.
 func (d *guestDiff) update() {
 	g, lg := d.g, d.lg
-	if digest, at, ok := d.b.in.Provenance.LastDigest(g.VMID); ok && digest != lg.Digest {
-		d.b.plan.Drift = append(d.b.plan.Drift, Drift{Guest: g.VMID, Since: at.UTC()})
+	if last, ok := d.b.in.Provenance.LastDigest(g.VMID); ok && last.Digest != lg.Digest {
+		d.b.plan.Drift = append(d.b.plan.Drift, Drift{Guest: g.VMID, Since: last.Time.UTC()})
 	}
 	rebuild := map[string]string{}
 	var rebuildChanges []Change
@@ -26,7 +26,7 @@ func (d *guestDiff) update() {
 	}
 	var grows []Step
 	if g.Rootfs != nil {
-		root, err := parseMount("rootfs", lg.Effective["rootfs"])
+		root, err := ParseMount("rootfs", lg.Effective["rootfs"])
 		switch {
 		case err != nil || root.Volume == "":
 			d.errorf("rootfs", "guest %d (%s): cannot read the live rootfs %q", g.VMID, g.Name, lg.Effective["rootfs"])
@@ -104,15 +104,15 @@ func (d *guestDiff) grow(disk string, from, to int64) Step {
 // rebuild plans the signed backup-and-restore that a change Proxmox
 // refuses in place needs.
 func (d *guestDiff) rebuild(change map[string]string, changes []Change) {
-	vols := ownedVolumes(d.lg)
-	snaps := snapshotNames(d.lg)
+	r := d.replaced(d.notInBackup()) // the rebuild restores from its own backup, safety backups or not
+	vols, snaps := r.Volumes, r.Snapshots
 	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestRebuild, ops.GuestRebuildParams{
-		Change: change, Replaced: ops.Replaced{Volumes: vols, Snapshots: snaps}, BackupStorage: "local"})
+		Change: change, Replaced: r, BackupStorage: "local"})
 	s.Changes = changes
 	s.Reason = "backs the guest up and restores it with " + strings.Join(sortedKeys(change), " and ") +
 		" changed, replacing " + volumeList(vols) + snapshotsLost(snaps)
 	s.Safety = "the backup it restores from is kept"
-	if u := uncovered(d.lg); len(u) > 0 {
+	if u := r.Unprotected; len(u) > 0 {
 		s.Safety += "; it does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached), which the restore loses"
 	}
 	s.Source = source(&d.g.DeclRange)
@@ -273,7 +273,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			continue
 		}
 		if wantBind {
-			want := mountValue(m, &liveMount{Props: withVolume(lm.Props, m.HostPath)})
+			want := mountValue(m, &Mount{Props: withVolume(lm.Props, m.HostPath)})
 			if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
 				set[lm.Slot] = want
 				*changes = append(*changes, Change{Field: "mount " + m.Name, Old: have, New: want, Note: restartNote(lg)})
@@ -375,9 +375,9 @@ func (d *guestDiff) volumeFrees() []Step {
 		if it, ok := d.b.live.Volumes[vol]; ok && it.Size > 0 {
 			size = schema.Size(int64(it.Size)).String()
 		}
-		s := d.b.newStep(g.VMID, g.Name, ops.VolumeFree, ops.VolumeFreeParams{Volume: vol, Size: size, Slot: slot})
+		s := d.b.newStep(g.VMID, g.Name, ops.VolumeFree, ops.VolumeFreeParams{Volume: vol, Size: size, Slot: slot, Unprotected: []string{vol}})
 		s.Reason = "deletes the detached volume " + vol + " (" + size + ") and its data"
-		s.Safety = "a vzdump backup of the guest first (it does not cover detached volumes)"
+		s.Safety = "none for the volume itself: a vzdump never covers a detached volume, so the signature accepts losing it"
 		s.Source = source(rangeOf(g.AttrRanges, "remove_volumes", g.DeclRange))
 		steps = append(steps, s)
 	}

@@ -18,6 +18,7 @@ import (
 
 var (
 	mpKeyRe     = regexp.MustCompile(`^mp(\d+)$`)
+	volumeKeyRe = regexp.MustCompile(`^(rootfs|mp\d+|unused\d+)$`)
 	netKeyRe    = regexp.MustCompile(`^net(\d+)$`)
 	unusedKeyRe = regexp.MustCompile(`^unused(\d+)$`)
 )
@@ -73,8 +74,8 @@ func gib(bytes int64) string {
 	return strconv.FormatFloat(float64(bytes)/float64(schema.GiB), 'f', -1, 64)
 }
 
-// liveMount is one parsed mpN.
-type liveMount struct {
+// Mount is one parsed rootfs or mpN value.
+type Mount struct {
 	Slot   string
 	Props  map[string]string
 	Volume string // volume id, or the host path of a bind mount
@@ -83,22 +84,23 @@ type liveMount struct {
 	Bind   bool
 }
 
-func parseMount(slot, value string) (liveMount, error) {
+// ParseMount parses the value of rootfs or an mpN.
+func ParseMount(slot, value string) (Mount, error) {
 	ps, err := proxmox.ParsePropertyString(value, "volume")
 	if err != nil {
-		return liveMount{}, err
+		return Mount{}, err
 	}
-	m := liveMount{Slot: slot, Props: ps, Volume: ps["volume"], Path: ps["mp"]}
+	m := Mount{Slot: slot, Props: ps, Volume: ps["volume"], Path: ps["mp"]}
 	m.Size, _ = parseSizeBytes(ps["size"])
 	m.Bind = strings.HasPrefix(m.Volume, "/")
 	return m, nil
 }
 
 // mounts returns the guest's mount points by path.
-func (lg *LiveGuest) mounts() map[string]liveMount {
-	out := map[string]liveMount{}
+func (lg *LiveGuest) mounts() map[string]Mount {
+	out := map[string]Mount{}
 	for _, k := range sortedSlots(lg.Effective, mpKeyRe) {
-		if m, err := parseMount(k, lg.Effective[k]); err == nil && m.Path != "" {
+		if m, err := ParseMount(k, lg.Effective[k]); err == nil && m.Path != "" {
 			if _, dup := out[m.Path]; !dup { // the lowest slot wins, deterministically
 				out[m.Path] = m
 			}
@@ -232,7 +234,7 @@ func netDiffers(n schema.Network, live map[string]string) []Change {
 // mountValue renders a desired mount as an mpN value. For a new volume it
 // uses the STORAGE:GiB allocation form; for an existing one it keeps the
 // live volume and options.
-func mountValue(m schema.Mount, live *liveMount) string {
+func mountValue(m schema.Mount, live *Mount) string {
 	ps := map[string]string{}
 	if live != nil {
 		for k, v := range live.Props {

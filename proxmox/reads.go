@@ -2,8 +2,10 @@ package proxmox
 
 import (
 	"context"
+	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -19,6 +21,24 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var v []Node
 	_, err := c.call(ctx, "GET", "/nodes", nil, &v)
 	return v, err
+}
+
+// HostID is the node's identity as signature requests bind to it: the
+// SHA-256 fingerprint of its certificate, as /nodes reports it.
+func (c *Client) HostID(ctx context.Context) (string, error) {
+	nodes, err := c.Nodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range nodes {
+		if n.Node == c.node {
+			if n.SSLFingerprint == "" {
+				return "", fmt.Errorf("node %s reports no certificate fingerprint", c.node)
+			}
+			return strings.ToUpper(n.SSLFingerprint), nil
+		}
+	}
+	return "", fmt.Errorf("node %s is not in the cluster's node list", c.node)
 }
 
 // NodeStatus is GET /nodes/{node}/status (needs Sys.Audit).

@@ -94,20 +94,29 @@ func NewVerifier(signers *AllowedSigners, nonces NonceStore) *Verifier {
 // decision then has no Outcome (and is not Accepted): the gate must refuse
 // the step. A Verifier without Now uses the host clock.
 func (v *Verifier) Decide(step Action, req, sig []byte) (Decision, error) {
-	return v.decide(&step, step.Host, req, sig, true)
+	return v.decide(&step, step.Host, step.HostID, req, sig, true)
+}
+
+// Evaluate is Decide without consuming: the decision Decide would reach
+// now on the same step (Accepted when the nonce is unused), spending
+// nothing. The gate evaluates a signature first, checks the live host,
+// and only then lets Decide spend it.
+func (v *Verifier) Evaluate(step Action, req, sig []byte) (Decision, error) {
+	return v.decide(&step, step.Host, step.HostID, req, sig, false)
 }
 
 // Check is Decide without a step and without consuming: it checks the
-// signature, the signer and role, that the request is for host, its
-// expiry, and that its nonce is unused. It is what an operator can learn
-// before the plan exists (signatures verify). Check never returns
-// Accepted for a request that Decide would refuse on the same step,
-// except on binding.
-func (v *Verifier) Check(host string, req, sig []byte) (Decision, error) {
-	return v.decide(nil, host, req, sig, false)
+// signature, the signer and role, that the request is for host (its name
+// and, unless hostID is "", its identity), its expiry, and that its nonce
+// is unused. It is what an operator can learn before the plan exists
+// (signatures verify). Check never returns Accepted for a request that
+// Decide would refuse on the same step, except on binding (and on the
+// host identity, when hostID is "").
+func (v *Verifier) Check(host, hostID string, req, sig []byte) (Decision, error) {
+	return v.decide(nil, host, hostID, req, sig, false)
 }
 
-func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, consume bool) (Decision, error) {
+func (v *Verifier) decide(step *Action, host, hostID string, reqBytes, sigBytes []byte, consume bool) (Decision, error) {
 	var d Decision
 	refuse := func(o Outcome, format string, args ...any) (Decision, error) {
 		d.Outcome, d.Reason = o, fmt.Sprintf(format, args...)
@@ -160,6 +169,9 @@ func (v *Verifier) decide(step *Action, host string, reqBytes, sigBytes []byte, 
 	d.Request, d.Nonce, d.NotAfter = &req, req.Nonce, req.NotAfter
 	if req.Host != host {
 		return refuse(WrongHost, "request is for host %q, this is %q", req.Host, host)
+	}
+	if (step != nil || hostID != "") && req.HostID != hostID {
+		return refuse(WrongHost, "request is for the host whose certificate is %s, this host's is %s (a host of the same name elsewhere, or its certificate was renewed: plan again)", req.HostID, hostID)
 	}
 	if step != nil {
 		if diff := req.sameBinding(*step); diff != "" {

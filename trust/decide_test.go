@@ -54,7 +54,7 @@ func (f *gateFixture) verifier(t *testing.T) *Verifier {
 	return v
 }
 
-var destroy105 = Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`)}
+var destroy105 = Action{Host: "pve-demo", HostID: testHostID, Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true,"volumes":["local-lvm:vm-105-disk-0"]}`)}
 
 func mustRequest(t *testing.T, a Action, notAfter time.Time) []byte {
 	t.Helper()
@@ -72,7 +72,7 @@ func mustRequest(t *testing.T, a Action, notAfter time.Time) []byte {
 func TestDecideMatrix(t *testing.T) {
 	f := newGateFixture(t)
 	fresh := testNow.Add(time.Hour)
-	rotate := Action{Host: "pve-demo", Op: "signers.rotate", Params: json.RawMessage(`{"sha256":"9a41c2e0","signers":[{"principal":"dave@ops","role":"felhom-operational"}]}`)}
+	rotate := Action{Host: "pve-demo", HostID: testHostID, Op: "signers.rotate", Params: json.RawMessage(`{"sha256":"9a41c2e0","signers":[{"principal":"dave@ops","role":"felhom-operational"}]}`)}
 	opSig := func(req []byte) []byte { return signWith(t, f.op, req, sigOpts{namespace: RoleOperational}) }
 
 	tests := []struct {
@@ -142,9 +142,9 @@ func TestDecideMatrix(t *testing.T) {
 		},
 		{
 			name: "params in another key order", why: "binding compares canonical params",
-			step: Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"set":{"memory":2048, "cores":2}}`)},
+			step: Action{Host: "pve-demo", HostID: testHostID, Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"set":{"memory":2048, "cores":2}}`)},
 			req: func() []byte {
-				return mustRequest(t, Action{Host: "pve-demo", Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"set":{"cores":2,"memory":2048}}`)}, fresh)
+				return mustRequest(t, Action{Host: "pve-demo", HostID: testHostID, Op: "guest.set", Guest: 105, Params: json.RawMessage(`{"set":{"cores":2,"memory":2048}}`)}, fresh)
 			},
 			sig: opSig, want: Accepted,
 		},
@@ -299,7 +299,7 @@ func TestDecideReplayed(t *testing.T) {
 		}
 	})
 	t.Run("check sees it consumed", func(t *testing.T) {
-		d, err := f.verifier(t).Check("pve-demo", req, sig)
+		d, err := f.verifier(t).Check("pve-demo", testHostID, req, sig)
 		if err != nil || d.Outcome != Replayed {
 			t.Fatalf("got %v %s, want replayed", err, d.Outcome)
 		}
@@ -321,11 +321,11 @@ func TestDecidePrecedence(t *testing.T) {
 		want Outcome
 	}{
 		{"unknown key beats everything", "nothing about an unlisted key's request is believed",
-			destroy105, Action{Host: "other", Op: "guest.stop", Guest: 1000}, old, f.stranger, RoleOperational, UnknownSigner},
+			destroy105, Action{Host: "other", HostID: testHostID, Op: "guest.stop", Guest: 1000}, old, f.stranger, RoleOperational, UnknownSigner},
 		{"wrong host beats binding", "a request for another host is that, first",
-			destroy105, Action{Host: "other", Op: "guest.stop", Guest: 105}, old, f.op, RoleOperational, WrongHost},
+			destroy105, Action{Host: "other", HostID: testHostID, Op: "guest.stop", Guest: 105}, old, f.op, RoleOperational, WrongHost},
 		{"binding beats role", "a recovery key's request for another step is a mismatch",
-			destroy105, Action{Host: "pve-demo", Op: "guest.stop", Guest: 105}, testNow.Add(time.Hour), f.rec, RoleRecovery, BindingMismatch},
+			destroy105, Action{Host: "pve-demo", HostID: testHostID, Op: "guest.stop", Guest: 105}, testNow.Add(time.Hour), f.rec, RoleRecovery, BindingMismatch},
 		{"role beats expiry", "an old recovery signature on a destroy is still the wrong role",
 			destroy105, destroy105, old, f.rec, RoleRecovery, RoleDenied},
 		{"namespace beats expiry", "a key signing outside its namespace",
@@ -368,7 +368,7 @@ func TestCheckWithoutStep(t *testing.T) {
 	sig := signWith(t, f.op, req, sigOpts{namespace: RoleOperational})
 	v := f.verifier(t)
 	for i := 0; i < 2; i++ { // Check never consumes
-		d, err := v.Check("pve-demo", req, sig)
+		d, err := v.Check("pve-demo", testHostID, req, sig)
 		if err != nil || d.Outcome != Accepted {
 			t.Fatalf("check %d: %v %s (%s)", i, err, d.Outcome, d.Reason)
 		}
@@ -376,8 +376,21 @@ func TestCheckWithoutStep(t *testing.T) {
 			t.Fatalf("check %d: request not reported", i)
 		}
 	}
-	if d, _ := v.Check("pve-other", req, sig); d.Outcome != WrongHost {
+	if d, _ := v.Check("pve-other", testHostID, req, sig); d.Outcome != WrongHost {
 		t.Fatalf("got %s, want wrong_host", d.Outcome)
+	}
+	// A host of the same name elsewhere: another certificate.
+	elsewhere := strings.Replace(testHostID, "5E", "5F", 1)
+	if d, _ := v.Check("pve-demo", elsewhere, req, sig); d.Outcome != WrongHost {
+		t.Fatalf("check on another host of the same name: got %s, want wrong_host", d.Outcome)
+	}
+	other := destroy105
+	other.HostID = elsewhere
+	if d, _ := v.Decide(other, req, sig); d.Outcome != WrongHost {
+		t.Fatalf("decide on another host of the same name: got %s, want wrong_host", d.Outcome)
+	}
+	if d, _ := v.Evaluate(destroy105, req, sig); d.Outcome != Accepted {
+		t.Fatalf("evaluate: %s (%s)", d.Outcome, d.Reason)
 	}
 	if d, _ := v.Decide(destroy105, req, sig); d.Outcome != Accepted {
 		t.Fatalf("decide after check: %s", d.Outcome)
@@ -489,7 +502,7 @@ func TestDecideIncompleteVerifier(t *testing.T) {
 	v := &Verifier{Signers: f.signers}
 	for name, decide := range map[string]func() (Decision, error){
 		"decide": func() (Decision, error) { return v.Decide(destroy105, req, sig) },
-		"check":  func() (Decision, error) { return v.Check("pve-demo", req, sig) },
+		"check":  func() (Decision, error) { return v.Check("pve-demo", testHostID, req, sig) },
 	} {
 		d, err := decide()
 		if err == nil || d.Accepted() || d.Outcome != "" {

@@ -143,9 +143,9 @@ func TestReadSignedDirNotADirectory(t *testing.T) {
 func TestMatchRequests(t *testing.T) {
 	step := destroy105
 	r := testRequest(t, step)
-	other := testRequest(t, Action{Host: "pve-demo", Op: "guest.destroy", Guest: 106, Params: json.RawMessage(`{"purge":true,"volumes":[]}`)})
-	otherHost := testRequest(t, Action{Host: "pve-other", Op: step.Op, Guest: step.Guest, Params: step.Params})
-	otherParams := testRequest(t, Action{Host: "pve-demo", Op: step.Op, Guest: step.Guest, Params: json.RawMessage(`{"purge":false,"volumes":["local-lvm:vm-105-disk-0"]}`)})
+	other := testRequest(t, Action{Host: "pve-demo", HostID: testHostID, Op: "guest.destroy", Guest: 106, Params: json.RawMessage(`{"purge":true,"volumes":[]}`)})
+	otherHost := testRequest(t, Action{Host: "pve-other", HostID: testHostID, Op: step.Op, Guest: step.Guest, Params: step.Params})
+	otherParams := testRequest(t, Action{Host: "pve-demo", HostID: testHostID, Op: step.Op, Guest: step.Guest, Params: json.RawMessage(`{"purge":false,"volumes":["local-lvm:vm-105-disk-0"]}`)})
 	parsed := func(q Request) *Request { return &q }
 	reqs := []SignedRequest{
 		{ID: "by-binding", Parsed: parsed(r), Sig: []byte("s")},

@@ -25,7 +25,7 @@ func (d InstallDecision) Refused() bool { return d.Skipped == "" && !d.Decision.
 // written, so an error from the nonce store installs nothing. An entry
 // without a signature, or whose request parses and names another host,
 // is skipped rather than refused.
-func (d *RequestDir) InstallBundle(v *Verifier, host string, b *Bundle) ([]InstallDecision, error) {
+func (d *RequestDir) InstallBundle(v *Verifier, host, hostID string, b *Bundle) ([]InstallDecision, error) {
 	out := make([]InstallDecision, len(b.Entries))
 	for i, e := range b.Entries {
 		out[i].Name = e.Name
@@ -37,7 +37,7 @@ func (d *RequestDir) InstallBundle(v *Verifier, host string, b *Bundle) ([]Insta
 			out[i].Skipped = "for host " + r.Host
 			continue
 		}
-		dec, err := v.Check(host, e.Req, e.Sig)
+		dec, err := v.Check(host, hostID, e.Req, e.Sig)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", QuoteName(e.Name), err)
 		}

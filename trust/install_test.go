@@ -32,7 +32,7 @@ func TestInstallBundleDecidesAsCheckAndInstallsTheAccepted(t *testing.T) {
 		t.Fatalf("spend: %v %v", dec, err)
 	}
 	b := &Bundle{Entries: []BundleEntry{good, unsigned, other, tampered, used}}
-	got, err := d.InstallBundle(v, "pve-demo", b)
+	got, err := d.InstallBundle(v, "pve-demo", testHostID, b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +67,7 @@ func TestInstallBundleDecidesAsCheckAndInstallsTheAccepted(t *testing.T) {
 	// A store that cannot answer installs nothing at all.
 	d2 := NewRequestDir(t.TempDir(), brokenNonces{})
 	v.Nonces = brokenNonces{}
-	if _, err := d2.InstallBundle(v, "pve-demo", &Bundle{Entries: []BundleEntry{sign(destroy105, true)}}); err == nil {
+	if _, err := d2.InstallBundle(v, "pve-demo", testHostID, &Bundle{Entries: []BundleEntry{sign(destroy105, true)}}); err == nil {
 		t.Error("a broken nonce store: no error")
 	}
 	if _, err := os.Stat(d2.Signatures); !os.IsNotExist(err) {

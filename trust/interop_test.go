@@ -52,7 +52,7 @@ func TestInteropDecide(t *testing.T) {
 				}
 				v := NewVerifier(as, &MemNonceStore{})
 				tampered := strings.Replace(string(req), "guest: 105", "guest: 106", 1)
-				if d, _ := v.Decide(Action{Host: "pve-demo", Op: "guest.destroy", Guest: 106, Params: destroy105.Params}, []byte(tampered), sig); d.Outcome != BadSignature {
+				if d, _ := v.Decide(Action{Host: "pve-demo", HostID: testHostID, Op: "guest.destroy", Guest: 106, Params: destroy105.Params}, []byte(tampered), sig); d.Outcome != BadSignature {
 					t.Fatalf("tampered request: got %s (%s)", d.Outcome, d.Reason)
 				}
 				if good, _ := k.sshKeygenVerify(verifyCase{allowed: c.allowed, principal: c.principal, namespace: c.namespace, sig: sig, msg: []byte(tampered)}); good {

@@ -171,7 +171,7 @@ func TestFileNonceStoreAttacks(t *testing.T) {
 	if err == nil || d.Accepted() || !errors.Is(err, ErrNonceStoreCorrupt) {
 		t.Fatalf("Decide over a damaged store: %v %v", d.Outcome, err)
 	}
-	if d, err := g.verifier(t).Check("pve-demo", req, sig); err == nil || d.Accepted() {
+	if d, err := g.verifier(t).Check("pve-demo", testHostID, req, sig); err == nil || d.Accepted() {
 		t.Fatalf("Check over a damaged store: %v %v", d.Outcome, err)
 	}
 }
@@ -366,7 +366,7 @@ func TestFileNonceStoreClockJump(t *testing.T) {
 	if err != nil || d.Outcome != Replayed || !strings.Contains(d.Reason, "host clock was ahead") {
 		t.Fatalf("replay after the clock came back: %v %q %v", d.Outcome, d.Reason, err)
 	}
-	if d, _ := verifier().Check("pve-demo", oldReq, oldSig); d.Outcome != Replayed {
+	if d, _ := verifier().Check("pve-demo", testHostID, oldReq, oldSig); d.Outcome != Replayed {
 		t.Fatalf("Check after the clock came back: %v %q", d.Outcome, d.Reason)
 	}
 	// A request signed now (the clock behind the store's high-water) that

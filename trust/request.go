@@ -16,11 +16,11 @@ import (
 	"github.com/felhom/felhom-converge/ops"
 )
 
-// The request statement is the message an operator signs. DESIGN.md
-// defines it byte for byte:
+// The request statement is the message an operator signs, byte for byte:
 //
-//	felhom-converge request v1
+//	felhom-converge request v2
 //	host: pve-demo
+//	host-id: 5E:9C:...:0A
 //	op: guest.destroy
 //	guest: 105
 //	params: {"purge":true}
@@ -29,9 +29,15 @@ import (
 //
 // Every line ends in LF, the last one included. Host-level operations
 // (signers.rotate, storage.mount) have no guest and write "guest: -".
+// host-id is the SHA-256 fingerprint of the node's certificate as /nodes
+// reports it (32 upper-case hex bytes joined by colons): an identity the
+// hub cannot choose and two hosts do not share, so a request signed for a
+// host of the same name elsewhere is refused (wrong_host). Version 1
+// requests had no host-id and are refused.
 
 const (
-	requestHeader = "felhom-converge request v1"
+	requestHeader   = "felhom-converge request v2"
+	requestHeaderV1 = "felhom-converge request v1"
 
 	// MaxRequestSize bounds a request file before it is parsed.
 	MaxRequestSize = 16 << 10
@@ -47,6 +53,7 @@ const (
 // Action is the step a signature approves: what the gate is about to run.
 type Action struct {
 	Host   string          // the host's name, from its local config
+	HostID string          // the node's certificate fingerprint (see the request statement)
 	Op     string          // one of ops.Names()
 	Guest  int             // vmid; 0 for host-level ops (signers.rotate, storage.mount)
 	Params json.RawMessage // a JSON object; canonicalised by NewRequest
@@ -116,6 +123,9 @@ func (r Request) check() error {
 	if err := checkHost(r.Host); err != nil {
 		return err
 	}
+	if !ValidHostID(r.HostID) {
+		return fmt.Errorf("host-id %q is not a SHA-256 certificate fingerprint (32 upper-case hex bytes joined by colons)", r.HostID)
+	}
 	if !ops.Known(r.Op) {
 		return &ops.UnknownOpError{Op: r.Op}
 	}
@@ -148,6 +158,25 @@ func validNonce(s string) bool {
 	}
 	for _, c := range []byte(s) {
 		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidHostID reports whether s is a host identity as requests carry it:
+// a SHA-256 fingerprint, 32 upper-case hex bytes joined by colons.
+func ValidHostID(s string) bool {
+	if len(s) != 32*3-1 {
+		return false
+	}
+	for i := range len(s) {
+		c := s[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+		} else if !('0' <= c && c <= '9' || 'A' <= c && c <= 'F') {
 			return false
 		}
 	}
@@ -281,8 +310,8 @@ func (r Request) Marshal() []byte {
 		guest = strconv.Itoa(r.Guest)
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\nhost: %s\nop: %s\nguest: %s\nparams: %s\nnonce: %s\nnot-after: %s\n",
-		requestHeader, r.Host, r.Op, guest, r.Params, r.Nonce, r.NotAfter.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "%s\nhost: %s\nhost-id: %s\nop: %s\nguest: %s\nparams: %s\nnonce: %s\nnot-after: %s\n",
+		requestHeader, r.Host, r.HostID, r.Op, guest, r.Params, r.Nonce, r.NotAfter.UTC().Format(time.RFC3339))
 	return b.Bytes()
 }
 
@@ -310,7 +339,10 @@ func ParseRequest(data []byte) (Request, error) {
 		return Request{}, &RequestError{Msg: "must end with a newline"}
 	}
 	lines := strings.Split(string(data[:len(data)-1]), "\n")
-	fields := []string{"host", "op", "guest", "params", "nonce", "not-after"}
+	fields := []string{"host", "host-id", "op", "guest", "params", "nonce", "not-after"}
+	if lines[0] == requestHeaderV1 {
+		return Request{}, &RequestError{Line: 1, Msg: "a version 1 request, which names no host identity, is no longer accepted: plan again for a version 2 request and sign that"}
+	}
 	if len(lines) != len(fields)+1 {
 		return Request{}, &RequestError{Msg: fmt.Sprintf("want %d lines, got %d", len(fields)+1, len(lines))}
 	}
@@ -329,22 +361,22 @@ func ParseRequest(data []byte) (Request, error) {
 		vals[i] = v
 	}
 	var r Request
-	r.Host, r.Op, r.Nonce = vals[0], vals[1], vals[4]
-	if vals[2] != NoGuest {
-		g, err := strconv.Atoi(vals[2])
-		if err != nil || strconv.Itoa(g) != vals[2] {
-			return Request{}, &RequestError{Line: 4, Msg: fmt.Sprintf("guest %q is not a vmid or %q", vals[2], NoGuest)}
+	r.Host, r.HostID, r.Op, r.Nonce = vals[0], vals[1], vals[2], vals[5]
+	if vals[3] != NoGuest {
+		g, err := strconv.Atoi(vals[3])
+		if err != nil || strconv.Itoa(g) != vals[3] {
+			return Request{}, &RequestError{Line: 5, Msg: fmt.Sprintf("guest %q is not a vmid or %q", vals[3], NoGuest)}
 		}
 		r.Guest = g
 	}
-	params, err := CanonicalParams([]byte(vals[3]))
-	if err != nil || string(params) != vals[3] || vals[3] == "" {
-		return Request{}, &RequestError{Line: 5, Msg: "params are not canonical JSON (an object, sorted keys, no spaces)"}
+	params, err := CanonicalParams([]byte(vals[4]))
+	if err != nil || string(params) != vals[4] || vals[4] == "" {
+		return Request{}, &RequestError{Line: 6, Msg: "params are not canonical JSON (an object, sorted keys, no spaces)"}
 	}
 	r.Params = params
-	t, err := time.Parse(time.RFC3339, vals[5])
-	if err != nil || t.UTC().Format(time.RFC3339) != vals[5] {
-		return Request{}, &RequestError{Line: 7, Msg: "not-after must be RFC 3339 UTC with whole seconds, e.g. 2026-11-28T03:00:00Z"}
+	t, err := time.Parse(time.RFC3339, vals[6])
+	if err != nil || t.UTC().Format(time.RFC3339) != vals[6] {
+		return Request{}, &RequestError{Line: 8, Msg: "not-after must be RFC 3339 UTC with whole seconds, e.g. 2026-11-28T03:00:00Z"}
 	}
 	r.NotAfter = t.UTC()
 	if err := r.check(); err != nil {

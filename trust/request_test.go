@@ -11,8 +11,12 @@ import (
 	"github.com/felhom/felhom-converge/ops"
 )
 
-const goodRequest = "felhom-converge request v1\n" +
+// testHostID is a host identity as requests carry it.
+const testHostID = "5E:9C:3A:11:0B:7D:42:E8:A1:6F:90:2C:D4:B3:58:71:0E:CA:19:66:F2:8B:47:D0:3C:A5:E1:74:2B:9F:08:6D"
+
+const goodRequest = "felhom-converge request v2\n" +
 	"host: pve-demo\n" +
+	"host-id: " + testHostID + "\n" +
 	"op: guest.destroy\n" +
 	"guest: 105\n" +
 	"params: {\"purge\":true,\"volumes\":[\"local-lvm:vm-105-disk-0\"]}\n" +
@@ -20,7 +24,7 @@ const goodRequest = "felhom-converge request v1\n" +
 	"not-after: 2026-11-28T03:00:00Z\n"
 
 func TestRequestMarshalMatchesDesign(t *testing.T) {
-	r, err := NewRequest(Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "volumes": ["local-lvm:vm-105-disk-0"], "purge" : true }`)},
+	r, err := NewRequest(Action{Host: "pve-demo", HostID: testHostID, Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "volumes": ["local-lvm:vm-105-disk-0"], "purge" : true }`)},
 		"3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", time.Date(2026, 11, 28, 4, 0, 0, 999, time.FixedZone("CET", 3600)))
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +35,7 @@ func TestRequestMarshalMatchesDesign(t *testing.T) {
 	if id := r.ID(); !strings.HasPrefix(id, "guest.destroy-105-") || len(id) != len("guest.destroy-105-")+8 {
 		t.Errorf("id %q", id)
 	}
-	host, err := NewRequest(Action{Host: "pve-demo", Op: "storage.mount", Params: json.RawMessage(`{"mountpoint":"/mnt/usb","name":"usb","uuid":"0b1c"}`)}, "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", time.Now())
+	host, err := NewRequest(Action{Host: "pve-demo", HostID: testHostID, Op: "storage.mount", Params: json.RawMessage(`{"mountpoint":"/mnt/usb","name":"usb","uuid":"0b1c"}`)}, "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,16 +51,16 @@ func TestNewRequestRefuses(t *testing.T) {
 		a    Action
 		n    string
 	}{
-		{"unknown op", Action{Host: "h", Op: "guest.explode", Guest: 105}, nonce},
-		{"guest op without guest", Action{Host: "h", Op: "guest.destroy"}, nonce},
-		{"host op with guest", Action{Host: "h", Op: "storage.mount", Guest: 105}, nonce},
-		{"vmid below 100", Action{Host: "h", Op: "guest.stop", Guest: 99}, nonce},
-		{"params not an object", Action{Host: "h", Op: "guest.stop", Guest: 105, Params: json.RawMessage(`[1]`)}, nonce},
-		{"params trailing data", Action{Host: "h", Op: "guest.stop", Guest: 105, Params: json.RawMessage(`{} {}`)}, nonce},
-		{"host with space", Action{Host: "pve demo", Op: "guest.stop", Guest: 105}, nonce},
-		{"host with newline", Action{Host: "pve\nop: x", Op: "guest.stop", Guest: 105}, nonce},
-		{"short nonce", Action{Host: "h", Op: "guest.stop", Guest: 105}, nonce[:30]},
-		{"upper-case nonce", Action{Host: "h", Op: "guest.stop", Guest: 105}, strings.ToUpper(nonce)},
+		{"unknown op", Action{Host: "h", HostID: testHostID, Op: "guest.explode", Guest: 105}, nonce},
+		{"guest op without guest", Action{Host: "h", HostID: testHostID, Op: "guest.destroy"}, nonce},
+		{"host op with guest", Action{Host: "h", HostID: testHostID, Op: "storage.mount", Guest: 105}, nonce},
+		{"vmid below 100", Action{Host: "h", HostID: testHostID, Op: "guest.stop", Guest: 99}, nonce},
+		{"params not an object", Action{Host: "h", HostID: testHostID, Op: "guest.stop", Guest: 105, Params: json.RawMessage(`[1]`)}, nonce},
+		{"params trailing data", Action{Host: "h", HostID: testHostID, Op: "guest.stop", Guest: 105, Params: json.RawMessage(`{} {}`)}, nonce},
+		{"host with space", Action{Host: "pve demo", HostID: testHostID, Op: "guest.stop", Guest: 105}, nonce},
+		{"host with newline", Action{Host: "pve\nop: x", HostID: testHostID, Op: "guest.stop", Guest: 105}, nonce},
+		{"short nonce", Action{Host: "h", HostID: testHostID, Op: "guest.stop", Guest: 105}, nonce[:30]},
+		{"upper-case nonce", Action{Host: "h", HostID: testHostID, Op: "guest.stop", Guest: 105}, strings.ToUpper(nonce)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +80,12 @@ func TestParseRequest(t *testing.T) {
 		r.Nonce != "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f" || !r.NotAfter.Equal(time.Date(2026, 11, 28, 3, 0, 0, 0, time.UTC)) {
 		t.Fatalf("parsed %+v", r)
 	}
-	edit := func(old, new string) string { return strings.Replace(goodRequest, old, new, 1) }
+	edit := func(old, new string) string {
+		if !strings.Contains(goodRequest, old) {
+			t.Fatalf("edit: %q is not in the request", old) // a case that edits nothing tests nothing
+		}
+		return strings.Replace(goodRequest, old, new, 1)
+	}
 	bad := []struct{ name, in string }{
 		{"empty", ""},
 		{"no final newline", strings.TrimSuffix(goodRequest, "\n")},
@@ -84,11 +93,14 @@ func TestParseRequest(t *testing.T) {
 		{"CR in value", edit("pve-demo", "pve-demo\r")},
 		{"trailing garbage", goodRequest + "x"},
 		{"extra blank line", goodRequest + "\n"},
-		{"wrong version", edit("v1", "v2")},
+		{"wrong version", edit("v2", "v3")},
+		{"version 1", edit("request v2\nhost: pve-demo\nhost-id: "+testHostID+"\n", "request v1\nhost: pve-demo\n")},
+		{"lower-case host id", edit(testHostID, strings.ToLower(testHostID))},
+		{"no host id", edit("host-id: "+testHostID+"\n", "")},
 		{"BOM", "\ufeff" + goodRequest},
 		{"unknown field", edit("op: ", "opx: ")},
 		{"duplicate field", edit("op: guest.destroy\n", "op: guest.destroy\nop: guest.destroy\n")},
-		{"fields reordered", edit("host: pve-demo\nop: guest.destroy\n", "op: guest.destroy\nhost: pve-demo\n")},
+		{"fields reordered", edit("host-id: "+testHostID+"\nop: guest.destroy\n", "op: guest.destroy\nhost-id: "+testHostID+"\n")},
 		{"two spaces", edit("host: ", "host:  ")},
 		{"unknown op", edit("guest.destroy", "guest.explode")},
 		{"guest leading zero", edit("guest: 105", "guest: 0105")},
@@ -122,7 +134,7 @@ func TestSameBinding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	step := Action{Host: "pve-demo", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "purge": true, "volumes": [ "local-lvm:vm-105-disk-0" ] }`)}
+	step := Action{Host: "pve-demo", HostID: testHostID, Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{ "purge": true, "volumes": [ "local-lvm:vm-105-disk-0" ] }`)}
 	if d := r.sameBinding(step); d != "" {
 		t.Fatalf("same step differs: %s", d)
 	}
@@ -173,21 +185,21 @@ func TestCanonicalParamsRefusesDuplicateKeys(t *testing.T) {
 func TestNewRequestChecksSchemaAndSize(t *testing.T) {
 	nonce := "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f"
 	at := time.Now()
-	_, err := NewRequest(Action{Host: "h", Op: "guest.destory", Guest: 105}, nonce, at)
+	_, err := NewRequest(Action{Host: "h", HostID: testHostID, Op: "guest.destory", Guest: 105}, nonce, at)
 	var u *ops.UnknownOpError
 	if !errors.As(err, &u) || !strings.Contains(err.Error(), `did you mean "guest.destroy"`) {
 		t.Errorf("unknown op: %v", err)
 	}
-	_, err = NewRequest(Action{Host: "h", Op: "guest.destroy", Params: json.RawMessage(`{"purge":true,"volumes":[]}`)}, nonce, at)
+	_, err = NewRequest(Action{Host: "h", HostID: testHostID, Op: "guest.destroy", Params: json.RawMessage(`{"purge":true,"volumes":[]}`)}, nonce, at)
 	if !errors.Is(err, ErrNoGuest) {
 		t.Errorf("no guest: %v", err)
 	}
 	var pe *ops.ParamsError
-	_, err = NewRequest(Action{Host: "h", Op: "snapshot.rollback", Guest: 105}, nonce, at)
+	_, err = NewRequest(Action{Host: "h", HostID: testHostID, Op: "snapshot.rollback", Guest: 105}, nonce, at)
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `missing "snapshot"`) {
 		t.Errorf("rollback without snapshot: %v", err)
 	}
-	_, err = NewRequest(Action{Host: "h", Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true}`)}, nonce, at)
+	_, err = NewRequest(Action{Host: "h", HostID: testHostID, Op: "guest.destroy", Guest: 105, Params: json.RawMessage(`{"purge":true}`)}, nonce, at)
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `missing "volumes"`) {
 		t.Errorf("destroy without volumes: %v", err)
 	}
@@ -198,7 +210,7 @@ func TestNewRequestChecksSchemaAndSize(t *testing.T) {
 		vols = append(vols, fmt.Sprintf("local-lvm:vm-105-disk-%d", i))
 	}
 	big, _ := json.Marshal(map[string]any{"purge": true, "volumes": vols})
-	r, err := NewRequest(Action{Host: "h", Op: "guest.destroy", Guest: 105, Params: big}, nonce, at)
+	r, err := NewRequest(Action{Host: "h", HostID: testHostID, Op: "guest.destroy", Guest: 105, Params: big}, nonce, at)
 	if err == nil {
 		if _, perr := ParseRequest(r.Marshal()); perr != nil {
 			t.Fatalf("NewRequest made a request ParseRequest refuses: %v", perr)
@@ -206,7 +218,7 @@ func TestNewRequestChecksSchemaAndSize(t *testing.T) {
 	}
 	vols = append(vols, strings.Repeat("x", 300))
 	big, _ = json.Marshal(map[string]any{"purge": true, "volumes": vols})
-	if _, err := NewRequest(Action{Host: "h", Op: "guest.destroy", Guest: 105, Params: big}, nonce, at); err == nil || !strings.Contains(err.Error(), "more than") {
+	if _, err := NewRequest(Action{Host: "h", HostID: testHostID, Op: "guest.destroy", Guest: 105, Params: big}, nonce, at); err == nil || !strings.Contains(err.Error(), "more than") {
 		t.Fatalf("oversized request: %v", err)
 	}
 	// ParseRequest applies the same schema.

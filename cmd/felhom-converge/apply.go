@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -22,7 +21,6 @@ import (
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/proxmox/hostexec"
-	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -45,41 +43,48 @@ signature (or refused one) or for a reboot; 1 a step or the run failed; 3
 another run holds the state directory's lock.`
 }
 
-// Run applies the plan: lock → recover → plan (or check the saved plan)
-// → gate and execute every step under the journal.
+// Run applies the plan: lock → recover → plan afresh (narrowed to a
+// saved plan's steps, for 'apply PLANFILE') → gate and execute every step
+// under the journal.
 func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	var p *plan.Plan
 	var res *apply.Result
 	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	ended := g.runStarted("apply", "file", c.File)
 	defer func() { ended(err, applyCounts(res)...) }()
-	saved, err := readSavedPlan(c.File)
+	data, err := readDesiredState(c.File)
 	if err != nil {
 		return err
 	}
-	var desired *schema.Host
-	var src []byte
-	host := ""
-	if saved != nil {
-		host = saved.Host
-	} else {
-		if desired, src, err = g.loadDesired(ctx, c.File); err != nil {
+	var saved *plan.Plan
+	desiredFile := c.File
+	if plan.IsSaved(data) {
+		if saved, err = g.readSavedPlan(c.Sim, data); err != nil {
 			return err
 		}
-		host = desired.Name
+		desiredFile = saved.DesiredFile
 	}
-	cfg, err := g.loadConfig(c.Sim, host)
+	desired, src, err := g.loadDesired(ctx, desiredFile)
+	if err != nil {
+		if saved != nil {
+			return savedPlanRefused(fmt.Errorf("saved plan: its desired file: %w", err))
+		}
+		return err
+	}
+	if saved != nil && saved.DesiredDigest != sha256Hex(src) {
+		return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("the desired file %s changed since the plan was made", desiredFile)})
+	}
+	cfg, err := g.loadConfig(c.Sim, desired.Name)
 	if err != nil {
 		return err
 	}
 	if err := cfg.RequireHost(); err != nil {
 		return err
 	}
-	if saved != nil {
-		if desired, err = g.checkSavedPlan(saved, cfg); err != nil {
-			return err
-		}
-	} else if err := desired.CheckHost(cfg.Host); err != nil {
+	if saved != nil && saved.Host != cfg.Host {
+		return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it is for host %q, this is %q", saved.Host, cfg.Host)})
+	}
+	if err := desired.CheckHost(cfg.Host); err != nil {
 		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
 	}
 	client, release, err := g.connect(ctx, cfg, c.Sim)
@@ -99,25 +104,36 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if err := s.recover(ctx, g); err != nil {
 		return err
 	}
-
 	if saved != nil {
-		if err := checkSavedAgainstHost(ctx, saved, client, s.j); err != nil {
-			return err
+		id := apply.PlanID(saved)
+		for _, t := range s.j.Transactions() {
+			if t.Begin.PlanID == id {
+				return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it was applied already (transaction %s)", t.Begin.Txn)})
+			}
 		}
-		p = saved
-	} else {
-		spent, err := apply.DropSpentRequests(s.opts.RequestsDir, s.opts.Verifier.Nonces)
+	}
+	spent, err := apply.DropSpentRequests(s.opts.RequestsDir, s.opts.Verifier.Nonces)
+	if err != nil {
+		return fmt.Errorf("requests directory: %w", err)
+	}
+	for _, id := range spent {
+		fmt.Fprintf(g.stdout, "removed the spent request %s (its nonce was used)\n", trust.QuoteName(id))
+	}
+	pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: func() {}}
+	if err := pr.replan(ctx, planSpec{sim: c.Sim, file: desiredFile, requests: s.opts.RequestsDir, ttl: c.RequestTTL, prov: s.j}); err != nil {
+		return err
+	}
+	p, s.opts.HostID = pr.plan, pr.hostID
+	if saved != nil {
+		narrowed, dropped, err := saved.Narrow(p)
 		if err != nil {
-			return fmt.Errorf("requests directory: %w", err)
+			return savedPlanRefused(err)
 		}
-		for _, id := range spent {
-			fmt.Fprintf(g.stdout, "removed the spent request %s (its nonce was used)\n", trust.QuoteName(id))
+		for _, id := range dropped {
+			warnf(g.stderr, "saved plan: step %s is not in a fresh plan of the host; it does not run", id)
 		}
-		pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: func() {}}
-		if err := pr.replan(ctx, planSpec{sim: c.Sim, file: c.File, requests: s.opts.RequestsDir, ttl: c.RequestTTL, prov: s.opts.Journal}); err != nil {
-			return err
-		}
-		p = pr.plan
+		s.opts.PlanID = apply.PlanID(saved)
+		p = narrowed
 	}
 	for _, e := range p.Errors {
 		errorf(g.stderr, "%s (kept out of the plan)", e)
@@ -125,7 +141,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	for _, d := range p.Drift {
 		warnf(g.stderr, "%s", driftLine(d))
 	}
-	if len(p.Steps) == 0 && len(p.Outstanding) == 0 {
+	if len(p.Steps) == 0 && len(p.Outstanding) == 0 && len(p.Errors) == 0 {
 		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
 	}
 	res, err = apply.Run(ctx, p, s.opts)
@@ -141,6 +157,32 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 		return errPending
 	}
 	return nil
+}
+
+// readSavedPlan authenticates a saved plan with this host's plan key.
+func (g *globals) readSavedPlan(simDir string, data []byte) (*plan.Plan, error) {
+	cfg, err := g.loadConfig(simDir, "")
+	if err != nil {
+		return nil, err
+	}
+	key, err := plan.PlanKey(cfg.StateDir, false)
+	if err != nil {
+		return nil, savedPlanRefused(fmt.Errorf("saved plan: %w", err))
+	}
+	p, err := plan.ReadSaved(data, key)
+	if err != nil {
+		return nil, savedPlanRefused(err)
+	}
+	return p, nil
+}
+
+func savedPlanRefused(err error) error {
+	return withHint(err, "plan again: felhom-converge plan --out FILE DESIRED.hcl")
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // driftLine renders a drift report line, as Terraform reports drift.
@@ -205,7 +247,7 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, client *p
 	s.opts = apply.Options{
 		Host:               cfg.Host,
 		Client:             client,
-		Journal:            apply.FromJournal(j),
+		Journal:            j,
 		Audit:              audit,
 		AllowedSignersPath: cfg.AllowedSigners,
 		Safety:             apply.Safety{Enabled: cfg.Safety.Enabled, BackupStorage: cfg.Safety.BackupStorage, Keep: cfg.Safety.Keep},
@@ -262,86 +304,6 @@ func (s *session) recover(ctx context.Context, g *globals) error {
 		if r.Result == "" {
 			return withHint(fmt.Errorf("recovery could not settle %s (%s): %s; nothing else was changed", r.Call, r.Op, r.Message),
 				"run 'felhom-converge recover' again once the host answers")
-		}
-	}
-	return nil
-}
-
-// readSavedPlan returns the saved plan in file, or nil when file is not a
-// saved plan (a desired-state HCL file).
-func readSavedPlan(file string) (*plan.Plan, error) {
-	b, err := readDesiredState(file)
-	if err != nil {
-		return nil, err
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-		return nil, nil
-	}
-	var p plan.Plan
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&p); err != nil || p.FormatVersion == "" {
-		why := "it has no format_version"
-		if err != nil {
-			why = err.Error()
-		}
-		return nil, withHint(fmt.Errorf("%s: not a saved plan (%s); nothing was changed", file, why),
-			"write one with 'felhom-converge plan --out FILE', or apply the desired-state HCL file")
-	}
-	if p.FormatVersion != plan.FormatVersion {
-		return nil, fmt.Errorf("%s: saved plan format %s, this felhom-converge reads %s; nothing was changed", file, p.FormatVersion, plan.FormatVersion)
-	}
-	return &p, nil
-}
-
-// checkSavedPlan refuses a saved plan for another host or whose desired
-// file changed since, and returns the desired state it came from.
-func (g *globals) checkSavedPlan(p *plan.Plan, cfg *config.Config) (*schema.Host, error) {
-	refuse := func(format string, args ...any) error {
-		return withHint(fmt.Errorf("saved plan: "+format+"; nothing was changed", args...), "plan again: felhom-converge plan --out FILE DESIRED.hcl")
-	}
-	if p.Host != cfg.Host {
-		return nil, refuse("it is for host %q, this is %q", p.Host, cfg.Host)
-	}
-	src, err := readDesiredState(p.DesiredFile)
-	if err != nil {
-		return nil, refuse("its desired file %s cannot be read (%v)", p.DesiredFile, err)
-	}
-	sum := sha256.Sum256(src)
-	if hex.EncodeToString(sum[:]) != p.DesiredDigest {
-		return nil, refuse("the desired file %s changed since the plan was made", p.DesiredFile)
-	}
-	h, diags := schema.Load(src, p.DesiredFile)
-	if diags.HasErrors() {
-		return nil, refuse("its desired file %s no longer loads", p.DesiredFile)
-	}
-	return h, nil
-}
-
-// checkSavedAgainstHost refuses a saved plan that was applied already or
-// whose guests changed since they were observed.
-func checkSavedAgainstHost(ctx context.Context, p *plan.Plan, client *proxmox.Client, j *journal.Journal) error {
-	refuse := func(format string, args ...any) error {
-		return withHint(fmt.Errorf("saved plan: "+format+"; nothing was changed", args...), "plan again: felhom-converge plan --out FILE DESIRED.hcl")
-	}
-	id := apply.PlanID(p)
-	for _, t := range j.Transactions() {
-		if t.Begin.PlanID == id {
-			return refuse("it was applied already (transaction %s)", t.Begin.Txn)
-		}
-	}
-	checked := map[int]bool{}
-	for _, st := range p.Steps {
-		v := st.VMID()
-		if v == 0 || st.ObservedDigest == "" || checked[v] {
-			continue
-		}
-		checked[v] = true
-		cfg, err := client.GuestConfig(ctx, v)
-		if err != nil {
-			return fmt.Errorf("saved plan: read guest %d: %w", v, err)
-		}
-		if cfg.Digest != st.ObservedDigest {
-			return refuse("guest %d changed since the plan was made (config digest %s, planned against %s)", v, cfg.Digest, st.ObservedDigest)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/felhom/felhom-converge/config"
@@ -22,6 +23,26 @@ func (g *globals) loadConfig(simDir, desiredHost string) (*config.Config, error)
 		return nil, withHint(err, "the local host config is described in the README under 'Local host config'")
 	}
 	return cfg, nil
+}
+
+// errNoProxmox is hostIdentity without a configured Proxmox connection.
+var errNoProxmox = errors.New("no Proxmox connection is configured")
+
+// hostIdentity reads the host's identity (its certificate fingerprint,
+// which signature requests bind to) from the configured host or the
+// simulator.
+func (g *globals) hostIdentity(ctx context.Context, cfg *config.Config, simDir string) (string, error) {
+	if simDir == "" {
+		if err := cfg.RequireProxmox(); err != nil {
+			return "", errNoProxmox
+		}
+	}
+	client, release, err := g.connect(ctx, cfg, simDir)
+	if err != nil {
+		return "", err
+	}
+	defer release()
+	return client.HostID(ctx)
 }
 
 // connect returns an API client for cfg. With simDir it first starts the

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/journal"
@@ -50,12 +49,8 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	defer pr.release()
 	p := pr.plan
 	if c.Out != "" {
-		doc, err := p.JSON()
-		if err != nil {
+		if err := writeSavedPlan(pr.cfg.StateDir, c.Out, p); err != nil {
 			return err
-		}
-		if err := atomicfile.WriteFile(c.Out, doc, 0o600); err != nil {
-			return fmt.Errorf("write the saved plan: %w", err)
 		}
 	}
 	if c.JSON {
@@ -97,6 +92,26 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	return nil
 }
 
+// writeSavedPlan writes p to path as a saved plan authenticated with the
+// state directory's plan key (made on first use).
+func writeSavedPlan(stateDir, path string, p *plan.Plan) error {
+	if _, err := journal.OpenStateDir(stateDir); err != nil {
+		return withHint(err, "the state directory must be owned by the service user and not be group- or world-writable (chmod 0700)")
+	}
+	key, err := plan.PlanKey(stateDir, true)
+	if err != nil {
+		return err
+	}
+	doc, err := p.Saved(key)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, doc, 0o600); err != nil {
+		return fmt.Errorf("write the saved plan: %w", err)
+	}
+	return nil
+}
+
 // planSpec says what to plan.
 type planSpec struct {
 	sim      string
@@ -116,6 +131,7 @@ type planned struct {
 	client  *proxmox.Client
 	live    *plan.Live
 	plan    *plan.Plan
+	hostID  string // the node's identity, which requests bind to
 	release func()
 }
 
@@ -205,10 +221,14 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 	if dir == "" {
 		dir = filepath.Join(pr.cfg.StateDir, "requests")
 	}
-	if err := p.AttachRequests(plan.RequestOptions{Dir: dir, Host: pr.cfg.Host, TTL: spec.ttl, Now: time.Now(), Spent: spentNonces(pr.cfg.StateDir)}); err != nil {
+	hostID, err := pr.client.HostID(ctx)
+	if err != nil {
+		return withHint(fmt.Errorf("observe the host: read its identity: %w", err), "%s", observeHint(err))
+	}
+	if err := p.AttachRequests(plan.RequestOptions{Dir: dir, Host: pr.cfg.Host, HostID: hostID, TTL: spec.ttl, Now: time.Now(), Spent: spentNonces(pr.cfg.StateDir)}); err != nil {
 		return fmt.Errorf("signature requests: %w", err)
 	}
-	pr.live, pr.plan = live, p
+	pr.live, pr.plan, pr.hostID = live, p, hostID
 	return nil
 }
 
@@ -265,7 +285,7 @@ func readProvenance(stateDir string, warn func(string)) (plan.Provenance, error)
 		// plan changes nothing: it may show what the records before the
 		// damage say (apply refuses until the journal is repaired).
 		warn(fmt.Sprintf("%v; this plan uses the %d records before the damage (a job that ran after it may show again), and apply refuses to run until it is repaired", err, len(ce.Partial.Records())))
-		return apply.FromJournal(ce.Partial), nil
+		return ce.Partial, nil
 	}
 	if err != nil {
 		return nil, withHint(fmt.Errorf("read the journal: %w", err), "'felhom-converge journal show' shows where it is damaged")
@@ -273,7 +293,7 @@ func readProvenance(stateDir string, warn func(string)) (plan.Provenance, error)
 	if l := j.Lost(); l != nil && warn != nil {
 		warn(fmt.Sprintf("%v; this plan uses the %d records left (a job that ran may show again), and apply refuses to run", l, len(j.Records())))
 	}
-	return apply.FromJournal(j), nil
+	return j, nil
 }
 
 // spentNonces reports, from the state directory's consumed-nonce store,

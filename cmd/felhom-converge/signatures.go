@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,11 +67,11 @@ func (c *SignaturesVerifyCmd) Validate() error {
 	return nil
 }
 
-func (c *SignaturesVerifyCmd) Run(g *globals) error {
+func (c *SignaturesVerifyCmd) Run(ctx context.Context, g *globals) error {
 	if c.Raw {
 		return c.runRaw(g, os.Stdin)
 	}
-	cfg, v, err := g.loadVerifier(c.Sim)
+	cfg, v, hostID, err := g.loadVerifier(ctx, c.Sim)
 	if err != nil {
 		return err
 	}
@@ -78,19 +79,21 @@ func (c *SignaturesVerifyCmd) Run(g *globals) error {
 	if dir == "" {
 		dir = trust.NewRequestDir(cfg.StateDir, nil).Signatures
 	}
-	return verifyDir(g, v, cfg.Host, dir, c.Signatures == "")
+	return verifyDir(g, v, cfg.Host, hostID, dir, c.Signatures == "")
 }
 
 // loadVerifier loads the config, checks that this host's name is known
 // and returns the gate of the host, as apply decides with it: its trust
-// root and its nonce store, from which it spends nothing (Verifier.Check).
-func (g *globals) loadVerifier(simDir string) (*config.Config, *trust.Verifier, error) {
+// root and its nonce store, from which it spends nothing (Verifier.Check),
+// and the host's identity ("" when no Proxmox connection is configured, or
+// with a warning when the host does not answer: apply checks it).
+func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Config, *trust.Verifier, string, error) {
 	cfg, err := g.loadConfig(simDir, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	if err := cfg.RequireHost(); err != nil {
-		return nil, nil, err // it says how to set the host
+		return nil, nil, "", err // it says how to set the host
 	}
 	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
 	switch {
@@ -100,16 +103,20 @@ func (g *globals) loadVerifier(simDir string) (*config.Config, *trust.Verifier, 
 		warnf(g.stderr, "%s does not exist: no signer is trusted", cfg.AllowedSigners)
 		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
 	case errors.Is(err, trust.ErrUnsafePermissions):
-		return nil, nil, withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
+		return nil, nil, "", withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
 	case err != nil:
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	nonces, err := trust.OpenFileNonceStore(cfg.StateDir, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, "", err
 	}
 	warnWideRoles(g, signers)
-	return cfg, trust.NewVerifier(signers, nonces), nil
+	hostID, err := g.hostIdentity(ctx, cfg, simDir)
+	if err != nil && !errors.Is(err, errNoProxmox) {
+		warnf(g.stderr, "the host's identity was not checked (%v); apply checks it", err)
+	}
+	return cfg, trust.NewVerifier(signers, nonces), hostID, nil
 }
 
 // warnWideRoles warns about trust-root lines whose namespaces= grant both
@@ -129,7 +136,7 @@ func warnWideRoles(g *globals, signers *trust.AllowedSigners) {
 // may not exist yet: then nothing has been requested. Names from the
 // directory are printed with trust.QuoteName, so a file name cannot forge
 // a line.
-func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) error {
+func verifyDir(g *globals, v *trust.Verifier, host, hostID, dir string, isDefault bool) error {
 	reqs, problems, err := trust.ReadSignedDir(dir)
 	if isDefault && errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
@@ -156,7 +163,7 @@ func verifyDir(g *globals, v *trust.Verifier, host, dir string, isDefault bool) 
 	warnSharedNonces(g, reqs)
 	replayed := 0
 	for _, s := range reqs {
-		d, err := v.Check(host, s.Req, s.Sig)
+		d, err := v.Check(host, hostID, s.Req, s.Sig)
 		if err != nil {
 			return err
 		}
@@ -280,10 +287,11 @@ type SignaturesRequestCmd struct {
 	Guest    string        `help:"Guest vmid; empty for the host-level ops signers.rotate and storage.mount." placeholder:"VMID"`
 	Params   string        `default:"{}" help:"Step parameters as a JSON object; written in canonical form." placeholder:"JSON"`
 	NotAfter time.Duration `default:"24h" help:"How long the request stays valid." placeholder:"DURATION"`
+	HostID   string        `name:"host-id" help:"The host's identity: its certificate's SHA-256 fingerprint ('pvenode cert info'); default: read from the host." placeholder:"FINGERPRINT"`
 	Out      string        `default:"." help:"Directory to write <id>.req into." placeholder:"DIR" type:"path"`
 }
 
-func (c *SignaturesRequestCmd) Run(g *globals) error {
+func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 	if !ops.Known(c.Op) {
 		return withHint(fmt.Errorf("request: %w", &ops.UnknownOpError{Op: c.Op}), "ops are: %s", strings.Join(ops.Names(), ", "))
 	}
@@ -311,11 +319,17 @@ func (c *SignaturesRequestCmd) Run(g *globals) error {
 	if err := cfg.RequireHost(); err != nil {
 		return err // it says how to set the host
 	}
+	hostID := strings.ToUpper(c.HostID)
+	if hostID == "" {
+		if hostID, err = g.hostIdentity(ctx, cfg, c.Sim); err != nil {
+			return withHint(fmt.Errorf("request: read the host's identity: %w", err), "pass --host-id: the host certificate's SHA-256 fingerprint, as 'pvenode cert info' shows it")
+		}
+	}
 	nonce, err := trust.NewNonce()
 	if err != nil {
 		return err
 	}
-	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, time.Now().Add(c.NotAfter))
+	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, HostID: hostID, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, time.Now().Add(c.NotAfter))
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}

@@ -4,6 +4,7 @@ package main
 // signing loop. The bundle format and the decisions are package trust's.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -136,12 +137,12 @@ type SignaturesInstallCmd struct {
 
 // Run decides each signed request of the bundle as 'signatures verify'
 // does and installs the accepted ones; one line per request on stdout.
-func (c *SignaturesInstallCmd) Run(g *globals) error {
+func (c *SignaturesInstallCmd) Run(ctx context.Context, g *globals) error {
 	b, name, err := readBundle(c.File, "nothing was installed; a bundle is what 'signatures pending' wrote, signed by 'signatures sign'")
 	if err != nil {
 		return err
 	}
-	cfg, v, err := g.loadVerifier(c.Sim)
+	cfg, v, hostID, err := g.loadVerifier(ctx, c.Sim)
 	if err != nil {
 		return err
 	}
@@ -149,7 +150,7 @@ func (c *SignaturesInstallCmd) Run(g *globals) error {
 	if err := sweepSpent(g, d); err != nil {
 		return err
 	}
-	decisions, err := d.InstallBundle(v, cfg.Host, b)
+	decisions, err := d.InstallBundle(v, cfg.Host, hostID, b)
 	if err != nil {
 		return withHint(fmt.Errorf("install: %w", err), "nothing was installed")
 	}

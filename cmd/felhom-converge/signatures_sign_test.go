@@ -19,7 +19,7 @@ func testBundle(t *testing.T, n int) *trust.Bundle {
 	b := &trust.Bundle{}
 	for i := 0; i < n; i++ {
 		nonce, _ := trust.NewNonce()
-		r, err := trust.NewRequest(trust.Action{Host: "pve-demo", Op: "guest.destroy", Guest: 101 + i,
+		r, err := trust.NewRequest(trust.Action{Host: "pve-demo", HostID: strings.TrimSuffix(strings.Repeat("AB:", 32), ":"), Op: "guest.destroy", Guest: 101 + i,
 			Params: []byte(`{"purge":true,"snapshots":[],"volumes":[]}`)}, nonce, time.Now().Add(time.Hour))
 		if err != nil {
 			t.Fatal(err)

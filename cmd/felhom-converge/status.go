@@ -274,10 +274,7 @@ func (g *globals) recordRun(simDir, file string, started time.Time, p **plan.Pla
 	r.Started, r.Finished = started, time.Now()
 	r.Host = cfg.Host
 	if r.DesiredFile == "" {
-		r.DesiredFile = file
-		if saved, serr := readSavedPlan(file); serr == nil && saved != nil {
-			r.DesiredFile = saved.DesiredFile
-		}
+		r.DesiredFile = file // a saved plan's own path, when the run stopped before its plan
 	}
 	if r.DesiredFile != "" {
 		if abs, aerr := filepath.Abs(r.DesiredFile); aerr == nil {

@@ -1,0 +1,253 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// call is one API call of a step, journaled on its own: the step's main
+// call (suffix "") or one of its other calls ("#safety", "#stop", ...).
+type call struct {
+	suffix      string
+	op          string
+	params      any // the call's params (an ops params struct), as journaled
+	destructive bool
+	provenance  string                                          // what the call makes that is the tool's own
+	post        func(ctx context.Context) (proxmox.UPID, error) // an async call (a task)
+	do          func(ctx context.Context) error                 // a synchronous call
+	// made records what a successful task made, before its terminal
+	// record (nil: by the intent's provenance).
+	made func(ctx context.Context, in journal.Intent, upid proxmox.UPID) error
+}
+
+// errInterrupted is a call whose outcome is not known yet (the wait was
+// cut short, or Proxmox could not be asked): it stays in flight for
+// recovery.
+var errInterrupted = errors.New("interrupted")
+
+// journalError is a journal record that could not be written: the run
+// stops, because nothing may run unrecorded.
+type journalError struct{ err error }
+
+func (e journalError) Error() string { return "journal: " + e.err.Error() }
+func (e journalError) Unwrap() error { return e.err }
+
+// refusedBeforeAction reports an answer that shows Proxmox refused the
+// call before acting: a 4xx (bad parameter, permission, not found). Any
+// other error (a 5xx, which a proxy may send after pvedaemon acted; a
+// lost answer) may have reached Proxmox and is settled from the host.
+func refusedBeforeAction(err error) bool {
+	var api *proxmox.APIError
+	return errors.As(err, &api) && api.Status >= 400 && api.Status < 500
+}
+
+// invoke makes one call under the journal: intent (durable) → call →
+// UPID (durable) → wait → terminal record. ok is the status recorded on
+// success (ok, or rolled_back for a rollback). A call that may have
+// reached Proxmox without a usable answer is settled at once from the
+// host, as recovery would; when that cannot be known it stays in flight.
+func invoke(ctx context.Context, o *Options, in journal.Intent, c call, ok journal.Status) (proxmox.UPID, error) {
+	if err := o.Journal.Append(in); err != nil {
+		return proxmox.UPID{}, journalError{err}
+	}
+	o.hook("intent", in.Op)
+	if c.post == nil {
+		return proxmox.UPID{}, invokeSync(ctx, o, in, c, ok)
+	}
+	upid, err := c.post(ctx)
+	if err != nil {
+		if refusedBeforeAction(err) {
+			return proxmox.UPID{}, finish(o, in, journal.Result{Status: journal.StatusFailed, Error: err.Error()}, err)
+		}
+		r, found := settle(ctx, o, journal.InFlight{Intent: in})
+		if r.Status == "" {
+			return found, fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)
+		}
+		if err := conclude(ctx, o, in, found, &r, nil, ok); err != nil {
+			return found, err
+		}
+		if r.Status == ok {
+			return found, finish(o, in, r, nil)
+		}
+		return found, finish(o, in, r, fmt.Errorf("%v (%s: %s)", err, r.Status, r.Error))
+	}
+	if err := o.Journal.Append(journal.TaskStarted{Txn: in.Txn, Action: in.Action, UPID: upid.String()}); err != nil {
+		return upid, journalError{err}
+	}
+	o.hook("upid", in.Op)
+	r, werr := waitOutcome(ctx, o, upid, in.Op)
+	if r.Status == "" {
+		return upid, fmt.Errorf("%w: %v; 'felhom-converge recover' settles it", errInterrupted, werr)
+	}
+	if err := conclude(ctx, o, in, upid, &r, c.made, ok); err != nil {
+		return upid, err
+	}
+	return upid, finish(o, in, r, werr)
+}
+
+// invokeSync makes a synchronous call (a config PUT, a mount, a file
+// write). A config PUT that may have reached Proxmox is settled from the
+// live config.
+func invokeSync(ctx context.Context, o *Options, in journal.Intent, c call, ok journal.Status) error {
+	err := c.do(ctx)
+	switch {
+	case err == nil:
+		return finish(o, in, journal.Result{Status: ok}, nil)
+	case refusedBeforeAction(err) || in.Guest == 0 || !isConfigWrite(in.Op):
+		return finish(o, in, journal.Result{Status: journal.StatusFailed, Error: err.Error()}, err)
+	}
+	r := settleSync(ctx, o, in)
+	switch {
+	case r.Status == "":
+		return fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)
+	case r.Status == journal.StatusOK:
+		r.Status = ok
+		return finish(o, in, r, nil)
+	}
+	return finish(o, in, r, fmt.Errorf("%v (%s: %s)", err, r.Status, r.Error))
+}
+
+// finish writes a call's terminal record and returns callErr, or the
+// journal's error when the record could not be written.
+func finish(o *Options, in journal.Intent, r journal.Result, callErr error) error {
+	r.Txn, r.Action, r.Time = in.Txn, in.Action, o.Now().UTC()
+	if err := o.Journal.Append(r); err != nil {
+		return journalError{err}
+	}
+	o.hook("terminal", in.Op)
+	return callErr
+}
+
+// conclude records, for a call whose task ended ok, what it made that is
+// the tool's own (made, or by the intent's provenance when made is nil)
+// and the job its step completes, before the call's terminal record, and
+// turns the status into ok's (ok, or rolled_back for a rollback).
+func conclude(ctx context.Context, o *Options, in journal.Intent, upid proxmox.UPID, r *journal.Result, made func(context.Context, journal.Intent, proxmox.UPID) error, ok journal.Status) error {
+	if r.Status != journal.StatusOK {
+		return nil
+	}
+	if made == nil {
+		made = func(ctx context.Context, in journal.Intent, upid proxmox.UPID) error {
+			return recordMade(ctx, o, in, upid)
+		}
+	}
+	if err := made(ctx, in, upid); err != nil {
+		return journalError{err}
+	}
+	if err := recordJobDone(o, in); err != nil {
+		return journalError{err}
+	}
+	r.Status = ok
+	return nil
+}
+
+// recordJobDone marks the job of a step's main call done: a one-shot job
+// is done once its main call succeeded, whoever settled that call (the
+// run that made it, or recovery after a crash). A trailing call (the
+// start after a rollback) is its own follow-up, not part of the job.
+func recordJobDone(o *Options, in journal.Intent) error {
+	if in.Job == "" || strings.Contains(in.Action, "#") || o.Journal.JobDone(in.Job) {
+		return nil
+	}
+	return o.Journal.Append(journal.JobDone{Txn: in.Txn, Job: in.Job})
+}
+
+// waitOutcome waits for a task and turns its end into a terminal record;
+// an empty Status means the outcome is not known.
+func waitOutcome(ctx context.Context, o *Options, upid proxmox.UPID, op string) (journal.Result, error) {
+	w := o.Wait
+	once := false
+	prev := w.Progress
+	w.Progress = func(s proxmox.TaskStatus) {
+		if prev != nil {
+			prev(s)
+		}
+		if s.Running() && !once && op != "" {
+			once = true
+			o.hook("wait", op)
+		}
+	}
+	err := o.Client.WaitTask(ctx, upid, w)
+	var te *proxmox.TaskError
+	switch {
+	case err == nil:
+		return journal.Result{Status: journal.StatusOK}, nil
+	case proxmox.IsTaskWarnings(err):
+		return journal.Result{Status: journal.StatusOK, Error: err.Error()}, nil
+	case errors.As(err, &te):
+		return journal.Result{Status: journal.StatusFailed, ExitStatus: te.ExitStatus, Error: err.Error()}, err
+	}
+	return journal.Result{}, err
+}
+
+// intentFor is the journal intent of one call of a step.
+func (x *stepRun) intentFor(c call) (journal.Intent, error) {
+	params, err := json.Marshal(c.params)
+	if err != nil {
+		return journal.Intent{}, fmt.Errorf("params of %s: %w", c.op, err)
+	}
+	// A destructive call's intent carries its signature's nonce; the
+	// tool's removal of its own data (provenance) is journaled benign,
+	// with the provenance that makes it so, and audited destructive.
+	class := journal.ClassBenign
+	if c.destructive && x.gate.nonce != "" {
+		class = journal.ClassDestructive
+	}
+	// Every call of a signed step carries its nonce: the journal then
+	// shows the signed step began even if it crashed in its safety step.
+	return journal.Intent{Txn: x.txn, Action: x.st.ID + c.suffix, Op: c.op, Guest: x.st.VMID(), Params: params,
+		Class: class, Decision: x.gate.decision, Nonce: x.gate.nonce, Provenance: c.provenance, Job: x.st.Job,
+		Time: x.o.Now().UTC()}, nil
+}
+
+// do makes one call of the step and audits its outcome.
+func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
+	in, err := x.intentFor(c)
+	if err != nil {
+		return proxmox.UPID{}, err
+	}
+	x.calls++
+	upid, err := invoke(ctx, x.o, in, c, journal.StatusOK)
+	if !upid.IsZero() {
+		x.lastUPID = upid.String()
+	}
+	entry := x.auditEntry(in.Action, c.op, classWord(c.destructive || x.gate.provenance))
+	entry.UPID, entry.Result = x.lastUPID, ResultOK
+	if c.destructive {
+		entry.Nonce = x.gate.nonce
+	}
+	if err != nil {
+		entry.Result, entry.Reason = ResultFailed, err.Error()
+		if errors.Is(err, errInterrupted) {
+			entry.Result = "unknown"
+		}
+	}
+	if aerr := x.o.Audit.Write(entry); aerr != nil {
+		x.o.warnf("%v", aerr)
+	}
+	return upid, err
+}
+
+// isConfigWrite reports whether op is a synchronous config PUT.
+func isConfigWrite(op string) bool {
+	switch op {
+	case ops.GuestSet, ops.MountAdd, ops.MountDetach, ops.VolumeFree:
+		return true
+	}
+	return false
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // params structs of plain values always marshal
+	}
+	return b
+}

@@ -1,0 +1,191 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// keepAll is the prune-backups value of every backup the tool takes: it
+// neither prunes old archives nor fails on a full retention.
+const keepAll = "keep-all=1"
+
+// backupCreate takes a vzdump that prunes nothing.
+type backupCreate struct{ p ops.BackupCreateParams }
+
+func (e backupCreate) check(ctx context.Context, x *stepRun) error {
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return err
+	}
+	return g.unsafeMountPath(x.vmid())
+}
+
+func (e backupCreate) run(ctx context.Context, x *stepRun) error {
+	storage := e.p.Storage
+	if storage == "" {
+		storage = x.o.Safety.BackupStorage
+	}
+	it, err := x.backup(ctx, x.main(e.p), storage, e.p.Mode)
+	if err == nil {
+		x.note = it.VolID
+	}
+	return err
+}
+
+// backupPrune takes a vzdump without pruning, then deletes exactly the
+// archives its signature names (the retention's own prune would delete
+// whatever it finds at run time).
+type backupPrune struct{ p ops.BackupPruneParams }
+
+func (e backupPrune) check(ctx context.Context, x *stepRun) error {
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return err
+	}
+	if err := g.unsafeMountPath(x.vmid()); err != nil {
+		return err
+	}
+	for _, a := range e.p.Archives {
+		if _, _, err := x.archiveToDelete(ctx, a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e backupPrune) run(ctx context.Context, x *stepRun) error {
+	backup := call{suffix: "#backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: e.p.Storage, Mode: e.p.Mode}}
+	it, err := x.backup(ctx, backup, e.p.Storage, e.p.Mode)
+	if err != nil {
+		return err
+	}
+	x.note = it.VolID
+	for i, a := range e.p.Archives {
+		if err := x.deleteArchive(ctx, fmt.Sprintf("#delete%d", i), a, x.destructive()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// safetyBackup takes the tool's own vzdump of the guest before a signed
+// step that replaces or destroys its data, and records it by identity.
+// With safety backups off it takes none.
+func (x *stepRun) safetyBackup(ctx context.Context) (proxmox.StorageItem, error) {
+	if !x.o.Safety.Enabled {
+		return proxmox.StorageItem{}, nil
+	}
+	storage := x.o.Safety.BackupStorage
+	c := call{suffix: "#safety-backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: storage, Mode: "snapshot"},
+		provenance: ProvenanceSafetyBackup}
+	it, err := x.backup(ctx, c, storage, "snapshot")
+	if err != nil {
+		return it, fmt.Errorf("safety backup failed, so the step did not run: %w", err)
+	}
+	x.note = "safety backup " + it.VolID
+	return it, nil
+}
+
+// backup runs one vzdump of the guest under call c and returns the
+// archive it made, found in the storage's content (never in the task's
+// log): the one backup of the guest that was not there before. A safety
+// backup is recorded as the tool's own before the call's terminal record.
+func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (proxmox.StorageItem, error) {
+	v := x.vmid()
+	x.waitNextSecond(ctx, v)
+	before, err := backupListing(ctx, x.o.Client, storage, v)
+	if err != nil {
+		return proxmox.StorageItem{}, err
+	}
+	var made proxmox.StorageItem
+	var identErr error
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		x.lastBackup[v] = x.o.Now()
+		return x.o.Client.Vzdump(ctx, v, proxmox.VzdumpOptions{Storage: storage, Mode: mode, PruneBackups: keepAll})
+	}
+	c.made = func(ctx context.Context, in journal.Intent, upid proxmox.UPID) error {
+		made, identErr = findArchive(ctx, x.o, storage, v, upid, before)
+		if identErr != nil || c.provenance != ProvenanceSafetyBackup {
+			return nil
+		}
+		return recordBackup(x.o, in, made, upid)
+	}
+	if _, err := x.do(ctx, c); err != nil {
+		return proxmox.StorageItem{}, err
+	}
+	if identErr != nil {
+		return proxmox.StorageItem{}, fmt.Errorf("the backup task ended, but %w; the step goes no further", identErr)
+	}
+	return made, nil
+}
+
+// waitNextSecond keeps two backups of one guest by this run out of the
+// same second: archive names have a resolution of one second, and vzdump
+// overwrites an archive of the same name.
+func (x *stepRun) waitNextSecond(ctx context.Context, vmid int) {
+	last, ok := x.lastBackup[vmid]
+	if !ok {
+		return
+	}
+	next := last.Truncate(time.Second).Add(time.Second + 10*time.Millisecond)
+	select {
+	case <-ctx.Done():
+	case <-time.After(time.Until(next)):
+	}
+}
+
+// archiveToDelete checks an archive a prune or housekeeping deletes: it
+// must be a backup of this guest, not protected. found is false when it is
+// gone already (nothing to delete).
+func (x *stepRun) archiveToDelete(ctx context.Context, volid string) (proxmox.StorageItem, bool, error) {
+	it, found, err := lookupArchive(ctx, x.o.Client, volid)
+	switch {
+	case err != nil || !found:
+		return it, false, err
+	case it.Content != "backup" || int(it.VMID) != x.vmid() || !archiveOfGuest(volid, x.vmid()):
+		return it, false, fmt.Errorf("%s is not a backup of guest %d; not deleted", volid, x.vmid())
+	case bool(it.Protected):
+		return it, false, fmt.Errorf("%s is protected now; not deleted (unprotect it, or plan again)", volid)
+	}
+	return it, true, nil
+}
+
+// deleteArchive deletes one archive, checked right before (see
+// archiveToDelete; one that is already gone needs nothing). The deletion
+// is one journaled call with its imgdel task; recovery follows the task
+// when its UPID was recorded, and otherwise settles the call by whether
+// the archive is still there (the task of a storage volume names no guest
+// to find it by).
+func (x *stepRun) deleteArchive(ctx context.Context, suffix, volid string, destructive bool) error {
+	_, found, err := x.archiveToDelete(ctx, volid)
+	if err != nil || !found {
+		return err
+	}
+	_, err = x.do(ctx, call{suffix: suffix, op: ops.BackupPrune, params: ops.ArchiveDeleteParams{Archive: volid}, destructive: destructive,
+		post: func(ctx context.Context) (proxmox.UPID, error) { return x.o.Client.DeleteVolume(ctx, volid) }})
+	return err
+}
+
+// lookupArchive looks a backup archive up on its storage.
+func lookupArchive(ctx context.Context, c Client, volid string) (proxmox.StorageItem, bool, error) {
+	storage, _, ok := strings.Cut(volid, ":")
+	if !ok || storage == "" {
+		return proxmox.StorageItem{}, false, fmt.Errorf("%q is not a volume id (STORAGE:NAME)", volid)
+	}
+	items, err := c.StorageContent(ctx, storage, "backup", 0)
+	if err != nil {
+		return proxmox.StorageItem{}, false, fmt.Errorf("list backups on %s: %w", storage, err)
+	}
+	for _, it := range items {
+		if it.VolID == volid {
+			return it, true, nil
+		}
+	}
+	return proxmox.StorageItem{}, false, nil
+}

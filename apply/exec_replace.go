@@ -1,0 +1,276 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// The ops that replace or destroy a guest's data: guest.destroy,
+// guest.restore_over, guest.rebuild and volume.free. Each runs on a
+// signature over params that name everything it loses, and checks the
+// live guest against them twice: before the nonce is spent, and right
+// before its call (after the backup it takes first).
+
+// checkReplaced refuses a step when the guest now owns a volume or a
+// snapshot the signed params do not name, or when a volume it would lose
+// for good (one the backup taken first does not cover; every volume when
+// it takes none) is not named unprotected. taken is the guest as read
+// before that backup (nil: no backup was taken yet): a volume counts as
+// covered only if it was covered both then and now.
+func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool, taken *liveGuest) (liveGuest, error) {
+	v := x.vmid()
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return g, err
+	}
+	var extra []string
+	for _, vol := range g.owned() {
+		if !slices.Contains(r.Volumes, vol) {
+			extra = append(extra, vol)
+		}
+	}
+	snaps, err := x.o.Client.ListSnapshots(ctx, v)
+	if err != nil {
+		return g, fmt.Errorf("list the snapshots of guest %d: %w", v, err)
+	}
+	for _, s := range snaps {
+		if s.Name != "current" && !slices.Contains(r.Snapshots, s.Name) {
+			extra = append(extra, "snapshot "+s.Name)
+		}
+	}
+	if len(extra) > 0 {
+		return g, fmt.Errorf("guest %d now owns %s, which the signed step does not name; not run (plan again and sign the new step)",
+			v, strings.Join(extra, ", "))
+	}
+	var covered []string
+	if backup {
+		covered = plan.CoveredVolumes(g.current)
+		if taken != nil {
+			covered = intersect(covered, plan.CoveredVolumes(taken.current))
+		}
+	}
+	var lost []string
+	for _, vol := range plan.Uncovered(g.owned(), covered) {
+		if !slices.Contains(r.Unprotected, vol) {
+			lost = append(lost, vol)
+		}
+	}
+	if len(lost) > 0 {
+		why := "no backup is taken first (safety backups are off)"
+		if backup {
+			why = "the backup taken first does not cover it (no backup=1, or detached)"
+		}
+		return g, fmt.Errorf("guest %d: %s would be lost for good: %s, and the signed step does not name it as unprotected; not run (plan again: the new request names it)",
+			v, strings.Join(lost, ", "), why)
+	}
+	if backup {
+		return g, g.unsafeMountPath(v)
+	}
+	return g, nil
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, s := range a {
+		if slices.Contains(b, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type guestDestroy struct{ p ops.GuestDestroyParams }
+
+func (e guestDestroy) check(ctx context.Context, x *stepRun) error {
+	if x.gate.provenance {
+		return nil // the tool's own guest, made in a transaction still open
+	}
+	_, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, nil)
+	return err
+}
+
+func (e guestDestroy) run(ctx context.Context, x *stepRun) error {
+	if !x.gate.provenance {
+		g, err := x.readGuest(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := x.safetyBackup(ctx); err != nil {
+			return err
+		}
+		// Again right before the call: nothing may have joined the guest
+		// while the safety backup ran.
+		if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &g); err != nil {
+			return err
+		}
+	}
+	c := x.main(e.p)
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		return x.o.Client.DestroyLXC(ctx, x.vmid(), proxmox.DestroyOptions{Purge: e.p.Purge, Force: true})
+	}
+	_, err := x.do(ctx, c)
+	return err
+}
+
+type restoreOver struct{ p ops.GuestRestoreOverParams }
+
+func (e restoreOver) check(ctx context.Context, x *stepRun) error {
+	g, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := g.rootStorage(x.vmid()); err != nil {
+		return err
+	}
+	it, found, err := lookupArchive(ctx, x.o.Client, e.p.Archive)
+	switch {
+	case err != nil:
+		return err
+	case !found || it.Content != "backup":
+		return fmt.Errorf("guest %d: %s is not a backup archive on its storage", x.vmid(), e.p.Archive)
+	}
+	return nil
+}
+
+func (e restoreOver) run(ctx context.Context, x *stepRun) error {
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return err
+	}
+	storage, err := g.rootStorage(x.vmid())
+	if err != nil {
+		return err
+	}
+	// A snapshot would go with the volumes the restore destroys, so the
+	// safety step is a backup.
+	if _, err := x.safetyBackup(ctx); err != nil {
+		return err
+	}
+	if err := x.stopIfRunning(ctx); err != nil {
+		return err
+	}
+	if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &g); err != nil {
+		return err // again right before the call
+	}
+	c := x.main(e.p)
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		return x.o.Client.RestoreLXC(ctx, x.vmid(), e.p.Archive, proxmox.RestoreOptions{Storage: storage, Force: true})
+	}
+	_, err = x.do(ctx, c)
+	return err
+}
+
+// rebuild backs the guest up and restores it from exactly that backup
+// with the change applied (a rootfs shrink, an unprivileged flip).
+type rebuild struct{ p ops.GuestRebuildParams }
+
+func (e rebuild) check(ctx context.Context, x *stepRun) error {
+	for _, k := range sortedKeys(e.p.Change) {
+		switch v := e.p.Change[k]; {
+		case k == "unprivileged" && (v == "0" || v == "1"):
+		case k == "rootfs":
+			if err := newVolume(k, v); err != nil {
+				return fmt.Errorf("guest %d: %w", x.vmid(), err)
+			}
+		default:
+			return fmt.Errorf("guest %d: a rebuild may not change %s=%q", x.vmid(), k, v)
+		}
+	}
+	g, err := x.checkReplaced(ctx, e.p.Replaced, true, nil)
+	if err != nil {
+		return err
+	}
+	_, err = g.rootStorage(x.vmid())
+	return err
+}
+
+func (e rebuild) run(ctx context.Context, x *stepRun) error {
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return err
+	}
+	storage, err := g.rootStorage(x.vmid())
+	if err != nil {
+		return err
+	}
+	running, err := x.running(ctx)
+	if err != nil {
+		return err
+	}
+	bs := e.p.BackupStorage
+	if bs == "" {
+		bs = x.o.Safety.BackupStorage
+	}
+	backup := call{suffix: "#backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: bs, Mode: "stop"}}
+	archive, err := x.backup(ctx, backup, bs, "stop")
+	if err != nil {
+		return fmt.Errorf("backup before the rebuild: %w", err)
+	}
+	if err := x.stopIfRunning(ctx); err != nil {
+		return err
+	}
+	if _, err := x.checkReplaced(ctx, e.p.Replaced, true, &g); err != nil {
+		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID) // again right before the call
+	}
+	c := x.main(e.p)
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		return x.o.Client.RestoreLXC(ctx, x.vmid(), archive.VolID, proxmox.RestoreOptions{Storage: storage, Force: true, Config: e.p.Change})
+	}
+	if _, err := x.do(ctx, c); err != nil {
+		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID)
+	}
+	x.note = "backup taken first: " + archive.VolID
+	if running {
+		return x.start(ctx)
+	}
+	return nil
+}
+
+// volumeFree deletes one detached (unusedN) volume. No backup covers a
+// detached volume, so its params must name it unprotected.
+type volumeFree struct{ p ops.VolumeFreeParams }
+
+func (e volumeFree) check(ctx context.Context, x *stepRun) error {
+	if !slices.Contains(e.p.Unprotected, e.p.Volume) {
+		return fmt.Errorf("guest %d: no backup covers the detached volume %s, and the signed step does not name it as unprotected; not freed (plan again: the new request names it)", x.vmid(), e.p.Volume)
+	}
+	_, _, err := x.findUnused(ctx, e.p.Volume, e.p.Slot)
+	return err
+}
+
+func (e volumeFree) run(ctx context.Context, x *stepRun) error {
+	// Read again right before the call, and pass that read's digest.
+	slot, digest, err := x.findUnused(ctx, e.p.Volume, e.p.Slot)
+	if err != nil {
+		return err
+	}
+	return x.setConfig(ctx, x.main(e.p), nil, []string{slot}, digest)
+}
+
+// findUnused finds the unusedN slot holding volume (slot, when given,
+// must be it) and returns it with the config's digest.
+func (x *stepRun) findUnused(ctx context.Context, volume, slot string) (string, string, error) {
+	v := x.vmid()
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, k := range sortedKeys(g.current) {
+		if plan.UnusedKey(k) && g.current[k] == volume {
+			if slot != "" && slot != k {
+				return "", "", fmt.Errorf("guest %d: volume %s is now in %s, not %s; not freed (plan again)", v, volume, k, slot)
+			}
+			return k, g.digest, nil
+		}
+	}
+	if cur, ok := g.current[slot]; ok && slot != "" {
+		return "", "", fmt.Errorf("guest %d: %s now holds %s, not %s; not freed", v, slot, cur, volume)
+	}
+	return "", "", fmt.Errorf("guest %d: volume %s is not a detached (unusedN) volume of the guest; not freed", v, volume)
+}

@@ -1,0 +1,169 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+type snapshotCreate struct{ p ops.SnapshotCreateParams }
+
+func (e snapshotCreate) check(context.Context, *stepRun) error { return nil }
+
+func (e snapshotCreate) run(ctx context.Context, x *stepRun) error {
+	c := x.main(e.p)
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		return x.o.Client.Snapshot(ctx, x.vmid(), e.p.Snapshot, e.p.Description)
+	}
+	_, err := x.do(ctx, c)
+	return err
+}
+
+// snapshotDelete deletes a snapshot the signature names.
+type snapshotDelete struct{ p ops.SnapshotParams }
+
+func (e snapshotDelete) check(ctx context.Context, x *stepRun) error {
+	_, err := x.findSnapshot(ctx, e.p.Snapshot)
+	return err
+}
+
+func (e snapshotDelete) run(ctx context.Context, x *stepRun) error {
+	c := x.main(e.p)
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		return x.o.Client.DeleteSnapshot(ctx, x.vmid(), e.p.Snapshot)
+	}
+	_, err := x.do(ctx, c)
+	return err
+}
+
+// snapshotRollback rolls a guest back to a signed snapshot, after a
+// safety snapshot of the state it throws away (a backup where a snapshot
+// would block the rollback), and starts it again if it ran.
+type snapshotRollback struct{ p ops.SnapshotParams }
+
+func (e snapshotRollback) check(ctx context.Context, x *stepRun) error {
+	if _, err := x.findSnapshot(ctx, e.p.Snapshot); err != nil {
+		return err
+	}
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return err
+	}
+	return g.unsafeMountPath(x.vmid())
+}
+
+func (e snapshotRollback) run(ctx context.Context, x *stepRun) error {
+	running, err := x.running(ctx)
+	if err != nil {
+		return err
+	}
+	snapshotSafe, err := x.snapshotKeepsRollback(ctx, e.p.Snapshot)
+	if err != nil {
+		return err
+	}
+	// A safety snapshot becomes the newest snapshot, and ZFS rolls back
+	// only to the newest: there (and for an older target anywhere) the
+	// way back is a backup.
+	if snapshotSafe {
+		err = x.safetySnapshot(ctx)
+	} else {
+		_, err = x.safetyBackup(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	c := x.main(e.p)
+	c.post = func(ctx context.Context) (proxmox.UPID, error) {
+		return x.o.Client.Rollback(ctx, x.vmid(), e.p.Snapshot, false)
+	}
+	if _, err := x.do(ctx, c); err != nil {
+		return err
+	}
+	if running {
+		return x.start(ctx)
+	}
+	return nil
+}
+
+// findSnapshot returns the guest's snapshot name, or why it cannot be
+// acted on.
+func (x *stepRun) findSnapshot(ctx context.Context, name string) (proxmox.Snapshot, error) {
+	snaps, err := x.o.Client.ListSnapshots(ctx, x.vmid())
+	if err != nil {
+		return proxmox.Snapshot{}, fmt.Errorf("list the snapshots of guest %d: %w", x.vmid(), err)
+	}
+	for _, s := range snaps {
+		if s.Name == name && name != "current" {
+			return s, nil
+		}
+	}
+	return proxmox.Snapshot{}, fmt.Errorf("guest %d has no snapshot %q now; plan again", x.vmid(), name)
+}
+
+// safetySnapshot takes the tool's own snapshot before a rollback; where
+// the guest's storage cannot snapshot, a backup instead.
+func (x *stepRun) safetySnapshot(ctx context.Context) error {
+	if !x.o.Safety.Enabled {
+		return nil
+	}
+	v := x.vmid()
+	p := ops.SnapshotCreateParams{Snapshot: "felhom-safety-" + x.o.Now().UTC().Format("20060102150405"), Description: "safety snapshot before " + x.st.ID}
+	_, err := x.do(ctx, call{suffix: "#safety", op: ops.SnapshotCreate, params: p, provenance: ProvenanceSafetySnapshot,
+		post: func(ctx context.Context) (proxmox.UPID, error) {
+			return x.o.Client.Snapshot(ctx, v, p.Snapshot, p.Description)
+		}})
+	if err != nil && strings.Contains(err.Error(), "snapshot feature is not available") {
+		_, err = x.safetyBackup(ctx)
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("safety snapshot failed, so the step did not run: %w", err)
+	}
+	x.note = "safety snapshot " + p.Snapshot
+	return nil
+}
+
+// snapshotKeepsRollback reports whether a safety snapshot taken now still
+// lets the rollback to name run: name must be the newest snapshot, and no
+// volume of the guest may be on ZFS (which rolls back only to the newest,
+// and the safety snapshot would be newer).
+func (x *stepRun) snapshotKeepsRollback(ctx context.Context, name string) (bool, error) {
+	snaps, err := x.o.Client.ListSnapshots(ctx, x.vmid())
+	if err != nil {
+		return false, err
+	}
+	newest, parent := "", ""
+	var at int64 = -1
+	for _, s := range snaps {
+		switch {
+		case s.Name == "current":
+			parent = s.Parent
+		case int64(s.SnapTime) > at:
+			newest, at = s.Name, int64(s.SnapTime)
+		}
+	}
+	if newest != name || parent != name {
+		return false, nil
+	}
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return false, err
+	}
+	storages, err := x.o.Client.ListStorage(ctx)
+	if err != nil {
+		return false, err
+	}
+	kind := map[string]string{}
+	for _, s := range storages {
+		kind[s.Storage] = s.Type
+	}
+	for _, vol := range g.owned() {
+		if kind[storageOf(vol)] == "zfspool" {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -1,0 +1,157 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// Provenance values of an intent: what the call makes that is the tool's
+// own (the journal's words).
+const (
+	ProvenanceCreatedInTxn   = journal.ProvenanceCreatedInTxn
+	ProvenanceSafetySnapshot = journal.ProvenanceSafetySnapshot
+	ProvenanceSafetyBackup   = journal.ProvenanceSafetyBackup
+	ProvenanceRollback       = "rollback of a guest created in this transaction"
+)
+
+// What the tool made is recorded by identity, never by name alone: a
+// safety snapshot by (guest, name, snaptime), a safety backup by (volid,
+// ctime, size, the UPID of its task). Housekeeping removes an object only
+// when the live one matches its record exactly, so a customer's snapshot
+// or backup that happens to carry the same name is never taken for the
+// tool's own. Archive names are never read from task logs, which echo
+// strings a tenant controls (mount paths); the archive a backup made is
+// found in the storage's content.
+
+// recordMade records, once a call succeeded, what it made that is the
+// tool's own, for a call settled without the run that made it (recovery,
+// or a lost answer): the guest a restore created, a safety snapshot, a
+// safety backup.
+func recordMade(ctx context.Context, o *Options, in journal.Intent, upid proxmox.UPID) error {
+	switch in.Provenance {
+	case ProvenanceCreatedInTxn:
+		return o.Journal.Append(journal.GuestCreated{Txn: in.Txn, Guest: in.Guest, Action: in.Action})
+	case ProvenanceSafetySnapshot:
+		p, err := ops.Decode[ops.SnapshotCreateParams](ops.SnapshotCreate, in.Params)
+		if err != nil {
+			return nil // not ours to guess at: the snapshot stays, unrecorded
+		}
+		return recordSnapshot(ctx, o, in, p.Snapshot)
+	case ProvenanceSafetyBackup:
+		p, err := ops.Decode[ops.BackupCreateParams](ops.BackupCreate, in.Params)
+		if err != nil {
+			return nil
+		}
+		it, err := findArchive(ctx, o, p.Storage, in.Guest, upid, nil)
+		if err != nil {
+			// Not identified for sure: the archive stays on the storage,
+			// never removed by housekeeping. That errs on the safe side.
+			o.warnf("safety backup of guest %d by task %s: %v; it is kept and not tracked", in.Guest, upid, err)
+			return nil
+		}
+		return recordBackup(o, in, it, upid)
+	}
+	return nil
+}
+
+// recordSnapshot records the tool's safety snapshot with its snaptime.
+func recordSnapshot(ctx context.Context, o *Options, in journal.Intent, name string) error {
+	snaps, err := o.Client.ListSnapshots(ctx, in.Guest)
+	if err != nil {
+		o.warnf("safety snapshot %s of guest %d: cannot read its snaptime (%v); it is kept and not tracked", name, in.Guest, err)
+		return nil
+	}
+	for _, s := range snaps {
+		if s.Name == name {
+			return o.Journal.Append(journal.SnapshotCreated{Txn: in.Txn, Guest: in.Guest, Name: name, SnapTime: int64(s.SnapTime), Action: in.Action})
+		}
+	}
+	return nil
+}
+
+func recordBackup(o *Options, in journal.Intent, it proxmox.StorageItem, upid proxmox.UPID) error {
+	return o.Journal.Append(journal.BackupCreated{Txn: in.Txn, Guest: in.Guest, VolID: it.VolID,
+		Created: time.Unix(int64(it.CTime), 0).UTC(), Size: int64(it.Size), UPID: upid.String(), Action: in.Action})
+}
+
+// backupListing lists the guest's backups on storage by volid: taken
+// before a vzdump, it tells the archive the vzdump made from those that
+// were there.
+func backupListing(ctx context.Context, c Client, storage string, vmid int) (map[string]bool, error) {
+	items, err := c.StorageContent(ctx, storage, "backup", vmid)
+	if err != nil {
+		return nil, fmt.Errorf("list the backups on %s: %w", storage, err)
+	}
+	out := make(map[string]bool, len(items))
+	for _, it := range items {
+		out[it.VolID] = true
+	}
+	return out, nil
+}
+
+// findArchive identifies the archive the vzdump task upid made of guest
+// vmid on storage, from the storage's content: a backup volume not in
+// before (nil: no listing was taken), of the guest (its VMID, and its name
+// carrying the VMID), created no earlier than the task started, and not
+// recorded as another task's. Exactly one must fit; otherwise the archive
+// cannot be told for sure and the caller fails safe.
+func findArchive(ctx context.Context, o *Options, storage string, vmid int, upid proxmox.UPID, before map[string]bool) (proxmox.StorageItem, error) {
+	items, err := o.Client.StorageContent(ctx, storage, "backup", vmid)
+	if err != nil {
+		return proxmox.StorageItem{}, fmt.Errorf("list the backups on %s: %w", storage, err)
+	}
+	start := upid.StartTime.Unix()
+	var cands []proxmox.StorageItem
+	for _, it := range items {
+		switch {
+		case before[it.VolID], it.Content != "backup", int(it.VMID) != vmid, !archiveOfGuest(it.VolID, vmid),
+			int64(it.CTime) < start, before == nil && o.Journal.BackupRecorded(it.VolID):
+			continue
+		}
+		cands = append(cands, it)
+	}
+	switch len(cands) {
+	case 1:
+		return cands[0], nil
+	case 0:
+		return proxmox.StorageItem{}, fmt.Errorf("no new backup of guest %d on %s since task %s started", vmid, storage, upid)
+	}
+	names := make([]string, len(cands))
+	for i, c := range cands {
+		names[i] = c.VolID
+	}
+	return proxmox.StorageItem{}, fmt.Errorf("%d new backups of guest %d on %s since task %s started (%s): cannot tell which one it made",
+		len(cands), vmid, storage, upid, strings.Join(names, ", "))
+}
+
+// archiveOfGuest reports whether an archive's name carries the guest's
+// VMID as Proxmox writes it: vzdump-lxc-VMID-... on a directory storage,
+// backup/ct/VMID/... on Proxmox Backup Server.
+func archiveOfGuest(volid string, vmid int) bool {
+	_, name, ok := strings.Cut(volid, ":")
+	if !ok {
+		return false
+	}
+	id := strconv.Itoa(vmid)
+	return strings.HasPrefix(name, "backup/vzdump-lxc-"+id+"-") || strings.HasPrefix(name, "backup/ct/"+id+"/")
+}
+
+// sameArchive reports whether a live archive is exactly the one a record
+// names: volid, ctime and size (a record from before sizes were recorded
+// matches nothing, so it is never removed).
+func sameArchive(it proxmox.StorageItem, b journal.Backup) bool {
+	return it.VolID == b.VolID && b.Size > 0 && int64(it.Size) == b.Size && int64(it.CTime) == b.Created.Unix()
+}
+
+// sameSnapshot reports whether a live snapshot is exactly the one a
+// record names (a record without a snaptime matches nothing).
+func sameSnapshot(s proxmox.Snapshot, t journal.Snapshot) bool {
+	return s.Name == t.Name && t.SnapTime != 0 && int64(s.SnapTime) == t.SnapTime
+}

@@ -1,0 +1,356 @@
+package apply
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/trust"
+)
+
+// run is the state of one apply run.
+type run struct {
+	o          *Options
+	txn        string
+	res        *Result
+	sigs       []*signedRequest
+	base       map[int]string    // the observed digest of each guest in the plan
+	cur        map[int]string    // the digest read after this run's last step on the guest
+	status     map[string]string // step id → outcome, for dependants
+	gone       map[int]string    // guests rolled back, destroyed or with a call in flight → why
+	lastBackup map[int]time.Time // when this run last started a backup of each guest
+	// tainted guests changed, between the observe (or this run's last
+	// step on them) and a step, by someone else: later config writes to
+	// them pass the observed digest (Proxmox then refuses them), and their
+	// digest is not recorded as this run's.
+	tainted map[int]bool
+}
+
+// Run applies p. The caller holds the journal's lock and has run Recover.
+// Every step is gated, journaled and executed in plan order; a pending or
+// failed step holds back only the steps that depend on it. The error is
+// non-nil only when the run itself could not go on (the journal refused a
+// record); step failures are in the Result.
+func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	if p.Host != "" && p.Host != o.Host {
+		return nil, fmt.Errorf("apply: the plan is for host %q, this is %q", p.Host, o.Host)
+	}
+	r := &run{o: &o, res: &Result{Outstanding: unplannedReboots(p)}, base: map[int]string{}, cur: map[int]string{},
+		status: map[string]string{}, gone: map[int]string{}, tainted: map[int]bool{}, lastBackup: map[int]time.Time{}}
+	for _, st := range p.Steps {
+		if v := st.VMID(); v != 0 && st.ObservedDigest != "" && r.base[v] == "" {
+			r.base[v] = st.ObservedDigest
+		}
+	}
+	r.txn = newTxnID(o.Now())
+	r.res.Txn = r.txn
+	begin := journal.TxnBegin{Txn: r.txn, Host: o.Host, PlanID: cmp.Or(o.PlanID, PlanID(p)), DesiredDigest: p.DesiredDigest, Time: o.Now().UTC()}
+	if err := o.Journal.Append(begin); err != nil {
+		return nil, fmt.Errorf("apply: journal: %w", err)
+	}
+	var warnings []string
+	r.sigs, warnings = scanSignatures(o.SignaturesDir)
+	for _, w := range warnings {
+		o.warnf("%s", w)
+	}
+	var runErr error
+	for i := range p.Steps {
+		if err := ctx.Err(); err != nil {
+			r.finish(&p.Steps[i], StepResult{Outcome: OutcomeSkipped, Message: "not started: the run was interrupted"})
+			continue
+		}
+		if err := r.step(ctx, &p.Steps[i]); err != nil {
+			runErr = err
+			break
+		}
+	}
+	if runErr == nil {
+		r.recordObserved(p) // first: housekeeping records the digests it changes
+		r.housekeeping(ctx)
+	}
+	for _, s := range r.sigs {
+		if !s.matched {
+			r.res.Unmatched = append(r.res.Unmatched, s.ID)
+			fmt.Fprintf(o.Out, "signed request %s matches no planned step (left alone)%s\n", trust.QuoteName(s.ID), r.whyUnmatched(p, s))
+		}
+	}
+	outcome := journal.TxnConverged
+	switch {
+	case runErr != nil || r.res.Failed():
+		outcome = journal.TxnFailed
+	case r.res.Pending():
+		outcome = journal.TxnPending
+	}
+	// A call still in flight keeps its transaction open: recovery settles
+	// the call, then closes it (what the transaction made stays its own
+	// until then).
+	if !r.inFlight() {
+		if err := o.Journal.Append(journal.TxnEnd{Txn: r.txn, Result: outcome}); err != nil && runErr == nil {
+			runErr = fmt.Errorf("apply: journal: %w", err)
+		}
+	}
+	fmt.Fprintln(o.Out, r.res.Summary())
+	return r.res, runErr
+}
+
+func newTxnID(now time.Time) string {
+	var b [4]byte
+	rand.Read(b[:])
+	return "txn-" + now.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// step gates and executes one plan step.
+func (r *run) step(ctx context.Context, st *plan.Step) error {
+	if why := r.blockedBy(st); why != "" {
+		if cands := r.candidates(st); len(cands) > 0 {
+			for _, s := range cands {
+				s.matched = true
+			}
+			why += "; its signed request is kept for the next run"
+		}
+		r.finish(st, StepResult{Outcome: OutcomeSkipped, Message: why})
+		return nil
+	}
+	x, err := r.newStepRun(st)
+	if err != nil {
+		r.refused(st, gateResult{decision: "refused_params"}, err)
+		r.finish(st, StepResult{Outcome: OutcomeFailed, Message: err.Error()})
+		return nil
+	}
+	r.checkUnchanged(ctx, st)
+	g := r.gate(ctx, x)
+	if !g.allowed {
+		r.finish(st, StepResult{Decision: g.decision, Outcome: g.outcome, Message: g.reason, Request: g.request})
+		return nil
+	}
+	x.gate = g
+	err = x.exec.run(ctx, x)
+	if err != nil && x.calls == 0 {
+		r.refused(st, g, err) // refused by a check right before its call
+	}
+	var je journalError
+	switch {
+	case errors.As(err, &je):
+		r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeFailed, Message: err.Error(), UPID: x.lastUPID})
+		return fmt.Errorf("apply: %w", err)
+	case errors.Is(err, errInterrupted) || (err != nil && ctx.Err() != nil):
+		r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeInterrupted, Message: err.Error(), UPID: x.lastUPID})
+		if v := st.VMID(); v != 0 {
+			// Nothing more on this guest until recovery knows how the
+			// call ended.
+			r.gone[v] = fmt.Sprintf("a call on guest %d is still in flight; 'felhom-converge recover' settles it", v)
+		}
+		return nil
+	case err != nil:
+		msg := err.Error()
+		if rb := r.rollbackAfterFailure(ctx, st); rb != "" {
+			msg += "; " + rb
+		}
+		r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeFailed, Message: msg, UPID: x.lastUPID})
+		return nil
+	}
+	r.afterSuccess(ctx, st)
+	r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeDone, Message: x.note, UPID: x.lastUPID})
+	return nil
+}
+
+// refused audits a step that made no call: its params or a check
+// against the live guest refused it.
+func (r *run) refused(st *plan.Step, g gateResult, err error) {
+	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()),
+		Class: string(classOf(st)), Decision: g.decision, Signer: g.signer, Fingerprint: g.fp, Nonce: g.nonce,
+		Result: ResultRefusedPrecheck, Reason: err.Error()}
+	if aerr := r.o.Audit.Write(entry); aerr != nil {
+		r.o.warnf("%v", aerr)
+	}
+}
+
+// blockedBy says why a step cannot run: a step it depends on did not
+// succeed, or its guest was rolled back in this run.
+func (r *run) blockedBy(st *plan.Step) string {
+	for _, dep := range st.DependsOn {
+		out, seen := r.status[dep]
+		switch {
+		case !seen:
+			return fmt.Sprintf("depends on %s, which has not run", dep)
+		case out != OutcomeDone:
+			return fmt.Sprintf("depends on %s, which is %s", dep, strings.ReplaceAll(out, "_", " "))
+		}
+	}
+	if why, ok := r.gone[st.VMID()]; ok && st.VMID() != 0 {
+		return why
+	}
+	return ""
+}
+
+// finish records a step's outcome in the result and prints it.
+func (r *run) finish(st *plan.Step, sr StepResult) {
+	sr.ID, sr.Op, sr.Guest = st.ID, st.Op, st.VMID()
+	r.status[st.ID] = sr.Outcome
+	r.res.Steps = append(r.res.Steps, sr)
+	what := st.Op
+	if v := st.VMID(); v != 0 {
+		what += fmt.Sprintf(" %d", v)
+		if st.GuestName != "" {
+			what += " (" + st.GuestName + ")"
+		}
+	}
+	line := fmt.Sprintf("%-17s %s", sr.Outcome, what)
+	if sr.Message != "" {
+		line += ": " + sr.Message
+	}
+	fmt.Fprintln(r.o.Out, line)
+	if sr.Request != "" {
+		fmt.Fprintf(r.o.Out, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, sr.Request))
+		if st.Op == ops.SignersRotate {
+			fmt.Fprintf(r.o.Out, "  or with a recovery key: %s\n", trust.SignCommand(trust.RoleRecovery, sr.Request))
+		}
+		fmt.Fprintf(r.o.Out, "  then put it and its .sig into %s and apply again\n", r.o.SignaturesDir)
+	}
+}
+
+// afterSuccess records the guest's new digest.
+func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
+	v := st.VMID()
+	switch {
+	case st.Op == ops.GuestDestroy:
+		r.gone[v] = fmt.Sprintf("guest %d was destroyed by an earlier step", v)
+		delete(r.cur, v)
+		r.recordDigest(v, "", st.ID)
+	case v != 0 && !r.tainted[v]:
+		if cfg, err := r.o.Client.GuestConfig(ctx, v); err == nil && cfg.Digest != "" {
+			r.cur[v] = cfg.Digest
+			r.recordDigest(v, cfg.Digest, st.ID)
+		}
+	}
+}
+
+func (r *run) recordDigest(vmid int, digest, action string) {
+	if err := r.o.Journal.Append(journal.GuestDigest{Txn: r.txn, Guest: vmid, Digest: digest, Action: action}); err != nil {
+		r.o.warnf("journal: record the digest of guest %d: %v", vmid, err)
+	}
+}
+
+// checkUnchanged reads the guest's digest before a step and compares it
+// with the one the run expects (observed, or read after its own last
+// step on the guest). A difference is someone else's change: the guest
+// is tainted for the rest of the run.
+func (r *run) checkUnchanged(ctx context.Context, st *plan.Step) {
+	v := st.VMID()
+	want := r.cur[v]
+	if want == "" {
+		want = r.base[v]
+	}
+	if v == 0 || want == "" || r.tainted[v] || st.Op == ops.GuestCreate {
+		return
+	}
+	cfg, err := r.o.Client.GuestConfig(ctx, v)
+	if err != nil || cfg.Digest == want {
+		return
+	}
+	r.tainted[v] = true
+	delete(r.cur, v)
+	r.o.warnf("guest %d changed outside this run since it was observed; its config writes are checked against the observed digest (re-run apply to plan again)", v)
+}
+
+// digestFor is the digest a config write of st passes: the one observed
+// at plan time, or, when this run already changed the guest, the digest
+// read right after its own change (so a second step on the same guest is
+// not refused because of the first).
+func (r *run) digestFor(st *plan.Step) string {
+	v := st.VMID()
+	if st.ObservedDigest != "" && st.ObservedDigest == r.base[v] && r.cur[v] != "" {
+		return r.cur[v]
+	}
+	return st.ObservedDigest
+}
+
+// inFlight reports whether a call of this run has no terminal record.
+func (r *run) inFlight() bool {
+	for _, f := range r.o.Journal.InFlight() {
+		if f.Intent.Txn == r.txn {
+			return true
+		}
+	}
+	return false
+}
+
+// recordObserved records, for each managed guest the plan left alone, the
+// digest observed this run when it differs from the one the journal has:
+// a change made outside the tool is then reported (as drift) by the plan
+// that saw it, not by every plan after.
+func (r *run) recordObserved(p *plan.Plan) {
+	touched := map[int]bool{}
+	for _, st := range p.Steps {
+		touched[st.VMID()] = true
+	}
+	vmids := make([]int, 0, len(p.Observed))
+	for v := range p.Observed {
+		vmids = append(vmids, v)
+	}
+	slices.Sort(vmids)
+	for _, v := range vmids {
+		d := p.Observed[v]
+		if touched[v] || d == "" {
+			continue
+		}
+		if last, ok := r.o.Journal.LastDigest(v); ok && last.Digest == d {
+			continue
+		}
+		r.recordDigest(v, d, "observed")
+	}
+}
+
+// whyUnmatched says, for a signed request no step matched, what the
+// operator should know: that its signature was used already, or how its
+// params differ from the planned step of the same op and guest.
+func (r *run) whyUnmatched(p *plan.Plan, s *signedRequest) string {
+	if s.Parsed == nil {
+		return ""
+	}
+	if r.o.Verifier != nil && r.o.Verifier.Nonces != nil {
+		if used, err := r.o.Verifier.Nonces.Consumed(s.Parsed.Nonce); err == nil && used {
+			return fmt.Sprintf(": its signature was used already; remove %s.req and its .sig from the signatures directory", s.ID)
+		}
+	}
+	for _, st := range p.Steps {
+		if st.Op != s.Parsed.Op || st.VMID() != s.Parsed.Guest {
+			continue
+		}
+		return fmt.Sprintf(": the planned %s on guest %d has params %s, the request %s; sign the step's own request %s",
+			st.Op, st.VMID(), st.Params, s.Parsed.Params, st.ID)
+	}
+	return ""
+}
+
+func guestPtr(v int) *int {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func (o *Options) warnf(format string, args ...any) {
+	fmt.Fprintf(o.Out, "warning: "+format+"\n", args...)
+}
+
+func sortedKeys[M ~map[string]V, V any](m M) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

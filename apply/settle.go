@@ -1,0 +1,190 @@
+package apply
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/proxmox"
+)
+
+// findTask looks for the call's task in the node's task list: its type
+// and guest, started by this token, no earlier than the intent (to the
+// second, as UPIDs carry it), and not another call's. The earliest such
+// task is the call's. A real host may list a task a moment late, so an
+// empty list is read again until SettleWindow has passed since the
+// search began.
+func findTask(ctx context.Context, o *Options, in journal.Intent, typ string) (proxmox.UPID, error) {
+	deadline := o.Now().Add(o.SettleWindow)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		u, err := findTaskOnce(ctx, o, in, typ)
+		if err != nil || !u.IsZero() || !o.Now().Before(deadline) {
+			return u, err
+		}
+		select {
+		case <-ctx.Done():
+			return proxmox.UPID{}, ctx.Err()
+		case <-time.After(min(wait, time.Until(deadline))):
+		}
+	}
+}
+
+func findTaskOnce(ctx context.Context, o *Options, in journal.Intent, typ string) (proxmox.UPID, error) {
+	since := in.Time.Truncate(time.Second)
+	tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{VMID: in.Guest, TypeFilter: typ, Since: since, Limit: 500})
+	if err != nil {
+		return proxmox.UPID{}, err
+	}
+	var cands []proxmox.UPID
+	for _, t := range tasks {
+		u, err := proxmox.ParseUPID(t.UPID)
+		switch {
+		case err != nil, u.Type != typ, u.StartTime.Before(since),
+			in.Guest != 0 && u.ID != fmt.Sprint(in.Guest),
+			o.TokenUser != "" && u.User != o.TokenUser,
+			o.Journal.TaskRecorded(u.String()):
+			continue
+		}
+		cands = append(cands, u)
+	}
+	if len(cands) == 0 {
+		return proxmox.UPID{}, nil
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].StartTime.Before(cands[j].StartTime) })
+	return cands[0], nil
+}
+
+// settleSync compares the live state with a task-less call: did the
+// config PUT, the mount or the file write take effect?
+func settleSync(ctx context.Context, o *Options, in journal.Intent) journal.Result {
+	switch in.Op {
+	case ops.SignersRotate:
+		p, _ := ops.Decode[ops.SignersRotateParams](in.Op, in.Params)
+		if got, err := fileSHA256(o.AllowedSignersPath); err == nil && p.SHA256 != "" && strings.EqualFold(got, p.SHA256) {
+			return journal.Result{Status: journal.StatusOK, Error: "the trust root holds the new signers"}
+		}
+		return journal.Result{Status: journal.StatusAborted, Error: "the trust root was not replaced; a fresh signature is needed"}
+	case ops.StorageMount:
+		return journal.Result{Status: journal.StatusAborted, Error: "not known whether the mount happened; the next plan looks again"}
+	case ops.BackupPrune:
+		return settleArchiveDelete(ctx, o, in)
+	}
+	set, del, err := configChange(in)
+	if err != nil {
+		return journal.Result{Status: journal.StatusAborted, Error: err.Error()}
+	}
+	cfg, err := o.Client.GuestConfig(ctx, in.Guest)
+	if proxmox.IsNotFound(err) {
+		return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("guest %d no longer exists", in.Guest)}
+	}
+	if err != nil {
+		return journal.Result{Error: "cannot read the guest's config: " + err.Error()}
+	}
+	for _, k := range del {
+		if _, ok := cfg.Values[k]; ok {
+			return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("the config write did not take effect (%s is still set); the next plan looks again", k)}
+		}
+	}
+	for _, k := range sortedKeys(set) {
+		if !sameValue(k, set[k], cfg.Values[k]) {
+			return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("the config write did not take effect (%s differs); the next plan looks again", k)}
+		}
+	}
+	return journal.Result{Status: journal.StatusOK, Error: "the config write took effect"}
+}
+
+// settleArchiveDelete settles one archive deletion of a prune or of
+// housekeeping by whether the archive is still there.
+func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) journal.Result {
+	p, _ := ops.DecodeStrict[ops.ArchiveDeleteParams](in.Params)
+	_, found, err := lookupArchive(ctx, o.Client, p.Archive)
+	switch {
+	case err != nil:
+		return journal.Result{Error: "cannot read the storage: " + err.Error()}
+	case found && deletionRunning(ctx, o, in):
+		return journal.Result{Error: "an imgdel task of this token is still running"} // settled by the next recovery
+	case found:
+		return aborted(in, p.Archive+" is still there")
+	}
+	return journal.Result{Status: journal.StatusOK, Error: p.Archive + " was deleted"}
+}
+
+// configChange is what a config PUT call set and deleted.
+func configChange(in journal.Intent) (map[string]string, []string, error) {
+	switch in.Op {
+	case ops.GuestSet:
+		p, err := ops.Decode[ops.GuestSetParams](in.Op, in.Params)
+		return p.Set, p.Delete, err
+	case ops.MountAdd:
+		// A new volume (STORAGE:SIZE) is allocated and renamed: only the
+		// slot's mount path can be compared.
+		p, err := ops.Decode[ops.MountAddParams](in.Op, in.Params)
+		return map[string]string{p.Slot: p.Value}, nil, err
+	case ops.MountDetach:
+		p, err := ops.Decode[ops.MountDetachParams](in.Op, in.Params)
+		return nil, []string{p.Slot}, err
+	case ops.VolumeFree:
+		p, err := ops.Decode[ops.VolumeFreeParams](in.Op, in.Params)
+		if err == nil && p.Slot == "" {
+			err = fmt.Errorf("the call names no slot; the next plan looks again")
+		}
+		return nil, []string{p.Slot}, err
+	}
+	return nil, nil, fmt.Errorf("op %s has no recovery by live state", in.Op)
+}
+
+// sameValue compares a value the tool wrote with what Proxmox reads back,
+// allowing for Proxmox's normalisation (descriptions gain a newline, tags
+// are sorted, a new mount point's volume is allocated and renamed,
+// property strings are re-ordered).
+func sameValue(key, want, got string) bool {
+	if want == got || want+"\n" == got {
+		return true
+	}
+	if got == "" {
+		return false
+	}
+	if key == "tags" {
+		return normTags(want) == normTags(got)
+	}
+	if strings.HasPrefix(key, "mp") || strings.HasPrefix(key, "net") {
+		wp, err1 := proxmox.ParsePropertyString(want, "volume")
+		gp, err2 := proxmox.ParsePropertyString(got, "volume")
+		if err1 != nil || err2 != nil {
+			return false
+		}
+		for k, v := range wp {
+			if k != "volume" && k != "size" && gp[k] != v {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func normTags(s string) string {
+	f := strings.FieldsFunc(strings.ToLower(s), func(r rune) bool { return r == ';' || r == ',' || r == ' ' })
+	sort.Strings(f)
+	return strings.Join(f, ";")
+}
+
+// deletionRunning reports whether an imgdel task of this token, started no
+// earlier than the intent, still runs: the deletion may yet take effect.
+func deletionRunning(ctx context.Context, o *Options, in journal.Intent) bool {
+	tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{TypeFilter: "imgdel", Since: in.Time.Truncate(time.Second), Limit: 500})
+	if err != nil {
+		return true // cannot tell: keep it in flight
+	}
+	for _, t := range tasks {
+		u, err := proxmox.ParseUPID(t.UPID)
+		if err == nil && t.Running() && (o.TokenUser == "" || u.User == o.TokenUser) {
+			return true
+		}
+	}
+	return false
+}
