@@ -2,8 +2,9 @@ package proxmox
 
 // ToolPrivileges is the tool's minimal token role: every privilege the
 // API calls of felhom-converge need (reference §6), and nothing more. The
-// README's `pveum role add` line, the simulator's seeded role and the
-// selftest's role check all use exactly this list.
+// install guide's `pveum role add` line (docs/operating.md), the
+// simulator's seeded role and the selftest's role check all use exactly
+// this list.
 //
 // Datastore.Allocate is there for vzdump's prune-backups parameter: the
 // backups the tool takes on its own pass prune-backups=keep-all=1 so that

@@ -237,7 +237,7 @@ func observeHint(err error) string {
 	var api *proxmox.APIError
 	switch {
 	case errors.As(err, &api) && api.Privilege != "":
-		return fmt.Sprintf("grant the token %s on %s (the README's role lists every privilege the tool needs)", api.Privilege, api.ACLPath)
+		return fmt.Sprintf("grant the token %s on %s (the role in docs/operating.md lists every privilege the tool needs)", api.Privilege, api.ACLPath)
 	case errors.As(err, &api) && api.Status == 401:
 		return "the API token was refused: check the token (FELHOM_CONVERGE_PROXMOX_TOKEN, token_file, or the proxmox-token credential) and that it exists ('pveum user token list')"
 	}

@@ -505,7 +505,7 @@ func taskChecks(client *proxmox.Client, vmid int, allowRestart bool, now time.Ti
 }
 
 // requiredPrivileges is the tool's minimal role (proxmox.ToolPrivileges,
-// the list the README's API token section prints), grouped by the ACL path
+// the list the install guide's role grants), grouped by the ACL path
 // where Proxmox checks each privilege.
 func requiredPrivileges(node string) []struct{ path, privs string } {
 	paths := []struct{ prefix, path string }{
@@ -562,7 +562,7 @@ func checkPrivileges(ctx context.Context, client *proxmox.Client, node string) (
 		}
 	}
 	if len(missing) > 0 {
-		return "", finding("the token lacks " + strings.Join(missing, "; ") + " (see the README's API token section)")
+		return "", finding("the token lacks " + strings.Join(missing, "; ") + " (the role in docs/operating.md lists them all)")
 	}
 	return "the token holds the tool's role", nil
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
-// minimalRole is the tool's minimal token role, the one list the README
+// minimalRole is the tool's minimal token role, the one list the install guide
 // and the selftest use too.
 var minimalRole = append([]string(nil), proxmox.ToolPrivileges...)
 
