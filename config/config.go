@@ -108,6 +108,11 @@ type Safety struct {
 	Enabled       bool          // default true
 	BackupStorage string        // vzdump target of safety backups (default "local")
 	Keep          time.Duration // how long safety snapshots and backups are kept (default 7 days)
+	// GoldenVMIDs are the guests whose backups are this host's golden
+	// images. When set, a new guest may be restored unsigned only from
+	// their archives; when empty, from any archive except another live
+	// guest's.
+	GoldenVMIDs []int
 }
 
 // Secret holds a value that must never be printed. Every fmt verb, JSON and
@@ -429,6 +434,20 @@ func (c *Config) decodeBody(body hcl.Body, prefix string, fields []field) error 
 func ctyString(v cty.Value) (string, error) {
 	if v.IsNull() || !v.IsKnown() {
 		return "", errors.New("must have a value")
+	}
+	if t := v.Type(); t.IsListType() || t.IsTupleType() {
+		// A list of plain values is read as its comma-separated form
+		// (as the environment spells it).
+		var parts []string
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			s, err := ctyString(e)
+			if err != nil || e.Type().IsListType() || e.Type().IsTupleType() {
+				return "", errors.New("must be a list of strings or numbers")
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, ","), nil
 	}
 	s, err := convert.Convert(v, cty.String)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -271,5 +272,16 @@ func TestSafetySettings(t *testing.T) {
 	_, err = Load(Sources{Getenv: env("FELHOM_CONVERGE_SAFETY_BACKUP_STORAGE", "no such/storage")})
 	if err == nil || !strings.Contains(err.Error(), "safety.backup_storage (from env FELHOM_CONVERGE_SAFETY_BACKUP_STORAGE)") {
 		t.Fatalf("bad storage: %v", err)
+	}
+	path = writeFile(t, "golden.hcl", "safety {\n  golden_vmids = [9000, \"9001\"]\n}\n")
+	if c, err = Load(Sources{File: path, Getenv: env()}); err != nil || !slices.Equal(c.Safety.GoldenVMIDs, []int{9000, 9001}) {
+		t.Fatalf("golden images from the file: %v %v", c.Safety.GoldenVMIDs, err)
+	}
+	if c, err = Load(Sources{Getenv: env("FELHOM_CONVERGE_SAFETY_GOLDEN_VMIDS", "9000,9002")}); err != nil || !slices.Equal(c.Safety.GoldenVMIDs, []int{9000, 9002}) {
+		t.Fatalf("golden images from the environment: %v %v", c.Safety.GoldenVMIDs, err)
+	}
+	path = writeFile(t, "bad-golden.hcl", "safety {\n  golden_vmids = [\"web\"]\n}\n")
+	if _, err = Load(Sources{File: path, Getenv: env()}); err == nil || !strings.Contains(err.Error(), "safety.golden_vmids") {
+		t.Fatalf("a golden image that is no guest id: %v", err)
 	}
 }

@@ -170,6 +170,18 @@ func (c *Config) fields() []field {
 			c.Safety.BackupStorage = v
 			return nil
 		}},
+		{key: "safety.golden_vmids", store: func(v string) error {
+			var ids []int
+			for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+				n, err := strconv.Atoi(f)
+				if err != nil || n < 100 || n > 999999999 {
+					return fmt.Errorf("%q is not a guest id (100 to 999999999); write a list such as [9000, 9001]", f)
+				}
+				ids = append(ids, n)
+			}
+			c.Safety.GoldenVMIDs = ids
+			return nil
+		}},
 		{key: "safety.keep", def: "7d", store: func(v string) error {
 			d, err := parseDays(v)
 			if err != nil {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,6 +21,10 @@ type Inputs struct {
 	// AllowedSigners is the live trust root's content, for signers.rotate;
 	// nil when the desired file has no signers block.
 	AllowedSigners []byte
+	// GoldenVMIDs are the guests whose archives the local config names
+	// as golden images: when set, restoring any other archive into a new
+	// guest needs a signature.
+	GoldenVMIDs []int
 	// NoSafetyBackup says the local config turned safety backups off: a
 	// destructive step's params then name every volume it frees as
 	// unprotected.
@@ -129,6 +134,25 @@ func (b *builder) newStep(vmid int, name, op string, params any) Step {
 		s.Reason = spec.Loses
 	}
 	return s
+}
+
+// foreignArchive says why restoring archive into guest vmid needs a
+// signature: the archive is a backup of another live guest (restoring it
+// hands that tenant's data to another), or the local config names its
+// golden images and this is none of them. "" when it restores unsigned.
+func (b *builder) foreignArchive(vmid int, archive string) string {
+	it, ok := b.live.Archives[archive]
+	if !ok {
+		return ""
+	}
+	owner := int(it.VMID)
+	if len(b.in.GoldenVMIDs) > 0 && !slices.Contains(b.in.GoldenVMIDs, owner) {
+		return fmt.Sprintf("restores %s, a backup of guest %d, which is not one of the golden images the local config names: hands that data to guest %d", archive, owner, vmid)
+	}
+	if lg := b.live.Guests[owner]; lg != nil && owner != vmid {
+		return fmt.Sprintf("restores %s, a backup of the live guest %d (%s): hands that guest's data to guest %d", archive, owner, lg.Name, vmid)
+	}
+	return ""
 }
 
 func (b *builder) errorf(vmid int, rng *hcl.Range, format string, args ...any) {

@@ -26,6 +26,10 @@ type guestDiff struct {
 	// configIDs are the steps that change config; start and reboot wait
 	// for them.
 	configIDs []string
+	// backupOff are mount point option changes that turn backup off
+	// (a signed step of their own).
+	backupOff        map[string]string
+	backupOffChanges []Change
 }
 
 func (d *guestDiff) name() string {
@@ -108,7 +112,44 @@ func (d *guestDiff) finish() {
 	if d.errors > 0 {
 		return // a guest with a plan error gets no steps: half a plan is worse than none
 	}
+	d.holdBackups()
 	d.b.plan.Steps = append(d.b.plan.Steps, d.steps...)
+}
+
+// takesBackup lists the ops whose execution backs the guest up.
+var takesBackup = map[string]bool{
+	ops.GuestDestroy: true, ops.GuestRestoreOver: true, ops.GuestRebuild: true, ops.SnapshotRollback: true,
+	ops.BackupCreate: true, ops.BackupPrune: true,
+}
+
+// holdBackups keeps out of the plan every step that backs up a guest
+// whose live mount paths carry characters a task log echoes verbatim (a
+// quote, a backslash, a control character): they run once the path is
+// fixed (a benign change of the file or the guest).
+func (d *guestDiff) holdBackups() {
+	if d.lg == nil || !d.lg.Observed {
+		return
+	}
+	bad := ""
+	for _, k := range sortedSlots(d.lg.Effective, mpKeyRe) {
+		if m, err := ParseMount(k, d.lg.Effective[k]); err == nil && !SafeLogText(m.Path) {
+			bad = fmt.Sprintf("%s (%q)", k, m.Path)
+			break
+		}
+	}
+	if bad == "" {
+		return
+	}
+	kept := d.steps[:0]
+	for _, s := range d.steps {
+		if takesBackup[s.Op] {
+			d.b.errorf(d.id(), d.declRange(), "guest %d (%s): %s not planned: the path of %s holds a quote, a backslash or a control character, which Proxmox writes into task logs as it is; change the mount path first",
+				d.id(), d.name(), s.Op, bad)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	d.steps = kept
 }
 
 func (d *guestDiff) declRange() *hclRange {
@@ -196,6 +237,11 @@ func (d *guestDiff) create() {
 	params := ops.GuestCreateParams{Archive: g.FromBackup, Storage: storage, Config: conf}
 	s := d.b.newStep(g.VMID, g.Name, ops.GuestCreate, params)
 	s.Reason = "restore from " + g.FromBackup
+	if why := d.b.foreignArchive(g.VMID, g.FromBackup); why != "" {
+		// Benign by op, but it hands data from elsewhere to this guest.
+		s.Class = ops.Destructive
+		s.Reason = why
+	}
 	s.Changes = changes
 	s.Source = source(&g.DeclRange)
 	created := d.add(s)

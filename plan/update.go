@@ -63,6 +63,12 @@ func (d *guestDiff) update() {
 		}
 		config = append(config, d.add(s).ID)
 	}
+	if s := d.backupOffStep(); s != nil {
+		if s.RestartNeeded {
+			d.restart = append(d.restart, sortedKeys(d.backupOff)...)
+		}
+		config = append(config, d.add(*s).ID)
+	}
 	for _, s := range grows {
 		config = append(config, d.add(s).ID)
 	}
@@ -275,8 +281,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		if wantBind {
 			want := mountValue(m, &Mount{Props: withVolume(lm.Props, m.HostPath)})
 			if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
-				set[lm.Slot] = want
-				*changes = append(*changes, Change{Field: "mount " + m.Name, Old: have, New: want, Note: restartNote(lg)})
+				d.mountOptions(set, changes, lm, m.Name, want, have)
 				*restart = append(*restart, lm.Slot)
 			}
 			continue
@@ -296,8 +301,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		}
 		want := mountValue(m, &lm)
 		if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
-			set[lm.Slot] = want
-			*changes = append(*changes, Change{Field: "mount " + m.Name, Old: have, New: want, Note: restartNote(lg)})
+			d.mountOptions(set, changes, lm, m.Name, want, have)
 			*restart = append(*restart, lm.Slot)
 		}
 	}
@@ -321,6 +325,43 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// mountOptions plans a change of an existing mount point's options. One
+// that turns backup off is not benign (every later backup leaves the
+// volume's data out): it goes into a guest.set step of its own, which
+// needs a signature; the others join the guest's one config write.
+func (d *guestDiff) mountOptions(set map[string]string, changes *[]Change, lm Mount, name, want, have string) {
+	c := Change{Field: "mount " + name, Old: have, New: want, Note: restartNote(d.lg)}
+	if wp, err := ParseMount(lm.Slot, want); err == nil && liveBool(lm.Props, "backup", false) && !liveBool(wp.Props, "backup", false) {
+		if d.backupOff == nil {
+			d.backupOff = map[string]string{}
+		}
+		d.backupOff[lm.Slot] = want
+		d.backupOffChanges = append(d.backupOffChanges, c)
+		return
+	}
+	set[lm.Slot] = want
+	*changes = append(*changes, c)
+}
+
+// backupOffStep is the signed config write that turns backup off for
+// mount points of the guest.
+func (d *guestDiff) backupOffStep() *Step {
+	if len(d.backupOff) == 0 {
+		return nil
+	}
+	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestSet, ops.GuestSetParams{Set: d.backupOff})
+	s.Class = ops.Destructive
+	var vols []string
+	for _, slot := range sortedKeys(d.backupOff) {
+		vols = append(vols, volumeOf(d.lg.Effective[slot]))
+	}
+	s.Reason = "turns backup off for " + strings.Join(vols, ", ") + ": every later backup of the guest leaves its data out"
+	s.Changes = d.backupOffChanges
+	s.RestartNeeded = d.lg.Running
+	s.Source = source(&d.g.DeclRange)
+	return &s
 }
 
 func withVolume(ps map[string]string, vol string) map[string]string {

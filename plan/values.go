@@ -84,6 +84,15 @@ type Mount struct {
 	Bind   bool
 }
 
+// volumeOf is the volume of a rootfs or mpN value.
+func volumeOf(value string) string {
+	m, err := ParseMount("", value)
+	if err != nil {
+		return value
+	}
+	return m.Volume
+}
+
 // ParseMount parses the value of rootfs or an mpN.
 func ParseMount(slot, value string) (Mount, error) {
 	ps, err := proxmox.ParsePropertyString(value, "volume")

@@ -5,6 +5,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -92,10 +93,18 @@ func checkAbsPath(p string) error {
 		return fmt.Errorf("the path must not be the root directory")
 	case path.Clean(p) != p:
 		return fmt.Errorf("%q is not clean; write %q", p, path.Clean(p))
-	case strings.ContainsAny(p, ",;=\x00\n\r\t"):
-		return fmt.Errorf("%q contains a character Proxmox cannot store in a config (comma, ';', '=' or a control character)", p)
+	case strings.ContainsAny(p, ",;="):
+		return fmt.Errorf("%q contains a character Proxmox cannot store in a config (comma, ';' or '=')", p)
+	case strings.ContainsFunc(p, unsafeInLog):
+		return fmt.Errorf("%q contains a quote, a backslash or a control character, which Proxmox writes into task logs as they are", p)
 	}
 	return nil
+}
+
+// unsafeInLog reports a character a Proxmox task log would echo verbatim
+// and a reader could take for the log's own text.
+func unsafeInLog(r rune) bool {
+	return r == '\'' || r == '"' || r == '\\' || unicode.IsControl(r)
 }
 
 // checkBackupVolid validates the volume ID of a vzdump archive,

@@ -251,6 +251,7 @@ func (g *globals) openSession(ctx context.Context, cfg *config.Config, client *p
 		Audit:              audit,
 		AllowedSignersPath: cfg.AllowedSigners,
 		Safety:             apply.Safety{Enabled: cfg.Safety.Enabled, BackupStorage: cfg.Safety.BackupStorage, Keep: cfg.Safety.Keep},
+		GoldenVMIDs:        cfg.Safety.GoldenVMIDs,
 		TokenUser:          token.ID(),
 		Out:                g.stdout,
 		Hook:               crashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),

@@ -213,6 +213,8 @@ func (pr *planned) replan(ctx context.Context, spec planSpec) error {
 		Now:            time.Now(),
 		AllowedSigners: signers,
 		Mounts:         hostMounts(pr.desired.Storages, spec.sim),
+		GoldenVMIDs:    pr.cfg.Safety.GoldenVMIDs,
+		NoSafetyBackup: !pr.cfg.Safety.Enabled,
 	})
 	if err := p.CheckResources(ctx, pr.client); err != nil {
 		return withHint(fmt.Errorf("observe the host: %w", err), "%s", observeHint(err))
