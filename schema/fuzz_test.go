@@ -7,6 +7,7 @@ import (
 	"runtime/metrics"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -76,7 +77,9 @@ func checkTokenBound(t *testing.T, src []byte) {
 // FuzzLoad feeds arbitrary bytes to Load. Properties: it never panics;
 // loading costs no more than a fixed multiple of the input's size and of
 // the values the bounds admitted, in allocated bytes and in time; the scan
-// that bounds tokens counts at least as many as the lexer makes; every
+// that bounds tokens counts at least as many as the lexer makes; the
+// scanner the bounds walk makes the lexer's tokens, and parsing in parts
+// gives the body of the whole file; every
 // error names a place in the file (a Subject with the filename); and a
 // file that loads without errors still loads, to the same guests, after
 // Format, which is idempotent. The committed corpus in
@@ -97,6 +100,10 @@ func FuzzLoad(f *testing.F) {
 			return spent
 		})
 		checkTokenBound(t, src)
+		if utf8.Valid(src) {
+			checkScannerIsTheLexer(t, src)
+			checkPartsAreTheWhole(t, src, 1)
+		}
 		checkSubjects(t, diags, name)
 		if diags.HasErrors() {
 			if h != nil {

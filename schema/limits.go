@@ -33,67 +33,96 @@ const (
 	maxTemplateWork  = 32 << 20 // parts × bytes of one string or heredoc
 )
 
-// checkComplexity bounds the file's tokens, then lexes src (a flat scan)
-// and refuses nesting and operator counts the parser could not survive,
-// number literals out of range and strings the parser would take
-// quadratic time over.
-func checkComplexity(src []byte, filename string) hcl.Diagnostics {
+// checkComplexity bounds the file's tokens, then walks them as the lexer
+// makes them (a scanner that keeps no tokens; see scanner) and refuses
+// nesting and operator counts the parser could not survive, number
+// literals out of range and strings the parser would take quadratic time
+// over. It returns the offsets where top-level items end, at least
+// cutEvery bytes apart (none when cutEvery is 0).
+func checkComplexity(src []byte, filename string, cutEvery int) ([]int, hcl.Diagnostics) {
 	if at := tokenBoundAt(src); at >= 0 {
 		pos := posAt(src, at)
-		return limitDiag(hcl.Range{Filename: filename, Start: pos, End: pos}, "Too many tokens",
+		return nil, limitDiag(hcl.Range{Filename: filename, Start: pos, End: pos}, "Too many tokens",
 			fmt.Sprintf("The file has more than %d tokens (names, numbers, punctuation, line breaks and words of comments and strings, as counted by a quick scan); a desired-state file is limited to keep parsing bounded. Split the file, or write long text in fewer, longer strings.", maxTokens))
 	}
-	tokens, _ := hclsyntax.LexConfig(src, filename, hcl.InitialPos)
-	depth, ops := 0, 0
-	var templates []templateFrame // open strings and heredocs, and the interpolations in them
-	for i, tok := range tokens {
-		if diags := countTemplatePart(&templates, tok); diags != nil {
-			return diags
+	c := &complexity{src: src, filename: filename}
+	s := &scanner{src: src, emit: c.token, cutEvery: cutEvery}
+	if !s.run() {
+		return nil, c.diags
+	}
+	return s.cuts, nil
+}
+
+// complexity follows the tokens of one file and stops at the first bound
+// they pass, with its diagnostic in diags.
+type complexity struct {
+	src       []byte
+	filename  string
+	depth     int
+	ops       int
+	prev      hclsyntax.TokenType // the type of the token before
+	templates []templateFrame     // open strings and heredocs, and the interpolations in them
+	diags     hcl.Diagnostics
+}
+
+// token takes the next token, src[start:end], and reports whether the
+// file is still within its bounds.
+func (c *complexity) token(ty hclsyntax.TokenType, start, end int) bool {
+	prev := c.prev
+	c.prev = ty
+	if !c.templatePart(ty, start, end) {
+		return false
+	}
+	switch ty {
+	case hclsyntax.TokenNumberLit:
+		if detail := checkNumberLiteral(string(c.src[start:end])); detail != "" {
+			return c.refuse(start, end, "Number out of range", detail)
 		}
-		switch tok.Type {
-		case hclsyntax.TokenNumberLit:
-			if detail := checkNumberLiteral(string(tok.Bytes)); detail != "" {
-				return limitDiag(tok.Range, "Number out of range", detail)
+	case hclsyntax.TokenIdent:
+		// Template directives nest too: %{ if }...%{ endif }.
+		if prev != hclsyntax.TokenTemplateControl {
+			return true
+		}
+		switch string(c.src[start:end]) {
+		case "for", "if":
+			c.depth++
+			if c.depth > maxNesting {
+				return c.refuse(start, end, "Nesting too deep",
+					fmt.Sprintf("Template directives nest more than %d levels deep here.", maxNesting))
 			}
-		case hclsyntax.TokenIdent:
-			// Template directives nest too: %{ if }...%{ endif }.
-			if i == 0 || tokens[i-1].Type != hclsyntax.TokenTemplateControl {
-				continue
-			}
-			switch string(tok.Bytes) {
-			case "for", "if":
-				depth++
-				if depth > maxNesting {
-					return limitDiag(tok.Range, "Nesting too deep",
-						fmt.Sprintf("Template directives nest more than %d levels deep here.", maxNesting))
-				}
-			case "endfor", "endif":
-				depth = max(depth-1, 0)
-			}
-		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen,
-			hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc,
-			hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
-			depth++
-			if depth > maxNesting {
-				return limitDiag(tok.Range, "Nesting too deep",
-					fmt.Sprintf("Brackets, braces, parentheses, strings and interpolations nest more than %d levels deep here.", maxNesting))
-			}
-		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen,
-			hclsyntax.TokenCQuote, hclsyntax.TokenCHeredoc, hclsyntax.TokenTemplateSeqEnd:
-			depth = max(depth-1, 0)
-		case hclsyntax.TokenStar, hclsyntax.TokenSlash, hclsyntax.TokenPlus, hclsyntax.TokenMinus,
-			hclsyntax.TokenPercent, hclsyntax.TokenEqualOp, hclsyntax.TokenNotEqual,
-			hclsyntax.TokenLessThan, hclsyntax.TokenLessThanEq, hclsyntax.TokenGreaterThan,
-			hclsyntax.TokenGreaterThanEq, hclsyntax.TokenAnd, hclsyntax.TokenOr, hclsyntax.TokenBang,
-			hclsyntax.TokenQuestion:
-			ops++
-			if ops > maxOperators {
-				return limitDiag(tok.Range, "Too many operators",
-					fmt.Sprintf("The file uses more than %d operators; desired-state files are limited to keep evaluation bounded.", maxOperators))
-			}
+		case "endfor", "endif":
+			c.depth = max(c.depth-1, 0)
+		}
+	case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen,
+		hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc,
+		hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
+		c.depth++
+		if c.depth > maxNesting {
+			return c.refuse(start, end, "Nesting too deep",
+				fmt.Sprintf("Brackets, braces, parentheses, strings and interpolations nest more than %d levels deep here.", maxNesting))
+		}
+	case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen,
+		hclsyntax.TokenCQuote, hclsyntax.TokenCHeredoc, hclsyntax.TokenTemplateSeqEnd:
+		c.depth = max(c.depth-1, 0)
+	case hclsyntax.TokenStar, hclsyntax.TokenSlash, hclsyntax.TokenPlus, hclsyntax.TokenMinus,
+		hclsyntax.TokenPercent, hclsyntax.TokenEqualOp, hclsyntax.TokenNotEqual,
+		hclsyntax.TokenLessThan, hclsyntax.TokenLessThanEq, hclsyntax.TokenGreaterThan,
+		hclsyntax.TokenGreaterThanEq, hclsyntax.TokenAnd, hclsyntax.TokenOr, hclsyntax.TokenBang,
+		hclsyntax.TokenQuestion:
+		c.ops++
+		if c.ops > maxOperators {
+			return c.refuse(start, end, "Too many operators",
+				fmt.Sprintf("The file uses more than %d operators; desired-state files are limited to keep evaluation bounded.", maxOperators))
 		}
 	}
-	return nil
+	return true
+}
+
+// refuse records the diagnostic for src[start:end] and returns false.
+func (c *complexity) refuse(start, end int, summary, detail string) bool {
+	rng := hcl.Range{Filename: c.filename, Start: posAt(c.src, start), End: posAt(c.src, end)}
+	c.diags = limitDiag(rng, summary, detail)
+	return false
 }
 
 // tokenBoundAt returns the offset at which a scan of src counts more than
@@ -190,57 +219,53 @@ func posAt(src []byte, off int) hcl.Pos {
 	return pos
 }
 
-// templateFrame is an open string or heredoc (template) or an
-// interpolation or directive inside one (not a template).
+// templateFrame is an open string or heredoc (template), from its opening
+// token, or an interpolation or directive inside one (not a template).
 type templateFrame struct {
 	template     bool
-	start        hcl.Range
+	start, end   int // the opening token
 	parts, bytes int64
 }
 
-// countTemplatePart follows tok through the open strings and heredocs and
+// templatePart follows a token through the open strings and heredocs and
 // refuses one whose literal parts would cost the parser quadratic time.
-func countTemplatePart(stack *[]templateFrame, tok hclsyntax.Token) hcl.Diagnostics {
-	s := *stack
-	top := func() *templateFrame {
-		if len(s) == 0 {
-			return nil
-		}
-		return &s[len(s)-1]
-	}
-	var part *templateFrame
-	switch tok.Type {
+func (c *complexity) templatePart(ty hclsyntax.TokenType, start, end int) bool {
+	s := c.templates
+	inTemplate := len(s) > 0 && s[len(s)-1].template
+	part := -1 // the index of the template this token is a part of
+	switch ty {
 	case hclsyntax.TokenOQuote, hclsyntax.TokenOHeredoc:
-		s = append(s, templateFrame{template: true, start: tok.Range})
+		s = append(s, templateFrame{template: true, start: start, end: end})
 	case hclsyntax.TokenCQuote, hclsyntax.TokenCHeredoc:
-		if t := top(); t != nil && t.template {
+		if inTemplate {
 			s = s[:len(s)-1]
 		}
 	case hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
-		if t := top(); t != nil && t.template {
-			part = t
+		if inTemplate {
+			part = len(s) - 1
 		}
 		s = append(s, templateFrame{})
 	case hclsyntax.TokenTemplateSeqEnd:
-		if t := top(); t != nil && !t.template {
+		if len(s) > 0 && !s[len(s)-1].template {
 			s = s[:len(s)-1]
 		}
 	case hclsyntax.TokenQuotedLit, hclsyntax.TokenStringLit:
-		if t := top(); t != nil && t.template {
-			part = t
+		if inTemplate {
+			part = len(s) - 1
 		}
 	}
-	*stack = s
-	if part == nil {
-		return nil
+	c.templates = s
+	if part < 0 {
+		return true
 	}
-	part.parts++
-	part.bytes += int64(len(tok.Bytes))
-	if part.parts > maxTemplateParts || part.parts*part.bytes > maxTemplateWork {
-		return limitDiag(part.start, "String too complex",
+	t := &s[part]
+	t.parts++
+	t.bytes += int64(end - start)
+	if t.parts > maxTemplateParts || t.parts*t.bytes > maxTemplateWork {
+		return c.refuse(t.start, t.end, "String too complex",
 			fmt.Sprintf("This string or heredoc has more than %d parts (lines, $ and %% signs, escapes such as $${ and %%%%{, and interpolations), or too many for its length (parts times bytes over %d); the parser's work grows with their product. Split it into several strings, or join fewer, longer lines.", maxTemplateParts, maxTemplateWork))
 	}
-	return nil
+	return true
 }
 
 // Number literals: nothing a Proxmox setting takes is larger than 2^63 or

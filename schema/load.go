@@ -107,15 +107,33 @@ func tidyDiags(diags hcl.Diagnostics) hcl.Diagnostics {
 // Files maps filename to src in the form hcl's diagnostic writers need to
 // show source snippets and the enclosing block ("in guest "web"").
 func Files(src []byte, filename string) map[string]*hcl.File {
-	file, _ := parse(src, filename)
+	var file *hcl.File
+	if _, diags := checkInput(src, filename, 0); !diags.HasErrors() {
+		file, _ = hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	}
 	if file == nil {
 		file = &hcl.File{Bytes: src}
 	}
 	return map[string]*hcl.File{filename: file}
 }
 
-// parse checks the input bounds and parses the HCL syntax.
+// parse checks the input bounds and parses the HCL syntax, in parts of
+// whole top-level items (see parseInParts).
 func parse(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
+	cuts, diags := checkInput(src, filename, partSize)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	if file := parseInParts(src, filename, cuts); file != nil {
+		return file, nil
+	}
+	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+}
+
+// checkInput checks the bounds on the file before anything parses it: its
+// size, its encoding and its complexity (checkComplexity, which also
+// returns where top-level items end, cutEvery bytes apart).
+func checkInput(src []byte, filename string, cutEvery int) ([]int, hcl.Diagnostics) {
 	start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 	if len(src) > MaxFileSize {
 		return nil, hcl.Diagnostics{{
@@ -135,10 +153,7 @@ func parse(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
 			Subject:  &rng,
 		}}
 	}
-	if diags := checkComplexity(src, filename); diags.HasErrors() {
-		return nil, diags
-	}
-	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	return checkComplexity(src, filename, cutEvery)
 }
 
 // invalidUTF8 returns the position of the first byte that is not valid UTF-8.
