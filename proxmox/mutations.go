@@ -273,8 +273,9 @@ func (c *Client) DeleteSnapshot(ctx context.Context, vmid int, name string) (UPI
 
 // DeleteVolume is DELETE /nodes/{node}/storage/{storage}/content/{volid}:
 // it removes one volume (a backup archive, a detached disk) and returns
-// the imgdel task. Proxmox refuses a protected backup and a volume a guest
-// still uses.
+// the imgdel task (id "OWNER@STORAGE"). Proxmox does not check whether a
+// guest still uses the volume: it frees a mounted disk all the same. A
+// protected backup is refused inside the task, which fails.
 func (c *Client) DeleteVolume(ctx context.Context, volid string) (UPID, error) {
 	if !volidPattern.MatchString(volid) {
 		return UPID{}, fmt.Errorf("delete volume: %q is not a volume id (storage:volume)", volid)

@@ -82,8 +82,17 @@ func vzdumpIDs(t *task) []int {
 func prelockVzdump(s *Sim, t *task) error {
 	sid := t.Params["storage"]
 	st := s.st.storage(sid)
+	var errs []string
+	if st != nil {
+		if err := s.st.activate(st); err != nil {
+			errs = append(errs, fmt.Sprintf("could not activate storage '%s': %v", sid, err))
+		}
+	}
 	if st == nil || !st.hasContent("backup") {
-		return fmt.Errorf("could not get storage information for '%s': can't use storage '%s' for backups - wrong content type", sid, sid)
+		errs = append(errs, fmt.Sprintf("could not get storage information for '%s': can't use storage '%s' for backups - wrong content type", sid, sid))
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s", strings.Join(errs, "\n"))
 	}
 	return nil
 }
@@ -272,9 +281,9 @@ func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
 		}
 	}
 	t.logf("INFO: creating vzdump archive '%s/dump/%s'", st.Path, file)
-	if _, exists := st.Volumes[volid]; exists {
-		return fmt.Errorf("unable to create temporary directory '%s/dump/%s.tmp' - File exists", st.Path, strings.TrimSuffix(file, ext))
-	}
+	// A backup of the same guest in the same second has the same name:
+	// vzdump removes the old temporary directory and renames the new
+	// archive over the old one.
 	if !st.fits(size) {
 		return fmt.Errorf("vma_queue_write: write error - No space left on device")
 	}
@@ -312,7 +321,11 @@ func (s *Sim) prune(t *task, st *storage, vmid int, ret string) {
 			removed++
 		}
 	}
-	t.logf("INFO: pruned %d backup(s) not covered by keep-retention policy", removed)
+	extra := ""
+	if removed > 0 {
+		extra = " not covered by keep-retention policy"
+	}
+	t.logf("INFO: pruned %d backup(s)%s", removed, extra)
 }
 
 // retention is the prune-backups setting that applies: the given one,
@@ -397,51 +410,6 @@ func pruneMarks(archives []*volume, retention string) map[string]string {
 	return marks
 }
 
-// hContentDelete removes a volume from storage (DELETE .../content/{volume}),
-// as an imgdel task.
-func hContentDelete(r *request) (any, error) {
-	sid := r.vars["storage"]
-	volid := r.vars["volume"]
-	if !strings.Contains(volid, ":") {
-		volid = sid + ":" + volid
-	}
-	st, v := r.s.st.volume(volid)
-	if st == nil || st.ID != sid || v == nil {
-		return nil, failf("volume '%s' does not exist", volid)
-	}
-	if v.Content == "backup" && v.VMID != 0 {
-		if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
-			return nil, err
-		}
-		if err := r.check(vmPath(v.VMID), "VM.Backup"); err != nil {
-			return nil, err
-		}
-	} else if err := r.check(storagePath(sid), "Datastore.Allocate"); err != nil {
-		return nil, err
-	}
-	if v.Protected {
-		return nil, failf("unable to remove protected backup '%s'", volid)
-	}
-	if v.Content == "rootdir" || v.Content == "images" {
-		if g := r.s.st.Guests[v.VMID]; g != nil && contains(guestVolumes(g), volid) {
-			return nil, failf("unable to delete volume '%s' - volume is still in use (by CT %d)", volid, v.VMID)
-		}
-	}
-	return r.s.startTaskLocked(r, "imgdel", "", "imgdel", map[string]string{"volid": volid})
-}
-
-func finishImgDel(s *Sim, t *task) (int, error) {
-	st, v := s.st.volume(t.Params["volid"])
-	if v == nil {
-		return 0, fmt.Errorf("volume '%s' does not exist", t.Params["volid"])
-	}
-	if v.Content == "backup" {
-		t.logf("Removed backup '%s'", v.VolID)
-	}
-	delete(st.Volumes, v.VolID)
-	return 0, nil
-}
-
 // pruneGroups applies the retention that applies to each guest's archives
 // on st (vmid 0: every guest's), as PVE::Storage::prune_backups does, and
 // returns the archives and every archive's mark.
@@ -463,65 +431,4 @@ func pruneGroups(st *storage, given string, vmid int) ([]*volume, map[string]str
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].VolID < all[j].VolID })
 	return all, marks
-}
-
-// hPruneDryRun is GET /nodes/{node}/storage/{storage}/prunebackups.
-func hPruneDryRun(r *request) (any, error) {
-	st := r.s.st.storage(r.vars["storage"])
-	if st == nil {
-		return nil, failf("storage '%s' does not exist", r.vars["storage"])
-	}
-	vmid, _ := strconv.Atoi(r.params["vmid"])
-	if t := r.params["type"]; t == "qemu" {
-		return []any{}, nil
-	}
-	all, marks := pruneGroups(st, r.params["prune-backups"], vmid)
-	out := []any{}
-	for _, v := range all {
-		out = append(out, map[string]any{"volid": v.VolID, "ctime": v.CTime, "mark": marks[v.VolID], "type": "lxc", "vmid": v.VMID})
-	}
-	return out, nil
-}
-
-// hPrune is DELETE /nodes/{node}/storage/{storage}/prunebackups: a
-// prunebackups task removing what the retention does not keep.
-func hPrune(r *request) (any, error) {
-	sid := r.vars["storage"]
-	if r.s.st.storage(sid) == nil {
-		return nil, failf("storage '%s' does not exist", sid)
-	}
-	id := sid
-	if v := r.params["vmid"]; v != "" {
-		if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
-			return nil, err
-		}
-		n, _ := strconv.Atoi(v)
-		if err := r.check(vmPath(n), "VM.Backup"); err != nil {
-			return nil, err
-		}
-		id = v + "@" + sid
-	} else if err := r.check(storagePath(sid), "Datastore.Allocate"); err != nil {
-		return nil, err
-	}
-	params := map[string]string{"storage": sid, "vmid": r.params["vmid"], "prune-backups": r.params["prune-backups"], "type": r.params["type"]}
-	return r.s.startTaskLocked(r, "prunebackups", id, "prune", params)
-}
-
-func finishPrune(s *Sim, t *task) (int, error) {
-	st := s.st.storage(t.Params["storage"])
-	if st == nil {
-		return 0, fmt.Errorf("storage '%s' does not exist", t.Params["storage"])
-	}
-	if t.Params["type"] == "qemu" {
-		return 0, nil
-	}
-	vmid, _ := strconv.Atoi(t.Params["vmid"])
-	all, marks := pruneGroups(st, t.Params["prune-backups"], vmid)
-	for _, v := range all {
-		if marks[v.VolID] == "remove" {
-			t.logf("removing backup '%s'", v.VolID)
-			delete(st.Volumes, v.VolID)
-		}
-	}
-	return 0, nil
 }

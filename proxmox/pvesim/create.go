@@ -231,7 +231,12 @@ func finishCreate(s *Sim, t *task) (int, error) {
 		return 0, createFailure(t, fmt.Errorf("configuration file vanished"))
 	}
 	restore := p["restore"] == "1"
-	_, arch := s.st.volume(p["ostemplate"])
+	astor, arch := s.st.volume(p["ostemplate"])
+	if astor != nil {
+		if err := s.st.activate(astor); err != nil {
+			return 0, s.failCreateUnchanged(t, err)
+		}
+	}
 	if arch == nil || (restore && arch.Content != "backup") || (!restore && arch.Content != "vztmpl") {
 		return 0, s.failCreateUnchanged(t, fmt.Errorf("volume '%s' does not exist", p["ostemplate"]))
 	}

@@ -85,7 +85,10 @@
 //     names in local time, notes, protected, retention pruning with
 //     pve-storage's marking, and the retention limit a remove=0 or
 //     protected=1 backup must stay within; keep-all=1 neither prunes nor
-//     counts), prune-backups, removal of storage content.
+//     counts; a second backup in the same second replaces the first's
+//     archive), prune-backups (a retention given or configured), removal
+//     of storage content (an imgdel task "OWNER@STORAGE" that frees any
+//     volume, used or not, and refuses a protected backup in the task).
 //   - Interfaces are checked against the host's bridges (vmbr0, vmbr1,
 //     MTU 1500) where Proxmox checks them: an MTU above the bridge's fails
 //     the write, an unknown bridge fails a stopped CT's write after it was
@@ -94,7 +97,12 @@
 //     (over-provisions; used is the data written, a fixed fraction of each
 //     volume's size) and zfspool; Sim.FillStorage makes one full, so that
 //     new volumes, growth and thin snapshots (a snapshot task, a
-//     snapshot-mode backup) fail in the task with the storage's error.
+//     snapshot-mode backup) fail in the task with the storage's error. A
+//     dir storage with is_mountpoint is active only while its path is
+//     mounted (Sim.SetMounted): inactive, it lists with zero sizes, its
+//     content cannot be read, and a backup to it fails before it starts.
+//     Sim.AddStorage adds storages. The content listing shows each volume
+//     only to a caller check_volume_access lets see it.
 //
 // # What is not modelled
 //

@@ -169,9 +169,15 @@ func hResources(r *request) (any, error) {
 			if !r.canSeeStorage(s.ID) {
 				continue
 			}
-			out = append(out, map[string]any{"id": "storage/" + st.Node + "/" + s.ID, "storage": s.ID, "node": st.Node,
-				"type": "storage", "status": "available", "plugintype": s.Type, "shared": 0,
-				"content": strings.Join(s.Content, ","), "disk": s.used(), "maxdisk": s.Total})
+			// pvestatd records only active storages: an inactive one has
+			// no sizes and reads "unknown" (extract_storage_stats).
+			e := map[string]any{"id": "storage/" + st.Node + "/" + s.ID, "storage": s.ID, "node": st.Node,
+				"type": "storage", "status": "unknown", "plugintype": s.Type, "shared": 0,
+				"content": strings.Join(s.Content, ",")}
+			if st.activate(s) == nil {
+				e["status"], e["disk"], e["maxdisk"] = "available", s.used(), s.Total
+			}
+			out = append(out, e)
 		}
 	}
 	if typ == "" || typ == "sdn" {

@@ -35,6 +35,7 @@ type state struct {
 
 	Storages []*storage     `json:"storages"`
 	Bridges  []string       `json:"bridges"`
+	Mounts   []string       `json:"mounts,omitempty"` // mounted paths is_mountpoint storages look for
 	Guests   map[int]*guest `json:"guests"`
 	Tasks    []*task        `json:"tasks"`
 }
@@ -60,11 +61,15 @@ type storage struct {
 	VGName       string             `json:"vgname,omitempty"`
 	ThinPool     string             `json:"thinpool,omitempty"`
 	Pool         string             `json:"pool,omitempty"`
+	Server       string             `json:"server,omitempty"`    // pbs
+	Datastore    string             `json:"datastore,omitempty"` // pbs
+	Username     string             `json:"username,omitempty"`  // pbs
 	Content      []string           `json:"content"`
 	Total        int64              `json:"total"`
 	PruneBackups string             `json:"prune_backups,omitempty"`
-	Full         bool               `json:"full,omitempty"` // made full by fault injection
-	Volumes      map[string]*volume `json:"volumes"`        // by volid
+	IsMountpoint string             `json:"is_mountpoint,omitempty"` // dir: "yes" (the path) or a path
+	Full         bool               `json:"full,omitempty"`          // made full by fault injection
+	Volumes      map[string]*volume `json:"volumes"`                 // by volid
 }
 
 func (s *storage) hasContent(c string) bool {

@@ -17,6 +17,9 @@ func (s *Sim) allocVolume(sid string, vmid int, size int64) (string, error) {
 	if !st.hasContent("rootdir") {
 		return "", failf("storage '%s' does not support container directories", sid)
 	}
+	if err := s.st.activate(st); err != nil {
+		return "", failf("%v", err)
+	}
 	for n := 0; ; n++ {
 		name := fmt.Sprintf("vm-%d-disk-%d", vmid, n)
 		volid := sid + ":" + name

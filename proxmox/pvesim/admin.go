@@ -1,0 +1,259 @@
+package pvesim
+
+// The /_sim/ admin API over HTTP (only with Options.EnableAdmin).
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// serveAdmin is the /_sim/ admin API (only with Options.EnableAdmin):
+//
+//	GET  /_sim/counters
+//	POST /_sim/fail       {"method","path","n","status","message"}
+//	POST /_sim/fail-task  {"type","id","exitstatus"}
+//	POST /_sim/fill-storage {"storage","full"} (full defaults to true)
+//	POST /_sim/hold       {"method","path"}  → {"data":{"id":N}}
+//	GET  /_sim/hold/N     → {"data":{"reached":0|1}}
+//	POST /_sim/release    {"id":N}
+//	POST /_sim/storage    {"storage":"usb","type":"dir","path":"/mnt/usb","content":"backup","is_mountpoint":"yes"}
+//	POST /_sim/mount      {"path":"/mnt/usb","mounted":true}
+//	GET  /_sim/settings   → {"data":{"config_lock_timeout":"10s",...}}
+//	POST /_sim/settings   {"config_lock_timeout":"300ms","vzdump_lockwait_minute":"1ms"}
+//	                      (Go durations; "" or absent: Proxmox's value)
+//
+// Every admin request needs one of the simulator's API tokens in the usual
+// "Authorization: PVEAPIToken=..." header, and its Host (and Origin, when
+// sent) must name the loopback address the simulator serves, so that a
+// web page in the operator's browser cannot inject faults.
+func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
+	if err := s.checkAdminOrigin(hr); err != nil {
+		writeError(w, &apiError{status: 403, msg: err.Error()})
+		return
+	}
+	if _, err := s.authenticate(hr); err != nil {
+		writeError(w, err)
+		return
+	}
+	var in struct {
+		Method     string `json:"method"`
+		Path       string `json:"path"`
+		N          int    `json:"n"`
+		Status     int    `json:"status"`
+		Message    string `json:"message"`
+		Type       string `json:"type"`
+		ID         any    `json:"id"`
+		ExitStatus string `json:"exitstatus"`
+		Storage    string `json:"storage"`
+		Full       *bool  `json:"full"`
+	}
+	reply := func(status int, data any) {
+		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(map[string]any{"data": data})
+	}
+	if hr.Method == http.MethodPost && !ownBody[strings.TrimPrefix(hr.URL.Path, "/_sim/")] {
+		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
+			reply(400, "bad JSON body: "+err.Error())
+			return
+		}
+	}
+	idOf := func(v any) int {
+		switch v := v.(type) {
+		case float64:
+			return int(v)
+		case string:
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+		return 0
+	}
+	path := strings.TrimPrefix(hr.URL.Path, "/_sim/")
+	switch {
+	case hr.Method == http.MethodGet && path == "counters":
+		reply(200, s.Counters())
+	case hr.Method == http.MethodPost && path == "fail":
+		if in.N == 0 {
+			in.N = 1
+		}
+		if err := s.FailNth(in.Method, in.Path, in.N, in.Status, in.Message); err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "fail-task":
+		if !taskTypes[in.Type] || in.ExitStatus == "" {
+			reply(400, fmt.Sprintf("want a task type the simulator runs and an exit status, got type %q exitstatus %q", in.Type, in.ExitStatus))
+			return
+		}
+		id := ""
+		if in.ID != nil {
+			id = fmt.Sprint(in.ID)
+		}
+		s.FailTask(in.Type, id, in.ExitStatus)
+		reply(200, nil)
+	case path == "settings":
+		s.serveSettings(hr, reply)
+	case hr.Method == http.MethodPost && path == "storage":
+		var spec StorageSpec
+		if err := json.NewDecoder(hr.Body).Decode(&spec); err != nil {
+			reply(400, "bad JSON body: "+err.Error())
+			return
+		}
+		if err := s.AddStorage(spec); err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "mount":
+		var in struct {
+			Path    string `json:"path"`
+			Mounted *bool  `json:"mounted"`
+		}
+		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
+			reply(400, "bad JSON body: "+err.Error())
+			return
+		}
+		if err := s.SetMounted(in.Path, in.Mounted == nil || *in.Mounted); err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "fill-storage":
+		full := in.Full == nil || *in.Full
+		if err := s.FillStorage(in.Storage, full); err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, nil)
+	case hr.Method == http.MethodPost && path == "hold":
+		h, err := s.Hold(in.Method, in.Path)
+		if err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, map[string]any{"id": h.id})
+	case hr.Method == http.MethodGet && strings.HasPrefix(path, "hold/"):
+		n, _ := strconv.Atoi(strings.TrimPrefix(path, "hold/"))
+		s.faults.mu.Lock()
+		h := s.faults.holds[n]
+		s.faults.mu.Unlock()
+		if h == nil {
+			reply(404, "no such hold")
+			return
+		}
+		reached := 0
+		select {
+		case <-h.reached:
+			reached = 1
+		default:
+		}
+		reply(200, map[string]any{"reached": reached})
+	case hr.Method == http.MethodPost && path == "release":
+		s.faults.mu.Lock()
+		h := s.faults.holds[idOf(in.ID)]
+		s.faults.mu.Unlock()
+		if h == nil {
+			reply(404, "no such hold")
+			return
+		}
+		h.Release()
+		reply(200, nil)
+	default:
+		reply(404, "unknown admin method")
+	}
+}
+
+// checkAdminOrigin refuses an admin request whose Host or Origin is not a
+// loopback address, or not the port the simulator listens on.
+func (s *Sim) checkAdminOrigin(hr *http.Request) error {
+	s.srvMu.Lock()
+	var port string
+	if s.ln != nil {
+		_, port, _ = net.SplitHostPort(s.ln.Addr().String())
+	}
+	s.srvMu.Unlock()
+	ok := func(hostport string) bool {
+		host, p, err := net.SplitHostPort(hostport)
+		if err != nil {
+			host, p = hostport, ""
+		}
+		if port != "" && p != port {
+			return false
+		}
+		if host == "localhost" {
+			return true
+		}
+		ip := net.ParseIP(strings.Trim(host, "[]"))
+		return ip != nil && ip.IsLoopback()
+	}
+	if !ok(hr.Host) {
+		return fmt.Errorf("admin requests must name the simulator's loopback address, not host %q", hr.Host)
+	}
+	if o := hr.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || !ok(u.Host) {
+			return fmt.Errorf("admin requests from origin %q are refused", o)
+		}
+	}
+	return nil
+}
+
+// ownBody are the admin methods that decode their body themselves.
+var ownBody = map[string]bool{"settings": true, "storage": true, "mount": true}
+
+// serveSettings is GET and POST /_sim/settings: the run-time settings as
+// Go durations, "" for Proxmox's own value.
+func (s *Sim) serveSettings(hr *http.Request, reply func(int, any)) {
+	show := func(set Settings) map[string]string {
+		out := map[string]string{"config_lock_timeout": "", "vzdump_lockwait_minute": ""}
+		if set.ConfigLockTimeout > 0 {
+			out["config_lock_timeout"] = set.ConfigLockTimeout.String()
+		}
+		if set.VzdumpLockwaitMinute > 0 {
+			out["vzdump_lockwait_minute"] = set.VzdumpLockwaitMinute.String()
+		}
+		return out
+	}
+	switch hr.Method {
+	case http.MethodGet:
+		reply(200, show(s.Settings()))
+	case http.MethodPost:
+		var in map[string]string
+		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
+			reply(400, "bad JSON body: "+err.Error())
+			return
+		}
+		var set Settings
+		fields := map[string]*time.Duration{"config_lock_timeout": &set.ConfigLockTimeout, "vzdump_lockwait_minute": &set.VzdumpLockwaitMinute}
+		for k, v := range in {
+			dst, ok := fields[k]
+			if !ok {
+				reply(400, fmt.Sprintf("unknown setting %q", k))
+				return
+			}
+			if v == "" {
+				continue
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 {
+				reply(400, fmt.Sprintf("setting %s: want a Go duration such as 300ms, got %q", k, v))
+				return
+			}
+			*dst = d
+		}
+		if err := s.SetSettings(set); err != nil {
+			reply(500, err.Error())
+			return
+		}
+		reply(200, show(set))
+	default:
+		reply(404, "unknown admin method")
+	}
+}
