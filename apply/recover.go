@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
+	"time"
 
+	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
@@ -42,6 +45,11 @@ type Recovered struct {
 func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 	if err := o.check(); err != nil {
 		return nil, err
+	}
+	if o.AllowedSignersPath != "" {
+		// What a signers.rotate killed before its rename left beside the
+		// trust root: only a run, holding the lock, writes it.
+		atomicfile.RemoveStale(filepath.Dir(o.AllowedSignersPath), filepath.Base(o.AllowedSignersPath), time.Time{})
 	}
 	var out []Recovered
 	for _, f := range o.Journal.InFlight() {

@@ -5,6 +5,10 @@
 // write a temporary file in the target's directory, set its mode, sync it,
 // rename it over the target, then sync the directory so the rename itself
 // survives a crash.
+//
+// The temporary file of a target NAME is .NAME.tmpDIGITS. A process killed
+// before its rename leaves it behind; RemoveStale removes such leftovers,
+// and WriteFile removes those of its own target once they are StaleAge old.
 package atomicfile
 
 import (
@@ -12,15 +16,23 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
+// StaleAge is the age past which a temporary file is a leftover of a
+// killed writer, never a write in progress: a write takes moments.
+const StaleAge = time.Hour
+
 // WriteFile atomically replaces path with data, created with mode perm.
-// A target that exists but is not a regular file is refused.
+// A target that exists but is not a regular file is refused. Temporary
+// files of the same target older than StaleAge are removed first.
 func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
 		return fmt.Errorf("write %s: not a regular file", path)
 	}
 	dir := filepath.Dir(path)
+	RemoveStale(dir, filepath.Base(path), time.Now().Add(-StaleAge))
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -60,4 +72,35 @@ func SyncDir(dir string) error {
 		return fmt.Errorf("sync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// RemoveStale removes from dir the temporary files WriteFile left for
+// targets whose names match name (a filepath.Match pattern, such as
+// "*.req") when it was killed before its rename: regular files named
+// .NAME.tmpDIGITS last modified before cutoff. A zero cutoff removes them
+// whatever their age, which only a caller that excludes every other writer
+// of those targets (a lock) may do. It returns the paths it removed; what
+// it cannot list or remove it leaves.
+func RemoveStale(dir, name string, cutoff time.Time) []string {
+	matches, _ := filepath.Glob(filepath.Join(dir, "."+name+".tmp*"))
+	var out []string
+	for _, m := range matches {
+		base := filepath.Base(m)[1:]
+		i := strings.LastIndex(base, ".tmp")
+		target, digits := base[:i], base[i+len(".tmp"):]
+		if digits == "" || strings.Trim(digits, "0123456789") != "" {
+			continue
+		}
+		if ok, _ := filepath.Match(name, target); !ok {
+			continue
+		}
+		fi, err := os.Lstat(m)
+		if err != nil || !fi.Mode().IsRegular() || !cutoff.IsZero() && !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		if os.Remove(m) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }

@@ -24,6 +24,14 @@
 //	STATE_DIR/audit.jsonl       apply's audit trail (package apply)
 //	STATE_DIR/requests/         signature requests apply writes
 //
+// Open, which holds the lock, also removes the temporary files (package
+// atomicfile's .NAME.tmpDIGITS) that writers killed before their rename
+// left in the directory: those of the journal's files and of the nonce
+// store at any age, since only a lock holder writes them; any other one
+// (last-run.json, written after the lock is released; requests a plan
+// writes; a pulled desired file) once it is atomicfile.StaleAge old, here
+// and in the directories two levels down.
+//
 // # Lock
 //
 // StateDir.Lock takes an exclusive flock(2) on STATE_DIR/lock, polling

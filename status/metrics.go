@@ -1,7 +1,11 @@
 package status
 
 import (
+	"bytes"
+
+	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Metric names of the Prometheus textfile (README: Monitoring).
@@ -83,11 +87,22 @@ func (r *Report) Registry() *prometheus.Registry {
 	return reg
 }
 
-// WritePrometheus writes the report's metrics to path in the text format
-// of node-exporter's textfile collector, atomically (a temporary file in
-// the same directory, renamed over path).
+// WritePrometheus writes the report's metrics to path (mode 0644) in the
+// text format of node-exporter's textfile collector, atomically and
+// durably (package atomicfile, which also removes what an earlier write
+// killed before its rename left there, once it is an hour old).
 func (r *Report) WritePrometheus(path string) error {
-	return prometheus.WriteToTextfile(path, r.Registry())
+	fams, err := r.Registry().Gather()
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	for _, f := range fams {
+		if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {
+			return err
+		}
+	}
+	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
 }
 
 func seconds(nanos int64) float64 { return float64(nanos) / 1e9 }

@@ -329,8 +329,23 @@ func TestPrometheusTextfile(t *testing.T) {
 		t.Fatalf("lint: %v %v", problems, err)
 	}
 	out := filepath.Join(t.TempDir(), "felhom-converge.prom")
+	// What a write killed before its rename left, long ago.
+	leftover := filepath.Join(filepath.Dir(out), ".felhom-converge.prom.tmp42")
+	if err := os.WriteFile(leftover, []byte("# half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	long := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(leftover, long, long); err != nil {
+		t.Fatal(err)
+	}
 	if err := rep.WritePrometheus(out); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("a stale temporary file beside the metrics: %v", err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("metrics file: %v, %v", fi, err)
 	}
 	f, err := os.Open(out)
 	if err != nil {
