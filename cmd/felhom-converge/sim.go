@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -145,6 +146,10 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := failAfterFromEnv(sim); err != nil {
+		sim.Close()
+		return nil, err
+	}
 	if err := holdFromEnv(sim); err != nil {
 		sim.Close()
 		return nil, err
@@ -187,6 +192,34 @@ func holdFromEnv(sim *pvesim.Sim) error {
 			<-h.Reached()
 			os.WriteFile(marker, []byte(spec+"\n"), 0o600)
 		}()
+	}
+	return nil
+}
+
+// failAfterFromEnv lets tests answer an error after the effect, as a
+// proxy in front of pvedaemon may: FELHOM_CONVERGE_SIM_FAIL_AFTER="POST
+// /nodes/{node}/lxc/{vmid}/snapshot 500 proxy handler failed: got
+// timeout" lets the first matching request take effect and answers it
+// 500 with that message; status 0 closes the connection instead.
+func failAfterFromEnv(sim *pvesim.Sim) error {
+	spec := os.Getenv("FELHOM_CONVERGE_SIM_FAIL_AFTER")
+	if spec == "" {
+		return nil
+	}
+	f := strings.SplitN(spec, " ", 4)
+	status := -1
+	if len(f) >= 3 {
+		status, _ = strconv.Atoi(f[2])
+	}
+	if status < 0 {
+		return fmt.Errorf("FELHOM_CONVERGE_SIM_FAIL_AFTER: want \"METHOD /path/{template} STATUS [MESSAGE]\", got %q", spec)
+	}
+	msg := ""
+	if len(f) == 4 {
+		msg = f[3]
+	}
+	if err := sim.FailNthAfter(f[0], f[1], 1, status, msg); err != nil {
+		return fmt.Errorf("FELHOM_CONVERGE_SIM_FAIL_AFTER: %w", err)
 	}
 	return nil
 }

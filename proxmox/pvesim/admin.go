@@ -16,7 +16,9 @@ import (
 // serveAdmin is the /_sim/ admin API (only with Options.EnableAdmin):
 //
 //	GET  /_sim/counters
-//	POST /_sim/fail       {"method","path","n","status","message"}
+//	POST /_sim/fail       {"method","path","n","status","message","after"}
+//	                      (after: the request takes effect first; status 0
+//	                      with after drops the connection)
 //	POST /_sim/fail-task  {"type","id","exitstatus"}
 //	POST /_sim/fill-storage {"storage","full"} (full defaults to true)
 //	POST /_sim/hold       {"method","path"}  → {"data":{"id":N}}
@@ -50,6 +52,7 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		Type       string `json:"type"`
 		ID         any    `json:"id"`
 		ExitStatus string `json:"exitstatus"`
+		After      bool   `json:"after"`
 		Storage    string `json:"storage"`
 		Full       *bool  `json:"full"`
 	}
@@ -82,7 +85,7 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		if in.N == 0 {
 			in.N = 1
 		}
-		if err := s.FailNth(in.Method, in.Path, in.N, in.Status, in.Message); err != nil {
+		if err := s.failNth(in.Method, in.Path, in.N, in.Status, in.Message, in.After); err != nil {
 			reply(400, err.Error())
 			return
 		}

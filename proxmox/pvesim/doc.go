@@ -154,6 +154,8 @@
 // # Fault injection
 //
 // [Sim.FailNth] fails the nth matching request before it has any effect;
+// [Sim.FailNthAfter] lets it take effect and then answers the error (or
+// drops the connection), as a proxy that timed out waiting for pvedaemon;
 // [Sim.FailTask] makes the next task of a type end with a given exit
 // status (a failed rollback or snapshot delete leaves the locks and
 // snapshot state Proxmox leaves); [Sim.Hold] lets a request take effect and then holds its

@@ -4,6 +4,7 @@ package pvesim
 // by method and path template, e.g. "PUT", "/nodes/{node}/lxc/{vmid}/config".
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -21,8 +22,9 @@ type faults struct {
 type nthFault struct {
 	key       string
 	remaining int // requests to let through before failing
-	status    int
+	status    int // with after, 0 drops the connection without an answer
 	msg       string
+	after     bool // the request takes effect first; then the error is its answer
 }
 
 type taskFaultRule struct {
@@ -60,8 +62,9 @@ func (f *faults) count(key string) {
 	f.counters[key]++
 }
 
-// failNth returns the injected error if this request is the one to fail.
-func (f *faults) failNth(key string) error {
+// failNth returns the injected error if this request is the one to fail,
+// and whether the request takes effect before that error is its answer.
+func (f *faults) failNth(key string) (after bool, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i, n := range f.nth {
@@ -73,10 +76,17 @@ func (f *faults) failNth(key string) error {
 			continue
 		}
 		f.nth = append(f.nth[:i], f.nth[i+1:]...)
-		return &apiError{status: n.status, msg: n.msg}
+		if n.after && n.status == 0 {
+			return true, errDropConnection
+		}
+		return n.after, &apiError{status: n.status, msg: n.msg}
 	}
-	return nil
+	return false, nil
 }
+
+// errDropConnection is the answer of a request whose connection is closed
+// without a response.
+var errDropConnection = errors.New("connection dropped (injected)")
 
 // taskFault returns the exit status forced on the next task of this type
 // (and id, if the rule names one), consuming the rule.
@@ -133,6 +143,19 @@ func routeKey(method, tmpl string) (string, error) {
 // FailNth makes the nth (1-based, counted from now) request matching method
 // and path template fail with status and message, before any effect.
 func (s *Sim) FailNth(method, pathTemplate string, n, status int, message string) error {
+	return s.failNth(method, pathTemplate, n, status, message, false)
+}
+
+// FailNthAfter makes the nth matching request take effect (a task it
+// starts runs) and then answer status and message instead of its result,
+// as a proxy in front of pvedaemon does when its wait for the daemon
+// times out ("500 proxy handler failed: got timeout"). Status 0 closes
+// the connection without any answer.
+func (s *Sim) FailNthAfter(method, pathTemplate string, n, status int, message string) error {
+	return s.failNth(method, pathTemplate, n, status, message, true)
+}
+
+func (s *Sim) failNth(method, pathTemplate string, n, status int, message string, after bool) error {
 	key, err := routeKey(method, pathTemplate)
 	if err != nil {
 		return err
@@ -140,12 +163,12 @@ func (s *Sim) FailNth(method, pathTemplate string, n, status int, message string
 	if n < 1 {
 		return fmt.Errorf("fail the nth request: n must be at least 1, got %d", n)
 	}
-	if status < 400 || status > 599 {
+	if (status < 400 || status > 599) && !(after && status == 0) {
 		return fmt.Errorf("fail the nth request: status must be an HTTP error (400-599), got %d", status)
 	}
 	s.faults.mu.Lock()
 	defer s.faults.mu.Unlock()
-	s.faults.nth = append(s.faults.nth, &nthFault{key: key, remaining: n - 1, status: status, msg: message})
+	s.faults.nth = append(s.faults.nth, &nthFault{key: key, remaining: n - 1, status: status, msg: message, after: after})
 	return nil
 }
 

@@ -101,6 +101,10 @@ func (s *Sim) serveHTTP(w http.ResponseWriter, hr *http.Request) {
 		time.Sleep(s.opts.Latency)
 	}
 	data, total, err := s.dispatch(hr)
+	if errors.Is(err, errDropConnection) {
+		dropConnection(w)
+		return
+	}
 	if err != nil {
 		writeError(w, err)
 		return
@@ -144,8 +148,9 @@ func (s *Sim) dispatch(hr *http.Request) (any, *int, error) {
 	}
 	key := rt.method + " " + rt.tmpl
 	s.faults.count(key)
-	if err := s.faults.failNth(key); err != nil {
-		return nil, nil, err
+	after, fault := s.faults.failNth(key)
+	if fault != nil && !after {
+		return nil, nil, fault
 	}
 	params, err := readParams(hr, vars)
 	if err != nil {
@@ -168,6 +173,9 @@ func (s *Sim) dispatch(hr *http.Request) (any, *int, error) {
 				return nil, nil, err
 			}
 			s.faults.holdIfMatched(key)
+			if fault != nil {
+				return nil, nil, fault // it took effect; the answer is lost
+			}
 			return data, r.total, nil
 		}
 		// lock_config: wait for the task holding the guest's flock.
@@ -324,6 +332,17 @@ func (s *Sim) authenticate(hr *http.Request) (string, error) {
 		return "", &apiError{status: 401, msg: "invalid token value!"}
 	}
 	return id, nil
+}
+
+// dropConnection closes the connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			conn.Close()
+			return
+		}
+	}
+	panic(http.ErrAbortHandler) // net/http closes the connection, logging nothing
 }
 
 // writeError writes Proxmox's error response: the message's first line as

@@ -471,3 +471,56 @@ func TestAdminHold(t *testing.T) {
 		t.Fatalf("released response %s", r.Status)
 	}
 }
+
+// TestFailNthAfter: the request takes effect, then its answer is the
+// injected error, or no answer at all (status 0: the connection closes).
+func TestFailNthAfter(t *testing.T) {
+	t.Parallel()
+	a := startSim(t, pvesim.Options{EnableAdmin: true})
+	if err := a.sim.FailNthAfter("POST", "/nodes/{node}/lxc/{vmid}/snapshot", 1, 500, "proxy handler failed: got timeout"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.sim.FailNth("POST", "/version", 1, 0, "x"); err == nil {
+		t.Error("FailNth accepted status 0 (only an answer after the effect may be dropped)")
+	}
+	wantError(t, a.do("POST", "/nodes/pve/lxc/100/snapshot", form("snapname", "after-fault")), 500, "proxy handler failed: got timeout")
+	tasks := a.ok("GET", "/nodes/pve/tasks", form("vmid", "100", "typefilter", "vzsnapshot", "source", "all")).dataList(t)
+	if len(tasks) != 1 {
+		t.Fatalf("%d vzsnapshot tasks after the faulted POST, want 1 (it took effect)", len(tasks))
+	}
+	a.wait(tasks[0]["upid"].(string))
+	found := false
+	for _, s := range a.ok("GET", "/nodes/pve/lxc/100/snapshot", nil).dataList(t) {
+		found = found || s["name"] == "after-fault"
+	}
+	if !found {
+		t.Error("the snapshot answered 500 was not taken")
+	}
+
+	// Over /_sim/fail with "after", status 0: the DELETE takes effect and
+	// the connection closes with no answer.
+	req, _ := http.NewRequest("POST", strings.TrimSuffix(a.base, "/api2/json")+"/_sim/fail",
+		strings.NewReader(`{"method":"DELETE","path":"/nodes/{node}/lxc/{vmid}/snapshot/{snapname}","status":0,"after":true}`))
+	req.Header.Set("Authorization", "PVEAPIToken="+a.token)
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("admin fail after: %s", resp.Status)
+	}
+	del, _ := http.NewRequest("DELETE", a.base+"/nodes/pve/lxc/100/snapshot/after-fault", nil)
+	del.Header.Set("Authorization", "PVEAPIToken="+a.token)
+	if resp, err := a.hc.Do(del); err == nil {
+		resp.Body.Close()
+		t.Fatalf("DELETE answered %s, want the connection dropped", resp.Status)
+	}
+	tasks = a.ok("GET", "/nodes/pve/tasks", form("vmid", "100", "typefilter", "vzdelsnapshot", "source", "all")).dataList(t)
+	if len(tasks) != 1 {
+		t.Fatalf("%d vzdelsnapshot tasks after the dropped DELETE, want 1", len(tasks))
+	}
+	if st := a.wait(tasks[0]["upid"].(string)); st["exitstatus"] != "OK" {
+		t.Errorf("the dropped delete's task: %v", st["exitstatus"])
+	}
+}
