@@ -47,3 +47,12 @@ type Mounter interface {
 }
 
 var _ Mounter = (*proxmox.Privileged)(nil)
+
+// HostFS is the host's own file system as storage.mount checks it: what
+// is mounted where, and how many entries a directory holds.
+type HostFS interface {
+	MountPoints() ([]string, error)
+	DirEntries(path string) (int, error)
+}
+
+var _ HostFS = proxmox.LocalFS{}

@@ -98,15 +98,14 @@ func (x *stepRun) safetyBackup(ctx context.Context) (proxmox.StorageItem, error)
 // backup is recorded as the tool's own before the call's terminal record.
 func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (proxmox.StorageItem, error) {
 	v := x.vmid()
-	x.waitNextSecond(ctx, v)
-	before, err := backupListing(ctx, x.o.Client, storage, v)
+	before, latest, err := backupListing(ctx, x.o.Client, storage, v)
 	if err != nil {
 		return proxmox.StorageItem{}, err
 	}
+	waitNextSecond(ctx, latest, x.o.Now())
 	var made proxmox.StorageItem
 	var identErr error
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
-		x.lastBackup[v] = x.o.Now()
 		return x.o.Client.Vzdump(ctx, v, proxmox.VzdumpOptions{Storage: storage, Mode: mode, PruneBackups: keepAll})
 	}
 	c.made = func(ctx context.Context, in journal.Intent, upid proxmox.UPID) error {
@@ -125,18 +124,16 @@ func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (pro
 	return made, nil
 }
 
-// waitNextSecond keeps two backups of one guest by this run out of the
-// same second: archive names have a resolution of one second, and vzdump
-// overwrites an archive of the same name.
-func (x *stepRun) waitNextSecond(ctx context.Context, vmid int) {
-	last, ok := x.lastBackup[vmid]
-	if !ok {
+// waitNextSecond keeps a backup out of the second of the guest's latest
+// archive (a Unix time): archive names have a resolution of one second,
+// and two backups of one guest in one second would share a name.
+func waitNextSecond(ctx context.Context, latest int64, now time.Time) {
+	if latest < now.Unix() {
 		return
 	}
-	next := last.Truncate(time.Second).Add(time.Second + 10*time.Millisecond)
 	select {
 	case <-ctx.Done():
-	case <-time.After(time.Until(next)):
+	case <-time.After(time.Until(time.Unix(latest+1, 0).Add(10 * time.Millisecond))):
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/felhom/felhom-converge/atomicfile"
@@ -14,10 +15,37 @@ import (
 )
 
 // storageMount mounts a USB disk by file-system UUID through the fenced
-// root runner (which refuses a mount point in use).
+// root runner (which refuses a mount point in use). A mount that would
+// hide data is refused: over a directory that holds anything, or over a
+// directory another mount lives below.
 type storageMount struct{ p ops.StorageMountParams }
 
-func (e storageMount) check(context.Context, *stepRun) error { return nil }
+func (e storageMount) check(_ context.Context, x *stepRun) error {
+	if x.o.HostFS == nil {
+		return errors.New("no view of the host's file system to check the mount point with")
+	}
+	mp := path.Clean(e.p.Mountpoint)
+	points, err := x.o.HostFS.MountPoints()
+	if err != nil {
+		return fmt.Errorf("read the host's mounts: %w", err)
+	}
+	for _, p := range points {
+		if strings.HasPrefix(p, mp+"/") {
+			return fmt.Errorf("%s is a parent of the mount point %s: mounting there would hide it", mp, p)
+		}
+		if p == mp {
+			return nil // something is mounted there: the root runner tells whether it is this disk
+		}
+	}
+	n, err := x.o.HostFS.DirEntries(mp)
+	switch {
+	case err != nil:
+		return fmt.Errorf("read %s: %w", mp, err)
+	case n > 0:
+		return fmt.Errorf("%s is not empty (%d entries): mounting there would hide them; empty it or choose another mount point", mp, n)
+	}
+	return nil
+}
 
 func (e storageMount) run(ctx context.Context, x *stepRun) error {
 	if x.o.Mounter == nil {

@@ -49,6 +49,9 @@ type Options struct {
 	GoldenVMIDs []int
 	// Mounter mounts host storage for storage.mount (nil: such steps fail).
 	Mounter Mounter
+	// HostFS shows the host's mounts and directories to storage.mount's
+	// check (nil: such steps fail).
+	HostFS HostFS
 	// TokenUser is the API token's id, USER@REALM!TOKENID: recovery finds
 	// a task whose UPID was never recorded among this user's tasks.
 	TokenUser string

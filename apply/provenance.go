@@ -81,19 +81,21 @@ func recordBackup(o *Options, in journal.Intent, it proxmox.StorageItem, upid pr
 		Created: time.Unix(int64(it.CTime), 0).UTC(), Size: int64(it.Size), UPID: upid.String(), Action: in.Action})
 }
 
-// backupListing lists the guest's backups on storage by volid: taken
-// before a vzdump, it tells the archive the vzdump made from those that
-// were there.
-func backupListing(ctx context.Context, c Client, storage string, vmid int) (map[string]bool, error) {
+// backupListing lists the guest's backups on storage by volid, and the
+// latest one's ctime: taken before a vzdump, it tells the archive the
+// vzdump made from those that were there.
+func backupListing(ctx context.Context, c Client, storage string, vmid int) (map[string]bool, int64, error) {
 	items, err := c.StorageContent(ctx, storage, "backup", vmid)
 	if err != nil {
-		return nil, fmt.Errorf("list the backups on %s: %w", storage, err)
+		return nil, 0, fmt.Errorf("list the backups on %s: %w", storage, err)
 	}
 	out := make(map[string]bool, len(items))
+	var latest int64
 	for _, it := range items {
 		out[it.VolID] = true
+		latest = max(latest, int64(it.CTime))
 	}
-	return out, nil
+	return out, latest, nil
 }
 
 // findArchive identifies the archive the vzdump task upid made of guest

@@ -19,15 +19,14 @@ import (
 
 // run is the state of one apply run.
 type run struct {
-	o          *Options
-	txn        string
-	res        *Result
-	sigs       []*signedRequest
-	base       map[int]string    // the observed digest of each guest in the plan
-	cur        map[int]string    // the digest read after this run's last step on the guest
-	status     map[string]string // step id → outcome, for dependants
-	gone       map[int]string    // guests rolled back, destroyed or with a call in flight → why
-	lastBackup map[int]time.Time // when this run last started a backup of each guest
+	o      *Options
+	txn    string
+	res    *Result
+	sigs   []*signedRequest
+	base   map[int]string    // the observed digest of each guest in the plan
+	cur    map[int]string    // the digest read after this run's last step on the guest
+	status map[string]string // step id → outcome, for dependants
+	gone   map[int]string    // guests rolled back, destroyed or with a call in flight → why
 	// tainted guests changed, between the observe (or this run's last
 	// step on them) and a step, by someone else: later config writes to
 	// them pass the observed digest (Proxmox then refuses them), and their
@@ -48,7 +47,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 		return nil, fmt.Errorf("apply: the plan is for host %q, this is %q", p.Host, o.Host)
 	}
 	r := &run{o: &o, res: &Result{Outstanding: unplannedReboots(p)}, base: map[int]string{}, cur: map[int]string{},
-		status: map[string]string{}, gone: map[int]string{}, tainted: map[int]bool{}, lastBackup: map[int]time.Time{}}
+		status: map[string]string{}, gone: map[int]string{}, tainted: map[int]bool{}}
 	for _, st := range p.Steps {
 		if v := st.VMID(); v != 0 && st.ObservedDigest != "" && r.base[v] == "" {
 			r.base[v] = st.ObservedDigest

@@ -4,23 +4,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
-	"github.com/felhom/felhom-converge/atomicfile"
-	"github.com/felhom/felhom-converge/config"
-	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
-	"github.com/felhom/felhom-converge/proxmox"
-	"github.com/felhom/felhom-converge/proxmox/hostexec"
+	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -52,100 +45,37 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	ended := g.runStarted("apply", "file", c.File)
 	defer func() { ended(err, applyCounts(res)...) }()
-	data, err := readDesiredState(c.File)
+	in, err := g.applyInput(ctx, c.Sim, c.File)
 	if err != nil {
 		return err
 	}
-	var saved *plan.Plan
-	desiredFile := c.File
-	if plan.IsSaved(data) {
-		if saved, err = g.readSavedPlan(c.Sim, data); err != nil {
-			return err
-		}
-		desiredFile = saved.DesiredFile
-	}
-	desired, src, err := g.loadDesired(ctx, desiredFile)
-	if err != nil {
-		if saved != nil {
-			return savedPlanRefused(fmt.Errorf("saved plan: its desired file: %w", err))
-		}
-		return err
-	}
-	if saved != nil && saved.DesiredDigest != sha256Hex(src) {
-		return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("the desired file %s changed since the plan was made", desiredFile)})
-	}
-	cfg, err := g.loadConfig(c.Sim, desired.Name)
+	cfg, err := g.hostConfig(c.Sim, in.desired.Name)
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireHost(); err != nil {
+	if err := in.checkHost(cfg.Host); err != nil {
 		return err
 	}
-	if saved != nil && saved.Host != cfg.Host {
-		return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it is for host %q, this is %q", saved.Host, cfg.Host)})
-	}
-	if err := desired.CheckHost(cfg.Host); err != nil {
-		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
-	}
-	client, release, err := g.connect(ctx, cfg, c.Sim)
+	h, release, err := g.bindHost(ctx, cfg, c.Sim)
 	if err != nil {
 		return err
 	}
 	defer release()
-	s, err := g.openSession(ctx, cfg, client, c.Sim, c.LockTimeout)
+	s, err := g.openSession(ctx, h, c.LockTimeout)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	s.opts.Desired = desired
-	s.opts.SignaturesDir = orDir(c.Signatures, cfg.StateDir, signaturesDirName)
-	s.opts.RequestsDir = orDir(c.Requests, cfg.StateDir, "requests")
-	s.opts.RequestTTL = c.RequestTTL
-	if err := s.recover(ctx, g); err != nil {
+	defer s.Close()
+	o := s.Options()
+	o.SignaturesDir = orDir(c.Signatures, o.SignaturesDir)
+	o.RequestsDir = orDir(c.Requests, o.RequestsDir)
+	if err := g.recover(ctx, s); err != nil {
 		return err
 	}
-	if saved != nil {
-		id := apply.PlanID(saved)
-		for _, t := range s.j.Transactions() {
-			if t.Begin.PlanID == id {
-				return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it was applied already (transaction %s)", t.Begin.Txn)})
-			}
-		}
-	}
-	spent, err := apply.DropSpentRequests(s.opts.RequestsDir, s.opts.Verifier.Nonces)
-	if err != nil {
-		return fmt.Errorf("requests directory: %w", err)
-	}
-	for _, id := range spent {
-		fmt.Fprintf(g.stdout, "removed the spent request %s (its nonce was used)\n", trust.QuoteName(id))
-	}
-	pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: func() {}}
-	if err := pr.replan(ctx, planSpec{sim: c.Sim, file: desiredFile, requests: s.opts.RequestsDir, ttl: c.RequestTTL, prov: s.j}); err != nil {
+	if p, err = g.planForApply(ctx, s, in, c.RequestTTL); err != nil {
 		return err
 	}
-	p, s.opts.HostID = pr.plan, pr.hostID
-	if saved != nil {
-		narrowed, dropped, err := saved.Narrow(p)
-		if err != nil {
-			return savedPlanRefused(err)
-		}
-		for _, id := range dropped {
-			warnf(g.stderr, "saved plan: step %s is not in a fresh plan of the host; it does not run", id)
-		}
-		s.opts.PlanID = apply.PlanID(saved)
-		p = narrowed
-	}
-	for _, e := range p.Errors {
-		errorf(g.stderr, "%s (kept out of the plan)", e)
-	}
-	for _, d := range p.Drift {
-		warnf(g.stderr, "%s", driftLine(d))
-	}
-	if len(p.Steps) == 0 && len(p.Outstanding) == 0 && len(p.Errors) == 0 {
-		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
-	}
-	res, err = apply.Run(ctx, p, s.opts)
-	if err != nil {
+	if res, err = s.Apply(ctx, p); err != nil {
 		return err
 	}
 	switch {
@@ -157,6 +87,110 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 		return errPending
 	}
 	return nil
+}
+
+// applyInput is what an apply runs: a desired-state file, or a saved plan
+// with the desired file it names.
+type applyInput struct {
+	desired *schema.Host
+	src     []byte
+	file    string     // the desired file
+	saved   *plan.Plan // nil unless 'apply PLANFILE'
+}
+
+// applyInput reads file: a saved plan (recognised by its format member,
+// authenticated with this host's plan key) and the desired file it names,
+// unchanged since; or else a desired-state HCL file.
+func (g *globals) applyInput(ctx context.Context, simDir, file string) (*applyInput, error) {
+	data, err := readDesiredState(file)
+	if err != nil {
+		return nil, err
+	}
+	in := &applyInput{file: file}
+	if plan.IsSaved(data) {
+		if in.saved, err = g.readSavedPlan(simDir, data); err != nil {
+			return nil, err
+		}
+		in.file = in.saved.DesiredFile
+	}
+	in.desired, in.src, err = g.loadDesired(ctx, in.file)
+	switch {
+	case err != nil && in.saved != nil:
+		return nil, savedPlanRefused(fmt.Errorf("saved plan: its desired file: %w", err))
+	case err != nil:
+		return nil, err
+	case in.saved != nil && in.saved.DesiredDigest != sha256Hex(in.src):
+		return nil, savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("the desired file %s changed since the plan was made", in.file)})
+	}
+	return in, nil
+}
+
+// checkHost refuses a desired file or saved plan for another host.
+func (in *applyInput) checkHost(host string) error {
+	if in.saved != nil && in.saved.Host != host {
+		return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it is for host %q, this is %q", in.saved.Host, host)})
+	}
+	if err := in.desired.CheckHost(host); err != nil {
+		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
+	}
+	return nil
+}
+
+// recover settles what a crashed run left in flight; the run goes on
+// only when nothing is left unknown.
+func (g *globals) recover(ctx context.Context, s *apply.Session) error {
+	_, err := s.Recover(ctx)
+	var unsettled *apply.UnsettledError
+	if errors.As(err, &unsettled) {
+		return withHint(err, "run 'felhom-converge recover' again once the host answers")
+	}
+	return err
+}
+
+// planForApply drops spent requests and plans afresh; for a saved plan,
+// it keeps only the saved steps the fresh plan has identically. It
+// prints the plan's errors and drift.
+func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyInput, ttl time.Duration) (*plan.Plan, error) {
+	if in.saved != nil {
+		id := apply.PlanID(in.saved)
+		for _, t := range s.Journal.Transactions() {
+			if t.Begin.PlanID == id {
+				return nil, savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it was applied already (transaction %s)", t.Begin.Txn)})
+			}
+		}
+	}
+	spent, err := apply.DropSpentRequests(s.Options().RequestsDir, s.Options().Verifier.Nonces)
+	if err != nil {
+		return nil, fmt.Errorf("requests directory: %w", err)
+	}
+	for _, id := range spent {
+		fmt.Fprintf(g.stdout, "removed the spent request %s (its nonce was used)\n", trust.QuoteName(id))
+	}
+	p, err := s.Plan(ctx, in.desired, in.src, in.file, ttl)
+	if err != nil {
+		return nil, planError(err)
+	}
+	if in.saved != nil {
+		narrowed, dropped, err := in.saved.Narrow(p)
+		if err != nil {
+			return nil, savedPlanRefused(err)
+		}
+		for _, id := range dropped {
+			warnf(g.stderr, "saved plan: step %s is not in a fresh plan of the host; it does not run", id)
+		}
+		s.Options().PlanID = apply.PlanID(in.saved)
+		p = narrowed
+	}
+	for _, e := range p.Errors {
+		errorf(g.stderr, "%s (kept out of the plan)", e)
+	}
+	for _, d := range p.Drift {
+		warnf(g.stderr, "%s", driftLine(d))
+	}
+	if len(p.Steps) == 0 && len(p.Outstanding) == 0 && len(p.Errors) == 0 {
+		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
+	}
+	return p, nil
 }
 
 // readSavedPlan authenticates a saved plan with this host's plan key.
@@ -190,124 +224,11 @@ func driftLine(d plan.Drift) string {
 	return fmt.Sprintf("guest %d changed outside felhom-converge since the last apply (%s)", d.Guest, d.Since.UTC().Format(time.RFC3339))
 }
 
-func orDir(flag, stateDir, name string) string {
+func orDir(flag, dflt string) string {
 	if flag != "" {
 		return flag
 	}
-	return filepath.Join(stateDir, name)
-}
-
-// session is the locked state directory of one apply or recover run.
-type session struct {
-	lock *journal.Lock
-	j    *journal.Journal
-	opts apply.Options
-}
-
-func (s *session) close() {
-	s.j.Close()
-	s.lock.Unlock()
-}
-
-// lockBusy is the lock-busy error: exit 3, with the holder named.
-type lockBusy struct{ err error }
-
-func (e lockBusy) Error() string        { return e.err.Error() }
-func (e lockBusy) Is(target error) bool { return target == errLocked }
-func (e lockBusy) Unwrap() error        { return e.err }
-
-// openSession checks and locks the state directory, opens the journal
-// and the audit log, and loads the trust root.
-func (g *globals) openSession(ctx context.Context, cfg *config.Config, client *proxmox.Client, simDir string, lockTimeout time.Duration) (*session, error) {
-	sd, err := journal.OpenStateDir(cfg.StateDir)
-	if err != nil {
-		return nil, withHint(err, "the state directory must be owned by the service user and not be group- or world-writable (chmod 0700)")
-	}
-	lock, err := sd.Lock(ctx, lockTimeout)
-	var busy *journal.LockedError
-	if errors.As(err, &busy) {
-		return nil, lockBusy{err}
-	}
-	if err != nil {
-		return nil, err
-	}
-	j, err := journal.Open(lock, journal.Options{})
-	if err != nil {
-		lock.Unlock()
-		return nil, withHint(err, "nothing was changed; the journal must be repaired before apply may mutate the host")
-	}
-	if t := j.TornTail(); t != nil {
-		warnf(g.stderr, "%s", t)
-	}
-	token, _ := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
-	s := &session{lock: lock, j: j}
-	audit := apply.NewAudit(filepath.Join(sd.Path(), apply.AuditFile), func() (*os.File, error) {
-		return sd.OpenFile(apply.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
-	}, g.log)
-	s.opts = apply.Options{
-		Host:               cfg.Host,
-		Client:             client,
-		Journal:            j,
-		Audit:              audit,
-		AllowedSignersPath: cfg.AllowedSigners,
-		Safety:             apply.Safety{Enabled: cfg.Safety.Enabled, BackupStorage: cfg.Safety.BackupStorage, Keep: cfg.Safety.Keep},
-		GoldenVMIDs:        cfg.Safety.GoldenVMIDs,
-		TokenUser:          token.ID(),
-		Out:                g.stdout,
-		Hook:               crashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),
-	}
-	g.showProgress(ctx, &s.opts, client)
-	if s.opts.Verifier, err = g.verifier(cfg, sd.Path()); err != nil {
-		s.close()
-		return nil, err
-	}
-	if simDir != "" {
-		s.opts.Mounter, err = proxmox.NewPrivileged(proxmox.ModeDirect, simRunner{path: filepath.Join(simDir, "mounts.json")}, proxmox.Tools{})
-	} else {
-		s.opts.Mounter, err = proxmox.NewPrivileged(proxmox.Mode(cfg.Privileged.Mode), hostexec.Runner{}, proxmox.Tools{})
-	}
-	if err != nil {
-		s.close()
-		return nil, err
-	}
-	return s, nil
-}
-
-// verifier loads the trust root. Under --sim an absent one trusts nobody;
-// on a host an unreadable trust root is an error (no destructive step
-// could be judged).
-func (g *globals) verifier(cfg *config.Config, stateDir string) (*trust.Verifier, error) {
-	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		warnf(g.stderr, "%s does not exist: no signer is trusted, so every destructive step stays pending", cfg.AllowedSigners)
-		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
-	case errors.Is(err, trust.ErrUnsafePermissions):
-		return nil, withHint(err, "the trust root must be owned by root or the service user and not be group- or world-writable (chmod 0644)")
-	case err != nil:
-		return nil, err
-	}
-	nonces, err := trust.OpenFileNonceStore(stateDir, nil)
-	if err != nil {
-		return nil, err
-	}
-	return trust.NewVerifier(signers, nonces), nil
-}
-
-// recover settles what a crashed run left in flight; apply goes on only
-// when nothing is left unknown.
-func (s *session) recover(ctx context.Context, g *globals) error {
-	rec, err := apply.Recover(ctx, s.opts)
-	if err != nil {
-		return err
-	}
-	for _, r := range rec {
-		if r.Result == "" {
-			return withHint(fmt.Errorf("recovery could not settle %s (%s): %s; nothing else was changed", r.Call, r.Op, r.Message),
-				"run 'felhom-converge recover' again once the host answers")
-		}
-	}
-	return nil
+	return dflt
 }
 
 // crashHook is a test hook: FELHOM_CONVERGE_TEST_CRASH_AT=POINT[:OP]
@@ -329,42 +250,4 @@ func crashHook(spec string) func(point, op string) {
 			select {} // the signal is on its way
 		}
 	}
-}
-
-// simRunner stands in for the host's root commands under --sim: it plays
-// findmnt and mount for storage.mount, keeping what is mounted where in
-// a JSON file in the simulator's directory.
-type simRunner struct{ path string }
-
-type simExit int
-
-func (e simExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
-func (e simExit) ExitCode() int { return int(e) }
-
-func (r simRunner) Run(_ context.Context, argv []string) ([]byte, []byte, error) {
-	mounts := map[string]string{} // mount point → UUID
-	if b, err := os.ReadFile(r.path); err == nil {
-		if err := json.Unmarshal(b, &mounts); err != nil {
-			return nil, []byte(err.Error()), simExit(2)
-		}
-	}
-	tools := proxmox.DefaultTools()
-	switch {
-	case len(argv) > 0 && argv[0] == tools.Findmnt:
-		mp := argv[len(argv)-1]
-		uuid, ok := mounts[mp]
-		if !ok {
-			return nil, nil, simExit(1)
-		}
-		out, _ := json.Marshal(map[string]any{"filesystems": []map[string]string{{"target": mp, "source": "/dev/disk/by-uuid/" + uuid, "uuid": uuid}}})
-		return out, nil, nil
-	case len(argv) == 3 && argv[0] == tools.Mount && strings.HasPrefix(argv[1], "UUID="):
-		mounts[argv[2]] = strings.TrimPrefix(argv[1], "UUID=")
-		b, _ := json.MarshalIndent(mounts, "", "  ")
-		if err := atomicfile.WriteFile(r.path, append(b, '\n'), 0o600); err != nil {
-			return nil, []byte(err.Error()), simExit(32)
-		}
-		return nil, nil, nil
-	}
-	return nil, []byte("simulated host: no such command"), simExit(127)
 }

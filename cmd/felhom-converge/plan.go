@@ -2,18 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/atomicfile"
-	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
@@ -42,14 +38,30 @@ func (c *PlanCmd) Run(ctx context.Context, g *globals) error {
 }
 
 func (c *PlanCmd) run(ctx context.Context, g *globals) error {
-	pr, err := g.makePlan(ctx, planSpec{sim: c.Sim, file: c.File, requests: c.Requests, ttl: c.RequestTTL})
+	desired, src, err := g.loadDesired(ctx, c.File)
 	if err != nil {
 		return err
 	}
-	defer pr.release()
-	p := pr.plan
+	cfg, err := g.hostConfig(c.Sim, desired.Name)
+	if err != nil {
+		return err
+	}
+	if err := desired.CheckHost(cfg.Host); err != nil {
+		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
+	}
+	h, release, err := g.bindHost(ctx, cfg, c.Sim)
+	if err != nil {
+		return err
+	}
+	defer release()
+	po := apply.PlanOnly{RequestsDir: orDir(c.Requests, filepath.Join(cfg.StateDir, trust.RequestsDirName)), TTL: c.RequestTTL,
+		Warn: func(msg string) { warnf(g.stderr, "%s", msg) }}
+	p, err := po.Plan(ctx, h, desired, src, c.File)
+	if err != nil {
+		return planError(err)
+	}
 	if c.Out != "" {
-		if err := writeSavedPlan(pr.cfg.StateDir, c.Out, p); err != nil {
+		if err := writeSavedPlan(cfg.StateDir, c.Out, p); err != nil {
 			return err
 		}
 	}
@@ -112,29 +124,6 @@ func writeSavedPlan(stateDir, path string, p *plan.Plan) error {
 	return nil
 }
 
-// planSpec says what to plan.
-type planSpec struct {
-	sim      string
-	file     string
-	requests string // "" = STATE_DIR/requests
-	ttl      time.Duration
-	prov     plan.Provenance
-}
-
-// planned is a plan together with what made it; release frees the
-// connection (and the embedded simulator).
-type planned struct {
-	warn    func(string) // prints a warning on stderr
-	cfg     *config.Config
-	desired *schema.Host
-	src     []byte
-	client  *proxmox.Client
-	live    *plan.Live
-	plan    *plan.Plan
-	hostID  string // the node's identity, which requests bind to
-	release func()
-}
-
 // loadDesired reads and checks a desired-state file under the load
 // budget (a hostile file ends the command before anything touches the
 // host), printing its diagnostics the way validate does.
@@ -152,86 +141,20 @@ func (g *globals) loadDesired(ctx context.Context, file string) (*schema.Host, [
 	return h, src, nil
 }
 
-// makePlan loads the desired state, checks it is this host's, observes the
-// host and computes the plan with its signature requests.
-func (g *globals) makePlan(ctx context.Context, spec planSpec) (*planned, error) {
-	desired, src, err := g.loadDesired(ctx, spec.file)
-	if err != nil {
-		return nil, err
+// planError adds what to do to an error of making a plan.
+func planError(err error) error {
+	var obs *plan.ObserveError
+	var jr *apply.JournalReadError
+	var ce *journal.CorruptError
+	switch {
+	case errors.As(err, &obs):
+		return withHint(err, "%s", observeHint(err))
+	case errors.As(err, &ce):
+		return withHint(err, "'felhom-converge journal show' shows where it is damaged")
+	case errors.As(err, &jr):
+		return withHint(err, "the state directory must be owned by the service user and not be group- or world-writable")
 	}
-	cfg, err := g.loadConfig(spec.sim, desired.Name)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.RequireHost(); err != nil {
-		return nil, err
-	}
-	if err := desired.CheckHost(cfg.Host); err != nil {
-		return nil, withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
-	}
-	client, release, err := g.connect(ctx, cfg, spec.sim)
-	if err != nil {
-		return nil, err
-	}
-	pr := &planned{cfg: cfg, desired: desired, src: src, client: client, release: release,
-		warn: func(msg string) { warnf(g.stderr, "%s", msg) }}
-	if err := pr.replan(ctx, spec); err != nil {
-		release()
-		return nil, err
-	}
-	return pr, nil
-}
-
-// replan observes the host again and recomputes the plan.
-func (pr *planned) replan(ctx context.Context, spec planSpec) error {
-	if pr.desired.Node != "" && pr.desired.Node != pr.client.Node() {
-		return fmt.Errorf("%s: the host block names node %q, the local config node %q", spec.file, pr.desired.Node, pr.client.Node())
-	}
-	prov := spec.prov
-	if prov == nil {
-		var err error
-		if prov, err = readProvenance(pr.cfg.StateDir, pr.warn); err != nil {
-			return err
-		}
-	}
-	live, err := plan.Observe(ctx, pr.client, pr.desired, pr.cfg.Proxmox.Concurrency, prov)
-	if err != nil {
-		return withHint(fmt.Errorf("observe the host: %w", err), "%s", observeHint(err))
-	}
-	var signers []byte
-	if pr.desired.Signers != nil {
-		signers, err = os.ReadFile(pr.cfg.AllowedSigners)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("read the trust root: %w", err)
-		}
-	}
-	sum := sha256.Sum256(pr.src)
-	p := plan.Diff(pr.desired, live, plan.Inputs{
-		DesiredFile:    spec.file,
-		DesiredDigest:  hex.EncodeToString(sum[:]),
-		Provenance:     prov,
-		Now:            time.Now(),
-		AllowedSigners: signers,
-		Mounts:         hostMounts(pr.desired.Storages, spec.sim),
-		GoldenVMIDs:    pr.cfg.Safety.GoldenVMIDs,
-		NoSafetyBackup: !pr.cfg.Safety.Enabled,
-	})
-	if err := p.CheckResources(ctx, pr.client); err != nil {
-		return withHint(fmt.Errorf("observe the host: %w", err), "%s", observeHint(err))
-	}
-	dir := spec.requests
-	if dir == "" {
-		dir = filepath.Join(pr.cfg.StateDir, "requests")
-	}
-	hostID, err := pr.client.HostID(ctx)
-	if err != nil {
-		return withHint(fmt.Errorf("observe the host: read its identity: %w", err), "%s", observeHint(err))
-	}
-	if err := p.AttachRequests(plan.RequestOptions{Dir: dir, Host: pr.cfg.Host, HostID: hostID, TTL: spec.ttl, Now: time.Now(), Spent: spentNonces(pr.cfg.StateDir)}); err != nil {
-		return fmt.Errorf("signature requests: %w", err)
-	}
-	pr.live, pr.plan, pr.hostID = live, p, hostID
-	return nil
+	return err
 }
 
 // observeHint says what to do about a failed observe.
@@ -269,50 +192,3 @@ func jsonError(g *globals, err error) error {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
-
-// readProvenance reads the journal without the lock and without writing,
-// for a plan: which jobs ran, what the tool created, the digests the last
-// apply recorded. No state directory yet means no history.
-func readProvenance(stateDir string, warn func(string)) (plan.Provenance, error) {
-	d, err := journal.InspectStateDir(stateDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return plan.NoProvenance{}, nil
-	}
-	if err != nil {
-		return nil, withHint(fmt.Errorf("read the journal: %w", err), "the state directory must be owned by the service user and not be group- or world-writable")
-	}
-	j, err := journal.Read(d, journal.Options{})
-	var ce *journal.CorruptError
-	if errors.As(err, &ce) && ce.Partial != nil && warn != nil {
-		// plan changes nothing: it may show what the records before the
-		// damage say (apply refuses until the journal is repaired).
-		warn(fmt.Sprintf("%v; this plan uses the %d records before the damage (a job that ran after it may show again), and apply refuses to run until it is repaired", err, len(ce.Partial.Records())))
-		return ce.Partial, nil
-	}
-	if err != nil {
-		return nil, withHint(fmt.Errorf("read the journal: %w", err), "'felhom-converge journal show' shows where it is damaged")
-	}
-	if l := j.Lost(); l != nil && warn != nil {
-		warn(fmt.Sprintf("%v; this plan uses the %d records left (a job that ran may show again), and apply refuses to run", l, len(j.Records())))
-	}
-	return j, nil
-}
-
-// spentNonces reports, from the state directory's consumed-nonce store,
-// whether a request's signature was already used, so plan never offers a
-// spent request again. A store that cannot be read counts every nonce as
-// spent (a new request costs a signature, never a replay); no store means
-// nothing was ever accepted.
-func spentNonces(stateDir string) func(string) bool {
-	if _, err := os.Lstat(filepath.Join(stateDir, trust.NonceFile)); errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	store, err := trust.OpenFileNonceStore(stateDir, nil)
-	if err != nil {
-		return func(string) bool { return true }
-	}
-	return func(nonce string) bool {
-		used, err := store.Consumed(nonce)
-		return used || err != nil
-	}
-}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,26 +22,24 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 	var open, calls, unknown int
 	ended := g.runStarted("recover")
 	defer func() { ended(err, "open", open, "calls", calls, "unknown", unknown) }()
-	cfg, err := g.loadConfig(c.Sim, "")
+	cfg, err := g.hostConfig(c.Sim, "")
 	if err != nil {
 		return err
 	}
-	if err := cfg.RequireHost(); err != nil {
-		return err
-	}
-	client, release, err := g.connect(ctx, cfg, c.Sim)
+	h, release, err := g.bindHost(ctx, cfg, c.Sim)
 	if err != nil {
 		return err
 	}
 	defer release()
-	s, err := g.openSession(ctx, cfg, client, c.Sim, c.LockTimeout)
+	s, err := g.openSession(ctx, h, c.LockTimeout)
 	if err != nil {
 		return err
 	}
-	defer s.close()
-	open = len(s.opts.Journal.OpenTxns())
-	rec, err := apply.Recover(ctx, s.opts)
-	if err != nil {
+	defer s.Close()
+	open = len(s.Journal.OpenTxns())
+	rec, err := s.Recover(ctx)
+	var unsettled *apply.UnsettledError
+	if err != nil && !errors.As(err, &unsettled) {
 		return err
 	}
 	calls = len(rec)

@@ -39,10 +39,6 @@ type SignaturesVerifyCmd struct {
 	Revoked        string `help:"With --raw: revocation list of plain public keys (ssh-keygen -r)." placeholder:"FILE" type:"path"`
 }
 
-// signaturesDirName is the signatures directory inside the state
-// directory.
-const signaturesDirName = trust.SignaturesDirName
-
 func (c *SignaturesVerifyCmd) Validate() error {
 	raw := map[string]string{
 		"--allowed-signers": c.AllowedSigners, "--principal": c.Principal, "--namespace": c.Namespace,

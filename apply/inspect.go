@@ -1,0 +1,93 @@
+package apply
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/schema"
+	"github.com/felhom/felhom-converge/trust"
+)
+
+// PlanOnly is a plan made without a session: no lock is taken and nothing
+// but signature requests is written. The journal is read as it is (its
+// provenance, jobs done, digests for drift); one that is damaged or lost
+// is read as far as it goes, with a warning (apply refuses it).
+type PlanOnly struct {
+	RequestsDir string        // where the requests of destructive steps go
+	TTL         time.Duration // how long a new request stays signable
+	Warn        func(string)
+}
+
+// Plan observes h and plans desired (the bytes src of file) against it.
+func (o PlanOnly) Plan(ctx context.Context, h *Host, desired *schema.Host, src []byte, file string) (*plan.Plan, error) {
+	prov, err := o.provenance(h.Config.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	ro := plan.RequestOptions{Dir: o.RequestsDir, TTL: o.TTL, Spent: spentNonces(h.Config.StateDir)}
+	p, _, err := plan.Make(ctx, h.PlanSource(desired, src, file, prov, ro))
+	return p, err
+}
+
+// JournalReadError is a journal a plan could not read at all.
+type JournalReadError struct{ Err error }
+
+func (e *JournalReadError) Error() string { return "read the journal: " + e.Err.Error() }
+func (e *JournalReadError) Unwrap() error { return e.Err }
+
+// provenance reads the journal without the lock and without writing. No
+// state directory yet means no history.
+func (o PlanOnly) provenance(stateDir string) (plan.Provenance, error) {
+	warn := o.Warn
+	if warn == nil {
+		warn = func(string) {}
+	}
+	d, err := journal.InspectStateDir(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return plan.NoProvenance{}, nil
+	}
+	if err != nil {
+		return nil, &JournalReadError{err}
+	}
+	j, err := journal.Read(d, journal.Options{})
+	var ce *journal.CorruptError
+	if errors.As(err, &ce) && ce.Partial != nil {
+		// plan changes nothing: it may show what the records before the
+		// damage say (apply refuses until the journal is repaired).
+		warn(fmt.Sprintf("%v; this plan uses the %d records before the damage (a job that ran after it may show again), and apply refuses to run until it is repaired", err, len(ce.Partial.Records())))
+		return ce.Partial, nil
+	}
+	if err != nil {
+		return nil, &JournalReadError{err}
+	}
+	if l := j.Lost(); l != nil {
+		warn(fmt.Sprintf("%v; this plan uses the %d records left (a job that ran may show again), and apply refuses to run", l, len(j.Records())))
+	}
+	return j, nil
+}
+
+// spentNonces reports, from the state directory's consumed-nonce store,
+// whether a request's signature was already used, so a plan never offers
+// a spent request again. A store that cannot be read counts every nonce
+// as spent (a new request costs a signature, never a replay); no store
+// means nothing was ever accepted.
+func spentNonces(stateDir string) func(string) bool {
+	if _, err := os.Lstat(filepath.Join(stateDir, trust.NonceFile)); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	store, err := trust.OpenFileNonceStore(stateDir, nil)
+	if err != nil {
+		return func(string) bool { return true }
+	}
+	return func(nonce string) bool {
+		used, err := store.Consumed(nonce)
+		return used || err != nil
+	}
+}
