@@ -125,8 +125,6 @@ func abortVzdump(s *Sim, t *task) {
 	}
 }
 
-var compressExt = map[string]string{"": ".tar", "0": ".tar", "1": ".tar.lzo", "lzo": ".tar.lzo", "gzip": ".tar.gz", "zstd": ".tar.zst"}
-
 func finishVzdump(s *Sim, t *task) (int, error) {
 	p := t.Params
 	st := s.st.storage(p["storage"])
@@ -169,13 +167,10 @@ func finishVzdump(s *Sim, t *task) (int, error) {
 			failed++
 			continue
 		}
-		if err := s.backupOne(t, st, g, start); err != nil {
+		if err := s.backupOne(t, st, g, start, remove, ret); err != nil {
 			t.logf("ERROR: Backup of VM %d failed - %s", vmid, errText(err))
+			t.logf("INFO: Failed at %s", start.Format("2006-01-02 15:04:05"))
 			failed++
-			continue
-		}
-		if remove {
-			s.prune(t, st, vmid, ret)
 		}
 	}
 	if failed > 0 {
@@ -217,115 +212,6 @@ func checkBackupLimit(st *storage, vmid, limit int, remove bool, p map[string]st
 		return failf("There is a max backup limit of %d enforced by the target storage or the vzdump parameters. Either increase the limit or delete old backups.", limit)
 	}
 	return nil
-}
-
-func (s *Sim) backupOne(t *task, st *storage, g *guest, start time.Time) error {
-	p := t.Params
-	vmid := g.VMID
-	ext := compressExt[p["compress"]]
-	file := fmt.Sprintf("vzdump-lxc-%d-%s%s", vmid, start.Format("2006_01_02-15_04_05"), ext)
-	volid := st.ID + ":backup/" + file
-	t.logf("INFO: Starting Backup of VM %d (lxc)", vmid)
-	t.logf("INFO: Backup started at %s", start.Format("2006-01-02 15:04:05"))
-	status := "stopped"
-	if g.Running {
-		status = "running"
-	}
-	t.logf("INFO: status = %s", status)
-	t.logf("INFO: CT Name: %s", g.Conf["hostname"])
-	var data int64
-	keys := mountKeysOf(g.Conf)
-	for _, k := range keys {
-		ps, _ := parseMount(k, g.Conf[k])
-		mp := ps["mp"]
-		if k == "rootfs" {
-			mp = "/"
-		}
-		if k != "rootfs" && ps["backup"] != "1" {
-			t.logf("INFO: excluding volume mount point %s ('%s') from backup (disabled)", k, mp)
-			continue
-		}
-		t.logf("INFO: including mount point %s ('%s') in backup", k, mp)
-		if _, v := s.st.volume(ps["volume"]); v != nil {
-			data += v.Size / 100 * int64(20+vmid%30)
-		}
-	}
-	size := data
-	if ext != ".tar" {
-		size = data / 5 * 2
-	}
-	// A stopped CT is always backed up in stop mode; snapshot mode falls
-	// back to suspend when a volume cannot be snapshotted.
-	mode := p["mode"]
-	if mode == "" {
-		mode = "snapshot"
-	}
-	if !g.Running {
-		mode = "stop"
-	}
-	if mode == "snapshot" {
-		for _, k := range keys {
-			if vs, _ := s.st.volume(volumeOf(g.Conf[k])); vs == nil || !vs.canSnapshot() {
-				t.logf("INFO: mode failure - some volumes do not support snapshots")
-				t.logf("INFO: trying 'suspend' mode instead")
-				mode = "suspend"
-				break
-			}
-		}
-	}
-	t.logf("INFO: backup mode: %s", mode)
-	if mode == "snapshot" {
-		// The temporary "vzdump" snapshot needs room in a thin pool.
-		if err := s.snapshotVolumes(g, "vzdump"); err != nil {
-			return err
-		}
-	}
-	t.logf("INFO: creating vzdump archive '%s/dump/%s'", st.Path, file)
-	// A backup of the same guest in the same second has the same name:
-	// vzdump removes the old temporary directory and renames the new
-	// archive over the old one.
-	if !st.fits(size) {
-		return fmt.Errorf("vma_queue_write: write error - No space left on device")
-	}
-	t.logf("INFO: Total bytes written: %d (%dMiB, 210MiB/s)", data, data>>20)
-	t.logf("INFO: archive file size: %dMB", size/1000000)
-	notes := ""
-	if tmpl := p["notes-template"]; tmpl != "" {
-		notes = strings.NewReplacer("{{guestname}}", g.Conf["hostname"], "{{vmid}}", strconv.Itoa(vmid),
-			"{{node}}", s.st.Node, "{{cluster}}", s.st.Node).Replace(tmpl)
-		t.logf("INFO: adding notes to backup")
-	}
-	conf := copyConf(g.Conf)
-	delete(conf, "lock")
-	delete(conf, "parent")
-	st.Volumes[volid] = &volume{VolID: volid, Content: "backup", Format: strings.TrimPrefix(ext, "."), Size: size,
-		VMID: vmid, CTime: start.Unix(), Notes: notes, Protected: p["protected"] == "1", Subtype: "lxc", Conf: conf}
-	if p["protected"] == "1" {
-		t.logf("INFO: marking backup as protected")
-	}
-	t.logf("INFO: Finished Backup of VM %d (00:00:%02d)", vmid, 3+vmid%50)
-	return nil
-}
-
-// prune applies the retention (the parameter, else the storage's, else
-// keep-all) to one guest's archives on st after its backup, with the
-// marking algorithm of pve-storage's prune_mark_backup_group.
-func (s *Sim) prune(t *task, st *storage, vmid int, ret string) {
-	archives, marks := pruneGroups(st, ret, vmid)
-	t.logf("INFO: prune older backups with retention: %s", ret)
-	removed := 0
-	for _, v := range archives {
-		if marks[v.VolID] == "remove" {
-			t.logf("INFO: removing backup '%s'", v.VolID)
-			delete(st.Volumes, v.VolID)
-			removed++
-		}
-	}
-	extra := ""
-	if removed > 0 {
-		extra = " not covered by keep-retention policy"
-	}
-	t.logf("INFO: pruned %d backup(s)%s", removed, extra)
 }
 
 // retention is the prune-backups setting that applies: the given one,

@@ -204,14 +204,6 @@ func boolKeys(m map[string]bool) map[string]string {
 	return out
 }
 
-func archivePath(volid string) string {
-	_, name, _ := cutVolID(volid)
-	if strings.HasPrefix(name, "backup/") {
-		return "/var/lib/vz/dump/" + strings.TrimPrefix(name, "backup/")
-	}
-	return "/var/lib/vz/template/cache/" + strings.TrimPrefix(name, "vztmpl/")
-}
-
 // createFailure is a create or restore that failed; its message gets
 // Proxmox's "unable to restore CT N - " prefix.
 func createFailure(t *task, err error) error {
@@ -269,7 +261,7 @@ func finishCreate(s *Sim, t *task) (int, error) {
 		g.Snapshots = nil
 		g.Pending, g.PendingDelete = nil, nil
 	}
-	logExtract(t, arch, restore, newConf["arch"])
+	logExtract(t, astor, arch, restore, newConf["arch"])
 	g.Conf = newConf
 	if p["start"] == "1" {
 		if err := s.forkStartLocked(t, g); err != nil {
@@ -482,15 +474,19 @@ func (s *Sim) createDisks(t *task, conf, mounts map[string]string) (map[string]s
 	return out, allocated, nil
 }
 
-func logExtract(t *task, arch *volume, restore bool, cpuArch string) {
+func logExtract(t *task, stor *storage, arch *volume, restore bool, cpuArch string) {
 	p := t.Params
 	if restore {
 		t.logf("restoring '%s' now..", p["ostemplate"])
-		t.logf("extracting archive '%s'", archivePath(p["ostemplate"]))
-		t.logf("Total bytes read: %d (%dMiB, 187MiB/s)", arch.Size*2, arch.Size*2>>20)
+		// A Proxmox Backup Server archive is restored by
+		// proxmox-backup-client, which logs nothing on success.
+		if arch.Format != "pbs-ct" {
+			t.logf("extracting archive '%s'", stor.filePath(volName(p["ostemplate"])))
+			t.logf("Total bytes read: %d (%s, 187MiB/s)", arch.Size*2, tarHuman(arch.Size*2))
+		}
 		t.logf("merging backed-up and given configuration..")
 	} else {
-		t.logf("extracting archive '%s'", archivePath(p["ostemplate"]))
+		t.logf("extracting archive '%s'", stor.filePath(volName(p["ostemplate"])))
 		t.logf("Total bytes read: 524113920 (500MiB, 112MiB/s)")
 	}
 	t.logf("Detected container architecture: %s", cpuArch)

@@ -103,6 +103,16 @@
 //     content cannot be read, and a backup to it fails before it starts.
 //     Sim.AddStorage adds storages. The content listing shows each volume
 //     only to a caller check_volume_access lets see it.
+//   - Proxmox Backup Server storage (pbs, shared): a backup is the
+//     snapshot STORAGE:backup/ct/VMID/TIME (UTC, PBSPlugin print_volid),
+//     made with proxmox-backup-client's log lines; the server refuses a
+//     snapshot no newer than the group's last; the content lists format
+//     pbs-ct, notes and protection; vzdump prunes through
+//     "proxmox-backup-client prune"; a protected snapshot cannot be
+//     forgotten; restores read it without tar.
+//   - vzdump's stop mode stops a running CT and starts it again (which
+//     applies its pending changes); snapshot mode needs snapshots only of
+//     the volumes the backup includes.
 //
 // # What is not modelled
 //
@@ -110,7 +120,8 @@
 // localnetwork, firewall configs, bind mounts and devices (no API token
 // may set them), root@pam, tickets and CSRF, templates made from CTs,
 // clone, migration, moving a volume to another CT, suspend/resume,
-// bandwidth limits, PBS and backup providers, the contents of guests
+// bandwidth limits, backup providers, PBS encryption, namespaces and
+// verification, the contents of guests
 // (archives hold the config only), memory hotplug limits, and real disk
 // usage inside guests. The LVM and ZFS texts of a full storage and a
 // failed resize follow pve-storage's message prefixes; LVM's own wording

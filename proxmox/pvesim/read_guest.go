@@ -172,7 +172,7 @@ func hResources(r *request) (any, error) {
 			// pvestatd records only active storages: an inactive one has
 			// no sizes and reads "unknown" (extract_storage_stats).
 			e := map[string]any{"id": "storage/" + st.Node + "/" + s.ID, "storage": s.ID, "node": st.Node,
-				"type": "storage", "status": "unknown", "plugintype": s.Type, "shared": 0,
+				"type": "storage", "status": "unknown", "plugintype": s.Type, "shared": s.shared(),
 				"content": strings.Join(s.Content, ",")}
 			if st.activate(s) == nil {
 				e["status"], e["disk"], e["maxdisk"] = "available", s.used(), s.Total

@@ -16,6 +16,9 @@ func hStorageConfig(r *request) (any, error) {
 			continue
 		}
 		e := map[string]any{"storage": s.ID, "type": s.Type, "content": strings.Join(s.Content, ","), "digest": r.s.storageDigest()}
+		if s.shared() == 1 {
+			e["shared"] = 1
+		}
 		for k, v := range map[string]string{"path": s.Path, "vgname": s.VGName, "thinpool": s.ThinPool, "pool": s.Pool,
 			"prune-backups": s.PruneBackups, "is_mountpoint": s.IsMountpoint, "server": s.Server, "datastore": s.Datastore, "username": s.Username} {
 			if v != "" {
@@ -43,7 +46,7 @@ func (s *Sim) storageDigest() string {
 // used_fraction.
 func (st *state) storageStatus(s *storage) map[string]any {
 	e := map[string]any{"type": s.Type, "content": strings.Join(s.Content, ","),
-		"shared": 0, "enabled": 1, "active": 0, "total": 0, "used": 0, "avail": 0}
+		"shared": s.shared(), "enabled": 1, "active": 0, "total": 0, "used": 0, "avail": 0}
 	if st.activate(s) != nil {
 		return e
 	}

@@ -61,7 +61,7 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 		return 0, err
 	}
 	name := t.Params["snapname"]
-	if err := s.snapshotVolumes(g, name); err != nil {
+	if err := s.snapshotVolumes(g, name, nil); err != nil {
 		t.logf("snapshot create failed: starting cleanup")
 		abortSnapshot(s, t)
 		return 0, err
@@ -76,10 +76,14 @@ func finishSnapshot(s *Sim, t *task) (int, error) {
 	return 0, nil
 }
 
-// snapshotVolumes takes the volume snapshots of a snapshot named name: a
-// thin snapshot is a new thin volume, which a full pool refuses.
-func (s *Sim) snapshotVolumes(g *guest, name string) error {
-	for _, k := range g.mountKeys() {
+// snapshotVolumes takes the volume snapshots of a snapshot named name (of
+// the given mount points; all when keys is nil): a thin snapshot is a new
+// thin volume, which a full pool refuses.
+func (s *Sim) snapshotVolumes(g *guest, name string, keys []string) error {
+	if keys == nil {
+		keys = g.mountKeys()
+	}
+	for _, k := range keys {
 		vol := volumeOf(g.Conf[k])
 		if st, _ := s.st.volume(vol); st != nil && st.Full && st.thin() {
 			return failf("lvcreate snapshot '%s/snap_%s_%s' error:   Cannot create new thin volume, free space in thin pool %s/%s reached threshold.",

@@ -199,3 +199,12 @@ func (s *storage) filePath(name string) string {
 	}
 	return s.Path + "/images/" + name
 }
+
+// shared is 1 for the storage types pve-storage counts as shared
+// (@SHARED_STORAGE: a Proxmox Backup Server is reachable from every node).
+func (s *storage) shared() int {
+	if s.Type == "pbs" {
+		return 1
+	}
+	return 0
+}
