@@ -2,6 +2,9 @@ package main
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -26,12 +29,24 @@ import (
 //	                               crash during that record's write leaves it
 //	simbackup STATEFILE VMID VAR   set $VAR to the newest backup archive of
 //	                               guest VMID in the simulator state
+//	forgeplan BASE STEPS OUT [MAC] write OUT: the saved plan BASE with its
+//	                               steps replaced by the JSON array in STEPS
+//	                               (a step without id, class, depends_on or
+//	                               observed_digest gets op-guest-forgedN,
+//	                               benign, none and BASE's observed digest of
+//	                               its guest). MAC: keep (BASE's, which no
+//	                               longer holds; the default), none (no mac
+//	                               member), bare (the plan member alone, no
+//	                               format marker), or a key file as
+//	                               STATE_DIR/plan.key holds one: a valid
+//	                               authentication, as with a leaked key
 func applyScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"simtasks":  cmdSimTasks,
 		"simguest":  cmdSimGuest,
 		"chop":      cmdChop,
 		"simbackup": cmdSimBackup,
+		"forgeplan": cmdForgePlan,
 	}
 }
 
@@ -170,4 +185,68 @@ func cmdSimBackup(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("no backup of guest %d", vmid)
 	}
 	ts.Setenv(args[2], best)
+}
+
+// cmdForgePlan writes a saved plan in the format plan/planfile.go
+// documents (written here from that documentation alone): {"format",
+// "version", "mac", "plan"}, the MAC being the hex HMAC-SHA256 of the
+// compact JSON of the plan member.
+func cmdForgePlan(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 3 || len(args) > 4 {
+		ts.Fatalf("usage: forgeplan BASE STEPS OUT [keep|none|bare|KEYFILE]")
+	}
+	var base map[string]json.RawMessage
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &base))
+	var p map[string]json.RawMessage
+	ts.Check(json.Unmarshal(base["plan"], &p))
+	var observed map[string]string
+	ts.Check(json.Unmarshal(p["observed_digests"], &observed))
+	var steps []map[string]any
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[1])), &steps))
+	for i, st := range steps {
+		guest := "-"
+		if g, ok := st["guest"].(float64); ok {
+			guest = strconv.Itoa(int(g))
+		}
+		defaults := map[string]any{"id": fmt.Sprintf("%v-%s-forged%d", st["op"], guest, i), "class": "benign",
+			"depends_on": []string{}, "reason": "", "restart_needed": false}
+		if d, ok := observed[guest]; ok {
+			defaults["observed_digest"] = d
+		}
+		for k, v := range defaults {
+			if _, ok := st[k]; !ok {
+				st[k] = v
+			}
+		}
+	}
+	var err error
+	if p["steps"], err = json.Marshal(steps); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	body, err := json.Marshal(p)
+	ts.Check(err)
+	mode := "keep"
+	if len(args) == 4 {
+		mode = args[3]
+	}
+	switch mode {
+	case "keep":
+	case "none":
+		delete(base, "mac")
+	case "bare":
+		ts.Check(os.WriteFile(ts.MkAbs(args[2]), body, 0o644))
+		return
+	default:
+		key, err := hex.DecodeString(strings.TrimSpace(ts.ReadFile(mode)))
+		ts.Check(err)
+		h := hmac.New(sha256.New, key)
+		h.Write(body)
+		if base["mac"], err = json.Marshal(hex.EncodeToString(h.Sum(nil))); err != nil {
+			ts.Fatalf("%v", err)
+		}
+	}
+	base["plan"] = body
+	out, err := json.MarshalIndent(base, "", "  ")
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[2]), append(out, '\n'), 0o644))
 }

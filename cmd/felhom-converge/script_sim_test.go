@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -33,12 +37,28 @@ import (
 //	simadmin ENVFILE METHOD PATH [JSON]    call the fault-injection API under
 //	                                       /_sim/ (sim serve --admin); prints
 //	                                       the status line and the body
+//	simstate STATEFILE OUTFILE             write what the simulated host holds
+//	                                       to OUTFILE, one sorted fact a line:
+//	                                       each guest's status, config (lock
+//	                                       aside), pending values and deletions,
+//	                                       snapshots (name, snaptime), and every
+//	                                       volume of every storage (owner,
+//	                                       content, size, ctime, protected);
+//	                                       cmp two to see what changed
+//	simarchive STATEFILE VOLID VMID CTIME SIZE
+//	                                       put a backup archive on its storage in
+//	                                       the simulator state, as a file copied
+//	                                       there by other means would be (one of
+//	                                       that name is replaced); no simulator
+//	                                       may be running on STATEFILE
 func simScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	m := map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"waitfile": cmdWaitFile,
-		"simapi":   cmdSimAPI,
-		"simadmin": cmdSimAdmin,
-		"simidle":  cmdSimIdle,
+		"waitfile":   cmdWaitFile,
+		"simapi":     cmdSimAPI,
+		"simadmin":   cmdSimAdmin,
+		"simidle":    cmdSimIdle,
+		"simstate":   cmdSimState,
+		"simarchive": cmdSimArchive,
 	}
 	for name, fn := range applyScriptCmds() {
 		m[name] = fn
@@ -269,4 +289,122 @@ func TestSimServeHints(t *testing.T) {
 			t.Errorf("sim serve --listen %s: %v, want a hint containing %q", tc.listen, err, tc.hint)
 		}
 	}
+}
+
+// simHost is the part of the simulator's state file (proxmox/pvesim's
+// state.go) that simstate shows and simarchive edits.
+type simHost struct {
+	Guests map[string]struct {
+		Conf          map[string]string `json:"conf"`
+		Pending       map[string]string `json:"pending"`
+		PendingDelete []string          `json:"pending_delete"`
+		Running       bool              `json:"running"`
+		Snapshots     map[string]struct {
+			Snaptime int64 `json:"snaptime"`
+		} `json:"snapshots"`
+	} `json:"guests"`
+	Storages []struct {
+		ID      string `json:"id"`
+		Volumes map[string]struct {
+			Content   string `json:"content"`
+			VMID      int    `json:"vmid"`
+			Size      int64  `json:"size"`
+			CTime     int64  `json:"ctime"`
+			Protected bool   `json:"protected"`
+		} `json:"volumes"`
+	} `json:"storages"`
+}
+
+func cmdSimState(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: simstate STATEFILE OUTFILE")
+	}
+	var st simHost
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &st))
+	var lines []string
+	add := func(format string, a ...any) { lines = append(lines, fmt.Sprintf(format, a...)) }
+	for id, g := range st.Guests {
+		status := "stopped"
+		if g.Running {
+			status = "running"
+		}
+		add("guest %s status %s", id, status)
+		for k, v := range g.Conf {
+			if k != "lock" {
+				add("guest %s conf %s %q", id, k, v)
+			}
+		}
+		for k, v := range g.Pending {
+			add("guest %s pending %s %q", id, k, v)
+		}
+		for _, k := range g.PendingDelete {
+			add("guest %s pending-delete %s", id, k)
+		}
+		for name, sn := range g.Snapshots {
+			add("guest %s snapshot %s %d", id, name, sn.Snaptime)
+		}
+	}
+	for _, s := range st.Storages {
+		for id, v := range s.Volumes {
+			line := fmt.Sprintf("volume %s vmid=%d content=%s size=%d ctime=%d", id, v.VMID, v.Content, v.Size, v.CTime)
+			if v.Protected {
+				line += " protected"
+			}
+			lines = append(lines, line)
+		}
+	}
+	sort.Strings(lines)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(strings.Join(lines, "\n")+"\n"), 0o644))
+}
+
+func cmdSimArchive(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 5 {
+		ts.Fatalf("usage: simarchive STATEFILE VOLID VMID CTIME SIZE")
+	}
+	var nums [3]int64
+	for i, a := range args[2:] {
+		n, err := strconv.ParseInt(a, 10, 64)
+		ts.Check(err)
+		nums[i] = n
+	}
+	storage, name, ok := strings.Cut(args[1], ":")
+	if !ok || !strings.HasPrefix(name, "backup/") {
+		ts.Fatalf("%s is not a backup volume id (STORAGE:backup/NAME)", args[1])
+	}
+	file := ts.MkAbs(args[0])
+	var st map[string]json.RawMessage
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &st))
+	var storages []map[string]json.RawMessage
+	ts.Check(json.Unmarshal(st["storages"], &storages))
+	found := false
+	for _, s := range storages {
+		var id string
+		ts.Check(json.Unmarshal(s["id"], &id))
+		if id != storage {
+			continue
+		}
+		vols := map[string]json.RawMessage{}
+		ts.Check(json.Unmarshal(s["volumes"], &vols))
+		format := strings.TrimPrefix(filepath.Ext(name), ".")
+		if strings.HasSuffix(name, ".tar.zst") {
+			format = "tar.zst"
+		}
+		v, err := json.Marshal(map[string]any{"volid": args[1], "content": "backup", "format": format, "vmid": nums[0],
+			"ctime": nums[1], "size": nums[2], "subtype": "lxc"})
+		ts.Check(err)
+		vols[args[1]] = v
+		if s["volumes"], err = json.Marshal(vols); err != nil {
+			ts.Fatalf("%v", err)
+		}
+		found = true
+	}
+	if !found {
+		ts.Fatalf("no storage %s in %s", storage, args[0])
+	}
+	b, err := json.Marshal(storages)
+	ts.Check(err)
+	st["storages"] = b
+	out, err := json.MarshalIndent(st, "", "  ")
+	ts.Check(err)
+	ts.Check(os.WriteFile(file, out, 0o600))
 }
