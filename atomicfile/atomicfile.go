@@ -12,11 +12,13 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -103,4 +105,47 @@ func RemoveStale(dir, name string, cutoff time.Time) []string {
 		}
 	}
 	return out
+}
+
+// Shared replaces path with data like WriteFile, for a path that several
+// processes may write (concurrent pulls, a metrics file written after
+// every run): it holds an exclusive flock on the directory while it
+// writes, and first removes, whatever their age, the temporary files a
+// writer killed before its rename left for path (RemoveStale with a zero
+// cutoff: no writer that holds the lock can still be using them), and the
+// regular files matching the extra filepath.Match patterns in the same
+// directory (temporary files another writer of path names otherwise). The
+// lock waits while another writer holds it; writers are quick.
+func Shared(path string, data []byte, perm fs.FileMode, extra ...string) error {
+	dir := filepath.Dir(path)
+	d, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer d.Close()
+	for {
+		err = syscall.Flock(int(d.Fd()), syscall.LOCK_EX)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: lock %s: %w", path, dir, err)
+	}
+	defer syscall.Flock(int(d.Fd()), syscall.LOCK_UN)
+	RemoveStale(dir, filepath.Base(path), time.Time{})
+	for _, p := range extra {
+		matches, err := filepath.Glob(filepath.Join(dir, p))
+		if err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		for _, m := range matches {
+			if fi, err := os.Lstat(m); err == nil && fi.Mode().IsRegular() && m != path {
+				if err := os.Remove(m); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return fmt.Errorf("write %s: remove a stale temporary file: %w", path, err)
+				}
+			}
+		}
+	}
+	return WriteFile(path, data, perm)
 }

@@ -3,6 +3,8 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -112,6 +114,51 @@ func TestWriteFileRemovesItsStaleTemps(t *testing.T) {
 	for p, gone := range map[string]bool{stale: true, young: false, other: false} {
 		if _, err := os.Stat(p); os.IsNotExist(err) != gone {
 			t.Errorf("%s: removed %v, want %v", p, os.IsNotExist(err), gone)
+		}
+	}
+}
+
+func TestSharedRemovesWhatAKilledWriterLeft(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.prom")
+	for _, name := range []string{".m.prom.tmp123", "m.prom4567", "other.prom", ".other.tmp1"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Shared(path, []byte("new"), 0o644, "m.prom[0-9]*"); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != ".other.tmp1 m.prom other.prom" {
+		t.Errorf("left: %v", names)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Errorf("content %q", b)
+	}
+}
+
+func TestSharedWritersExcludeEachOther(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			errs <- Shared(path, []byte(strings.Repeat("x", i+1)), 0o600)
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err) // a writer's temporary file removed by another
 		}
 	}
 }

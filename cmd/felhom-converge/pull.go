@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/hub"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 type PullCmd struct {
@@ -25,6 +25,7 @@ type PullCmd struct {
 	Fingerprint string        `env:"FELHOM_CONVERGE_HUB_FINGERPRINT" placeholder:"SHA256" help:"Pin the SHA-256 fingerprint of the hub's certificate instead (AB:CD:..., any case, colons optional)."`
 	TokenFile   string        `name:"token-file" type:"path" env:"FELHOM_CONVERGE_HUB_TOKEN_FILE" placeholder:"FILE" help:"Read the hub's bearer token from FILE (else FELHOM_CONVERGE_HUB_TOKEN, else $CREDENTIALS_DIRECTORY/hub-token)."`
 	Timeout     time.Duration `default:"30s" env:"FELHOM_CONVERGE_HUB_TIMEOUT" help:"Give up on the hub after this long."`
+	Signatures  string        `name:"signatures" env:"FELHOM_CONVERGE_HUB_SIGNATURES_URL" placeholder:"SIGURL" help:"Also fetch the signed bundle at SIGURL (same TLS, token and bounds) and install the signed requests that verify for this host."`
 }
 
 // pullFailedError is a pull that got no valid new desired state from the
@@ -48,14 +49,32 @@ func (c *PullCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	res, err := hub.Pull(ctx, hub.Options{
+	o := hub.Options{
 		URL:         c.URL,
 		Host:        cfg.Host,
 		CAFile:      c.CAFile,
 		Fingerprint: c.Fingerprint,
 		Token:       token,
+		Secrets:     []config.Secret{cfg.Proxmox.Token},
 		Timeout:     c.Timeout,
-	}, c.To)
+	}
+	perr := c.pullDesired(ctx, g, o)
+	if ctx.Err() != nil || c.Signatures == "" {
+		return perr
+	}
+	serr := c.pullSignatures(ctx, g, o)
+	if perr != nil {
+		if serr != nil {
+			errorf(g.stderr, "%v", serr)
+		}
+		return perr
+	}
+	return serr
+}
+
+// pullDesired pulls the desired file and prints one line.
+func (c *PullCmd) pullDesired(ctx context.Context, g *globals, o hub.Options) error {
+	res, err := hub.Pull(ctx, o, c.To)
 	var fe *hub.FetchError
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -79,6 +98,62 @@ func (c *PullCmd) Run(ctx context.Context, g *globals) error {
 		fmt.Fprintf(g.stdout, "pull: %s is up to date (same %d bytes%s)\n", c.To, res.Bytes, etag)
 	default:
 		fmt.Fprintf(g.stdout, "pull: updated %s (%d bytes, sha256 %s%s)\n", c.To, res.Bytes, res.SHA256[:12], etag)
+	}
+	return nil
+}
+
+// pullSignatures fetches the signature bundle and installs what verifies
+// for this host, as 'signatures install' does; requests for other hosts,
+// and signatures used already or expired (a bundle kept in Git holds
+// them), are counted, not warned about.
+func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options) error {
+	cfg, v, hostID, err := g.loadVerifier(ctx, "")
+	if err != nil {
+		return err
+	}
+	d := trust.NewRequestDir(cfg.StateDir, v.Nonces)
+	o.URL = c.Signatures
+	var installed, refused, skipped int
+	res, err := hub.PullSignatures(ctx, o, c.To, func(b *trust.Bundle) error {
+		if err := sweepSpent(g, d); err != nil {
+			return err
+		}
+		decisions, err := d.InstallBundle(v, cfg.Host, hostID, b)
+		if err != nil {
+			return fmt.Errorf("install the signatures: %w", err)
+		}
+		for _, dec := range decisions {
+			switch {
+			case dec.Path != "":
+				installed++
+				fmt.Fprintf(g.stdout, "pull: %s\n", installLine(dec))
+			case dec.Refused():
+				refused++
+				if o := dec.Decision.Outcome; o != trust.Replayed && o != trust.Expired {
+					warnf(g.stderr, "signatures: %s", installLine(dec))
+				}
+			default:
+				skipped++
+			}
+		}
+		return nil
+	})
+	var fe *hub.FetchError
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return err
+	case errors.As(err, &fe):
+		return pullFailedError{fmt.Errorf("%w; installed no signature from it", err)}
+	case err != nil:
+		return err
+	}
+	switch res.Outcome {
+	case hub.NotModified:
+		fmt.Fprintln(g.stdout, "pull: signatures unchanged (304 Not Modified)")
+	case hub.Unchanged:
+		fmt.Fprintln(g.stdout, "pull: signatures unchanged (the same bundle)")
+	default:
+		fmt.Fprintf(g.stdout, "pull: signatures: %d installed, %d refused, %d skipped of %s\n", installed, refused, skipped, plural(res.Entries, "request"))
 	}
 	return nil
 }
@@ -120,19 +195,8 @@ func hubToken(getenv func(string) string, file string) (config.Secret, error) {
 	return config.NewSecret(v), nil
 }
 
-// readTokenFile reads a small regular file.
+// readTokenFile reads a small regular file, without following a symbolic
+// link and without blocking on a FIFO.
 func readTokenFile(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file", name)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, 4097))
-	if err == nil && len(b) > 4096 {
-		err = fmt.Errorf("%s is larger than 4096 bytes", name)
-	}
-	return b, err
+	return trust.ReadRegular(name, 4096)
 }

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The hub token file is read only when it is a regular file, opened
+// without following a link: a FIFO or a link to /dev/zero is an error at
+// once, never a hang or a read without end.
+func TestHubTokenFileMustBeRegular(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Skip(err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink("/dev/zero", link); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "token")
+	os.WriteFile(good, []byte("  abc  \n"), 0o600)
+	noenv := func(string) string { return "" }
+	for _, name := range []string{fifo, link, "/dev/zero"} {
+		done := make(chan error, 1)
+		go func() { _, err := hubToken(noenv, name); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("%s: err = %v", name, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s: reading the token hangs", name)
+		}
+	}
+	if tok, err := hubToken(noenv, good); err != nil || tok.Reveal() != "abc" {
+		t.Errorf("a regular file: %v", err)
+	}
+}
