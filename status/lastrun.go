@@ -45,6 +45,7 @@ package status
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +88,9 @@ const (
 	// ResultError: the run could not go on (the API down, the desired file
 	// invalid, the journal refused a record).
 	ResultError Result = "error"
+	// ResultInterrupted: a signal (SIGTERM from systemd, SIGINT) stopped
+	// the run; the next run recovers what it left in flight.
+	ResultInterrupted Result = "interrupted"
 )
 
 // Successful reports whether a run with this result counts as a success
@@ -176,7 +180,10 @@ const OutcomePlanError = "plan_error"
 // plan to take them from.
 func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 	r := Run{Result: ResultOK}
-	if runErr != nil {
+	switch {
+	case errors.Is(runErr, context.Canceled):
+		r.Result, r.Error = ResultInterrupted, "stopped by a signal before it finished; the next run recovers what it left in flight"
+	case runErr != nil:
 		r.Result, r.Error = ResultError, runErr.Error()
 	}
 	if p == nil || res == nil {

@@ -2,8 +2,13 @@ package status
 
 import (
 	"bytes"
+	"cmp"
+	"fmt"
+	"path/filepath"
+	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/hub"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 )
@@ -17,6 +22,20 @@ const (
 	MetricOldestPendingSignature = "felhom_converge_oldest_pending_signature_timestamp_seconds"
 	MetricDesiredStateAge        = "felhom_converge_desired_state_age_seconds"
 	MetricUnmanagedGuests        = "felhom_converge_unmanaged_guests"
+	MetricPullLastSuccess        = "felhom_converge_pull_last_success_timestamp_seconds"
+	MetricPullLastAttempt        = "felhom_converge_pull_last_attempt_timestamp_seconds"
+	MetricPullLastResult         = "felhom_converge_pull_last_result"
+)
+
+// Values of the "file" label of the pull metrics, and the result of a
+// pull that succeeded.
+const (
+	PullFileDesired    = "desired"
+	PullFileSignatures = "signatures"
+	PullResultOK       = "ok"
+	// PullResultInstallFailed: the bundle was fetched, but installing its
+	// signatures failed on the host (the nonce store, the directory).
+	PullResultInstallFailed = "install_failed"
 )
 
 // Step states of MetricSteps.
@@ -84,25 +103,77 @@ func (r *Report) Registry() *prometheus.Registry {
 		unmanaged = len(run.Unmanaged)
 	}
 	gauge(MetricUnmanagedGuests, "Live guests on the host that the desired file does not name (left alone).", float64(unmanaged))
+	if r.Desired != nil && r.Desired.Pull != nil {
+		registerPull(reg, r.Desired.Pull)
+	}
 	return reg
 }
 
-// WritePrometheus writes the report's metrics to path (mode 0644) in the
-// text format of node-exporter's textfile collector, atomically and
-// durably (package atomicfile, which also removes what an earlier write
-// killed before its rename left there, once it is an hour old).
-func (r *Report) WritePrometheus(path string) error {
-	fams, err := r.Registry().Gather()
-	if err != nil {
-		return err
+// registerPull adds the pull metrics: for the desired file and, when
+// pulled, the signature bundle, when each pull was last tried and last
+// succeeded (0: never) and how the last one ended (one series per result,
+// the last one's 1).
+func registerPull(reg *prometheus.Registry, st *hub.State) {
+	success := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricPullLastSuccess,
+		Help: "When the last successful pull from the hub finished (a 304 counts), in Unix seconds (0: none yet)."}, []string{"file"})
+	attempt := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricPullLastAttempt,
+		Help: "When the last pull from the hub was tried, in Unix seconds."}, []string{"file"})
+	result := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: MetricPullLastResult,
+		Help: "How the last pull from the hub ended: 1 for its result (ok, or why it kept the last good file), 0 for the others."}, []string{"file", "result"})
+	results := []string{PullResultOK}
+	for _, rs := range hub.Reasons {
+		results = append(results, string(rs))
 	}
-	var buf bytes.Buffer
-	for _, f := range fams {
-		if _, err := expfmt.MetricFamilyToText(&buf, f); err != nil {
-			return err
+	set := func(file string, lastSuccess, lastAttempt time.Time, last string, results []string) {
+		success.WithLabelValues(file).Set(unixOrZero(lastSuccess))
+		attempt.WithLabelValues(file).Set(unixOrZero(lastAttempt))
+		for _, rs := range results {
+			result.WithLabelValues(file, rs).Set(boolValue(last == rs))
 		}
 	}
-	return atomicfile.WriteFile(path, buf.Bytes(), 0o644)
+	set(PullFileDesired, st.LastSuccess, st.LastAttempt, cmp.Or(string(st.LastReason), PullResultOK), results)
+	if s := st.Signatures; s != nil {
+		last := cmp.Or(string(s.LastReason), PullResultOK)
+		if s.LastReason == "" && s.LastError != "" {
+			last = PullResultInstallFailed
+		}
+		set(PullFileSignatures, s.LastSuccess, s.LastAttempt, last, append(results, PullResultInstallFailed))
+	}
+	reg.MustRegister(success, attempt, result)
+}
+
+func unixOrZero(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return seconds(t.UnixNano())
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// WritePrometheus writes the report's metrics to path in the text format
+// of node-exporter's textfile collector, atomically (a temporary file in
+// the same directory, synced and renamed over path, mode 0644). Writers
+// hold a lock on the directory and first remove the temporary files of a
+// writer killed before its rename (atomicfile.Shared), also those of
+// earlier versions, which named them PATH followed by digits.
+func (r *Report) WritePrometheus(path string) error {
+	mfs, err := r.Registry().Gather()
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	var b bytes.Buffer
+	for _, mf := range mfs {
+		if _, err := expfmt.MetricFamilyToText(&b, mf); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+	}
+	return atomicfile.Shared(path, b.Bytes(), 0o644, filepath.Base(path)+"[0-9]*")
 }
 
 func seconds(nanos int64) float64 { return float64(nanos) / 1e9 }

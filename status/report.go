@@ -24,6 +24,8 @@ type Report struct {
 	// then.
 	LastRunError string        `json:"last_run_error,omitempty"`
 	Journal      JournalHealth `json:"journal"`
+	// Lock is the run lock: whether a run holds it now.
+	Lock LockState `json:"lock"`
 	// Desired is the desired file the last run named; nil when no run
 	// named one.
 	Desired *DesiredState `json:"desired"`
@@ -58,6 +60,21 @@ type JournalHealth struct {
 	// Healthy: readable, not corrupt, not lost. A torn tail alone is
 	// healthy (it is what a crash leaves, and is handled).
 	Healthy bool `json:"healthy"`
+}
+
+// LockState is the state directory's run lock, looked up without taking
+// it (journal.StateDir.InspectLock).
+type LockState struct {
+	// Held: a run (apply, recover) holds the lock now; what the journal
+	// shows in flight is that run's work.
+	Held bool `json:"held"`
+	// PID, UID, Host and Since are what the holder wrote, when it did.
+	PID   int       `json:"pid,omitempty"`
+	UID   *int      `json:"uid,omitempty"`
+	Host  string    `json:"host,omitempty"`
+	Since time.Time `json:"since,omitzero"`
+	// Error is why the lock could not be looked up; Held is false then.
+	Error string `json:"error,omitempty"`
 }
 
 // SavedTail is the journal.log.torn file.
@@ -110,6 +127,7 @@ func Read(stateDir string, now time.Time) (*Report, error) {
 		rep.LastRunError = err.Error()
 	}
 	rep.Journal = readJournal(d)
+	rep.Lock = readLock(d)
 	if rep.LastRun != nil && rep.LastRun.DesiredFile != "" {
 		rep.Desired = readDesired(rep.LastRun.DesiredFile, now)
 	}
@@ -153,6 +171,19 @@ func readJournal(d *journal.StateDir) JournalHealth {
 		h.TornTail = t.String()
 	}
 	return h
+}
+
+func readLock(d *journal.StateDir) LockState {
+	s, err := d.InspectLock()
+	if err != nil {
+		return LockState{Error: err.Error()}
+	}
+	out := LockState{Held: s.Held}
+	if s.Known {
+		uid := s.Holder.UID
+		out.PID, out.UID, out.Host, out.Since = s.Holder.PID, &uid, s.Holder.Host, s.Holder.Since.UTC()
+	}
+	return out
 }
 
 func readDesired(path string, now time.Time) *DesiredState {

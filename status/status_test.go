@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/hub"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -450,5 +453,146 @@ func TestReadJournalLost(t *testing.T) {
 	}
 	if _, err := os.Stat(log); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("Read recreated the journal: %v", err)
+	}
+}
+
+// The pull metrics: when the desired file and the signature bundle were
+// last pulled and last tried, and one series per result, the last one 1.
+// A hub down for days shows as a frozen last success and a result other
+// than ok, whatever the desired file's age.
+func TestPullMetrics(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	desired := filepath.Join(t.TempDir(), "host.hcl")
+	if err := os.WriteFile(desired, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := hub.State{LastSuccess: t0, LastAttempt: t0.Add(3 * time.Hour), LastError: "hub unreachable", LastReason: hub.Unreachable,
+		Signatures: &hub.SourceState{URL: "https://hub/all.signed", LastSuccess: t0, LastAttempt: t0, LastError: "nonce store damaged"}}
+	b, _ := json.Marshal(st)
+	if err := os.WriteFile(hub.StatePath(desired), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, res := pendingRun()
+	p.DesiredFile = desired
+	write(t, dir, FromApply(p, res, nil), t0, time.Second)
+	rep, err := Read(dir, t0.Add(4*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := rep.Registry()
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %v", problems, err)
+	}
+	got := map[string]float64{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.Metric {
+			key := mf.GetName()
+			for _, l := range m.Label {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue()
+		}
+	}
+	for key, v := range map[string]float64{
+		MetricPullLastSuccess + ",file=desired":                         float64(t0.Unix()),
+		MetricPullLastAttempt + ",file=desired":                         float64(t0.Add(3 * time.Hour).Unix()),
+		MetricPullLastResult + ",file=desired,result=unreachable":       1,
+		MetricPullLastResult + ",file=desired,result=ok":                0,
+		MetricPullLastResult + ",file=desired,result=over_budget":       0,
+		MetricPullLastResult + ",file=signatures,result=install_failed": 1,
+		MetricPullLastResult + ",file=signatures,result=ok":             0,
+		MetricPullLastSuccess + ",file=signatures":                      float64(t0.Unix()),
+	} {
+		if g, ok := got[key]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", key, g, ok, v)
+		}
+	}
+	n := 0
+	for key, v := range got {
+		if strings.HasPrefix(key, MetricPullLastResult+",file=desired,") {
+			n++
+			if v == 1 && key != MetricPullLastResult+",file=desired,result=unreachable" {
+				t.Errorf("%s is 1 too", key)
+			}
+		}
+	}
+	if n != len(hub.Reasons)+1 {
+		t.Errorf("%d results for the desired file, want ok and every reason", n)
+	}
+}
+
+// WritePrometheus removes what a writer killed before its rename left.
+func TestWritePrometheusRemovesStaleTemporaryFiles(t *testing.T) {
+	rep, err := Read(filepath.Join(t.TempDir(), "none"), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "felhom-converge.prom")
+	for _, n := range []string{"felhom-converge.prom123456789", ".felhom-converge.prom.tmp42", "node.prom"} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rep.WritePrometheus(out); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "felhom-converge.prom node.prom" {
+		t.Errorf("left: %v", names)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("%v %v", fi, err)
+	}
+}
+
+func TestFromApplyInterrupted(t *testing.T) {
+	p, res := pendingRun()
+	for _, err := range []error{context.Canceled, fmt.Errorf("observe the host: %w", context.Canceled)} {
+		r := FromApply(p, res, err)
+		if r.Result != ResultInterrupted || strings.Contains(r.Error, "context canceled") || r.Result.Successful() {
+			t.Errorf("%v: %s %q", err, r.Result, r.Error)
+		}
+	}
+	if r := FromApply(nil, nil, context.Canceled); r.Result != ResultInterrupted {
+		t.Errorf("before planning: %s", r.Result)
+	}
+}
+
+// The shipped alert rules (packaging/prometheus) use only metrics and
+// label values this package writes. promtool tests the rules themselves
+// (.ci/run).
+func TestAlertRulesUseExportedMetrics(t *testing.T) {
+	rules, err := os.ReadFile("../packaging/prometheus/felhom-converge.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported := map[string]bool{}
+	for _, m := range []string{MetricLastRun, MetricLastSuccess, MetricLastRunDuration, MetricSteps, MetricOldestPendingSignature,
+		MetricDesiredStateAge, MetricUnmanagedGuests, MetricPullLastSuccess, MetricPullLastAttempt, MetricPullLastResult} {
+		exported[m] = true
+	}
+	names := regexp.MustCompile(`felhom_converge_[a-z_]+`).FindAllString(string(rules), -1)
+	if len(names) < 4 {
+		t.Fatalf("found %d metric names in the rules", len(names))
+	}
+	for _, n := range names {
+		if !exported[n] {
+			t.Errorf("the rules use %s, which status does not write", n)
+		}
+	}
+	results := map[string]bool{PullResultOK: true, PullResultInstallFailed: true, PullFileDesired: true, PullFileSignatures: true}
+	for _, r := range hub.Reasons {
+		results[string(r)] = true
+	}
+	for _, m := range regexp.MustCompile(`(result|file)!?="([^"]*)"`).FindAllStringSubmatch(string(rules), -1) {
+		if !results[m[2]] {
+			t.Errorf("the rules compare %s with %q, a value status never writes", m[1], m[2])
+		}
 	}
 }

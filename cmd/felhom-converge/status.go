@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/hub"
 	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/status"
 	"github.com/felhom/felhom-converge/trust"
 )
@@ -97,7 +99,7 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 	default:
 		writeStepsText(w, now, r)
 	}
-	writeJournalHealthText(w, rep.Journal)
+	writeJournalHealthText(w, now, rep.Journal, rep.Lock)
 }
 
 func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
@@ -114,18 +116,33 @@ func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
 	}
 	switch p := d.Pull; {
 	case d.PullError != "":
-		fmt.Fprintf(w, "last pull:      unknown: %s\n", d.PullError)
+		fmt.Fprintf(w, "last pull:      unknown: %s\n", printable.Escape(d.PullError))
 	case p == nil:
 		fmt.Fprintln(w, "last pull:      none (no pull state beside the desired file)")
-	case p.LastError != "":
-		last := "never succeeded"
-		if !p.LastSuccess.IsZero() {
-			last = "last success " + stamp(p.LastSuccess) + " (" + ago(now, p.LastSuccess) + ")"
-		}
-		fmt.Fprintf(w, "last pull:      FAILED %s (%s): %s; %s\n", stamp(p.LastAttempt), ago(now, p.LastAttempt), p.LastError, last)
 	default:
-		fmt.Fprintf(w, "last pull:      ok %s (%s)\n", stamp(p.LastSuccess), ago(now, p.LastSuccess))
+		writePullText(w, now, "last pull:     ", p.LastAttempt, p.LastSuccess, p.LastError, p.LastReason)
+		if s := p.Signatures; s != nil {
+			writePullText(w, now, "signatures pull:", s.LastAttempt, s.LastSuccess, s.LastError, s.LastReason)
+		}
 	}
+}
+
+// writePullText is one pull's line. The error was cleaned by pull; it is
+// escaped again, for a state written by an older version.
+func writePullText(w io.Writer, now time.Time, label string, attempt, success time.Time, lastErr string, reason hub.Reason) {
+	if lastErr == "" {
+		fmt.Fprintf(w, "%s ok %s (%s)\n", label, stamp(success), ago(now, success))
+		return
+	}
+	last := "never succeeded"
+	if !success.IsZero() {
+		last = "last success " + stamp(success) + " (" + ago(now, success) + ")"
+	}
+	what := "FAILED"
+	if reason == hub.Interrupted {
+		what = "INTERRUPTED"
+	}
+	fmt.Fprintf(w, "%s %s %s (%s): %s; %s\n", label, what, stamp(attempt), ago(now, attempt), printable.Escape(lastErr), last)
 }
 
 func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
@@ -177,7 +194,17 @@ func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
 	}
 }
 
-func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
+func writeJournalHealthText(w io.Writer, now time.Time, h status.JournalHealth, lock status.LockState) {
+	switch l := lock; {
+	case l.Error != "":
+		fmt.Fprintf(w, "lock:           unknown: %s\n", l.Error)
+	case l.Held && l.PID > 0:
+		fmt.Fprintf(w, "lock:           held by pid %d%s since %s (%s): a run is in progress\n", l.PID, holderWhere(l), stamp(l.Since), ago(now, l.Since))
+	case l.Held:
+		fmt.Fprintln(w, "lock:           held: a run is in progress")
+	default:
+		fmt.Fprintln(w, "lock:           free (no run in progress)")
+	}
 	switch {
 	case h.Error != "":
 		fmt.Fprintf(w, "journal:        UNREADABLE: %s\n", h.Error)
@@ -198,10 +225,18 @@ func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
 	}
 	fmt.Fprintf(w, "journal:        %s, %s, %s (%d open), %s\n", h.Path, byteSize(h.Size), plural(h.Transactions, "transaction"), h.OpenTransactions, health)
 	if h.InFlight > 0 {
-		fmt.Fprintf(w, "  %s in flight: the next run recovers them first\n", plural(h.InFlight, "step"))
+		next := "the next run recovers them first"
+		switch {
+		case lock.Held:
+			next = "the run holding the lock is doing them"
+		case !h.Healthy:
+			next = "the next run refuses to start until the journal is repaired"
+		}
+		fmt.Fprintf(w, "  %s in flight: %s\n", plural(h.InFlight, "step"), next)
 	}
 	if h.Corrupt != "" {
 		fmt.Fprintf(w, "  %s\n", h.Corrupt)
+		fmt.Fprintln(w, "  apply and recover refuse to change the host until the journal is repaired")
 	}
 	if h.Lost != "" {
 		fmt.Fprintf(w, "  %s\n", h.Lost)
@@ -212,6 +247,21 @@ func writeJournalHealthText(w io.Writer, h status.JournalHealth) {
 	if t := h.TornSaved; t != nil {
 		fmt.Fprintf(w, "  an earlier torn tail (%s) was cut off and kept in %s (%s)\n", byteSize(t.Size), t.Path, stamp(t.Modified))
 	}
+}
+
+// holderWhere is " (uid U on HOST)" for a lock holder, as far as known.
+func holderWhere(l status.LockState) string {
+	var parts []string
+	if l.UID != nil {
+		parts = append(parts, fmt.Sprintf("uid %d", *l.UID))
+	}
+	if l.Host != "" {
+		parts = append(parts, "on "+l.Host)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (" + strings.Join(parts, " ") + ")"
 }
 
 func guestLabel(vmid int, name string) string {

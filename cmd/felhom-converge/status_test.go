@@ -1,0 +1,64 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/hub"
+	"github.com/felhom/felhom-converge/status"
+)
+
+// What status says about steps in flight depends on who will act on them:
+// the run holding the lock, the next run, or nobody until the journal is
+// repaired.
+func TestStatusSaysWhoActsOnStepsInFlight(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	uid := 107
+	inFlight := status.JournalHealth{Path: "/s/journal.log", Exists: true, InFlight: 2, Healthy: true}
+	corrupt := inFlight
+	corrupt.Healthy, corrupt.Corrupt = false, "journal.log: record at byte 812 is damaged"
+	for _, c := range []struct {
+		name string
+		h    status.JournalHealth
+		lock status.LockState
+		want []string
+	}{
+		{"held", inFlight, status.LockState{Held: true, PID: 4242, UID: &uid, Host: "pve1", Since: now.Add(-90 * time.Second)},
+			[]string{"lock:           held by pid 4242 (uid 107 on pve1) since 2026-12-01T11:58:30Z (1m ago): a run is in progress\n",
+				"  2 steps in flight: the run holding the lock is doing them\n"}},
+		{"free", inFlight, status.LockState{},
+			[]string{"lock:           free (no run in progress)\n", "  2 steps in flight: the next run recovers them first\n"}},
+		{"corrupt", corrupt, status.LockState{},
+			[]string{"CORRUPT\n", "  2 steps in flight: the next run refuses to start until the journal is repaired\n",
+				"  apply and recover refuse to change the host until the journal is repaired\n"}},
+		{"unknown", inFlight, status.LockState{Error: "lock: open /proc/locks: permission denied"},
+			[]string{"lock:           unknown: lock: open /proc/locks: permission denied\n"}},
+	} {
+		var b bytes.Buffer
+		writeJournalHealthText(&b, now, c.h, c.lock)
+		for _, w := range c.want {
+			if !strings.Contains(b.String(), w) {
+				t.Errorf("%s: no %q in\n%s", c.name, w, b.String())
+			}
+		}
+	}
+}
+
+// A pull error is printed escaped, also from a state an older version
+// wrote raw; an interrupted pull is not called a failure of the hub.
+func TestStatusPullLines(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	writeDesiredText(&b, now, &status.DesiredState{Path: "/d/host.hcl", Exists: true, Modified: now,
+		Pull: &hub.State{LastAttempt: now, LastError: "hub answered 500 \x1b[2J\u202e", LastReason: hub.HTTPStatus,
+			Signatures: &hub.SourceState{LastAttempt: now, LastError: "interrupted", LastReason: hub.Interrupted}}})
+	out := b.String()
+	if strings.ContainsAny(out, "\x1b\u202e") || !strings.Contains(out, `hub answered 500 \x1b[2J\u202e`) {
+		t.Errorf("not escaped:\n%s", out)
+	}
+	if !strings.Contains(out, "signatures pull: INTERRUPTED ") {
+		t.Errorf("interrupted signatures pull:\n%s", out)
+	}
+}
