@@ -52,6 +52,62 @@
 // damaged ([ErrNonceStoreCorrupt]), is an error from Decide, never an
 // acceptance.
 //
+// # Signature bundles
+//
+// A signature bundle ([Bundle]) carries signature requests, and their signatures once
+// signed, between hosts and the operator's workstation as one text file
+// that reads well in a Git diff: 'signatures pending' writes one on each
+// host, the bundles of many hosts are concatenated, 'signatures sign'
+// signs them all at once, and 'signatures install' or 'pull --signatures'
+// puts what verifies into each host's signatures directory.
+//
+// The format, version 1 ([ParseBundle] reads it, [Bundle.Marshal] writes it;
+// docs/reference.md has the same text):
+//
+//	felhom-converge signatures v1
+//
+//	--- guest.destroy-110-7285d9fd.req
+//	# host:  pve-demo
+//	# op:    guest.destroy
+//	# guest: 110 (legacy)
+//	# loses: destroys the guest and frees every volume it owns
+//	# plan:  ! guest.destroy 110 (legacy): destroys guest 110 (legacy) and frees its volume local-lvm:vm-110-disk-0 (host.hcl:7:11)
+//	# sign:  -n felhom-operational, before 2026-12-02T15:46:14Z
+//	felhom-converge request v1
+//	host: pve-demo
+//	op: guest.destroy
+//	guest: 110
+//	params: {"purge":true,"snapshots":[],"volumes":["local-lvm:vm-110-disk-0"]}
+//	nonce: 3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f
+//	not-after: 2026-12-02T15:46:14Z
+//	-----BEGIN SSH SIGNATURE-----
+//	U1NIU0lHAAAAAQAAADMAAAALc3NoLWVkMjU1MTkAAAAg...
+//	-----END SSH SIGNATURE-----
+//
+// Text is UTF-8 with LF line endings (a CR anywhere is refused), at most
+// MaxBundleSize bytes and MaxBundleEntries entries. Outside an entry a
+// line is empty, a comment (starting with "#"), or the version line
+// "felhom-converge signatures v1", which may appear again, so that bundles
+// concatenated with cat are a bundle. An entry is:
+//
+//  1. "--- NAME", where NAME is the request's file name, <id>.req: letters,
+//     digits and ._-+@,=: only, not starting with a dot, at most 255 bytes;
+//  2. comment lines (starting with "#"): the readable header. It is for
+//     people and never trusted: 'signatures sign' shows what it reads from
+//     the request itself, and the header only as what the host says;
+//  3. the request statement, verbatim: every line up to the first line
+//     that is empty, starts with "--- ", is the version line or the
+//     signature's BEGIN line, each ending in LF; at least one line, at most MaxRequestSize bytes.
+//     (A request statement has no empty line.)
+//  4. optionally the signature as ssh-keygen -Y sign writes it: the
+//     "-----BEGIN SSH SIGNATURE-----" line through the
+//     "-----END SSH SIGNATURE-----" line, at most MaxSignatureSize bytes;
+//  5. then an empty line, the next "--- " line, the version line, or the
+//     end of the text.
+//
+// A name may appear twice only with the same request (and signature, when
+// both are signed); the copies count once. Entries keep their order.
+//
 // # Stricter than ssh-keygen
 //
 // On purpose, and nowhere looser: SHA-1 "ssh-rsa" signatures, bytes after
