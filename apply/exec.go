@@ -3,6 +3,8 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/felhom/felhom-converge/journal"
@@ -203,7 +205,7 @@ func (g liveGuest) rootStorage(vmid int) (string, error) {
 // Proxmox echoes into task logs unquoted: no step that backs it up runs
 // until they are fixed.
 func (g liveGuest) unsafeMountPath(vmid int) error {
-	for _, k := range sortedKeys(g.effective) {
+	for _, k := range slices.Sorted(maps.Keys(g.effective)) {
 		if !plan.MountKey(k) {
 			continue
 		}

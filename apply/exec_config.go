@@ -3,7 +3,9 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
@@ -26,7 +28,7 @@ func (e guestSet) check(ctx context.Context, x *stepRun) error {
 	if err != nil {
 		return err
 	}
-	for _, k := range sortedKeys(e.p.Set) {
+	for _, k := range slices.Sorted(maps.Keys(e.p.Set)) {
 		switch {
 		case ops.PlainConfigKey(k) || plan.NetKey(k):
 		case plan.MountKey(k):

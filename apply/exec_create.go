@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/felhom/felhom-converge/ops"
@@ -23,7 +24,7 @@ func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 	} else if !proxmox.IsNotFound(err) {
 		return fmt.Errorf("read guest %d: %w", v, err)
 	}
-	for _, k := range sortedKeys(e.p.Config) {
+	for _, k := range slices.Sorted(maps.Keys(e.p.Config)) {
 		switch {
 		case ops.PlainConfigKey(k), plan.NetKey(k), k == "unprivileged":
 		case k == "rootfs" || plan.MountKey(k):

@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -171,7 +172,7 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 type rebuild struct{ p ops.GuestRebuildParams }
 
 func (e rebuild) check(ctx context.Context, x *stepRun) error {
-	for _, k := range sortedKeys(e.p.Change) {
+	for _, k := range slices.Sorted(maps.Keys(e.p.Change)) {
 		switch v := e.p.Change[k]; {
 		case k == "unprivileged" && (v == "0" || v == "1"):
 		case k == "rootfs":
@@ -261,7 +262,7 @@ func (x *stepRun) findUnused(ctx context.Context, volume, slot string) (string, 
 	if err != nil {
 		return "", "", err
 	}
-	for _, k := range sortedKeys(g.current) {
+	for _, k := range slices.Sorted(maps.Keys(g.current)) {
 		if plan.UnusedKey(k) && g.current[k] == volume {
 			if slot != "" && slot != k {
 				return "", "", fmt.Errorf("guest %d: volume %s is now in %s, not %s; not freed (plan again)", v, volume, k, slot)

@@ -344,12 +344,3 @@ func guestPtr(v int) *int {
 func (o *Options) warnf(format string, args ...any) {
 	fmt.Fprintf(o.Out, "warning: "+format+"\n", args...)
 }
-
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}

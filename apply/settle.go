@@ -3,6 +3,8 @@ package apply
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,7 +91,7 @@ func settleSync(ctx context.Context, o *Options, in journal.Intent) journal.Resu
 			return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("the config write did not take effect (%s is still set); the next plan looks again", k)}
 		}
 	}
-	for _, k := range sortedKeys(set) {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		if !sameValue(k, set[k], cfg.Values[k]) {
 			return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("the config write did not take effect (%s differs); the next plan looks again", k)}
 		}

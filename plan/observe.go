@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -300,7 +302,7 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 			}
 		}
 	}
-	for _, s := range sortedKeys(archiveStores) {
+	for _, s := range slices.Sorted(maps.Keys(archiveStores)) {
 		if s == "" {
 			continue
 		}
@@ -319,7 +321,7 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 			live.Archives[it.VolID] = it
 		}
 	}
-	for _, s := range sortedKeys(volumeStores) {
+	for _, s := range slices.Sorted(maps.Keys(volumeStores)) {
 		items, err := api.StorageContent(ctx, s, "", 0)
 		live.Requests++
 		if err != nil {
@@ -354,15 +356,6 @@ func storageOf(volid string) string {
 		return ""
 	}
 	return s
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // missingStorage reports an error that says the storage does not exist

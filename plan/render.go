@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -225,7 +227,7 @@ func (s Step) headline() string {
 	case ops.GuestRebuild:
 		var change map[string]string
 		_ = json.Unmarshal(p["change"], &change)
-		return "changes " + strings.Join(sortedKeys(change), ", ")
+		return "changes " + strings.Join(slices.Sorted(maps.Keys(change)), ", ")
 	}
 	if s.Destructive() {
 		return ""

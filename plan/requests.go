@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/felhom/felhom-converge/trust"
@@ -100,7 +102,7 @@ func (p *Plan) AttachRequests(o RequestOptions) error {
 // findRequest returns the unexpired, unspent request in existing bound to
 // action that no other step of this plan has claimed.
 func findRequest(existing map[string]trust.Request, claimed map[string]bool, spent func(string) bool, action trust.Action, now time.Time) (trust.Request, bool) {
-	ids := sortedKeys(existing)
+	ids := slices.Sorted(maps.Keys(existing))
 	for _, id := range ids {
 		r := existing[id]
 		if claimed[id] {

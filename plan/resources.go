@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -56,7 +58,7 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 	for _, v := range sortedVMIDs(bridges, storages) {
 		for _, b := range uniq(bridges[v]) {
 			if !haveBridge[b] {
-				bad[v] = fmt.Sprintf("bridge %s does not exist on node %s; the node's bridges are %s", b, p.Node, orNone(sortedKeys(haveBridge)))
+				bad[v] = fmt.Sprintf("bridge %s does not exist on node %s; the node's bridges are %s", b, p.Node, orNone(slices.Sorted(maps.Keys(haveBridge))))
 			}
 		}
 		for _, s := range uniq(storages[v]) {

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -65,7 +67,7 @@ func (d *guestDiff) update() {
 	}
 	if s := d.backupOffStep(); s != nil {
 		if s.RestartNeeded {
-			d.restart = append(d.restart, sortedKeys(d.backupOff)...)
+			d.restart = append(d.restart, slices.Sorted(maps.Keys(d.backupOff))...)
 		}
 		config = append(config, d.add(*s).ID)
 	}
@@ -115,7 +117,7 @@ func (d *guestDiff) rebuild(change map[string]string, changes []Change) {
 	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestRebuild, ops.GuestRebuildParams{
 		Change: change, Replaced: r, BackupStorage: "local"})
 	s.Changes = changes
-	s.Reason = "backs the guest up and restores it with " + strings.Join(sortedKeys(change), " and ") +
+	s.Reason = "backs the guest up and restores it with " + strings.Join(slices.Sorted(maps.Keys(change)), " and ") +
 		" changed, replacing " + volumeList(vols) + snapshotsLost(snaps)
 	s.Safety = "the backup it restores from is kept"
 	if u := r.Unprotected; len(u) > 0 {
@@ -240,7 +242,7 @@ func (d *guestDiff) networks(set map[string]string, del *[]string, changes *[]Ch
 			*changes = append(*changes, c)
 		}
 	}
-	for _, name := range sortedKeys(live) {
+	for _, name := range slices.Sorted(maps.Keys(live)) {
 		if !declared[name] {
 			*del = append(*del, live[name].Slot)
 			*changes = append(*changes, Change{Field: "network " + name, Old: d.lg.Effective[live[name].Slot], Note: "removed"})
@@ -305,7 +307,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			*restart = append(*restart, lm.Slot)
 		}
 	}
-	for _, path := range sortedKeys(live) {
+	for _, path := range slices.Sorted(maps.Keys(live)) {
 		if declared[path] {
 			continue
 		}
@@ -354,7 +356,7 @@ func (d *guestDiff) backupOffStep() *Step {
 	s := d.b.newStep(d.g.VMID, d.g.Name, ops.GuestSet, ops.GuestSetParams{Set: d.backupOff})
 	s.Class = ops.Destructive
 	var vols []string
-	for _, slot := range sortedKeys(d.backupOff) {
+	for _, slot := range slices.Sorted(maps.Keys(d.backupOff)) {
 		vols = append(vols, volumeOf(d.lg.Effective[slot]))
 	}
 	s.Reason = "turns backup off for " + strings.Join(vols, ", ") + ": every later backup of the guest leaves its data out"
@@ -505,7 +507,7 @@ func copyProps(ps map[string]string) map[string]string {
 // anyone but root@pam.
 func rootOnlyFeature(have, want string) string {
 	a, b := featuresOf(have), featuresOf(want)
-	for _, k := range sortedKeys(mergeKeys(a, b)) {
+	for _, k := range slices.Sorted(maps.Keys(mergeKeys(a, b))) {
 		if k != "nesting" && a[k] != b[k] {
 			return k
 		}

@@ -2,7 +2,9 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -208,7 +210,7 @@ func propertyString(first string, ps map[string]string) string {
 			parts = append(parts, second+"="+v)
 		}
 	}
-	for _, k := range sortedKeys(ps) {
+	for _, k := range slices.Sorted(maps.Keys(ps)) {
 		if k != first && k != second {
 			parts = append(parts, k+"="+ps[k])
 		}

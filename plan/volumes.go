@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"maps"
 	"slices"
 	"strings"
 
@@ -51,7 +52,7 @@ func OwnedVolumes(configs ...map[string]string) []string {
 			}
 		}
 	}
-	vols := sortedKeys(seen)
+	vols := slices.Sorted(maps.Keys(seen))
 	if vols == nil {
 		vols = []string{}
 	}
@@ -76,7 +77,7 @@ func CoveredVolumes(current map[string]string) []string {
 			seen[m.Volume] = true
 		}
 	}
-	return sortedKeys(seen)
+	return slices.Sorted(maps.Keys(seen))
 }
 
 // Uncovered lists, sorted, the volumes of owned that covered lacks.
