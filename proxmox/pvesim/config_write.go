@@ -41,10 +41,40 @@ func checkDigest(r *request, g *guest) error {
 	return nil
 }
 
-func randomMAC() string {
-	var b [3]byte
-	rand.Read(b[:])
-	return fmt.Sprintf("BC:24:11:%02X:%02X:%02X", b[0], b[1], b[2])
+// randomMAC is random_ether_addr with Proxmox's prefix BC:24:11, drawn
+// again while a guest of the node has it (Proxmox leaves a clash to
+// chance; 24 random bits make one likely among a few thousand guests).
+func (st *state) randomMAC() string {
+	used := map[string]bool{}
+	note := func(c map[string]string) {
+		for k, v := range c {
+			if netKeyPattern.MatchString(k) {
+				if ps, err := parseNet(v); err == nil {
+					used[strings.ToUpper(ps["hwaddr"])] = true
+				}
+			}
+		}
+	}
+	for _, g := range st.Guests {
+		note(g.Conf)
+		note(g.Pending)
+		for _, sn := range g.Snapshots {
+			note(sn.Conf)
+		}
+	}
+	if st.issuedMACs == nil {
+		st.issuedMACs = map[string]bool{}
+	}
+	for {
+		var b [3]byte
+		rand.Read(b[:])
+		// Also unlike one drawn for a guest not written yet (two
+		// interfaces of one new CT).
+		if mac := fmt.Sprintf("BC:24:11:%02X:%02X:%02X", b[0], b[1], b[2]); !used[mac] && !st.issuedMACs[mac] {
+			st.issuedMACs[mac] = true
+			return mac
+		}
+	}
 }
 
 // configChange is one PUT config request: keys to set, delete and revert.
@@ -344,7 +374,7 @@ func (s *Sim) applyPending(g *guest, sel map[string]bool, errs map[string]string
 			v = nv
 		case netKeyPattern.MatchString(k):
 			ps, _ := parseNet(v)
-			v = printNet(normalizeNet(ps))
+			v = printNet(s.st.normalizeNet(ps))
 		}
 		g.Conf[k] = v
 		delete(g.Pending, k)
@@ -396,9 +426,9 @@ func (s *Sim) applyMount(g *guest, k, v string, allocated *[]string) (string, er
 
 // normalizeNet is parse_lxc_network: type veth, and a random MAC when
 // none is given.
-func normalizeNet(ps propString) propString {
+func (st *state) normalizeNet(ps propString) propString {
 	if ps["hwaddr"] == "" {
-		ps["hwaddr"] = randomMAC()
+		ps["hwaddr"] = st.randomMAC()
 	} else {
 		ps["hwaddr"] = strings.ToUpper(ps["hwaddr"])
 	}

@@ -254,10 +254,7 @@ func finishCreate(s *Sim, t *task) (int, error) {
 		return 0, createFailure(t, err)
 	}
 	if p["existed"] == "true" {
-		for _, vol := range guestVolumes(g) {
-			s.freeVolume(vol)
-			t.logf("  Logical volume \"%s\" successfully removed.", volName(vol))
-		}
+		s.destroyVolumes(t, g)
 		g.Snapshots = nil
 		g.Pending, g.PendingDelete = nil, nil
 	}
@@ -297,9 +294,7 @@ func abortCreate(s *Sim, t *task) {
 	if g == nil {
 		return
 	}
-	for _, vol := range guestVolumes(g) {
-		s.freeVolume(vol)
-	}
+	s.destroyVolumes(t, g)
 	delete(s.st.Guests, vmid)
 }
 
@@ -341,6 +336,16 @@ func templateConfig(t *task) (conf, mounts map[string]string) {
 func (s *Sim) recoverConfig(t *task, g *guest, arch *volume) (conf, mounts map[string]string, warnings int, err error) {
 	p := t.Params
 	t.logf("recovering backed-up configuration from '%s'", p["ostemplate"])
+	// Before any disk is made, every interface taken from the archive
+	// needs SDN.Use on its bridge (check_bridge_access).
+	for _, k := range sortedKeys(arch.Conf) {
+		if !netKeyPattern.MatchString(k) || p[k] != "" {
+			continue
+		}
+		if ps, err := parseNet(arch.Conf[k]); err == nil && ps["bridge"] != "" && !s.st.privs(t.User, bridgePath(ps))["SDN.Use"] {
+			return nil, nil, 0, permError(bridgePath(ps), "SDN.Use")
+		}
+	}
 	conf, mounts = map[string]string{}, map[string]string{}
 	for k, v := range p {
 		switch {
@@ -376,8 +381,8 @@ func (s *Sim) recoverConfig(t *task, g *guest, arch *volume) (conf, mounts map[s
 			if perr != nil {
 				return nil, nil, 0, perr
 			}
-			ps["hwaddr"] = randomMAC()
-			conf[k] = printNet(normalizeNet(ps))
+			ps["hwaddr"] = s.st.randomMAC()
+			conf[k] = printNet(s.st.normalizeNet(ps))
 		default:
 			if _, given := conf[k]; !given {
 				conf[k] = v
@@ -426,7 +431,7 @@ func (s *Sim) createDisks(t *task, conf, mounts map[string]string) (map[string]s
 			if err != nil {
 				return nil, nil, err
 			}
-			out[k] = printNet(normalizeNet(ps))
+			out[k] = printNet(s.st.normalizeNet(ps))
 		case k == "tags":
 			out[k], _ = normalizeTags(v)
 		case k == "description":

@@ -57,10 +57,7 @@ func finishDestroy(s *Sim, t *task) (int, error) {
 		return 0, err
 	}
 	vmid := g.VMID
-	for _, vol := range guestVolumes(g) {
-		s.freeVolume(vol)
-		t.logf("  Logical volume \"%s\" successfully removed.", volName(vol))
-	}
+	s.destroyVolumes(t, g)
 	if t.Params["destroy-unreferenced-disks"] == "1" {
 		for _, st := range s.st.Storages {
 			ids := make([]string, 0)

@@ -17,6 +17,11 @@ func hResize(r *request) (any, error) {
 	if err := g.checkLock(); err != nil {
 		return nil, err
 	}
+	// check_ct_modify_config_perm is given {disk => ...}: "disk" is no
+	// config key it knows, so it demands VM.Config.Options.
+	if err := r.check(vmPath(vmid), "VM.Config.Options"); err != nil {
+		return nil, err
+	}
 	if err := checkDigest(r, g); err != nil {
 		return nil, err
 	}

@@ -64,22 +64,28 @@
 //     free vmid, permissions, cluster resources (with pvestatd's lag), the
 //     LXC list, status/current, config (pending overlaid, current=1,
 //     snapshot=NAME with its snaptime), pending (digest row included),
-//     snapshots, storage.cfg, storage status and content, prune dry runs,
-//     tasks (list, status, log).
+//     snapshots, interfaces of a running CT (PVE 8.1), storage.cfg,
+//     storage status and content, prune dry runs, tasks (list, status,
+//     log; the log of an unknown task is Proxmox's one-line object).
 //   - Create from a template and restore from a vzdump archive: the
 //     archive's config merged with the given keys (unique=1 takes every
 //     interface from the archive with new MACs, ignoring the given ones),
 //     volumes allocated in the order rootfs, mp0, mp1, ..., storage-only
 //     restores, restore over an existing CT (force=1) that allocates the
 //     new volumes before destroying the old ones and deletes the CT's
-//     config on a later failure, VM.Allocate for a change to privileged.
+//     config on a later failure, VM.Allocate for a change to privileged,
+//     SDN.Use on the bridge of each interface taken from the archive.
+//     Destroy and restore over free the volumes of the current config and
+//     the pending section only: a volume only a snapshot references, or
+//     one of another guest, stays. Random MACs never repeat one of the
+//     node's.
 //   - start=1 on create, restore and rollback ends that task and forks a
 //     separate vzstart task, which can fail on its own.
 //   - Start (pending applied first, bridges and mount volumes checked),
 //     stop, shutdown (refused under any lock), reboot (stops whatever the
 //     lock, then the prestart hook refuses to start a CT locked other than
 //     "mounted": it ends stopped with its pending changes applied),
-//     destroy, resize (grow only), move_volume (stopped CTs, same guest),
+//     destroy, resize (grow only; VM.Config.Options too), move_volume (stopped CTs, same guest),
 //     snapshots (create, delete, rollback with ZFS's newest-only rule,
 //     description), vzdump (modes, stop mode for a stopped CT, archive
 //     names in local time, notes, protected, retention pruning with

@@ -79,7 +79,7 @@ func (s *Sim) hotplugNet(g *guest, k, raw string, write func()) (string, error) 
 	if ps["bridge"] == "" {
 		return "", fmt.Errorf("unable to get bridge setting")
 	}
-	nw := normalizeNet(ps)
+	nw := s.st.normalizeNet(ps)
 	set := func(p propString) { g.Conf[k] = printNet(p) }
 	// hotplug_net writes what it plugged: no addresses yet.
 	plugged := func() propString {

@@ -54,9 +54,10 @@ func clearLockOp(s *Sim, t *task) {
 	}
 }
 
-// guestVolumes lists the storage volumes a guest owns (rootfs, mpN,
-// unusedN, current and in snapshots and pending).
-func guestVolumes(g *guest) []string {
+// ownedVolumes is what destroy_lxc_container frees: the volumes of
+// rootfs, mpN and unusedN in the current config and in the pending
+// section, each once. Volumes only snapshots still reference stay behind.
+func ownedVolumes(g *guest) []string {
 	seen := map[string]bool{}
 	var out []string
 	add := func(c map[string]string) {
@@ -77,11 +78,25 @@ func guestVolumes(g *guest) []string {
 	}
 	add(g.Conf)
 	add(g.Pending)
-	for _, sn := range g.Snapshots {
-		add(sn.Conf)
-	}
 	sort.Strings(out)
 	return out
+}
+
+// destroyVolumes frees g's own volumes as destroy_lxc_container does,
+// through delete_mountpoint_volume: a volume of another guest is left
+// alone with a warning.
+func (s *Sim) destroyVolumes(t *task, g *guest) {
+	for _, vol := range ownedVolumes(g) {
+		st, v := s.st.volume(vol)
+		if v != nil && v.VMID != g.VMID {
+			t.logf("ignore deletion of '%s', CT %d isn't the owner!", vol, g.VMID)
+			continue
+		}
+		s.freeVolume(vol)
+		if st != nil && st.thin() {
+			t.logf("  Logical volume \"%s\" successfully removed.", volName(vol))
+		}
+	}
 }
 
 func volName(volid string) string {

@@ -152,10 +152,27 @@ func hTaskStatus(r *request) (any, error) {
 	return e, nil
 }
 
+// hTaskLog is read_task_log: the caller must own the task its UPID names
+// or hold Sys.Audit on the node; the log of a task the node does not know
+// is one line saying its file cannot be opened (dump_logfile returns it
+// as a single object, not a list).
 func hTaskLog(r *request) (any, error) {
-	t, err := r.taskFor()
+	raw := r.vars["upid"]
+	u, err := proxmox.ParseUPID(raw)
 	if err != nil {
-		return nil, err
+		return nil, param1Error("upid", "unable to parse worker upid")
+	}
+	if u.User != r.tokenID && !r.has("/nodes/"+r.s.st.Node, "Sys.Audit") {
+		return nil, permError("/nodes/"+r.s.st.Node, "Sys.Audit")
+	}
+	t := r.s.st.task(raw)
+	if t == nil {
+		if r.params["download"] == "1" {
+			return nil, failf("Could not open file '/var/log/pve/tasks/%X/%s' - No such file or directory", u.StartTime.Unix()&0xf, raw)
+		}
+		one := 1
+		r.total = &one
+		return map[string]any{"n": 1, "t": "unable to open file - No such file or directory"}, nil
 	}
 	if r.params["download"] == "1" && (r.params["start"] != "" || r.params["limit"] != "") {
 		return nil, param1Error("download", "option conflicts with option 'start'")

@@ -105,6 +105,7 @@ func buildRoutes() []*route {
 			"current": boolean(), "snapshot": configID().opt()}), handle: hConfigGet},
 		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/config", perm: needVMAny(configPrivs...), schema: updateSchema, flock: waitConfigLock, handle: hConfigPut},
 		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/pending", perm: needVM("VM.Audit"), schema: props(ct, nil), handle: hPending},
+		{method: "GET", tmpl: "/nodes/{node}/lxc/{vmid}/interfaces", perm: needVM("VM.Audit"), schema: props(ct, nil), handle: hInterfaces},
 		{method: "PUT", tmpl: "/nodes/{node}/lxc/{vmid}/resize", perm: needVM("VM.Config.Disk"), schema: props(ct, map[string]pdef{
 			"disk": checked(checkDiskKey), "size": sizeArgDef(), "digest": strMax(40).opt()}), handle: hResize},
 		{method: "POST", tmpl: "/nodes/{node}/lxc/{vmid}/move_volume", perm: needVM("VM.Config.Disk"), schema: props(ct, map[string]pdef{

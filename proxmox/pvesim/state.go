@@ -38,6 +38,8 @@ type state struct {
 	Mounts   []string       `json:"mounts,omitempty"` // mounted paths is_mountpoint storages look for
 	Guests   map[int]*guest `json:"guests"`
 	Tasks    []*task        `json:"tasks"`
+
+	issuedMACs map[string]bool // random MACs drawn by this process
 }
 
 // user is a Proxmox user with its ACL: path → privileges granted there.
