@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,10 @@ type Audit struct {
 	mu   sync.Mutex
 	path string
 	open func() (*os.File, error)
+	// RotateAt and Keep bound the file (0: AuditRotateAt, AuditKeep).
+	RotateAt int64
+	Keep     int
+	repaired bool // the last line was checked (repairTail) before the first append
 	// Logger receives one record per entry (nil: none).
 	Logger *slog.Logger
 	// Observe, if set, is called with each entry once it is logged (the
@@ -107,18 +112,9 @@ func (a *Audit) Write(e AuditEntry) error {
 	if a.Observe != nil {
 		a.Observe(e)
 	}
-	var f *os.File
-	if a.open != nil {
-		f, err = a.open()
-	} else {
-		f, err = os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
-	}
+	f, err := a.openFile(int64(len(line) + 1))
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return fmt.Errorf("audit: %s is not a regular file", a.path)
 	}
 	if _, err := f.Write(append(line, '\n')); err != nil {
 		f.Close()
@@ -129,6 +125,66 @@ func (a *Audit) Write(e AuditEntry) error {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return f.Close()
+}
+
+// openFile opens the audit log for an append of n bytes: its last line
+// made whole first (once), and rotated when the append would take it past
+// RotateAt. A rotation that fails is logged, and the entry appended all
+// the same: the audit trail matters more than its bound.
+func (a *Audit) openFile(n int64) (*os.File, error) {
+	f, size, err := a.openOnce()
+	if err != nil {
+		return nil, err
+	}
+	if !a.repaired {
+		cut, err := repairTail(a.path, f)
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", a.path, err)
+		}
+		a.repaired = true
+		if cut != "" {
+			a.warn("audit: " + cut)
+			if fi, err := f.Stat(); err == nil {
+				size = fi.Size()
+			}
+		}
+	}
+	rotateAt, keep := cmp.Or(a.RotateAt, AuditRotateAt), cmp.Or(a.Keep, AuditKeep)
+	if size == 0 || size+n <= rotateAt {
+		return f, nil
+	}
+	f.Close()
+	if err := rotate(a.path, keep); err != nil {
+		a.warn(fmt.Sprintf("audit: rotate %s: %v; appending to it", a.path, err))
+	}
+	f, _, err = a.openOnce()
+	return f, err
+}
+
+func (a *Audit) openOnce() (*os.File, int64, error) {
+	var f *os.File
+	var err error
+	if a.open != nil {
+		f, err = a.open()
+	} else {
+		f, err = os.OpenFile(a.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s is not a regular file", a.path)
+	}
+	return f, fi.Size(), nil
+}
+
+func (a *Audit) warn(msg string) {
+	if a.Logger != nil {
+		a.Logger.Warn(msg)
+	}
 }
 
 // Log record messages of audit entries.

@@ -68,5 +68,8 @@
 // Apply writes package journal's records directly. The audit log,
 // STATE_DIR/audit.jsonl, gets one fsynced JSON line per gate decision and
 // per executed call; a destructive step whose acceptance cannot be audited
-// does not run.
+// does not run. Before its first append an Audit cuts off a last line a
+// crash tore (keeping the bytes in audit.jsonl.torn), so no entry is
+// glued onto it; past AuditRotateAt the file is rotated to audit.jsonl.1
+// (up to AuditKeep old files).
 package apply
