@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 // hostData is what a step may not lose without a signature: every guest,
@@ -225,4 +229,108 @@ func TestHostileStepsWithoutASignatureLoseNothing(t *testing.T) {
 	if l := lost(before, e.hostData()); len(l) > 0 {
 		t.Fatalf("backup.create lost %v", l)
 	}
+}
+
+// clock is a settable clock for the simulator: time.Now moved by off.
+type clock struct{ off atomic.Int64 }
+
+func (c *clock) now() time.Time { return time.Now().Add(time.Duration(c.off.Load())) }
+
+func (c *clock) set(at time.Time) { c.off.Store(int64(time.Until(at))) }
+
+// wait runs a task to its end.
+func (e *env) wait(upid proxmox.UPID, err error) {
+	e.t.Helper()
+	if err == nil {
+		err = e.client.WaitTask(context.Background(), upid, e.opts.Wait)
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// The tool's safety backup and safety snapshot, replaced by a customer's
+// object of the same name (an archive made in the same second with other
+// content; a snapshot deleted and taken again), are the customer's:
+// housekeeping after safety.keep leaves both alone and drops its records.
+func TestHousekeepingLeavesACustomersObjectOfTheToolsName(t *testing.T) {
+	var clk clock
+	sim, err := pvesim.New(pvesim.Options{TaskDuration: 5 * time.Millisecond, ResourcesLag: -1, Clock: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := envFor(t, sim)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	e.opts.Safety.Keep = 7 * 24 * time.Hour
+	ctx := context.Background()
+
+	// A signed restore over guest 101 takes a safety backup first; a
+	// signed rollback of guest 100 to its newest snapshot a safety
+	// snapshot.
+	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"local:backup/vzdump-lxc-101-2026_11_26-02_15_41.tar.zst","volumes":`+e.volumesOf(101)+`,"snapshots":[]}`)
+	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"snapshot":"pre-upgrade"}`)
+	res := e.run(ro, rb)
+	sign(outcome(t, res, ro.ID, apply.OutcomePending).Request)
+	sign(outcome(t, res, rb.ID, apply.OutcomePending).Request)
+	res = e.run(ro, rb)
+	outcome(t, res, ro.ID, apply.OutcomeDone)
+	outcome(t, res, rb.ID, apply.OutcomeDone)
+	backups, snaps := e.journal.ToolBackups(), e.journal.ToolSnapshots()
+	if len(backups) != 1 || len(snaps) != 1 {
+		t.Fatalf("recorded safety backups %v, snapshots %v", backups, snaps)
+	}
+	tb, ts := backups[0], snaps[0]
+
+	// The customer of guest 101 deletes the safety backup, grows its
+	// rootfs and backs the guest up in the same second: an archive of the
+	// same name, other content.
+	e.wait(e.client.DeleteVolume(ctx, tb.VolID))
+	e.wait(e.client.Resize(ctx, 101, "rootfs", "+1G", ""))
+	clk.set(tb.Created)
+	e.wait(e.client.Vzdump(ctx, 101, proxmox.VzdumpOptions{Storage: "local", Mode: "snapshot", PruneBackups: "keep-all=1"}))
+	clk.set(time.Now())
+	theirs, found, err := lookup(ctx, e, tb.VolID)
+	if err != nil || !found || int64(theirs.CTime) != tb.Created.Unix() || int64(theirs.Size) == tb.Size {
+		t.Fatalf("the customer's archive %+v (found %v, %v); the tool's was %+v", theirs, found, err, tb)
+	}
+	// The customer of guest 100 deletes the safety snapshot and takes one
+	// of the same name a second later.
+	e.wait(e.client.DeleteSnapshot(ctx, 100, ts.Name))
+	time.Sleep(time.Until(time.Unix(ts.SnapTime+1, 0)))
+	e.wait(e.client.Snapshot(ctx, 100, ts.Name, "mine"))
+
+	e.opts.Now = func() time.Time { return time.Now().Add(8 * 24 * time.Hour) }
+	res = e.run()
+	for _, s := range res.Steps {
+		if strings.HasPrefix(s.ID, "housekeeping-") && s.Outcome == apply.OutcomeDone {
+			t.Errorf("housekeeping removed %s: %s", s.ID, s.Message)
+		}
+	}
+	if _, found, _ := lookup(ctx, e, tb.VolID); !found {
+		t.Error("housekeeping deleted the customer's archive")
+	}
+	list, err := e.client.ListSnapshots(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, s := range list {
+		kept = kept || s.Name == ts.Name
+	}
+	if !kept {
+		t.Error("housekeeping deleted the customer's snapshot")
+	}
+	if len(e.journal.ToolBackups()) != 0 || len(e.journal.ToolSnapshots()) != 0 {
+		t.Errorf("records of objects that are not the tool's are kept: %v %v", e.journal.ToolBackups(), e.journal.ToolSnapshots())
+	}
+}
+
+func lookup(ctx context.Context, e *env, volid string) (proxmox.StorageItem, bool, error) {
+	items, err := e.client.StorageContent(ctx, "local", "backup", 0)
+	for _, it := range items {
+		if it.VolID == volid {
+			return it, true, err
+		}
+	}
+	return proxmox.StorageItem{}, false, err
 }
