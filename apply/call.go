@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
@@ -38,6 +39,28 @@ type journalError struct{ err error }
 
 func (e journalError) Error() string { return "journal: " + e.err.Error() }
 func (e journalError) Unwrap() error { return e.err }
+
+// settledError is a call answered with an error and then settled from
+// the host: the terminal status says what really happened.
+type settledError struct {
+	status journal.Status
+	msg    string
+	err    error
+}
+
+func (e *settledError) Error() string { return fmt.Sprintf("%v (%s: %s)", e.err, e.status, e.msg) }
+func (e *settledError) Unwrap() error { return e.err }
+
+// lockRefused reports a call Proxmox refused because the guest was locked
+// (by a backup, a snapshot, another tool) and that never took effect: it
+// may be made again once the lock is gone.
+func lockRefused(err error) bool {
+	var se *settledError
+	if errors.As(err, &se) && se.status == journal.StatusAborted {
+		return strings.Contains(se.err.Error(), "is locked")
+	}
+	return refusedBeforeAction(err) && strings.Contains(err.Error(), "is locked")
+}
 
 // refusedBeforeAction reports an answer that shows Proxmox refused the
 // call before acting: a 4xx (bad parameter, permission, not found). Any
@@ -76,7 +99,7 @@ func invoke(ctx context.Context, o *Options, in journal.Intent, c call, ok journ
 		if r.Status == ok {
 			return found, finish(o, in, r, nil)
 		}
-		return found, finish(o, in, r, fmt.Errorf("%v (%s: %s)", err, r.Status, r.Error))
+		return found, finish(o, in, r, &settledError{status: r.Status, msg: r.Error, err: err})
 	}
 	if err := o.Journal.Append(journal.TaskStarted{Txn: in.Txn, Action: in.Action, UPID: upid.String()}); err != nil {
 		return upid, journalError{err}
@@ -111,7 +134,7 @@ func invokeSync(ctx context.Context, o *Options, in journal.Intent, c call, ok j
 		r.Status = ok
 		return finish(o, in, r, nil)
 	}
-	return finish(o, in, r, fmt.Errorf("%v (%s: %s)", err, r.Status, r.Error))
+	return finish(o, in, r, &settledError{status: r.Status, msg: r.Error, err: err})
 }
 
 // finish writes a call's terminal record and returns callErr, or the
@@ -153,10 +176,17 @@ func conclude(ctx context.Context, o *Options, in journal.Intent, upid proxmox.U
 // run that made it, or recovery after a crash). A trailing call (the
 // start after a rollback) is its own follow-up, not part of the job.
 func recordJobDone(o *Options, in journal.Intent) error {
-	if in.Job == "" || strings.Contains(in.Action, "#") || o.Journal.JobDone(in.Job) {
+	if in.Job == "" || !mainCall(in.Action) || o.Journal.JobDone(in.Job) {
 		return nil
 	}
 	return o.Journal.Append(journal.JobDone{Txn: in.Txn, Job: in.Job})
+}
+
+// mainCall reports whether a call id is its step's main call: the step's
+// id, or its id with the "#retryN" of a call made again after a lock.
+func mainCall(action string) bool {
+	_, suffix, ok := strings.Cut(action, "#")
+	return !ok || strings.HasPrefix(suffix, "retry") && !strings.Contains(suffix, "#")
 }
 
 // waitOutcome waits for a task and turns its end into a terminal record;
@@ -209,12 +239,24 @@ func (x *stepRun) intentFor(c call) (journal.Intent, error) {
 
 // do makes one call of the step and audits its outcome.
 func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
-	in, err := x.intentFor(c)
-	if err != nil {
-		return proxmox.UPID{}, err
+	var upid proxmox.UPID
+	var in journal.Intent
+	var err error
+	suffix := c.suffix
+	for attempt := 1; ; attempt++ {
+		if in, err = x.intentFor(c); err != nil {
+			return proxmox.UPID{}, err
+		}
+		x.calls++
+		upid, err = invoke(ctx, x.o, in, c, journal.StatusOK)
+		// A guest locked by someone else (a backup job, say) is waited
+		// for, and the call made again under its own record: the first
+		// never took effect.
+		if !lockRefused(err) || attempt > lockRetries || !x.waitUnlocked(ctx) {
+			break
+		}
+		c.suffix = fmt.Sprintf("%s#retry%d", suffix, attempt)
 	}
-	x.calls++
-	upid, err := invoke(ctx, x.o, in, c, journal.StatusOK)
 	if !upid.IsZero() {
 		x.lastUPID = upid.String()
 	}
@@ -233,6 +275,34 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 		x.o.warnf("%v", aerr)
 	}
 	return upid, err
+}
+
+// lockRetries bounds how often a call refused for a guest lock is made
+// again, each after the lock was seen gone.
+const lockRetries = 3
+
+// waitUnlocked waits until the guest has no lock, up to LockWait; it
+// reports whether the lock is gone.
+func (x *stepRun) waitUnlocked(ctx context.Context) bool {
+	deadline := x.o.Now().Add(x.o.LockWait)
+	for {
+		cfg, err := x.o.Client.GuestConfig(ctx, x.vmid())
+		if err != nil {
+			return false
+		}
+		if cfg.Lock() == "" {
+			return true
+		}
+		if !x.o.Now().Before(deadline) {
+			x.o.warnf("guest %d is still locked (%s) after %s; the step fails and the next run tries again", x.vmid(), cfg.Lock(), x.o.LockWait)
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // isConfigWrite reports whether op is a synchronous config PUT.

@@ -139,10 +139,9 @@ func (r *run) signed(ctx context.Context, x *stepRun, entry AuditEntry, precheck
 	var rejection *trust.Decision
 	cands := r.candidates(st)
 	for _, s := range cands {
-		if s.decided {
+		if !r.claim(s) {
 			continue
 		}
-		s.matched, s.decided = true, true
 		if r.o.Verifier == nil {
 			d := trust.Decision{Outcome: trust.UnknownSigner, Reason: "no trust root"}
 			rejection = &d
@@ -154,7 +153,7 @@ func (r *run) signed(ctx context.Context, x *stepRun, entry AuditEntry, precheck
 			// Would be accepted: check the live guest before spending it.
 			g := precheck(gateResult{allowed: true, decision: DecisionVerified, signer: d.Principal, fp: d.Fingerprint})
 			if !g.allowed {
-				s.decided = false // unspent: the signature stays usable
+				r.unclaim(s) // unspent: the signature stays usable
 				g.reason += fmt.Sprintf(" (the signature of %s was not used)", s.ID)
 				return g
 			}
@@ -171,9 +170,7 @@ func (r *run) signed(ctx context.Context, x *stepRun, entry AuditEntry, precheck
 		}
 		if d.Accepted() {
 			r.o.hook("accepted", st.Op) // the nonce is spent; no intent yet
-			for _, o := range cands {
-				o.matched = true // other signed requests for this step stay unspent
-			}
+			r.markMatched(cands) // other signed requests for this step stay unspent
 			return gateResult{allowed: true, decision: string(d.Outcome), reason: d.Reason, nonce: d.Nonce, signer: d.Principal, fp: d.Fingerprint}
 		}
 		if rejection == nil || rejection.Outcome == trust.PendingSignature {
@@ -199,6 +196,35 @@ func (r *run) signed(ctx context.Context, x *stepRun, entry AuditEntry, precheck
 		}
 	}
 	return g
+}
+
+// claim takes a signed request for a step's decision: false when another
+// step (of another guest's worker, say) decided on it already.
+func (r *run) claim(s *signedRequest) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s.decided {
+		return false
+	}
+	s.matched, s.decided = true, true
+	return true
+}
+
+// unclaim gives a request back undecided (its step was refused before
+// the signature was spent).
+func (r *run) unclaim(s *signedRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.decided = false
+}
+
+// markMatched records that requests were meant for a planned step.
+func (r *run) markMatched(ss []*signedRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range ss {
+		s.matched = true
+	}
 }
 
 func (r *run) auditDecision(entry AuditEntry, s *signedRequest, d trust.Decision) error {

@@ -41,7 +41,7 @@ func (r *run) housekeeping(ctx context.Context) {
 
 func (r *run) removeSnapshot(ctx context.Context, ts journal.Snapshot) {
 	v, name := ts.Guest, ts.Name
-	if _, blocked := r.gone[v]; blocked {
+	if r.guest(v).gone != "" {
 		return // a call on the guest is in flight, or it is gone
 	}
 	st := &plan.Step{ID: fmt.Sprintf("housekeeping-snapshot.delete-%d-%s", v, name), Op: ops.SnapshotDelete, Guest: &v}
@@ -79,7 +79,7 @@ func (r *run) removeSnapshot(ctx context.Context, ts journal.Snapshot) {
 
 func (r *run) removeBackup(ctx context.Context, tb journal.Backup) {
 	v, volid := tb.Guest, tb.VolID
-	if why, blocked := r.gone[v]; blocked && strings.Contains(why, "in flight") {
+	if strings.Contains(r.guest(v).gone, "in flight") {
 		return // nothing more on the guest until recovery settles its call
 	}
 	st := &plan.Step{ID: fmt.Sprintf("housekeeping-backup.delete-%d-%s", v, volid), Op: ops.BackupPrune, Guest: &v}
@@ -143,11 +143,11 @@ func (r *run) rollbackAfterFailure(ctx context.Context, st *plan.Step) string {
 	}
 	msg, err := rollbackGuest(ctx, r.o, r.txn, st.ID+"#rollback", v)
 	if err != nil {
-		r.gone[v] = fmt.Sprintf("guest %d was half made and its rollback failed", v)
+		r.guest(v).gone = fmt.Sprintf("guest %d was half made and its rollback failed", v)
 		return "rollback failed: " + err.Error()
 	}
 	if msg != "" {
-		r.gone[v] = fmt.Sprintf("guest %d was rolled back after %s failed", v, st.ID)
+		r.guest(v).gone = fmt.Sprintf("guest %d was rolled back after %s failed", v, st.ID)
 	}
 	return msg
 }

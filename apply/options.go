@@ -71,6 +71,13 @@ type Options struct {
 	// RequestTTL is how long a newly written request stays valid
 	// (default 24h).
 	RequestTTL time.Duration
+	// LockWait bounds how long a call refused because someone else holds
+	// the guest's lock (a backup job, say) waits for it before it is made
+	// again (default 10m).
+	LockWait time.Duration
+	// Parallel bounds the steps of different guests that run at once
+	// (default 3, like pveproxy's workers; 1: one step at a time).
+	Parallel int
 	// SettleWindow is how long a call whose answer was lost, or was an
 	// error that may have come after Proxmox acted, keeps looking for its
 	// task in the node's task list before deciding it never ran (a real
@@ -106,6 +113,12 @@ func (o *Options) check() error {
 	}
 	if o.RequestTTL <= 0 {
 		o.RequestTTL = 24 * time.Hour
+	}
+	if o.LockWait <= 0 {
+		o.LockWait = 10 * time.Minute
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 3
 	}
 	if o.SettleWindow <= 0 {
 		o.SettleWindow = 5 * time.Second

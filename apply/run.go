@@ -7,8 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/felhom/felhom-converge/journal"
@@ -17,28 +20,51 @@ import (
 	"github.com/felhom/felhom-converge/trust"
 )
 
-// run is the state of one apply run.
+// run is the state of one apply run. Steps of different guests run
+// concurrently; each guest's own state (guestRun) is touched only by the
+// one worker running its steps, and mu guards what all share.
 type run struct {
 	o      *Options
 	txn    string
-	res    *Result
 	sigs   []*signedRequest
-	base   map[int]string    // the observed digest of each guest in the plan
-	cur    map[int]string    // the digest read after this run's last step on the guest
+	guests map[int]*guestRun // every guest the plan names, made before any worker starts
+
+	mu     sync.Mutex
+	res    *Result
 	status map[string]string // step id → outcome, for dependants
-	gone   map[int]string    // guests rolled back, destroyed or with a call in flight → why
-	// tainted guests changed, between the observe (or this run's last
-	// step on them) and a step, by someone else: later config writes to
-	// them pass the observed digest (Proxmox then refuses them), and their
+	order  map[string]int    // step id → its index in the plan
+}
+
+// guestRun is one guest's state in a run.
+type guestRun struct {
+	base string // its observed digest
+	cur  string // its digest read after this run's last step on it
+	gone string // why nothing more runs on it (rolled back, destroyed, a call in flight); "" while steps may
+	// tainted: the guest changed, between the observe (or this run's
+	// last step on it) and a step, by someone else. Later config writes
+	// pass the observed digest (Proxmox then refuses them), and its
 	// digest is not recorded as this run's.
-	tainted map[int]bool
+	tainted bool
+}
+
+// guest is guest v's state (a host-level step's is v 0's).
+func (r *run) guest(v int) *guestRun {
+	g, ok := r.guests[v]
+	if !ok { // housekeeping, after the workers: guests the plan did not name
+		g = &guestRun{}
+		r.guests[v] = g
+	}
+	return g
 }
 
 // Run applies p. The caller holds the journal's lock and has run Recover.
-// Every step is gated, journaled and executed in plan order; a pending or
-// failed step holds back only the steps that depend on it. The error is
-// non-nil only when the run itself could not go on (the journal refused a
-// record); step failures are in the Result.
+// Every step is gated, journaled and executed; a pending or failed step
+// holds back only the steps that depend on it. Steps of different guests
+// run concurrently, at most Options.Parallel at once; one guest's steps
+// run in plan order, and a host-level step (a storage mount, a trust-root
+// rotation) runs alone. The error is non-nil only when the run itself
+// could not go on (the journal refused a record); step failures are in
+// the Result, in plan order.
 func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	if err := o.check(); err != nil {
 		return nil, err
@@ -46,12 +72,15 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	if p.Host != "" && p.Host != o.Host {
 		return nil, fmt.Errorf("apply: the plan is for host %q, this is %q", p.Host, o.Host)
 	}
-	r := &run{o: &o, res: &Result{Outstanding: unplannedReboots(p)}, base: map[int]string{}, cur: map[int]string{},
-		status: map[string]string{}, gone: map[int]string{}, tainted: map[int]bool{}}
-	for _, st := range p.Steps {
-		if v := st.VMID(); v != 0 && st.ObservedDigest != "" && r.base[v] == "" {
-			r.base[v] = st.ObservedDigest
+	o.Out = &lockedWriter{w: o.Out}
+	r := &run{o: &o, res: &Result{Outstanding: unplannedReboots(p)}, guests: map[int]*guestRun{},
+		status: map[string]string{}, order: map[string]int{}}
+	for i, st := range p.Steps {
+		g := r.guest(st.VMID())
+		if g.base == "" {
+			g.base = st.ObservedDigest
 		}
+		r.order[st.ID] = i
 	}
 	r.txn = newTxnID(o.Now())
 	r.res.Txn = r.txn
@@ -64,17 +93,8 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	for _, w := range warnings {
 		o.warnf("%s", w)
 	}
-	var runErr error
-	for i := range p.Steps {
-		if err := ctx.Err(); err != nil {
-			r.finish(&p.Steps[i], StepResult{Outcome: OutcomeSkipped, Message: "not started: the run was interrupted"})
-			continue
-		}
-		if err := r.step(ctx, &p.Steps[i]); err != nil {
-			runErr = err
-			break
-		}
-	}
+	runErr := r.steps(ctx, p.Steps)
+	slices.SortStableFunc(r.res.Steps, func(a, b StepResult) int { return r.order[a.ID] - r.order[b.ID] })
 	if runErr == nil {
 		r.recordObserved(p) // first: housekeeping records the digests it changes
 		r.housekeeping(ctx)
@@ -104,6 +124,100 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	return r.res, runErr
 }
 
+// steps runs the plan's steps: each run of consecutive guest steps with
+// its guests in parallel, each host-level step alone between them. The
+// first journal failure stops every worker before its next step.
+func (r *run) steps(ctx context.Context, steps []plan.Step) error {
+	var runErr error
+	for i := 0; i < len(steps); {
+		if steps[i].VMID() == 0 {
+			if runErr == nil {
+				runErr = r.stepOrSkip(ctx, &steps[i])
+			} else {
+				r.finish(&steps[i], StepResult{Outcome: OutcomeSkipped, Message: "not started: the journal refused a record"})
+			}
+			i++
+			continue
+		}
+		j := i
+		for j < len(steps) && steps[j].VMID() != 0 {
+			j++
+		}
+		if err := r.parallel(ctx, steps[i:j], runErr != nil); err != nil && runErr == nil {
+			runErr = err
+		}
+		i = j
+	}
+	return runErr
+}
+
+// parallel runs guest steps, one worker per guest at a time and at most
+// Options.Parallel workers; each guest's steps in their order.
+func (r *run) parallel(ctx context.Context, steps []plan.Step, stopped bool) error {
+	var queues [][]*plan.Step
+	at := map[int]int{}
+	for i := range steps {
+		v := steps[i].VMID()
+		k, ok := at[v]
+		if !ok {
+			k = len(queues)
+			at[v] = k
+			queues = append(queues, nil)
+		}
+		queues[k] = append(queues[k], &steps[i])
+	}
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		runErr  error
+		stop    atomic.Bool
+		next    atomic.Int64
+	)
+	stop.Store(stopped)
+	for range min(r.o.Parallel, len(queues)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := next.Add(1) - 1; k < int64(len(queues)); k = next.Add(1) - 1 {
+				for _, st := range queues[k] {
+					if stop.Load() {
+						r.finish(st, StepResult{Outcome: OutcomeSkipped, Message: "not started: the journal refused a record"})
+						continue
+					}
+					if err := r.stepOrSkip(ctx, st); err != nil {
+						errOnce.Do(func() { runErr = err })
+						stop.Store(true)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return runErr
+}
+
+// stepOrSkip runs one step unless the run was interrupted.
+func (r *run) stepOrSkip(ctx context.Context, st *plan.Step) error {
+	if ctx.Err() != nil {
+		r.finish(st, StepResult{Outcome: OutcomeSkipped, Message: "not started: the run was interrupted"})
+		return nil
+	}
+	return r.step(ctx, st)
+}
+
+// lockedWriter serialises the writes of concurrent workers: each line of
+// output is one write.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 func newTxnID(now time.Time) string {
 	var b [4]byte
 	rand.Read(b[:])
@@ -114,9 +228,7 @@ func newTxnID(now time.Time) string {
 func (r *run) step(ctx context.Context, st *plan.Step) error {
 	if why := r.blockedBy(st); why != "" {
 		if cands := r.candidates(st); len(cands) > 0 {
-			for _, s := range cands {
-				s.matched = true
-			}
+			r.markMatched(cands)
 			why += "; its signed request is kept for the next run"
 		}
 		r.finish(st, StepResult{Outcome: OutcomeSkipped, Message: why})
@@ -149,7 +261,7 @@ func (r *run) step(ctx context.Context, st *plan.Step) error {
 		if v := st.VMID(); v != 0 {
 			// Nothing more on this guest until recovery knows how the
 			// call ended.
-			r.gone[v] = fmt.Sprintf("a call on guest %d is still in flight; 'felhom-converge recover' settles it", v)
+			r.guest(v).gone = fmt.Sprintf("a call on guest %d is still in flight; 'felhom-converge recover' settles it", v)
 		}
 		return nil
 	case err != nil:
@@ -179,6 +291,8 @@ func (r *run) refused(st *plan.Step, g gateResult, err error) {
 // blockedBy says why a step cannot run: a step it depends on did not
 // succeed, or its guest was rolled back in this run.
 func (r *run) blockedBy(st *plan.Step) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	for _, dep := range st.DependsOn {
 		out, seen := r.status[dep]
 		switch {
@@ -188,17 +302,16 @@ func (r *run) blockedBy(st *plan.Step) string {
 			return fmt.Sprintf("depends on %s, which is %s", dep, strings.ReplaceAll(out, "_", " "))
 		}
 	}
-	if why, ok := r.gone[st.VMID()]; ok && st.VMID() != 0 {
-		return why
+	if v := st.VMID(); v != 0 {
+		return r.guest(v).gone
 	}
 	return ""
 }
 
-// finish records a step's outcome in the result and prints it.
+// finish records a step's outcome in the result and prints it (one write,
+// so concurrent workers' lines never mix).
 func (r *run) finish(st *plan.Step, sr StepResult) {
 	sr.ID, sr.Op, sr.Guest = st.ID, st.Op, st.VMID()
-	r.status[st.ID] = sr.Outcome
-	r.res.Steps = append(r.res.Steps, sr)
 	what := st.Op
 	if v := st.VMID(); v != 0 {
 		what += fmt.Sprintf(" %d", v)
@@ -206,18 +319,24 @@ func (r *run) finish(st *plan.Step, sr StepResult) {
 			what += " (" + st.GuestName + ")"
 		}
 	}
-	line := fmt.Sprintf("%-17s %s", sr.Outcome, what)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-17s %s", sr.Outcome, what)
 	if sr.Message != "" {
-		line += ": " + sr.Message
+		b.WriteString(": " + sr.Message)
 	}
-	fmt.Fprintln(r.o.Out, line)
+	b.WriteString("\n")
 	if sr.Request != "" {
-		fmt.Fprintf(r.o.Out, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, sr.Request))
+		fmt.Fprintf(&b, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, sr.Request))
 		if st.Op == ops.SignersRotate {
-			fmt.Fprintf(r.o.Out, "  or with a recovery key: %s\n", trust.SignCommand(trust.RoleRecovery, sr.Request))
+			fmt.Fprintf(&b, "  or with a recovery key: %s\n", trust.SignCommand(trust.RoleRecovery, sr.Request))
 		}
-		fmt.Fprintf(r.o.Out, "  then put it and its .sig into %s and apply again\n", r.o.SignaturesDir)
+		fmt.Fprintf(&b, "  then put it and its .sig into %s and apply again\n", r.o.SignaturesDir)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status[st.ID] = sr.Outcome
+	r.res.Steps = append(r.res.Steps, sr)
+	io.WriteString(r.o.Out, b.String())
 }
 
 // afterSuccess records the guest's new digest.
@@ -225,12 +344,12 @@ func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
 	v := st.VMID()
 	switch {
 	case st.Op == ops.GuestDestroy:
-		r.gone[v] = fmt.Sprintf("guest %d was destroyed by an earlier step", v)
-		delete(r.cur, v)
+		r.guest(v).gone = fmt.Sprintf("guest %d was destroyed by an earlier step", v)
+		r.guest(v).cur = ""
 		r.recordDigest(v, "", st.ID)
-	case v != 0 && !r.tainted[v]:
+	case v != 0 && !r.guest(v).tainted:
 		if cfg, err := r.o.Client.GuestConfig(ctx, v); err == nil && cfg.Digest != "" {
-			r.cur[v] = cfg.Digest
+			r.guest(v).cur = cfg.Digest
 			r.recordDigest(v, cfg.Digest, st.ID)
 		}
 	}
@@ -248,19 +367,16 @@ func (r *run) recordDigest(vmid int, digest, action string) {
 // is tainted for the rest of the run.
 func (r *run) checkUnchanged(ctx context.Context, st *plan.Step) {
 	v := st.VMID()
-	want := r.cur[v]
-	if want == "" {
-		want = r.base[v]
-	}
-	if v == 0 || want == "" || r.tainted[v] || st.Op == ops.GuestCreate {
+	g := r.guest(v)
+	want := cmp.Or(g.cur, g.base)
+	if v == 0 || want == "" || g.tainted || st.Op == ops.GuestCreate {
 		return
 	}
 	cfg, err := r.o.Client.GuestConfig(ctx, v)
 	if err != nil || cfg.Digest == want {
 		return
 	}
-	r.tainted[v] = true
-	delete(r.cur, v)
+	g.tainted, g.cur = true, ""
 	r.o.warnf("guest %d changed outside this run since it was observed; its config writes are checked against the observed digest (re-run apply to plan again)", v)
 }
 
@@ -269,9 +385,9 @@ func (r *run) checkUnchanged(ctx context.Context, st *plan.Step) {
 // read right after its own change (so a second step on the same guest is
 // not refused because of the first).
 func (r *run) digestFor(st *plan.Step) string {
-	v := st.VMID()
-	if st.ObservedDigest != "" && st.ObservedDigest == r.base[v] && r.cur[v] != "" {
-		return r.cur[v]
+	g := r.guest(st.VMID())
+	if st.ObservedDigest != "" && st.ObservedDigest == g.base && g.cur != "" {
+		return g.cur
 	}
 	return st.ObservedDigest
 }
