@@ -170,7 +170,7 @@ func (r *run) signed(ctx context.Context, x *stepRun, entry AuditEntry, precheck
 		}
 		if d.Accepted() {
 			r.o.hook("accepted", st.Op) // the nonce is spent; no intent yet
-			r.markMatched(cands) // other signed requests for this step stay unspent
+			r.markMatched(cands)        // other signed requests for this step stay unspent
 			return gateResult{allowed: true, decision: string(d.Outcome), reason: d.Reason, nonce: d.Nonce, signer: d.Principal, fp: d.Fingerprint}
 		}
 		if rejection == nil || rejection.Outcome == trust.PendingSignature {
