@@ -22,6 +22,8 @@ import (
 //	simtasks STATEFILE TYPE ID N   the simulator state in STATEFILE holds
 //	                               exactly N tasks of TYPE for guest ID
 //	                               (each POST that took effect started one)
+//	simtasklog STATEFILE TYPE ID   print the log lines of every task of
+//	                               TYPE for guest ID in the simulator state
 //	simguest STATEFILE VMID        guest VMID exists (negate: it does not)
 //	chop FILE N                    cut the last N bytes off FILE (a torn write);
 //	                               for a journal.log, its anchor is set back
@@ -42,11 +44,12 @@ import (
 //	                               authentication, as with a leaked key
 func applyScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
-		"simtasks":  cmdSimTasks,
-		"simguest":  cmdSimGuest,
-		"chop":      cmdChop,
-		"simbackup": cmdSimBackup,
-		"forgeplan": cmdForgePlan,
+		"simtasks":   cmdSimTasks,
+		"simtasklog": cmdSimTaskLog,
+		"simguest":   cmdSimGuest,
+		"chop":       cmdChop,
+		"simbackup":  cmdSimBackup,
+		"forgeplan":  cmdForgePlan,
 	}
 }
 
@@ -68,6 +71,27 @@ func simState(ts *testscript.TestScript, path string) (tasks []struct{ Type, ID,
 		tasks = append(tasks, struct{ Type, ID, Status, ExitStatus string }{t.Type, t.ID, t.Status, t.ExitStatus})
 	}
 	return tasks, st.Guests
+}
+
+func cmdSimTaskLog(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: simtasklog STATEFILE TYPE ID")
+	}
+	var st struct {
+		Tasks []struct {
+			Type string   `json:"type"`
+			ID   string   `json:"id"`
+			Log  []string `json:"log"`
+		} `json:"tasks"`
+	}
+	ts.Check(json.Unmarshal([]byte(ts.ReadFile(args[0])), &st))
+	for _, t := range st.Tasks {
+		if t.Type == args[1] && t.ID == args[2] {
+			for _, l := range t.Log {
+				fmt.Fprintln(ts.Stdout(), l)
+			}
+		}
+	}
 }
 
 func cmdSimTasks(ts *testscript.TestScript, neg bool, args []string) {
