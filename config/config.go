@@ -25,8 +25,9 @@
 // its origin.
 //
 // The API token is a [Secret]: it is never inline-required (environment,
-// token_file or systemd's $CREDENTIALS_DIRECTORY/proxmox-token), and no
-// formatting of a Config, a Secret or an error prints it.
+// token_file, systemd's $CREDENTIALS_DIRECTORY/proxmox-token or
+// /etc/felhom-converge/proxmox-token), and no formatting of a Config, a
+// Secret or an error prints it.
 package config
 
 import (
@@ -53,6 +54,7 @@ const (
 	DefaultPath           = "/etc/felhom-converge/config.hcl"
 	DefaultStateDir       = "/var/lib/felhom-converge"
 	DefaultAllowedSigners = "/etc/felhom-converge/allowed_signers"
+	DefaultTokenFile      = "/etc/felhom-converge/proxmox-token" // root, 0600; read last, see Load
 	DefaultTimeout        = 30 * time.Second
 	DefaultConcurrency    = 4
 	DefaultPrivilegedMode = "sudo"
@@ -82,7 +84,13 @@ type Config struct {
 
 	origins   map[string]string // setting key → where its value came from
 	tokenFile string            // proxmox.token_file, read when no token is given directly
+	// tokenUnreadable is DefaultTokenFile when it exists but this user
+	// may not read it (a service user's run by hand), for RequireProxmox.
+	tokenUnreadable string
 }
+
+// defaultTokenFile is DefaultTokenFile; tests point it elsewhere.
+var defaultTokenFile = DefaultTokenFile
 
 // Proxmox says how to reach this host's Proxmox VE API.
 type Proxmox struct {
@@ -237,7 +245,7 @@ func Load(src Sources) (*Config, error) {
 		}
 	}
 
-	if err := c.loadTokenFile(getenv); err != nil {
+	if err := c.loadTokenFile(getenv, src.SimDir != ""); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -263,10 +271,14 @@ func (c *Config) RequireProxmox() error {
 			return c.missing(key)
 		}
 	}
+	if !c.Proxmox.Token.IsSet() && c.tokenUnreadable != "" {
+		return &Error{Key: "proxmox.token", Origin: c.tokenUnreadable, Msg: fmt.Sprintf(
+			"this user (uid %d) may not read the token file: run felhom-converge as root, which reads it and then runs as the state directory's owner", os.Geteuid())}
+	}
 	if !c.Proxmox.Token.IsSet() {
 		return &Error{Key: "proxmox.token", Msg: fmt.Sprintf(
-			"is not set: put USER@REALM!TOKENID=SECRET in a file named by proxmox { token_file = ... }, "+
-				"in $CREDENTIALS_DIRECTORY/%s (systemd LoadCredential=), or in FELHOM_CONVERGE_PROXMOX_TOKEN", CredentialName)}
+			"is not set: put USER@REALM!TOKENID=SECRET in %s, in a file named by proxmox { token_file = ... }, "+
+				"in $CREDENTIALS_DIRECTORY/%s (systemd LoadCredential=), or in FELHOM_CONVERGE_PROXMOX_TOKEN", DefaultTokenFile, CredentialName)}
 	}
 	p := c.Proxmox
 	if strings.HasPrefix(p.Endpoint, "http://") {
@@ -332,9 +344,12 @@ func (c *Config) missing(key string) error {
 }
 
 // loadTokenFile resolves the token when it was not given directly: from
-// token_file, else from the systemd credential. A token_file from the
-// environment beats a token from the file, as every environment value does.
-func (c *Config) loadTokenFile(getenv func(string) string) error {
+// token_file, else from the systemd credential, else (not under --sim)
+// from DefaultTokenFile when it exists, which is where the install guide
+// puts it: root by hand reads it there, the service gets the same file as
+// its credential. A token_file from the environment beats a token from the
+// file, as every environment value does.
+func (c *Config) loadTokenFile(getenv func(string) string, sim bool) error {
 	fromEnv := func(key string) bool { return strings.HasPrefix(c.origins[key], "env ") }
 	path, origin := "", ""
 	switch {
@@ -342,20 +357,27 @@ func (c *Config) loadTokenFile(getenv func(string) string) error {
 		path, origin = c.tokenFile, c.origins["proxmox.token_file"]
 	case c.Proxmox.Token.IsSet():
 		return nil
-	case getenv("CREDENTIALS_DIRECTORY") != "":
-		p := filepath.Join(getenv("CREDENTIALS_DIRECTORY"), CredentialName)
-		if _, err := os.Stat(p); err != nil {
-			return nil // no such credential: the token is simply not set
-		}
-		path, origin = p, "$CREDENTIALS_DIRECTORY/"+CredentialName
+	case getenv("CREDENTIALS_DIRECTORY") != "" && exists(filepath.Join(getenv("CREDENTIALS_DIRECTORY"), CredentialName)):
+		path, origin = filepath.Join(getenv("CREDENTIALS_DIRECTORY"), CredentialName), "$CREDENTIALS_DIRECTORY/"+CredentialName
+	case !sim && exists(defaultTokenFile):
+		path, origin = defaultTokenFile, "the default token file"
 	default:
-		return nil
+		return nil // the token is simply not set
 	}
 	b, err := readBounded(path, 4096)
+	if errors.Is(err, fs.ErrPermission) && path == defaultTokenFile {
+		c.tokenUnreadable = path // fine for commands that need no API
+		return nil
+	}
 	if err != nil {
 		return &Error{Key: "proxmox.token_file", Origin: origin, Msg: fmt.Sprintf("cannot read the token: %v", err)}
 	}
 	return c.set(c.field("proxmox.token"), strings.TrimSpace(string(b)), "token file "+path)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func (c *Config) loadFile(path string, fields []field) error {

@@ -115,6 +115,53 @@ func TestSystemdCredential(t *testing.T) {
 	}
 }
 
+// Without a token from the environment, token_file or the credential, the
+// token is read from DefaultTokenFile (not under --sim); one this user may
+// not read is no error until a command needs the API.
+func TestDefaultTokenFile(t *testing.T) {
+	dir := t.TempDir()
+	defaultTokenFile = filepath.Join(dir, "proxmox-token")
+	t.Cleanup(func() { defaultTokenFile = DefaultTokenFile })
+	if err := os.WriteFile(defaultTokenFile, []byte(testToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Sources{Getenv: env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Proxmox.Token.Reveal() != testToken || c.Origin("proxmox.token") != "token file "+defaultTokenFile {
+		t.Errorf("token from %q, want the default token file", c.Origin("proxmox.token"))
+	}
+
+	creds := t.TempDir()
+	const other = "felhom@pve!other=11111111-1111-1111-1111-111111111111"
+	if err := os.WriteFile(filepath.Join(creds, CredentialName), []byte(other), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	if c, err = Load(Sources{Getenv: env("CREDENTIALS_DIRECTORY", creds)}); err != nil || c.Proxmox.Token.Reveal() != other {
+		t.Errorf("the credential must win over the default token file (%v, from %q)", err, c.Origin("proxmox.token"))
+	}
+	if c, err = Load(Sources{Getenv: env(), SimDir: t.TempDir()}); err != nil || c.Proxmox.Token.IsSet() {
+		t.Errorf("--sim must not read the default token file (%v)", err)
+	}
+
+	if os.Geteuid() == 0 {
+		t.Log("root reads any file: the unreadable case needs another user")
+		return
+	}
+	if err := os.Chmod(defaultTokenFile, 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err = Load(Sources{Getenv: env("FELHOM_CONVERGE_PROXMOX_ENDPOINT", "https://pve.example.org", "FELHOM_CONVERGE_PROXMOX_NODE", "pve")})
+	if err != nil {
+		t.Fatalf("an unreadable default token file must not fail Load: %v", err)
+	}
+	err = c.RequireProxmox()
+	if err == nil || !strings.Contains(err.Error(), defaultTokenFile) || !strings.Contains(err.Error(), "run felhom-converge as root") {
+		t.Errorf("RequireProxmox: %v", err)
+	}
+}
+
 // Each bad or missing setting gives one error naming the field and where
 // the value came from.
 func TestErrorsNameFieldAndOrigin(t *testing.T) {

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -115,6 +117,14 @@ func (d *StateDir) Path() string { return d.path }
 // ReadOnly reports whether d came from InspectStateDir.
 func (d *StateDir) ReadOnly() bool { return d.readOnly }
 
+// userName is uid's login name, or "uid N" when it has none.
+func userName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return "uid " + strconv.Itoa(uid)
+}
+
 func ownerOf(fi fs.FileInfo) int {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return int(st.Uid)
@@ -136,9 +146,12 @@ func (d *StateDir) check() error {
 			Fix: "point state_dir at a directory, or remove the file so it can be created"}
 	}
 	if owner := ownerOf(fi); owner != d.uid {
+		// Never advise a chown: the directory belongs to the user the
+		// service runs as, and giving it to another would stop the service.
 		return &UnsafeError{Path: d.path,
-			Reason: fmt.Sprintf("is owned by uid %d, not the running uid %d", owner, d.uid),
-			Fix:    fmt.Sprintf("run felhom-converge as its owner, or 'chown -R %d %s'", d.uid, d.path)}
+			Reason: fmt.Sprintf("belongs to %s, not to %s who runs this", userName(owner), userName(d.uid)),
+			Fix: fmt.Sprintf("run felhom-converge as %s, or as root: the commands that write here then switch to %s by themselves",
+				userName(owner), userName(owner))}
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return &UnsafeError{Path: d.path,
@@ -213,8 +226,8 @@ func (d *StateDir) checkFile(path string, fi fs.FileInfo) error {
 	}
 	if owner := ownerOf(fi); owner != d.uid {
 		return &UnsafeError{Path: path,
-			Reason: fmt.Sprintf("is owned by uid %d, not uid %d", owner, d.uid),
-			Fix:    fmt.Sprintf("'chown %d %s'", d.uid, path)}
+			Reason: fmt.Sprintf("belongs to %s, not to %s who owns the state directory", userName(owner), userName(d.uid)),
+			Fix:    fmt.Sprintf("give it to the directory's owner: 'chown %s %s' as root", userName(d.uid), path)}
 	}
 	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
 		return &UnsafeError{Path: path,

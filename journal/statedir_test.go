@@ -242,11 +242,11 @@ func TestOpenStateDirRefusesForeignOwner(t *testing.T) {
 	if err := os.Mkdir(rootOwned, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if got := asNobody(rootOwned); !strings.Contains(got, "unsafe: is owned by uid 0, not the running uid 65534") {
+	if got := asNobody(rootOwned); !strings.Contains(got, "unsafe: belongs to root, not to nobody who runs this") {
 		t.Errorf("uid %d on a root-owned state directory: %s", nobody, got)
 	}
 	// Not even for reading: only root reads another user's journal.
-	if got := asNobody(rootOwned, "JOURNAL_TEST_INSPECT=1"); !strings.Contains(got, "unsafe: is owned by uid 0, not the running uid 65534") {
+	if got := asNobody(rootOwned, "JOURNAL_TEST_INSPECT=1"); !strings.Contains(got, "unsafe: belongs to root, not to nobody who runs this") {
 		t.Errorf("uid %d inspecting a root-owned state directory: %s", nobody, got)
 	}
 	// Writable by the other user through its mode: refused by mode.
@@ -267,7 +267,12 @@ func TestOpenStateDirRefusesForeignOwner(t *testing.T) {
 		t.Errorf("uid %d on its own state directory: %s", nobody, got)
 	}
 	_, err = OpenStateDir(nobodyOwned)
-	wantUnsafe(t, err, "owned by uid 65534, not the running uid 0")
+	wantUnsafe(t, err, "belongs to nobody, not to root who runs this")
+	// The fix names the owner to run as, never a chown that would take
+	// the directory from the service.
+	if msg := err.Error(); !strings.Contains(msg, "run felhom-converge as nobody") || strings.Contains(msg, "chown") {
+		t.Errorf("the fix for another user's directory: %s", msg)
+	}
 	// Reading is allowed: root reads the service user's journal.
 	if _, err := InspectStateDir(nobodyOwned); err != nil {
 		t.Errorf("InspectStateDir as root on uid %d's directory: %v", nobody, err)

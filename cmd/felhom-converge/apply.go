@@ -56,6 +56,9 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if err := in.checkHost(cfg.Host); err != nil {
 		return err
 	}
+	if err := g.asStateOwner(cfg); err != nil {
+		return err
+	}
 	h, release, err := g.bindHost(ctx, cfg, c.Sim)
 	if err != nil {
 		return err

@@ -41,6 +41,10 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
+	who := whoAmI() // the operator, before a switch to the state directory's owner
+	if err := g.asStateOwner(cfg); err != nil {
+		return err
+	}
 	sd, err := journal.OpenStateDir(cfg.StateDir)
 	if err != nil {
 		return withHint(fmt.Errorf("journal reset: %w", err), "state_dir comes from %s", cfg.Origin("state_dir"))
@@ -54,7 +58,7 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer lock.Unlock()
-	j, r, err := journal.AcceptLoss(lock, journal.Options{}, whoAmI())
+	j, r, err := journal.AcceptLoss(lock, journal.Options{}, who)
 	if errors.Is(err, journal.ErrNothingLost) {
 		return withHint(fmt.Errorf("journal reset: %w", err), "'felhom-converge journal show' shows it")
 	}

@@ -64,6 +64,7 @@ type globals struct {
 	getenv     func(string) string
 	log        *slog.Logger // the run's log records on stderr (logging.go)
 	progress   *statusLine  // the progress line on stdout; nil unless stdout is a terminal
+	args       []string     // the command line, for a hint that names it (owner.go)
 }
 
 func main() {
@@ -99,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	signals := handleInterrupts(stderr)
 	defer signals.stop()
-	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv}
+	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args}
 	if err := g.setupOutput(cli.LogFlags); err != nil {
 		return exitCodeFor(stderr, err)
 	}

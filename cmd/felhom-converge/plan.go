@@ -49,6 +49,9 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	if err := desired.CheckHost(cfg.Host); err != nil {
 		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
 	}
+	if err := g.asStateOwner(cfg); err != nil { // requests, the saved-plan key
+		return err
+	}
 	h, release, err := g.bindHost(ctx, cfg, c.Sim)
 	if err != nil {
 		return err

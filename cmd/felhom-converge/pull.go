@@ -49,6 +49,13 @@ func (c *PullCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
+	targets := []string{c.To}
+	if c.Signatures != "" {
+		targets = append(targets, cfg.StateDir) // the signatures it installs
+	}
+	if err := g.asStateOwner(cfg, targets...); err != nil {
+		return err
+	}
 	o := hub.Options{
 		URL:         c.URL,
 		Host:        cfg.Host,

@@ -26,6 +26,9 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 	if err != nil {
 		return err
 	}
+	if err := g.asStateOwner(cfg); err != nil {
+		return err
+	}
 	h, release, err := g.bindHost(ctx, cfg, c.Sim)
 	if err != nil {
 		return err

@@ -329,6 +329,9 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
+	if err := g.asStateOwner(cfg, c.Out); err != nil {
+		return err
+	}
 	path, err := trust.WriteRequest(c.Out, req)
 	if err != nil {
 		return fmt.Errorf("request: %w", err)

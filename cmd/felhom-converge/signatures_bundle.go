@@ -146,6 +146,9 @@ func (c *SignaturesInstallCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
+	if err := g.asStateOwner(cfg); err != nil {
+		return err
+	}
 	d := trust.NewRequestDir(cfg.StateDir, v.Nonces)
 	if err := sweepSpent(g, d); err != nil {
 		return err

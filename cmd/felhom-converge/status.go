@@ -312,7 +312,7 @@ func (g *globals) recordRun(simDir, file string, started time.Time, p **plan.Pla
 		return
 	}
 	cfg, cerr := g.loadConfig(simDir, "")
-	if cerr != nil {
+	if cerr != nil || g.asStateOwner(cfg) != nil {
 		return
 	}
 	var runErr error

@@ -91,6 +91,16 @@ code=$?
 set -e
 [ "$code" = 2 ] || { cat "$work/apply.out"; fail "apply as felhom exited $code, want 2 (a step waits for a signature)"; }
 [ -s "$STATE/journal.log" ] || fail "no journal after the run"
+
+echo "-- a run by hand as root leaves nothing root-owned in $STATE"
+set +e
+FELHOM_CONVERGE_STATE_DIR="$STATE" "$bin" apply --sim "$sim" "$desired" >"$work/apply.out" 2>&1
+code=$?
+set -e
+[ "$code" = 2 ] || { cat "$work/apply.out"; fail "apply as root exited $code, want 2"; }
+rootowned=$(find "$STATE" "$sim" ! -user felhom)
+[ -z "$rootowned" ] || fail "root's run left files felhom does not own: $rootowned"
+
 echo "# edited by the operator" >>/etc/felhom-converge/config.hcl
 snapshot() { (cd "$STATE" && find . -printf '%p %m %u:%g\n' | sort && find . -type f -exec sha256sum {} + | sort); }
 before=$(snapshot)
