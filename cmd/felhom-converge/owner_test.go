@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,11 +47,12 @@ func TestRootRunsAsStateOwner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	var env []string // for the next runs, besides the basics
 	run := func(uid int, want int, args ...string) string {
 		t.Helper()
 		cmd := exec.Command(bin, args...)
 		cmd.Dir = base
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "HOME=" + base, "GORACE=atexit_sleep_ms=0"}
+		cmd.Env = append([]string{"PATH=/usr/bin:/bin", "HOME=" + base, "GORACE=atexit_sleep_ms=0"}, env...)
 		if uid != 0 {
 			cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)}}
 		}
@@ -74,6 +77,29 @@ func TestRootRunsAsStateOwner(t *testing.T) {
 	run(0, exitPending, "apply", "--sim", sim, desired)                 // journal, audit, last run
 	run(0, exitOK, "recover", "--sim", sim)                             // takes the lock
 	run(0, exitOK, "selftest", "--sim", sim, "--task", "--vmid", "110") // the task lock
+	// pull into the state directory, with a hub token only root may read.
+	const hubToken = "s3cr3t-hub-token"
+	demo, err := os.ReadFile(desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+hubToken {
+			http.Error(w, "no", http.StatusUnauthorized)
+			return
+		}
+		w.Write(demo)
+	}))
+	t.Cleanup(hub.Close)
+	tokenFile := filepath.Join(base, "hub-token")
+	if err := os.WriteFile(tokenFile, []byte(hubToken), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env = []string{"FELHOM_CONVERGE_HOST=pve-demo", "FELHOM_CONVERGE_STATE_DIR=" + state}
+	pulled := filepath.Join(state, "desired", "host.hcl")
+	run(0, exitOK, "pull", hub.URL+"/demo.hcl", "--to", pulled, "--token-file", tokenFile)
+	env = nil
+
 	var rootOwned []string
 	filepath.WalkDir(sim, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -91,8 +117,15 @@ func TestRootRunsAsStateOwner(t *testing.T) {
 		t.Errorf("root's apply left no journal: %v", err)
 	}
 
+	if _, err := os.Stat(pulled); err != nil {
+		t.Errorf("root's pull left no desired file: %v", err)
+	}
+
 	// The timer's next run, as the service user.
-	run(owner, exitPending, "apply", "--sim", sim, desired)
+	env = []string{"FELHOM_CONVERGE_HOST=pve-demo", "FELHOM_CONVERGE_STATE_DIR=" + state, "FELHOM_CONVERGE_HUB_TOKEN=" + hubToken}
+	run(owner, exitOK, "pull", hub.URL+"/demo.hcl", "--to", pulled)
+	env = nil
+	run(owner, exitPending, "apply", "--sim", sim, pulled)
 	run(owner, exitOK, "status", "--sim", sim)
 
 	// Another user is refused, with the command to run instead; never a
