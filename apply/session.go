@@ -117,6 +117,7 @@ func OpenSession(ctx context.Context, h *Host, so SessionOptions) (*Session, err
 		AllowedSignersPath: h.Config.AllowedSigners,
 		Safety:             Safety{Enabled: h.Config.Safety.Enabled, BackupStorage: h.Config.Safety.BackupStorage, Keep: h.Config.Safety.Keep},
 		GoldenVMIDs:        h.Config.Safety.GoldenVMIDs,
+		Parallel:           h.Config.Apply.Parallel,
 		Mounter:            h.Root,
 		HostFS:             h.FS,
 		TokenUser:          token.ID(),

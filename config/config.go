@@ -81,6 +81,7 @@ type Config struct {
 	Proxmox        Proxmox
 	Privileged     Privileged
 	Safety         Safety
+	Apply          Apply
 
 	origins   map[string]string // setting key → where its value came from
 	tokenFile string            // proxmox.token_file, read when no token is given directly
@@ -108,6 +109,16 @@ type Proxmox struct {
 type Privileged struct {
 	Mode string // "sudo" (narrow sudoers allowlist) or "direct" (already root)
 }
+
+// Apply configures how apply runs.
+type Apply struct {
+	// Parallel bounds the steps of different guests run at once
+	// (default DefaultParallel, like pveproxy's workers).
+	Parallel int
+}
+
+// DefaultParallel is how many guests' steps apply runs at once.
+const DefaultParallel = 3
 
 // Safety configures the safety steps apply takes before a signed
 // destructive step (a snapshot before a rollback, a backup before a

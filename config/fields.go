@@ -30,7 +30,7 @@ type field struct {
 func blocksUnder(prefix string) []string {
 	switch prefix {
 	case "":
-		return []string{"proxmox", "privileged", "safety"}
+		return []string{"proxmox", "privileged", "safety", "apply"}
 	case "proxmox.":
 		return []string{"tls"}
 	}
@@ -180,6 +180,14 @@ func (c *Config) fields() []field {
 				ids = append(ids, n)
 			}
 			c.Safety.GoldenVMIDs = ids
+			return nil
+		}},
+		{key: "apply.parallel", def: strconv.Itoa(DefaultParallel), store: func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > 64 {
+				return errors.New("must be a whole number from 1 to 64")
+			}
+			c.Apply.Parallel = n
 			return nil
 		}},
 		{key: "safety.keep", def: "7d", store: func(v string) error {

@@ -24,9 +24,18 @@ type ApplyCmd struct {
 	Requests    string        `help:"Directory the signature requests of pending steps are written to; default STATE_DIR/requests." placeholder:"DIR" type:"path"`
 	LockTimeout time.Duration `default:"0s" help:"How long to wait for another run to release the state directory's lock (0: fail at once, exit 3)."`
 	RequestTTL  time.Duration `name:"request-ttl" default:"24h" help:"How long a new signature request stays signable."`
+	Parallelism int           `help:"Run the steps of at most N guests at once (default: the config's apply.parallel, 3); one guest's steps always run in order." placeholder:"N"`
 	// AutoApprove is accepted for Terraform users' habits: apply never
 	// asks (benign steps run, destructive ones wait for a signature).
 	AutoApprove bool `name:"auto-approve" hidden:"" help:"Accepted and ignored: apply never asks for confirmation."`
+}
+
+// Validate checks the flags kong cannot.
+func (c *ApplyCmd) Validate() error {
+	if c.Parallelism < 0 {
+		return fmt.Errorf("--parallelism must be 1 or more, got %d", c.Parallelism)
+	}
+	return nil
 }
 
 // Help is the detailed --help text.
@@ -72,6 +81,9 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	o := s.Options()
 	o.SignaturesDir = orDir(c.Signatures, o.SignaturesDir)
 	o.RequestsDir = orDir(c.Requests, o.RequestsDir)
+	if c.Parallelism > 0 {
+		o.Parallel = c.Parallelism
+	}
 	if err := g.recover(ctx, s); err != nil {
 		return err
 	}

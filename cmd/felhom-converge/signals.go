@@ -34,6 +34,11 @@ func handleInterrupts(stderr io.Writer) *interrupts {
 	in := &interrupts{ctx: ctx, cancel: cancel, signals: make(chan os.Signal, 2), done: make(chan struct{})}
 	signal.Notify(in.signals, os.Interrupt, syscall.SIGTERM)
 	go in.watch(stderr)
+	if ready := os.Getenv("FELHOM_CONVERGE_TEST_SIGNALS_READY"); ready != "" {
+		// A test hook: tests signal the process only once it handles
+		// signals. Never set in production.
+		_ = os.WriteFile(ready, nil, 0o600)
+	}
 	return in
 }
 

@@ -24,13 +24,24 @@ func startCommand(t *testing.T, stdin *os.File, args ...string) (*exec.Cmd, *byt
 	}
 	cmd := exec.Command(bin, args...)
 	var stderr bytes.Buffer
+	ready := filepath.Join(t.TempDir(), "signals-ready")
 	cmd.Stdin, cmd.Stderr = stdin, &stderr
-	cmd.Env = append(os.Environ(), "FELHOM_CONVERGE_CONFIG=")
+	cmd.Env = append(os.Environ(), "FELHOM_CONVERGE_CONFIG=", "FELHOM_CONVERGE_TEST_SIGNALS_READY="+ready)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	time.Sleep(300 * time.Millisecond)
+	// Signal it only once it handles signals (a loaded machine may take a
+	// while to start it), and once it is at work.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(ready); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command never got to handle signals\n%s", &stderr)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
 	return cmd, &stderr
 }
 

@@ -121,8 +121,16 @@ func TestSignWithAKeyInSSHAgent(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Setenv("SSH_AUTH_SOCK", sock)
-	if out, err := exec.Command("ssh-add", key).CombinedOutput(); err != nil {
-		t.Fatalf("ssh-add: %v\n%s", err, out)
+	// The socket may exist a moment before the agent listens on it.
+	for i := 0; ; i++ {
+		out, err := exec.Command("ssh-add", key).CombinedOutput()
+		if err == nil {
+			break
+		}
+		if i == 50 {
+			t.Fatalf("ssh-add: %v\n%s", err, out)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	// Only the public key on disk: ssh-keygen finds the private one in
 	// the agent.
