@@ -5,6 +5,7 @@ package pvesim
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,8 +14,23 @@ import (
 
 func hVzdump(r *request) (any, error) {
 	p := r.params
+	// The schema: notes-template and protected require storage.
+	for _, k := range []string{"notes-template", "protected"} {
+		if _, ok := p[k]; ok && p["storage"] == "" {
+			return nil, param1Error("storage", "missing property - '%s' requires this property", k)
+		}
+	}
+	// verify_vzdump_parameters.
+	if p["all"] == "1" && p["vmid"] != "" {
+		return nil, param1Error("all", "option conflicts with option 'vmid'")
+	}
+	if tmpl := p["notes-template"]; tmpl != "" {
+		if err := checkNotesTemplate(tmpl); err != nil {
+			return nil, param1Error("notes-template", "%v", err)
+		}
+	}
 	if p["vmid"] == "" && p["all"] != "1" {
-		return nil, param1Error("vmid", "property is missing and it is not optional")
+		return nil, param1Error("vmid", "property is missing")
 	}
 	sid := p["storage"]
 	if sid == "" {
@@ -66,6 +82,34 @@ func hVzdump(r *request) (any, error) {
 		taskID = ids[0]
 	}
 	return r.s.startTaskLocked(r, "vzdump", taskID, "vzdump", params)
+}
+
+var (
+	notesEscape   = regexp.MustCompile(`\\(.)`)
+	notesVariable = regexp.MustCompile(`\{\{([^\s{}]+)\}\}`)
+)
+
+// checkNotesTemplate is VZDump.pm's verify_notes_template: one line, the
+// escapes \n and \\, the variables cluster, guestname, node and vmid.
+func checkNotesTemplate(tmpl string) error {
+	if strings.Contains(tmpl, "\n") {
+		return fmt.Errorf("contains a line feed")
+	}
+	var problems []string
+	for _, m := range notesEscape.FindAllStringSubmatchIndex(tmpl, -1) {
+		if c := tmpl[m[2]:m[3]]; c != "n" && c != "\\" {
+			problems = append(problems, fmt.Sprintf("escape sequence '\\%s' at char %d", c, m[0]))
+		}
+	}
+	for _, m := range notesVariable.FindAllStringSubmatchIndex(tmpl, -1) {
+		if v := tmpl[m[2]:m[3]]; v != "cluster" && v != "guestname" && v != "node" && v != "vmid" {
+			problems = append(problems, fmt.Sprintf("variable '%s' at char %d", v, m[1]-len(v)))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("found unknown: %s", strings.Join(problems, ", "))
+	}
+	return nil
 }
 
 func vzdumpIDs(t *task) []int {

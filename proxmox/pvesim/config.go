@@ -31,8 +31,6 @@ var (
 	netKeyPattern   = regexp.MustCompile(`^net(\d+)$`)
 	unusedPattern   = regexp.MustCompile(`^unused(\d+)$`)
 	tagPattern      = regexp.MustCompile(`^[a-z0-9_][a-z0-9_\-+.]*$`)
-	macPattern      = regexp.MustCompile(`^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$`)
-	ifnamePattern   = regexp.MustCompile(`^[a-zA-Z0-9_.\-]{1,15}$`)
 	configIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_\-]+$`) // pve-configid: at least 2 characters
 	warningsPattern = regexp.MustCompile(`^WARNINGS: \d+$`)
 )
@@ -133,9 +131,6 @@ var netKeys = map[string]bool{"name": true, "bridge": true, "firewall": true, "g
 	"gw6": true, "hwaddr": true, "ip": true, "ip6": true, "link_down": true, "mtu": true,
 	"rate": true, "tag": true, "trunks": true, "type": true}
 
-var boolOpts = map[string]bool{"acl": true, "backup": true, "quota": true, "replicate": true,
-	"ro": true, "shared": true, "firewall": true, "link_down": true}
-
 // parseMount parses a rootfs or mpN value.
 func parseMount(key, value string) (propString, error) {
 	ps, err := parsePropString(value, "volume", mountKeys)
@@ -158,10 +153,8 @@ func parseMount(key, value string) (propString, error) {
 	} else if ps["mp"] == "" {
 		return nil, fmt.Errorf("invalid format - property 'mp' is missing")
 	}
-	for k, v := range ps {
-		if boolOpts[k] && v != "0" && v != "1" {
-			return nil, fmt.Errorf("invalid format - %s: type check ('boolean') failed - got '%s'", k, v)
-		}
+	if err := checkMountFormat(ps); err != nil {
+		return nil, err
 	}
 	if s, ok := ps["size"]; ok {
 		n, err := parseSize(s)
@@ -184,12 +177,6 @@ func parseNet(value string) (propString, error) {
 	if ps["name"] == "" {
 		return nil, fmt.Errorf("invalid format - property 'name' is missing")
 	}
-	if !ifnamePattern.MatchString(ps["name"]) {
-		return nil, fmt.Errorf("invalid format - name: value does not match the regex pattern")
-	}
-	if h, ok := ps["hwaddr"]; ok && !macPattern.MatchString(h) {
-		return nil, fmt.Errorf("invalid format - hwaddr: value does not match the regex pattern")
-	}
 	if t, ok := ps["type"]; ok && t != "veth" {
 		return nil, fmt.Errorf("invalid format - type: value '%s' does not have a value in the enumeration 'veth'", t)
 	}
@@ -199,10 +186,8 @@ func parseNet(value string) (propString, error) {
 			return nil, fmt.Errorf("invalid format - tag: value must be an integer between 1 and 4094")
 		}
 	}
-	for k, v := range ps {
-		if boolOpts[k] && v != "0" && v != "1" {
-			return nil, fmt.Errorf("invalid format - %s: type check ('boolean') failed - got '%s'", k, v)
-		}
+	if err := checkNetFormat(ps); err != nil {
+		return nil, err
 	}
 	return ps, nil
 }

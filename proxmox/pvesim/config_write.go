@@ -225,6 +225,10 @@ func (s *Sim) updateConfig(g *guest, c configChange, allocated *[]string, write 
 			v, _ = normalizeTags(v)
 		case k == "description":
 			v = normalizeDescription(v)
+		case k == "nameserver":
+			v, _ = nameserverList(v) // checked by the schema
+		case k == "searchdomain":
+			v, _ = searchdomainList(v)
 		case netKeyPattern.MatchString(k):
 			ps, err := parseNet(v)
 			if err != nil {

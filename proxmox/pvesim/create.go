@@ -436,6 +436,10 @@ func (s *Sim) createDisks(t *task, conf, mounts map[string]string) (map[string]s
 			out[k], _ = normalizeTags(v)
 		case k == "description":
 			out[k] = normalizeDescription(v)
+		case k == "nameserver":
+			out[k], _ = nameserverList(v)
+		case k == "searchdomain":
+			out[k], _ = searchdomainList(v)
 		default:
 			out[k] = v
 		}

@@ -16,6 +16,13 @@
 //   - Checks run in Proxmox's order: 501 unknown method, 401 token, 403
 //     declarative permission, 400 schema (unknown parameters refused, form
 //     booleans 0/1), then the handler with its own per-key 403s and 500s.
+//     Values are checked against Proxmox's formats: netN (name, bridge,
+//     unicast hwaddr, ip/ip6 CIDR or dhcp/manual/auto, gw/gw6, mtu, rate,
+//     tag, trunks), rootfs/mpN (no ".." in paths, mount options), unusedN
+//     (a volume id), nameserver and searchdomain (stored joined by
+//     spaces), prune-backups (keep-all alone), vzdump's notes-template
+//     and the options that require storage. Booleans inside property
+//     strings may be yes/on/true and no/off/false and are stored as 1/0.
 //   - Privileges come from per-token ACLs on "/", "/vms/ID", "/storage/ID",
 //     "/nodes/NODE" and "/sdn/zones/localnetwork/BRIDGE"; the most specific
 //     entry applies, and a privilege-separated token gets the intersection

@@ -150,10 +150,10 @@ func (r *request) checkModifyPerms(g *guest, set map[string]string, dels []strin
 			if g.Conf["unprivileged"] != "1" {
 				return permErrorText("changing feature flags for privileged container is only allowed for root@pam")
 			}
-			old, _ := parsePropString(g.Conf["features"], "", featureKeys)
+			old, _ := parseFeatures(g.Conf["features"])
 			nw := propString{}
 			if isSet {
-				nw, _ = parsePropString(v, "", featureKeys)
+				nw, _ = parseFeatures(v)
 			}
 			for f := range featureKeys {
 				if f != "nesting" && old[f] != nw[f] {

@@ -183,15 +183,35 @@ func checkVMIDList(v string) error {
 var pruneKeys = map[string]bool{"keep-all": true, "keep-last": true, "keep-hourly": true,
 	"keep-daily": true, "keep-weekly": true, "keep-monthly": true, "keep-yearly": true}
 
+// checkPrune is the prune-backups format with validate_prune_backups:
+// keep-all is a boolean, the others integers of at least 0, and keep-all
+// set conflicts with any other option above 0.
 func checkPrune(v string) error {
 	ps, err := parsePropString(v, "", pruneKeys)
 	if err != nil {
 		return err
 	}
-	for k, x := range ps {
-		if _, err := strconv.Atoi(x); err != nil {
+	positive := false
+	for _, k := range sortedKeys(ps) {
+		x := ps[k]
+		if k == "keep-all" {
+			if err := normalizeBooleans(ps, k); err != nil {
+				return err
+			}
+			continue
+		}
+		n, err := strconv.Atoi(x)
+		if err != nil || !intPattern.MatchString(x) {
 			return fmt.Errorf("invalid format - %s: type check ('integer') failed - got '%s'", k, x)
 		}
+		if n < 0 {
+			return fmt.Errorf("invalid format - %s: value must have a minimum value of 0", k)
+		}
+		positive = positive || n > 0
+	}
+	if ps["keep-all"] == "1" && positive {
+		//lint:ignore ST1005 Proxmox's own message, full stop included
+		return fmt.Errorf("invalid format - keep-all cannot be set together with other options.")
 	}
 	return nil
 }
@@ -217,8 +237,8 @@ func lxcKeys() map[string]pdef {
 		"arch":         enum("amd64", "i386", "arm64", "armhf", "riscv32", "riscv64").opt(),
 		"features":     checked(checkFeatures).opt(),
 		"startup":      checked(checkStartup).opt(),
-		"nameserver":   str().opt(),
-		"searchdomain": str().opt(),
+		"nameserver":   checked(func(v string) error { _, err := nameserverList(v); return err }).opt(),
+		"searchdomain": checked(func(v string) error { _, err := searchdomainList(v); return err }).opt(),
 		"timezone":     str().opt(),
 		"tty":          integer(0, 6).opt(),
 		"cmode":        enum("shell", "console", "tty").opt(),
@@ -244,7 +264,7 @@ func lxcDynKey(name string) (pdef, bool) {
 	case num(netKeyPattern, 31):
 		return checked(func(v string) error { _, err := parseNet(v); return err }).opt(), true
 	case num(unusedPattern, 255):
-		return str().opt(), true
+		return checked(checkUnused).opt(), true
 	case num(regexp.MustCompile(`^dev(\d+)$`), 255):
 		return str().opt(), true
 	}
@@ -254,16 +274,20 @@ func lxcDynKey(name string) (pdef, bool) {
 var featureKeys = map[string]bool{"nesting": true, "keyctl": true, "fuse": true, "mknod": true, "force_rw_sys": true, "mount": true}
 
 func checkFeatures(v string) error {
+	_, err := parseFeatures(v)
+	return err
+}
+
+// parseFeatures parses a features value, its booleans as 1 or 0.
+func parseFeatures(v string) (propString, error) {
 	ps, err := parsePropString(v, "", featureKeys)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for k, x := range ps {
-		if k != "mount" && x != "0" && x != "1" {
-			return fmt.Errorf("invalid format - %s: type check ('boolean') failed - got '%s'", k, x)
-		}
+	if err := normalizeBooleans(ps, "nesting", "keyctl", "fuse", "mknod", "force_rw_sys"); err != nil {
+		return nil, err
 	}
-	return nil
+	return ps, nil
 }
 
 func checkStartup(v string) error {

@@ -157,8 +157,9 @@ func (s *Sim) archiveAndPrune(t *task, st *storage, g *guest, start time.Time, m
 	st.Volumes[vol.VolID] = vol
 	if tmpl := p["notes-template"]; tmpl != "" {
 		t.logf("INFO: adding notes to backup")
-		vol.Notes = strings.NewReplacer("{{guestname}}", g.Conf["hostname"], "{{vmid}}", strconv.Itoa(g.VMID),
-			"{{node}}", s.st.Node, "{{cluster}}", s.st.Node).Replace(tmpl)
+		// generate_notes: \n and \\ unescaped, the variables filled in.
+		vol.Notes = strings.NewReplacer(`\n`, "\n", `\\`, `\`, "{{guestname}}", g.Conf["hostname"],
+			"{{vmid}}", strconv.Itoa(g.VMID), "{{node}}", s.st.Node, "{{cluster}}", s.st.Node).Replace(tmpl)
 	}
 	if p["protected"] == "1" {
 		t.logf("INFO: marking backup as protected")
