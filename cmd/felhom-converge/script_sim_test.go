@@ -37,6 +37,9 @@ import (
 //	simadmin ENVFILE METHOD PATH [JSON]    call the fault-injection API under
 //	                                       /_sim/ (sim serve --admin); prints
 //	                                       the status line and the body
+//	simheld ENVFILE ID                     wait (up to 20s) until the simulator's
+//	                                       hold ID (POST /_sim/hold) has caught
+//	                                       a request
 //	simstate STATEFILE OUTFILE             write what the simulated host holds
 //	                                       to OUTFILE, one sorted fact a line:
 //	                                       each guest's status, config (lock
@@ -57,6 +60,7 @@ func simScriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args [
 		"simapi":     cmdSimAPI,
 		"simadmin":   cmdSimAdmin,
 		"simidle":    cmdSimIdle,
+		"simheld":    cmdSimHeld,
 		"simstate":   cmdSimState,
 		"simarchive": cmdSimArchive,
 	}
@@ -133,6 +137,33 @@ func cmdSimIdle(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ts.Fatalf("simidle: tasks still running")
+}
+
+func cmdSimHeld(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: simheld ENVFILE ID")
+	}
+	env, err := readSimEnv(ts.MkAbs(args[0]))
+	ts.Check(err)
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		req, err := http.NewRequest("GET", env["FELHOM_CONVERGE_PROXMOX_ENDPOINT"]+"/_sim/hold/"+args[1], nil)
+		ts.Check(err)
+		req.Header.Set("Authorization", "PVEAPIToken="+env["FELHOM_CONVERGE_PROXMOX_TOKEN"])
+		resp, err := simHTTPClient(env).Do(req)
+		ts.Check(err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		ts.Check(err)
+		if resp.StatusCode != 200 {
+			ts.Fatalf("simheld: %s %s", resp.Status, b)
+		}
+		if strings.Contains(string(b), `"reached":1`) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("simheld: hold %s caught no request", args[1])
 }
 
 func cmdSimAdmin(ts *testscript.TestScript, neg bool, args []string) {
