@@ -19,12 +19,14 @@ type decoder struct {
 	ctx   *hcl.EvalContext
 	diags hcl.Diagnostics
 
-	localCosts map[string]int64 // valueCost of each local value evaluated, and their sum (allLocals)
-	localRisky map[string]bool  // riskyValue of each local value evaluated, and of any (allLocals)
-	spent      int64            // sum of the cost bounds of the expressions evaluated so far
-	suggested  int64            // work spent on "did you mean" over the file's own names (didYouMeanGuest)
-	guestNames []string         // the guests' names, once a job needs them (didYouMeanGuest)
-	nameBytes  int64            // their total length
+	localCosts map[string]int64     // valueCost of each local value evaluated, and their sum (allLocals)
+	localRisky map[string]bool      // riskyValue of each local value evaluated, and of any (allLocals)
+	spent      int64                // sum of the cost bounds of the expressions evaluated so far
+	suggested  int64                // work spent on "did you mean" over the file's own names (didYouMeanGuest)
+	guestDecls map[string]hcl.Range // where each guest name was declared first
+	vmidDecls  map[int]hcl.Range    // where each vmid was used first
+	guestNames []string             // the guests' names, once a job needs them (didYouMeanGuest)
+	nameBytes  int64                // their total length
 }
 
 // value evaluates expr in the context ctx returns unless what it could

@@ -72,27 +72,33 @@ const (
 	maxDescription = 8 << 10
 )
 
-func (d *decoder) guests(h *Host, blocks hcl.Blocks) {
-	names := map[string]hcl.Range{}
-	vmids := map[int]hcl.Range{}
-	for _, b := range blocks {
-		g := d.guest(b)
-		if first, dup := names[g.Name]; dup {
-			d.duplicate(b.LabelRanges[0], "guest", g.Name, first)
-			continue
-		}
-		names[g.Name] = b.LabelRanges[0]
-		if g.VMID != 0 {
-			if first, dup := vmids[g.VMID]; dup {
-				d.errorf(g.AttrRanges["vmid"], "Duplicate vmid",
-					"Guest %q uses vmid %d, which is already used at %s:%d:%d; each guest needs its own vmid.",
-					g.Name, g.VMID, first.Filename, first.Start.Line, first.Start.Column)
-			} else {
-				vmids[g.VMID] = g.AttrRanges["vmid"]
-			}
-		}
-		h.Guests = append(h.Guests, g)
+// guest decodes one guest block into h, refusing a name or a vmid an
+// earlier guest has.
+func (d *decoder) guest(h *Host, b *hcl.Block) {
+	if d.guestDecls == nil {
+		d.guestDecls, d.vmidDecls = map[string]hcl.Range{}, map[int]hcl.Range{}
 	}
+	g := d.guestBlock(b)
+	if first, dup := d.guestDecls[g.Name]; dup {
+		d.duplicate(b.LabelRanges[0], "guest", g.Name, first)
+		return
+	}
+	d.guestDecls[g.Name] = b.LabelRanges[0]
+	if g.VMID != 0 {
+		if first, dup := d.vmidDecls[g.VMID]; dup {
+			d.errorf(g.AttrRanges["vmid"], "Duplicate vmid",
+				"Guest %q uses vmid %d, which is already used at %s:%d:%d; each guest needs its own vmid.",
+				g.Name, g.VMID, first.Filename, first.Start.Line, first.Start.Column)
+		} else {
+			d.vmidDecls[g.VMID] = g.AttrRanges["vmid"]
+		}
+	}
+	h.Guests = append(h.Guests, g)
+}
+
+// finishGuests orders the guests by VMID once all are decoded, and
+// refuses a MAC address two of them use.
+func (d *decoder) finishGuests(h *Host) {
 	sortGuests(h.Guests)
 	d.uniqueMACs(h.Guests)
 }
@@ -117,8 +123,8 @@ func (d *decoder) uniqueMACs(guests []Guest) {
 	}
 }
 
-// guest decodes one guest block.
-func (d *decoder) guest(b *hcl.Block) Guest {
+// guestBlock decodes one guest block.
+func (d *decoder) guestBlock(b *hcl.Block) Guest {
 	g := Guest{Name: b.Labels[0], State: StateRunning, DeclRange: b.DefRange}
 	if !labelPattern.MatchString(g.Name) {
 		d.errorf(b.LabelRanges[0], "Invalid guest name",

@@ -37,20 +37,20 @@ const (
 // makes them (a scanner that keeps no tokens; see scanner) and refuses
 // nesting and operator counts the parser could not survive, number
 // literals out of range and strings the parser would take quadratic time
-// over. It returns the offsets where top-level items end, at least
-// cutEvery bytes apart (none when cutEvery is 0).
-func checkComplexity(src []byte, filename string, cutEvery int) ([]int, hcl.Diagnostics) {
+// over. It returns the file's layout, with cuts at least cutEvery bytes
+// apart (none when cutEvery is 0).
+func checkComplexity(src []byte, filename string, cutEvery int) (layout, hcl.Diagnostics) {
 	if at := tokenBoundAt(src); at >= 0 {
 		pos := posAt(src, at)
-		return nil, limitDiag(hcl.Range{Filename: filename, Start: pos, End: pos}, "Too many tokens",
+		return layout{}, limitDiag(hcl.Range{Filename: filename, Start: pos, End: pos}, "Too many tokens",
 			fmt.Sprintf("The file has more than %d tokens (names, numbers, punctuation, line breaks and words of comments and strings, as counted by a quick scan); a desired-state file is limited to keep parsing bounded. Split the file, or write long text in fewer, longer strings.", maxTokens))
 	}
 	c := &complexity{src: src, filename: filename}
-	s := &scanner{src: src, emit: c.token, cutEvery: cutEvery}
+	s := &scanner{src: src, out: c.token, cutEvery: cutEvery}
 	if !s.run() {
-		return nil, c.diags
+		return layout{}, c.diags
 	}
-	return s.cuts, nil
+	return s.layout, nil
 }
 
 // complexity follows the tokens of one file and stops at the first bound

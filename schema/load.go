@@ -49,26 +49,29 @@ func Load(src []byte, filename string) (*Host, hcl.Diagnostics) {
 // evaluated were admitted under (decoder.spent), for FuzzLoad's check that
 // loading costs what the bounds say.
 func load(src []byte, filename string) (*Host, hcl.Diagnostics, int64) {
-	file, diags := parse(src, filename)
+	return loadInParts(src, filename, partSize)
+}
+
+// loadInParts is load, parsing and decoding about cutEvery bytes of whole
+// top-level items at a time (the whole file at once when cutEvery is 0).
+func loadInParts(src []byte, filename string, cutEvery int) (*Host, hcl.Diagnostics, int64) {
+	layout, diags := checkInput(src, filename, cutEvery)
 	if diags.HasErrors() {
 		return nil, tidyDiags(diags), 0
 	}
-	content, cdiags := file.Body.Content(rootSchema)
-	diags = append(diags, cdiags...)
-
-	d := &decoder{}
-	d.ctx = evalContext(d, content.Blocks.OfType("locals"))
-	h := &Host{}
-	d.host(h, content.Blocks.OfType("host"), file.Body.(*hclsyntax.Body))
-	d.guests(h, content.Blocks.OfType("guest"))
-	d.jobs(h, content.Blocks.OfType("job"))
-	d.storages(h, content.Blocks.OfType("storage"))
-	d.signers(h, content.Blocks.OfType("signers"))
-	diags = tidyDiags(append(diags, d.diags...))
-	if diags.HasErrors() {
-		return nil, diags, d.spent
+	l := newLoader(layout.lastLocals)
+	if !parseParts(src, filename, layout.cuts, l.part) {
+		// A part has diagnostics: parse the file whole, for exactly the
+		// parser's, and decode it whole if it has no errors after all.
+		file, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+		if diags.HasErrors() {
+			return nil, tidyDiags(diags), 0
+		}
+		l = newLoader(len(src))
+		l.diags = diags
+		l.part(file.Body.(*hclsyntax.Body), len(src))
 	}
-	return h, diags, d.spent
+	return l.finish()
 }
 
 // maxDiags bounds the diagnostics of one file: a broken file can produce
@@ -117,26 +120,21 @@ func Files(src []byte, filename string) map[string]*hcl.File {
 	return map[string]*hcl.File{filename: file}
 }
 
-// parse checks the input bounds and parses the HCL syntax, in parts of
-// whole top-level items (see parseInParts).
+// parse checks the input bounds and parses the HCL syntax.
 func parse(src []byte, filename string) (*hcl.File, hcl.Diagnostics) {
-	cuts, diags := checkInput(src, filename, partSize)
-	if diags.HasErrors() {
+	if _, diags := checkInput(src, filename, 0); diags.HasErrors() {
 		return nil, diags
-	}
-	if file := parseInParts(src, filename, cuts); file != nil {
-		return file, nil
 	}
 	return hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 }
 
 // checkInput checks the bounds on the file before anything parses it: its
 // size, its encoding and its complexity (checkComplexity, which also
-// returns where top-level items end, cutEvery bytes apart).
-func checkInput(src []byte, filename string, cutEvery int) ([]int, hcl.Diagnostics) {
+// returns the file's layout, with cuts cutEvery bytes apart).
+func checkInput(src []byte, filename string, cutEvery int) (layout, hcl.Diagnostics) {
 	start := hcl.Range{Filename: filename, Start: hcl.InitialPos, End: hcl.InitialPos}
 	if len(src) > MaxFileSize {
-		return nil, hcl.Diagnostics{{
+		return layout{}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "File too large",
 			Detail:   fmt.Sprintf("The file is larger than %d bytes (4 MiB), the bound for a desired-state file.", MaxFileSize),
@@ -146,7 +144,7 @@ func checkInput(src []byte, filename string, cutEvery int) ([]int, hcl.Diagnosti
 	if !utf8.Valid(src) {
 		pos := invalidUTF8(src)
 		rng := hcl.Range{Filename: filename, Start: pos, End: hcl.Pos{Line: pos.Line, Column: pos.Column + 1, Byte: pos.Byte + 1}}
-		return nil, hcl.Diagnostics{{
+		return layout{}, hcl.Diagnostics{{
 			Severity: hcl.DiagError,
 			Summary:  "Invalid UTF-8",
 			Detail:   fmt.Sprintf("The file must be UTF-8 text; byte offset %d (line %d, column %d) is not valid UTF-8.", pos.Byte, pos.Line, pos.Column),

@@ -7,25 +7,23 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
-// partSize is how many bytes of whole top-level items parseInParts gives
+// partSize is how many bytes of whole top-level items parseParts gives
 // the parser at a time: the lexer holds about 100 bytes per token of what
-// it is given, and parsing the file in parts of a few items keeps that
+// it is given, and the parser's tree takes a few dozen bytes per byte of
+// the file, so parsing (and decoding) a few items at a time keeps both
 // small, instead of proportional to the file.
 const partSize = 1 << 10
 
-// parseInParts parses src as hclsyntax.ParseConfig does, one part at a
+// parseParts parses src as hclsyntax.ParseConfig does, one part at a
 // time: cuts are the offsets where top-level items end (from
 // checkComplexity), and each part is parsed at its place in the file, so
-// every range is the file's. It returns the file with one body holding
-// every part's items, or nil when a part has any diagnostic or the parts
-// set one attribute twice: a file with problems is parsed whole again, so
-// its diagnostics are exactly the parser's. The result has no navigation
-// for diagnostics (Files parses whole).
-func parseInParts(src []byte, filename string, cuts []int) *hcl.File {
-	if len(cuts) == 0 {
-		return nil
-	}
-	body := &hclsyntax.Body{Attributes: hclsyntax.Attributes{}, Blocks: hclsyntax.Blocks{}}
+// every range is the file's. It calls each with each part's body and the
+// offset it ends at, in order, and stops when each returns false. It
+// returns false when it stopped, or when a part has any diagnostic or
+// sets an attribute an earlier part set: a file with problems is to be
+// parsed whole, so its diagnostics are exactly the parser's.
+func parseParts(src []byte, filename string, cuts []int, each func(body *hclsyntax.Body, end int) bool) bool {
+	attrs := map[string]bool{}
 	pos := hcl.InitialPos
 	for i := 0; i <= len(cuts); i++ {
 		end := len(src)
@@ -34,22 +32,19 @@ func parseInParts(src []byte, filename string, cuts []int) *hcl.File {
 		}
 		file, diags := hclsyntax.ParseConfig(src[pos.Byte:end], filename, pos)
 		if len(diags) > 0 {
-			return nil
+			return false
 		}
-		part := file.Body.(*hclsyntax.Body)
-		for name, attr := range part.Attributes {
-			if _, twice := body.Attributes[name]; twice {
-				return nil
+		body := file.Body.(*hclsyntax.Body)
+		for name := range body.Attributes {
+			if attrs[name] {
+				return false
 			}
-			body.Attributes[name] = attr
+			attrs[name] = true
 		}
-		body.Blocks = append(body.Blocks, part.Blocks...)
-		if i == 0 {
-			body.SrcRange = part.SrcRange
+		if !each(body, end) {
+			return false
 		}
-		body.SrcRange = hcl.RangeBetween(body.SrcRange, part.SrcRange)
-		body.EndRange = part.EndRange
 		pos = hcl.Pos{Line: pos.Line + bytes.Count(src[pos.Byte:end], []byte("\n")), Column: 1, Byte: end}
 	}
-	return &hcl.File{Body: body, Bytes: src}
+	return true
 }

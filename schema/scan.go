@@ -8,7 +8,7 @@ import (
 )
 
 // scanner walks a file as hclsyntax's lexer does, token by token, without
-// making the tokens: for each one it calls emit with its type and byte
+// making the tokens: for each one it calls out with its type and byte
 // offsets, and keeps only the lexer's state (its modes, its brace count,
 // its open heredocs). checkComplexity bounds the file on this walk before
 // hclsyntax.ParseConfig lexes it, so the file is lexed, and its tokens
@@ -18,11 +18,12 @@ import (
 // splitting of heredoc lines at $ and % signs, and a carriage return
 // alone in a heredoc, after which it makes one invalid token of the rest.
 //
-// The scanner also notes where top-level items end, so the file can be
-// parsed one run of whole items at a time (see parseInParts).
+// The scanner also notes the file's layout: where top-level items end, so
+// the file can be parsed one run of whole items at a time, and where the
+// last locals block starts (see parseParts and loader).
 type scanner struct {
-	src  []byte
-	emit func(ty hclsyntax.TokenType, start, end int) bool // false stops the scan
+	src []byte
+	out func(ty hclsyntax.TokenType, start, end int) bool // false stops the scan
 
 	mode      lexMode
 	callers   []lexMode // the modes to return to (the lexer's call stack)
@@ -34,8 +35,15 @@ type scanner struct {
 	noCommentEnd int           // an offset from which no */ follows, or -1
 	identRunes   map[rune]byte // non-ASCII runes: identStart|identContinue, once known
 
-	cutEvery int   // note a cut after a top-level item once this many bytes have passed
-	cuts     []int // offsets where a top-level item has just ended
+	cutEvery int // note a cut after a top-level item once this many bytes have passed
+	layout   layout
+	atItem   bool // the next top-level name starts an item
+}
+
+// layout is where a file's top-level items are.
+type layout struct {
+	cuts       []int // offsets where a top-level item has just ended, cutEvery bytes apart
+	lastLocals int   // the offset of the last item named locals, or -1
 }
 
 type lexMode uint8
@@ -62,6 +70,8 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // run scans the whole file. It returns false when emit stopped it.
 func (s *scanner) run() bool {
 	s.noCommentEnd = -1
+	s.layout.lastLocals = -1
+	s.atItem = true
 	p := 0
 	if bytes.HasPrefix(s.src, utf8BOM) {
 		p = len(utf8BOM)
@@ -81,6 +91,28 @@ func (s *scanner) run() bool {
 		}
 	}
 	return s.emit(hclsyntax.TokenEOF, len(s.src), len(s.src))
+}
+
+// emit passes a token on, following the top-level items on the way: at
+// the top level (no string, heredoc, interpolation, brace, bracket or
+// parenthesis open), a name after a line break (or a comment that ends
+// one) is an item's.
+func (s *scanner) emit(ty hclsyntax.TokenType, start, end int) bool {
+	switch top := len(s.callers) == 0 && s.braces == 0 && s.brackets == 0; {
+	case !top:
+		s.atItem = false
+	case ty == hclsyntax.TokenNewline, ty == hclsyntax.TokenComment && s.src[end-1] == '\n':
+		s.atItem = true
+	case ty == hclsyntax.TokenComment:
+	case ty == hclsyntax.TokenIdent && s.atItem:
+		if string(s.src[start:end]) == "locals" {
+			s.layout.lastLocals = start
+		}
+		s.atItem = false
+	default:
+		s.atItem = false
+	}
+	return s.out(ty, start, end)
 }
 
 // main scans one token (or a run of blanks) of an expression at p and
@@ -194,11 +226,11 @@ func (s *scanner) newline(p, n int) (int, bool) {
 	end := p + n
 	if s.cutEvery > 0 && len(s.callers) == 0 && s.braces == 0 && s.brackets == 0 {
 		last := 0
-		if len(s.cuts) > 0 {
-			last = s.cuts[len(s.cuts)-1]
+		if n := len(s.layout.cuts); n > 0 {
+			last = s.layout.cuts[n-1]
 		}
 		if end-last >= s.cutEvery && end < len(s.src) {
-			s.cuts = append(s.cuts, end)
+			s.layout.cuts = append(s.layout.cuts, end)
 		}
 	}
 	return end, s.emit(hclsyntax.TokenNewline, p, end)

@@ -35,7 +35,7 @@ func lexed(src []byte) []scanned {
 // scannedTokens returns the tokens the scanner walks in src.
 func scannedTokens(src []byte) []scanned {
 	var out []scanned
-	s := &scanner{src: src, emit: func(ty hclsyntax.TokenType, start, end int) bool {
+	s := &scanner{src: src, out: func(ty hclsyntax.TokenType, start, end int) bool {
 		out = append(out, scanned{ty, start, end})
 		return true
 	}}
@@ -67,8 +67,8 @@ func checkScannerIsTheLexer(t *testing.T, src []byte) {
 			break
 		}
 	}
-	if describe(diags) != describe(c.diags) {
-		t.Fatalf("%q: the bounds on the scan say %s, on the lexer's tokens %s", src, describe(diags), describe(c.diags))
+	if diagText(diags, true) != diagText(c.diags, true) {
+		t.Fatalf("%q: the bounds on the scan say %s, on the lexer's tokens %s", src, diagText(diags, true), diagText(c.diags, true))
 	}
 }
 
@@ -140,38 +140,65 @@ func corpusBytes(t *testing.T, file []byte) []byte {
 	return []byte(s)
 }
 
-// checkPartsAreTheWhole fails when parsing src in parts gives another
-// body than parsing it whole, or parses in parts a file the parser has
-// diagnostics for.
-func checkPartsAreTheWhole(t *testing.T, src []byte, cutEvery int) {
-	t.Helper()
-	cuts, diags := checkComplexity(src, "t.hcl", cutEvery)
-	if diags.HasErrors() {
-		return
+// diagText spells out diagnostics: severity, summary, the exact range of
+// the subject and, withDetail, the detail (hcl's "did you mean" for a
+// function name picks among equally close names in map order).
+func diagText(diags hcl.Diagnostics, withDetail bool) string {
+	var b strings.Builder
+	for _, d := range diags {
+		fmt.Fprintf(&b, "%d %s", d.Severity, d.Summary)
+		if withDetail {
+			fmt.Fprintf(&b, ": %s", d.Detail)
+		}
+		if d.Subject != nil {
+			fmt.Fprintf(&b, " @%s %#v %#v", d.Subject.Filename, d.Subject.Start, d.Subject.End)
+		}
+		b.WriteString("\n")
 	}
-	whole, wdiags := hclsyntax.ParseConfig(src, "t.hcl", hcl.InitialPos)
-	parts := parseInParts(src, "t.hcl", cuts)
-	switch {
-	case parts == nil:
-		return
-	case len(wdiags) > 0:
-		t.Fatalf("%q: parsed in %d parts, but the parser says %s", src, len(cuts)+1, describe(wdiags))
-	case !reflect.DeepEqual(parts.Body, whole.Body):
-		t.Fatalf("%q: parsed in %d parts (at %v), the body differs from the whole file's", src, len(cuts)+1, cuts)
+	return b.String()
+}
+
+// checkPartsAreTheWhole fails when loading src in parts as small as they
+// come (a cut after every top-level item) gives another host, other
+// diagnostics or another cost than loading it whole, or when a file the
+// parser has nothing to say about is not loaded in parts.
+func checkPartsAreTheWhole(t *testing.T, src []byte) {
+	t.Helper()
+	if layout, diags := checkComplexity(src, "t.hcl", 1); !diags.HasErrors() && utf8.Valid(src) {
+		_, pdiags := hclsyntax.ParseConfig(src, "t.hcl", hcl.InitialPos)
+		if len(pdiags) == 0 && !parseParts(src, "t.hcl", layout.cuts, newLoader(layout.lastLocals).part) {
+			t.Fatalf("%q: parses, but was not loaded in parts (%+v)", src, layout)
+		}
+	}
+	h1, diags1, spent1 := loadInParts(src, "t.hcl", 1)
+	h0, diags0, spent0 := loadInParts(src, "t.hcl", 0)
+	if !reflect.DeepEqual(h1, h0) || diagText(diags1, false) != diagText(diags0, false) || spent1 != spent0 {
+		t.Fatalf("%q: loaded in parts:\n%s(%d spent) %+v\nloaded whole:\n%s(%d spent) %+v", src, diagText(diags1, true), spent1, h1, diagText(diags0, true), spent0, h0)
 	}
 }
 
-// TestPartsAreTheWhole parses files in parts as small as they come (a cut
-// after every top-level item) and checks each gives the body of the whole.
+// TestPartsAreTheWhole loads files in parts as small as they come and
+// checks each loads as it does whole: the local values wherever they are
+// (guests wait for the last locals block), problems in parts, top-level
+// attributes set twice, files that do not parse.
 func TestPartsAreTheWhole(t *testing.T) {
+	guest := func(name string, vmid int, mem string) string {
+		return fmt.Sprintf("guest %q {\n  vmid = %d\n  memory = %s\n}\n", name, vmid, mem)
+	}
 	cases := []string{
-		"host \"h\" {\n  node = \"pve\"\n}\nguest \"a\" {\n  vmid = 100\n}\n",
-		"\ufeff# lead\n\nx = 1\ny = <<EOT\n  a\nEOT\n\nz = [\n  1,\n]\n/* c */\nw = { a = \"${b}\" }\n",
-		"x = 1\nx = 2\n",
-		"x = 1\n}\ny = 2\n",
-		"guest \"a\" {\n",
-		"a = b\n(\nc = d\n)\n",
+		hostBlock + guest("a", 100, "512"),
+		"locals {\n  m = 1024\n}\n" + hostBlock + guest("a", 100, "local.m") + guest("b", 101, "local.m"),
+		hostBlock + guest("a", 100, "local.m") + "locals {\n  m = 1024\n}\n" + guest("b", 101, "local.m"),
+		guest("a", 100, "local.m") + "locals {\n  m = local.n\n}\n" + guest("b", 101, "local.n") + "locals {\n  n = 64\n}\n" + hostBlock,
+		hostBlock + guest("a", 100, "local.missing") + guest("a", 100, "\"1G\"") + guest("c", 100, "8") + "bogus {\n}\n",
+		"\ufeff# lead\n\n" + hostBlock + "x = 1\ny = <<EOT\n  a\nEOT\n\nz = [\n  1,\n]\n/* c */\nw = { a = \"${b}\" }\n",
+		hostBlock + "x = 1\nx = 2\n",
+		hostBlock + "x = 1\n}\ny = 2\n",
+		hostBlock + "guest \"a\" {\n",
+		hostBlock + "a = b\n(\nc = d\n)\n",
 		"x = 1\r\ny = 2\r\n",
+		"",
+		hostBlock + hostBlock,
 	}
 	examples, _ := filepath.Glob("../examples/*.hcl")
 	for _, name := range examples {
@@ -182,10 +209,44 @@ func TestPartsAreTheWhole(t *testing.T) {
 		cases = append(cases, string(src))
 	}
 	for _, c := range cases {
-		checkPartsAreTheWhole(t, []byte(c), 1)
+		checkPartsAreTheWhole(t, []byte(c))
 	}
-	if cuts, _ := checkComplexity([]byte(cases[0]), "t.hcl", 1); !reflect.DeepEqual(cuts, []int{28}) {
-		t.Errorf("cuts of two items = %v, want [28] (after the first)", cuts)
+	l, _ := checkComplexity([]byte(cases[2]), "t.hcl", 1)
+	if len(l.cuts) != 3 || l.lastLocals != strings.Index(cases[2], "locals") {
+		t.Errorf("layout = %+v, want 3 cuts and the locals block at %d", l, strings.Index(cases[2], "locals"))
+	}
+}
+
+// TestLoaderDecodesGuestsAsTheyCome feeds the loader parts by hand: a
+// guest is decoded as soon as its part is read once the local values are
+// evaluated, and waits for them otherwise; a part that holds a locals
+// block after they were evaluated (the scan missed it) is refused, and
+// the file is then loaded whole.
+func TestLoaderDecodesGuestsAsTheyCome(t *testing.T) {
+	body := func(src string) *hclsyntax.Body {
+		file, diags := hclsyntax.ParseConfig([]byte(src), "t.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatal(describe(diags))
+		}
+		return file.Body.(*hclsyntax.Body)
+	}
+	guest := body("guest \"a\" {\n  vmid = 100\n}\n")
+	locals := body("locals {\n  m = 1\n}\n")
+
+	l := newLoader(-1)
+	if !l.part(guest, 30) || len(l.h.Guests) != 1 {
+		t.Errorf("without locals, the guest was not decoded at once: %d guests", len(l.h.Guests))
+	}
+	if l.part(locals, 50) {
+		t.Error("a locals block after the local values were evaluated was taken")
+	}
+
+	l = newLoader(40)
+	if !l.part(guest, 30) || len(l.h.Guests) != 0 || len(l.waiting) != 1 {
+		t.Errorf("before the last locals block, the guest did not wait: %d guests, %d waiting", len(l.h.Guests), len(l.waiting))
+	}
+	if !l.part(locals, 50) || len(l.h.Guests) != 1 || len(l.waiting) != 0 || l.d.ctx == nil {
+		t.Errorf("after the last locals block, the guest was not decoded: %d guests, %d waiting", len(l.h.Guests), len(l.waiting))
 	}
 }
 
