@@ -793,9 +793,9 @@ func (e *env) volumesOf(vmid int) string {
 	return "[" + strings.Join(vols, ",") + "]"
 }
 
-// A signed restore-over backs the guest up first, stops it and restores
-// the archive over it; a signed rebuild backs up, restores its own backup
-// with the change and starts the guest again.
+// A signed restore-over backs the guest up first, stops it, restores the
+// archive over it and starts it again; a signed rebuild backs up, restores
+// its own backup with the change and starts the guest again.
 func TestSignedRestoreOverAndRebuild(t *testing.T) {
 	e := newEnv(t)
 	sign := e.signer("alice@ops", trust.RoleOperational)
@@ -811,13 +811,16 @@ func TestSignedRestoreOverAndRebuild(t *testing.T) {
 	if !strings.HasPrefix(r.Message, "safety backup local:backup/vzdump-lxc-101-") {
 		t.Errorf("message %q", r.Message)
 	}
-	for _, call := range []string{ro.ID + "#safety-backup", ro.ID + "#stop", ro.ID} {
+	for _, call := range []string{ro.ID + "#safety-backup", ro.ID + "#stop", ro.ID, ro.ID + "#start"} {
 		if tm, ok := e.result(call); !ok || tm.Result != apply.ResultOK {
 			t.Errorf("%s: %+v %v", call, tm, ok)
 		}
 	}
 	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
 		t.Errorf("%d restore POSTs", c)
+	}
+	if st, _ := e.client.GuestStatus(ctx, 101); st.Status != "running" {
+		t.Errorf("guest 101 is %s after the restore over it, want running again", st.Status)
 	}
 
 	// A running guest is started again after its rebuild.

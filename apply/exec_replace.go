@@ -148,6 +148,10 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 	if err != nil {
 		return err
 	}
+	running, err := x.running(ctx)
+	if err != nil {
+		return err
+	}
 	// A snapshot would go with the volumes the restore destroys, so the
 	// safety step is a backup.
 	if _, err := x.safetyBackup(ctx); err != nil {
@@ -163,8 +167,13 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
 		return x.o.Client.RestoreLXC(ctx, x.vmid(), e.p.Archive, proxmox.RestoreOptions{Storage: storage, Force: true})
 	}
-	_, err = x.do(ctx, c)
-	return err
+	if _, err := x.do(ctx, c); err != nil {
+		return err
+	}
+	if running {
+		return x.start(ctx) // as it was: the restore leaves it stopped
+	}
+	return nil
 }
 
 // rebuild backs the guest up and restores it from exactly that backup
