@@ -950,6 +950,7 @@ func TestSignedPruneDeletesExactlyTheSignedArchives(t *testing.T) {
 	ctx := context.Background()
 	oldest := "local:backup/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst"
 	pr := step("backup.prune-100-a", ops.BackupPrune, 100, `{"archives":["`+oldest+`"],"job":"j","storage":"local"}`)
+	pr.Job = "j"
 	p := outcome(t, e.run(pr), pr.ID, apply.OutcomePending)
 	sign(p.Request)
 	// Another backup lands between signing and apply.
@@ -974,6 +975,11 @@ func TestSignedPruneDeletesExactlyTheSignedArchives(t *testing.T) {
 	}
 	if c := e.sim.Counters()["DELETE /nodes/{node}/storage/{storage}/content/{volume}"]; c != 1 {
 		t.Errorf("%d archive deletions, want 1", c)
+	}
+	// The backup is the job: once it succeeded the job is done, and the
+	// next plan does not take another one.
+	if !e.journal.JobDone("j") {
+		t.Error("the prune's job is not marked done")
 	}
 }
 

@@ -40,7 +40,9 @@ func (e backupCreate) run(ctx context.Context, x *stepRun) error {
 
 // backupPrune takes a vzdump without pruning, then deletes exactly the
 // archives its signature names (the retention's own prune would delete
-// whatever it finds at run time).
+// whatever it finds at run time). A crash between the backup and the
+// deletions leaves the archives (the job is done, its nonce spent): the
+// safe side.
 type backupPrune struct{ p ops.BackupPruneParams }
 
 func (e backupPrune) check(ctx context.Context, x *stepRun) error {
@@ -60,8 +62,9 @@ func (e backupPrune) check(ctx context.Context, x *stepRun) error {
 }
 
 func (e backupPrune) run(ctx context.Context, x *stepRun) error {
-	backup := call{suffix: "#backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: e.p.Storage, Mode: e.p.Mode}}
-	it, err := x.backup(ctx, backup, e.p.Storage, e.p.Mode)
+	// The backup is the step's main call: once it succeeded the job is
+	// done, whoever settles it; the deletions follow as their own calls.
+	it, err := x.backup(ctx, x.main(e.p), e.p.Storage, e.p.Mode)
 	if err != nil {
 		return err
 	}
