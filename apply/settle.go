@@ -107,10 +107,25 @@ func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) jou
 	switch {
 	case err != nil:
 		return journal.Result{Error: "cannot read the storage: " + err.Error()}
-	case found && deletionRunning(ctx, o, in):
-		return journal.Result{Error: "an imgdel task of this token is still running"} // settled by the next recovery
 	case found:
-		return aborted(in, p.Archive+" is still there")
+		running, err := runningDeletion(ctx, o, in)
+		switch {
+		case err != nil:
+			return journal.Result{Error: "cannot read the node's task list: " + err.Error()} // settled by the next recovery
+		case running.IsZero():
+			return aborted(in, p.Archive+" is still there")
+		}
+		// The deletion may yet take effect: wait for the task, then look
+		// at the storage again.
+		fmt.Fprintf(o.Out, "recover: %s (%s): task %s still running; waiting\n", in.Action, in.Op, running)
+		if r, werr := waitOutcome(ctx, o, running, ""); r.Status == "" {
+			return journal.Result{Error: werr.Error()}
+		}
+		if _, found, err = lookupArchive(ctx, o.Client, p.Archive); err != nil {
+			return journal.Result{Error: "cannot read the storage: " + err.Error()}
+		} else if found {
+			return aborted(in, p.Archive+" is still there")
+		}
 	}
 	return journal.Result{Status: journal.StatusOK, Error: p.Archive + " was deleted"}
 }
@@ -175,18 +190,19 @@ func normTags(s string) string {
 	return strings.Join(f, ";")
 }
 
-// deletionRunning reports whether an imgdel task of this token, started no
-// earlier than the intent, still runs: the deletion may yet take effect.
-func deletionRunning(ctx context.Context, o *Options, in journal.Intent) bool {
+// runningDeletion returns an imgdel task of this token, started no
+// earlier than the intent, that still runs (zero: none): the deletion may
+// yet take effect.
+func runningDeletion(ctx context.Context, o *Options, in journal.Intent) (proxmox.UPID, error) {
 	tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{TypeFilter: "imgdel", Since: in.Time.Truncate(time.Second), Limit: 500})
 	if err != nil {
-		return true // cannot tell: keep it in flight
+		return proxmox.UPID{}, err
 	}
 	for _, t := range tasks {
 		u, err := proxmox.ParseUPID(t.UPID)
 		if err == nil && t.Running() && (o.TokenUser == "" || u.User == o.TokenUser) {
-			return true
+			return u, nil
 		}
 	}
-	return false
+	return proxmox.UPID{}, nil
 }
