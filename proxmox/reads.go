@@ -109,6 +109,18 @@ func (c *Client) GuestPending(ctx context.Context, vmid int) ([]PendingEntry, er
 	return v, err
 }
 
+// GuestInterfaces is GET /nodes/{node}/lxc/{vmid}/interfaces (PVE 8.1
+// and later): the network interfaces inside a running guest with their
+// addresses. A guest that is not running has none (Proxmox answers null).
+func (c *Client) GuestInterfaces(ctx context.Context, vmid int) ([]GuestInterface, error) {
+	if err := checkVMID(vmid); err != nil {
+		return nil, err
+	}
+	var v []GuestInterface
+	_, err := c.call(ctx, "GET", c.nodePath("lxc", strconv.Itoa(vmid), "interfaces"), nil, &v)
+	return v, err
+}
+
 // ListStorage is GET /storage: the storage configuration.
 func (c *Client) ListStorage(ctx context.Context) ([]Storage, error) {
 	var v []Storage

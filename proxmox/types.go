@@ -518,6 +518,21 @@ type NetworkInterface struct {
 	Comments        string   `json:"comments,omitempty"`
 }
 
+// GuestInterface is one entry of GET /nodes/{node}/lxc/{vmid}/interfaces
+// (LXC.pm get_interfaces, from `ip --json a` in the guest).
+type GuestInterface struct {
+	Name            string      `json:"name"`             // "eth0"; "lo" too
+	HardwareAddress string      `json:"hardware-address"` // lower-case MAC
+	IPAddresses     []IPAddress `json:"ip-addresses"`
+}
+
+// IPAddress is one address of a [GuestInterface].
+type IPAddress struct {
+	Type    string `json:"ip-address-type"` // "inet" or "inet6"
+	Address string `json:"ip-address"`
+	Prefix  Int    `json:"prefix"`
+}
+
 // PendingEntry is one entry of GET /nodes/{node}/lxc/{vmid}/pending: a
 // config key with its active value, and the value waiting for the next
 // start (or a pending deletion).

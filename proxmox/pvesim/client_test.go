@@ -267,3 +267,23 @@ func TestClientPermissions(t *testing.T) {
 		}
 	}
 }
+
+// TestClientGuestInterfaces reads a running guest's interfaces and a
+// stopped one's (none).
+func TestClientGuestInterfaces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, c := startClient(t, pvesim.Options{}, "converge")
+	ifs, err := c.GuestInterfaces(ctx, 101)
+	if err != nil || len(ifs) != 2 {
+		t.Fatalf("interfaces of 101: %+v %v", ifs, err)
+	}
+	eth0 := ifs[1]
+	if eth0.Name != "eth0" || eth0.HardwareAddress != "bc:24:11:5e:7a:02" || len(eth0.IPAddresses) != 2 ||
+		eth0.IPAddresses[0].Address != "192.168.1.21" || eth0.IPAddresses[0].Prefix != 24 || eth0.IPAddresses[0].Type != "inet" {
+		t.Errorf("eth0 %+v", eth0)
+	}
+	if ifs, err := c.GuestInterfaces(ctx, 110); err != nil || len(ifs) != 0 {
+		t.Errorf("interfaces of the stopped 110: %+v %v", ifs, err)
+	}
+}
