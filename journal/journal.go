@@ -176,23 +176,21 @@ func open(l *Lock, opts Options) (*Journal, error) {
 		return nil, err
 	}
 	j := &Journal{path: path, dir: d, lock: l, opts: opts.withDefaults(), anchor: st.a, anchored: st.present}
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) && (st.present || st.damaged != "") {
+	_, err = os.Lstat(path)
+	missing := errors.Is(err, fs.ErrNotExist)
+	if missing {
+		// Not created while an anchor names a record it held.
 		j.x = newIndex()
-		j.lost = logView{anchorLoc: AnchorFile}.lost(path, st)
-		if j.lost != nil {
+		if j.lost = (logView{anchorLoc: AnchorFile}).lost(path, st); j.lost != nil {
 			j.refuse = j.lost
 			return j, nil
 		}
-	}
-	created := false
-	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
-		created = true
 	}
 	f, err := d.OpenFile(LogFile, os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	if created {
+	if missing {
 		if err := atomicfile.SyncDir(d.Path()); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("journal: %w", err)
@@ -269,43 +267,6 @@ func (j *Journal) Lost() *LostError {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	return j.lost
-}
-
-// nonceFile is trust's nonce store in the state directory (trust.NonceFile;
-// a test checks that they agree).
-const nonceFile = "consumed-nonces"
-
-// lockedFiles are the state directory's files that only a holder of the
-// run lock writes: the journal's own, and the nonce store (written by the
-// gate of a run). A temporary file of theirs is a leftover whatever its
-// age.
-var lockedFiles = []string{LogFile, TornFile, AnchorFile, nonceFile}
-
-// removeStaleTemps removes the temporary files (atomicfile's) that
-// writers killed before their rename left in the state directory: of the
-// lockedFiles every one, since the caller holds the lock; of every other
-// file (last-run.json, written after the lock is released; requests a
-// plan writes; signatures an install writes; a desired file a pull
-// writes) only those older than atomicfile.StaleAge, in the directory and
-// the directories in it, two levels down. Best effort.
-func removeStaleTemps(dir string) {
-	for _, name := range lockedFiles {
-		atomicfile.RemoveStale(dir, name, time.Time{})
-	}
-	removeOldTemps(dir, time.Now().Add(-atomicfile.StaleAge), 2)
-}
-
-func removeOldTemps(dir string, cutoff time.Time, depth int) {
-	atomicfile.RemoveStale(dir, "*", cutoff)
-	if depth == 0 {
-		return
-	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.IsDir() { // not a symbolic link to one: that is not ours
-			removeOldTemps(filepath.Join(dir, e.Name()), cutoff, depth-1)
-		}
-	}
 }
 
 func (j *Journal) load(f *os.File, st anchorState) error {

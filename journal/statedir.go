@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
 )
@@ -235,4 +236,41 @@ func (d *StateDir) checkFile(path string, fi fs.FileInfo) error {
 			Fix:    "'chmod 0600 " + path + "'"}
 	}
 	return nil
+}
+
+// nonceFile is trust's nonce store in the state directory (trust.NonceFile;
+// a test checks that they agree).
+const nonceFile = "consumed-nonces"
+
+// lockedFiles are the state directory's files that only a holder of the
+// run lock writes: the journal's own, and the nonce store (written by the
+// gate of a run). A temporary file of theirs is a leftover whatever its
+// age.
+var lockedFiles = []string{LogFile, TornFile, AnchorFile, nonceFile}
+
+// removeStaleTemps removes the temporary files (atomicfile's) that
+// writers killed before their rename left in the state directory: of the
+// lockedFiles every one, since the caller holds the lock; of every other
+// file (last-run.json, written after the lock is released; requests a
+// plan writes; signatures an install writes; a desired file a pull
+// writes) only those older than atomicfile.StaleAge, in the directory and
+// the directories in it, two levels down. Best effort.
+func removeStaleTemps(dir string) {
+	for _, name := range lockedFiles {
+		atomicfile.RemoveStale(dir, name, time.Time{})
+	}
+	removeOldTemps(dir, time.Now().Add(-atomicfile.StaleAge), 2)
+}
+
+func removeOldTemps(dir string, cutoff time.Time, depth int) {
+	atomicfile.RemoveStale(dir, "*", cutoff)
+	if depth == 0 {
+		return
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() { // not a symbolic link to one: that is not ours
+			removeOldTemps(filepath.Join(dir, e.Name()), cutoff, depth-1)
+		}
+	}
 }
