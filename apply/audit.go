@@ -57,6 +57,9 @@ type AuditEntry struct {
 	UPID        string    `json:"upid,omitempty"`
 	Result      string    `json:"result,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
+	// Policy is the local policy entry (gate.sign) that made a benign
+	// step need a signature.
+	Policy string `json:"policy,omitempty"`
 }
 
 // Audit appends entries to the audit log, one JSON line each, fsynced,
@@ -235,6 +238,7 @@ func (a *Audit) log(e AuditEntry) {
 	str("upid", e.UPID)
 	str("result", e.Result)
 	str("reason", e.Reason)
+	str("policy", e.Policy)
 	a.Logger.LogAttrs(ctx, level, msg, attrs...)
 }
 

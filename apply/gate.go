@@ -101,7 +101,7 @@ func classOf(st *plan.Step) ops.Class {
 func (r *run) gate(ctx context.Context, x *stepRun) gateResult {
 	st := x.st
 	class := classOf(st)
-	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()), Class: string(class)}
+	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()), Class: string(class), Policy: st.Policy}
 	precheck := func(g gateResult) gateResult {
 		x.gate = g
 		if err := x.exec.check(ctx, x); err != nil {

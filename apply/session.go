@@ -48,7 +48,7 @@ func (h *Host) PlanSource(desired *schema.Host, src []byte, file string, prov pl
 		Desired: desired, DesiredSrc: src, DesiredFile: file, Host: h.Config.Host, API: h.Client,
 		Concurrency: h.Config.Proxmox.Concurrency, Provenance: prov, AllowedSigners: h.Config.AllowedSigners,
 		Mounts: mounts, GoldenVMIDs: h.Config.Safety.GoldenVMIDs, NoSafetyBackup: !h.Config.Safety.Enabled,
-		Requests: requests,
+		Requests: requests, SignPolicy: h.Config.Gate.Sign,
 	}
 }
 

@@ -82,6 +82,7 @@ type Config struct {
 	Privileged     Privileged
 	Safety         Safety
 	Apply          Apply
+	Gate           Gate
 
 	origins   map[string]string // setting key → where its value came from
 	tokenFile string            // proxmox.token_file, read when no token is given directly
@@ -108,6 +109,15 @@ type Proxmox struct {
 // Privileged configures the fenced root CLI.
 type Privileged struct {
 	Mode string // "sudo" (narrow sudoers allowlist) or "direct" (already root)
+}
+
+// Gate is the host's local approval policy: benign steps that lose no
+// data but disrupt customers and that this host wants signed anyway. The
+// hub's file can never set it.
+type Gate struct {
+	// Sign lists ops (guest.stop, guest.reboot, ...) and change kinds
+	// (memory.shrink, network.change) that need an operational signature.
+	Sign []string
 }
 
 // Apply configures how apply runs.

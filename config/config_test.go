@@ -332,3 +332,21 @@ func TestSafetySettings(t *testing.T) {
 		t.Fatalf("a golden image that is no guest id: %v", err)
 	}
 }
+
+func TestGatePolicy(t *testing.T) {
+	path := writeFile(t, "gate.hcl", "gate {\n  sign = [\"guest.stop\", \"memory.shrink\"]\n}\n")
+	c, err := Load(Sources{File: path, Getenv: env()})
+	if err != nil || !slices.Equal(c.Gate.Sign, []string{"guest.stop", "memory.shrink"}) {
+		t.Fatalf("gate.sign from the file: %v %v", c.Gate.Sign, err)
+	}
+	for entry, want := range map[string]string{
+		"guest.destroy": "needs a signature anyway",
+		"guest.stpo":    `did you mean "guest.stop"`,
+		"reboot":        "neither an op nor a change kind",
+	} {
+		_, err := Load(Sources{Getenv: env("FELHOM_CONVERGE_GATE_SIGN", entry)})
+		if err == nil || !strings.Contains(err.Error(), "gate.sign") || !strings.Contains(err.Error(), want) {
+			t.Errorf("gate.sign %q: %v, want %q", entry, err, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -30,7 +31,7 @@ type field struct {
 func blocksUnder(prefix string) []string {
 	switch prefix {
 	case "":
-		return []string{"proxmox", "privileged", "safety", "apply"}
+		return []string{"proxmox", "privileged", "safety", "apply", "gate"}
 	case "proxmox.":
 		return []string{"tls"}
 	}
@@ -180,6 +181,17 @@ func (c *Config) fields() []field {
 				ids = append(ids, n)
 			}
 			c.Safety.GoldenVMIDs = ids
+			return nil
+		}},
+		{key: "gate.sign", store: func(v string) error {
+			var list []string
+			for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+				if err := ops.CheckPolicyEntry(f); err != nil {
+					return err
+				}
+				list = append(list, f)
+			}
+			c.Gate.Sign = list
 			return nil
 		}},
 		{key: "apply.parallel", def: strconv.Itoa(DefaultParallel), store: func(v string) error {

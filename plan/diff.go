@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/felhom/felhom-converge/ops"
@@ -25,6 +26,9 @@ type Inputs struct {
 	// as golden images: when set, restoring any other archive into a new
 	// guest needs a signature.
 	GoldenVMIDs []int
+	// SignPolicy is the local config's gate.sign: benign ops and change
+	// kinds that need a signature on this host.
+	SignPolicy []string
 	// NoSafetyBackup says the local config turned safety backups off: a
 	// destructive step's params then name every volume it frees as
 	// unprotected.
@@ -101,7 +105,23 @@ func Diff(desired *schema.Host, live *Live, in Inputs) *Plan {
 		}
 	}
 	sort.Ints(b.plan.Unmanaged)
+	b.applyPolicy()
 	return b.plan
+}
+
+// applyPolicy makes the benign steps the local policy names need a
+// signature, saying so.
+func (b *builder) applyPolicy() {
+	for i := range b.plan.Steps {
+		s := &b.plan.Steps[i]
+		if s.Class != ops.Benign {
+			continue
+		}
+		if hit := ops.PolicyHit(b.in.SignPolicy, s.Op, s.Kinds); hit != "" {
+			s.Class, s.Policy = ops.Destructive, hit
+			s.Reason = strings.TrimPrefix(s.Reason+"; ", "; ") + "needs a signature by local policy (gate.sign: " + hit + ")"
+		}
+	}
 }
 
 // Drift is a managed guest whose config changed outside felhom-converge

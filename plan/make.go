@@ -40,6 +40,7 @@ type Source struct {
 	Mounts         map[string]string
 	GoldenVMIDs    []int
 	NoSafetyBackup bool
+	SignPolicy     []string
 	// Requests says where the signature requests of destructive steps
 	// are written; with Requests.DryRun none are.
 	Requests RequestOptions
@@ -85,6 +86,7 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 		Mounts:         s.Mounts,
 		GoldenVMIDs:    s.GoldenVMIDs,
 		NoSafetyBackup: s.NoSafetyBackup,
+		SignPolicy:     s.SignPolicy,
 	})
 	if err := p.CheckResources(ctx, s.API); err != nil {
 		return nil, "", &ObserveError{err}

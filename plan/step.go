@@ -62,6 +62,12 @@ type Step struct {
 	Safety string `json:"safety,omitempty"`
 	// Provenance names the journal record that makes a removal benign.
 	Provenance string `json:"provenance,omitempty"`
+	// Kinds are the kinds of change a benign step makes that a local
+	// policy may name (memory.shrink, network.change).
+	Kinds []string `json:"kinds,omitempty"`
+	// Policy is the entry of the local policy (gate.sign) that makes this
+	// benign step need a signature.
+	Policy string `json:"policy,omitempty"`
 	// Job is the id of the desired-state job this step runs, if any.
 	Job string `json:"job,omitempty"`
 	// Source is where in the desired file the step comes from

@@ -57,6 +57,7 @@ func (d *guestDiff) update() {
 	var config []string
 	if len(set) > 0 || len(del) > 0 {
 		s := d.b.newStep(g.VMID, g.Name, ops.GuestSet, ops.GuestSetParams{Set: set, Delete: del})
+		s.Kinds = changeKinds(set, del, lg)
 		s.Changes = changes
 		s.RestartNeeded = lg.Running && len(restart) > 0
 		s.Source = source(&g.DeclRange)
@@ -86,6 +87,24 @@ func (d *guestDiff) update() {
 	d.configIDs = config
 	d.power()
 	d.snapshots()
+}
+
+// changeKinds names the disruptive kinds of a config write, for a local
+// policy: lowering memory, touching an interface.
+func changeKinds(set map[string]string, del []string, lg *LiveGuest) []string {
+	var kinds []string
+	if v, ok := set["memory"]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n < liveMiB(lg.Effective, "memory") {
+			kinds = append(kinds, ops.MemoryShrink)
+		}
+	}
+	for _, k := range append(slices.Collect(maps.Keys(set)), del...) {
+		if netKeyRe.MatchString(k) {
+			kinds = append(kinds, ops.NetworkChange)
+			break
+		}
+	}
+	return kinds
 }
 
 // stepSlot is the mount point a mount.add or mount.detach step changes.

@@ -1,0 +1,47 @@
+package plan
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/felhom/felhom-converge/ops"
+)
+
+// A host's local policy makes benign but disruptive steps need a
+// signature: by op (a stop) or by kind of change (less memory, an
+// interface changed). Steps it does not name stay benign.
+func TestLocalPolicyNeedsSignaturesForDisruptiveSteps(t *testing.T) {
+	h := desired(t, strings.Replace(webHCL, "%s", "", 1))
+	h.Guests[0].Memory = 512 // live 1024: a shrink
+	h.Guests[0].State = "stopped"
+	live := liveWith(running(100, "web", web()))
+	plan := func(policy ...string) *Plan {
+		return Diff(h, live, Inputs{DesiredFile: "host.hcl", Provenance: NoProvenance{}, Now: testNow, SignPolicy: policy})
+	}
+	find := func(p *Plan, op string) Step {
+		for _, s := range p.Steps {
+			if s.Op == op {
+				return s
+			}
+		}
+		t.Fatalf("no %s in %s", op, ops_(p))
+		return Step{}
+	}
+	p := plan()
+	if s := find(p, ops.GuestSet); s.Destructive() || !strings.Contains(strings.Join(s.Kinds, ","), ops.MemoryShrink) {
+		t.Errorf("without a policy: %s %v", s.Class, s.Kinds)
+	}
+	if s := find(p, ops.GuestStop); s.Destructive() {
+		t.Errorf("without a policy the stop is %s", s.Class)
+	}
+	p = plan(ops.GuestStop, ops.MemoryShrink)
+	for _, op := range []string{ops.GuestStop, ops.GuestSet} {
+		s := find(p, op)
+		if !s.Destructive() || s.Policy == "" || !strings.Contains(s.Reason, "needs a signature by local policy") {
+			t.Errorf("%s under the policy: class %s, policy %q, reason %q", op, s.Class, s.Policy, s.Reason)
+		}
+	}
+	if s := find(plan(ops.NetworkChange), ops.GuestSet); s.Destructive() {
+		t.Errorf("a memory change is not a network change: %s", s.Class)
+	}
+}
