@@ -15,7 +15,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -167,10 +169,11 @@ func taskProgress(w io.Writer, what string) (progress func(), done func()) {
 	}, line.Clear
 }
 
-// waitProgress draws, on a terminal, what the run is waiting for: the
-// step (from the audit log's last gate decision), the task, how long it
-// has run and its latest log line. The line is cleared when the task
-// stops.
+// waitProgress draws, on a terminal, what the run is waiting for: each
+// task in flight with its step (from the audit log's gate decisions), how
+// long it has run and, while it is the only one, its latest log line. The
+// line is cleared when the last task stops. apply runs several guests'
+// tasks at once; every one is shown.
 type waitProgress struct {
 	line *statusLine
 	// tail reads a task's last log lines (client.TaskLogTail).
@@ -181,11 +184,18 @@ type waitProgress struct {
 	// calls; the status is polled up to ten times a second).
 	tailEvery time.Duration
 
-	mu       sync.Mutex
+	mu     sync.Mutex
+	steps  map[string][2]string // guest (as a task names it) → its step and op
+	latest [2]string            // the last gate decision's step and op
+	tasks  map[string]*shownTask
+}
+
+// shownTask is one task in flight on the progress line.
+type shownTask struct {
+	st       proxmox.TaskStatus
 	step, op string
-	upid     string
 	start    time.Time
-	last     string
+	last     string // its latest log line
 	tailAt   time.Time
 }
 
@@ -196,32 +206,52 @@ func (p *waitProgress) observe(e apply.AuditEntry) {
 		return
 	}
 	p.mu.Lock()
-	p.step, p.op = e.Step, e.Op
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	p.latest = [2]string{e.Step, e.Op}
+	if e.Guest != nil {
+		if p.steps == nil {
+			p.steps = map[string][2]string{}
+		}
+		p.steps[fmt.Sprint(*e.Guest)] = p.latest
+	}
 }
 
-// progress is the WaitOptions.Progress callback: called on every poll.
+// progress is the WaitOptions.Progress callback: called on every poll of
+// every task waited for.
 func (p *waitProgress) progress(st proxmox.TaskStatus) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.tasks == nil {
+		p.tasks = map[string]*shownTask{}
+	}
 	if !st.Running() {
-		p.line.Clear()
-		p.upid, p.last = "", ""
+		delete(p.tasks, st.UPID)
+		if len(p.tasks) == 0 {
+			p.line.Clear()
+			return
+		}
+		p.draw()
 		return
 	}
 	now := p.now()
-	if st.UPID != p.upid {
-		p.upid, p.last, p.tailAt = st.UPID, "", time.Time{}
+	t, ok := p.tasks[st.UPID]
+	if !ok {
+		step, known := p.steps[st.ID]
+		if !known {
+			step = p.latest
+		}
 		// The host counts in whole seconds: its start time is taken only
 		// for a task found running long since (recover waiting for the
 		// task of a crashed run).
-		p.start = now
-		if t := time.Unix(int64(st.StartTime), 0); st.StartTime > 0 && now.Sub(t) > 2*time.Second {
-			p.start = t
+		t = &shownTask{step: step[0], op: step[1], start: now}
+		if ts := time.Unix(int64(st.StartTime), 0); st.StartTime > 0 && now.Sub(ts) > 2*time.Second {
+			t.start = ts
 		}
+		p.tasks[st.UPID] = t
 	}
-	if p.tail != nil && (p.tailAt.IsZero() || now.Sub(p.tailAt) >= p.tailEvery) {
-		p.tailAt = now
+	t.st = st
+	if len(p.tasks) == 1 && p.tail != nil && (t.tailAt.IsZero() || now.Sub(t.tailAt) >= p.tailEvery) {
+		t.tailAt = now
 		if u, err := proxmox.ParseUPID(st.UPID); err == nil {
 			// The wait polls on only when the read is done: bound it.
 			ctx, cancel := context.WithTimeout(p.ctx, tailTimeout)
@@ -229,11 +259,32 @@ func (p *waitProgress) progress(st proxmox.TaskStatus) {
 			cancel()
 			// Proxmox reads an empty log as the one line "no content".
 			if err == nil && len(lines) > 0 && lines[len(lines)-1] != "no content" {
-				p.last = lines[len(lines)-1]
+				t.last = lines[len(lines)-1]
 			}
 		}
 	}
-	p.line.Draw(progressText(p.step, p.op, st, now.Sub(p.start), p.last))
+	p.draw()
+}
+
+// draw shows the tasks in flight: one in full, several side by side.
+func (p *waitProgress) draw() {
+	now := p.now()
+	if len(p.tasks) == 1 {
+		for _, t := range p.tasks {
+			p.line.Draw(progressText(t.step, t.op, t.st, now.Sub(t.start), t.last))
+		}
+		return
+	}
+	shown := slices.SortedFunc(maps.Values(p.tasks), func(a, b *shownTask) int { return a.start.Compare(b.start) })
+	parts := make([]string, len(shown))
+	for i, t := range shown {
+		what := strings.TrimSpace(t.st.Type + " " + t.st.ID)
+		if t.step != "" {
+			what = t.step
+		}
+		parts[i] = fmt.Sprintf("%s %s", what, now.Sub(t.start).Round(time.Second))
+	}
+	p.line.Draw(fmt.Sprintf("  ...   %d tasks running: %s", len(shown), strings.Join(parts, ", ")))
 }
 
 // tailTimeout bounds one read of a task's log for the progress line.

@@ -158,3 +158,35 @@ func TestShowProgressWiresOnlyATerminal(t *testing.T) {
 		t.Errorf("terminal (%d earlier callbacks):\n got %q\nwant %q", polls, got, want)
 	}
 }
+
+// Guests' tasks run at once: each one in flight is shown with its step,
+// the oldest first; the line clears when the last one stops.
+func TestWaitProgressShowsEveryTaskInFlight(t *testing.T) {
+	term := &fakeTerminal{cols: 200}
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	p := &waitProgress{line: newStatusLine(term, term.width), now: func() time.Time { return now }, tailEvery: time.Second}
+	task := func(vmid, typ string) proxmox.TaskStatus {
+		return proxmox.TaskStatus{UPID: "UPID:pve:1:2:3:" + typ + ":" + vmid + ":u@pve!t:", Type: typ, ID: vmid, Status: "running"}
+	}
+	for _, v := range []int{120, 121} {
+		v := v
+		p.observe(apply.AuditEntry{Step: fmt.Sprintf("guest.create-%d-a", v), Op: "guest.create", Guest: &v, Decision: apply.DecisionBenign})
+	}
+	a, b := task("120", "vzrestore"), task("121", "vzrestore")
+	p.progress(a)
+	now = now.Add(2 * time.Second)
+	p.progress(b)
+	if got, want := term.take(), "\r  ...   guest.create-120-a: vzrestore 120 running for 0s\033[K\r  ...   2 tasks running: guest.create-120-a 2s, guest.create-121-a 0s\033[K"; got != want {
+		t.Errorf("two tasks:\n got %q\nwant %q", got, want)
+	}
+	a.Status = "stopped"
+	p.progress(a)
+	if got, want := term.take(), "\r  ...   guest.create-121-a: vzrestore 121 running for 0s\033[K"; got != want {
+		t.Errorf("one left:\n got %q\nwant %q", got, want)
+	}
+	b.Status = "stopped"
+	p.progress(b)
+	if got := term.take(); got != "\r\033[K" {
+		t.Errorf("none left: %q", got)
+	}
+}
