@@ -69,31 +69,31 @@ func settleSync(ctx context.Context, o *Options, in journal.Intent) journal.Resu
 		if got, err := fileSHA256(o.AllowedSignersPath); err == nil && p.SHA256 != "" && strings.EqualFold(got, p.SHA256) {
 			return journal.Result{Status: journal.StatusOK, Error: "the trust root holds the new signers"}
 		}
-		return journal.Result{Status: journal.StatusAborted, Error: "the trust root was not replaced; a fresh signature is needed"}
+		return aborted(in, "the trust root was not replaced")
 	case ops.StorageMount:
-		return journal.Result{Status: journal.StatusAborted, Error: "not known whether the mount happened; the next plan looks again"}
+		return aborted(in, "not known whether the mount happened; the next plan looks again")
 	case ops.BackupPrune:
 		return settleArchiveDelete(ctx, o, in)
 	}
 	set, del, err := configChange(in)
 	if err != nil {
-		return journal.Result{Status: journal.StatusAborted, Error: err.Error()}
+		return aborted(in, err.Error())
 	}
 	cfg, err := o.Client.GuestConfig(ctx, in.Guest)
 	if proxmox.IsNotFound(err) {
-		return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("guest %d no longer exists", in.Guest)}
+		return aborted(in, fmt.Sprintf("guest %d no longer exists", in.Guest))
 	}
 	if err != nil {
 		return journal.Result{Error: "cannot read the guest's config: " + err.Error()}
 	}
 	for _, k := range del {
 		if _, ok := cfg.Values[k]; ok {
-			return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("the config write did not take effect (%s is still set); the next plan looks again", k)}
+			return aborted(in, fmt.Sprintf("the config write did not take effect (%s is still set); the next plan looks again", k))
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(set)) {
 		if !sameValue(k, set[k], cfg.Values[k]) {
-			return journal.Result{Status: journal.StatusAborted, Error: fmt.Sprintf("the config write did not take effect (%s differs); the next plan looks again", k)}
+			return aborted(in, fmt.Sprintf("the config write did not take effect (%s differs); the next plan looks again", k))
 		}
 	}
 	return journal.Result{Status: journal.StatusOK, Error: "the config write took effect"}
