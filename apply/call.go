@@ -93,7 +93,7 @@ func invoke(ctx context.Context, o *Options, in journal.Intent, c call, ok journ
 		if r.Status == "" {
 			return found, fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)
 		}
-		if err := conclude(ctx, o, in, found, &r, nil, ok); err != nil {
+		if err := conclude(ctx, o, in, found, &r, c.made, ok); err != nil {
 			return found, err
 		}
 		if r.Status == ok {

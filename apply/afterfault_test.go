@@ -1,0 +1,215 @@
+package apply_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/trust"
+)
+
+// Errors after the effect: a proxy in front of pvedaemon answers "500
+// proxy handler failed: got timeout" after the task started, or the
+// connection drops before any answer. The call is settled from the node's
+// task list and recorded as what really happened.
+
+const proxyTimeout = "proxy handler failed: got timeout"
+
+// lastAudit is the audit entry of a call's outcome (the last one with a
+// result).
+func (e *env) lastAudit(call string) apply.AuditEntry {
+	e.t.Helper()
+	var out apply.AuditEntry
+	for _, a := range e.audit() {
+		if a.Step == call && a.Result != "" {
+			out = a
+		}
+	}
+	return out
+}
+
+// tasksOf lists the node's tasks of one type for a guest.
+func (e *env) tasksOf(typ string, vmid int) []proxmox.Task {
+	e.t.Helper()
+	tasks, err := e.client.ListTasks(context.Background(), proxmox.TaskFilter{VMID: vmid, TypeFilter: typ, Limit: 500})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tasks
+}
+
+// A signed destroy answered 500 (or no answer at all) after the guest is
+// gone is recorded ok in the journal and the audit, and is done.
+func TestSignedDestroyAnsweredAnErrorAfterTheEffectIsOK(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+	}{{"500", 500}, {"dropped connection", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			sign := e.signer("alice@ops", trust.RoleOperational)
+			destroy := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+			sign(outcome(t, e.run(destroy), destroy.ID, apply.OutcomePending).Request)
+			if err := e.sim.FailNthAfter("DELETE", "/nodes/{node}/lxc/{vmid}", 1, tc.status, proxyTimeout); err != nil {
+				t.Fatal(err)
+			}
+			r := outcome(t, e.run(destroy), destroy.ID, apply.OutcomeDone)
+			if !strings.Contains(r.UPID, ":vzdestroy:110:") {
+				t.Errorf("UPID %q, want the destroy's task", r.UPID)
+			}
+			if e.exists(110) {
+				t.Fatal("guest 110 still exists")
+			}
+			if tm, ok := e.result(destroy.ID); !ok || tm.Result != apply.ResultOK {
+				t.Errorf("journal %+v %v, want ok", tm, ok)
+			}
+			if a := e.lastAudit(destroy.ID); a.Result != apply.ResultOK || a.Nonce == "" {
+				t.Errorf("audit %+v, want ok with the nonce", a)
+			}
+			if c := e.sim.Counters()["DELETE /nodes/{node}/lxc/{vmid}"]; c != 1 {
+				t.Errorf("%d destroy requests, want 1", c)
+			}
+		})
+	}
+}
+
+// A snapshot answered 500 while its task still ran is recorded ok once the
+// task ended, so the signed snapshot.delete after it in the same run finds
+// the guest unlocked: it is not refused 'CT is locked', and its signature
+// is spent on a deletion that ran.
+func TestSnapshotAnsweredAnErrorAfterTheEffectDoesNotLockOutTheNextStep(t *testing.T) {
+	e := newEnvWith(t, 300*time.Millisecond)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	snap := step("snapshot.create-100-a", ops.SnapshotCreate, 100, `{"snapshot":"before-update"}`)
+	del := step("snapshot.delete-100-b", ops.SnapshotDelete, 100, `{"snapshot":"pre-upgrade"}`)
+	sign(outcome(t, e.run(del), del.ID, apply.OutcomePending).Request)
+	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/lxc/{vmid}/snapshot", 1, 500, proxyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	res := e.run(snap, del)
+	outcome(t, res, snap.ID, apply.OutcomeDone)
+	d := outcome(t, res, del.ID, apply.OutcomeDone)
+	if strings.Contains(d.Message, "locked") {
+		t.Errorf("the delete: %s", d.Message)
+	}
+	if tm, _ := e.result(snap.ID); tm.Result != apply.ResultOK {
+		t.Errorf("snapshot journal %+v, want ok", tm)
+	}
+	if a := e.lastAudit(snap.ID); a.Result != apply.ResultOK {
+		t.Errorf("snapshot audit %+v, want ok", a)
+	}
+	snaps, err := e.client.ListSnapshots(context.Background(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, s := range snaps {
+		names[s.Name] = true
+	}
+	if !names["before-update"] || names["pre-upgrade"] {
+		t.Errorf("snapshots %v, want before-update and not pre-upgrade", names)
+	}
+	if n := len(e.tasksOf("vzsnapshot", 100)); n != 1 {
+		t.Errorf("%d vzsnapshot tasks, want 1", n)
+	}
+}
+
+// A safety backup answered 500 after its vzdump ran is the tool's own:
+// recorded by identity (volid, ctime, size, UPID), and the signed step
+// goes on.
+func TestSafetyBackupAnsweredAnErrorAfterTheEffectIsRecorded(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	destroy := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
+	sign(outcome(t, e.run(destroy), destroy.ID, apply.OutcomePending).Request)
+	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/vzdump", 1, 500, proxyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	r := outcome(t, e.run(destroy), destroy.ID, apply.OutcomeDone)
+	if !strings.Contains(r.Message, "safety backup local:backup/vzdump-lxc-110-") {
+		t.Errorf("message %q", r.Message)
+	}
+	tb := e.journal.ToolBackups()
+	if len(tb) != 1 {
+		t.Fatalf("safety backups recorded: %v", tb)
+	}
+	if b := tb[0]; b.Guest != 110 || !strings.HasPrefix(b.VolID, "local:backup/vzdump-lxc-110-") || b.Size <= 0 || b.Created.IsZero() || !strings.Contains(b.UPID, ":vzdump:110:") {
+		t.Errorf("safety backup recorded as %+v, want its identity", b)
+	}
+	if tm, _ := e.result(destroy.ID + "#safety-backup"); tm.Result != apply.ResultOK {
+		t.Errorf("safety backup journal %+v, want ok", tm)
+	}
+	if n := len(e.tasksOf("vzdump", 110)); n != 1 {
+		t.Errorf("%d vzdump tasks, want 1", n)
+	}
+}
+
+// A restore over a guest answered 500 after the restore started is not
+// restored again: one restore task, recorded ok, and the guest runs as
+// before.
+func TestRestoreAnsweredAnErrorAfterTheEffectRunsOnce(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	items, err := e.client.StorageContent(ctx, "local", "backup", 101)
+	if err != nil || len(items) == 0 {
+		t.Fatalf("no backup of 101: %v", err)
+	}
+	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`","volumes":`+e.volumesOf(101)+`}`)
+	ro.Job = "restore-files"
+	sign(outcome(t, e.run(ro), ro.ID, apply.OutcomePending).Request)
+	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/lxc", 1, 500, proxyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	outcome(t, e.run(ro), ro.ID, apply.OutcomeDone)
+	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
+		t.Errorf("%d restore POSTs, want 1", c)
+	}
+	if n := len(e.tasksOf("vzrestore", 101)); n != 1 {
+		t.Errorf("%d vzrestore tasks, want 1", n)
+	}
+	if tm, _ := e.result(ro.ID); tm.Result != apply.ResultOK {
+		t.Errorf("journal %+v, want ok", tm)
+	}
+	if !e.journal.JobDone("restore-files") {
+		t.Error("the job is not done")
+	}
+	if st, _ := e.client.GuestStatus(ctx, 101); st.Status != "running" {
+		t.Errorf("guest 101 is %s, want running again", st.Status)
+	}
+	// The next run has nothing to do with the job: it is done.
+	res, err := apply.Run(ctx, &plan.Plan{Host: "pve-demo"}, e.opts)
+	if err != nil || len(res.Steps) != 0 {
+		t.Errorf("next run: %v %+v", err, res)
+	}
+}
+
+// The backup a rebuild restores from, answered 500 after its vzdump ran,
+// is found in the storage as in the live path: the rebuild restores
+// exactly that archive.
+func TestRebuildBackupAnsweredAnErrorAfterTheEffectRestoresIt(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	rb := step("guest.rebuild-110-a", ops.GuestRebuild, 110, `{"change":{"unprivileged":"1"},"volumes":`+e.volumesOf(110)+`}`)
+	sign(outcome(t, e.run(rb), rb.ID, apply.OutcomePending).Request)
+	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/vzdump", 1, 500, proxyTimeout); err != nil {
+		t.Fatal(err)
+	}
+	r := outcome(t, e.run(rb), rb.ID, apply.OutcomeDone)
+	archive := strings.TrimPrefix(r.Message, "backup taken first: ")
+	if !strings.HasPrefix(archive, "local:backup/vzdump-lxc-110-") {
+		t.Fatalf("message %q, want the backup taken first", r.Message)
+	}
+	cfg, err := e.client.GuestConfig(context.Background(), 110)
+	if err != nil || !cfg.Unprivileged() {
+		t.Errorf("guest 110 after the rebuild: %v %v", cfg.Values, err)
+	}
+	if n := len(e.tasksOf("vzrestore", 110)); n != 1 {
+		t.Errorf("%d vzrestore tasks, want 1", n)
+	}
+}
