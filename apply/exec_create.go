@@ -19,10 +19,14 @@ type guestCreate struct{ p ops.GuestCreateParams }
 
 func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 	v := x.vmid()
-	if _, err := x.o.Client.GuestStatus(ctx, v); err == nil {
-		return fmt.Errorf("guest %d exists already; a create never restores over a guest", v)
-	} else if !proxmox.IsNotFound(err) {
-		return fmt.Errorf("read guest %d: %w", v, err)
+	// Proxmox refuses a restore without force over an existing guest;
+	// a signed create checks first, so its signature is not spent on it.
+	if x.authorized() {
+		if _, err := x.o.Client.GuestStatus(ctx, v); err == nil {
+			return fmt.Errorf("guest %d exists already; a create never restores over a guest", v)
+		} else if !proxmox.IsNotFound(err) {
+			return fmt.Errorf("read guest %d: %w", v, err)
+		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(e.p.Config)) {
 		switch {
@@ -35,7 +39,7 @@ func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 			return fmt.Errorf("guest %d: a create may not set %s", v, k)
 		}
 	}
-	it, found, err := lookupArchive(ctx, x.o.Client, e.p.Archive)
+	it, found, err := x.run.archive(ctx, e.p.Archive)
 	switch {
 	case err != nil:
 		return err
@@ -50,13 +54,57 @@ func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 			v, e.p.Archive, owner, x.o.GoldenVMIDs)
 	}
 	if owner != v {
-		if _, err := x.o.Client.GuestStatus(ctx, owner); err == nil {
+		live, err := x.run.guestExists(ctx, owner)
+		if err != nil {
+			return err
+		}
+		if live {
 			return fmt.Errorf("guest %d: %s is a backup of the live guest %d; restoring it here hands that guest's data to another, which needs a signature", v, e.p.Archive, owner)
-		} else if !proxmox.IsNotFound(err) {
-			return fmt.Errorf("read guest %d: %w", owner, err)
 		}
 	}
 	return nil
+}
+
+// archive looks an archive up in its storage's backups, listed once per
+// run (creates of many guests from one golden image read it once).
+func (r *run) archive(ctx context.Context, volid string) (proxmox.StorageItem, bool, error) {
+	storage := storageOf(volid)
+	r.mu.Lock()
+	items, ok := r.backups[storage]
+	r.mu.Unlock()
+	if !ok {
+		var err error
+		if items, err = r.o.Client.StorageContent(ctx, storage, "backup", 0); err != nil {
+			return proxmox.StorageItem{}, false, fmt.Errorf("list backups on %s: %w", storage, err)
+		}
+		r.mu.Lock()
+		r.backups[storage] = items
+		r.mu.Unlock()
+	}
+	for _, it := range items {
+		if it.VolID == volid {
+			return it, true, nil
+		}
+	}
+	return proxmox.StorageItem{}, false, nil
+}
+
+// guestExists reports whether guest vmid exists, read once per run.
+func (r *run) guestExists(ctx context.Context, vmid int) (bool, error) {
+	r.mu.Lock()
+	live, ok := r.exists[vmid]
+	r.mu.Unlock()
+	if ok {
+		return live, nil
+	}
+	_, err := r.o.Client.GuestStatus(ctx, vmid)
+	if err != nil && !proxmox.IsNotFound(err) {
+		return false, fmt.Errorf("read guest %d: %w", vmid, err)
+	}
+	r.mu.Lock()
+	r.exists[vmid] = err == nil
+	r.mu.Unlock()
+	return err == nil, nil
 }
 
 func (e guestCreate) run(ctx context.Context, x *stepRun) error {

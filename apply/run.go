@@ -17,6 +17,7 @@ import (
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -33,6 +34,10 @@ type run struct {
 	res    *Result
 	status map[string]string // step id → outcome, for dependants
 	order  map[string]int    // step id → its index in the plan
+	// backups and exists cache, for creates, a storage's backup listing
+	// and whether an archive's guest exists, read once per run.
+	backups map[string][]proxmox.StorageItem
+	exists  map[int]bool
 }
 
 // guestRun is one guest's state in a run.
@@ -45,6 +50,9 @@ type guestRun struct {
 	// pass the observed digest (Proxmox then refuses them), and its
 	// digest is not recorded as this run's.
 	tainted bool
+	// fresh: cur was read right after the guest's previous step, with
+	// nothing of this run in between; the next step need not read it again.
+	fresh bool
 }
 
 // guest is guest v's state (a host-level step's is v 0's).
@@ -74,7 +82,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	}
 	o.Out = &lockedWriter{w: o.Out}
 	r := &run{o: &o, res: &Result{Outstanding: unplannedReboots(p)}, guests: map[int]*guestRun{},
-		status: map[string]string{}, order: map[string]int{}}
+		status: map[string]string{}, order: map[string]int{}, backups: map[string][]proxmox.StorageItem{}, exists: map[int]bool{}}
 	for i, st := range p.Steps {
 		g := r.guest(st.VMID())
 		if g.base == "" {
@@ -347,13 +355,18 @@ func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
 		r.guest(v).gone = fmt.Sprintf("guest %d was destroyed by an earlier step", v)
 		r.guest(v).cur = ""
 		r.recordDigest(v, "", st.ID)
-	case v != 0 && !r.guest(v).tainted:
+	case v != 0 && !r.guest(v).tainted && changesConfig(st.Op):
 		if cfg, err := r.o.Client.GuestConfig(ctx, v); err == nil && cfg.Digest != "" {
-			r.guest(v).cur = cfg.Digest
+			r.guest(v).cur, r.guest(v).fresh = cfg.Digest, true
 			r.recordDigest(v, cfg.Digest, st.ID)
 		}
 	}
 }
+
+// changesConfig reports whether a step of op may change its guest's
+// config file (and so its digest): a stop does not (a start or a reboot
+// applies the pending changes).
+func changesConfig(op string) bool { return op != ops.GuestStop }
 
 func (r *run) recordDigest(vmid int, digest, action string) {
 	if err := r.o.Journal.Append(journal.GuestDigest{Txn: r.txn, Guest: vmid, Digest: digest, Action: action}); err != nil {
@@ -368,6 +381,10 @@ func (r *run) recordDigest(vmid int, digest, action string) {
 func (r *run) checkUnchanged(ctx context.Context, st *plan.Step) {
 	v := st.VMID()
 	g := r.guest(v)
+	if g.fresh {
+		g.fresh = false // read right after this guest's previous step
+		return
+	}
 	want := cmp.Or(g.cur, g.base)
 	if v == 0 || want == "" || g.tainted || st.Op == ops.GuestCreate {
 		return
