@@ -325,6 +325,8 @@ func checkStateDir(dir string, now time.Time) (string, error) {
 		return "", finding("journal unreadable: " + h.Error)
 	case h.Corrupt != "":
 		return "", finding(h.Corrupt)
+	case h.Lost != "":
+		return "", finding(h.Lost)
 	}
 	journalText := "no journal yet"
 	if h.Exists {
