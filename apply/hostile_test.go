@@ -334,3 +334,43 @@ func lookup(ctx context.Context, e *env, volid string) (proxmox.StorageItem, boo
 	}
 	return proxmox.StorageItem{}, false, err
 }
+
+// A tenant who sets a mount path that could pass for vzdump's own log
+// text gets no backup of the guest taken: an unsigned backup.create is
+// refused, and a signed destroy (which backs the guest up first) is
+// refused before its signature is spent, so the same signature runs it
+// once the path is clean again.
+func TestAMountPathThatCouldPassForLogTextStopsBackups(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	setMP0 := func(path string) {
+		t.Helper()
+		if err := e.client.SetConfig(ctx, 101, map[string]string{"mp0": "local-lvm:vm-101-disk-1,mp=" + path + ",backup=1,size=64G"}, nil, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	destroy := step("guest.destroy-101-a", ops.GuestDestroy, 101, `{"purge":true,"snapshots":[],"volumes":["local-lvm:vm-101-disk-0","local-lvm:vm-101-disk-1"]}`)
+	sign(outcome(t, e.run(destroy), destroy.ID, apply.OutcomePending).Request)
+
+	setMP0("/var/log/x') creating vzdump archive '/var/lib/vz/dump/vzdump-lxc-100-2026_11_20-02_00_03.tar.zst")
+	backup := step("backup.create-101-a", ops.BackupCreate, 101, `{"storage":"local"}`)
+	res := e.run(backup, destroy)
+	for _, id := range []string{backup.ID, destroy.ID} {
+		if r := outcome(t, res, id, apply.OutcomeFailed); !strings.Contains(r.Message, "holds a quote, a backslash or a control character") {
+			t.Errorf("%s: %s", id, r.Message)
+		}
+	}
+	if r := outcome(t, res, destroy.ID, apply.OutcomeFailed); !strings.Contains(r.Message, "was not used") {
+		t.Errorf("the signature was spent: %s", r.Message)
+	}
+	if n := e.sim.Counters()["POST /nodes/{node}/vzdump"]; n != 0 {
+		t.Errorf("%d vzdumps of a guest whose mount path could pass for log text", n)
+	}
+
+	setMP0("/srv/share")
+	outcome(t, e.run(destroy), destroy.ID, apply.OutcomeDone)
+	if e.exists(101) {
+		t.Error("guest 101 still exists")
+	}
+}
