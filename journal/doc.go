@@ -106,7 +106,9 @@
 //
 // "prev" is the checksum (the <crc>) of record seq-1, the last record of
 // the log the compaction replaced ("" when there was none), and "dropped"
-// how many records it left out.
+// how many records it left out. Versions before the anchor know neither
+// checkpoint nor journal_reset: they refuse such a journal as corrupt (an
+// unknown record type), never misread it.
 //
 // # Anchor: a lost journal is noticed
 //
