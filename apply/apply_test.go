@@ -420,7 +420,19 @@ func TestSignedDestroyTakesASafetyBackupFirstAndRunsOnce(t *testing.T) {
 	if accepted.Signer != "alice@ops" || !strings.HasPrefix(accepted.Fingerprint, "SHA256:") || len(accepted.Nonce) != 32 {
 		t.Errorf("accepted audit %+v", accepted)
 	}
-	// The same signature again: replayed, never run.
+	// The spent signature was moved out of the way, with an audit line;
+	// offered again (copied back), it is replayed, never run.
+	spent, _ := filepath.Glob(filepath.Join(e.opts.SignaturesDir, "spent", "*"))
+	if len(spent) != 2 {
+		t.Fatalf("spent/ holds %v, want the request and its signature", spent)
+	}
+	for _, f := range spent {
+		b, _ := os.ReadFile(f)
+		os.WriteFile(filepath.Join(e.opts.SignaturesDir, filepath.Base(f)), b, 0o600)
+	}
+	if got := e.decisions(strings.TrimSuffix(filepath.Base(spent[0]), ".req")); len(got) != 1 || got[0] != apply.DecisionSpent {
+		t.Errorf("no audit line for the moved signature")
+	}
 	res = e.run(destroy())
 	rr := outcome(t, res, "guest.destroy-110-a", apply.OutcomeRefused)
 	if rr.Decision != "replayed" {
@@ -592,35 +604,6 @@ func TestRecoverSettlesAConfigWriteByTheLiveConfig(t *testing.T) {
 	}
 	if c := e.sim.Counters()["PUT /nodes/{node}/lxc/{vmid}/config"]; c != 1 {
 		t.Errorf("%d config PUTs, want 1 (recovery never writes)", c)
-	}
-}
-
-func TestDropSpentRequests(t *testing.T) {
-	dir := t.TempDir()
-	store := &trust.MemNonceStore{}
-	var ids []string
-	for i := 0; i < 2; i++ {
-		nonce, _ := trust.NewNonce()
-		q, err := trust.NewRequest(trust.Action{Host: "pve-demo", HostID: testHostID, Op: ops.GuestDestroy, Guest: 110 + i, Params: json.RawMessage(`{"purge":true,"volumes":[]}`)}, nonce, time.Now().Add(time.Hour))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := trust.WriteRequest(dir, q); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, q.ID())
-		if i == 0 {
-			store.Consume(nonce, time.Now().Add(time.Hour))
-			os.WriteFile(filepath.Join(dir, q.ID()+".req.sig"), []byte("sig"), 0o600)
-		}
-	}
-	got, err := apply.DropSpentRequests(dir, store)
-	if err != nil || len(got) != 1 || got[0] != ids[0] {
-		t.Fatalf("dropped %v %v, want [%s]", got, err, ids[0])
-	}
-	left, _ := filepath.Glob(filepath.Join(dir, "*"))
-	if len(left) != 1 || filepath.Base(left[0]) != ids[1]+".req" {
-		t.Errorf("left %v", left)
 	}
 }
 
@@ -1249,6 +1232,3 @@ func TestAnInterruptedCallBlocksItsGuestAndKeepsTheTransactionOpen(t *testing.T)
 		t.Errorf("open transactions %v, want the run's own %s", open, res.Txn)
 	}
 }
-
-// testHostID is a host identity as requests carry it.
-var testHostID = strings.TrimSuffix(strings.Repeat("AB:", 32), ":")

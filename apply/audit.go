@@ -26,6 +26,9 @@ const (
 	// when a check against the live guest refused its step before the
 	// nonce was spent (the signature stays usable).
 	DecisionVerified = "verified_unspent"
+	// DecisionSpent is a signed request moved out of the signatures
+	// directory because its nonce was used.
+	DecisionSpent = "moved_spent"
 )
 
 // Results an audit entry records for an executed call (the journal's

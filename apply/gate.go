@@ -1,12 +1,9 @@
 package apply
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
@@ -19,20 +16,19 @@ type signedRequest struct {
 	*trust.SignedRequest
 	matched bool // matched some step (decided, or left because another was accepted)
 	decided bool
+	spent   bool // its nonce was used: moved to spent/ at the end of the run
 }
 
-// scanSignatures reads every signed request in dir. A missing dir holds
-// none; unusable entries (a FIFO, a link, an oversized file) are warnings.
-func scanSignatures(dir string) ([]*signedRequest, []string) {
-	if dir == "" {
+// scanSignatures reads every signed request in the signatures
+// directory. A missing directory holds none; unusable entries (a FIFO, a
+// link, an oversized file) are warnings.
+func scanSignatures(d *trust.RequestDir) ([]*signedRequest, []string) {
+	if d.Signatures == "" {
 		return nil, nil
 	}
-	reqs, problems, err := trust.ReadSignedDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
+	reqs, problems, err := d.Signed()
 	if err != nil {
-		return nil, []string{fmt.Sprintf("signatures directory: %v", err)}
+		return nil, []string{err.Error()}
 	}
 	var warnings []string
 	for _, p := range problems {
@@ -255,94 +251,21 @@ func (r *run) provenance(st *plan.Step) (string, bool) {
 	return "", false
 }
 
-// writeRequest writes the signature request of a pending step into the
-// requests directory, unless one with the same binding is there, still
-// valid and unspent. It returns the request's path.
+// writeRequest makes sure a pending step's request is in the requests
+// directory: the plan's own while it is live, else the live one there for
+// the same binding, else a new one. It returns the request's path.
 func (r *run) writeRequest(st *plan.Step) (string, error) {
-	dir := r.o.RequestsDir
-	if dir == "" {
+	if r.dir.Requests == "" {
 		return "", errors.New("no requests directory")
 	}
 	a := r.action(st)
-	now := r.o.Now()
-	usable := func(q trust.Request) bool {
-		if !now.Before(q.NotAfter) {
-			return false
-		}
-		if r.o.Verifier != nil && r.o.Verifier.Nonces != nil {
-			used, err := r.o.Verifier.Nonces.Consumed(q.Nonce)
-			if err != nil || used {
-				return false
-			}
-		}
-		return true
-	}
-	if reqs, _, err := trust.ReadSignedDir(dir); err == nil {
-		for _, m := range trust.MatchRequests(reqs, a, st.ID) {
-			if m.Parsed != nil && m.Parsed.Host == a.Host && m.Parsed.HostID == a.HostID && m.Parsed.Op == a.Op && m.Parsed.Guest == a.Guest && usable(*m.Parsed) {
-				if p, err := trust.CanonicalParams(a.Params); err == nil && bytes.Equal(p, m.Parsed.Params) {
-					return m.Path, nil
-				}
-			}
-		}
-	}
-	var q trust.Request
-	var err error
 	if st.Nonce != "" && st.NotAfter != nil {
-		q, err = trust.NewRequest(a, st.Nonce, *st.NotAfter)
-		if err == nil && !usable(q) {
-			err = errors.New("the plan's request is spent or expired")
-		}
-	} else {
-		err = errors.New("the plan has no request")
-	}
-	if err != nil {
-		nonce, nerr := trust.NewNonce()
-		if nerr != nil {
-			return "", nerr
-		}
-		if q, err = trust.NewRequest(a, nonce, now.Add(r.o.RequestTTL)); err != nil {
-			return "", err
-		}
-	}
-	return trust.WriteRequest(dir, q)
-}
-
-// DropSpentRequests removes from the requests directory every request
-// whose nonce was already consumed (its step ran, or crashed after its
-// acceptance), with its signature, so that the next plan writes a fresh
-// request for a step that is still wanted instead of offering the spent
-// one again. It returns the ids removed. Requests it cannot read or
-// judge are left alone.
-func DropSpentRequests(dir string, nonces trust.NonceStore) ([]string, error) {
-	if nonces == nil {
-		return nil, nil
-	}
-	reqs, _, err := trust.ReadSignedDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, r := range reqs {
-		if r.Parsed == nil {
-			continue
-		}
-		used, err := nonces.Consumed(r.Parsed.Nonce)
-		if err != nil {
-			return out, err
-		}
-		if !used {
-			continue
-		}
-		for _, p := range []string{r.Path + ".sig", r.Path} {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return out, err
+		if q, err := trust.NewRequest(a, st.Nonce, *st.NotAfter); err == nil {
+			if live, err := r.dir.Live(q); err == nil && live {
+				return r.dir.Write(q)
 			}
 		}
-		out = append(out, r.ID)
 	}
-	return out, nil
+	_, path, err := r.dir.Obtain(a, r.o.RequestTTL, nil)
+	return path, err
 }

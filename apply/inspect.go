@@ -1,6 +1,7 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +32,9 @@ func (o PlanOnly) Plan(ctx context.Context, h *Host, desired *schema.Host, src [
 	if err != nil {
 		return nil, err
 	}
-	ro := plan.RequestOptions{Dir: o.RequestsDir, TTL: o.TTL, Spent: spentNonces(h.Config.StateDir)}
+	dir := trust.NewRequestDir(h.Config.StateDir, readNonces(h.Config.StateDir))
+	dir.Requests = cmp.Or(o.RequestsDir, dir.Requests)
+	ro := plan.RequestOptions{Dir: dir, TTL: o.TTL}
 	p, _, err := plan.Make(ctx, h.PlanSource(desired, src, file, prov, ro))
 	return p, err
 }
@@ -73,21 +76,24 @@ func (o PlanOnly) provenance(stateDir string) (plan.Provenance, error) {
 	return j, nil
 }
 
-// spentNonces reports, from the state directory's consumed-nonce store,
-// whether a request's signature was already used, so a plan never offers
-// a spent request again. A store that cannot be read counts every nonce
-// as spent (a new request costs a signature, never a replay); no store
-// means nothing was ever accepted.
-func spentNonces(stateDir string) func(string) bool {
+// readNonces opens the state directory's consumed-nonce store for
+// reading, so a plan never offers a spent request again. No store means
+// nothing was ever accepted (nil); a store that cannot be read answers
+// every question with an error, so no request counts as live and a fresh
+// one is written (a new request costs a signature, never a replay).
+func readNonces(stateDir string) trust.NonceStore {
 	if _, err := os.Lstat(filepath.Join(stateDir, trust.NonceFile)); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	store, err := trust.OpenFileNonceStore(stateDir, nil)
 	if err != nil {
-		return func(string) bool { return true }
+		return unreadableNonces{err}
 	}
-	return func(nonce string) bool {
-		used, err := store.Consumed(nonce)
-		return used || err != nil
-	}
+	return store
 }
+
+// unreadableNonces is a nonce store that could not be opened.
+type unreadableNonces struct{ err error }
+
+func (u unreadableNonces) Consumed(string) (bool, error)   { return true, u.err }
+func (u unreadableNonces) Consume(string, time.Time) error { return u.err }

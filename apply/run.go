@@ -28,6 +28,7 @@ type run struct {
 	o      *Options
 	txn    string
 	sigs   []*signedRequest
+	dir    *trust.RequestDir // the requests and signatures directories
 	guests map[int]*guestRun // every guest the plan names, made before any worker starts
 
 	mu     sync.Mutex
@@ -96,8 +97,12 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	if err := o.Journal.Append(begin); err != nil {
 		return nil, fmt.Errorf("apply: journal: %w", err)
 	}
+	r.dir = &trust.RequestDir{Requests: o.RequestsDir, Signatures: o.SignaturesDir, Now: o.Now}
+	if o.Verifier != nil {
+		r.dir.Nonces = o.Verifier.Nonces
+	}
 	var warnings []string
-	r.sigs, warnings = scanSignatures(o.SignaturesDir)
+	r.sigs, warnings = scanSignatures(r.dir)
 	for _, w := range warnings {
 		o.warnf("%s", w)
 	}
@@ -107,8 +112,9 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 		r.recordObserved(p) // first: housekeeping records the digests it changes
 		r.housekeeping(ctx)
 	}
+	r.sweepSpent()
 	for _, s := range r.sigs {
-		if !s.matched {
+		if !s.matched && !s.spent {
 			r.res.Unmatched = append(r.res.Unmatched, s.ID)
 			fmt.Fprintf(o.Out, "signed request %s matches no planned step (left alone)%s\n", trust.QuoteName(s.ID), r.whyUnmatched(p, s))
 		}
@@ -130,6 +136,26 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 	}
 	fmt.Fprintln(o.Out, r.res.Summary())
 	return r.res, runErr
+}
+
+// sweepSpent moves the signatures whose nonce was spent (their step ran,
+// or crashed after its acceptance) to the signatures directory's spent/,
+// each with an audit line, so no run reports or offers them again.
+func (r *run) sweepSpent() {
+	moved, err := r.dir.SweepSpent()
+	if err != nil {
+		r.o.warnf("%v", err)
+	}
+	for _, m := range moved {
+		for _, s := range r.sigs {
+			s.spent = s.spent || s.ID == m.ID
+		}
+		entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: m.ID, Op: m.Op, Guest: guestPtr(m.Guest), Class: journal.ClassDestructive,
+			Decision: DecisionSpent, Nonce: m.Nonce, Reason: "its nonce was used; moved to " + m.Path}
+		if err := r.o.Audit.Write(entry); err != nil {
+			r.o.warnf("%v", err)
+		}
+	}
 }
 
 // steps runs the plan's steps: each run of consecutive guest steps with

@@ -183,21 +183,15 @@ func (s *Session) Recover(ctx context.Context) ([]Recovered, error) {
 // the journal's provenance, writing the requests of destructive steps
 // (unexpired, unspent ones are kept) with ttl. Apply runs against it.
 func (s *Session) Plan(ctx context.Context, desired *schema.Host, src []byte, file string, ttl time.Duration) (*plan.Plan, error) {
-	ro := plan.RequestOptions{Dir: s.opts.RequestsDir, TTL: ttl, Spent: s.spent}
+	dir := *s.Requests
+	dir.Requests = s.opts.RequestsDir
+	ro := plan.RequestOptions{Dir: &dir, TTL: ttl}
 	p, hostID, err := plan.Make(ctx, s.Host.PlanSource(desired, src, file, s.Journal, ro))
 	if err != nil {
 		return nil, err
 	}
 	s.opts.HostID, s.opts.Desired, s.opts.RequestTTL = hostID, desired, ttl
 	return p, nil
-}
-
-// spent reports whether a request's nonce was used; a store that cannot
-// tell counts it as used (a new request costs a signature, never a
-// replay).
-func (s *Session) spent(nonce string) bool {
-	used, err := s.opts.Verifier.Nonces.Consumed(nonce)
-	return used || err != nil
 }
 
 // Apply runs p (see Run).

@@ -11,6 +11,7 @@ import (
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 var testNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -423,7 +424,7 @@ job "rb2" {
 	dir := t.TempDir()
 	ids := func() []string {
 		p := diff(t, h, liveWith(lg), nil)
-		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", HostID: testHostID, Now: testNow}); err != nil {
+		if err := p.AttachRequests(RequestOptions{Dir: trust.NewRequestDir(dir, nil), Host: "pve-demo", HostID: testHostID, Now: testNow}); err != nil {
 			t.Fatal(err)
 		}
 		var out []string
@@ -502,15 +503,22 @@ job "undo" {
   snapshot = "pre-upgrade"
 }`)
 	dir := t.TempDir()
-	plan := func(spent func(string) bool) Step {
+	nonces := &trust.MemNonceStore{}
+	plan := func() Step {
 		p := diff(t, h, liveWith(lg), nil)
-		if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", HostID: testHostID, Now: testNow, Spent: spent}); err != nil {
+		if err := p.AttachRequests(RequestOptions{Dir: trust.NewRequestDir(dir, nonces), Host: "pve-demo", HostID: testHostID, Now: testNow}); err != nil {
 			t.Fatal(err)
 		}
 		return p.Steps[0]
 	}
-	first := plan(nil)
-	second := plan(func(n string) bool { return n == first.Nonce })
+	first := plan()
+	if again := plan(); again.Nonce != first.Nonce {
+		t.Fatalf("a live request was not reused: %s, then %s", first.ID, again.ID)
+	}
+	if err := nonces.Consume(first.Nonce, testNow.Add(48*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	second := plan()
 	if second.Nonce == first.Nonce || second.ID == first.ID {
 		t.Fatalf("the spent request %s was offered again", first.ID)
 	}

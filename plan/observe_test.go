@@ -11,6 +11,7 @@ import (
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/proxmox/pvesim"
 	"github.com/felhom/felhom-converge/schema"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 // simClient starts a simulator with extra guests and returns a client of it.
@@ -104,7 +105,7 @@ func TestJSONGoldenFile(t *testing.T) {
 		p.Observed[v] = "DIGEST"
 	}
 	dir := t.TempDir()
-	if err := p.AttachRequests(RequestOptions{Dir: dir, Host: "pve-demo", HostID: testHostID, Now: testNow, DryRun: true}); err != nil {
+	if err := p.AttachRequests(RequestOptions{Dir: trust.NewRequestDir(dir, nil), Host: "pve-demo", HostID: testHostID, Now: testNow, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range p.Steps {

@@ -150,7 +150,7 @@ func (d *RequestDir) Find(a Action, skip func(id string) bool) (r Request, path 
 		if skip != nil && skip(s.ID) {
 			continue
 		}
-		if p.Host != a.Host || p.Op != a.Op || p.Guest != a.Guest || !bytes.Equal(p.Params, params) {
+		if p.Host != a.Host || p.HostID != a.HostID || p.Op != a.Op || p.Guest != a.Guest || !bytes.Equal(p.Params, params) {
 			continue
 		}
 		live, err := d.Live(*p)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -175,9 +176,11 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 			}
 		}
 	}
-	spent, err := apply.DropSpentRequests(s.Options().RequestsDir, s.Options().Verifier.Nonces)
+	dir := *s.Requests
+	dir.Requests = s.Options().RequestsDir
+	spent, err := dir.DropSpent()
 	if errors.Is(err, trust.ErrNonceStoreCorrupt) {
-		warnf(g.stderr, "%v; benign steps still run", err) // the gate refuses every signature
+		warnf(g.stderr, "%v; benign steps still run", cmp.Or(errors.Unwrap(err), err)) // the gate refuses every signature
 	} else if err != nil {
 		return nil, fmt.Errorf("requests directory: %w", err)
 	}
