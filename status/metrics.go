@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// Metric names of the Prometheus textfile (README: Monitoring).
+// Metric names of the Prometheus textfile (docs/operating.md: Monitoring).
 const (
 	MetricLastRun                = "felhom_converge_last_run_timestamp_seconds"
 	MetricLastSuccess            = "felhom_converge_last_success_timestamp_seconds"
