@@ -127,8 +127,10 @@ func (c *complexity) refuse(start, end int, summary, detail string) bool {
 
 // tokenBoundAt returns the offset at which a scan of src counts more than
 // maxTokens tokens, or -1. It counts one token per run of digits, of
-// letters, of blanks, and one per other byte (punctuation, line breaks,
-// each byte of a non-ASCII character): the lexer never makes more tokens
+// letters, of blanks (spaces and tabs), and one per other byte
+// (punctuation, line breaks, each carriage return, which the lexer makes
+// an invalid token of when no line feed follows, each byte of a non-ASCII
+// character): the lexer never makes more tokens
 // than that, since every token it makes (but the final one) starts a new
 // run or is such a byte. A line that is a comment and holds none of
 // " $ % */ counts two tokens, whatever else it holds: wherever such a line
@@ -163,7 +165,7 @@ func countTokens(src []byte, limit int) (count, at int) {
 			c = 1
 		case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b == '_':
 			c = 2
-		case b == ' ' || b == '\t' || b == '\r':
+		case b == ' ' || b == '\t':
 			c = 3
 		case b == '\n':
 			lineStart = true

@@ -217,6 +217,7 @@ func TestHostileNumbersAndStrings(t *testing.T) {
 		{"many escapes", hostBlock + "locals {\n  x = \"" + strings.Repeat("$${", maxTemplateParts+1) + "\"\n}\n", "String too complex"},
 		{"long lines times many", hostBlock + "locals {\n  x = <<EOT\n" + strings.Repeat(strings.Repeat("y", 40<<10)+"\n", 100) + "EOT\n}\n", "String too complex"},
 		{"too many tokens", hostBlock + strings.Repeat("\n", maxTokens), "Too many tokens"},
+		{"too many carriage returns", hostBlock + strings.Repeat("\r", maxTokens), "Too many tokens"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,6 +328,7 @@ func TestTokenScanBoundsTheLexer(t *testing.T) {
 		"# a\r\n# b\r\nx = 1\r\n",
 		"#\n#\n#",
 		"x = 1e5 + 0x1 + 1a + a1 + é + \u2192\u2192\n",
+		"\r\r", "x = 1\r\r\r\n\r \r",
 	} {
 		counted, _ := countTokens([]byte(src), math.MaxInt)
 		tokens, _ := hclsyntax.LexConfig([]byte(src), "t.hcl", hcl.InitialPos)
