@@ -78,8 +78,9 @@ func checkTokenBound(t *testing.T, src []byte) {
 // loading costs no more than a fixed multiple of the input's size and of
 // the values the bounds admitted, in allocated bytes and in time; the scan
 // that bounds tokens counts at least as many as the lexer makes; the
-// scanner the bounds walk makes the lexer's tokens, and loading in parts
-// gives what loading the whole file gives; every
+// scanner the bounds walk makes the lexer's tokens, the plain parser
+// builds the parser's trees, and loading in parts gives what loading the
+// whole file gives; every
 // error names a place in the file (a Subject with the filename); and a
 // file that loads without errors still loads, to the same guests, after
 // Format, which is idempotent. The committed corpus in
@@ -102,6 +103,7 @@ func FuzzLoad(f *testing.F) {
 		checkTokenBound(t, src)
 		if utf8.Valid(src) {
 			checkScannerIsTheLexer(t, src)
+			checkPlainIsTheParser(t, src)
 			checkPartsAreTheWhole(t, src)
 		}
 		checkSubjects(t, diags, name)
