@@ -32,6 +32,7 @@ func hVzdump(r *request) (any, error) {
 	if p["vmid"] == "" && p["all"] != "1" {
 		return nil, param1Error("vmid", "property is missing")
 	}
+	cmdline := vzdumpCommandLine(p) // the parameters as given
 	sid := p["storage"]
 	if sid == "" {
 		sid = "local"
@@ -61,6 +62,7 @@ func hVzdump(r *request) (any, error) {
 	}
 	params := copyConf(p)
 	params["vmids"] = strings.Join(ids, ",")
+	params["cmdline"] = cmdline
 	// Which guests the caller may back up is decided now and checked in
 	// the worker, as vzdump does.
 	var allowed []string
@@ -112,6 +114,33 @@ func checkNotesTemplate(tmpl string) error {
 	return nil
 }
 
+// vzdumpCommandLine is PVE::VZDump::Common command_line: "vzdump", the
+// guests, then every parameter given (Perl's hash order; here sorted)
+// shell-quoted.
+func vzdumpCommandLine(p map[string]string) string {
+	cmd := "vzdump"
+	if v := p["vmid"]; v != "" {
+		cmd += " " + strings.Join(splitList(v), " ")
+	}
+	for _, k := range sortedKeys(p) {
+		if k == "vmid" || p[k] == "" {
+			continue
+		}
+		cmd += " --" + k + " " + shellQuote(p[k])
+	}
+	return cmd
+}
+
+var shellSafe = regexp.MustCompile(`^[\w!%+,\-./:=@^]+$`)
+
+// shellQuote is String::ShellQuote shell_quote for one word.
+func shellQuote(v string) string {
+	if shellSafe.MatchString(v) {
+		return v
+	}
+	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
+}
+
 func vzdumpIDs(t *task) []int {
 	var out []int
 	for _, f := range splitList(t.Params["vmids"]) {
@@ -156,7 +185,7 @@ func beginVzdump(s *Sim, t *task) error {
 		}
 	}
 	t.Params["locked"] = strings.Join(locked, ",")
-	t.logf("INFO: starting new backup job: vzdump %s --storage %s", strings.ReplaceAll(t.Params["vmids"], ",", " "), t.Params["storage"])
+	t.logf("INFO: starting new backup job: %s", t.Params["cmdline"])
 	return nil
 }
 

@@ -134,11 +134,14 @@
 // may set them), root@pam, tickets and CSRF, templates made from CTs,
 // clone, migration, moving a volume to another CT, suspend/resume,
 // bandwidth limits, backup providers, PBS encryption, namespaces and
-// verification, the contents of guests
-// (archives hold the config only), memory hotplug limits, and real disk
-// usage inside guests. The LVM and ZFS texts of a full storage and a
-// failed resize follow pve-storage's message prefixes; LVM's own wording
-// varies between versions.
+// verification, the contents of guests (archives hold the config only),
+// memory hotplug limits, and real disk usage inside guests. A vzdump job
+// of several guests locks them all when it starts (Proxmox locks each in
+// turn) and does not wait for a guest's config flock; an interface
+// hotplug fails only on a missing bridge (not on an address the guest
+// refuses). The LVM and ZFS texts of a full storage and a failed resize,
+// and the PBS client's errors, follow the messages' prefixes; their own
+// wording varies between versions.
 //
 // # State
 //

@@ -41,6 +41,9 @@ func TestVzdumpStopModeRestarts(t *testing.T) {
 	a.ok("PUT", "/nodes/pve/lxc/101/config", form("nameserver", "192.168.1.1"))
 	upid, st := a.task("POST", "/nodes/pve/vzdump", form("vmid", "101", "mode", "stop", "remove", "0", "prune-backups", "keep-all=1"))
 	log := a.taskLog(upid)
+	if !strings.HasPrefix(log, "INFO: starting new backup job: vzdump 101 --mode stop --node pve --prune-backups keep-all=1 --remove 0\n") {
+		t.Errorf("the job's command line:\n%s", log)
+	}
 	if st["exitstatus"] != "OK" || !strings.Contains(log, "INFO: backup mode: stop\nINFO: ionice priority: 7\nINFO: stopping virtual guest\n") ||
 		!strings.Contains(log, "INFO: restarting vm\nINFO: guest is online again after <1 seconds\n") {
 		t.Errorf("stop-mode backup of a running CT: %v\n%s", st["exitstatus"], log)
