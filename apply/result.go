@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 )
 
@@ -18,6 +19,9 @@ const (
 	OutcomeRefused     = "refused" // a signature was offered and rejected (Decision says why)
 	OutcomeSkipped     = "skipped"
 	OutcomeInterrupted = "interrupted"
+	// OutcomeRemaining is a step of a fresh plan made after the run
+	// (Result.Remaining), not one the run had.
+	OutcomeRemaining = "remaining"
 )
 
 // StepResult is what happened to one plan step.
@@ -30,6 +34,9 @@ type StepResult struct {
 	Message  string `json:"message,omitempty"`
 	UPID     string `json:"upid,omitempty"`
 	Request  string `json:"request,omitempty"` // the request file to sign, for a pending step
+	// GuestName is the guest's name in the desired state (for a step of
+	// Result.Remaining).
+	GuestName string `json:"guest_name,omitempty"`
 }
 
 // Result is the outcome of one run.
@@ -41,6 +48,25 @@ type Result struct {
 	// Outstanding counts changes that wait for a reboot that may not be
 	// done (from the plan).
 	Outstanding int `json:"outstanding"`
+	// Remaining lists the steps a fresh plan still has after a run whose
+	// rollback, restore or rebuild replaced what its plan was made against
+	// (Replaced): the next run makes them (outcome OutcomeRemaining).
+	Remaining []StepResult `json:"remaining,omitempty"`
+}
+
+// Replaced reports whether a step of the run replaced a guest's config
+// and data wholesale (a snapshot rollback, a restore over, a rebuild): a
+// plan made before it no longer describes the host.
+func (r *Result) Replaced() bool {
+	for _, s := range r.Steps {
+		switch s.Op {
+		case ops.SnapshotRollback, ops.GuestRestoreOver, ops.GuestRebuild:
+			if s.Outcome == OutcomeDone {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Count returns how many steps ended with outcome.
@@ -60,9 +86,10 @@ func (r *Result) Failed() bool {
 }
 
 // Pending reports whether steps wait for a signature (or were refused
-// one, or were skipped behind such a step) or changes wait for a reboot.
+// one, or were skipped behind such a step), changes wait for a reboot, or
+// a fresh plan after the run still has steps.
 func (r *Result) Pending() bool {
-	return r.Count(OutcomePending)+r.Count(OutcomeRefused)+r.Count(OutcomeSkipped) > 0 || r.Outstanding > 0
+	return r.Count(OutcomePending)+r.Count(OutcomeRefused)+r.Count(OutcomeSkipped) > 0 || r.Outstanding > 0 || len(r.Remaining) > 0
 }
 
 // Summary is the run's last line.

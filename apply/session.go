@@ -198,3 +198,23 @@ func (s *Session) Plan(ctx context.Context, desired *schema.Host, src []byte, fi
 func (s *Session) Apply(ctx context.Context, p *plan.Plan) (*Result, error) {
 	return Run(ctx, p, s.opts)
 }
+
+// Reobserve plans desired again after a run that replaced what its plan
+// was made against (Result.Replaced: a rollback, a restore over, a
+// rebuild) and records in res the steps the fresh plan still has, so the
+// run reports them as remaining, never the host as converged. A run that
+// replaced nothing, or failed, is left as it is.
+func (s *Session) Reobserve(ctx context.Context, res *Result, desired *schema.Host, src []byte, file string, ttl time.Duration) error {
+	if res == nil || !res.Replaced() || res.Failed() || ctx.Err() != nil {
+		return nil
+	}
+	p, err := s.Plan(ctx, desired, src, file, ttl)
+	if err != nil {
+		return fmt.Errorf("plan again after the run: %w", err)
+	}
+	for _, st := range p.Steps {
+		res.Remaining = append(res.Remaining, StepResult{ID: st.ID, Op: st.Op, Guest: st.VMID(), GuestName: st.GuestName,
+			Outcome: OutcomeRemaining, Request: st.Request})
+	}
+	return nil
+}

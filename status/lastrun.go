@@ -120,8 +120,12 @@ type Run struct {
 	Skipped          int                `json:"skipped"`
 	PendingSignature []PendingSignature `json:"pending_signature"`
 	PendingReboot    []PendingReboot    `json:"pending_reboot"`
-	Failed           []FailedStep       `json:"failed"`
-	Unmanaged        []int              `json:"unmanaged"`
+	// Remaining are the steps a fresh plan still had after a run whose
+	// rollback, restore or rebuild replaced what its plan was made against:
+	// the next run makes them (result pending).
+	Remaining []RemainingStep `json:"remaining,omitempty"`
+	Failed    []FailedStep    `json:"failed"`
+	Unmanaged []int           `json:"unmanaged"`
 	// StepsAsOf is when the run the lists come from started.
 	StepsAsOf time.Time `json:"steps_as_of,omitzero"`
 	// LastSuccess is when the last successful run (this one or an
@@ -156,6 +160,14 @@ type PendingReboot struct {
 	Guest  int      `json:"guest"`
 	Keys   []string `json:"keys"`
 	Reboot string   `json:"reboot"` // "planned", or why not
+}
+
+// RemainingStep is a step of the plan made again after the run.
+type RemainingStep struct {
+	ID        string `json:"id"`
+	Op        string `json:"op"`
+	Guest     int    `json:"guest,omitempty"`
+	GuestName string `json:"guest_name,omitempty"`
 }
 
 // FailedStep is a step that failed or was interrupted, or a plan error
@@ -255,11 +267,14 @@ func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 		}
 	}
 	r.Unmanaged = append(r.Unmanaged, p.Unmanaged...)
+	for _, sr := range res.Remaining {
+		r.Remaining = append(r.Remaining, RemainingStep{ID: sr.ID, Op: sr.Op, Guest: sr.Guest, GuestName: sr.GuestName})
+	}
 	switch {
 	case runErr != nil:
 	case len(r.Failed) > 0:
 		r.Result = ResultFailed
-	case len(r.PendingSignature) > 0 || len(r.PendingReboot) > 0 || r.Skipped > 0:
+	case len(r.PendingSignature) > 0 || len(r.PendingReboot) > 0 || r.Skipped > 0 || len(r.Remaining) > 0:
 		r.Result = ResultPending
 	}
 	return r
@@ -291,6 +306,7 @@ func WriteLastRun(stateDir string, r Run) error {
 	}
 	if !r.Planned && prev != nil {
 		r.PendingSignature, r.PendingReboot, r.Failed, r.Unmanaged = prev.PendingSignature, prev.PendingReboot, prev.Failed, prev.Unmanaged
+		r.Remaining = prev.Remaining
 		r.StepsAsOf = prev.StepsAsOf
 	} else if r.Planned {
 		r.StepsAsOf = r.Started

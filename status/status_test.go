@@ -99,6 +99,12 @@ func TestFromApplyResults(t *testing.T) {
 	if r := FromApply(p, res, nil); r.Result != ResultOK {
 		t.Fatalf("converged run: %+v", r)
 	}
+	// A plan made again after the run's rollback still has a step: pending.
+	res.Remaining = []apply.StepResult{{ID: "guest.set-100-b", Op: "guest.set", Guest: 100, GuestName: "web", Outcome: apply.OutcomeRemaining}}
+	if r := FromApply(p, res, nil); r.Result != ResultPending || len(r.Remaining) != 1 || r.Remaining[0].GuestName != "web" {
+		t.Fatalf("remaining: %+v", r)
+	}
+	res.Remaining = nil
 	if r := FromApply(p, res, errors.New("journal: disk full")); r.Result != ResultError || r.Error != "journal: disk full" || !r.Planned {
 		t.Fatalf("run error: %+v", r)
 	}

@@ -43,8 +43,9 @@ func (c *ApplyCmd) Validate() error {
 // Help is the detailed --help text.
 func (c *ApplyCmd) Help() string {
 	return `Exit status: 0 converged; 2 converged except steps waiting for an operator
-signature (or refused one) or for a reboot; 1 a step or the run failed; 3
-another run holds the state directory's lock.`
+signature (or refused one) or for a reboot, or changes a plan made again
+after the run's rollback, restore or rebuild still has; 1 a step or the run
+failed; 3 another run holds the state directory's lock.`
 }
 
 // Run applies the plan: lock → recover → plan afresh (narrowed to a
@@ -95,6 +96,10 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if res, err = s.Apply(ctx, p); err != nil {
 		return err
 	}
+	if err := s.Reobserve(ctx, res, in.desired, in.src, in.file, c.RequestTTL); err != nil {
+		return err
+	}
+	g.printRemaining(res)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err() // interrupted: exit 130; recover settles what was in flight
@@ -104,6 +109,27 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 		return errPending
 	}
 	return nil
+}
+
+// printRemaining reports the steps a plan made again after the run still
+// has (its rollback, restore or rebuild replaced what the run planned
+// against): the run did not converge the host, the next one does.
+func (g *globals) printRemaining(res *apply.Result) {
+	if len(res.Remaining) == 0 {
+		return
+	}
+	for _, r := range res.Remaining {
+		fmt.Fprintf(g.stdout, "%-17s %s%s\n", r.Outcome, r.Op, guestLabel(r.Guest, r.GuestName))
+		if r.Request != "" {
+			fmt.Fprintf(g.stdout, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, r.Request))
+		}
+	}
+	them := "them"
+	if len(res.Remaining) == 1 {
+		them = "it"
+	}
+	fmt.Fprintf(g.stdout, "apply: a plan made again after this run's rollback, restore or rebuild still has %s; the next run makes %s\n",
+		plural(len(res.Remaining), "change"), them)
 }
 
 // applyInput is what an apply runs: a desired-state file, or a saved plan

@@ -170,6 +170,12 @@ func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
 	for _, pr := range r.PendingReboot {
 		fmt.Fprintf(w, "  guest %d: %s (%s)\n", pr.Guest, strings.Join(pr.Keys, ", "), pr.Reboot)
 	}
+	if len(r.Remaining) > 0 {
+		fmt.Fprintf(w, "remaining changes: %d (planned again after the run's rollback, restore or rebuild; the next run makes them)\n", len(r.Remaining))
+		for _, rs := range r.Remaining {
+			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(rs.Op+guestLabel(rs.Guest, rs.GuestName)))
+		}
+	}
 	fmt.Fprintf(w, "failed steps: %d\n", len(r.Failed))
 	for _, f := range r.Failed {
 		what := f.Op + guestLabel(f.Guest, f.GuestName)
