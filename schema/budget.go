@@ -42,8 +42,9 @@ type Budget struct {
 
 // DefaultBudget is the budget the commands load desired state under. The
 // largest files the bounds in limits.go admit load in well under a second
-// and under 100 MiB of heap (see the README's Desired state), so it is
-// never approached by a file that is merely large.
+// and well under the heap bound (docs/hcl.md, "What a hostile file can
+// cost", has the measurements), so it is never approached by a file that
+// is merely large.
 //
 // In a binary built with the race detector, which runs code several times
 // slower, the times are ten times as long.
