@@ -73,8 +73,9 @@
 //	# loses: destroys the guest and frees every volume it owns
 //	# plan:  ! guest.destroy 110 (legacy): destroys guest 110 (legacy) and frees its volume local-lvm:vm-110-disk-0 (host.hcl:7:11)
 //	# sign:  -n felhom-operational, before 2026-12-02T15:46:14Z
-//	felhom-converge request v1
+//	felhom-converge request v2
 //	host: pve-demo
+//	host-id: 00:6F:4B:9A:47:3D:BD:82:03:BF:5E:DA:A2:AF:4E:5B:3F:1D:00:56:F0:98:6A:7E:59:EA:8D:11:13:D6:89:A1
 //	op: guest.destroy
 //	guest: 110
 //	params: {"purge":true,"snapshots":[],"volumes":["local-lvm:vm-110-disk-0"]}

@@ -297,7 +297,7 @@ func parseEnd(line []byte) (int, bool) {
 }
 
 func (s *FileNonceStore) corrupt(offset int64, format string, args ...any) error {
-	return fmt.Errorf("%w: %s at byte %d: %s; every destructive step is refused until it is repaired (see the README, Operator signatures)",
+	return fmt.Errorf("%w: %s at byte %d: %s; every destructive step is refused until it is repaired (see docs/reference.md, Signature requests)",
 		ErrNonceStoreCorrupt, s.path, offset, fmt.Sprintf(format, args...))
 }
 

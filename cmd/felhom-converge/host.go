@@ -26,7 +26,7 @@ func (g *globals) loadConfig(simDir, desiredHost string) (*config.Config, error)
 		DesiredHost: desiredHost,
 	})
 	if err != nil {
-		return nil, withHint(err, "the local host config is described in the README under 'Local host config'")
+		return nil, withHint(err, "every setting of the local host config is described in docs/reference.md under 'Local host config'")
 	}
 	return cfg, nil
 }
@@ -153,7 +153,7 @@ func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string
 	}
 	if err := cfg.RequireProxmox(); err != nil {
 		release()
-		return nil, nil, withHint(err, "set up the Proxmox connection as the README's 'Local host config' shows, or try the bundled simulator with --sim DIR")
+		return nil, nil, withHint(err, "set up the Proxmox connection as docs/reference.md's 'Local host config' shows, or try the bundled simulator with --sim DIR")
 	}
 	token, err := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
 	if err != nil {

@@ -19,7 +19,7 @@ import (
 )
 
 // Exit codes. They are part of the interface (the systemd unit and scripts
-// rely on them) and are listed in the README.
+// rely on them) and are listed in the README and docs/reference.md.
 const (
 	exitOK      = 0 // success; for apply: the host is converged
 	exitError   = 1 // any error, including bad usage and bad input

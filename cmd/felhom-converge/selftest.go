@@ -240,7 +240,7 @@ func checkTrustRoot(path string, now time.Time) (string, error) {
 	signers, err := trust.LoadAllowedSigners(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", warning(fmt.Sprintf("%s does not exist: no signer is trusted, so every destructive step stays pending (README: Operator signatures)", path))
+		return "", warning(fmt.Sprintf("%s does not exist: no signer is trusted, so every destructive step stays pending (docs/operating.md: Signing)", path))
 	case err != nil:
 		return "", finding(err.Error())
 	}

@@ -95,7 +95,7 @@ func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Conf
 	switch {
 	case errors.Is(err, os.ErrNotExist) && strings.HasPrefix(cfg.Origin("allowed_signers"), "--sim "):
 		// The simulated host's default trust root may be absent: then no
-		// signer is trusted, as the README's Local host config says.
+		// signer is trusted, as docs/reference.md's Local host config says.
 		warnf(g.stderr, "%s does not exist: no signer is trusted", cfg.AllowedSigners)
 		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
 	case errors.Is(err, trust.ErrUnsafePermissions):
