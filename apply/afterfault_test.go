@@ -160,7 +160,7 @@ func TestRestoreAnsweredAnErrorAfterTheEffectRunsOnce(t *testing.T) {
 	if err != nil || len(items) == 0 {
 		t.Fatalf("no backup of 101: %v", err)
 	}
-	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`","volumes":`+e.volumesOf(101)+`}`)
+	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`",`+archiveIdentity(items[0])+`,"volumes":`+e.volumesOf(101)+`}`)
 	ro.Job = "restore-files"
 	sign(outcome(t, e.run(ro), ro.ID, apply.OutcomePending).Request)
 	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/lxc", 1, 500, proxyTimeout); err != nil {

@@ -787,7 +787,7 @@ func TestSignedRestoreOverAndRebuild(t *testing.T) {
 	if err != nil || len(items) == 0 {
 		t.Fatalf("no backup of 101: %v", err)
 	}
-	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`","volumes":`+e.volumesOf(101)+`}`)
+	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`",`+archiveIdentity(items[0])+`,"volumes":`+e.volumesOf(101)+`}`)
 	p := outcome(t, e.run(ro), ro.ID, apply.OutcomePending)
 	sign(p.Request)
 	r := outcome(t, e.run(ro), ro.ID, apply.OutcomeDone)
@@ -1231,4 +1231,25 @@ func TestAnInterruptedCallBlocksItsGuestAndKeepsTheTransactionOpen(t *testing.T)
 	if open := e.journal.OpenTxns(); len(open) != 1 || open[0].Txn != res.Txn {
 		t.Errorf("open transactions %v, want the run's own %s", open, res.Txn)
 	}
+}
+
+// archiveIdentity is the params fields that bind an archive by identity.
+func archiveIdentity(it proxmox.StorageItem) string {
+	return fmt.Sprintf(`"archive_ctime":%d,"archive_size":%d`, it.CTime, it.Size)
+}
+
+// archiveItem is the storage's listing of a backup archive.
+func (e *env) archiveItem(volid string) proxmox.StorageItem {
+	e.t.Helper()
+	items, err := e.client.StorageContent(context.Background(), strings.SplitN(volid, ":", 2)[0], "backup", 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, it := range items {
+		if it.VolID == volid {
+			return it
+		}
+	}
+	e.t.Fatalf("no archive %s", volid)
+	return proxmox.StorageItem{}
 }

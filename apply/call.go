@@ -243,6 +243,11 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 	var in journal.Intent
 	var err error
 	suffix := c.suffix
+	if c.destructive {
+		// A destructive call is made once, right after the checks before
+		// it: someone else's lock is waited out first, not retried after.
+		x.waitUnlocked(ctx)
+	}
 	for attempt := 1; ; attempt++ {
 		if in, err = x.intentFor(c); err != nil {
 			return proxmox.UPID{}, err
@@ -252,7 +257,7 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 		// A guest locked by someone else (a backup job, say) is waited
 		// for, and the call made again under its own record: the first
 		// never took effect.
-		if !lockRefused(err) || attempt > lockRetries || !x.waitUnlocked(ctx) {
+		if c.destructive || !lockRefused(err) || attempt > lockRetries || !x.waitUnlocked(ctx) {
 			break
 		}
 		c.suffix = fmt.Sprintf("%s#retry%d", suffix, attempt)

@@ -33,6 +33,7 @@ type Client interface {
 	GuestConfig(ctx context.Context, vmid int) (proxmox.GuestConfig, error)
 	GuestPending(ctx context.Context, vmid int) ([]proxmox.PendingEntry, error)
 	StorageContent(ctx context.Context, storage, content string, vmid int) ([]proxmox.StorageItem, error)
+	ExtractConfig(ctx context.Context, volid string) (map[string]string, error)
 	ListStorage(ctx context.Context) ([]proxmox.Storage, error)
 	GuestStatus(ctx context.Context, vmid int) (proxmox.GuestStatus, error)
 	ListSnapshots(ctx context.Context, vmid int) ([]proxmox.Snapshot, error)

@@ -205,12 +205,14 @@ func (g liveGuest) rootStorage(vmid int) (string, error) {
 // Proxmox echoes into task logs unquoted: no step that backs it up runs
 // until they are fixed.
 func (g liveGuest) unsafeMountPath(vmid int) error {
-	for _, k := range slices.Sorted(maps.Keys(g.effective)) {
-		if !plan.MountKey(k) {
-			continue
-		}
-		if m, err := plan.ParseMount(k, g.effective[k]); err == nil && !plan.SafeLogText(m.Path) {
-			return fmt.Errorf("guest %d: the path of %s (%q) holds a quote, a backslash or a control character; no backup of the guest is taken until it is changed", vmid, k, m.Path)
+	for _, conf := range []map[string]string{g.current, g.effective} { // vzdump reads the active one
+		for _, k := range slices.Sorted(maps.Keys(conf)) {
+			if !plan.MountKey(k) {
+				continue
+			}
+			if m, err := plan.ParseMount(k, conf[k]); err == nil && !plan.SafeLogText(m.Path) {
+				return fmt.Errorf("guest %d: the path of %s (%q) holds a quote, a backslash or a control character; no backup of the guest is taken until it is changed", vmid, k, m.Path)
+			}
 		}
 	}
 	return nil

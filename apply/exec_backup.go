@@ -3,11 +3,14 @@ package apply
 import (
 	"context"
 	"fmt"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -78,32 +81,67 @@ func (e backupPrune) run(ctx context.Context, x *stepRun) error {
 }
 
 // safetyBackup takes the tool's own vzdump of the guest before a signed
-// step that replaces or destroys its data, and records it by identity.
-// With safety backups off it takes none.
-func (x *stepRun) safetyBackup(ctx context.Context) (proxmox.StorageItem, error) {
+// step that replaces or destroys its data, records it by identity, and
+// returns the volumes it covers. With safety backups off it takes none
+// and covers nothing.
+func (x *stepRun) safetyBackup(ctx context.Context) ([]string, error) {
 	if !x.o.Safety.Enabled {
-		return proxmox.StorageItem{}, nil
+		return nil, nil
 	}
 	storage := x.o.Safety.BackupStorage
 	c := call{suffix: "#safety-backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: storage, Mode: "snapshot"},
 		provenance: ProvenanceSafetyBackup}
 	it, err := x.backup(ctx, c, storage, "snapshot")
 	if err != nil {
-		return it, fmt.Errorf("safety backup failed, so the step did not run: %w", err)
+		return nil, fmt.Errorf("safety backup failed, so the step did not run: %w", err)
 	}
 	x.note = "safety backup " + it.VolID
-	return it, nil
+	return x.covers(ctx, it)
+}
+
+// excludedMount matches vzdump's log line for a mount point it left out.
+var excludedMount = regexp.MustCompile(`excluding (?:volume |bind )?mount point (mp\d+) `)
+
+// covers returns the volumes the backup it (made by task it.upid) holds:
+// those its own config (the archive's pct.conf, as vzdump saw the guest)
+// backs up, less any mount point the task's log says it excluded. The
+// log only ever removes a volume, so text a tenant controls in it can
+// make a step refuse, never make it run.
+func (x *stepRun) covers(ctx context.Context, it archiveMade) ([]string, error) {
+	conf, err := x.o.Client.ExtractConfig(ctx, it.VolID)
+	if err != nil {
+		return nil, fmt.Errorf("read the config inside %s: %w", it.VolID, err)
+	}
+	covered := plan.CoveredVolumes(conf)
+	lines, err := x.o.Client.TaskLogTail(ctx, it.upid, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read the log of %s: %w", it.upid, err)
+	}
+	for _, l := range lines {
+		if m := excludedMount.FindStringSubmatch(l); m != nil {
+			if mnt, err := plan.ParseMount(m[1], conf[m[1]]); err == nil {
+				covered = slices.DeleteFunc(covered, func(v string) bool { return v == mnt.Volume })
+			}
+		}
+	}
+	return covered, nil
+}
+
+// archiveMade is an archive a backup of this run made, and its task.
+type archiveMade struct {
+	proxmox.StorageItem
+	upid proxmox.UPID
 }
 
 // backup runs one vzdump of the guest under call c and returns the
 // archive it made, found in the storage's content (never in the task's
 // log): the one backup of the guest that was not there before. A safety
 // backup is recorded as the tool's own before the call's terminal record.
-func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (proxmox.StorageItem, error) {
+func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (archiveMade, error) {
 	v := x.vmid()
 	before, latest, err := backupListing(ctx, x.o.Client, storage, v)
 	if err != nil {
-		return proxmox.StorageItem{}, err
+		return archiveMade{}, err
 	}
 	waitNextSecond(ctx, latest, x.o.Now())
 	var made proxmox.StorageItem
@@ -118,21 +156,22 @@ func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (pro
 		}
 		return recordBackup(x.o, in, made, upid)
 	}
-	if _, err := x.do(ctx, c); err != nil {
-		return proxmox.StorageItem{}, err
+	upid, err := x.do(ctx, c)
+	if err != nil {
+		return archiveMade{}, err
 	}
 	if identErr != nil {
-		return proxmox.StorageItem{}, fmt.Errorf("the backup task ended, but %w; the step goes no further", identErr)
+		return archiveMade{}, fmt.Errorf("the backup task ended, but %w; the step goes no further", identErr)
 	}
-	return made, nil
+	return archiveMade{made, upid}, nil
 }
 
 // waitNextSecond keeps a backup out of the second of the guest's latest
 // archive (a Unix time): archive names have a resolution of one second,
 // and two backups of one guest in one second would share a name.
 func waitNextSecond(ctx context.Context, latest int64, now time.Time) {
-	if latest < now.Unix() {
-		return
+	if latest < now.Unix() || latest > now.Unix()+1 {
+		return // an archive from the future (a wrong clock) shares no name with ours
 	}
 	select {
 	case <-ctx.Done():

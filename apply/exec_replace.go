@@ -1,15 +1,18 @@
 package apply
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/schema"
 )
 
 // The ops that replace or destroy a guest's data: guest.destroy,
@@ -21,10 +24,11 @@ import (
 // checkReplaced refuses a step when the guest now owns a volume or a
 // snapshot the signed params do not name, or when a volume it would lose
 // for good (one the backup taken first does not cover; every volume when
-// it takes none) is not named unprotected. taken is the guest as read
-// before that backup (nil: no backup was taken yet): a volume counts as
-// covered only if it was covered both then and now.
-func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool, taken *liveGuest) (liveGuest, error) {
+// it takes none) is not named unprotected. taken is what that backup holds
+// (see stepRun.covers), nil before it ran, when the live config predicts
+// it: a volume counts as covered only if the backup holds it and the live
+// config still backs it up.
+func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool, taken *[]string) (liveGuest, error) {
 	v := x.vmid()
 	g, err := x.readGuest(ctx)
 	if err != nil {
@@ -53,7 +57,7 @@ func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool
 	if backup {
 		covered = plan.CoveredVolumes(g.current)
 		if taken != nil {
-			covered = intersect(covered, plan.CoveredVolumes(taken.current))
+			covered = intersect(covered, *taken)
 		}
 	}
 	var lost []string
@@ -65,7 +69,7 @@ func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool
 	if len(lost) > 0 {
 		why := "no backup is taken first (safety backups are off)"
 		if backup {
-			why = "the backup taken first does not cover it (no backup=1, or detached)"
+			why = "the backup taken first does not cover it (no backup=1 when it ran, or detached)"
 		}
 		return g, fmt.Errorf("guest %d: %s would be lost for good: %s, and the signed step does not name it as unprotected; not run (plan again: the new request names it)",
 			v, strings.Join(lost, ", "), why)
@@ -98,16 +102,13 @@ func (e guestDestroy) check(ctx context.Context, x *stepRun) error {
 
 func (e guestDestroy) run(ctx context.Context, x *stepRun) error {
 	if !x.gate.provenance {
-		g, err := x.readGuest(ctx)
+		covered, err := x.safetyBackup(ctx)
 		if err != nil {
 			return err
 		}
-		if _, err := x.safetyBackup(ctx); err != nil {
-			return err
-		}
 		// Again right before the call: nothing may have joined the guest
-		// while the safety backup ran.
-		if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &g); err != nil {
+		// while the safety backup ran, and what it freed must be in it.
+		if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &covered); err != nil {
 			return err
 		}
 	}
@@ -135,6 +136,9 @@ func (e restoreOver) check(ctx context.Context, x *stepRun) error {
 		return err
 	case !found || it.Content != "backup":
 		return fmt.Errorf("guest %d: %s is not a backup archive on its storage", x.vmid(), e.p.Archive)
+	case int64(it.CTime) != e.p.ArchiveCTime || int64(it.Size) != e.p.ArchiveSize:
+		return fmt.Errorf("guest %d: %s is not the archive signed (ctime %d and size %d, signed %d and %d): another file under that name; not run",
+			x.vmid(), e.p.Archive, it.CTime, it.Size, e.p.ArchiveCTime, e.p.ArchiveSize)
 	}
 	return nil
 }
@@ -154,13 +158,14 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 	}
 	// A snapshot would go with the volumes the restore destroys, so the
 	// safety step is a backup.
-	if _, err := x.safetyBackup(ctx); err != nil {
+	covered, err := x.safetyBackup(ctx)
+	if err != nil {
 		return err
 	}
 	if err := x.stopIfRunning(ctx); err != nil {
 		return err
 	}
-	if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &g); err != nil {
+	if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &covered); err != nil {
 		return err // again right before the call
 	}
 	c := x.main(e.p)
@@ -213,24 +218,31 @@ func (e rebuild) run(ctx context.Context, x *stepRun) error {
 	if err != nil {
 		return err
 	}
-	bs := e.p.BackupStorage
-	if bs == "" {
-		bs = x.o.Safety.BackupStorage
+	// Stopped first: vzdump's stop mode starts a running guest again once
+	// its archive is written, and what the guest wrote then would be lost.
+	if err := x.stopIfRunning(ctx); err != nil {
+		return err
 	}
+	bs := cmp.Or(e.p.BackupStorage, x.o.Safety.BackupStorage)
 	backup := call{suffix: "#backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: bs, Mode: "stop"}}
 	archive, err := x.backup(ctx, backup, bs, "stop")
 	if err != nil {
 		return fmt.Errorf("backup before the rebuild: %w", err)
 	}
-	if err := x.stopIfRunning(ctx); err != nil {
+	covered, err := x.covers(ctx, archive)
+	if err != nil {
 		return err
 	}
-	if _, err := x.checkReplaced(ctx, e.p.Replaced, true, &g); err != nil {
+	if _, err := x.checkReplaced(ctx, e.p.Replaced, true, &covered); err != nil {
 		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID) // again right before the call
+	}
+	conf, err := e.restoreConfig(ctx, x, archive.VolID)
+	if err != nil {
+		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID)
 	}
 	c := x.main(e.p)
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
-		return x.o.Client.RestoreLXC(ctx, x.vmid(), archive.VolID, proxmox.RestoreOptions{Storage: storage, Force: true, Config: e.p.Change})
+		return x.o.Client.RestoreLXC(ctx, x.vmid(), archive.VolID, proxmox.RestoreOptions{Storage: storage, Force: true, Config: conf})
 	}
 	if _, err := x.do(ctx, c); err != nil {
 		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID)
@@ -240,6 +252,40 @@ func (e rebuild) run(ctx context.Context, x *stepRun) error {
 		return x.start(ctx)
 	}
 	return nil
+}
+
+// restoreConfig is what the restore is given: the signed change, and,
+// when it sets rootfs (which makes Proxmox restore only the volumes it is
+// given), every volume mount point of the archive as a new volume of the
+// same size and options, so its data is restored too.
+func (e rebuild) restoreConfig(ctx context.Context, x *stepRun, archive string) (map[string]string, error) {
+	conf := maps.Clone(e.p.Change)
+	if _, ok := conf["rootfs"]; !ok {
+		return conf, nil
+	}
+	archived, err := x.o.Client.ExtractConfig(ctx, archive)
+	if err != nil {
+		return nil, fmt.Errorf("read the config inside %s: %w", archive, err)
+	}
+	for _, k := range slices.Sorted(maps.Keys(archived)) {
+		if !plan.MountKey(k) {
+			continue
+		}
+		m, err := plan.ParseMount(k, archived[k])
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s in %s: %w", k, archive, err)
+		case m.Bind:
+			return nil, fmt.Errorf("%s is a bind mount of %s, which only root@pam may restore; not rebuilt", k, m.Volume)
+		case m.Size <= 0:
+			return nil, fmt.Errorf("%s in %s has no size to allocate its new volume with", k, archive)
+		}
+		ps := maps.Clone(m.Props)
+		delete(ps, "size")
+		ps["volume"] = storageOf(m.Volume) + ":" + strconv.FormatFloat(float64(m.Size)/float64(schema.GiB), 'f', -1, 64)
+		conf[k] = plan.PropertyString("volume", ps)
+	}
+	return conf, nil
 }
 
 // volumeFree deletes one detached (unusedN) volume. No backup covers a

@@ -26,8 +26,7 @@ func (e snapshotCreate) run(ctx context.Context, x *stepRun) error {
 type snapshotDelete struct{ p ops.SnapshotParams }
 
 func (e snapshotDelete) check(ctx context.Context, x *stepRun) error {
-	_, err := x.findSnapshot(ctx, e.p.Snapshot)
-	return err
+	return x.checkSnapshot(ctx, e.p)
 }
 
 func (e snapshotDelete) run(ctx context.Context, x *stepRun) error {
@@ -45,7 +44,7 @@ func (e snapshotDelete) run(ctx context.Context, x *stepRun) error {
 type snapshotRollback struct{ p ops.SnapshotParams }
 
 func (e snapshotRollback) check(ctx context.Context, x *stepRun) error {
-	if _, err := x.findSnapshot(ctx, e.p.Snapshot); err != nil {
+	if err := x.checkSnapshot(ctx, e.p); err != nil {
 		return err
 	}
 	g, err := x.readGuest(ctx)
@@ -84,6 +83,19 @@ func (e snapshotRollback) run(ctx context.Context, x *stepRun) error {
 	}
 	if running {
 		return x.start(ctx)
+	}
+	return nil
+}
+
+// checkSnapshot refuses a step on a snapshot that is gone, or that is not
+// the one signed (another taken under the same name since).
+func (x *stepRun) checkSnapshot(ctx context.Context, p ops.SnapshotParams) error {
+	s, err := x.findSnapshot(ctx, p.Snapshot)
+	if err != nil {
+		return err
+	}
+	if p.SnapTime != 0 && int64(s.SnapTime) != p.SnapTime {
+		return fmt.Errorf("guest %d: snapshot %q was taken at %d, not at %d as signed: another snapshot of that name; not run (plan again)", x.vmid(), p.Snapshot, s.SnapTime, p.SnapTime)
 	}
 	return nil
 }

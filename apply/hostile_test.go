@@ -184,7 +184,7 @@ func TestHostileStepsWithoutASignatureLoseNothing(t *testing.T) {
 		// Destructive ops wait for a signature whatever class the plan
 		// claims.
 		{ops.GuestDestroy, 110, `{"purge":true,"volumes":` + vols110 + `,"unprotected":` + vols110 + `}`, apply.OutcomePending},
-		{ops.GuestRestoreOver, 101, `{"archive":"` + archive100 + `","volumes":["local-lvm:vm-101-disk-0","local-lvm:vm-101-disk-1"]}`, apply.OutcomePending},
+		{ops.GuestRestoreOver, 101, `{"archive":"` + archive100 + `","archive_ctime":1,"archive_size":1,"volumes":["local-lvm:vm-101-disk-0","local-lvm:vm-101-disk-1"]}`, apply.OutcomePending},
 		{ops.GuestRebuild, 101, `{"change":{"rootfs":"local-lvm:1"},"volumes":["local-lvm:vm-101-disk-0","local-lvm:vm-101-disk-1"]}`, apply.OutcomePending},
 		{ops.VolumeFree, 110, `{"volume":"` + detached + `","size":"2G","slot":"unused0","unprotected":["` + detached + `"]}`, apply.OutcomePending},
 		{ops.SnapshotDelete, 100, `{"snapshot":"pre-upgrade"}`, apply.OutcomePending},
@@ -267,7 +267,8 @@ func TestHousekeepingLeavesACustomersObjectOfTheToolsName(t *testing.T) {
 	// A signed restore over guest 101 takes a safety backup first; a
 	// signed rollback of guest 100 to its newest snapshot a safety
 	// snapshot.
-	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"local:backup/vzdump-lxc-101-2026_11_26-02_15_41.tar.zst","volumes":`+e.volumesOf(101)+`,"snapshots":[]}`)
+	const archive = "local:backup/vzdump-lxc-101-2026_11_26-02_15_41.tar.zst"
+	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+archive+`",`+archiveIdentity(e.archiveItem(archive))+`,"volumes":`+e.volumesOf(101)+`,"snapshots":[]}`)
 	rb := step("snapshot.rollback-100-a", ops.SnapshotRollback, 100, `{"snapshot":"pre-upgrade"}`)
 	res := e.run(ro, rb)
 	sign(outcome(t, res, ro.ID, apply.OutcomePending).Request)

@@ -53,9 +53,13 @@ type GuestDestroyParams struct {
 	Replaced
 }
 
-// GuestRestoreOverParams restores Archive over an existing guest.
+// GuestRestoreOverParams restores Archive over an existing guest. The
+// archive is bound by identity (its ctime and size as the storage lists
+// them), not by name alone: another file put under that name is refused.
 type GuestRestoreOverParams struct {
-	Archive string `json:"archive" ops:"required"`
+	Archive      string `json:"archive" ops:"required"`
+	ArchiveCTime int64  `json:"archive_ctime" ops:"required"`
+	ArchiveSize  int64  `json:"archive_size" ops:"required"`
 	Replaced
 	Job string `json:"job,omitempty"`
 }
@@ -105,8 +109,11 @@ type SnapshotCreateParams struct {
 
 // SnapshotParams names the snapshot a snapshot.delete or a
 // snapshot.rollback acts on.
+// SnapTime, when set, binds the snapshot by identity (its snaptime): one
+// deleted and taken again under the same name is refused.
 type SnapshotParams struct {
 	Snapshot string `json:"snapshot" ops:"required"`
+	SnapTime int64  `json:"snaptime,omitempty"`
 	Job      string `json:"job,omitempty"`
 }
 

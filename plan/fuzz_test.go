@@ -131,7 +131,7 @@ func applyLikeProxmox(t *testing.T, lg *LiveGuest, s Step) {
 			t.Fatal(err)
 		}
 		m.Props["size"] = p.To
-		conf[p.Disk] = propertyString("volume", m.Props)
+		conf[p.Disk] = PropertyString("volume", m.Props)
 	case ops.MountAdd:
 		conf[p.Slot] = allocate(p.Slot, p.Value)
 	case ops.MountDetach:
@@ -162,5 +162,5 @@ func allocate(key, value string) string {
 		m.Props["volume"] = st + ":vm-100-disk-" + strings.TrimPrefix(key, "mp") + "9"
 		m.Props["size"] = schema.Size(int64(n * float64(schema.GiB))).String()
 	}
-	return propertyString("volume", m.Props)
+	return PropertyString("volume", m.Props)
 }

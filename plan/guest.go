@@ -131,10 +131,11 @@ func (d *guestDiff) holdBackups() {
 		return
 	}
 	bad := ""
-	for _, k := range sortedSlots(d.lg.Effective, mpKeyRe) {
-		if m, err := ParseMount(k, d.lg.Effective[k]); err == nil && !SafeLogText(m.Path) {
-			bad = fmt.Sprintf("%s (%q)", k, m.Path)
-			break
+	for _, conf := range []map[string]string{d.lg.Current, d.lg.Effective} { // vzdump reads the active one
+		for _, k := range sortedSlots(conf, mpKeyRe) {
+			if m, err := ParseMount(k, conf[k]); err == nil && !SafeLogText(m.Path) && bad == "" {
+				bad = fmt.Sprintf("%s (%q)", k, m.Path)
+			}
 		}
 	}
 	if bad == "" {

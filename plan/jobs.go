@@ -40,7 +40,7 @@ func (d *guestDiff) job(j schema.Job) {
 		if j.Op == schema.OpSnapshotDelete {
 			op = ops.SnapshotDelete
 		}
-		s = d.b.newStep(j.VMID, d.name(), op, ops.SnapshotParams{Snapshot: j.Snapshot, Job: j.ID})
+		s = d.b.newStep(j.VMID, d.name(), op, ops.SnapshotParams{Snapshot: j.Snapshot, SnapTime: snapTime(lg, j.Snapshot), Job: j.ID})
 		if op == ops.SnapshotRollback {
 			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
 			s.Safety = "a safety snapshot of the current state first (a vzdump backup where a volume is on ZFS, which rolls back only to the newest snapshot)"
@@ -68,7 +68,9 @@ func (d *guestDiff) job(j schema.Job) {
 		}
 		r := d.replaced(d.uncovered())
 		vols, snaps := r.Volumes, r.Snapshots
-		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, ops.GuestRestoreOverParams{Archive: j.Backup, Replaced: r, Job: j.ID})
+		arch := d.b.live.Archives[j.Backup]
+		s = d.b.newStep(j.VMID, d.name(), ops.GuestRestoreOver, ops.GuestRestoreOverParams{Archive: j.Backup,
+			ArchiveCTime: int64(arch.CTime), ArchiveSize: int64(arch.Size), Replaced: r, Job: j.ID})
 		s.Reason = fmt.Sprintf("replaces guest %d's %s with the contents of %s", j.VMID, strings.TrimPrefix(volumeList(vols), "its "), j.Backup) + snapshotsLost(snaps)
 		s.Safety = d.backupSafety() + " (its snapshots go with the volumes the restore replaces)"
 	case schema.OpBackupCreate:
@@ -86,6 +88,16 @@ func (d *guestDiff) job(j schema.Job) {
 	s.Job = j.ID
 	s.Source = source(&j.DeclRange)
 	d.add(s, d.configIDs...)
+}
+
+// snapTime is the snaptime of the guest's snapshot name (0: unknown).
+func snapTime(lg *LiveGuest, name string) int64 {
+	for _, s := range lg.Snapshots {
+		if s.Name == name {
+			return int64(s.SnapTime)
+		}
+	}
+	return 0
 }
 
 func hasSnapshot(lg *LiveGuest, name string) bool {

@@ -301,7 +301,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		}
 		if wantBind {
 			want := mountValue(m, &Mount{Props: withVolume(lm.Props, m.HostPath)})
-			if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
+			if have := PropertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
 				d.mountOptions(set, changes, lm, m.Name, want, have)
 				*restart = append(*restart, lm.Slot)
 			}
@@ -321,7 +321,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			continue
 		}
 		want := mountValue(m, &lm)
-		if have := propertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
+		if have := PropertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
 			d.mountOptions(set, changes, lm, m.Name, want, have)
 			*restart = append(*restart, lm.Slot)
 		}
@@ -341,7 +341,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 			note = "a bind mount: host data is untouched"
 		}
 		s.Reason = note
-		s.Changes = []Change{{Field: "mount " + path, Old: propertyString("volume", lm.Props), Note: "detached"}}
+		s.Changes = []Change{{Field: "mount " + path, Old: PropertyString("volume", lm.Props), Note: "detached"}}
 		s.RestartNeeded = lg.Running
 		steps = append(steps, s)
 	}

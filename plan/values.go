@@ -188,13 +188,13 @@ func netValue(n schema.Network, live map[string]string) string {
 	if ps["type"] == "" {
 		ps["type"] = "veth"
 	}
-	return propertyString("name", ps)
+	return PropertyString("name", ps)
 }
 
-// propertyString renders options in Proxmox's order: the first key (for a
-// mount point its volume, then mp=), then the rest sorted, as LXC configs
-// read back.
-func propertyString(first string, ps map[string]string) string {
+// PropertyString renders options in Proxmox's order: the first key (for a
+// mount point its volume, bare, then mp=), then the rest sorted, as LXC
+// configs read back.
+func PropertyString(first string, ps map[string]string) string {
 	var parts []string
 	if v, ok := ps[first]; ok {
 		if first == "volume" {
@@ -263,7 +263,7 @@ func mountValue(m schema.Mount, live *Mount) string {
 	if m.ReadOnly != nil {
 		ps["ro"] = boolText(*m.ReadOnly)
 	}
-	return propertyString("volume", withoutDefaults(ps))
+	return PropertyString("volume", withoutDefaults(ps))
 }
 
 // withoutDefaults drops mount options set to their default (backup and ro
@@ -316,7 +316,7 @@ func canonicalFeatures(m map[string]string) string {
 			delete(m, k)
 		}
 	}
-	return propertyString("", m)
+	return PropertyString("", m)
 }
 
 func humanMiB(mib int64) string {

@@ -121,6 +121,28 @@ func (c *Client) GuestInterfaces(ctx context.Context, vmid int) ([]GuestInterfac
 	return v, err
 }
 
+// ExtractConfig is GET /nodes/{node}/vzdump/extractconfig: the guest
+// config stored in a backup archive (what vzdump saw when it wrote the
+// archive), as key → value; snapshot sections are left out.
+func (c *Client) ExtractConfig(ctx context.Context, volid string) (map[string]string, error) {
+	var text string
+	if _, err := c.call(ctx, "GET", c.nodePath("vzdump", "extractconfig"), url.Values{"volume": {volid}}, &text); err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "[") {
+			break // a snapshot's section
+		}
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out, nil
+}
+
 // ListStorage is GET /storage: the storage configuration.
 func (c *Client) ListStorage(ctx context.Context) ([]Storage, error) {
 	var v []Storage

@@ -225,6 +225,9 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 		for _, id := range dropped {
 			warnf(g.stderr, "saved plan: step %s is not in a fresh plan of the host; it does not run", id)
 		}
+		if len(narrowed.Steps) == 0 && len(dropped) > 0 {
+			return nil, savedPlanRefused(&plan.SavedPlanError{Msg: "none of its steps is in a fresh plan of the host"})
+		}
 		s.Options().PlanID = apply.PlanID(in.saved)
 		p = narrowed
 	}
