@@ -60,7 +60,27 @@ func (d *decoder) value(expr hcl.Expression, ctx func() *hcl.EvalContext) (cty.V
 		}}
 	}
 	d.spent += cost
+	if v, ok := literal(expr); ok {
+		return v, nil
+	}
 	return expr.Value(ctx())
+}
+
+// literal returns the value of a literal or of a string without
+// interpolations or directives (nearly every value in a desired state),
+// which is what evaluating it returns, without the work of a template.
+func literal(expr hcl.Expression) (cty.Value, bool) {
+	switch e := expr.(type) {
+	case *hclsyntax.LiteralValueExpr:
+		return e.Val, true
+	case *hclsyntax.TemplateExpr:
+		if !e.IsStringLiteral() {
+			return cty.NilVal, false
+		}
+		v := e.Parts[0].(*hclsyntax.LiteralValueExpr).Val
+		return v, v.Type() == cty.String && v.IsKnown() && !v.IsNull() && !v.IsMarked()
+	}
+	return cty.NilVal, false
 }
 
 func (d *decoder) errorf(rng hcl.Range, summary, format string, args ...any) {

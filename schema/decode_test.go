@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 )
 
 // testKey is a real ed25519 public key (its private half was discarded).
@@ -433,6 +434,32 @@ func TestProxmoxFormsOfTagsAndFeatures(t *testing.T) {
 		_, diags := Load([]byte(hostBlock+"guest \"a\" {\n  vmid = 100\n  "+tt.attrs+"\n}\n"), "test.hcl")
 		if len(diags) == 0 || diags[0].Summary != tt.summary || !strings.Contains(diags[0].Detail, tt.detail) || diags[0].Subject.Start.Line < 6 {
 			t.Errorf("%s: diags = %s, want %q (%s)", tt.attrs, describe(diags), tt.summary, tt.detail)
+		}
+	}
+}
+
+// TestLiteralIsTheValue checks that the values decoding takes from
+// literals without evaluating them are what evaluating them gives.
+func TestLiteralIsTheValue(t *testing.T) {
+	for _, src := range []string{`1`, `1.5e3`, `true`, `null`, `"x"`, `""`, `"e\u0301"`, `"a\"b"`, `"$${x}"`, `"tab\there"`} {
+		expr, diags := hclsyntax.ParseExpression([]byte(src), "t.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %s", src, describe(diags))
+		}
+		got, ok := literal(expr)
+		if !ok {
+			t.Errorf("%s: not taken as a literal", src)
+			continue
+		}
+		want, _ := expr.Value(nil)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: literal %#v, evaluated %#v", src, got, want)
+		}
+	}
+	for _, src := range []string{`"${1}"`, `"a${1}"`, `[1]`, `-1`, `local.x`, `"%{if true}a%{endif}"`} {
+		expr, _ := hclsyntax.ParseExpression([]byte(src), "t.hcl", hcl.InitialPos)
+		if _, ok := literal(expr); ok {
+			t.Errorf("%s: taken as a literal", src)
 		}
 	}
 }
