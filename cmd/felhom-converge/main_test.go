@@ -1,8 +1,11 @@
 package main
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -12,9 +15,24 @@ import (
 // TestMain lets the test binary play felhom-converge, so scripts exec the
 // real command line in a child process.
 func TestMain(m *testing.M) {
+	if filepath.Base(os.Args[0]) != "felhom-converge" {
+		moreParallel()
+	}
 	testscript.Main(m, map[string]func(){
 		"felhom-converge": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
+}
+
+// moreParallel runs up to 8 parallel tests (the scripts) at once unless
+// -test.parallel says otherwise: they mostly wait on the simulator's
+// tasks, so more than one per CPU finishes the suite sooner.
+func moreParallel() {
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.parallel") || strings.HasPrefix(a, "--test.parallel") {
+			return
+		}
+	}
+	flag.Set("test.parallel", strconv.Itoa(max(8, runtime.GOMAXPROCS(0))))
 }
 
 // TestScript runs testdata/script/*.txtar: one behaviour of the real binary
