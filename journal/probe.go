@@ -21,6 +21,10 @@ type LockState struct {
 	// when it wrote nothing readable (yet).
 	Holder Holder
 	Known  bool
+	// Abandoned is the record a holder left in the lock file when it ended
+	// without releasing the lock (killed, or the machine crashed): a clean
+	// release clears the record. Set only when the lock is free.
+	Abandoned *Holder
 }
 
 // InspectLock reports whether a process holds the run lock, without
@@ -54,7 +58,11 @@ func (d *StateDir) InspectLock() (LockState, error) {
 	}
 	s.Held = held
 	if !held {
-		s.Holder, s.Known = Holder{}, false // a record a killed holder left
+		if s.Known {
+			left := s.Holder
+			s.Abandoned = &left // a record a killed holder left
+		}
+		s.Holder, s.Known = Holder{}, false
 	}
 	return s, nil
 }

@@ -50,7 +50,8 @@ func TestInspectLockSeesAHolderWithoutTakingTheLock(t *testing.T) {
 }
 
 // A holder killed without releasing the lock leaves its record in the
-// lock file; the kernel released the lock, and InspectLock says so.
+// lock file; the kernel released the lock, and InspectLock says so, and
+// that the record was abandoned.
 func TestInspectLockIgnoresTheRecordOfADeadHolder(t *testing.T) {
 	if _, err := os.Stat(procLocks); err != nil {
 		t.Skip("no /proc/locks here")
@@ -86,7 +87,21 @@ func TestInspectLockIgnoresTheRecordOfADeadHolder(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Wait()
-	if s, _ := d.InspectLock(); s.Held || s.Known {
+	s, _ := d.InspectLock()
+	if s.Held || s.Known {
 		t.Errorf("after the holder ended: %+v", s)
+	}
+	// The record it left says a holder ended without releasing the lock.
+	if s.Abandoned == nil || s.Abandoned.PID != 999999 {
+		t.Errorf("abandoned record %+v, want the dead holder's", s.Abandoned)
+	}
+	// A clean release leaves none.
+	l, err := d.Lock(context.Background(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Unlock()
+	if s, _ := d.InspectLock(); s.Abandoned != nil {
+		t.Errorf("after a clean release: abandoned %+v", s.Abandoned)
 	}
 }

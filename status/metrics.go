@@ -25,6 +25,9 @@ const (
 	MetricPullLastSuccess        = "felhom_converge_pull_last_success_timestamp_seconds"
 	MetricPullLastAttempt        = "felhom_converge_pull_last_attempt_timestamp_seconds"
 	MetricPullLastResult         = "felhom_converge_pull_last_result"
+	MetricLastRunUnfinished      = "felhom_converge_last_run_unfinished"
+	MetricJournalOpenTxns        = "felhom_converge_journal_open_transactions"
+	MetricJournalInFlight        = "felhom_converge_journal_calls_in_flight"
 )
 
 // Values of the "file" label of the pull metrics, and the result of a
@@ -103,6 +106,12 @@ func (r *Report) Registry() *prometheus.Registry {
 		unmanaged = len(run.Unmanaged)
 	}
 	gauge(MetricUnmanagedGuests, "Live guests on the host that the desired file does not name (left alone).", float64(unmanaged))
+	gauge(MetricLastRunUnfinished, "1 when a run after the last recorded one ended without finishing (killed, or the machine crashed); the next run recovers what it left.",
+		boolValue(r.Unfinished != nil))
+	gauge(MetricJournalOpenTxns, "Transactions open in the journal: a run in progress, or one that was killed (the next run closes them).",
+		float64(r.Journal.OpenTransactions))
+	gauge(MetricJournalInFlight, "Calls in the journal whose outcome is not recorded: a run in progress, or one that was killed (the next run settles them).",
+		float64(r.Journal.InFlight))
 	if r.Desired != nil && r.Desired.Pull != nil {
 		registerPull(reg, r.Desired.Pull)
 	}

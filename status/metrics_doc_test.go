@@ -16,7 +16,8 @@ func TestMetricsDocumented(t *testing.T) {
 	}
 	names := []string{MetricLastRun, MetricLastSuccess, MetricLastRunDuration, MetricSteps,
 		MetricOldestPendingSignature, MetricDesiredStateAge, MetricUnmanagedGuests,
-		MetricPullLastSuccess, MetricPullLastAttempt, MetricPullLastResult}
+		MetricPullLastSuccess, MetricPullLastAttempt, MetricPullLastResult,
+		MetricLastRunUnfinished, MetricJournalOpenTxns, MetricJournalInFlight}
 	var documented []string
 	for _, m := range regexp.MustCompile(`(?m)^\| (.*?) \| .* \|$`).FindAllStringSubmatch(string(b), -1) {
 		for _, n := range regexp.MustCompile("`(felhom_converge_[a-z_]+)").FindAllStringSubmatch(m[1], -1) {

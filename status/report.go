@@ -29,6 +29,21 @@ type Report struct {
 	// Desired is the desired file the last run named; nil when no run
 	// named one.
 	Desired *DesiredState `json:"desired"`
+	// Unfinished is a run that ended without its last-run record (killed,
+	// or the machine crashed), after LastRun; nil when none did.
+	Unfinished *Unfinished `json:"unfinished,omitempty"`
+}
+
+// Unfinished is a run that ended without recording its end: it left the
+// lock's record (a clean end clears it), or a transaction of its own open
+// in the journal. The next run recovers what it left in flight.
+type Unfinished struct {
+	// Since is when it took the lock and PID its process, when its lock
+	// record says so.
+	Since time.Time `json:"since,omitzero"`
+	PID   int       `json:"pid,omitempty"`
+	// Txns are the open transactions no finished run accounts for.
+	Txns []string `json:"txns,omitempty"`
 }
 
 // JournalHealth is what a read-only look at journal.log found.
@@ -75,6 +90,16 @@ type LockState struct {
 	Since time.Time `json:"since,omitzero"`
 	// Error is why the lock could not be looked up; Held is false then.
 	Error string `json:"error,omitempty"`
+	// Abandoned is the record a holder left when it ended without
+	// releasing the lock (killed); nil when the last holder released it.
+	Abandoned *AbandonedLock `json:"abandoned,omitempty"`
+}
+
+// AbandonedLock is what a killed lock holder had written.
+type AbandonedLock struct {
+	PID   int       `json:"pid,omitempty"`
+	Host  string    `json:"host,omitempty"`
+	Since time.Time `json:"since,omitzero"`
 }
 
 // SavedTail is the journal.log.torn file.
@@ -126,15 +151,42 @@ func Read(stateDir string, now time.Time) (*Report, error) {
 	if rep.LastRun, err = readLastRun(d); err != nil {
 		rep.LastRunError = err.Error()
 	}
-	rep.Journal = readJournal(d)
+	var open []string
+	rep.Journal, open = readJournal(d)
 	rep.Lock = readLock(d)
+	rep.Unfinished = unfinished(rep.LastRun, rep.Lock, open)
 	if rep.LastRun != nil && rep.LastRun.DesiredFile != "" {
 		rep.Desired = readDesired(rep.LastRun.DesiredFile, now)
 	}
 	return rep, nil
 }
 
-func readJournal(d *journal.StateDir) JournalHealth {
+// unfinished finds a run that ended without its last-run record: the lock
+// is free, and either its last holder left its record (a killed holder;
+// one that took the lock after the last recorded run started), or the
+// journal has an open transaction the last recorded run does not account
+// for. While a run holds the lock, what it has open is its own work.
+func unfinished(last *Run, lock LockState, open []string) *Unfinished {
+	if lock.Held || lock.Error != "" {
+		return nil
+	}
+	var u Unfinished
+	for _, txn := range open {
+		if last == nil || txn != last.Txn {
+			u.Txns = append(u.Txns, txn)
+		}
+	}
+	if a := lock.Abandoned; a != nil && (last == nil || a.Since.After(last.Started)) {
+		u.Since, u.PID = a.Since, a.PID
+	}
+	if u.PID == 0 && len(u.Txns) == 0 {
+		return nil
+	}
+	return &u
+}
+
+// readJournal is the journal's health and its open transactions.
+func readJournal(d *journal.StateDir) (JournalHealth, []string) {
 	h := JournalHealth{Path: filepath.Join(d.Path(), journal.LogFile)}
 	if fi, err := os.Lstat(h.Path); err == nil {
 		h.Exists, h.Size = true, fi.Size()
@@ -150,27 +202,29 @@ func readJournal(d *journal.StateDir) JournalHealth {
 		j = ce.Partial
 	case err != nil:
 		h.Error = err.Error()
-		return h
+		return h, nil
 	}
 	if j != nil && j.Lost() != nil {
 		h.Lost = j.Lost().Error()
 	}
 	h.Healthy = h.Corrupt == "" && h.Lost == ""
 	if j == nil {
-		return h
+		return h, nil
 	}
 	h.Records = len(j.Records())
+	var open []string
 	for _, t := range j.Transactions() {
 		h.Transactions++
 		if t.Open() {
 			h.OpenTransactions++
+			open = append(open, t.Begin.Txn)
 		}
 	}
 	h.InFlight = len(j.InFlight())
 	if t := j.TornTail(); t != nil {
 		h.TornTail = t.String()
 	}
-	return h
+	return h, open
 }
 
 func readLock(d *journal.StateDir) LockState {
@@ -182,6 +236,9 @@ func readLock(d *journal.StateDir) LockState {
 	if s.Known {
 		uid := s.Holder.UID
 		out.PID, out.UID, out.Host, out.Since = s.Holder.PID, &uid, s.Holder.Host, s.Holder.Since.UTC()
+	}
+	if a := s.Abandoned; a != nil {
+		out.Abandoned = &AbandonedLock{PID: a.PID, Host: a.Host, Since: a.Since.UTC()}
 	}
 	return out
 }

@@ -373,6 +373,9 @@ func TestPrometheusTextfile(t *testing.T) {
 		MetricOldestPendingSignature: float64(t0.Unix()),
 		MetricDesiredStateAge:        3600,
 		MetricUnmanagedGuests:        1,
+		MetricLastRunUnfinished:      0,
+		MetricJournalOpenTxns:        0,
+		MetricJournalInFlight:        0,
 	}
 	for name, v := range want {
 		fam := fams[name]
@@ -580,7 +583,8 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	}
 	exported := map[string]bool{}
 	for _, m := range []string{MetricLastRun, MetricLastSuccess, MetricLastRunDuration, MetricSteps, MetricOldestPendingSignature,
-		MetricDesiredStateAge, MetricUnmanagedGuests, MetricPullLastSuccess, MetricPullLastAttempt, MetricPullLastResult} {
+		MetricDesiredStateAge, MetricUnmanagedGuests, MetricPullLastSuccess, MetricPullLastAttempt, MetricPullLastResult,
+		MetricLastRunUnfinished, MetricJournalOpenTxns, MetricJournalInFlight} {
 		exported[m] = true
 	}
 	names := regexp.MustCompile(`felhom_converge_[a-z_]+`).FindAllString(string(rules), -1)
@@ -599,6 +603,36 @@ func TestAlertRulesUseExportedMetrics(t *testing.T) {
 	for _, m := range regexp.MustCompile(`(result|file)!?="([^"]*)"`).FindAllStringSubmatch(string(rules), -1) {
 		if !results[m[2]] {
 			t.Errorf("the rules compare %s with %q, a value status never writes", m[1], m[2])
+		}
+	}
+}
+
+// A run that ended without its last-run record is found by the lock record
+// it left or by a transaction it left open; a run that holds the lock, and
+// the open transaction of the last recorded run (interrupted with a call in
+// flight), are not one.
+func TestUnfinishedRun(t *testing.T) {
+	last := &Run{Txn: "txn-last", Started: t0}
+	killed := &AbandonedLock{PID: 4242, Since: t0.Add(time.Hour)}
+	older := &AbandonedLock{PID: 4141, Since: t0.Add(-time.Hour)}
+	for _, tc := range []struct {
+		name string
+		last *Run
+		lock LockState
+		open []string
+		want *Unfinished
+	}{
+		{"clean", last, LockState{}, nil, nil},
+		{"killed after the last run", last, LockState{Abandoned: killed}, []string{"txn-new"}, &Unfinished{Since: killed.Since, PID: 4242, Txns: []string{"txn-new"}}},
+		{"killed before it opened a transaction", last, LockState{Abandoned: killed}, nil, &Unfinished{Since: killed.Since, PID: 4242}},
+		{"a record older than the last run", last, LockState{Abandoned: older}, nil, nil},
+		{"the last run's own open transaction", last, LockState{}, []string{"txn-last"}, nil},
+		{"a run in progress", last, LockState{Held: true}, []string{"txn-new"}, nil},
+		{"no run recorded yet", nil, LockState{Abandoned: older}, []string{"txn-1"}, &Unfinished{Since: older.Since, PID: 4141, Txns: []string{"txn-1"}}},
+	} {
+		got := unfinished(tc.last, tc.lock, tc.open)
+		if (got == nil) != (tc.want == nil) || got != nil && (got.PID != tc.want.PID || !got.Since.Equal(tc.want.Since) || strings.Join(got.Txns, ",") != strings.Join(tc.want.Txns, ",")) {
+			t.Errorf("%s: %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
 }

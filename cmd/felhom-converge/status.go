@@ -67,9 +67,15 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 	now := rep.Time
 	fmt.Fprintf(w, "state directory %s\n", rep.StateDir)
 	r := rep.LastRun
+	label := "last run:      "
+	if u := rep.Unfinished; u != nil {
+		writeUnfinishedText(w, now, u, rep.Journal)
+		label = "previous run:  "
+	}
 	switch {
 	case r == nil && rep.LastRunError != "":
-		fmt.Fprintf(w, "last run:       unknown: %s\n", rep.LastRunError)
+		fmt.Fprintf(w, "%s unknown: %s\n", label, rep.LastRunError)
+	case r == nil && rep.Unfinished != nil:
 	case r == nil:
 		fmt.Fprintln(w, "last run:       none yet (apply writes last-run.json at the end of every run)")
 	default:
@@ -77,7 +83,7 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 		if r.Txn != "" {
 			txn = ", transaction " + r.Txn
 		}
-		fmt.Fprintf(w, "last run:       %s (%s): %s, took %s%s\n", stamp(r.Finished), ago(now, r.Finished), r.Result,
+		fmt.Fprintf(w, "%s %s (%s): %s, took %s%s\n", label, stamp(r.Finished), ago(now, r.Finished), r.Result,
 			(time.Duration(r.Duration * float64(time.Second))).Round(time.Millisecond), txn)
 		if r.Error != "" {
 			fmt.Fprintf(w, "                %s\n", r.Error)
@@ -100,6 +106,20 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 		writeStepsText(w, now, r)
 	}
 	writeJournalHealthText(w, now, rep.Journal, rep.Lock)
+}
+
+// writeUnfinishedText is the line of a run that ended without its
+// last-run record (killed, or the machine crashed).
+func writeUnfinishedText(w io.Writer, now time.Time, u *status.Unfinished, j status.JournalHealth) {
+	what := "a run"
+	switch {
+	case u.PID != 0:
+		what = fmt.Sprintf("began %s (%s), pid %d", stamp(u.Since), ago(now, u.Since), u.PID)
+	case len(u.Txns) > 0:
+		what = "transaction " + strings.Join(u.Txns, ", ") + " was left open"
+	}
+	fmt.Fprintf(w, "last run:       DID NOT FINISH: %s: killed or crashed before it ended; the next run recovers what it left (%s, %s)\n",
+		what, plural(j.OpenTransactions, "open transaction"), plural(j.InFlight, "call")+" in flight")
 }
 
 func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
