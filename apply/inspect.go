@@ -73,8 +73,20 @@ func (o PlanOnly) provenance(stateDir string) (plan.Provenance, error) {
 	if l := j.Lost(); l != nil {
 		warn(fmt.Sprintf("%v; this plan uses the %d records left (a job that ran may show again), and apply refuses to run", l, len(j.Records())))
 	}
+	if ls, err := d.InspectLock(); err == nil && !ls.Held && len(j.OpenTxns()) > 0 {
+		// No run holds the lock: an open transaction is a crashed run's,
+		// which the next apply's recovery closes before it plans. Show
+		// what that apply will decide: no provenance from it.
+		return recovered{j}, nil
+	}
 	return j, nil
 }
+
+// recovered is a journal as the next apply sees it once recovery closed
+// the crashed transactions: nothing was created in an open one.
+type recovered struct{ *journal.Journal }
+
+func (recovered) CreatedInTxn(int) (string, bool) { return "", false }
 
 // readNonces opens the state directory's consumed-nonce store for
 // reading, so a plan never offers a spent request again. No store means
