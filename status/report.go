@@ -151,7 +151,7 @@ func Read(stateDir string, now time.Time) (*Report, error) {
 	if rep.LastRun, err = readLastRun(d); err != nil {
 		rep.LastRunError = err.Error()
 	}
-	var open []string
+	var open []journal.TxnBegin
 	rep.Journal, open = readJournal(d)
 	rep.Lock = readLock(d)
 	rep.Unfinished = unfinished(rep.LastRun, rep.Lock, open)
@@ -164,19 +164,21 @@ func Read(stateDir string, now time.Time) (*Report, error) {
 // unfinished finds a run that ended without its last-run record: the lock
 // is free, and either its last holder left its record (a killed holder;
 // one that took the lock after the last recorded run started), or the
-// journal has an open transaction the last recorded run does not account
-// for. While a run holds the lock, what it has open is its own work.
-func unfinished(last *Run, lock LockState, open []string) *Unfinished {
+// journal has a transaction open that began after the last recorded run
+// started and is not its own. While a run holds the lock, what it has open
+// is its own work.
+func unfinished(last *Run, lock LockState, open []journal.TxnBegin) *Unfinished {
 	if lock.Held || lock.Error != "" {
 		return nil
 	}
+	after := func(t time.Time) bool { return last == nil || t.After(last.Started) }
 	var u Unfinished
-	for _, txn := range open {
-		if last == nil || txn != last.Txn {
-			u.Txns = append(u.Txns, txn)
+	for _, b := range open {
+		if after(b.Time) && (last == nil || b.Txn != last.Txn) {
+			u.Txns = append(u.Txns, b.Txn)
 		}
 	}
-	if a := lock.Abandoned; a != nil && (last == nil || a.Since.After(last.Started)) {
+	if a := lock.Abandoned; a != nil && after(a.Since) {
 		u.Since, u.PID = a.Since, a.PID
 	}
 	if u.PID == 0 && len(u.Txns) == 0 {
@@ -186,7 +188,7 @@ func unfinished(last *Run, lock LockState, open []string) *Unfinished {
 }
 
 // readJournal is the journal's health and its open transactions.
-func readJournal(d *journal.StateDir) (JournalHealth, []string) {
+func readJournal(d *journal.StateDir) (JournalHealth, []journal.TxnBegin) {
 	h := JournalHealth{Path: filepath.Join(d.Path(), journal.LogFile)}
 	if fi, err := os.Lstat(h.Path); err == nil {
 		h.Exists, h.Size = true, fi.Size()
@@ -212,12 +214,12 @@ func readJournal(d *journal.StateDir) (JournalHealth, []string) {
 		return h, nil
 	}
 	h.Records = len(j.Records())
-	var open []string
+	var open []journal.TxnBegin
 	for _, t := range j.Transactions() {
 		h.Transactions++
 		if t.Open() {
 			h.OpenTransactions++
-			open = append(open, t.Begin.Txn)
+			open = append(open, t.Begin)
 		}
 	}
 	h.InFlight = len(j.InFlight())

@@ -615,20 +615,22 @@ func TestUnfinishedRun(t *testing.T) {
 	last := &Run{Txn: "txn-last", Started: t0}
 	killed := &AbandonedLock{PID: 4242, Since: t0.Add(time.Hour)}
 	older := &AbandonedLock{PID: 4141, Since: t0.Add(-time.Hour)}
+	newTxn := []journal.TxnBegin{{Txn: "txn-new", Time: t0.Add(time.Hour)}}
 	for _, tc := range []struct {
 		name string
 		last *Run
 		lock LockState
-		open []string
+		open []journal.TxnBegin
 		want *Unfinished
 	}{
 		{"clean", last, LockState{}, nil, nil},
-		{"killed after the last run", last, LockState{Abandoned: killed}, []string{"txn-new"}, &Unfinished{Since: killed.Since, PID: 4242, Txns: []string{"txn-new"}}},
+		{"killed after the last run", last, LockState{Abandoned: killed}, newTxn, &Unfinished{Since: killed.Since, PID: 4242, Txns: []string{"txn-new"}}},
 		{"killed before it opened a transaction", last, LockState{Abandoned: killed}, nil, &Unfinished{Since: killed.Since, PID: 4242}},
 		{"a record older than the last run", last, LockState{Abandoned: older}, nil, nil},
-		{"the last run's own open transaction", last, LockState{}, []string{"txn-last"}, nil},
-		{"a run in progress", last, LockState{Held: true}, []string{"txn-new"}, nil},
-		{"no run recorded yet", nil, LockState{Abandoned: older}, []string{"txn-1"}, &Unfinished{Since: older.Since, PID: 4141, Txns: []string{"txn-1"}}},
+		{"the last run's own open transaction", last, LockState{}, []journal.TxnBegin{{Txn: "txn-last", Time: t0}}, nil},
+		{"a transaction a run before the last one left open", last, LockState{}, []journal.TxnBegin{{Txn: "txn-old", Time: t0.Add(-time.Hour)}}, nil},
+		{"a run in progress", last, LockState{Held: true}, newTxn, nil},
+		{"no run recorded yet", nil, LockState{Abandoned: older}, []journal.TxnBegin{{Txn: "txn-1", Time: t0}}, &Unfinished{Since: older.Since, PID: 4141, Txns: []string{"txn-1"}}},
 	} {
 		got := unfinished(tc.last, tc.lock, tc.open)
 		if (got == nil) != (tc.want == nil) || got != nil && (got.PID != tc.want.PID || !got.Since.Equal(tc.want.Since) || strings.Join(got.Txns, ",") != strings.Join(tc.want.Txns, ",")) {
