@@ -2,11 +2,13 @@ package apply_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
@@ -211,5 +213,45 @@ func TestRebuildBackupAnsweredAnErrorAfterTheEffectRestoresIt(t *testing.T) {
 	}
 	if n := len(e.tasksOf("vzrestore", 110)); n != 1 {
 		t.Errorf("%d vzrestore tasks, want 1", n)
+	}
+}
+
+// Recovery waits for a task still in flight only up to RecoverWait: a hung
+// task is left for the next run, the call stays in flight and the
+// transaction open, and the message says why. Once the task ended, the
+// next recovery settles it.
+func TestRecoveryWaitsForARunningTaskOnlyUpToItsBound(t *testing.T) {
+	e := newEnvWith(t, 2*time.Second)
+	ctx := context.Background()
+	txn := "txn-crashed"
+	e.append(journal.TxnBegin{Txn: txn, Host: "pve-demo"})
+	e.append(journal.Intent{Txn: txn, Action: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
+		Params: json.RawMessage(`{}`), Class: "benign", Time: time.Now().UTC()})
+	upid, err := e.client.Start(ctx, 110)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.append(journal.TaskStarted{Txn: txn, Action: "guest.start-110-a", UPID: upid.String()})
+	e.opts.RecoverWait = 200 * time.Millisecond
+	began := time.Now()
+	rec, err := apply.Recover(ctx, e.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(began); d > 1500*time.Millisecond {
+		t.Errorf("recovery took %s, past its bound of 200ms", d)
+	}
+	if len(rec) != 1 || rec[0].Result != "" || !strings.Contains(rec[0].Message, "still running after 200ms (apply.recover_wait)") {
+		t.Fatalf("recovered %+v, want it left in flight with the bound named", rec)
+	}
+	if len(e.journal.InFlight()) != 1 || len(e.journal.OpenTxns()) != 1 {
+		t.Errorf("in flight %v, open %v", e.journal.InFlight(), e.journal.OpenTxns())
+	}
+	if err := e.client.WaitTask(ctx, upid, proxmox.WaitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = apply.Recover(ctx, e.opts)
+	if err != nil || len(rec) != 1 || rec[0].Result != apply.ResultOK {
+		t.Fatalf("after the task ended: %+v %v", rec, err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
@@ -83,6 +84,11 @@ type Options struct {
 	// task in the node's task list before deciding it never ran (a real
 	// host may list a task late). Default 5s.
 	SettleWindow time.Duration
+	// RecoverWait bounds how long recovery waits for a task a crashed run
+	// left running: past it the call stays in flight for the next run, so
+	// one hung task cannot hold every run (and the lock). Default
+	// config.DefaultRecoverWait.
+	RecoverWait time.Duration
 	// Hook, when set, is called after each durable record of a call
 	// ("intent", "upid", "terminal"), once while its task runs ("wait"),
 	// and when the gate accepted a signature (its nonce spent, no intent
@@ -122,6 +128,9 @@ func (o *Options) check() error {
 	}
 	if o.SettleWindow <= 0 {
 		o.SettleWindow = 5 * time.Second
+	}
+	if o.RecoverWait <= 0 {
+		o.RecoverWait = config.DefaultRecoverWait
 	}
 	if o.Safety.BackupStorage == "" {
 		o.Safety.BackupStorage = "local"

@@ -26,7 +26,8 @@ type Recovered struct {
 // Recover settles every call a crashed run left in flight, before
 // anything else mutates the host, and closes the crashed transactions:
 //
-//   - UPID recorded: the task's status; a running task is waited for.
+//   - UPID recorded: the task's status; a running task is waited for, up
+//     to RecoverWait (then it stays in flight for the next run).
 //   - No UPID (a crash between the POST and its record, or an answer
 //     that may have come after Proxmox acted): the task is looked for in
 //     the node's task list (type, guest, this token's user, started no
@@ -55,7 +56,7 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 	for _, f := range o.Journal.InFlight() {
 		in := f.Intent
 		rec := Recovered{Txn: in.Txn, Call: in.Action, Op: in.Op, Guest: in.Guest}
-		r, upid := settle(ctx, &o, f)
+		r, upid := settleWithin(ctx, &o, f)
 		rec.UPID = upidText(upid)
 		if r.Status == "" {
 			rec.Message = r.Error
@@ -110,6 +111,24 @@ func callOf(action string) string {
 		}
 	}
 	return action
+}
+
+// settleWithin settles a call as settle does, waiting for a task that
+// still runs at most o.RecoverWait: one hung task must not hold every run
+// (and the lock) for as long as it hangs. Past the bound the call stays in
+// flight, and the next run looks again.
+func settleWithin(ctx context.Context, o *Options, f journal.InFlight) (journal.Result, proxmox.UPID) {
+	wctx, cancel := context.WithTimeout(ctx, o.RecoverWait)
+	defer cancel()
+	r, upid := settle(wctx, o, f)
+	if r.Status == "" && ctx.Err() == nil && wctx.Err() != nil {
+		what := "its task"
+		if !upid.IsZero() {
+			what = "task " + upid.String()
+		}
+		r.Error = fmt.Sprintf("%s still running after %s (apply.recover_wait); left in flight for the next run", what, o.RecoverWait)
+	}
+	return r, upid
 }
 
 // settle finds out how a call ended. An empty Status means it cannot be

@@ -118,6 +118,7 @@ func OpenSession(ctx context.Context, h *Host, so SessionOptions) (*Session, err
 		Safety:             Safety{Enabled: h.Config.Safety.Enabled, BackupStorage: h.Config.Safety.BackupStorage, Keep: h.Config.Safety.Keep},
 		GoldenVMIDs:        h.Config.Safety.GoldenVMIDs,
 		Parallel:           h.Config.Apply.Parallel,
+		RecoverWait:        h.Config.Apply.RecoverWait,
 		Mounter:            h.Root,
 		HostFS:             h.FS,
 		TokenUser:          token.ID(),

@@ -125,7 +125,14 @@ type Apply struct {
 	// Parallel bounds the steps of different guests run at once
 	// (default DefaultParallel, like pveproxy's workers).
 	Parallel int
+	// RecoverWait bounds how long recovery waits for a task a crashed run
+	// left running, before it leaves the call for the next run (default
+	// DefaultRecoverWait).
+	RecoverWait time.Duration
 }
+
+// DefaultRecoverWait is how long recovery waits for a task still running.
+const DefaultRecoverWait = 5 * time.Minute
 
 // DefaultParallel is how many guests' steps apply runs at once.
 const DefaultParallel = 3

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -347,6 +348,23 @@ func TestGatePolicy(t *testing.T) {
 		_, err := Load(Sources{Getenv: env("FELHOM_CONVERGE_GATE_SIGN", entry)})
 		if err == nil || !strings.Contains(err.Error(), "gate.sign") || !strings.Contains(err.Error(), want) {
 			t.Errorf("gate.sign %q: %v, want %q", entry, err, want)
+		}
+	}
+}
+
+func TestRecoverWait(t *testing.T) {
+	c, err := Load(Sources{Getenv: env()})
+	if err != nil || c.Apply.RecoverWait != DefaultRecoverWait {
+		t.Fatalf("default %v %v", c.Apply.RecoverWait, err)
+	}
+	path := writeFile(t, "config.hcl", "apply {\n  recover_wait = \"20m\"\n}\n")
+	if c, err = Load(Sources{File: path, Getenv: env()}); err != nil || c.Apply.RecoverWait != 20*time.Minute {
+		t.Fatalf("from the file: %v %v", c.Apply.RecoverWait, err)
+	}
+	for _, v := range []string{"1s", "7h", "soon"} {
+		_, err := Load(Sources{Getenv: env("FELHOM_CONVERGE_APPLY_RECOVER_WAIT", v)})
+		if err == nil || !strings.Contains(err.Error(), "apply.recover_wait") {
+			t.Errorf("%q: %v, want it refused naming apply.recover_wait", v, err)
 		}
 	}
 }

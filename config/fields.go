@@ -202,6 +202,17 @@ func (c *Config) fields() []field {
 			c.Apply.Parallel = n
 			return nil
 		}},
+		{key: "apply.recover_wait", def: DefaultRecoverWait.String(), store: func(v string) error {
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			if d < 10*time.Second || d > 6*time.Hour {
+				return errors.New("must be between 10s and 6h")
+			}
+			c.Apply.RecoverWait = d
+			return nil
+		}},
 		{key: "safety.keep", def: "7d", store: func(v string) error {
 			d, err := parseDays(v)
 			if err != nil {

@@ -185,7 +185,7 @@ func (g *globals) recover(ctx context.Context, s *apply.Session) error {
 	_, err := s.Recover(ctx)
 	var unsettled *apply.UnsettledError
 	if errors.As(err, &unsettled) {
-		return withHint(err, "run 'felhom-converge recover' again once the host answers")
+		return withHint(err, "run 'felhom-converge recover' again once the host answers and the task has ended (the next run does too); apply.recover_wait bounds each wait")
 	}
 	return err
 }

@@ -56,7 +56,7 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 		}
 	}
 	if unknown > 0 {
-		return withHint(fmt.Errorf("recover: %d call(s) still unknown", unknown), "run 'felhom-converge recover' again once the host answers")
+		return withHint(fmt.Errorf("recover: %d call(s) still unknown", unknown), "run 'felhom-converge recover' again once the host answers and the task has ended (the next run does too); apply.recover_wait bounds each wait")
 	}
 	fmt.Fprintf(g.stdout, "recover: settled %d call(s)\n", len(rec))
 	settled := map[string]string{} // step id → "" (all ok) or why not
