@@ -221,8 +221,33 @@ const maxBody = 64 << 20
 
 // call performs one API request and decodes the envelope's data into out
 // (unless out is nil). Parameters go in the query string for GET and DELETE
-// and in a form body for POST and PUT. Only GET is retried.
+// and in a form body for POST and PUT. Only GET is retried. The client's
+// timeout bounds the whole call, its retries included; when it passes,
+// the error says what timed out and after how long.
 func (c *Client) call(ctx context.Context, method, path string, params url.Values, out any) (*envelope, error) {
+	env, err := c.callWithin(ctx, method, path, params, out)
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+		return nil, &TimeoutError{Method: method, Path: path, After: c.timeout, Err: err}
+	}
+	return env, err
+}
+
+// TimeoutError is a call that got no usable answer within the client's
+// timeout.
+type TimeoutError struct {
+	Method, Path string
+	After        time.Duration
+	Err          error
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("%s %s: no answer within %s (proxmox.timeout)", e.Method, e.Path, e.After)
+}
+func (e *TimeoutError) Unwrap() error { return e.Err }
+
+func (c *Client) callWithin(ctx context.Context, method, path string, params url.Values, out any) (*envelope, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
 	attempts := 1
 	if method == http.MethodGet {
 		attempts = c.attempts
@@ -266,8 +291,7 @@ func (c *Client) once(ctx context.Context, method, path string, params url.Value
 	}
 	defer func() { <-c.sem }()
 
-	rctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
+	rctx := ctx // the call's deadline bounds every attempt together
 	target := c.base + path
 	var body io.Reader
 	enc := params.Encode()

@@ -152,7 +152,8 @@ func TestConcurrencyBound(t *testing.T) {
 	}
 }
 
-// Each request is bounded by Timeout; a hung GET is retried, then fails.
+// Timeout bounds a whole call once, retries included; the error says
+// what timed out and after how long.
 func TestRequestTimeout(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -160,11 +161,15 @@ func TestRequestTimeout(t *testing.T) {
 	s := newPVEServer(t, func(recorded) reply { n.Add(1); return reply{Status: 200, Body: `{"data":null}`, Hang: release} })
 	c := newTestClient(t, s, func(o *Options) { o.Timeout = 30 * time.Millisecond })
 	_, err := c.Version(context.Background())
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v, want a deadline", err)
+	var te *TimeoutError
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &te) {
+		t.Fatalf("err %v, want a *TimeoutError", err)
 	}
-	if n.Load() != int32(c.attempts) {
-		t.Fatalf("%d attempts, want %d", n.Load(), c.attempts)
+	if want := "GET /version: no answer within 30ms (proxmox.timeout)"; err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+	if n.Load() != 1 {
+		t.Fatalf("%d attempts within one timeout, want 1", n.Load())
 	}
 }
 

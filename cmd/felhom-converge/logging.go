@@ -19,7 +19,7 @@ import (
 // upid), which journald stores well: text on a terminal, JSON otherwise.
 type LogFlags struct {
 	LogFormat string `name:"log-format" default:"auto" env:"FELHOM_CONVERGE_LOG_FORMAT" placeholder:"auto|text|json" help:"Log format on stderr: text, json, or auto (text on a terminal, json otherwise)."`
-	LogLevel  string `name:"log-level" default:"info" env:"FELHOM_CONVERGE_LOG_LEVEL" placeholder:"debug|info|warn|error" help:"Least severe log records shown: debug, info, warn or error."`
+	LogLevel  string `name:"log-level" env:"FELHOM_CONVERGE_LOG_LEVEL" placeholder:"debug|info|warn|error" help:"Least severe log records shown: debug, info, warn or error (default: warn on a terminal, where the step lines say what happens; info otherwise, for the journal)."`
 }
 
 // setupOutput builds the run's logger on stderr and, when stdout is a
@@ -48,7 +48,12 @@ func (g *globals) setupOutput(f LogFlags) error {
 func newLogger(f LogFlags, w io.Writer, terminal bool) (*slog.Logger, error) {
 	var level slog.Level
 	switch f.LogLevel {
-	case "", "info":
+	case "":
+		level = slog.LevelInfo
+		if terminal {
+			level = slog.LevelWarn
+		}
+	case "info":
 		level = slog.LevelInfo
 	case "debug":
 		level = slog.LevelDebug

@@ -33,7 +33,8 @@ const (
 // CLI is the whole command line. Each command lives in its own file with a
 // Run method; shared things reach it through kong bindings.
 type CLI struct {
-	Config string `help:"Local host config file (default /etc/felhom-converge/config.hcl)." env:"FELHOM_CONVERGE_CONFIG" type:"path" placeholder:"FILE"`
+	Config  string `help:"Local host config file (default /etc/felhom-converge/config.hcl)." env:"FELHOM_CONVERGE_CONFIG" type:"path" placeholder:"FILE"`
+	NoColor bool   `name:"no-color" help:"Never color the output (as NO_COLOR does; color is used only on a terminal)."`
 	LogFlags
 
 	Validate   ValidateCmd   `cmd:"" help:"Check desired-state HCL files: schema, types, units and references. Needs no host, network or config."`
@@ -64,6 +65,7 @@ type globals struct {
 	getenv     func(string) string
 	log        *slog.Logger // the run's log records on stderr (logging.go)
 	progress   *statusLine  // the progress line on stdout; nil unless stdout is a terminal
+	noColor    bool         // --no-color
 	args       []string     // the command line, for a hint that names it (owner.go)
 }
 
@@ -100,7 +102,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	signals := handleInterrupts(stderr)
 	defer signals.stop()
-	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args}
+	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args, noColor: cli.NoColor}
 	if err := g.setupOutput(cli.LogFlags); err != nil {
 		return exitCodeFor(stderr, err)
 	}

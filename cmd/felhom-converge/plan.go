@@ -77,7 +77,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 			return err
 		}
 	} else {
-		color := isTerminal(g.stdout) && g.getenv("NO_COLOR") == "" && g.getenv("TERM") != "dumb"
+		color := isTerminal(g.stdout) && g.colors()
 		if err := p.Render(g.stdout, plan.RenderOptions{Color: color}); err != nil {
 			return err
 		}

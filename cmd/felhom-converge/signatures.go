@@ -282,7 +282,7 @@ type SignaturesRequestCmd struct {
 	Op       string        `required:"" help:"Operation, e.g. guest.destroy." placeholder:"OP"`
 	Guest    string        `help:"Guest vmid; empty for the host-level ops signers.rotate and storage.mount." placeholder:"VMID"`
 	Params   string        `default:"{}" help:"Step parameters as a JSON object; written in canonical form." placeholder:"JSON"`
-	NotAfter time.Duration `default:"24h" help:"How long the request stays valid." placeholder:"DURATION"`
+	NotAfter string `default:"24h" help:"How long the request stays valid: a duration (24h, 90m), days (1d, 7d) or an RFC 3339 time (2026-12-24T12:00:00Z)." placeholder:"WHEN"`
 	HostID   string        `name:"host-id" help:"The host's identity: its certificate's SHA-256 fingerprint ('pvenode cert info'); default: read from the host." placeholder:"FINGERPRINT"`
 	Out      string        `default:"." help:"Directory to write <id>.req into." placeholder:"DIR" type:"path"`
 }
@@ -305,8 +305,9 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 		}
 		guest = n
 	}
-	if c.NotAfter <= 0 {
-		return fmt.Errorf("--not-after must be positive, got %s", c.NotAfter)
+	notAfter, err := parseNotAfter(c.NotAfter, time.Now())
+	if err != nil {
+		return err
 	}
 	cfg, err := g.loadConfig(c.Sim, "")
 	if err != nil {
@@ -325,7 +326,7 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, HostID: hostID, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, time.Now().Add(c.NotAfter))
+	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, HostID: hostID, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, notAfter)
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}
@@ -341,4 +342,26 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 		fmt.Fprintf(g.stdout, "or with a recovery key:\n  %s\n", trust.SignCommand(trust.RoleRecovery, path))
 	}
 	return nil
+}
+
+// parseNotAfter reads --not-after: a duration from now (24h, 90m), whole
+// days (1d), or an RFC 3339 time; it must lie ahead.
+func parseNotAfter(v string, now time.Time) (time.Time, error) {
+	var at time.Time
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil {
+			at = now.Add(time.Duration(n) * 24 * time.Hour)
+		}
+	} else if d, err := time.ParseDuration(v); err == nil {
+		at = now.Add(d)
+	} else if t, err := time.Parse(time.RFC3339, v); err == nil {
+		at = t
+	}
+	switch {
+	case at.IsZero():
+		return time.Time{}, fmt.Errorf("--not-after %q: want a duration (24h), days (1d) or an RFC 3339 time (2026-12-24T12:00:00Z)", v)
+	case !at.After(now):
+		return time.Time{}, fmt.Errorf("--not-after %q lies in the past; the request would never be valid", v)
+	}
+	return at, nil
 }

@@ -42,6 +42,12 @@ func hintf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "felhom-converge: hint: "+format+"\n", args...)
 }
 
+// colors reports whether color is wanted (on a terminal, which the
+// caller checks): not with --no-color, NO_COLOR or TERM=dumb.
+func (g *globals) colors() bool {
+	return !g.noColor && g.getenv("NO_COLOR") == "" && g.getenv("TERM") != "dumb"
+}
+
 // isTerminal reports whether w is an interactive terminal. Progress lines
 // are drawn only there; under a systemd timer output stays line-oriented.
 func isTerminal(w io.Writer) bool {

@@ -230,7 +230,7 @@ func newDiagPrinter(g *globals) *diagPrinter {
 	p := &diagPrinter{w: g.stderr, width: 80}
 	if f, ok := g.stderr.(*os.File); ok {
 		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			p.color = g.getenv("NO_COLOR") == "" && g.getenv("TERM") != "dumb"
+			p.color = g.colors()
 		}
 	}
 	if n, err := strconv.Atoi(g.getenv("COLUMNS")); err == nil && n > 20 {
