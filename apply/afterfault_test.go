@@ -22,6 +22,16 @@ import (
 
 const proxyTimeout = "proxy handler failed: got timeout"
 
+// signThenFail signs st (its first run leaves it pending), then makes the
+// next request matching method and path answer status after its effect.
+func (e *env) signThenFail(sign func(string), st plan.Step, method, path string, status int) {
+	e.t.Helper()
+	sign(outcome(e.t, e.run(st), st.ID, apply.OutcomePending).Request)
+	if err := e.sim.FailNthAfter(method, path, 1, status, proxyTimeout); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // lastAudit is the audit entry of a call's outcome (the last one with a
 // result).
 func (e *env) lastAudit(call string) apply.AuditEntry {
@@ -35,14 +45,16 @@ func (e *env) lastAudit(call string) apply.AuditEntry {
 	return out
 }
 
-// tasksOf lists the node's tasks of one type for a guest.
-func (e *env) tasksOf(typ string, vmid int) []proxmox.Task {
+// wantTasks checks how many tasks of one type the node ran for a guest.
+func (e *env) wantTasks(typ string, vmid, want int) {
 	e.t.Helper()
 	tasks, err := e.client.ListTasks(context.Background(), proxmox.TaskFilter{VMID: vmid, TypeFilter: typ, Limit: 500})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return tasks
+	if len(tasks) != want {
+		e.t.Errorf("%d %s tasks of guest %d, want %d", len(tasks), typ, vmid, want)
+	}
 }
 
 // A signed destroy answered 500 (or no answer at all) after the guest is
@@ -56,10 +68,7 @@ func TestSignedDestroyAnsweredAnErrorAfterTheEffectIsOK(t *testing.T) {
 			e := newEnv(t)
 			sign := e.signer("alice@ops", trust.RoleOperational)
 			destroy := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
-			sign(outcome(t, e.run(destroy), destroy.ID, apply.OutcomePending).Request)
-			if err := e.sim.FailNthAfter("DELETE", "/nodes/{node}/lxc/{vmid}", 1, tc.status, proxyTimeout); err != nil {
-				t.Fatal(err)
-			}
+			e.signThenFail(sign, destroy, "DELETE", "/nodes/{node}/lxc/{vmid}", tc.status)
 			r := outcome(t, e.run(destroy), destroy.ID, apply.OutcomeDone)
 			if !strings.Contains(r.UPID, ":vzdestroy:110:") {
 				t.Errorf("UPID %q, want the destroy's task", r.UPID)
@@ -89,10 +98,7 @@ func TestSnapshotAnsweredAnErrorAfterTheEffectDoesNotLockOutTheNextStep(t *testi
 	sign := e.signer("alice@ops", trust.RoleOperational)
 	snap := step("snapshot.create-100-a", ops.SnapshotCreate, 100, `{"snapshot":"before-update"}`)
 	del := step("snapshot.delete-100-b", ops.SnapshotDelete, 100, `{"snapshot":"pre-upgrade"}`)
-	sign(outcome(t, e.run(del), del.ID, apply.OutcomePending).Request)
-	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/lxc/{vmid}/snapshot", 1, 500, proxyTimeout); err != nil {
-		t.Fatal(err)
-	}
+	e.signThenFail(sign, del, "POST", "/nodes/{node}/lxc/{vmid}/snapshot", 500)
 	res := e.run(snap, del)
 	outcome(t, res, snap.ID, apply.OutcomeDone)
 	d := outcome(t, res, del.ID, apply.OutcomeDone)
@@ -116,9 +122,7 @@ func TestSnapshotAnsweredAnErrorAfterTheEffectDoesNotLockOutTheNextStep(t *testi
 	if !names["before-update"] || names["pre-upgrade"] {
 		t.Errorf("snapshots %v, want before-update and not pre-upgrade", names)
 	}
-	if n := len(e.tasksOf("vzsnapshot", 100)); n != 1 {
-		t.Errorf("%d vzsnapshot tasks, want 1", n)
-	}
+	e.wantTasks("vzsnapshot", 100, 1)
 }
 
 // A safety backup answered 500 after its vzdump ran is the tool's own:
@@ -128,10 +132,7 @@ func TestSafetyBackupAnsweredAnErrorAfterTheEffectIsRecorded(t *testing.T) {
 	e := newEnv(t)
 	sign := e.signer("alice@ops", trust.RoleOperational)
 	destroy := step("guest.destroy-110-a", ops.GuestDestroy, 110, `{"purge":true,"volumes":["local-lvm:vm-110-disk-0"]}`)
-	sign(outcome(t, e.run(destroy), destroy.ID, apply.OutcomePending).Request)
-	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/vzdump", 1, 500, proxyTimeout); err != nil {
-		t.Fatal(err)
-	}
+	e.signThenFail(sign, destroy, "POST", "/nodes/{node}/vzdump", 500)
 	r := outcome(t, e.run(destroy), destroy.ID, apply.OutcomeDone)
 	if !strings.Contains(r.Message, "safety backup local:backup/vzdump-lxc-110-") {
 		t.Errorf("message %q", r.Message)
@@ -146,9 +147,7 @@ func TestSafetyBackupAnsweredAnErrorAfterTheEffectIsRecorded(t *testing.T) {
 	if tm, _ := e.result(destroy.ID + "#safety-backup"); tm.Result != apply.ResultOK {
 		t.Errorf("safety backup journal %+v, want ok", tm)
 	}
-	if n := len(e.tasksOf("vzdump", 110)); n != 1 {
-		t.Errorf("%d vzdump tasks, want 1", n)
-	}
+	e.wantTasks("vzdump", 110, 1)
 }
 
 // A restore over a guest answered 500 after the restore started is not
@@ -164,17 +163,12 @@ func TestRestoreAnsweredAnErrorAfterTheEffectRunsOnce(t *testing.T) {
 	}
 	ro := step("guest.restore_over-101-a", ops.GuestRestoreOver, 101, `{"archive":"`+items[0].VolID+`",`+archiveIdentity(items[0])+`,"volumes":`+e.volumesOf(101)+`}`)
 	ro.Job = "restore-files"
-	sign(outcome(t, e.run(ro), ro.ID, apply.OutcomePending).Request)
-	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/lxc", 1, 500, proxyTimeout); err != nil {
-		t.Fatal(err)
-	}
+	e.signThenFail(sign, ro, "POST", "/nodes/{node}/lxc", 500)
 	outcome(t, e.run(ro), ro.ID, apply.OutcomeDone)
 	if c := e.sim.Counters()["POST /nodes/{node}/lxc"]; c != 1 {
 		t.Errorf("%d restore POSTs, want 1", c)
 	}
-	if n := len(e.tasksOf("vzrestore", 101)); n != 1 {
-		t.Errorf("%d vzrestore tasks, want 1", n)
-	}
+	e.wantTasks("vzrestore", 101, 1)
 	if tm, _ := e.result(ro.ID); tm.Result != apply.ResultOK {
 		t.Errorf("journal %+v, want ok", tm)
 	}
@@ -198,10 +192,7 @@ func TestRebuildBackupAnsweredAnErrorAfterTheEffectRestoresIt(t *testing.T) {
 	e := newEnv(t)
 	sign := e.signer("alice@ops", trust.RoleOperational)
 	rb := step("guest.rebuild-110-a", ops.GuestRebuild, 110, `{"change":{"unprivileged":"1"},"volumes":`+e.volumesOf(110)+`}`)
-	sign(outcome(t, e.run(rb), rb.ID, apply.OutcomePending).Request)
-	if err := e.sim.FailNthAfter("POST", "/nodes/{node}/vzdump", 1, 500, proxyTimeout); err != nil {
-		t.Fatal(err)
-	}
+	e.signThenFail(sign, rb, "POST", "/nodes/{node}/vzdump", 500)
 	r := outcome(t, e.run(rb), rb.ID, apply.OutcomeDone)
 	archive := strings.TrimPrefix(r.Message, "backup taken first: ")
 	if !strings.HasPrefix(archive, "local:backup/vzdump-lxc-110-") {
@@ -211,9 +202,7 @@ func TestRebuildBackupAnsweredAnErrorAfterTheEffectRestoresIt(t *testing.T) {
 	if err != nil || !cfg.Unprivileged() {
 		t.Errorf("guest 110 after the rebuild: %v %v", cfg.Values, err)
 	}
-	if n := len(e.tasksOf("vzrestore", 110)); n != 1 {
-		t.Errorf("%d vzrestore tasks, want 1", n)
-	}
+	e.wantTasks("vzrestore", 110, 1)
 }
 
 // Recovery waits for a task still in flight only up to RecoverWait: a hung
