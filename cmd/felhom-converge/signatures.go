@@ -279,12 +279,12 @@ func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
 
 type SignaturesRequestCmd struct {
 	SimFlag
-	Op       string        `required:"" help:"Operation, e.g. guest.destroy." placeholder:"OP"`
-	Guest    string        `help:"Guest vmid; empty for the host-level ops signers.rotate and storage.mount." placeholder:"VMID"`
-	Params   string        `default:"{}" help:"Step parameters as a JSON object; written in canonical form." placeholder:"JSON"`
+	Op       string `required:"" help:"Operation, e.g. guest.destroy." placeholder:"OP"`
+	Guest    string `help:"Guest vmid; empty for the host-level ops signers.rotate and storage.mount." placeholder:"VMID"`
+	Params   string `default:"{}" help:"Step parameters as a JSON object; written in canonical form." placeholder:"JSON"`
 	NotAfter string `default:"24h" help:"How long the request stays valid: a duration (24h, 90m), days (1d, 7d) or an RFC 3339 time (2026-12-24T12:00:00Z)." placeholder:"WHEN"`
-	HostID   string        `name:"host-id" help:"The host's identity: its certificate's SHA-256 fingerprint ('pvenode cert info'); default: read from the host." placeholder:"FINGERPRINT"`
-	Out      string        `default:"." help:"Directory to write <id>.req into." placeholder:"DIR" type:"path"`
+	HostID   string `name:"host-id" help:"The host's identity: its certificate's SHA-256 fingerprint ('pvenode cert info'); default: read from the host." placeholder:"FINGERPRINT"`
+	Out      string `default:"." help:"Directory to write <id>.req into." placeholder:"DIR" type:"path"`
 }
 
 func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
