@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// moreParallel runs up to 8 parallel tests (the scripts) at once unless
+// moreParallel runs up to 4 parallel tests (the scripts) at once unless
 // -test.parallel says otherwise: they mostly wait on the simulator's
 // tasks, so more than one per CPU finishes the suite sooner.
 func moreParallel() {
@@ -32,7 +32,7 @@ func moreParallel() {
 			return
 		}
 	}
-	flag.Set("test.parallel", strconv.Itoa(max(8, runtime.GOMAXPROCS(0))))
+	flag.Set("test.parallel", strconv.Itoa(max(4, runtime.GOMAXPROCS(0))))
 }
 
 // TestScript runs testdata/script/*.txtar: one behaviour of the real binary
