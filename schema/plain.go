@@ -61,11 +61,20 @@ func (p *plainParser) parse(src []byte, start, end int, pos hcl.Pos) *hclsyntax.
 		p.toks = append(p.toks, plainToken{ty, from, to, rng})
 		return true
 	}}
+	defer func() {
+		if cap(p.toks) > keptTokens {
+			p.toks = nil // a large part's: not to be held while the file decodes
+		}
+	}()
 	if !s.run() {
 		return nil
 	}
 	return p.body(hclsyntax.TokenEOF)
 }
+
+// keptTokens is how many tokens' room the parser keeps from one part to
+// the next: a few parts' worth.
+const keptTokens = 4096
 
 // isPlain reports whether a token of type ty may be in a plain part; the
 // scan of a part stops at any other.
