@@ -599,7 +599,7 @@ func TestRecoverSettlesAConfigWriteByTheLiveConfig(t *testing.T) {
 	if len(rec) != 2 || rec[0].Result != apply.ResultOK || rec[1].Result != apply.ResultAborted {
 		t.Fatalf("recovered %+v", rec)
 	}
-	if !strings.Contains(rec[1].Message, "mp0 is still set") {
+	if !strings.Contains(rec[1].Message, "mp0 (still set)") {
 		t.Errorf("message %q", rec[1].Message)
 	}
 	if c := e.sim.Counters()["PUT /nodes/{node}/lxc/{vmid}/config"]; c != 1 {

@@ -57,9 +57,15 @@ func (e *settledError) Unwrap() error { return e.err }
 func lockRefused(err error) bool {
 	var se *settledError
 	if errors.As(err, &se) && se.status == journal.StatusAborted {
-		return strings.Contains(se.err.Error(), "is locked")
+		return lockText(se.err.Error())
 	}
-	return refusedBeforeAction(err) && strings.Contains(err.Error(), "is locked")
+	return refusedBeforeAction(err) && lockText(err.Error())
+}
+
+// lockText reports Proxmox's refusals for a lock someone else holds: a
+// guest lock, or the config file's lock a running task holds.
+func lockText(s string) bool {
+	return strings.Contains(s, "is locked") || strings.Contains(s, "can't lock file")
 }
 
 // refusedBeforeAction reports an answer that shows Proxmox refused the
@@ -123,10 +129,12 @@ func invokeSync(ctx context.Context, o *Options, in journal.Intent, c call, ok j
 	switch {
 	case err == nil:
 		return finish(o, in, journal.Result{Status: ok}, nil)
-	case refusedBeforeAction(err) || in.Guest == 0 || !isConfigWrite(in.Op):
+	case in.Guest == 0 || !isConfigWrite(in.Op):
 		return finish(o, in, journal.Result{Status: journal.StatusFailed, Error: err.Error()}, err)
 	}
-	r := settleSync(ctx, o, in)
+	// Even a refusal (400) may come after part of a PUT was written on a
+	// running guest: the live config says what took effect.
+	r := settleConfig(ctx, o, in, err)
 	switch {
 	case r.Status == "":
 		return fmt.Errorf("%w (%v); 'felhom-converge recover' settles it", errInterrupted, err)

@@ -2,6 +2,8 @@ package apply
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
@@ -24,8 +26,15 @@ func (e power) run(ctx context.Context, x *stepRun) error {
 	case ops.GuestStop:
 		c.post = x.shutdown
 	default:
+		// Proxmox stops a locked guest for a reboot, then refuses to start
+		// it (pve-container's prestart hook): wait out someone else's lock
+		// first, so a reboot never leaves a guest down.
+		x.waitUnlocked(ctx)
 		c.post = func(ctx context.Context) (proxmox.UPID, error) { return x.o.Client.Reboot(ctx, v, x.o.ShutdownTimeout) }
 	}
 	_, err := x.do(ctx, c)
+	if err != nil && e.op == ops.GuestReboot && strings.Contains(err.Error(), "startup for container") {
+		return fmt.Errorf("%w; guest %d is down: the reboot stopped it and Proxmox refused to start it again (a lock was taken meanwhile); start it once the lock is gone", err, v)
+	}
 	return err
 }

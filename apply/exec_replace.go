@@ -306,7 +306,21 @@ func (e volumeFree) run(ctx context.Context, x *stepRun) error {
 	if err != nil {
 		return err
 	}
-	return x.setConfig(ctx, x.main(e.p), nil, []string{slot}, digest)
+	if err := x.setConfig(ctx, x.main(e.p), nil, []string{slot}, digest); err != nil {
+		return err
+	}
+	// Proxmox drops only the reference while a snapshot still uses the
+	// volume: say so, rather than that its data is gone.
+	items, err := x.o.Client.StorageContent(ctx, storageOf(e.p.Volume), "", x.vmid())
+	if err != nil {
+		return nil // the volume was freed as far as the guest knows; the storage could not be read to tell more
+	}
+	for _, it := range items {
+		if it.VolID == e.p.Volume {
+			x.note = fmt.Sprintf("%s is detached from the guest but stays on its storage while a snapshot of guest %d uses it (once that snapshot is deleted, it comes back as an unusedN entry to free)", e.p.Volume, x.vmid())
+		}
+	}
+	return nil
 }
 
 // findUnused finds the unusedN slot holding volume (slot, when given,

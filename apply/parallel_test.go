@@ -12,6 +12,7 @@ import (
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/trust"
 )
 
 // createSteps plans three new guests, each created and then started.
@@ -105,5 +106,73 @@ func TestALockedGuestIsWaitedFor(t *testing.T) {
 	again, ok := e.result(s.ID + "#retry1")
 	if first.Result != apply.ResultAborted || !ok || again.Result != apply.ResultOK {
 		t.Errorf("journal: first %+v, again %+v", first, again)
+	}
+}
+
+// A config write that fails on a running guest may have written part of
+// it (Proxmox's interface hotplug writes as it goes): the step fails and
+// the journal says exactly what took effect.
+func TestAFailedConfigWriteRecordsWhatItWrote(t *testing.T) {
+	e := newEnv(t)
+	const net0 = "name=eth0,bridge=vmbr0,firewall=0,hwaddr=BC:24:11:5E:7A:01,ip=dhcp,type=veth"
+	s := step("guest.set-100-a", ops.GuestSet, 100, `{"set":{"net0":"`+net0+`","net1":"name=eth1,bridge=vmbr9,ip=dhcp"}}`)
+	outcome(t, e.run(s), s.ID, apply.OutcomeFailed)
+	cfg, _ := e.client.GuestConfig(context.Background(), 100)
+	if !strings.Contains(cfg.Values["net0"], "firewall=0") {
+		t.Fatalf("the hotplug of net0 did not stay written: %q", cfg.Values["net0"])
+	}
+	tm, _ := e.result(s.ID)
+	if tm.Result != apply.ResultFailed || !strings.Contains(tm.Message, "took effect in part:") || !strings.Contains(tm.Message, "net1") {
+		t.Errorf("journal %+v", tm)
+	}
+}
+
+// A detached volume a snapshot still uses is only dereferenced by a
+// volume free (Proxmox keeps it for the snapshot): the step says so
+// instead of reporting its data gone.
+func TestFreeingAVolumeASnapshotUsesSaysItStays(t *testing.T) {
+	e := newEnv(t)
+	sign := e.signer("alice@ops", trust.RoleOperational)
+	ctx := context.Background()
+	outcome(t, e.run(step("mount.add-110-a", ops.MountAdd, 110, `{"slot":"mp1","value":"local-lvm:2,mp=/srv/x,backup=1"}`)), "mount.add-110-a", apply.OutcomeDone)
+	outcome(t, e.run(step("snapshot.create-110-a", ops.SnapshotCreate, 110, `{"snapshot":"keep"}`)), "snapshot.create-110-a", apply.OutcomeDone)
+	cfg, _ := e.client.GuestConfig(ctx, 110)
+	vol, _, _ := strings.Cut(cfg.Values["mp1"], ",")
+	outcome(t, e.run(step("mount.detach-110-a", ops.MountDetach, 110, `{"path":"/srv/x","slot":"mp1","volume":"`+vol+`"}`)), "mount.detach-110-a", apply.OutcomeDone)
+	cfg, _ = e.client.GuestConfig(ctx, 110)
+	slot := ""
+	for k, v := range cfg.Unused() {
+		if v == vol {
+			slot = fmt.Sprintf("unused%d", k)
+		}
+	}
+	if slot == "" {
+		t.Fatalf("%s is not an unusedN: %v", vol, cfg.Values)
+	}
+	free := step("volume.free-110-a", ops.VolumeFree, 110, `{"size":"2G","slot":"`+slot+`","unprotected":["`+vol+`"],"volume":"`+vol+`"}`)
+	sign(outcome(t, e.run(free), free.ID, apply.OutcomePending).Request)
+	r := outcome(t, e.run(free), free.ID, apply.OutcomeDone)
+	if !strings.Contains(r.Message, "stays on its storage while a snapshot of guest 110 uses it") {
+		t.Errorf("message %q", r.Message)
+	}
+}
+
+// Proxmox stops a locked guest for a reboot and then refuses to start it:
+// a reboot waits out someone else's lock first, so the guest is not left
+// down.
+func TestARebootWaitsForTheLock(t *testing.T) {
+	e := newEnvWith(t, 1500*time.Millisecond)
+	e.opts.LockWait = time.Minute
+	ctx := context.Background()
+	if _, err := e.client.Vzdump(ctx, 100, proxmox.VzdumpOptions{Storage: "local", Mode: "snapshot"}); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, _ := e.client.GuestConfig(ctx, 100); cfg.Lock() == "" {
+		t.Fatal("the backup holds no lock on guest 100")
+	}
+	s := step("guest.reboot-100-a", ops.GuestReboot, 100, `{"reason":["cores"]}`)
+	outcome(t, e.run(s), s.ID, apply.OutcomeDone)
+	if st, err := e.client.GuestStatus(ctx, 100); err != nil || st.Status != "running" {
+		t.Errorf("guest 100 after the reboot: %v %v", st.Status, err)
 	}
 }

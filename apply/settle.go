@@ -11,6 +11,7 @@ import (
 
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -75,28 +76,70 @@ func settleSync(ctx context.Context, o *Options, in journal.Intent) journal.Resu
 	case ops.BackupPrune:
 		return settleArchiveDelete(ctx, o, in)
 	}
+	return settleConfig(ctx, o, in, nil)
+}
+
+// settleConfig compares the live config with what a config PUT wrote.
+// answer is the PUT's error answer (nil after a crash): Proxmox may have
+// written part of it before it failed (the interface hotplug writes as it
+// goes, and leaves an interface it could not plug pending), so the
+// result names what is active, what only waits for the next start, and
+// what is missing.
+func settleConfig(ctx context.Context, o *Options, in journal.Intent, answer error) journal.Result {
 	set, del, err := configChange(in)
 	if err != nil {
 		return aborted(in, err.Error())
 	}
-	cfg, err := o.Client.GuestConfig(ctx, in.Guest)
+	entries, err := o.Client.GuestPending(ctx, in.Guest)
 	if proxmox.IsNotFound(err) {
 		return aborted(in, fmt.Sprintf("guest %d no longer exists", in.Guest))
 	}
 	if err != nil {
 		return journal.Result{Error: "cannot read the guest's config: " + err.Error()}
 	}
+	current, effective, _ := plan.Configs(entries)
+	var written, pending, missing []string
 	for _, k := range del {
-		if _, ok := cfg.Values[k]; ok {
-			return aborted(in, fmt.Sprintf("the config write did not take effect (%s is still set); the next plan looks again", k))
+		_, cur := current[k]
+		_, eff := effective[k]
+		switch {
+		case !cur && !eff:
+			written = append(written, k+" (deleted)")
+		case !eff:
+			pending = append(pending, k+" (deleted)")
+		default:
+			missing = append(missing, k+" (still set)")
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(set)) {
-		if !sameValue(k, set[k], cfg.Values[k]) {
-			return aborted(in, fmt.Sprintf("the config write did not take effect (%s differs); the next plan looks again", k))
+		switch {
+		case sameValue(k, set[k], current[k]):
+			written = append(written, k)
+		case sameValue(k, set[k], effective[k]):
+			pending = append(pending, k)
+		default:
+			missing = append(missing, k)
 		}
 	}
-	return journal.Result{Status: journal.StatusOK, Error: "the config write took effect"}
+	if answer == nil { // a crash: a value waiting for the next start was written as asked
+		written, pending = append(written, pending...), nil
+	}
+	switch {
+	case len(missing) == 0 && len(pending) == 0:
+		return journal.Result{Status: journal.StatusOK, Error: "the config write took effect"}
+	case len(written) == 0 && len(pending) == 0:
+		return aborted(in, fmt.Sprintf("the config write did not take effect (%s); the next plan looks again", strings.Join(missing, ", ")))
+	}
+	var parts []string
+	for _, p := range []struct {
+		what string
+		keys []string
+	}{{"written", written}, {"left pending until the next start", pending}, {"not written", missing}} {
+		if len(p.keys) > 0 {
+			parts = append(parts, p.what+" "+strings.Join(p.keys, ", "))
+		}
+	}
+	return journal.Result{Status: journal.StatusFailed, Error: "the config write took effect in part: " + strings.Join(parts, "; ") + "; the next plan looks again"}
 }
 
 // settleArchiveDelete settles one archive deletion of a prune or of
