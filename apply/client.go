@@ -12,6 +12,7 @@ import (
 type Client interface {
 	Node() string
 	RestoreLXC(ctx context.Context, vmid int, archive string, o proxmox.RestoreOptions) (proxmox.UPID, error)
+	CreateLXC(ctx context.Context, vmid int, template string, o proxmox.CreateOptions) (proxmox.UPID, error)
 	SetConfig(ctx context.Context, vmid int, set map[string]string, delete []string, digest string) error
 	Resize(ctx context.Context, vmid int, disk, size, digest string) (proxmox.UPID, error)
 	Start(ctx context.Context, vmid int) (proxmox.UPID, error)

@@ -11,14 +11,22 @@ import (
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
-// guestCreate restores a new guest from an archive. It only ever creates:
-// the guest must not exist, every volume is a new allocation, and an
-// archive that holds another live guest's data (or, when the local config
-// names its golden images, any other archive) needs a signature.
+// guestCreate restores a new guest from an archive, or creates it from a
+// container template. It only ever creates: the guest must not exist,
+// every volume is a new allocation, and an archive that holds another
+// live guest's data (or, when the local config names its golden images,
+// any other archive) needs a signature. A template holds no customer
+// data: creating from one is benign.
 type guestCreate struct{ p ops.GuestCreateParams }
 
 func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 	v := x.vmid()
+	switch {
+	case (e.p.Archive == "") == (e.p.Template == ""):
+		return fmt.Errorf("guest %d: a create names exactly one of an archive and a template", v)
+	case len(e.p.SSHPublicKeys) > 0 && e.p.Template == "":
+		return fmt.Errorf("guest %d: SSH keys are installed only in a guest created from a template", v)
+	}
 	// Proxmox refuses a restore without force over an existing guest;
 	// a signed create checks first, so its signature is not spent on it.
 	if x.authorized() {
@@ -38,6 +46,9 @@ func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 		default:
 			return fmt.Errorf("guest %d: a create may not set %s", v, k)
 		}
+	}
+	if e.p.Template != "" {
+		return x.run.template(ctx, e.p.Template)
 	}
 	it, found, err := x.run.archive(ctx, e.p.Archive)
 	switch {
@@ -89,6 +100,20 @@ func (r *run) archive(ctx context.Context, volid string) (proxmox.StorageItem, b
 	return proxmox.StorageItem{}, false, nil
 }
 
+// template checks that a container template is on its storage.
+func (r *run) template(ctx context.Context, volid string) error {
+	items, err := r.o.Client.StorageContent(ctx, storageOf(volid), "vztmpl", 0)
+	if err != nil {
+		return fmt.Errorf("list the templates on %s: %w", storageOf(volid), err)
+	}
+	for _, it := range items {
+		if it.VolID == volid {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s is not a container template on its storage", volid)
+}
+
 // guestExists reports whether guest vmid exists, read once per run.
 func (r *run) guestExists(ctx context.Context, vmid int) (bool, error) {
 	r.mu.Lock()
@@ -112,6 +137,24 @@ func (e guestCreate) run(ctx context.Context, x *stepRun) error {
 	c.provenance = ProvenanceCreatedInTxn
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
 		return x.o.Client.RestoreLXC(ctx, x.vmid(), e.p.Archive, proxmox.RestoreOptions{Storage: e.p.Storage, Config: e.p.Config})
+	}
+	if e.p.Template != "" {
+		// The root password is the host's, read now: it is in no
+		// params, journal record or log line.
+		password := ""
+		if x.o.RootPassword != nil {
+			pw, ok, err := x.o.RootPassword()
+			if err != nil {
+				return fmt.Errorf("guest %d: %w", x.vmid(), err)
+			}
+			if ok {
+				password = pw.Reveal()
+			}
+		}
+		c.post = func(ctx context.Context) (proxmox.UPID, error) {
+			return x.o.Client.CreateLXC(ctx, x.vmid(), e.p.Template, proxmox.CreateOptions{Storage: e.p.Storage, Config: e.p.Config,
+				SSHPublicKeys: e.p.SSHPublicKeys, Password: password})
+		}
 	}
 	_, err := x.do(ctx, c)
 	return err

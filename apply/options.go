@@ -48,6 +48,10 @@ type Options struct {
 	// archive needs a signature. When empty, only an archive of another
 	// live guest does.
 	GoldenVMIDs []int
+	// RootPassword reads the root password of guests created from a
+	// template (the local config's create.root_password_file); nil or
+	// !ok: none is set.
+	RootPassword func() (pw config.Secret, ok bool, err error)
 	// Mounter mounts host storage for storage.mount (nil: such steps fail).
 	Mounter Mounter
 	// HostFS shows the host's mounts and directories to storage.mount's

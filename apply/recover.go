@@ -206,6 +206,11 @@ func callTaskType(in journal.Intent) string {
 	if isArchiveDelete(in) {
 		return ""
 	}
+	if in.Op == ops.GuestCreate {
+		if p, err := ops.DecodeStrict[ops.GuestCreateParams](in.Params); err == nil && p.Template != "" {
+			return "vzcreate" // a create from a template, not a restore
+		}
+	}
 	return taskTypes[in.Op]
 }
 

@@ -48,7 +48,7 @@ func (h *Host) PlanSource(desired *schema.Host, src []byte, file string, prov pl
 		Desired: desired, DesiredSrc: src, DesiredFile: file, Host: h.Config.Host, API: h.Client,
 		Concurrency: h.Config.Proxmox.Concurrency, Provenance: prov, AllowedSigners: h.Config.AllowedSigners,
 		Mounts: mounts, GoldenVMIDs: h.Config.Safety.GoldenVMIDs, NoSafetyBackup: !h.Config.Safety.Enabled,
-		Requests: requests, SignPolicy: h.Config.Gate.Sign,
+		Requests: requests, SignPolicy: h.Config.Gate.Sign, RootPassword: h.Config.Create.RootPasswordFile != "",
 	}
 }
 
@@ -117,6 +117,7 @@ func OpenSession(ctx context.Context, h *Host, so SessionOptions) (*Session, err
 		AllowedSignersPath: h.Config.AllowedSigners,
 		Safety:             Safety{Enabled: h.Config.Safety.Enabled, BackupStorage: h.Config.Safety.BackupStorage, Keep: h.Config.Safety.Keep},
 		GoldenVMIDs:        h.Config.Safety.GoldenVMIDs,
+		RootPassword:       h.Config.RootPassword,
 		Parallel:           h.Config.Apply.Parallel,
 		RecoverWait:        h.Config.Apply.RecoverWait,
 		Mounter:            h.Root,

@@ -83,6 +83,7 @@ type Config struct {
 	Safety         Safety
 	Apply          Apply
 	Gate           Gate
+	Create         Create
 
 	origins   map[string]string // setting key → where its value came from
 	tokenFile string            // proxmox.token_file, read when no token is given directly
@@ -118,6 +119,47 @@ type Gate struct {
 	// Sign lists ops (guest.stop, guest.reboot, ...) and change kinds
 	// (memory.shrink, network.change) that need an operational signature.
 	Sign []string
+}
+
+// Create configures how new guests are made on this host: what only the
+// host may decide, never the hub's file.
+type Create struct {
+	// RootPasswordFile holds the root password of guests created from a
+	// template ("": none is set; they get only their SSH keys). Read when
+	// such a guest is created; never printed.
+	RootPasswordFile string
+}
+
+// RootPassword reads the root password for a guest created from a
+// template: the first line of create.root_password_file, at least 5
+// characters. The file must be a regular file of at most 4 KiB that
+// neither group nor others may read. ok is false when no file is
+// configured. Errors name the file, never its content.
+func (c *Config) RootPassword() (pw Secret, ok bool, err error) {
+	path := c.Create.RootPasswordFile
+	if path == "" {
+		return Secret{}, false, nil
+	}
+	fail := func(msg string) error {
+		return &Error{Key: "create.root_password_file", Origin: c.origins["create.root_password_file"], Msg: msg}
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return Secret{}, true, fail(fmt.Sprintf("cannot read the root password: %v", err))
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return Secret{}, true, fail(fmt.Sprintf("%s may be read by group or others (mode %04o): chmod 0600 it", path, st.Mode().Perm()))
+	}
+	b, err := readBounded(path, 4096)
+	if err != nil {
+		return Secret{}, true, fail(fmt.Sprintf("cannot read the root password: %v", err))
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	line = strings.TrimSuffix(line, "\r")
+	if len(line) < 5 {
+		return Secret{}, true, fail(fmt.Sprintf("the first line of %s is shorter than 5 characters, which Proxmox refuses as a password", path))
+	}
+	return NewSecret(line), true, nil
 }
 
 // Apply configures how apply runs.

@@ -31,7 +31,7 @@ type field struct {
 func blocksUnder(prefix string) []string {
 	switch prefix {
 	case "":
-		return []string{"proxmox", "privileged", "safety", "apply", "gate"}
+		return []string{"proxmox", "privileged", "safety", "apply", "gate", "create"}
 	case "proxmox.":
 		return []string{"tls"}
 	}
@@ -213,6 +213,7 @@ func (c *Config) fields() []field {
 			c.Apply.RecoverWait = d
 			return nil
 		}},
+		{key: "create.root_password_file", store: storePath(&c.Create.RootPasswordFile)},
 		{key: "safety.keep", def: "7d", store: func(v string) error {
 			d, err := parseDays(v)
 			if err != nil {

@@ -6,14 +6,19 @@ package ops
 // every other key is refused. The JSON names are part of the interface:
 // signed requests, journals and saved plans carry them.
 
-// GuestCreateParams restores a new guest from a vzdump archive with the
-// desired settings. Every volume in Config is a new allocation
-// (STORAGE:SIZE); the executor refuses anything that would attach an
-// existing volume.
+// GuestCreateParams creates a new guest with the desired settings, from
+// exactly one of: Archive, a vzdump archive it is restored from, or
+// Template, a container template (STORAGE:vztmpl/NAME.tar.zst). Every
+// volume in Config is a new allocation (STORAGE:SIZE); the executor
+// refuses anything that would attach an existing volume. SSHPublicKeys
+// (templates only) become root's authorized keys. A root password is
+// never a param: it comes from the host's local config when the step runs.
 type GuestCreateParams struct {
-	Archive string            `json:"archive" ops:"required"`
-	Storage string            `json:"storage,omitempty"`
-	Config  map[string]string `json:"config,omitempty"`
+	Archive       string            `json:"archive,omitempty"`
+	Template      string            `json:"template,omitempty"`
+	Storage       string            `json:"storage,omitempty"`
+	Config        map[string]string `json:"config,omitempty"`
+	SSHPublicKeys []string          `json:"ssh_public_keys,omitempty"`
 }
 
 // GuestSetParams writes plain config keys of a guest in one PUT. It never

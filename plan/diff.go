@@ -33,6 +33,9 @@ type Inputs struct {
 	// destructive step's params then name every volume it frees as
 	// unprotected.
 	NoSafetyBackup bool
+	// RootPassword says the local config names a root password file for
+	// guests created from a template (the plan says so, never the value).
+	RootPassword bool
 	// Mounts maps a mountpoint to the file-system UUID mounted there, for
 	// storage blocks; nil when the host's mounts were not read, in which
 	// case every storage block is planned as a (idempotent) mount.
@@ -56,6 +59,7 @@ func Diff(desired *schema.Host, live *Live, in Inputs) *Plan {
 			Steps:         []Step{},
 			Unmanaged:     []int{},
 			Errors:        []Error{},
+			Warnings:      []Error{},
 			Outstanding:   []Outstanding{},
 			Drift:         []Drift{},
 			Observed:      map[int]string{},
@@ -185,6 +189,16 @@ func (b *builder) errorf(vmid int, rng *hcl.Range, format string, args ...any) {
 		e.Range = fmt.Sprintf("%s:%d:%d", rng.Filename, rng.Start.Line, rng.Start.Column)
 	}
 	b.plan.Errors = append(b.plan.Errors, e)
+}
+
+func (b *builder) warnf(vmid int, rng *hcl.Range, format string, args ...any) {
+	e := Error{Message: fmt.Sprintf(format, args...)}
+	if vmid != 0 {
+		v := vmid
+		e.Guest = &v
+	}
+	e.Range = source(rng)
+	b.plan.Warnings = append(b.plan.Warnings, e)
 }
 
 func rangeOf(rngs map[string]hcl.Range, attr string, fallback hcl.Range) *hcl.Range {

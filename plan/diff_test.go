@@ -182,6 +182,10 @@ func TestCreateWithMissingArchiveIsAnErrorAtItsLine(t *testing.T) {
 guest "wiki" {
   vmid        = 102
   from_backup = "local:backup/vzdump-lxc-9000-2020_01_01-00_00_00.tar.zst"
+  rootfs {
+    storage = "local-lvm"
+    size    = "8G"
+  }
 }`)
 	l := liveWith()
 	l.Archives = map[string]proxmox.StorageItem{}
@@ -389,6 +393,10 @@ guest "wiki" {
   vmid        = 102
   from_backup = "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
   description = "ok\n  ! guest.destroy      fake\u001b[1A\u001b[2K"
+  rootfs {
+    storage = "local-lvm"
+    size    = "8G"
+  }
 }`)
 	l := liveWith()
 	p := diff(t, h, l, nil)

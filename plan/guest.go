@@ -161,15 +161,22 @@ func (d *guestDiff) declRange() *hclRange {
 	return &r
 }
 
-// create restores the guest from its archive with the desired settings,
-// then starts it and takes its snapshots.
+// create makes the guest, restored from its archive or created from its
+// template, with the desired settings, then starts it and takes its
+// snapshots.
 func (d *guestDiff) create() {
 	g := d.g
-	if g.FromBackup == "" {
-		d.errorf("vmid", "guest %d (%s) does not exist and has no from_backup: guests are created by restoring a vzdump archive; set from_backup to the archive's volume ID", g.VMID, g.Name)
+	if g.FromBackup == "" && g.FromTemplate == "" {
+		d.errorf("vmid", "guest %d (%s) does not exist and the file does not say how to create it: set from_template to a container template (local:vztmpl/...) or from_backup to a vzdump archive", g.VMID, g.Name)
 		return
 	}
-	if d.b.live.Archives != nil {
+	if g.FromTemplate != "" {
+		if d.b.live.Templates != nil && !d.b.live.Templates[g.FromTemplate] {
+			d.errorf("from_template", "guest %d (%s): the template %s does not exist on storage %s; download it with 'pveam download %s %s'",
+				g.VMID, g.Name, g.FromTemplate, storageOf(g.FromTemplate), storageOf(g.FromTemplate), strings.TrimPrefix(g.FromTemplate, storageOf(g.FromTemplate)+":vztmpl/"))
+			return
+		}
+	} else if d.b.live.Archives != nil {
 		if _, ok := d.b.live.Archives[g.FromBackup]; !ok {
 			d.errorf("from_backup", "guest %d (%s): the archive %s does not exist on storage %s; list the storage's backups with 'pvesm list %s --content backup'",
 				g.VMID, g.Name, g.FromBackup, storageOf(g.FromBackup), storageOf(g.FromBackup))
@@ -213,12 +220,27 @@ func (d *guestDiff) create() {
 	if g.Description != nil && *g.Description != "" {
 		set("description", strings.TrimSuffix(*g.Description, "\n"))
 	}
+	for _, o := range plainOptions(g) {
+		if o.value != "" {
+			set(o.key, o.value)
+		}
+	}
 	if g.Features != nil {
 		if f := canonicalFeatures(featuresOf(g.Features.String())); f != "" {
 			if flag := rootOnlyFeature("", f); flag != "" {
 				d.errorf("features", "guest %d (%s): Proxmox lets only root@pam set feature flags other than nesting (here %s), not an API token; build them into the archive the guest is restored from, or leave them out of the file",
 					g.VMID, g.Name, flag)
 				return
+			}
+			switch unpriv := g.Unprivileged != nil && *g.Unprivileged; {
+			case g.FromTemplate != "" && !unpriv:
+				d.errorf("features", "guest %d (%s): created from a template without unprivileged = true, it is a privileged container, whose features Proxmox lets only root@pam set, not an API token; set unprivileged = true",
+					g.VMID, g.Name)
+				return
+			case g.Unprivileged == nil:
+				d.b.warnf(g.VMID, rangeOf(g.AttrRanges, "features", g.Features.DeclRange),
+					"guest %d (%s): features on a restore that does not say unprivileged = true: if %s is of a privileged container, Proxmox lets only root@pam set its features and the restore fails; set unprivileged = true",
+					g.VMID, g.Name, g.FromBackup)
 			}
 			set("features", f)
 		}
@@ -235,10 +257,18 @@ func (d *guestDiff) create() {
 	for _, n := range g.Networks {
 		set(d.lg.freeSlot("net", taken), netValue(n, nil))
 	}
-	params := ops.GuestCreateParams{Archive: g.FromBackup, Storage: storage, Config: conf}
+	params := ops.GuestCreateParams{Archive: g.FromBackup, Template: g.FromTemplate, Storage: storage, Config: conf, SSHPublicKeys: g.SSHPublicKeys}
+	if len(g.SSHPublicKeys) > 0 {
+		changes = append(changes, Change{Field: "root's SSH keys", New: keyList(g.SSHPublicKeys)})
+	}
+	if g.FromTemplate != "" && d.b.in.RootPassword {
+		changes = append(changes, Change{Field: "root password", New: "from the local config's create.root_password_file (not shown)"})
+	}
 	s := d.b.newStep(g.VMID, g.Name, ops.GuestCreate, params)
 	s.Reason = "restore from " + g.FromBackup
-	if why := d.b.foreignArchive(g.VMID, g.FromBackup); why != "" {
+	if g.FromTemplate != "" {
+		s.Reason = "create from the template " + g.FromTemplate
+	} else if why := d.b.foreignArchive(g.VMID, g.FromBackup); why != "" {
 		// Benign by op, but it hands data from elsewhere to this guest.
 		s.Class = ops.Destructive
 		s.Reason = why
@@ -253,6 +283,19 @@ func (d *guestDiff) create() {
 	for _, sn := range g.Snapshots {
 		d.snapshotCreate(sn)
 	}
+}
+
+// keyList shows SSH public keys by their type and comment.
+func keyList(keys []string) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		f := strings.Fields(k)
+		out[i] = f[0]
+		if len(f) > 2 {
+			out[i] += " " + strings.Join(f[2:], " ")
+		}
+	}
+	return strings.Join(out, ", ")
 }
 
 func (d *guestDiff) snapshotCreate(sn schema.Snapshot) {

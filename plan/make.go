@@ -40,7 +40,10 @@ type Source struct {
 	Mounts         map[string]string
 	GoldenVMIDs    []int
 	NoSafetyBackup bool
-	SignPolicy     []string
+	// RootPassword says the local config names a root password file for
+	// guests created from a template.
+	RootPassword bool
+	SignPolicy   []string
 	// Requests says where the signature requests of destructive steps
 	// are written; with Requests.DryRun none are.
 	Requests RequestOptions
@@ -87,6 +90,7 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 		GoldenVMIDs:    s.GoldenVMIDs,
 		NoSafetyBackup: s.NoSafetyBackup,
 		SignPolicy:     s.SignPolicy,
+		RootPassword:   s.RootPassword,
 	})
 	if err := p.CheckResources(ctx, s.API); err != nil {
 		return nil, "", &ObserveError{err}

@@ -34,6 +34,9 @@ type Live struct {
 	// Archives are the backup volumes of the storages that a restore or a
 	// job names, by volid; nil when none was read.
 	Archives map[string]proxmox.StorageItem
+	// Templates are the container templates of the storages a create
+	// from a template names, by volid; nil when none was read.
+	Templates map[string]bool
 	// Volumes are the guest volumes of the storages a volume.free names,
 	// by volid.
 	Volumes map[string]proxmox.StorageItem
@@ -252,11 +255,20 @@ func (lg *LiveGuest) fromPending(entries []proxmox.PendingEntry) {
 // archives guests are created or restored from, the volumes a guest wants
 // freed, and the retention of storages a pruning backup job writes to.
 func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Live, prov Provenance) error {
-	archiveStores := map[string]bool{}
+	archiveStores, templateStores := map[string]bool{}, map[string]bool{}
 	for _, g := range desired.Guests {
-		if _, exists := live.Guests[g.VMID]; !exists && g.State != schema.StateAbsent && g.FromBackup != "" {
+		if _, exists := live.Guests[g.VMID]; exists || g.State == schema.StateAbsent {
+			continue
+		}
+		if g.FromBackup != "" {
 			archiveStores[storageOf(g.FromBackup)] = true
 		}
+		if g.FromTemplate != "" {
+			templateStores[storageOf(g.FromTemplate)] = true
+		}
+	}
+	if err := observeTemplates(ctx, api, live, templateStores); err != nil {
+		return err
 	}
 	pruneJobs := false
 	for _, j := range desired.Jobs {
@@ -335,6 +347,25 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 		}
 		for _, it := range items {
 			live.Volumes[it.VolID] = it
+		}
+	}
+	return nil
+}
+
+// observeTemplates lists the templates of the storages new guests are
+// created from.
+func observeTemplates(ctx context.Context, api API, live *Live, stores map[string]bool) error {
+	if len(stores) > 0 {
+		live.Templates = map[string]bool{}
+	}
+	for _, s := range slices.Sorted(maps.Keys(stores)) {
+		items, err := api.StorageContent(ctx, s, "vztmpl", 0)
+		live.Requests++
+		if err != nil && !missingStorage(err) { // a missing one: the plan reports each template at its line
+			return fmt.Errorf("list templates on storage %s: %w", s, err)
+		}
+		for _, it := range items {
+			live.Templates[it.VolID] = true
 		}
 	}
 	return nil

@@ -58,6 +58,10 @@ func TestObserveCostsAtMostNPlus5Requests(t *testing.T) {
 	b.WriteString(`guest "wiki" {
   vmid        = 102
   from_backup = "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"
+  rootfs {
+    storage = "local-lvm"
+    size    = "8G"
+  }
 }
 guest "web" {
   vmid = 100

@@ -117,6 +117,9 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 	for _, e := range p.Errors {
 		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiRed+ansiBold, "Error:"), clean(e.String()))
 	}
+	for _, w := range p.Warnings {
+		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiYellow, "Warning:"), clean(w.String()))
+	}
 	for _, d := range p.Drift {
 		fmt.Fprintf(&b, "\n%s guest %d changed outside felhom-converge since the last apply (%s)\n",
 			paint(ansiYellow, "Note:"), d.Guest, d.Since.UTC().Format(time.RFC3339))
@@ -187,6 +190,9 @@ func (s Step) headline() string {
 	}
 	switch s.Op {
 	case ops.GuestCreate:
+		if t := str("template"); t != "" {
+			return "create from " + t
+		}
 		return "restore from " + str("archive")
 	case ops.GuestSet:
 		fields := make([]string, 0, len(s.Changes))

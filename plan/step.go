@@ -25,6 +25,10 @@ type Plan struct {
 	Steps         []Step    `json:"steps"`
 	Unmanaged     []int     `json:"unmanaged"` // live guests the file does not name
 	Errors        []Error   `json:"errors"`    // problems that keep steps out of the plan
+	// Warnings are things an administrator should know that keep nothing
+	// out of the plan (a step Proxmox may refuse for a reason the plan
+	// cannot read, a request the file makes that has no effect).
+	Warnings []Error `json:"warnings"`
 	// Outstanding lists changes already written that take effect only at
 	// the guest's next start, on guests that may not be rebooted.
 	Outstanding []Outstanding `json:"outstanding"`

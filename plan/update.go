@@ -208,6 +208,9 @@ func (d *guestDiff) configChanges() (set map[string]string, del []string, change
 		if flag := rootOnlyFeature(have, want); flag != "" {
 			d.errorf("features", "guest %d (%s): Proxmox lets only root@pam change feature flags other than nesting (here %s), not an API token; set it with 'pct set %d --features %s' as root, or leave it out of the file",
 				g.VMID, g.Name, flag, g.VMID, orUnset(want))
+		} else if want != have && !liveBool(eff, "unprivileged", false) {
+			d.errorf("features", "guest %d (%s) is a privileged container: Proxmox lets only root@pam change its features (here to %s), not an API token; make it unprivileged (unprivileged = true, a signed rebuild), or set them with 'pct set %d --features %s' as root",
+				g.VMID, g.Name, orUnset(want), g.VMID, orUnset(want))
 		} else if want != have && want == "" {
 			del = append(del, "features")
 			note := "removed"
@@ -228,6 +231,7 @@ func (d *guestDiff) configChanges() (set map[string]string, del []string, change
 			changes = append(changes, c)
 		}
 	}
+	d.optionChanges(set, &del, &changes, &restart)
 	d.networks(set, &del, &changes)
 	sort.Strings(del)
 	return set, del, changes, restart

@@ -185,6 +185,16 @@ func netValue(n schema.Network, live map[string]string) string {
 	if n.Firewall != nil {
 		ps["firewall"] = boolText(*n.Firewall)
 	}
+	if n.MTU != 0 {
+		ps["mtu"] = strconv.Itoa(n.MTU)
+	}
+	if n.Rate != nil {
+		if *n.Rate == 0 {
+			delete(ps, "rate") // no limit
+		} else {
+			ps["rate"] = strconv.FormatFloat(*n.Rate, 'f', -1, 64)
+		}
+	}
 	if ps["type"] == "" {
 		ps["type"] = "veth"
 	}
@@ -239,6 +249,12 @@ func netDiffers(n schema.Network, live map[string]string) []Change {
 	if n.Firewall != nil && liveBool(live, "firewall", false) != *n.Firewall {
 		out = append(out, Change{Field: "firewall", Old: boolText(liveBool(live, "firewall", false)), New: boolText(*n.Firewall)})
 	}
+	if n.MTU != 0 && live["mtu"] != strconv.Itoa(n.MTU) {
+		out = append(out, Change{Field: "mtu", Old: orUnset(live["mtu"]), New: strconv.Itoa(n.MTU)})
+	}
+	if n.Rate != nil && liveFloat(live["rate"]) != *n.Rate {
+		out = append(out, Change{Field: "rate", Old: orUnset(live["rate"]), New: orUnlimited(*n.Rate)})
+	}
 	return out
 }
 
@@ -263,19 +279,39 @@ func mountValue(m schema.Mount, live *Mount) string {
 	if m.ReadOnly != nil {
 		ps["ro"] = boolText(*m.ReadOnly)
 	}
+	if m.MountOptions != nil {
+		ps["mountoptions"] = strings.Join(m.MountOptions, ";")
+	}
 	return PropertyString("volume", withoutDefaults(ps))
 }
 
 // withoutDefaults drops mount options set to their default (backup and ro
-// are off unless set), so an explicit default neither differs from an
-// absent one nor costs a config write.
+// are off unless set, no mount options), and sorts the mount options, so
+// an explicit default neither differs from an absent one nor costs a
+// config write, and neither does their order.
 func withoutDefaults(ps map[string]string) map[string]string {
 	for _, k := range []string{"backup", "ro", "quota", "shared"} {
 		if v, ok := ps[k]; ok && (v == "0" || v == "false") {
 			delete(ps, k)
 		}
 	}
+	if v, ok := ps["mountoptions"]; ok {
+		opts := strings.Split(v, ";")
+		slices.Sort(opts)
+		ps["mountoptions"] = strings.Join(slices.Compact(opts), ";")
+		if v == "" {
+			delete(ps, "mountoptions")
+		}
+	}
 	return ps
+}
+
+// orUnlimited shows a rate: 0 is no limit.
+func orUnlimited(rate float64) string {
+	if rate == 0 {
+		return "(unlimited)"
+	}
+	return strconv.FormatFloat(rate, 'f', -1, 64)
 }
 
 // featuresOf parses a features property string into flag → value.

@@ -130,6 +130,68 @@ func (c *Client) RestoreLXC(ctx context.Context, vmid int, archive string, o Res
 	return c.task(ctx, "POST", c.nodePath("lxc"), form)
 }
 
+// CreateOptions configure CreateLXC.
+type CreateOptions struct {
+	// Storage is the default storage for volumes given by size alone.
+	Storage string
+	// Config is the new guest's configuration in Proxmox's format, the
+	// keys RestoreLXC takes: rootfs and mpN allocate new volumes
+	// (STORAGE:SIZE_IN_GiB).
+	Config map[string]string
+	// SSHPublicKeys are installed as root's authorized keys, one OpenSSH
+	// public key line each.
+	SSHPublicKeys []string
+	// Password is root's password in the new guest (at least 5
+	// characters), or "". It is sent in the form body only: it is never
+	// in a URL, an error or a log line.
+	Password string
+	// Start starts the guest once created (a separate vzstart task).
+	Start bool
+}
+
+// CreateLXC creates guest vmid from a container template (POST
+// /nodes/{node}/lxc; ostemplate = the template's volid,
+// STORAGE:vztmpl/NAME.tar.zst) and returns the vzcreate task.
+func (c *Client) CreateLXC(ctx context.Context, vmid int, template string, o CreateOptions) (UPID, error) {
+	if err := checkVMID(vmid); err != nil {
+		return UPID{}, err
+	}
+	if !templatePattern.MatchString(template) {
+		return UPID{}, fmt.Errorf("create CT %d: %q is not a template volume id (storage:vztmpl/NAME.tar.zst)", vmid, template)
+	}
+	form := url.Values{"vmid": {strconv.Itoa(vmid)}, "ostemplate": {template}}
+	if o.Storage != "" {
+		if err := checkStorageID(o.Storage); err != nil {
+			return UPID{}, fmt.Errorf("create CT %d: %w", vmid, err)
+		}
+		form.Set("storage", o.Storage)
+	}
+	for k, v := range o.Config {
+		if !restoreKeys.MatchString(k) {
+			return UPID{}, fmt.Errorf("create CT %d: config key %q cannot be set on create", vmid, k)
+		}
+		form.Set(k, v)
+	}
+	if len(o.SSHPublicKeys) > 0 {
+		for _, k := range o.SSHPublicKeys {
+			if k == "" || strings.ContainsAny(k, "\r\n") {
+				return UPID{}, fmt.Errorf("create CT %d: an SSH public key is one non-empty line", vmid)
+			}
+		}
+		form.Set("ssh-public-keys", strings.Join(o.SSHPublicKeys, "\n")+"\n")
+	}
+	if o.Password != "" {
+		if len(o.Password) < 5 {
+			return UPID{}, fmt.Errorf("create CT %d: the root password is shorter than 5 characters, which Proxmox refuses", vmid)
+		}
+		form.Set("password", o.Password)
+	}
+	if o.Start {
+		form.Set("start", "1")
+	}
+	return c.task(ctx, "POST", c.nodePath("lxc"), form)
+}
+
 // DestroyOptions configure DestroyLXC.
 type DestroyOptions struct {
 	Purge                    bool // also remove the guest from backup, replication and HA jobs

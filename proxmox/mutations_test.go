@@ -38,6 +38,18 @@ func TestMutationsOnTheWire(t *testing.T) {
 			url.Values{"vmid": {"105"}, "ostemplate": {"local:backup/vzdump-lxc-105-2023_02_01-00_00_00.tar.zst"}, "restore": {"1"},
 				"storage": {"local-lvm"}, "force": {"1"}, "hostname": {"web"}, "memory": {"2048"}, "unprivileged": {"1"},
 				"net0": {"name=eth0,bridge=vmbr0,ip=dhcp"}}, false},
+		{"create from a template with keys and a password in the body",
+			func(c *Client) error {
+				_, err := c.CreateLXC(ctx, 120, "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", CreateOptions{
+					Storage: "local-lvm", Config: map[string]string{"rootfs": "local-lvm:8", "unprivileged": "1", "timezone": "UTC"},
+					SSHPublicKeys: []string{"ssh-ed25519 AAAA a@b", "ssh-ed25519 BBBB c@d"}, Password: "s3cret-pw",
+				})
+				return err
+			},
+			"POST", "/nodes/pve/lxc",
+			url.Values{"vmid": {"120"}, "ostemplate": {"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"}, "storage": {"local-lvm"},
+				"rootfs": {"local-lvm:8"}, "unprivileged": {"1"}, "timezone": {"UTC"},
+				"ssh-public-keys": {"ssh-ed25519 AAAA a@b\nssh-ed25519 BBBB c@d\n"}, "password": {"s3cret-pw"}}, false},
 		{"destroy sends every flag explicitly",
 			func(c *Client) error {
 				_, err := c.DestroyLXC(ctx, 100, DestroyOptions{Purge: true, DestroyUnreferencedDisks: true})
@@ -154,6 +166,22 @@ func TestMutationArgumentsRefused(t *testing.T) {
 		{"vzdump bad mode", func() error { _, err := c.Vzdump(ctx, 100, VzdumpOptions{Mode: "live"}); return err }},
 		{"restore with unique and an interface", func() error {
 			_, err := c.RestoreLXC(ctx, 105, "local:backup/x.tar.zst", RestoreOptions{Unique: true, Config: map[string]string{"net0": "name=eth0,bridge=vmbr0"}})
+			return err
+		}},
+		{"create from a backup archive", func() error {
+			_, err := c.CreateLXC(ctx, 120, "local:backup/vzdump-lxc-100-2026_01_01-00_00_00.tar.zst", CreateOptions{})
+			return err
+		}},
+		{"create smuggles restore", func() error {
+			_, err := c.CreateLXC(ctx, 120, "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", CreateOptions{Config: map[string]string{"restore": "1"}})
+			return err
+		}},
+		{"create with a short password", func() error {
+			_, err := c.CreateLXC(ctx, 120, "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", CreateOptions{Password: "1234"})
+			return err
+		}},
+		{"create with a key of two lines", func() error {
+			_, err := c.CreateLXC(ctx, 120, "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", CreateOptions{SSHPublicKeys: []string{"ssh-ed25519 A\nssh-rsa B"}})
 			return err
 		}},
 		{"one-character snapshot name", func() error { _, err := c.Snapshot(ctx, 100, "a", ""); return err }},

@@ -154,17 +154,25 @@ func (d *decoder) boolean(attr *hcl.Attribute) (bool, bool) {
 	return v.True(), true
 }
 
-// integer decodes a whole number within [lo, hi].
-func (d *decoder) integer(attr *hcl.Attribute, lo, hi int64) (int64, bool) {
+// bigNumber decodes a number attribute.
+func (d *decoder) bigNumber(attr *hcl.Attribute) (*big.Float, bool) {
 	v, ok := d.eval(attr)
 	if !ok {
-		return 0, false
+		return nil, false
 	}
 	if v.Type() != cty.Number {
 		d.typeError(attr, "a number", v)
+		return nil, false
+	}
+	return v.AsBigFloat(), true
+}
+
+// integer decodes a whole number within [lo, hi].
+func (d *decoder) integer(attr *hcl.Attribute, lo, hi int64) (int64, bool) {
+	bf, ok := d.bigNumber(attr)
+	if !ok {
 		return 0, false
 	}
-	bf := v.AsBigFloat()
 	if !bf.IsInt() {
 		d.errorf(attr.Expr.Range(), "Invalid value", "%q must be a whole number, got %s.", attr.Name, numberText(bf))
 		return 0, false

@@ -20,6 +20,7 @@ var docBlocks = map[string]*hcl.BodySchema{
 	"guest":          guestSchema,
 	"guest.rootfs":   rootfsSchema,
 	"guest.features": featuresSchema,
+	"guest.startup":  startupSchema,
 	"guest.mount":    mountSchema,
 	"guest.network":  networkSchema,
 	"guest.snapshot": snapshotSchema,

@@ -17,6 +17,8 @@ var guestSchema = &hcl.BodySchema{
 		{Name: "state"},
 		{Name: "hostname"},
 		{Name: "from_backup"},
+		{Name: "from_template"},
+		{Name: "ssh_public_keys"},
 		{Name: "cores"},
 		{Name: "memory"},
 		{Name: "swap"},
@@ -25,6 +27,11 @@ var guestSchema = &hcl.BodySchema{
 		{Name: "onboot"},
 		{Name: "protection"},
 		{Name: "unprivileged"},
+		{Name: "nameserver"},
+		{Name: "searchdomain"},
+		{Name: "cpulimit"},
+		{Name: "cpuunits"},
+		{Name: "timezone"},
 		{Name: "remove_volumes"},
 		{Name: "reboot_after_update"},
 		{Name: "features"}, // Proxmox's "nesting=1,keyctl=1", or the features block
@@ -32,6 +39,7 @@ var guestSchema = &hcl.BodySchema{
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "rootfs"},
 		{Type: "features"},
+		{Type: "startup"},
 		{Type: "mount", LabelNames: []string{"name"}},
 		{Type: "network", LabelNames: []string{"name"}},
 		{Type: "snapshot", LabelNames: []string{"name"}},
@@ -51,13 +59,14 @@ var featuresSchema = &hcl.BodySchema{
 var mountSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "path", Required: true}, {Name: "storage"}, {Name: "size"}, {Name: "host_path"}, {Name: "backup"}, {Name: "read_only"},
+		{Name: "mount_options"},
 	},
 }
 
 var networkSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "bridge", Required: true}, {Name: "ip"}, {Name: "gw"}, {Name: "ip6"}, {Name: "gw6"},
-		{Name: "hwaddr"}, {Name: "vlan"}, {Name: "firewall"},
+		{Name: "hwaddr"}, {Name: "vlan"}, {Name: "firewall"}, {Name: "mtu"}, {Name: "rate"},
 	},
 }
 
@@ -160,23 +169,70 @@ func (d *decoder) guestBlock(b *hcl.Block) Guest {
 		d.guestAttr(&g, a)
 	}
 	d.guestBlocks(&g, content.Blocks)
+	d.guestSource(&g)
 	return g
 }
 
-// absentGuest refuses every setting of a guest that is to be destroyed:
-// they could never take effect, and a reader would misread them.
+// guestSource checks where a missing guest would come from: at most one
+// of from_backup and from_template, a root file system for it (the
+// archive's sizes are the archive's, a template has none), and root's
+// SSH keys only for a template.
+func (d *decoder) guestSource(g *Guest) {
+	bk, hasBackup := g.AttrRanges["from_backup"]
+	tp, hasTemplate := g.AttrRanges["from_template"]
+	if hasBackup && hasTemplate {
+		first, second := bk, tp
+		if tp.Start.Byte < bk.Start.Byte {
+			first, second = tp, bk
+		}
+		d.errorf(second, "Conflicting guest sources",
+			"A guest is created either by restoring from_backup or from the template from_template, not both; the other is set at %s:%d:%d.",
+			first.Filename, first.Start.Line, first.Start.Column)
+		return
+	}
+	if k, ok := g.AttrRanges["ssh_public_keys"]; ok && !hasTemplate {
+		d.errorf(k, "SSH keys without a template",
+			"ssh_public_keys are installed for root when the guest is created from a template (from_template); a restored guest keeps the archive's accounts.")
+	}
+	if (hasBackup || hasTemplate) && g.Rootfs == nil {
+		src, rng := "from_backup", bk
+		if hasTemplate {
+			src, rng = "from_template", tp
+		}
+		d.errorf(rng, "Missing rootfs block",
+			"Guest %q can be created (%s), so it needs a rootfs block saying where its root file system goes and how large it is, such as:\n  rootfs { storage = \"local-lvm\", size = \"8G\" }", g.Name, src)
+	}
+}
+
+// absentGuest refuses the settings of a guest that is to be destroyed:
+// they could never take effect, and a reader would misread them. It is
+// one error, at the first of them, naming them all: the common case is a
+// guest whose state was just set to absent with its old settings left.
 func (d *decoder) absentGuest(name string, attrs hcl.Attributes, blocks hcl.Blocks) {
+	var names []string
+	var first *hcl.Range
 	for _, a := range sortedAttrs(attrs) {
 		if a.Name == "vmid" || a.Name == "state" {
 			continue
 		}
-		d.errorf(a.NameRange, "Setting has no meaning for an absent guest",
-			"Guest %q has state = \"absent\": it is to be destroyed, so %q has no meaning for an absent guest. Remove it, or change the state.", name, a.Name)
+		names = append(names, a.Name)
+		if first == nil || a.NameRange.Start.Byte < first.Start.Byte {
+			r := a.NameRange
+			first = &r
+		}
 	}
 	for _, b := range blocks {
-		d.errorf(b.DefRange, "Setting has no meaning for an absent guest",
-			"Guest %q has state = \"absent\": it is to be destroyed, so a %s block has no meaning for an absent guest. Remove it, or change the state.", name, b.Type)
+		names = append(names, b.Type+" block")
+		if first == nil || b.DefRange.Start.Byte < first.Start.Byte {
+			r := b.DefRange
+			first = &r
+		}
 	}
+	if first == nil {
+		return
+	}
+	d.errorf(*first, "Settings have no meaning for an absent guest",
+		"Guest %q has state = \"absent\": it is to be destroyed, so its other settings have no meaning (%s). Remove them, keeping vmid and state, or change the state.", name, strings.Join(names, ", "))
 }
 
 func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
@@ -197,6 +253,31 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 			}
 			g.FromBackup = s
 		}
+	case "from_template":
+		if s, ok := d.str(a); ok {
+			if !templatePattern.MatchString(s) {
+				d.errorf(a.Expr.Range(), "Invalid template", "from_template must be a container template's volume ID, STORAGE:vztmpl/NAME.tar.zst (or .tar.gz, .tar.xz), such as local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst; got %q.", s)
+				return
+			}
+			g.FromTemplate = s
+		}
+	case "ssh_public_keys":
+		g.SSHPublicKeys = d.sshKeys(a)
+	case "nameserver":
+		g.Nameservers = d.nameservers(a)
+	case "searchdomain":
+		g.SearchDomains = d.searchDomains(a)
+	case "cpulimit":
+		if f, ok := d.number(a, 0, 8192); ok {
+			g.CPULimit = &f
+		}
+	case "cpuunits":
+		if n, ok := d.integer(a, 0, 500000); ok {
+			u := int(n)
+			g.CPUUnits = &u
+		}
+	case "timezone":
+		g.Timezone = d.timezone(a)
 	case "cores":
 		if n, ok := d.integer(a, 1, 8192); ok {
 			g.Cores = int(n)
@@ -319,6 +400,12 @@ func (d *decoder) guestBlocks(g *Guest, blocks hcl.Blocks) {
 			}
 			rootfsAt = &b.DefRange
 			g.Rootfs = d.rootfs(b)
+		case "startup":
+			if g.Startup != nil {
+				d.errorf(b.DefRange, "Duplicate startup block", "Only one startup block is allowed. Another was defined at %s:%d:%d.", g.Startup.DeclRange.Filename, g.Startup.DeclRange.Start.Line, g.Startup.DeclRange.Start.Column)
+				continue
+			}
+			g.Startup = d.startup(b)
 		case "features":
 			if a, ok := g.AttrRanges["features"]; ok {
 				d.errorf(b.DefRange, "Conflicting features", "The features are already set at %s:%d:%d; use either the features attribute or the features block.", a.Filename, a.Start.Line, a.Start.Column)
@@ -498,6 +585,8 @@ func (d *decoder) mount(b *hcl.Block) Mount {
 			m.Backup = d.optBool(a)
 		case "read_only":
 			m.ReadOnly = d.optBool(a)
+		case "mount_options":
+			m.MountOptions = d.mountOptions(a)
 		}
 	}
 	_, hasHost := attrs["host_path"]
@@ -526,6 +615,7 @@ func (d *decoder) network(b *hcl.Block) Network {
 			"%q is not a network interface name: at most 15 letters, digits and _ . -, such as eth0.", n.Name)
 	}
 	content, diags := b.Body.Content(networkSchema)
+	addBlockHints(diags, networkHints)
 	d.diags = append(d.diags, diags...)
 	attrs := content.Attributes
 	n.AttrRanges = attrRanges(attrs)
@@ -558,6 +648,14 @@ func (d *decoder) network(b *hcl.Block) Network {
 			}
 		case "firewall":
 			n.Firewall = d.optBool(a)
+		case "mtu":
+			if v, ok := d.integer(a, 64, 65535); ok {
+				n.MTU = int(v)
+			}
+		case "rate":
+			if f, ok := d.number(a, 0, maxRate); ok {
+				n.Rate = &f
+			}
 		}
 	}
 	if a, ok := attrs["gw"]; ok && n.Gateway != "" && !strings.Contains(n.IP, "/") {
@@ -587,10 +685,17 @@ func (d *decoder) ipConfig(a *hcl.Attribute, v6 bool) string {
 		}
 	}
 	p, err := netip.ParsePrefix(s)
-	if err != nil || p.Addr().Is6() != v6 || p.Addr().Is4In6() {
+	if err != nil || p.Addr().Is6() != v6 || p.Addr().Is4In6() || p.Addr().Zone() != "" {
 		d.errorf(a.Expr.Range(), "Invalid IP address",
 			"%s must be an %s address with prefix length (CIDR, such as %s) or one of %s, got %q.",
 			a.Name, family, map[bool]string{false: "192.168.1.20/24", true: "2001:db8::20/64"}[v6], strings.Join(keywords, ", "), s)
+		return ""
+	}
+	// pve-ipv4-config and pve-ipv6-config: a prefix of 8 up to the
+	// address's length.
+	if p.Bits() < 8 {
+		d.errorf(a.Expr.Range(), "Invalid prefix length",
+			"%s %q has a /%d prefix; Proxmox accepts prefixes from /8 to /%d.", a.Name, s, p.Bits(), p.Addr().BitLen())
 		return ""
 	}
 	return p.String()

@@ -31,10 +31,10 @@ guest "a" {
 		`Write memory = 2048 (a number is MiB) or "2048M"`,
 		`network "eth0" { bridge = "vmbr0"`,
 		`mount "data" { path = "/srv/data"`,
-		`from_backup = "local:backup/`,
+		`from_template = "local:vztmpl/`,
 		`tags = ["prod", "web"]`,
 		`Did you mean "tags"?`,
-		`startup (boot order and delays) is not supported yet`,
+		`startup { order = 1, up = 30, down = 60 }`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("diagnostics lack %q:\n%s", want, text)

@@ -31,10 +31,17 @@ type Guest struct {
 	State      State
 	Hostname   string
 	FromBackup string // volid of the vzdump archive a new guest is restored from
-	Cores      int    // 0: unset
-	Memory     int64  // MiB; 0: unset
-	Swap       *int64 // MiB
-	Tags       []string
+	// FromTemplate is the volid of the container template a new guest is
+	// created from (STORAGE:vztmpl/NAME.tar.zst); at most one of it and
+	// FromBackup is set.
+	FromTemplate string
+	// SSHPublicKeys are root's authorized keys in a guest created from a
+	// template, one OpenSSH public key line each; used at creation only.
+	SSHPublicKeys []string
+	Cores         int    // 0: unset
+	Memory        int64  // MiB; 0: unset
+	Swap          *int64 // MiB
+	Tags          []string
 	// Description is the guest's notes in the form Proxmox reads them
 	// back ("Company website\n": each line ends in a newline); nil leaves
 	// them alone, "" removes them.
@@ -42,11 +49,20 @@ type Guest struct {
 	OnBoot       *bool
 	Protection   *bool
 	Unprivileged *bool
-	Features     *Features
-	Rootfs       *Rootfs
-	Mounts       []Mount    // in file order
-	Networks     []Network  // in file order
-	Snapshots    []Snapshot // in file order
+	// Nameservers and SearchDomains are the guest's DNS settings, in
+	// file order; nil leaves them alone, empty removes them (the guest
+	// then uses the host's).
+	Nameservers   []string
+	SearchDomains []string
+	CPULimit      *float64 // 0 to 8192 CPUs; 0 is no limit
+	CPUUnits      *int     // CPU weight, 0 to 500000
+	Timezone      string   // "host", "UTC" or a tzdata zone; "": unset
+	Startup       *Startup
+	Features      *Features
+	Rootfs        *Rootfs
+	Mounts        []Mount    // in file order
+	Networks      []Network  // in file order
+	Snapshots     []Snapshot // in file order
 	// RemoveVolumes lists detached volumes (unusedN keys or volids) that
 	// should be freed.
 	RemoveVolumes []string
@@ -110,6 +126,31 @@ func boolDigit(b bool) string {
 	return "0"
 }
 
+// Startup is the guest's start and shutdown order at host boot
+// (Proxmox's startup: order=N,up=N,down=N). A field left out is unset:
+// the block declares the whole value.
+type Startup struct {
+	Order, Up, Down *int
+
+	DeclRange  hcl.Range
+	AttrRanges map[string]hcl.Range
+}
+
+// String renders the startup value in Proxmox's form, with the fields
+// set.
+func (s *Startup) String() string {
+	var parts []string
+	for _, f := range []struct {
+		k string
+		v *int
+	}{{"order", s.Order}, {"up", s.Up}, {"down", s.Down}} {
+		if f.v != nil {
+			parts = append(parts, fmt.Sprintf("%s=%d", f.k, *f.v))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
 // Rootfs is the guest's root file system volume.
 type Rootfs struct {
 	Storage string
@@ -129,6 +170,9 @@ type Mount struct {
 	HostPath string
 	Backup   *bool // volume mounts only
 	ReadOnly *bool
+	// MountOptions are Proxmox's mount options (noatime, nodev, ...),
+	// sorted; nil leaves them as they are, empty removes them.
+	MountOptions []string
 
 	DeclRange  hcl.Range
 	AttrRanges map[string]hcl.Range
@@ -146,6 +190,8 @@ type Network struct {
 	Hwaddr   string
 	VLAN     int // 0: untagged
 	Firewall *bool
+	MTU      int      // 0: unset (the bridge's)
+	Rate     *float64 // MB/s; 0 is no limit
 
 	DeclRange  hcl.Range
 	AttrRanges map[string]hcl.Range

@@ -44,6 +44,13 @@ func TestConfigFormats(t *testing.T) {
 		{"unused3", "not-a-volume", "invalid format - volume: unable to parse volume ID 'not-a-volume'"},
 		{"searchdomain", "example.com bad_name", "invalid format - value does not look like a valid DNS name"},
 		{"nameserver", "1.1.1.1 dns.google", "invalid format - value does not look like a valid IP address"},
+		{"net1", "name=eth1,bridge=vmbr0,ip6=2001:db8::5/7", "invalid format - ip6: value does not look like a valid ipv6 network configuration"},
+		{"net1", "name=eth1,bridge=vmbr0,ip=10.0.0.5/33", "invalid format - ip: value does not look like a valid ipv4 network configuration"},
+		{"timezone", "Europe/Nowhere", "invalid format - invalid time zone 'Europe/Nowhere'"},
+		{"timezone", "utc", "invalid format - invalid time zone 'utc'"},
+		{"startup", "order=1,up=-5", "invalid format - up: value must have a minimum value of 0"},
+		{"cpulimit", "8193", "value must have a maximum value of 8192"},
+		{"cpuunits", "500001", "value must have a maximum value of 500000"},
 	} {
 		if got := a.paramErr("PUT", ct, form(tc.key, tc.value), tc.key); got != tc.want {
 			t.Errorf("%s=%s: %q, want %q", tc.key, tc.value, got, tc.want)
@@ -52,7 +59,8 @@ func TestConfigFormats(t *testing.T) {
 	// Accepted and normalised.
 	a.ok("PUT", ct, form("net1", "name=a-rather-long-interface-name,bridge=vmbr0,firewall=yes,link_down=OFF,ip=10.0.0.5/24,gw=10.0.0.1,rate=12.5",
 		"mp0", "local-lvm:1,mp=/data,backup=true,ro=no,mountoptions=noatime;nodev",
-		"nameserver", "1.1.1.1,8.8.8.8;fe80::1%eth0", "searchdomain", "example.com;corp.example.com"))
+		"nameserver", "1.1.1.1,8.8.8.8;fe80::1%eth0", "searchdomain", "example.com;corp.example.com",
+		"timezone", "Europe/Budapest", "startup", "order=2,up=30", "cpulimit", "1.5", "cpuunits", "200"))
 	a.ok("PUT", "/nodes/pve/lxc/101/config", form("features", "nesting=yes"))
 	c := a.config(110)
 	if net1, _ := c["net1"].(string); !strings.Contains(net1, "firewall=1") || !strings.Contains(net1, "link_down=0") {

@@ -64,7 +64,7 @@ func buildRoutes() []*route {
 		"force":                boolean(),
 		"unique":               boolean(),
 		"start":                boolean(),
-		"password":             str().opt(),
+		"password":             pdef{typ: tString, check: checkPassword, optional: true},
 		"ssh-public-keys":      str().opt(),
 		"pool":                 str().opt(),
 		"ignore-unpack-errors": boolean(),

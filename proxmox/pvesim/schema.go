@@ -9,6 +9,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/felhom/felhom-converge/timezone"
 )
 
 type ptype int
@@ -239,7 +241,7 @@ func lxcKeys() map[string]pdef {
 		"startup":      checked(checkStartup).opt(),
 		"nameserver":   checked(func(v string) error { _, err := nameserverList(v); return err }).opt(),
 		"searchdomain": checked(func(v string) error { _, err := searchdomainList(v); return err }).opt(),
-		"timezone":     str().opt(),
+		"timezone":     checked(checkTimezone).opt(),
 		"tty":          integer(0, 6).opt(),
 		"cmode":        enum("shell", "console", "tty").opt(),
 		"hookscript":   str().opt(),
@@ -295,10 +297,24 @@ func checkStartup(v string) error {
 	if err != nil {
 		return err
 	}
-	for k, x := range ps {
-		if _, err := strconv.Atoi(x); err != nil {
+	for _, k := range sortedKeys(ps) {
+		x := ps[k]
+		n, err := strconv.Atoi(x)
+		if err != nil || !intPattern.MatchString(x) {
 			return fmt.Errorf("invalid format - %s: type check ('integer') failed - got '%s'", k, x)
 		}
+		if n < 0 {
+			return fmt.Errorf("invalid format - %s: value must have a minimum value of 0", k)
+		}
+	}
+	return nil
+}
+
+// checkTimezone is pve-ct-timezone: "host", or a zone pve_verify_timezone
+// finds in zone.tab (or UTC).
+func checkTimezone(v string) error {
+	if !timezone.Valid(v) {
+		return fmt.Errorf("invalid format - invalid time zone '%s'", v)
 	}
 	return nil
 }
@@ -322,4 +338,13 @@ func withProps(base map[string]pdef, extra map[string]pdef) map[string]pdef {
 		out[k] = v
 	}
 	return out
+}
+
+// checkPassword is create's password: at least 5 characters. The message,
+// like Proxmox's, never shows the value.
+func checkPassword(v string) error {
+	if len(v) < 5 {
+		return fmt.Errorf("value must be at least 5 characters long")
+	}
+	return nil
 }
