@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -115,11 +116,16 @@ func (c *client) get(ctx context.Context, u *url.URL, etag string, max int64, wh
 	resp, err := hc.Do(req)
 	if err != nil {
 		var pin *proxmox.FingerprintMismatchError
+		var unknownCA x509.UnknownAuthorityError
+		var invalid x509.CertificateInvalidError
+		var hostname x509.HostnameError
 		switch {
 		case ctx.Err() != nil:
 			return answer{}, c.fail(u, Interrupted, ctx.Err(), "interrupted")
 		case errors.As(err, &pin):
 			return answer{}, c.fail(u, PinMismatch, err, "the hub's certificate fingerprint %s does not match the pinned %s (if the hub's certificate was renewed, update the pin)", pin.Seen, pin.Want)
+		case errors.As(err, &unknownCA), errors.As(err, &invalid), errors.As(err, &hostname):
+			return answer{}, c.fail(u, Unreachable, nil, "the hub answered, but its certificate is not trusted (%v): pass --ca-file with the CA that signed it, or pin it with --fingerprint", transportError(err))
 		}
 		return answer{}, c.fail(u, Unreachable, nil, "hub unreachable: %v", transportError(err))
 	}
