@@ -112,8 +112,39 @@ func (d *guestDiff) finish() {
 	if d.errors > 0 {
 		return // a guest with a plan error gets no steps: half a plan is worse than none
 	}
+	d.rebootByJob()
 	d.holdBackups()
 	d.b.plan.Steps = append(d.b.plan.Steps, d.steps...)
+}
+
+// rebootByJob lets a planned reboot job apply the guest's changes that
+// wait for a restart: the plan's own reboot (reboot_after_update) is not
+// planned as well, and the changes are not outstanding.
+func (d *guestDiff) rebootByJob() {
+	byJob := false
+	for _, s := range d.steps {
+		byJob = byJob || (s.Op == ops.GuestReboot && s.Job != "")
+	}
+	if !byJob {
+		return
+	}
+	kept := d.steps[:0]
+	for _, s := range d.steps {
+		if s.Op != ops.GuestReboot || s.Job != "" {
+			kept = append(kept, s)
+		}
+	}
+	d.steps = kept
+	for i := range d.b.plan.Outstanding {
+		if o := &d.b.plan.Outstanding[i]; o.Guest == d.id() {
+			o.Reboot = RebootPlanned
+			for j := range d.steps {
+				if d.steps[j].Op == ops.GuestReboot {
+					d.steps[j].Reason += "; applies " + strings.Join(o.Keys, ", ")
+				}
+			}
+		}
+	}
 }
 
 // takesBackup lists the ops whose execution backs the guest up.

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -21,17 +22,28 @@ type ResourceAPI interface {
 
 // CheckResources checks that the bridges and storages the plan's steps
 // use exist on the node (a storage also active and holding container
-// volumes), so a typo is a plan error at its guest instead of a failed
-// task after a restore. It reads only when a step names one: at most two
-// requests. The steps of a guest with a problem are taken out.
+// volumes, or for a backup, backups), so a typo is a plan error at its
+// guest instead of a failed task after a restore. It reads only when a
+// step names one: at most two requests. The steps of a guest with a
+// problem are taken out.
 func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
-	bridges, storages := map[int][]string{}, map[int][]string{}
+	bridges, storages, backups := map[int][]string{}, map[int][]string{}, map[int][]string{}
+	mounting := map[string]bool{} // storages a storage.mount of this plan makes active
+	for _, s := range p.Steps {
+		if s.Op == ops.StorageMount {
+			mp, _ := ops.Decode[ops.StorageMountParams](s.Op, s.Params)
+			mounting[mp.Name] = true
+		}
+	}
 	for _, s := range p.Steps {
 		b, st := resourcesOf(s)
 		bridges[s.VMID()] = append(bridges[s.VMID()], b...)
 		storages[s.VMID()] = append(storages[s.VMID()], st...)
+		if bs := backupStorageOf(s); bs != "" {
+			backups[s.VMID()] = append(backups[s.VMID()], bs)
+		}
 	}
-	if !anyNamed(bridges) && !anyNamed(storages) {
+	if !anyNamed(bridges) && !anyNamed(storages) && !anyNamed(backups) {
 		return nil
 	}
 	haveBridge := map[string]bool{}
@@ -45,7 +57,7 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 		}
 	}
 	haveStorage := map[string]proxmox.NodeStorage{}
-	if anyNamed(storages) {
+	if anyNamed(storages) || anyNamed(backups) {
 		list, err := api.NodeStorage(ctx)
 		if err != nil {
 			return fmt.Errorf("list the node's storages: %w", err)
@@ -55,21 +67,20 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 		}
 	}
 	bad := map[int]string{}
-	for _, v := range sortedVMIDs(bridges, storages) {
+	for _, v := range sortedVMIDs(bridges, storages, backups) {
 		for _, b := range uniq(bridges[v]) {
 			if !haveBridge[b] {
 				bad[v] = fmt.Sprintf("bridge %s does not exist on node %s; the node's bridges are %s", b, p.Node, orNone(slices.Sorted(maps.Keys(haveBridge))))
 			}
 		}
 		for _, s := range uniq(storages[v]) {
-			st, ok := haveStorage[s]
-			switch {
-			case !ok:
-				bad[v] = fmt.Sprintf("storage %s does not exist on node %s (or the token cannot see it)", s, p.Node)
-			case !bool(st.Active) || !bool(st.Enabled):
-				bad[v] = fmt.Sprintf("storage %s is not active on node %s", s, p.Node)
-			case !strings.Contains(","+st.Content+",", ",rootdir,"):
-				bad[v] = fmt.Sprintf("storage %s does not hold container volumes (its content is %s; it needs rootdir)", s, st.Content)
+			if why := p.storageProblem(haveStorage, s, "rootdir", "container volumes", false); why != "" {
+				bad[v] = why
+			}
+		}
+		for _, s := range uniq(backups[v]) {
+			if why := p.storageProblem(haveStorage, s, "backup", "backups", mounting[s]); why != "" {
+				bad[v] = why
 			}
 		}
 	}
@@ -96,6 +107,35 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 		p.Errors = append(p.Errors, Error{Guest: &vv, Range: source[v], Message: fmt.Sprintf("guest %d: %s", v, bad[v])})
 	}
 	return nil
+}
+
+// storageProblem says why storage s cannot take what a step puts there
+// (content, such as rootdir, holding what), or "". A storage the plan
+// mounts first may be inactive now.
+func (p *Plan) storageProblem(have map[string]proxmox.NodeStorage, s, content, what string, mounted bool) string {
+	st, ok := have[s]
+	switch {
+	case !ok:
+		return fmt.Sprintf("storage %s does not exist on node %s (or the token cannot see it)", s, p.Node)
+	case !mounted && (!bool(st.Active) || !bool(st.Enabled)):
+		return fmt.Sprintf("storage %s is not active on node %s", s, p.Node)
+	case !strings.Contains(","+st.Content+",", ","+content+","):
+		return fmt.Sprintf("storage %s does not hold %s (its content is %s; it needs %s)", s, what, st.Content, content)
+	}
+	return ""
+}
+
+// backupStorageOf is the storage a backup step writes its archive to.
+func backupStorageOf(s Step) string {
+	switch s.Op {
+	case ops.BackupCreate:
+		p, _ := ops.Decode[ops.BackupCreateParams](s.Op, s.Params)
+		return p.Storage
+	case ops.BackupPrune:
+		p, _ := ops.Decode[ops.BackupPruneParams](s.Op, s.Params)
+		return p.Storage
+	}
+	return ""
 }
 
 // resourcesOf lists the bridges and storages a step's params name for
