@@ -3,8 +3,6 @@ package schema
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
@@ -79,14 +77,7 @@ func TestPlainIsTheParser(t *testing.T) {
 		"x = 1 # a\n# b\n\n", "/* a */ x = 1\n", "x = /* a */ 1\n", "x = [/* a */]\n", "b /* c */ \"l\" /* d */ {\n}\n",
 		"x = <<EOT\nhi\nEOT\n", "x = 1 // c", "x = \"a\" # c\r\n", "b \"\" {\n}\n", "b \"a\\\"b\" {\n}\n", "x = [,]\n", "x = [1,,]\n",
 	}
-	examples, _ := filepath.Glob("../examples/*.hcl")
-	for _, name := range examples {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases = append(cases, string(src))
-	}
+	cases = append(cases, exampleFiles(t)...)
 	for _, c := range cases {
 		checkPlainIsTheParser(t, []byte(c))
 	}

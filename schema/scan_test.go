@@ -107,23 +107,35 @@ func TestScannerIsTheLexer(t *testing.T) {
 		"guest \"a\" {\n  x = 1\n}\n\nguest \"b\" {\n  y = [\n    1,\n  ]\n}\n",
 		"x = \"${\"${\"${1}\"}\"}\"\n",
 	}
-	examples, _ := filepath.Glob("../examples/*.hcl")
+	cases = append(cases, exampleFiles(t)...)
 	corpus, _ := filepath.Glob("testdata/fuzz/FuzzLoad/*")
-	for _, name := range append(examples, corpus...) {
+	for _, name := range corpus {
 		src, err := os.ReadFile(name)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.HasPrefix(name, "testdata/") {
-			src = corpusBytes(t, src)
-		}
-		cases = append(cases, string(src))
+		cases = append(cases, string(corpusBytes(t, src)))
 	}
 	for _, c := range cases {
 		if utf8.ValidString(c) {
 			checkScannerIsTheLexer(t, []byte(c))
 		}
 	}
+}
+
+// exampleFiles returns the text of every example desired state.
+func exampleFiles(t *testing.T) []string {
+	t.Helper()
+	names, _ := filepath.Glob("../examples/*.hcl")
+	var out []string
+	for _, name := range names {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(src))
+	}
+	return out
 }
 
 // corpusBytes decodes a file of the fuzzing engine's corpus (one []byte).
@@ -200,14 +212,7 @@ func TestPartsAreTheWhole(t *testing.T) {
 		"",
 		hostBlock + hostBlock,
 	}
-	examples, _ := filepath.Glob("../examples/*.hcl")
-	for _, name := range examples {
-		src, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cases = append(cases, string(src))
-	}
+	cases = append(cases, exampleFiles(t)...)
 	for _, c := range cases {
 		checkPartsAreTheWhole(t, []byte(c))
 	}
