@@ -35,8 +35,24 @@ func (o PlanOnly) Plan(ctx context.Context, h *Host, desired *schema.Host, src [
 	dir := trust.NewRequestDir(h.Config.StateDir, readNonces(h.Config.StateDir))
 	dir.Requests = cmp.Or(o.RequestsDir, dir.Requests)
 	ro := plan.RequestOptions{Dir: dir, TTL: o.TTL}
-	p, _, err := plan.Make(ctx, h.PlanSource(desired, src, file, prov, ro))
+	src2 := h.PlanSource(desired, src, file, prov, ro)
+	src2.NewStateDir = newJournal(prov)
+	p, _, err := plan.Make(ctx, src2)
 	return p, err
+}
+
+// newJournal reports a provenance with no records at all: no state
+// directory, or a journal never written.
+func newJournal(prov plan.Provenance) bool {
+	switch j := prov.(type) {
+	case plan.NoProvenance:
+		return true
+	case *journal.Journal:
+		return len(j.Records()) == 0
+	case recovered:
+		return len(j.Records()) == 0
+	}
+	return false
 }
 
 // JournalReadError is a journal a plan could not read at all.

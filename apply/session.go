@@ -188,7 +188,9 @@ func (s *Session) Plan(ctx context.Context, desired *schema.Host, src []byte, fi
 	dir := *s.Requests
 	dir.Requests = s.opts.RequestsDir
 	ro := plan.RequestOptions{Dir: &dir, TTL: ttl}
-	p, hostID, err := plan.Make(ctx, s.Host.PlanSource(desired, src, file, s.Journal, ro))
+	src2 := s.Host.PlanSource(desired, src, file, s.Journal, ro)
+	src2.NewStateDir = len(s.Journal.Records()) == 0 && s.Journal.Lost() == nil
+	p, hostID, err := plan.Make(ctx, src2)
 	if err != nil {
 		return nil, err
 	}

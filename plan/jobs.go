@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/schema"
@@ -11,6 +12,10 @@ import (
 // job plans one desired-state job, unless the journal shows it ran.
 func (d *guestDiff) job(j schema.Job) {
 	if d.b.in.Provenance.JobDone(j.ID) {
+		return
+	}
+	if !j.NotAfter.IsZero() && d.b.in.Now.After(j.NotAfter) {
+		d.b.plan.Notes = append(d.b.plan.Notes, fmt.Sprintf("job %q (%s) is not planned: its not_after passed at %s", j.ID, j.Op, j.NotAfter.UTC().Format(time.RFC3339)))
 		return
 	}
 	jobErr := func(attr, format string, args ...any) {

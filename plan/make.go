@@ -48,6 +48,10 @@ type Source struct {
 	// are written; with Requests.DryRun none are.
 	Requests RequestOptions
 	Now      time.Time
+	// NewStateDir says the state directory holds no journal yet: on a
+	// host whose guests exist, the plan notes that what an earlier state
+	// directory knew (jobs done, spent signatures) is forgotten.
+	NewStateDir bool
 }
 
 // ObserveError is a plan that could not be made because the host did not
@@ -98,6 +102,9 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 	hostID, err := s.API.HostID(ctx)
 	if err != nil {
 		return nil, "", &ObserveError{fmt.Errorf("read its identity: %w", err)}
+	}
+	if s.NewStateDir && len(p.Observed) > 0 {
+		p.Notes = append(p.Notes, "the state directory is new (no journal): if this host was managed before, its one-shot jobs may run again and the signatures it spent are forgotten")
 	}
 	ro := s.Requests
 	ro.Host, ro.HostID, ro.Now = s.Host, hostID, s.Now

@@ -1,8 +1,10 @@
 package plan
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/felhom/felhom-converge/ops"
 )
@@ -43,5 +45,24 @@ func TestLocalPolicyNeedsSignaturesForDisruptiveSteps(t *testing.T) {
 	}
 	if s := find(plan(ops.NetworkChange), ops.GuestSet); s.Destructive() {
 		t.Errorf("a memory change is not a network change: %s", s.Class)
+	}
+}
+
+// A job whose not_after passed is never planned; the plan notes it.
+func TestAJobPastItsNotAfterIsNotPlanned(t *testing.T) {
+	body := strings.Replace(webHCL, "%s", "", 1) + `
+job "window" {
+  op        = "guest.reboot"
+  guest     = "web"
+  not_after = "%s"
+}`
+	live := liveWith(running(100, "web", web()))
+	past := diff(t, desired(t, fmt.Sprintf(body, testNow.Add(-time.Hour).Format(time.RFC3339))), live, nil)
+	if strings.Contains(ops_(past), ops.GuestReboot) || len(past.Notes) != 1 || !strings.Contains(past.Notes[0], `job "window" (guest.reboot) is not planned: its not_after passed`) {
+		t.Errorf("past: steps %s, notes %q", ops_(past), past.Notes)
+	}
+	future := diff(t, desired(t, fmt.Sprintf(body, testNow.Add(time.Hour).Format(time.RFC3339))), live, nil)
+	if !strings.Contains(ops_(future), ops.GuestReboot) || len(future.Notes) != 0 {
+		t.Errorf("future: steps %s, notes %q", ops_(future), future.Notes)
 	}
 }

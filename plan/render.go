@@ -174,6 +174,9 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 		}
 		fmt.Fprintf(&b, "\nUnmanaged (not in the file, left alone): %s\n", strings.Join(ids, ", "))
 	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(&b, "\nNote: %s\n", clean(n))
+	}
 	fmt.Fprintf(&b, "\n%s\n", paint(ansiBold, p.Summary()))
 	_, err := w.Write(b.Bytes())
 	return err

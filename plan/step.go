@@ -35,6 +35,9 @@ type Plan struct {
 	// Drift lists managed guests changed outside felhom-converge since the
 	// last apply.
 	Drift []Drift `json:"drift"`
+	// Notes are things a reviewer should know that change nothing (a job
+	// whose not_after passed, a state directory without a journal).
+	Notes []string `json:"notes,omitempty"`
 	// Observed is each managed guest's config digest at observe time, by
 	// vmid: apply records it for guests it leaves alone, so a change seen
 	// once is not reported as drift forever.

@@ -3,6 +3,7 @@ package schema
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 )
@@ -220,6 +221,9 @@ type Job struct {
 	Storage  string // backup.create: target storage; empty: the node default
 	Mode     string // backup.create: snapshot, suspend or stop; empty: snapshot
 	Prune    bool   // backup.create: apply the storage's retention (remove=1)
+	// NotAfter, when set, is the time after which the job never runs (a
+	// job written for a maintenance window does not run weeks later).
+	NotAfter time.Time
 
 	DeclRange  hcl.Range
 	AttrRanges map[string]hcl.Range

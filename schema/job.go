@@ -3,6 +3,7 @@ package schema
 import (
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -11,7 +12,7 @@ import (
 var jobSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "op", Required: true}, {Name: "guest", Required: true},
-		{Name: "snapshot"}, {Name: "backup"}, {Name: "storage"}, {Name: "mode"}, {Name: "prune"},
+		{Name: "snapshot"}, {Name: "backup"}, {Name: "storage"}, {Name: "mode"}, {Name: "prune"}, {Name: "not_after"},
 	},
 }
 
@@ -65,7 +66,7 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 	if j.Op != "" {
 		fields := jobFields[j.Op]
 		for _, a := range sortedAttrs(attrs) {
-			if a.Name != "op" && a.Name != "guest" && !slices.Contains(fields.allowed, a.Name) {
+			if a.Name != "op" && a.Name != "guest" && a.Name != "not_after" && !slices.Contains(fields.allowed, a.Name) {
 				d.errorf(a.NameRange, "Argument not valid for this operation", "A %s job does not take %q.", j.Op, a.Name)
 			}
 		}
@@ -104,6 +105,14 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 		case "prune":
 			if v, ok := d.boolean(a); ok {
 				j.Prune = v
+			}
+		case "not_after":
+			if s, ok := d.str(a); ok {
+				t, err := time.Parse(time.RFC3339, s)
+				if err != nil {
+					d.errorf(a.Expr.Range(), "Invalid time", "not_after must be an RFC 3339 time such as \"2026-12-31T23:00:00Z\", got %q.", s)
+				}
+				j.NotAfter = t
 			}
 		}
 	}

@@ -157,6 +157,8 @@ func TestLoadDiagnostics(t *testing.T) {
 			"Unknown job operation", 8, `Did you mean "snapshot.rollback"?`},
 		{"dangling guest reference", hostBlock + "guest \"web\" {\n  vmid = 100\n}\njob \"j1\" {\n  op = \"guest.reboot\"\n  guest = \"wbe\"\n}\n",
 			"Reference to undeclared guest", 9, `Did you mean "web"?`},
+		{"job not_after not a time", hostBlock + "guest \"web\" {\n  vmid = 100\n}\njob \"j1\" {\n  op = \"guest.reboot\"\n  guest = \"web\"\n  not_after = \"next week\"\n}\n",
+			"Invalid time", 10, `not_after must be an RFC 3339 time`},
 		{"job names a vmid out of range", hostBlock + "job \"j1\" {\n  op = \"guest.reboot\"\n  guest = \"99\"\n}\n",
 			"Value out of range", 6, "between 100 and 999999999, got 99"},
 		{"job names a guest of the wrong type", hostBlock + "job \"j1\" {\n  op = \"guest.reboot\"\n  guest = true\n}\n",

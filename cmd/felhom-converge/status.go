@@ -239,7 +239,7 @@ func writeJournalHealthText(w io.Writer, now time.Time, h status.JournalHealth, 
 		fmt.Fprintf(w, "journal:        %s: LOST\n  %s\n", h.Path, h.Lost)
 		return
 	case !h.Exists:
-		fmt.Fprintf(w, "journal:        %s: not written yet\n", h.Path)
+		fmt.Fprintf(w, "journal:        %s: not written yet (a new state directory: the one-shot jobs and spent signatures of any earlier one are forgotten)\n", h.Path)
 		return
 	}
 	health := "healthy"
