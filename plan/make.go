@@ -72,7 +72,18 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 	if s.Now.IsZero() {
 		s.Now = time.Now()
 	}
+	// The host's identity is read beside the observe, not after it.
+	type identity struct {
+		id  string
+		err error
+	}
+	idc := make(chan identity, 1)
+	go func() {
+		id, err := s.API.HostID(ctx)
+		idc <- identity{id, err}
+	}()
 	live, err := Observe(ctx, s.API, s.Desired, s.Concurrency, s.Provenance)
+	hid := <-idc
 	if err != nil {
 		return nil, "", &ObserveError{err}
 	}
@@ -99,9 +110,9 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 	if err := p.CheckResources(ctx, s.API); err != nil {
 		return nil, "", &ObserveError{err}
 	}
-	hostID, err := s.API.HostID(ctx)
-	if err != nil {
-		return nil, "", &ObserveError{fmt.Errorf("read its identity: %w", err)}
+	hostID := hid.id
+	if hid.err != nil {
+		return nil, "", &ObserveError{fmt.Errorf("read its identity: %w", hid.err)}
 	}
 	if s.NewStateDir && len(p.Observed) > 0 {
 		p.Notes = append(p.Notes, "the state directory is new (no journal): if this host was managed before, its one-shot jobs may run again and the signatures it spent are forgotten")
