@@ -18,6 +18,7 @@ import (
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -395,9 +396,24 @@ func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
 func changesConfig(op string) bool { return op != ops.GuestStop }
 
 func (r *run) recordDigest(vmid int, digest, action string) {
-	if err := r.o.Journal.Append(journal.GuestDigest{Txn: r.txn, Guest: vmid, Digest: digest, Action: action}); err != nil {
+	rec := journal.GuestDigest{Txn: r.txn, Guest: vmid, Digest: digest, Action: action}
+	if digest != "" {
+		rec.Owns = r.owns(vmid)
+	}
+	if err := r.o.Journal.Append(rec); err != nil {
 		r.o.warnf("journal: record the digest of guest %d: %v", vmid, err)
 	}
+}
+
+// owns is the lists of guest vmid the desired file owns after this run:
+// those it declares and those owned before (plan.Owns).
+func (r *run) owns(vmid int) string {
+	last, _ := r.o.Journal.LastDigest(vmid)
+	var g *schema.Guest
+	if r.o.Desired != nil {
+		g = r.o.Desired.GuestByVMID(vmid)
+	}
+	return plan.Owns(last.Owns, g)
 }
 
 // checkUnchanged reads the guest's digest before a step and compares it
@@ -464,7 +480,7 @@ func (r *run) recordObserved(p *plan.Plan) {
 		if touched[v] || d == "" {
 			continue
 		}
-		if last, ok := r.o.Journal.LastDigest(v); ok && last.Digest == d {
+		if last, ok := r.o.Journal.LastDigest(v); ok && last.Digest == d && last.Owns == r.owns(v) {
 			continue
 		}
 		r.recordDigest(v, d, "observed")

@@ -341,3 +341,26 @@ func TestReadWhileWriting(t *testing.T) {
 	}
 	t.Logf("%d reads", reads)
 }
+
+// The lists a desired file owns ride on a guest's last digest, which
+// compaction keeps: they survive compaction and reopening.
+func TestCompactKeepsListOwnership(t *testing.T) {
+	dir := t.TempDir()
+	j := openJournal(t, dir, Options{Now: clock(), CompactAt: -1})
+	mustAppend(t, j,
+		TxnBegin{Txn: "T1", Host: "h"},
+		GuestDigest{Txn: "T1", Guest: 101, Digest: "d1", Owns: "mounts"},
+		GuestDigest{Txn: "T1", Guest: 101, Digest: "d2", Owns: "mounts,networks"},
+		TxnEnd{Txn: "T1", Result: TxnConverged})
+	if err := j.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	j2, err := reopen(t, j, Options{CompactAt: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j2.Close()
+	if d, ok := j2.LastDigest(101); !ok || d.Digest != "d2" || d.Owns != "mounts,networks" {
+		t.Fatalf("LastDigest(101) = %+v %v, want d2 owning mounts,networks", d, ok)
+	}
+}

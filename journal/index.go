@@ -243,6 +243,7 @@ type Digest struct {
 	Digest string
 	Time   time.Time
 	Txn    string
+	Owns   string // the lists a desired file has declared (see GuestDigest)
 }
 
 func (s *stepState) public() Step {

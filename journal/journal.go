@@ -737,7 +737,7 @@ func (j *Journal) LastDigest(vmid int) (Digest, bool) {
 	if !ok {
 		return Digest{}, false
 	}
-	return Digest{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn}, true
+	return Digest{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn, Owns: d.Owns}, true
 }
 
 // CreatedInTxn reports the transaction that created the guest (restored
@@ -815,7 +815,7 @@ func (j *Journal) LastDigests() []Digest {
 	defer j.mu.Unlock()
 	out := make([]Digest, 0, len(j.x.digests))
 	for _, d := range j.x.digests {
-		out = append(out, Digest{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn})
+		out = append(out, Digest{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn, Owns: d.Owns})
 	}
 	sort.Slice(out, func(a, b int) bool { return out[a].Guest < out[b].Guest })
 	return out

@@ -144,12 +144,19 @@ type JobDone struct {
 // GuestDigest is a guest's config digest after a successful step. An empty
 // Digest says the guest is gone (the tool destroyed it): LastDigest then
 // reports nothing.
+//
+// Owns names the lists of the guest's config that a desired file has
+// declared ("mounts", "networks", comma-separated, sorted): once declared,
+// the file keeps owning the list, so removing its last block detaches
+// what it held. The last record of a guest carries them all; compaction
+// keeps it.
 type GuestDigest struct {
 	Time   time.Time `json:"time"`
 	Txn    string    `json:"txn,omitempty"`
 	Guest  int       `json:"guest"`
 	Digest string    `json:"digest"`
 	Action string    `json:"action,omitempty"`
+	Owns   string    `json:"owns,omitempty"`
 }
 
 // GuestCreated records that a step of Txn created the guest (a restore):

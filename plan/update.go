@@ -238,9 +238,10 @@ func (d *guestDiff) configChanges() (set map[string]string, del []string, change
 }
 
 // networks matches interfaces by name. A file that declares networks owns
-// the guest's interface list: interfaces it does not declare are removed.
+// the guest's interface list, and keeps owning it once it has (owns.go):
+// interfaces it does not declare are removed.
 func (d *guestDiff) networks(set map[string]string, del *[]string, changes *[]Change) {
-	if len(d.g.Networks) == 0 {
+	if !d.owns(ListNetworks) {
 		return
 	}
 	live := d.lg.nets()
@@ -275,11 +276,12 @@ func (d *guestDiff) networks(set map[string]string, del *[]string, changes *[]Ch
 
 // mounts matches mount points by path. It adds option changes of existing
 // mounts to set and returns the mount.add and mount.detach steps. A file
-// that declares mounts owns the guest's mount list; undeclared mounts are
-// detached (their volume is kept as unusedN).
+// that declares mounts owns the guest's mount list, and keeps owning it
+// once it has (owns.go); undeclared mounts are detached (their volume is
+// kept as unusedN).
 func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]string) []Step {
 	g, lg := d.g, d.lg
-	if len(g.Mounts) == 0 {
+	if !d.owns(ListMounts) {
 		return nil
 	}
 	live := lg.mounts()

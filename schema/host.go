@@ -261,8 +261,8 @@ func (h *Host) Guest(name string) *Guest {
 	return nil
 }
 
-// guestByVMID returns the guest with the given VMID, or nil.
-func (h *Host) guestByVMID(vmid int) *Guest {
+// GuestByVMID returns the guest with the given VMID, or nil.
+func (h *Host) GuestByVMID(vmid int) *Guest {
 	for i := range h.Guests {
 		if h.Guests[i].VMID == vmid {
 			return &h.Guests[i]

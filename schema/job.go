@@ -162,7 +162,7 @@ func (d *decoder) jobGuest(h *Host, j *Job, a *hcl.Attribute) {
 			return
 		}
 		j.VMID = int(vmid)
-		if g = h.guestByVMID(j.VMID); g == nil {
+		if g = h.GuestByVMID(j.VMID); g == nil {
 			return // a guest the file does not manage, named by vmid
 		}
 	}
