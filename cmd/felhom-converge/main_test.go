@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/felhom/felhom-converge/proxmox/pvesim"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -46,6 +48,16 @@ func TestScript(t *testing.T) {
 		Cmds:                scriptCmds(),
 		Setup: func(env *testscript.Env) error {
 			isolateEnv(env)
+			// FELHOM_CONVERGE_TEST_PVE_VERSION runs every script against
+			// that Proxmox VE release of the simulator (CI runs 9.1 too);
+			// PVE_VERSION is the version the simulator reports.
+			v := os.Getenv("FELHOM_CONVERGE_TEST_PVE_VERSION")
+			full, err := pvesim.ResolvePVEVersion(v)
+			if err != nil {
+				return fmt.Errorf("FELHOM_CONVERGE_TEST_PVE_VERSION: %w", err)
+			}
+			env.Setenv("FELHOM_CONVERGE_SIM_PVE_VERSION", v)
+			env.Setenv("PVE_VERSION", full)
 			examples, err := filepath.Abs("../../examples")
 			if err != nil {
 				return err

@@ -392,7 +392,11 @@ func readChecks(cfg *config.Config, client *proxmox.Client) []check {
 			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("Proxmox VE %s (release %s)", v.Version, v.Release), nil
+			line, ok := v.Support()
+			if !ok {
+				return "", warning(line)
+			}
+			return line, nil
 		}},
 		{name: "node", gate: true, run: func(ctx context.Context) (string, error) {
 			nodes, err := client.Nodes(ctx)

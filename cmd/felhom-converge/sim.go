@@ -34,6 +34,7 @@ type SimServeCmd struct {
 	EnvFile      string        `type:"path" help:"Also write the connection settings to FILE (mode 0600) once serving." placeholder:"FILE"`
 	Admin        bool          `help:"Serve the fault-injection endpoints under /_sim/ (they need a simulator token and a loopback Host)."`
 	Token        string        `default:"converge" enum:"converge,readonly" help:"Seeded API token to print: converge (the tool's role) or readonly (VM.Audit, Datastore.Audit, Sys.Audit)."`
+	PVEVersion   string        `name:"pve-version" placeholder:"X.Y" env:"FELHOM_CONVERGE_SIM_PVE_VERSION" help:"Proxmox VE release to play: 8.4 or 9.1 (a new state: 8.4; an existing state keeps its own unless this switches it)."`
 }
 
 func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
@@ -50,6 +51,7 @@ func (c *SimServeCmd) Run(ctx context.Context, g *globals) error {
 		ExtraGuests:  c.Guests,
 		EnableAdmin:  c.Admin,
 		ResourcesLag: noneIfZero(c.ResourcesLag),
+		PVEVersion:   c.PVEVersion,
 	})
 	if err != nil {
 		return fmt.Errorf("sim serve: %w", err)
@@ -114,7 +116,8 @@ type embeddedSim struct {
 // demo is snappy; /cluster/resources lags for new guests as on Proxmox.
 // FELHOM_CONVERGE_SIM_TASK_DURATION, FELHOM_CONVERGE_SIM_LATENCY and
 // FELHOM_CONVERGE_SIM_RESOURCES_LAG (Go durations; 0 turns the task
-// duration or the lag off) override them.
+// duration or the lag off) override them; FELHOM_CONVERGE_SIM_PVE_VERSION
+// (8.4 or 9.1) picks the Proxmox VE release, as sim serve's --pve-version.
 const embeddedTaskDuration = 50 * time.Millisecond
 
 // startEmbeddedSim starts the simulator with its state in dir/host.json.
@@ -122,7 +125,8 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	opts := pvesim.Options{StatePath: filepath.Join(dir, "host.json"), TaskDuration: embeddedTaskDuration}
+	opts := pvesim.Options{StatePath: filepath.Join(dir, "host.json"), TaskDuration: embeddedTaskDuration,
+		PVEVersion: os.Getenv("FELHOM_CONVERGE_SIM_PVE_VERSION")}
 	for env, dst := range map[string]*time.Duration{
 		"FELHOM_CONVERGE_SIM_TASK_DURATION": &opts.TaskDuration,
 		"FELHOM_CONVERGE_SIM_LATENCY":       &opts.Latency,
@@ -141,6 +145,11 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("simulator directory: %w", err)
+	}
+	if opts.PVEVersion != "" {
+		if _, err := pvesim.ResolvePVEVersion(opts.PVEVersion); err != nil {
+			return nil, fmt.Errorf("FELHOM_CONVERGE_SIM_PVE_VERSION: %w", err)
+		}
 	}
 	sim, err := pvesim.New(opts)
 	if err != nil {

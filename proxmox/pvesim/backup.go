@@ -17,7 +17,16 @@ func hVzdump(r *request) (any, error) {
 	// The schema: notes-template and protected require storage.
 	for _, k := range []string{"notes-template", "protected"} {
 		if _, ok := p[k]; ok && p["storage"] == "" {
-			return nil, param1Error("storage", "missing property - '%s' requires this property", k)
+			return nil, r.s.st.requiresError("storage", k)
+		}
+	}
+	// assert_param_permission_common: limiting a backup's bandwidth or I/O
+	// priority is the node admin's (Sys.Modify on "/").
+	for _, k := range []string{"bwlimit", "ionice"} {
+		if _, ok := p[k]; ok {
+			if err := r.check("/", "Sys.Modify"); err != nil {
+				return nil, err
+			}
 		}
 	}
 	// verify_vzdump_parameters.

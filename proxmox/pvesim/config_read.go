@@ -29,6 +29,7 @@ func hConfigGet(r *request) (any, error) {
 	default:
 		conf = withPending(g)
 	}
+	r.hideRestricted(conf)
 	out := configJSON(conf)
 	out["digest"] = digestOf(g)
 	if sn := g.Snapshots[r.params["snapshot"]]; sn != nil {
@@ -49,6 +50,14 @@ func hPending(r *request) (any, error) {
 	for k := range g.Pending {
 		keys[k] = true
 	}
+	cur, pend := copyConf(g.Conf), copyConf(g.Pending)
+	r.hideRestricted(cur)
+	r.hideRestricted(pend)
+	if _, shown := cur["env"]; !shown {
+		if _, shown := pend["env"]; !shown {
+			delete(keys, "env")
+		}
+	}
 	sorted := make([]string, 0, len(keys))
 	for k := range keys {
 		sorted = append(sorted, k)
@@ -58,17 +67,16 @@ func hPending(r *request) (any, error) {
 	for _, k := range g.PendingDelete {
 		del[k] = true
 	}
-	cur := configJSON(g.Conf)
-	pend := configJSON(g.Pending)
+	curJSON, pendJSON := configJSON(cur), configJSON(pend)
 	// config_with_pending_array lists every plain key of the loaded
 	// config, the digest included.
 	out := []any{map[string]any{"key": "digest", "value": digestOf(g)}}
 	for _, k := range sorted {
 		e := map[string]any{"key": k}
-		if v, ok := cur[k]; ok {
+		if v, ok := curJSON[k]; ok {
 			e["value"] = v
 		}
-		if v, ok := pend[k]; ok {
+		if v, ok := pendJSON[k]; ok {
 			e["pending"] = v
 		}
 		if del[k] {
@@ -77,4 +85,13 @@ func hPending(r *request) (any, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// hideRestricted is delete_read_restricted_options: PVE 9 shows a CT's
+// environment (it may hold secrets) only to a caller holding
+// VM.Config.Options on the CT (pve-container 6.0.15).
+func (r *request) hideRestricted(conf map[string]string) {
+	if !r.has(vmPath(r.vmid()), "VM.Config.Options") {
+		delete(conf, "env")
+	}
 }

@@ -28,6 +28,13 @@ func hCreate(r *request) (any, error) {
 	st := r.s.st
 	vmid := r.vmid()
 	p := r.params
+	if _, restore := p["restore"]; p["unique"] == "1" && !restore {
+		// The schema: unique requires restore (an explicit restore=0 passes).
+		return nil, r.s.st.requiresError("restore", "unique")
+	}
+	if err := r.checkPrivilegedCreate(); err != nil {
+		return nil, err
+	}
 	existing := st.Guests[vmid]
 	if err := r.checkCreateTarget(existing); err != nil {
 		return nil, err
@@ -98,9 +105,6 @@ func (r *request) checkCreateTarget(existing *guest) error {
 	p := r.params
 	vmid := r.vmid()
 	restore, force := p["restore"] == "1", p["force"] == "1"
-	if p["unique"] == "1" && !restore {
-		return param1Error("unique", "option 'unique' requires option 'restore'")
-	}
 	if existing == nil {
 		return nil
 	}
@@ -116,10 +120,28 @@ func (r *request) checkCreateTarget(existing *guest) error {
 	return nil
 }
 
+// checkPrivilegedCreate is PVE 9's default for a create from a template:
+// unprivileged unless the caller says otherwise, and a privileged CT needs
+// Sys.Modify on "/" (pve-container 6.0.6). A restore keeps the archive's
+// value; its check is in the worker.
+func (r *request) checkPrivilegedCreate() error {
+	p := r.params
+	if !r.s.st.pve9() || p["restore"] == "1" {
+		return nil
+	}
+	if _, given := p["unprivileged"]; !given {
+		p["unprivileged"] = "1"
+	}
+	if p["unprivileged"] != "1" {
+		return r.check("/", "Sys.Modify")
+	}
+	return nil
+}
+
 // checkCreatePerms: VM.Allocate, or VM.Backup to restore over an existing
 // CT. Without VM.Allocate, an explicit change from unprivileged to
-// privileged is refused here; an implicit one (a privileged archive) is
-// checked in the worker.
+// privileged is refused here (PVE 9: unless the caller holds Sys.Modify on
+// "/"); an implicit one (a privileged archive) is checked in the worker.
 func (r *request) checkCreatePerms(existing *guest) error {
 	vm := vmPath(r.vmid())
 	if r.has(vm, "VM.Allocate") {
@@ -128,6 +150,9 @@ func (r *request) checkCreatePerms(existing *guest) error {
 	p := r.params
 	if existing != nil && p["restore"] == "1" && p["force"] == "1" && r.has(vm, "VM.Backup") {
 		if existing.Conf["unprivileged"] == "1" && p["unprivileged"] == "0" {
+			if r.s.st.pve9() {
+				return r.check("/", "Sys.Modify")
+			}
 			return permErrorText("cannot change from unprivileged to privileged without VM.Allocate")
 		}
 		return nil
@@ -260,6 +285,10 @@ func finishCreate(s *Sim, t *task) (int, error) {
 	}
 	logExtract(t, astor, arch, restore, newConf["arch"])
 	g.Conf = newConf
+	if w := s.st.nestingWarning(newConf); w != "" && !restore {
+		t.logf("WARN: %s", w) // post_create_hook; a restore runs no setup
+		warnings++
+	}
 	if p["start"] == "1" {
 		if err := s.forkStartLocked(t, g); err != nil {
 			return warnings, err
@@ -364,8 +393,8 @@ func (s *Sim) recoverConfig(t *task, g *guest, arch *volume) (conf, mounts map[s
 	case arch.Conf["unprivileged"] == "1":
 		conf["unprivileged"] = "1"
 	}
-	if p["existed"] == "true" && g.Conf["unprivileged"] == "1" && conf["unprivileged"] != "1" && p["may-allocate"] != "true" {
-		return nil, nil, 0, permError(vmPath(g.VMID), "VM.Allocate")
+	if err := s.checkPrivilegedRestore(t, g, conf); err != nil {
+		return nil, nil, 0, err
 	}
 	toPrivileged := arch.Conf["unprivileged"] == "1" && conf["unprivileged"] != "1"
 	for _, k := range sortedKeys(arch.Conf) {
@@ -416,6 +445,29 @@ func (s *Sim) recoverConfig(t *task, g *guest, arch *volume) (conf, mounts map[s
 		}
 	}
 	return conf, mounts, warnings, nil
+}
+
+// checkPrivilegedRestore is the worker's check of a restore that makes a
+// privileged CT. PVE 8.4 asks VM.Allocate for a change from unprivileged
+// to privileged over an existing CT; PVE 9 asks Sys.Modify on "/" for any
+// privileged CT on a new vmid or over an unprivileged one (pve-container
+// 6.0.6, before any disk is allocated).
+func (s *Sim) checkPrivilegedRestore(t *task, g *guest, conf map[string]string) error {
+	p := t.Params
+	existed := p["existed"] == "true"
+	if conf["unprivileged"] == "1" {
+		return nil
+	}
+	if s.st.pve9() {
+		if (!existed || g.Conf["unprivileged"] == "1") && !s.st.privs(t.User, "/")["Sys.Modify"] {
+			return permError("/", "Sys.Modify")
+		}
+		return nil
+	}
+	if existed && g.Conf["unprivileged"] == "1" && p["may-allocate"] != "true" {
+		return permError(vmPath(g.VMID), "VM.Allocate")
+	}
+	return nil
 }
 
 // createDisks allocates the new volumes of mounts in Proxmox's order

@@ -1,11 +1,13 @@
-// Package pvesim simulates the Proxmox VE 8 HTTP API of one node, for the
-// demo and for every end-to-end test. It shares only wire types (UPID)
-// and the tool's role (proxmox.ToolPrivileges) with package proxmox.
+// Package pvesim simulates the Proxmox VE HTTP API of one node, for the
+// demo and for every end-to-end test: PVE 8.4, or with Options.PVEVersion
+// "9.1" PVE 9.1 where it differs (docs/simulator.md lists how). It shares
+// only wire types (UPID) and the tool's role (proxmox.ToolPrivileges) with
+// package proxmox.
 //
 // Fidelity comes first: shapes, errors and the order of checks follow
 // pve-manager, pve-container and pve-http-server (see the project's
 // reference notes), so that code which works against the simulator works
-// against a real PVE 8 node:
+// against a real node:
 //
 //   - HTTP/1.1 only, TLS with a self-signed certificate made once per state
 //     (so its fingerprint stays stable), loopback addresses only.
@@ -73,7 +75,8 @@
 //     snapshot=NAME with its snaptime), pending (digest row included),
 //     snapshots, interfaces of a running CT (PVE 8.1), storage.cfg,
 //     storage status and content, prune dry runs, tasks (list, status,
-//     log; the log of an unknown task is Proxmox's one-line object).
+//     log; the log of an unknown task is Proxmox's one line: 8.4's object,
+//     9.1's list).
 //   - Create from a template and restore from a vzdump archive: the
 //     archive's config merged with the given keys (unique=1 takes every
 //     interface from the archive with new MACs, ignoring the given ones),

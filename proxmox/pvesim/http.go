@@ -219,7 +219,7 @@ func (s *Sim) handleLocked(r *request) (any, error) {
 			return nil, err
 		}
 	}
-	if err := r.route.schema.validate(r.params); err != nil {
+	if err := r.route.schema.validate(r.params, s.st.pve9()); err != nil {
 		return nil, err
 	}
 	if r.route.flock != nil {

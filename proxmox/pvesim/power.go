@@ -53,7 +53,7 @@ func finishStart(s *Sim, t *task) (int, error) {
 		return 0, fmt.Errorf("CT %d already running", g.VMID)
 	}
 	// The API checked the lock before vm_start (beginStart).
-	return 0, s.vmStart(t, g, false)
+	return s.vmStart(t, g, false)
 }
 
 // checkMountable is what the prestart hook's mount needs: every rootfs/mpN
@@ -136,7 +136,7 @@ func finishReboot(s *Sim, t *task) (int, error) {
 		return 0, err
 	}
 	s.setRunning(g, false, 0)
-	return 0, s.vmStart(t, g, true)
+	return s.vmStart(t, g, true)
 }
 
 // vmStart is LXC.pm vm_start after the API's own checks: the pending
@@ -144,11 +144,12 @@ func finishReboot(s *Sim, t *task) (int, error) {
 // start fails), update_lxc_config checks the bridges, then the prestart
 // hook checks the lock (when the caller did not already, as vm_reboot
 // does not) and mounts the volumes. A failing hook leaves the CT stopped
-// and ends the task with "startup for container 'N' failed".
-func (s *Sim) vmStart(t *task, g *guest, prestartLock bool) error {
+// and ends the task with "startup for container 'N' failed". It returns
+// the warnings the start logged (PVE 9's systemd nesting check).
+func (s *Sim) vmStart(t *task, g *guest, prestartLock bool) (int, error) {
 	s.applyPendingAtStart(g)
 	if err := s.checkBridges(g.Conf); err != nil {
-		return err
+		return 0, err
 	}
 	if prestartLock {
 		if err := g.checkLockExcept("mounted"); err != nil {
@@ -157,13 +158,41 @@ func (s *Sim) vmStart(t *task, g *guest, prestartLock bool) error {
 			t.logf("run_buffer: 571 Script exited with status 2")
 			t.logf("lxc_init: 845 Failed to run lxc.hook.pre-start for container \"%d\"", g.VMID)
 			t.logf("__lxc_start: 2034 Failed to initialize container \"%d\"", g.VMID)
-			return fmt.Errorf("startup for container '%d' failed", g.VMID)
+			return 0, fmt.Errorf("startup for container '%d' failed", g.VMID)
 		}
 	}
 	if err := s.checkMountable(g); err != nil {
 		t.logf("%v", err)
-		return fmt.Errorf("startup for container '%d' failed", g.VMID)
+		return 0, fmt.Errorf("startup for container '%d' failed", g.VMID)
 	}
 	s.setRunning(g, true, int(t.PID)+1) // a new init process, a new uptime
-	return nil
+	if w := s.st.nestingWarning(g.Conf); w != "" {
+		t.logf("WARN: %s", w)
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// systemdVersions stands for the init of a CT by its ostype (the simulator
+// has no guest files): the systemd of the distribution's current template,
+// none for those without systemd.
+var systemdVersions = map[string]int{"debian": 252, "ubuntu": 255, "centos": 252, "fedora": 257,
+	"opensuse": 254, "archlinux": 257, "nixos": 256}
+
+// nestingWarning is PVE 9's check_systemd_nesting (pve-container 6.0.19,
+// in PVE 9.1's updates): a CT whose init is systemd newer than 241 and
+// which lacks nesting gets a warning from the prestart hook at every start
+// (so the task ends "WARNINGS: 1") and after a create from a template.
+func (st *state) nestingWarning(conf map[string]string) string {
+	if !st.pve9() {
+		return ""
+	}
+	if f, _ := parseFeatures(conf["features"]); perlTrue(f["nesting"]) {
+		return ""
+	}
+	v, ok := systemdVersions[conf["ostype"]]
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("Systemd %d detected. You may need to enable nesting.", v)
 }

@@ -75,6 +75,12 @@ func (r *request) vmStatus(g *guest) map[string]any {
 		e["netout"] = up * int64(300+g.VMID%200)
 		e["diskread"] = int64(g.VMID%50+10) << 20
 		e["diskwrite"] = up * 4096
+		if r.s.st.pve9() {
+			// PVE 9 adds the CT's pressure stall information (pve-container 6.0.7).
+			for _, k := range []string{"pressurecpusome", "pressurecpufull", "pressureiosome", "pressureiofull", "pressurememorysome", "pressurememoryfull"} {
+				e[k] = 0.0
+			}
+		}
 	}
 	if t := c["tags"]; t != "" {
 		e["tags"] = t
@@ -140,6 +146,9 @@ func hResources(r *request) (any, error) {
 				"maxcpu": e["cpus"], "cpu": e["cpu"], "maxmem": e["maxmem"], "mem": e["mem"],
 				"maxdisk": e["maxdisk"], "disk": e["disk"], "netin": e["netin"], "netout": e["netout"],
 				"diskread": e["diskread"], "diskwrite": e["diskwrite"]}
+			if r.s.st.pve9() {
+				res["memhost"] = e["mem"] // PVE 9: the memory the host accounts to the guest
+			}
 			if t, ok := e["template"]; ok {
 				res["template"] = t
 			}

@@ -8,17 +8,14 @@ import (
 )
 
 const (
-	pveVersion = "8.4.1"
-	pveRelease = "8.4"
-	pveRepoID  = "2a5fa54a8503f96d"
-
 	hostCPUs   = 16
 	hostMemory = 67282944000
 	hostRootfs = 100861726720
 )
 
 func hVersion(r *request) (any, error) {
-	return map[string]any{"version": pveVersion, "release": pveRelease, "repoid": pveRepoID}, nil
+	rel := r.s.st.release()
+	return map[string]any{"version": rel.version, "release": rel.release(), "repoid": rel.repoID}, nil
 }
 
 func (r *request) uptime() int64 { return r.now.Unix() - r.s.st.BootTime }
@@ -59,21 +56,27 @@ func (s *Sim) usedHostMemory() int64 {
 
 func hNodeStatus(r *request) (any, error) {
 	used := r.s.usedHostMemory()
+	rel := r.s.st.release()
+	memory := map[string]any{"total": int64(hostMemory), "used": used, "free": int64(hostMemory) - used}
+	if rel.major() >= 9 {
+		// PVE 9 adds what the kernel could give without swapping (MemAvailable).
+		memory["available"] = int64(hostMemory) - used
+	}
 	return map[string]any{
 		"uptime":         r.uptime(),
 		"idle":           0,
 		"loadavg":        []string{"0.12", "0.09", "0.05"},
-		"kversion":       "Linux 6.8.12-9-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)",
-		"current-kernel": map[string]any{"sysname": "Linux", "release": "6.8.12-9-pve", "version": "#1 SMP PREEMPT_DYNAMIC PMX 6.8.12-9 (2025-03-16T19:18Z)", "machine": "x86_64"},
+		"kversion":       "Linux " + rel.kernel + " " + rel.build,
+		"current-kernel": map[string]any{"sysname": "Linux", "release": rel.kernel, "version": rel.build, "machine": "x86_64"},
 		"boot-info":      map[string]any{"mode": "efi", "secureboot": 0},
 		"cpuinfo": map[string]any{"model": "AMD Ryzen 7 5700G with Radeon Graphics", "sockets": 1, "cores": 8,
 			"cpus": hostCPUs, "mhz": "3800.000", "hvm": "1", "flags": "fpu vme de pse tsc msr pae mce cx8 apic sep mtrr pge mca cmov", "user_hz": 100},
 		"cpu":        0.0123,
 		"wait":       0.0004,
-		"memory":     map[string]any{"total": int64(hostMemory), "used": used, "free": int64(hostMemory) - used},
+		"memory":     memory,
 		"ksm":        map[string]any{"shared": 0},
 		"swap":       map[string]any{"total": int64(8589930496), "used": 0, "free": int64(8589930496)},
-		"pveversion": "pve-manager/" + pveVersion + "/" + pveRepoID,
+		"pveversion": "pve-manager/" + rel.version + "/" + rel.repoID,
 		"rootfs":     map[string]any{"total": int64(hostRootfs), "avail": int64(hostRootfs - 9234567168), "used": int64(9234567168), "free": int64(hostRootfs - 9234567168)},
 	}, nil
 }

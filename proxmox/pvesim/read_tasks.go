@@ -154,8 +154,9 @@ func hTaskStatus(r *request) (any, error) {
 
 // hTaskLog is read_task_log: the caller must own the task its UPID names
 // or hold Sys.Audit on the node; the log of a task the node does not know
-// is one line saying its file cannot be opened (dump_logfile returns it
-// as a single object, not a list).
+// is one line saying its file cannot be opened (PVE 8.4's dump_logfile
+// returns it as a single object, PVE 9's as a list of one, pve-common
+// 9.0.6).
 func hTaskLog(r *request) (any, error) {
 	raw := r.vars["upid"]
 	u, err := proxmox.ParseUPID(raw)
@@ -172,7 +173,11 @@ func hTaskLog(r *request) (any, error) {
 		}
 		one := 1
 		r.total = &one
-		return map[string]any{"n": 1, "t": "unable to open file - No such file or directory"}, nil
+		line := map[string]any{"n": 1, "t": "unable to open file - No such file or directory"}
+		if r.s.st.pve9() {
+			return []any{line}, nil
+		}
+		return line, nil
 	}
 	if r.params["download"] == "1" && (r.params["start"] != "" || r.params["limit"] != "") {
 		return nil, param1Error("download", "option conflicts with option 'start'")

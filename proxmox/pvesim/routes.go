@@ -128,7 +128,7 @@ func buildRoutes() []*route {
 			"remove": boolean(), "prune-backups": pruneDef().opt(), "notes-template": strMax(1024).opt(),
 			"protected": boolean(), "mailnotification": enum("always", "failure").opt(), "mailto": str().opt(),
 			"zstd": integer(0, 64).opt(), "exclude-path": str().opt(), "stdexcludes": boolean(),
-			"lockwait": integer(0, 1<<31).opt()}), handle: hVzdump},
+			"lockwait": integer(0, 1<<31).opt(), "bwlimit": integer(0, 1<<31).opt(), "ionice": integer(0, 8).opt()}), handle: hVzdump},
 		{method: "GET", tmpl: "/nodes/{node}/vzdump/extractconfig", schema: props(node, map[string]pdef{"volume": str()}), handle: hExtractConfig},
 		{method: "GET", tmpl: "/storage", schema: props(nil, map[string]pdef{"type": str().opt()}), handle: hStorageConfig},
 		{method: "GET", tmpl: "/nodes/{node}/storage", schema: props(node, map[string]pdef{

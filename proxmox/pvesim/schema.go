@@ -29,6 +29,7 @@ type pdef struct {
 	optional bool
 	maxLen   int
 	check    func(string) error // format check; its message is the error text
+	pve9     bool               // a parameter PVE 9 added: unknown to 8.4
 }
 
 type schema struct {
@@ -52,8 +53,8 @@ func number(min, max float64) pdef {
 	return pdef{typ: tNumber, min: &min, max: &max}
 }
 
-func (s schema) lookup(name string) (pdef, bool) {
-	if p, ok := s.props[name]; ok {
+func (s schema) lookup(name string, pve9 bool) (pdef, bool) {
+	if p, ok := s.props[name]; ok && (pve9 || !p.pve9) {
 		return p, true
 	}
 	if s.dyn != nil {
@@ -67,12 +68,12 @@ var (
 	numberPattern = regexp.MustCompile(`^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$`)
 )
 
-// validate checks params against the schema and returns a 400 with every
-// offending parameter.
-func (s schema) validate(params map[string]string) error {
+// validate checks params against the schema of the node's release and
+// returns a 400 with every offending parameter.
+func (s schema) validate(params map[string]string, pve9 bool) error {
 	errs := map[string]string{}
 	for name, v := range params {
-		p, ok := s.lookup(name)
+		p, ok := s.lookup(name, pve9)
 		if !ok {
 			errs[name] = "property is not defined in schema and the schema does not allow additional properties"
 			continue
@@ -247,7 +248,33 @@ func lxcKeys() map[string]pdef {
 		"hookscript":   str().opt(),
 		"lock":         enum("backup", "create", "destroyed", "disk", "fstrim", "migrate", "mounted", "rollback", "snapshot", "snapshot-delete").opt(),
 		"rootfs":       checked(func(v string) error { _, err := parseMount("rootfs", v); return err }).opt(),
+		// PVE 9 (pve-container 6.0.15): the init command and the
+		// environment (NUL-separated NAME=value) of OCI-style CTs.
+		"entrypoint": pdef{typ: tString, check: checkEntrypoint, optional: true, pve9: true},
+		"env":        pdef{typ: tString, check: checkEnv, optional: true, pve9: true},
 	}
+}
+
+// checkEntrypoint is the entrypoint's pattern: no control characters but TAB.
+func checkEntrypoint(v string) error {
+	for _, c := range v {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return fmt.Errorf("value does not match the regex pattern")
+		}
+	}
+	return nil
+}
+
+// checkEnv is env's format: NAME=value entries separated by NUL, without
+// other control characters.
+func checkEnv(v string) error {
+	for _, e := range strings.Split(v, "\x00") {
+		name, val, ok := strings.Cut(e, "=")
+		if !ok || name == "" || checkEntrypoint(name+val) != nil {
+			return fmt.Errorf("value does not match the regex pattern")
+		}
+	}
+	return nil
 }
 
 // lxcDynKey validates the numbered keys mpN, netN, unusedN, devN.

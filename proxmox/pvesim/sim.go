@@ -60,6 +60,11 @@ type Options struct {
 	AuthFailureDelay time.Duration
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// PVEVersion is the Proxmox VE release the node runs: "8.4" or "9.1"
+	// (or the full "9.1.1"; see PVEVersions). A new state is seeded with it
+	// (default 8.4); a loaded state is switched to it and saved, as an
+	// upgraded node would be. Empty keeps a loaded state's release.
+	PVEVersion string
 }
 
 // Sim is a simulated Proxmox VE node. It is safe for concurrent use.
@@ -91,6 +96,11 @@ type Sim struct {
 func New(opts Options) (*Sim, error) {
 	if opts.Node == "" {
 		opts.Node = "pve"
+	}
+	if opts.PVEVersion != "" {
+		if _, err := findRelease(opts.PVEVersion); err != nil {
+			return nil, err
+		}
 	}
 	if opts.TaskDuration == 0 {
 		opts.TaskDuration = 200 * time.Millisecond
@@ -133,6 +143,9 @@ func New(opts Options) (*Sim, error) {
 		if err := s.persistLocked(); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.setReleaseLocked(opts.PVEVersion); err != nil {
+		return nil, err
 	}
 	if err := s.loadCertificate(); err != nil {
 		return nil, err

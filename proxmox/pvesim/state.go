@@ -22,6 +22,9 @@ type state struct {
 	Version  int    `json:"version"`
 	Node     string `json:"node"`
 	BootTime int64  `json:"boot_time"` // epoch seconds; node uptime counts from here
+	// PVEVersion is the Proxmox VE version the node runs ("9.1.1"); empty
+	// in a state saved before it was recorded, which runs 8.4.1.
+	PVEVersion string `json:"pve_version,omitempty"`
 
 	CertPEM string `json:"cert_pem"`
 	KeyPEM  string `json:"key_pem"`
