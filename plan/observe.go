@@ -22,6 +22,7 @@ type API interface {
 	GuestConfig(ctx context.Context, vmid int) (proxmox.GuestConfig, error)
 	GuestPending(ctx context.Context, vmid int) ([]proxmox.PendingEntry, error)
 	ListSnapshots(ctx context.Context, vmid int) ([]proxmox.Snapshot, error)
+	SnapshotConfig(ctx context.Context, vmid int, name string) (proxmox.GuestConfig, error)
 	ListStorage(ctx context.Context) ([]proxmox.Storage, error)
 	StorageContent(ctx context.Context, storage, content string, vmid int) ([]proxmox.StorageItem, error)
 }
@@ -69,6 +70,10 @@ type LiveGuest struct {
 
 	Snapshots     []proxmox.Snapshot // nil unless read
 	SnapshotsRead bool
+	// SnapshotVolumes are the volumes the guest's snapshots keep, each
+	// with the snapshots that do, read only for a guest whose file names
+	// volumes to free (Proxmox keeps a volume a snapshot uses).
+	SnapshotVolumes map[string][]string
 }
 
 // Observe reads the live host: one list call, one config read per guest
@@ -193,7 +198,8 @@ func observeGuest(ctx context.Context, api API, lg *LiveGuest, snaps bool, g *sc
 	if l := lg.Effective["lock"]; l != "" && lg.Lock == "" {
 		lg.Lock = l
 	}
-	if snaps || (g != nil && mayReplace(g, lg)) {
+	frees := g != nil && len(g.RemoveVolumes) > 0
+	if snaps || frees || (g != nil && mayReplace(g, lg)) {
 		list, err := api.ListSnapshots(ctx, lg.VMID)
 		n++
 		if err != nil {
@@ -206,6 +212,21 @@ func observeGuest(ctx context.Context, api API, lg *LiveGuest, snaps bool, g *sc
 		}
 		sort.Slice(lg.Snapshots, func(i, j int) bool { return lg.Snapshots[i].Name < lg.Snapshots[j].Name })
 		lg.SnapshotsRead = true
+	}
+	if frees {
+		for _, s := range lg.Snapshots {
+			conf, err := api.SnapshotConfig(ctx, lg.VMID, s.Name)
+			n++
+			if err != nil {
+				return n, fmt.Errorf("read snapshot %q of guest %d: %w", s.Name, lg.VMID, err)
+			}
+			for _, vol := range OwnedVolumes(conf.Values, nil) {
+				if lg.SnapshotVolumes == nil {
+					lg.SnapshotVolumes = map[string][]string{}
+				}
+				lg.SnapshotVolumes[vol] = append(lg.SnapshotVolumes[vol], s.Name)
+			}
+		}
 	}
 	return n, nil
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"sort"
@@ -51,6 +52,8 @@ func (d *guestDiff) update() {
 
 	set, del, changes, restart := d.configChanges()
 	mountSteps := d.mounts(set, &changes, &restart)
+	frees := d.volumeFrees()
+	protectLast := d.protection(set, &changes, mountSteps, frees)
 	if d.errors > 0 {
 		return
 	}
@@ -81,12 +84,55 @@ func (d *guestDiff) update() {
 		}
 		config = append(config, d.add(s).ID)
 	}
-	for _, s := range d.volumeFrees() {
+	for _, s := range frees {
 		d.add(s)
+	}
+	if protectLast != nil {
+		config = append(config, d.add(*protectLast).ID)
 	}
 	d.configIDs = config
 	d.power()
 	d.snapshots()
+}
+
+// protection orders a change of the protection flag around the guest's
+// disk changes (mount points added, changed or detached, volumes freed),
+// which Proxmox refuses while the flag is set: turned on in this plan, it
+// is set in a step of its own after them; on and staying on, the disk
+// changes are a plan error that says why.
+func (d *guestDiff) protection(set map[string]string, changes *[]Change, mounts, frees []Step) *Step {
+	var disks []string
+	for _, s := range mounts {
+		disks = append(disks, stepSlot(s))
+	}
+	for k := range set {
+		if mpKeyRe.MatchString(k) {
+			disks = append(disks, k)
+		}
+	}
+	disks = append(disks, slices.Sorted(maps.Keys(d.backupOff))...)
+	for _, s := range frees {
+		p, _ := ops.Decode[ops.VolumeFreeParams](s.Op, s.Params)
+		disks = append(disks, "free "+p.Volume)
+	}
+	if len(disks) == 0 {
+		return nil
+	}
+	slices.Sort(disks)
+	g, on := d.g, liveBool(d.lg.Effective, "protection", false)
+	switch want, given := set["protection"]; {
+	case on && want != "0":
+		d.errorf("protection", "guest %d (%s) has protection on, and Proxmox refuses to add, change or detach mount points and to free volumes of a protected guest (here %s); set protection = false for this change and back to true after it, or leave them as they are",
+			g.VMID, g.Name, strings.Join(slices.Compact(disks), ", "))
+	case given && want == "1":
+		delete(set, "protection")
+		*changes = slices.DeleteFunc(*changes, func(c Change) bool { return c.Field == "protection" })
+		s := d.b.newStep(g.VMID, g.Name, ops.GuestSet, ops.GuestSetParams{Set: map[string]string{"protection": "1"}})
+		s.Changes = []Change{{Field: "protection", Old: "0", New: "1", Note: "set after the mount point and volume changes, which Proxmox refuses on a protected guest"}}
+		s.Source = source(rangeOf(g.AttrRanges, "protection", g.DeclRange))
+		return &s
+	}
+	return nil
 }
 
 // changeKinds names the disruptive kinds of a config write, for a local
@@ -432,12 +478,8 @@ func (d *guestDiff) volumeFrees() []Step {
 			}
 		}
 		if slot == "" || vol == "" {
-			for _, m := range lg.mounts() {
-				if m.Volume == rv {
-					d.errorf("remove_volumes", "guest %d (%s): %s is still mounted at %s; remove its mount block first (that detaches it), then free it", g.VMID, g.Name, rv, m.Path)
-				}
-			}
-			continue // already freed
+			d.notDetached(rv)
+			continue
 		}
 		size := "unknown"
 		if it, ok := d.b.live.Volumes[vol]; ok && it.Size > 0 {
@@ -446,10 +488,33 @@ func (d *guestDiff) volumeFrees() []Step {
 		s := d.b.newStep(g.VMID, g.Name, ops.VolumeFree, ops.VolumeFreeParams{Volume: vol, Size: size, Slot: slot, Unprotected: []string{vol}})
 		s.Reason = "deletes the detached volume " + vol + " (" + size + ") and its data"
 		s.Safety = "none for the volume itself: a vzdump never covers a detached volume, so the signature accepts losing it"
+		if snaps := lg.SnapshotVolumes[vol]; len(snaps) > 0 {
+			s.Reason = fmt.Sprintf("drops the guest's reference to the detached volume %s (%s); %s still %s it, so Proxmox keeps its data until %s deleted",
+				vol, size, plural(len(snaps), "snapshot", "snapshots"), plural(len(snaps), "uses", "use"), plural(len(snaps), "it is", "they are"))
+			s.Safety = "snapshot " + strings.Join(snaps, ", ") + " keeps the volume"
+		}
 		s.Source = source(rangeOf(g.AttrRanges, "remove_volumes", g.DeclRange))
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// notDetached explains a remove_volumes entry that is no detached volume
+// of the guest: still mounted (an error), kept by a snapshot (said, not
+// silently dropped), or gone already (nothing to do).
+func (d *guestDiff) notDetached(rv string) {
+	g := d.g
+	for _, m := range d.lg.mounts() {
+		if m.Volume == rv {
+			d.errorf("remove_volumes", "guest %d (%s): %s is still mounted at %s; remove its mount block first (that detaches it), then free it", g.VMID, g.Name, rv, m.Path)
+			return
+		}
+	}
+	if snaps := d.lg.SnapshotVolumes[rv]; len(snaps) > 0 {
+		d.b.warnf(g.VMID, rangeOf(g.AttrRanges, "remove_volumes", g.DeclRange),
+			"guest %d (%s): remove_volumes names %s, which is no detached volume of the guest: %s %s still %s it, so Proxmox keeps it and lists no unusedN entry for it; delete %s (a snapshot.delete job), and it comes back as an unusedN entry to free",
+			g.VMID, g.Name, rv, plural(len(snaps), "snapshot", "snapshots"), strings.Join(snaps, ", "), plural(len(snaps), "uses", "use"), plural(len(snaps), "that snapshot", "those snapshots"))
+	}
 }
 
 // power plans start, stop and the reboot that applies pending changes.

@@ -97,6 +97,23 @@ func (c *Client) GuestConfig(ctx context.Context, vmid int) (GuestConfig, error)
 	return v, err
 }
 
+// SnapshotConfig is GET /nodes/{node}/lxc/{vmid}/config?snapshot=NAME:
+// the guest's config as the snapshot recorded it (the volumes it keeps).
+func (c *Client) SnapshotConfig(ctx context.Context, vmid int, name string) (GuestConfig, error) {
+	var v GuestConfig
+	if err := checkVMID(vmid); err != nil {
+		return v, err
+	}
+	if err := checkSnapname(name); err != nil {
+		return v, err
+	}
+	_, err := c.call(ctx, "GET", c.nodePath("lxc", strconv.Itoa(vmid), "config"), url.Values{"snapshot": {name}}, &v)
+	if v.Values == nil {
+		v.Values = map[string]string{}
+	}
+	return v, err
+}
+
 // GuestPending is GET /nodes/{node}/lxc/{vmid}/pending: each config key
 // with its active value and any change waiting for the next start (what
 // a running guest could not apply live).

@@ -287,3 +287,24 @@ func TestClientGuestInterfaces(t *testing.T) {
 		t.Errorf("interfaces of the stopped 110: %+v %v", ifs, err)
 	}
 }
+
+// A snapshot's config names the volumes it keeps; an unknown snapshot is
+// Proxmox's error.
+func TestClientSnapshotConfig(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, c := startClient(t, pvesim.Options{}, "converge")
+	conf, err := c.SnapshotConfig(ctx, 100, "pre-upgrade")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(conf.Values["rootfs"], "local-lvm:vm-100-disk-0,") {
+		t.Errorf("snapshot config rootfs %q", conf.Values["rootfs"])
+	}
+	if _, err := c.SnapshotConfig(ctx, 100, "nosuch"); err == nil || !strings.Contains(err.Error(), "snapshot 'nosuch' does not exist") {
+		t.Errorf("unknown snapshot: %v", err)
+	}
+	if _, err := c.SnapshotConfig(ctx, 100, "current"); err == nil {
+		t.Error("the current pseudo-snapshot is not a snapshot name")
+	}
+}
