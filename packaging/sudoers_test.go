@@ -138,12 +138,14 @@ func TestSudoersAllowsWhatPrivilegedRuns(t *testing.T) {
 		{VMID: 9000, Template: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", Storage: "local-lvm"},
 		{VMID: 9001, Template: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", Storage: "local-lvm",
 			RootFSGiB: 8, Hostname: "golden.example.net", MemoryMiB: 1024, Cores: 2, Net0: "name=eth0,bridge=vmbr0,ip=dhcp,gw=192.168.1.1"},
+		{VMID: 9002, Template: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", Storage: "local-lvm",
+			Features: "force_rw_sys=0,fuse=1,keyctl=1,mknod=1,mount=nfs;cifs,nesting=1"},
 	} {
 		if err := p.CreateGoldenLXC(ctx, g); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want := map[string]int{"FELHOM_FINDMNT": 3, "FELHOM_MOUNT": 3, "FELHOM_SMART": 4, "FELHOM_SENSORS": 1, "FELHOM_PCT_CREATE": 2}
+	want := map[string]int{"FELHOM_FINDMNT": 3, "FELHOM_MOUNT": 3, "FELHOM_SMART": 4, "FELHOM_SENSORS": 1, "FELHOM_PCT_CREATE": 3}
 	got := map[string]int{}
 	for _, argv := range rec.argvs {
 		if len(argv) < 4 || argv[0] != "/usr/bin/sudo" || argv[1] != "-n" || argv[2] != "--" {
@@ -181,7 +183,9 @@ func TestSudoersRefusesOtherShapes(t *testing.T) {
 		"/usr/bin/sensors -s",
 		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=1,nesting=1 --unprivileged 1 --storage local-lvm --mp0 /:/host",
 		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=1,nesting=1 --unprivileged 0 --storage local-lvm",
-		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=1,nesting=1,mknod=1 --unprivileged 1 --storage local-lvm",
+		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=1,nesting=1,hookscript=1 --unprivileged 1 --storage local-lvm",
+		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=2 --unprivileged 1 --storage local-lvm",
+		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features mount=nfs,x=/y --unprivileged 1 --storage local-lvm",
 		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=1,nesting=1 --unprivileged 1 --storage local-lvm --net0 name=eth0 --hookscript local:snippets/x",
 		"/usr/sbin/pct destroy 100",
 		"/usr/sbin/pct set 100 --mp0 /:/host",

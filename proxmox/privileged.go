@@ -184,11 +184,31 @@ type GoldenLXC struct {
 	MemoryMiB int    // optional (default 512)
 	Cores     int    // optional (default: all host cores)
 	Net0      string // optional netN property string, "name=eth0,bridge=vmbr0,ip=dhcp"
+	// Features are the LXC features, "keyctl=1,nesting=1" (the default
+	// when empty): flags of force_rw_sys, fuse, keyctl, mknod and nesting
+	// set to 0 or 1, and mount=TYPE;TYPE, each once, comma-separated.
+	Features string
 }
 
-// CreateGoldenLXC creates an unprivileged container with keyctl=1 and
-// nesting=1 (what Docker inside an LXC needs) by running
-// "pct create VMID TEMPLATE --features keyctl=1,nesting=1 ...".
+// goldenFeatures is a features value CreateGoldenLXC passes: known flags
+// as 0 or 1, and mount= file system types.
+var goldenFeatures = regexp.MustCompile(`^(?:(force_rw_sys|fuse|keyctl|mknod|nesting)=[01]|mount=[a-zA-Z0-9_]+(;[a-zA-Z0-9_]+)*)$`)
+
+func checkGoldenFeatures(s string) error {
+	seen := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		k, _, _ := strings.Cut(f, "=")
+		if !goldenFeatures.MatchString(f) || seen[k] {
+			return fmt.Errorf("features %q: %q is not one of force_rw_sys, fuse, keyctl, mknod, nesting (=0 or 1) or mount=TYPE;TYPE, each once", s, f)
+		}
+		seen[k] = true
+	}
+	return nil
+}
+
+// CreateGoldenLXC creates an unprivileged container with the given
+// features, keyctl=1 and nesting=1 by default (what Docker inside an LXC
+// needs), by running "pct create VMID TEMPLATE --features keyctl=1,nesting=1 ...".
 //
 // Why not the API: Proxmox lets only root@pam set any feature flag other
 // than nesting ("changing feature flags (except nesting) is only allowed
@@ -213,8 +233,15 @@ func (p *Privileged) CreateGoldenLXC(ctx context.Context, g GoldenLXC) error {
 	if g.RootFSGiB < 0 || g.MemoryMiB < 0 || g.Cores < 0 || (g.MemoryMiB != 0 && g.MemoryMiB < 16) || g.Cores > 8192 {
 		return fmt.Errorf("create golden CT %d: size, memory (>= 16 MiB) or cores out of range", g.VMID)
 	}
+	features := g.Features
+	if features == "" {
+		features = "keyctl=1,nesting=1"
+	}
+	if err := checkGoldenFeatures(features); err != nil {
+		return fmt.Errorf("create golden CT %d: %w", g.VMID, err)
+	}
 	argv := []string{p.tools.Pct, "create", strconv.Itoa(g.VMID), g.Template,
-		"--features", "keyctl=1,nesting=1", "--unprivileged", "1", "--storage", g.Storage}
+		"--features", features, "--unprivileged", "1", "--storage", g.Storage}
 	if g.RootFSGiB > 0 {
 		argv = append(argv, "--rootfs", g.Storage+":"+strconv.Itoa(g.RootFSGiB))
 	}

@@ -123,6 +123,15 @@ func TestPrivilegedRefusals(t *testing.T) {
 		{"memory below Proxmox's minimum", func(p *Privileged) error {
 			return p.CreateGoldenLXC(context.Background(), with(func(g *GoldenLXC) { g.MemoryMiB = 8 }))
 		}},
+		{"unknown feature", func(p *Privileged) error {
+			return p.CreateGoldenLXC(context.Background(), with(func(g *GoldenLXC) { g.Features = "keyctl=1,hookscript=1" }))
+		}},
+		{"feature twice", func(p *Privileged) error {
+			return p.CreateGoldenLXC(context.Background(), with(func(g *GoldenLXC) { g.Features = "keyctl=1,keyctl=0" }))
+		}},
+		{"features smuggling an option", func(p *Privileged) error {
+			return p.CreateGoldenLXC(context.Background(), with(func(g *GoldenLXC) { g.Features = "keyctl=1 --mp0 /:/x" }))
+		}},
 		{"uuid with shell characters", func(p *Privileged) error {
 			return p.MountUSBByUUID(context.Background(), "1234-ABCD;reboot", "/mnt/usb")
 		}},

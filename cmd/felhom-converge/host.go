@@ -49,13 +49,13 @@ func (g *globals) hostConfig(simDir, desiredHost string) (*config.Config, error)
 // the simulator standing in for the host's root commands and file system.
 // release frees the connection (and the simulator).
 func (g *globals) bindHost(ctx context.Context, cfg *config.Config, simDir string) (*apply.Host, func(), error) {
-	client, release, err := g.connect(ctx, cfg, simDir)
+	client, sim, release, err := g.connectSim(ctx, cfg, simDir)
 	if err != nil {
 		return nil, nil, err
 	}
 	h := &apply.Host{Config: cfg, Client: client}
 	if simDir != "" {
-		root := pvesim.RootHost{Dir: simDir}
+		root := pvesim.RootHost{Dir: simDir, Sim: sim}
 		h.FS, h.MountedUUIDs = root, root.MountedUUIDs
 		h.Root, err = proxmox.NewPrivileged(proxmox.ModeDirect, root, proxmox.Tools{})
 	} else {
@@ -135,12 +135,21 @@ func (g *globals) hostIdentity(ctx context.Context, cfg *config.Config, simDir s
 // in-process simulator and points cfg at it, over HTTPS with the
 // simulator's certificate pinned. The returned func releases everything.
 func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string) (*proxmox.Client, func(), error) {
+	client, _, release, err := g.connectSim(ctx, cfg, simDir)
+	return client, release, err
+}
+
+// connectSim is connect, also returning the in-process simulator (nil
+// without simDir).
+func (g *globals) connectSim(ctx context.Context, cfg *config.Config, simDir string) (*proxmox.Client, *pvesim.Sim, func(), error) {
 	release := func() {}
+	var embedded *pvesim.Sim
 	if simDir != "" {
 		sim, err := startEmbeddedSim(ctx, simDir)
 		if err != nil {
-			return nil, nil, fmt.Errorf("start the simulator in %s: %w", simDir, err)
+			return nil, nil, nil, fmt.Errorf("start the simulator in %s: %w", simDir, err)
 		}
+		embedded = sim.Sim
 		release = func() {
 			if err := sim.Close(); err != nil {
 				warnf(g.stderr, "simulator: %v", err)
@@ -148,17 +157,17 @@ func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string
 		}
 		if err := cfg.UseSimulator(sim.Endpoint, sim.Node, sim.Token, sim.Fingerprint); err != nil {
 			release()
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	if err := cfg.RequireProxmox(); err != nil {
 		release()
-		return nil, nil, withHint(err, "set up the Proxmox connection as docs/reference.md's 'Local host config' shows, or try the bundled simulator with --sim DIR")
+		return nil, nil, nil, withHint(err, "set up the Proxmox connection as docs/reference.md's 'Local host config' shows, or try the bundled simulator with --sim DIR")
 	}
 	token, err := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
 	if err != nil {
 		release()
-		return nil, nil, fmt.Errorf("config: proxmox.token (from %s): %w", cfg.Origin("proxmox.token"), err)
+		return nil, nil, nil, fmt.Errorf("config: proxmox.token (from %s): %w", cfg.Origin("proxmox.token"), err)
 	}
 	client, err := proxmox.New(proxmox.Options{
 		Endpoint:           cfg.Proxmox.Endpoint,
@@ -172,12 +181,12 @@ func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string
 	})
 	if err != nil {
 		release()
-		return nil, nil, fmt.Errorf("proxmox client: %w", err)
+		return nil, nil, nil, fmt.Errorf("proxmox client: %w", err)
 	}
 	closeSim := release
 	release = func() {
 		client.CloseIdleConnections() // so the simulator's shutdown waits for no spare connection
 		closeSim()
 	}
-	return client, release, nil
+	return client, embedded, release, nil
 }

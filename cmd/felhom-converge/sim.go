@@ -110,6 +110,7 @@ type embeddedSim struct {
 	Token       string // USER@REALM!TOKENID=SECRET of the full-privilege token
 	Fingerprint string // SHA-256 of the leaf certificate, colon-separated hex
 	Close       func() error
+	Sim         *pvesim.Sim // plays the host's root commands too (pvesim.RootHost)
 }
 
 // Defaults of the in-process simulator: quick tasks, no latency, so the
@@ -174,6 +175,7 @@ func startEmbeddedSim(ctx context.Context, dir string) (*embeddedSim, error) {
 		Token:       sim.Token("converge"),
 		Fingerprint: sim.Fingerprint(),
 		Close:       sim.Close,
+		Sim:         sim,
 	}, nil
 }
 

@@ -65,9 +65,12 @@ type request struct {
 	route   *route
 	vars    map[string]string // path parameters
 	params  map[string]string // path + query + body, validated
-	tokenID string            // "felhom@pve!converge"
-	now     time.Time
-	total   *int // set by handlers whose answer carries "total"
+	tokenID string            // "felhom@pve!converge", or root@pam for pct
+	// root: the call is root's (pct on the node), not a token's: every
+	// privilege, and what Proxmox allows only root@pam.
+	root  bool
+	now   time.Time
+	total *int // set by handlers whose answer carries "total"
 }
 
 func (r *request) vmid() int {

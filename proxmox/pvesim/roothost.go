@@ -17,9 +17,13 @@ import (
 // RootHost stands in for the host itself under --sim, where the product
 // would run root commands or read the host's file system: it plays
 // findmnt and mount for storage.mount, keeping what is mounted where in
-// DIR/mounts.json (mount point → file-system UUID), and shows the host's
-// directories as DIR/hostfs/PATH.
-type RootHost struct{ Dir string }
+// DIR/mounts.json (mount point → file-system UUID), shows the host's
+// directories as DIR/hostfs/PATH, and plays pct against Sim (the
+// simulator of that DIR) as root@pam.
+type RootHost struct {
+	Dir string
+	Sim *Sim // nil: pct is not there
+}
 
 func (h RootHost) mountsFile() string { return filepath.Join(h.Dir, "mounts.json") }
 
@@ -82,12 +86,19 @@ func (e rootExit) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 func (e rootExit) ExitCode() int { return int(e) }
 
 // Run plays the root commands of proxmox.Privileged (a proxmox.Runner).
-func (h RootHost) Run(_ context.Context, argv []string) ([]byte, []byte, error) {
+func (h RootHost) Run(ctx context.Context, argv []string) ([]byte, []byte, error) {
+	tools := proxmox.DefaultTools()
+	if len(argv) > 0 && argv[0] == tools.Pct && h.Sim != nil {
+		out, errText, code := h.Sim.Pct(ctx, argv[1:])
+		if code != 0 {
+			return []byte(out), []byte(errText), rootExit(code)
+		}
+		return []byte(out), []byte(errText), nil
+	}
 	mounts, err := h.Mounted()
 	if err != nil {
 		return nil, []byte(err.Error()), rootExit(2)
 	}
-	tools := proxmox.DefaultTools()
 	switch {
 	case len(argv) > 0 && argv[0] == tools.Findmnt:
 		mp := argv[len(argv)-1]
