@@ -6,8 +6,11 @@
 # `git describe` (packaging/deb/version.sh); the binary's
 # `felhom-converge version` prints exactly it. Prints the .deb's path last.
 #
-# Needs Go (go.mod's version, or any Go >= 1.21 that can fetch it), git
-# and dpkg-deb; installs git with apt when it is missing.
+# Needs git, dpkg-deb and Go: go.mod's version, or any Go >= 1.21 (which
+# fetches it); on a machine without one (Debian 12 ships 1.19),
+# packaging/deb/go-toolchain.sh fetches go.mod's release from the Go
+# module proxy and checks it against the checksum database. Installs what
+# it needs with apt when it is missing.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -16,13 +19,6 @@ cd "$root"
 if ! command -v git >/dev/null 2>&1 && [ -z "${PKG_VERSION:-}" ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq git >/dev/null
 fi
-go=$(command -v go || true)
-[ -n "$go" ] || { [ -x /usr/local/go/bin/go ] && go=/usr/local/go/bin/go; } || true
-if [ -z "$go" ]; then
-  echo "build.sh: no Go toolchain (go.mod needs $(sed -n 's/^go //p' go.mod)): install it to /usr/local/go or put it on PATH" >&2
-  exit 1
-fi
-
 version=$(bash "$here/version.sh")
 arch=$(dpkg --print-architecture)
 case "$arch" in
@@ -30,6 +26,8 @@ case "$arch" in
   i386) goarch=386 ;;
   *) echo "build.sh: no Go port chosen for Debian architecture $arch" >&2; exit 1 ;;
 esac
+
+go=$(bash "$here/go-toolchain.sh" "$goarch")
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
