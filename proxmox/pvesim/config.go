@@ -262,18 +262,21 @@ func configJSON(conf map[string]string) map[string]any {
 	return out
 }
 
-// renderConf writes a guest's config file the way pct stores it: the
-// description as comments, sorted keys, the pending section, then one
-// section per snapshot. The digest is the SHA-1 of this text.
+// renderConf writes a guest's config file as write_pct_config does: a
+// section's description as '#' comment lines, then its keys sorted (the
+// pending section's delete and a snapshot's snaptime among them); the
+// pending section, then one section per snapshot. The digest is the SHA-1
+// of this text.
 func renderConf(g *guest) string {
 	var b strings.Builder
 	writeSection(&b, g.Conf)
 	if len(g.Pending) > 0 || len(g.PendingDelete) > 0 {
 		b.WriteString("\n[pve:pending]\n")
-		writeSection(&b, g.Pending)
+		pending := copyConf(g.Pending)
 		if len(g.PendingDelete) > 0 {
-			b.WriteString("delete: " + strings.Join(g.PendingDelete, ",") + "\n")
+			pending["delete"] = strings.Join(g.PendingDelete, ",")
 		}
+		writeSection(&b, pending)
 	}
 	names := make([]string, 0, len(g.Snapshots))
 	for n := range g.Snapshots {
@@ -283,17 +286,16 @@ func renderConf(g *guest) string {
 	for _, n := range names {
 		s := g.Snapshots[n]
 		b.WriteString("\n[" + n + "]\n")
-		writeSection(&b, s.Conf)
-		fmt.Fprintf(&b, "snaptime: %d\n", s.Snaptime)
+		conf := copyConf(s.Conf)
+		conf["snaptime"] = strconv.FormatInt(s.Snaptime, 10)
+		writeSection(&b, conf)
 	}
 	return b.String()
 }
 
 func writeSection(b *strings.Builder, conf map[string]string) {
-	if d := conf["description"]; d != "" {
-		for _, line := range strings.Split(strings.TrimSuffix(d, "\n"), "\n") {
-			b.WriteString("#" + line + "\n")
-		}
+	for _, line := range descriptionLines(conf["description"]) {
+		b.WriteString("#" + encodeText(line) + "\n")
 	}
 	keys := make([]string, 0, len(conf))
 	for k := range conf {
@@ -305,6 +307,31 @@ func writeSection(b *strings.Builder, conf map[string]string) {
 	for _, k := range keys {
 		b.WriteString(k + ": " + conf[k] + "\n")
 	}
+}
+
+// descriptionLines splits a description as Perl's split(/\n/) does:
+// trailing empty lines go.
+func descriptionLines(d string) []string {
+	lines := strings.Split(d, "\n")
+	for len(lines) > 0 && lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	return lines
+}
+
+// encodeText is pve-common's encode_text for a description line: control
+// and non-ASCII bytes, '%' and ':' become %XX.
+func encodeText(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c >= 0x7f || c == '%' || c == ':' {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func digestOf(g *guest) string { return sha1Hex(renderConf(g)) }

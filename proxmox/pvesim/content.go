@@ -16,43 +16,81 @@ import (
 // "OWNER@STORAGE" (or "STORAGE") frees it. There is no check whether a
 // guest still uses the volume; a protected backup is refused in the task.
 func hContentDelete(r *request) (any, error) {
+	st, volid, owner, err := r.contentVolume()
+	if err != nil {
+		return nil, err
+	}
+	id := st.ID
+	if owner != 0 {
+		id = strconv.Itoa(owner) + "@" + st.ID
+	}
+	return r.s.startTaskLocked(r, "imgdel", id, "imgdel", map[string]string{"volid": volid})
+}
+
+// contentVolume reads the {storage} and {volume} of a content path as
+// pve-storage's real_volume_id does and checks the caller's access to the
+// volume (check_volume_access): a backup of a guest needs
+// Datastore.AllocateSpace and VM.Backup on the guest, anything else
+// Datastore.Allocate.
+func (r *request) contentVolume() (st *storage, volid string, owner int, err error) {
 	sid := r.vars["storage"]
-	volid := r.vars["volume"]
+	volid = r.vars["volume"]
 	if strings.Contains(volid, ":") {
 		vsid, _, ok := cutVolID(volid)
 		if !ok || !storageIDRegexp.MatchString(vsid) {
-			return nil, param1Error("volume", "unable to parse volume ID '%s'", volid)
+			return nil, "", 0, param1Error("volume", "unable to parse volume ID '%s'", volid)
 		}
 		if vsid != sid {
-			return nil, param1Error("volume", "storage ID mismatch (%s != %s)", vsid, sid)
+			return nil, "", 0, param1Error("volume", "storage ID mismatch (%s != %s)", vsid, sid)
 		}
 	} else {
 		volid = sid + ":" + volid
 	}
-	st := r.s.st.storage(sid)
+	st = r.s.st.storage(sid)
 	if st == nil {
-		return nil, failf("storage '%s' does not exist", sid)
+		return nil, "", 0, failf("storage '%s' does not exist", sid)
 	}
 	_, name, _ := cutVolID(volid)
 	vtype, owner, err := st.parseVolname(name)
 	if err != nil {
-		return nil, failf("%v", err)
+		return nil, "", 0, failf("%v", err)
 	}
 	if vtype == "backup" && owner != 0 {
 		if err := r.check(storagePath(sid), "Datastore.AllocateSpace"); err != nil {
-			return nil, err
+			return nil, "", 0, err
 		}
 		if err := r.check(vmPath(owner), "VM.Backup"); err != nil {
-			return nil, err
+			return nil, "", 0, err
 		}
 	} else if err := r.check(storagePath(sid), "Datastore.Allocate"); err != nil {
+		return nil, "", 0, err
+	}
+	return st, volid, owner, nil
+}
+
+// hContentUpdate is PUT /nodes/{node}/storage/{storage}/content/{volume}
+// (pve-storage updateattributes): a backup's notes and protection,
+// changed at once; it answers null.
+func hContentUpdate(r *request) (any, error) {
+	st, volid, _, err := r.contentVolume()
+	if err != nil {
 		return nil, err
 	}
-	id := sid
-	if owner != 0 {
-		id = strconv.Itoa(owner) + "@" + sid
+	if err := r.s.st.activate(st); err != nil {
+		return nil, failf("%v", err)
 	}
-	return r.s.startTaskLocked(r, "imgdel", id, "imgdel", map[string]string{"volid": volid})
+	v := st.Volumes[volid]
+	if v == nil {
+		_, name, _ := cutVolID(volid)
+		return nil, failf("volume '%s' does not exist", st.filePath(name))
+	}
+	if n, ok := r.params["notes"]; ok {
+		v.Notes = n
+	}
+	if p, ok := r.params["protected"]; ok {
+		v.Protected = p == "1"
+	}
+	return nil, r.s.persistLocked()
 }
 
 // finishImgDel is vdisk_free: the storage is activated and its plugin's

@@ -1,8 +1,6 @@
 package pvesim
 
 import (
-	"fmt"
-	"sort"
 	"strings"
 )
 
@@ -28,14 +26,9 @@ func hExtractConfig(r *request) (any, error) {
 			return nil, err
 		}
 	}
-	keys := make([]string, 0, len(v.Conf))
-	for k := range v.Conf {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	// The archive holds the config file as pct wrote it: the description
+	// as '#' comment lines, then the keys.
 	var b strings.Builder
-	for _, k := range keys {
-		fmt.Fprintf(&b, "%s: %s\n", k, v.Conf[k])
-	}
+	writeSection(&b, v.Conf)
 	return b.String(), nil
 }

@@ -212,3 +212,54 @@ func taskLogOf(s *Sim, upid any) string {
 	}
 	return ""
 }
+
+// The config file is rendered as write_pct_config writes it: description
+// lines encoded as comments, and every section's keys sorted, a pending
+// delete and a snapshot's snaptime among them.
+func TestRenderConfIsWritePctConfig(t *testing.T) {
+	g := &guest{VMID: 100,
+		Conf:          map[string]string{"hostname": "web", "description": "a: 100%\nb\n", "parent": "s1"},
+		Pending:       map[string]string{"memory": "1024", "cores": "2"},
+		PendingDelete: []string{"tags"},
+		Snapshots:     map[string]*snapshot{"s1": {Conf: map[string]string{"hostname": "web", "unprivileged": "1"}, Snaptime: 1700000000}},
+	}
+	want := "#a%3A 100%25\n#b\nhostname: web\nparent: s1\n" +
+		"\n[pve:pending]\ncores: 2\ndelete: tags\nmemory: 1024\n" +
+		"\n[s1]\nhostname: web\nsnaptime: 1700000000\nunprivileged: 1\n"
+	if got := renderConf(g); got != want {
+		t.Errorf("rendered\n%s\nwant\n%s", got, want)
+	}
+}
+
+// A backup's notes and protection change through PUT .../content/VOLID,
+// with the access a removal needs; a protected backup cannot be removed
+// until it is unprotected. extractconfig gives the archive's config file.
+func TestContentAttributes(t *testing.T) {
+	t.Parallel()
+	s := newSim(t, Options{})
+	tok := s.Token("converge")
+	path := "/nodes/pve/storage/local/content/" + url.PathEscape(goldenArchive)
+	code, b := callAs(t, s, tok, "DELETE", path, "")
+	if code != 200 || !strings.Contains(taskExit(s, b["data"]), "cannot remove protected volume") {
+		t.Fatalf("removing the protected golden image: %d %v", code, taskExit(s, b["data"]))
+	}
+	if code, b = callAs(t, s, s.Token("readonly"), "PUT", path, "protected=0"); code != 403 {
+		t.Errorf("unprotect with the read-only token: %d %v", code, b["message"])
+	}
+	if code, b = callAs(t, s, tok, "PUT", path, "protected=0&notes=old+golden"); code != 200 || b["data"] != nil {
+		t.Fatalf("unprotect: %d %v", code, b)
+	}
+	s.mu.Lock()
+	v := *s.st.storage("local").Volumes[goldenArchive]
+	s.mu.Unlock()
+	if v.Protected || v.Notes != "old golden" {
+		t.Errorf("after the update: %+v", v)
+	}
+	code, b = callAs(t, s, tok, "GET", "/nodes/pve/vzdump/extractconfig?volume="+url.QueryEscape(goldenArchive), "")
+	if text, _ := b["data"].(string); code != 200 || !strings.HasPrefix(text, "#felhom golden image (Debian 12)\narch: amd64\n") {
+		t.Errorf("extractconfig: %d %q", code, b["data"])
+	}
+	if code, b = callAs(t, s, tok, "DELETE", path, ""); code != 200 || taskExit(s, b["data"]) != "OK" {
+		t.Errorf("removing it unprotected: %d %v", code, taskExit(s, b["data"]))
+	}
+}

@@ -138,6 +138,8 @@ func buildRoutes() []*route {
 			"content": str().opt(), "vmid": vmidDef().opt()}), handle: hContent},
 		{method: "DELETE", tmpl: "/nodes/{node}/storage/{storage}/content/{volume}", schema: props([]string{"node", "storage", "volume"}, map[string]pdef{
 			"delay": integer(1, 30).opt()}), handle: hContentDelete},
+		{method: "PUT", tmpl: "/nodes/{node}/storage/{storage}/content/{volume}", schema: props([]string{"node", "storage", "volume"}, map[string]pdef{
+			"notes": str().opt(), "protected": boolean()}), handle: hContentUpdate},
 		{method: "GET", tmpl: "/nodes/{node}/storage/{storage}/prunebackups", perm: needStorageAny("Datastore.Audit", "Datastore.AllocateSpace"), schema: props(stor, map[string]pdef{
 			"prune-backups": pruneDef().opt(), "type": enum("qemu", "lxc").opt(), "vmid": vmidDef().opt()}), handle: hPruneDryRun},
 		{method: "DELETE", tmpl: "/nodes/{node}/storage/{storage}/prunebackups", schema: props(stor, map[string]pdef{
