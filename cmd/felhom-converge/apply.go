@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
@@ -119,7 +120,7 @@ func (g *globals) printRemaining(res *apply.Result) {
 		return
 	}
 	for _, r := range res.Remaining {
-		fmt.Fprintf(g.stdout, "%-17s %s%s\n", r.Outcome, r.Op, guestLabel(r.Guest, r.GuestName))
+		fmt.Fprintf(g.stdout, "%-17s %s%s\n", r.Outcome, r.Op, humanize.GuestLabel(r.Guest, r.GuestName))
 		if r.Request != "" {
 			fmt.Fprintf(g.stdout, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, r.Request))
 		}
@@ -129,7 +130,7 @@ func (g *globals) printRemaining(res *apply.Result) {
 		them = "it"
 	}
 	fmt.Fprintf(g.stdout, "apply: a plan made again after this run's rollback, restore or rebuild still has %s; the next run makes %s\n",
-		plural(len(res.Remaining), "change"), them)
+		humanize.Plural(len(res.Remaining), "change"), them)
 }
 
 // applyInput is what an apply runs: a desired-state file, or a saved plan

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 )
 
@@ -102,10 +103,10 @@ func writeJournalText(w io.Writer, path string, j *journal.Journal, txns []journ
 			open++
 		}
 	}
-	fmt.Fprintf(w, "journal %s: %s, %d open", path, plural(total, "transaction"), open)
+	fmt.Fprintf(w, "journal %s: %s, %d open", path, humanize.Plural(total, "transaction"), open)
 	inFlight := len(j.InFlight())
 	if inFlight > 0 {
-		fmt.Fprintf(w, ", %s in flight", plural(inFlight, "step"))
+		fmt.Fprintf(w, ", %s in flight", humanize.Plural(inFlight, "step"))
 	}
 	if len(txns) < total {
 		fmt.Fprintf(w, ", showing the last %d", len(txns))
@@ -114,9 +115,9 @@ func writeJournalText(w io.Writer, path string, j *journal.Journal, txns []journ
 	for _, r := range j.Records() {
 		switch r := r.(type) {
 		case journal.Checkpoint:
-			fmt.Fprintf(w, "compacted %s: %s of finished history left out; records continue at number %d\n", stamp(r.Time), plural(r.Dropped, "record"), r.Seq)
+			fmt.Fprintf(w, "compacted %s: %s of finished history left out; records continue at number %d\n", humanize.Stamp(r.Time), humanize.Plural(r.Dropped, "record"), r.Seq)
 		case journal.JournalReset:
-			fmt.Fprintf(w, "RESET %s by %s: accepted the loss of records (the journal %s; %s were left)\n", stamp(r.Time), dash(r.By), r.Lost, plural(int(r.FoundSeq), "record"))
+			fmt.Fprintf(w, "RESET %s by %s: accepted the loss of records (the journal %s; %s were left)\n", humanize.Stamp(r.Time), humanize.Dash(r.By), r.Lost, humanize.Plural(int(r.FoundSeq), "record"))
 		}
 	}
 	if inFlight > 0 {
@@ -131,17 +132,17 @@ func writeJournalText(w io.Writer, path string, j *journal.Journal, txns []journ
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "safety copies the tool made and has not removed:")
 		for _, s := range snaps {
-			fmt.Fprintf(w, "  snapshot %s of guest %d, taken %s%s\n", s.Name, s.Guest, stamp(s.Created), inTxn(s.Txn))
+			fmt.Fprintf(w, "  snapshot %s of guest %d, taken %s%s\n", s.Name, s.Guest, humanize.Stamp(s.Created), inTxn(s.Txn))
 		}
 		for _, b := range backups {
-			fmt.Fprintf(w, "  backup %s of guest %d, created %s%s\n", b.VolID, b.Guest, stamp(b.Created), inTxn(b.Txn))
+			fmt.Fprintf(w, "  backup %s of guest %d, created %s%s\n", b.VolID, b.Guest, humanize.Stamp(b.Created), inTxn(b.Txn))
 		}
 	}
 	if digests := j.LastDigests(); len(digests) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "guest config digests after the last successful step:")
 		for _, d := range digests {
-			fmt.Fprintf(w, "  guest %d  %s  %s%s\n", d.Guest, d.Digest, stamp(d.Time), inTxn(d.Txn))
+			fmt.Fprintf(w, "  guest %d  %s  %s%s\n", d.Guest, d.Digest, humanize.Stamp(d.Time), inTxn(d.Txn))
 		}
 	}
 }
@@ -153,18 +154,11 @@ func inTxn(txn string) string {
 	return " (transaction " + txn + ")"
 }
 
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
 func writeTxnText(w io.Writer, t journal.Transaction) {
 	b := t.Begin
-	fmt.Fprintf(w, "transaction %s  host %s  began %s", b.Txn, b.Host, stamp(b.Time))
+	fmt.Fprintf(w, "transaction %s  host %s  began %s", b.Txn, b.Host, humanize.Stamp(b.Time))
 	if t.End != nil {
-		fmt.Fprintf(w, "  ended %s: %s", stamp(t.End.Time), t.End.Result)
+		fmt.Fprintf(w, "  ended %s: %s", humanize.Stamp(t.End.Time), t.End.Result)
 		if t.End.Error != "" {
 			fmt.Fprintf(w, " (%s)", t.End.Error)
 		}
@@ -173,7 +167,7 @@ func writeTxnText(w io.Writer, t journal.Transaction) {
 	}
 	fmt.Fprintln(w)
 	if b.PlanID != "" || b.DesiredDigest != "" {
-		fmt.Fprintf(w, "  plan %s  desired file sha256 %s\n", dash(b.PlanID), dash(b.DesiredDigest))
+		fmt.Fprintf(w, "  plan %s  desired file sha256 %s\n", humanize.Dash(b.PlanID), humanize.Dash(b.DesiredDigest))
 	}
 	if len(t.Steps) == 0 {
 		fmt.Fprintln(w, "  no steps")
@@ -186,7 +180,7 @@ func writeTxnText(w io.Writer, t journal.Transaction) {
 			if in.Guest != 0 {
 				guest = fmt.Sprint(in.Guest)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", stamp(in.Time), in.Op, guest, in.Class, dash(in.Decision), stepResult(s), dash(s.UPID))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", humanize.Stamp(in.Time), in.Op, guest, in.Class, humanize.Dash(in.Decision), stepResult(s), humanize.Dash(s.UPID))
 		}
 		tw.Flush()
 	}
@@ -195,16 +189,9 @@ func writeTxnText(w io.Writer, t journal.Transaction) {
 	}
 	for _, r := range t.Records {
 		if line := recordLine(r); line != "" {
-			fmt.Fprintf(w, "    %s  %s\n", stamp(r.When()), line)
+			fmt.Fprintf(w, "    %s  %s\n", humanize.Stamp(r.When()), line)
 		}
 	}
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }
 
 func stepResult(s journal.Step) string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 )
 
@@ -77,7 +78,7 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 	}
 	fmt.Fprintf(g.stdout, "journal reset: accepted the loss: journal %s %s\n", j.Path(), r.Lost)
 	fmt.Fprintf(g.stdout, "kept the %s that were left; the reset is record %d of the journal and a line of the audit log\n",
-		plural(len(j.Records())-1, "record"), r.FoundSeq+1)
+		humanize.Plural(len(j.Records())-1, "record"), r.FoundSeq+1)
 	fmt.Fprintln(g.stdout, "what the lost records said is forgotten: one-shot jobs they marked done may run again, and safety snapshots and backups the tool took are no longer known as its own (remove them by hand once they are not needed)")
 	return nil
 }

@@ -15,7 +15,7 @@ import (
 // package may import only packages of a lower layer. The command is wiring
 // on top; status reads what apply records.
 var layers = [][]string{
-	{"timezone"},
+	{"timezone", "humanize"},
 	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable"},
 	{"proxmox/pvesim", "trust", "journal", "config"},
 	{"plan", "hub"},

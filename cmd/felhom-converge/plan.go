@@ -10,6 +10,7 @@ import (
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
@@ -97,7 +98,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	}
 	if len(p.Errors) > 0 {
 		if !c.JSON {
-			errorf(g.stderr, "%s: %s kept out of the plan (see above)", c.File, plural(len(p.Errors), "problem"))
+			errorf(g.stderr, "%s: %s kept out of the plan (see above)", c.File, humanize.Plural(len(p.Errors), "problem"))
 		}
 		return silentError{exitError}
 	}
@@ -138,7 +139,7 @@ func (g *globals) loadDesired(ctx context.Context, file string) (*schema.Host, [
 	newDiagPrinter(g).print(src, diags)
 	if diags.HasErrors() {
 		errs, _ := countDiags(diags)
-		return nil, nil, withHint(fmt.Errorf("%s: %s; nothing was changed", file, plural(errs, "error")),
+		return nil, nil, withHint(fmt.Errorf("%s: %s; nothing was changed", file, humanize.Plural(errs, "error")),
 			"fix the file (felhom-converge validate %s checks it without a host)", file)
 	}
 	return h, src, nil

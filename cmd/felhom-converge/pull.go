@@ -15,6 +15,7 @@ import (
 
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/hub"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -160,7 +161,7 @@ func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options)
 	case hub.Unchanged:
 		fmt.Fprintln(g.stdout, "pull: signatures unchanged (the same bundle)")
 	default:
-		fmt.Fprintf(g.stdout, "pull: signatures: %d installed, %d refused, %d skipped of %s\n", installed, refused, skipped, plural(res.Entries, "request"))
+		fmt.Fprintf(g.stdout, "pull: signatures: %d installed, %d refused, %d skipped of %s\n", installed, refused, skipped, humanize.Plural(res.Entries, "request"))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/config"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/status"
@@ -171,7 +172,7 @@ func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
 	} else {
 		warned := ""
 		if rep.Warnings > 0 {
-			warned = ", " + plural(rep.Warnings, "warning")
+			warned = ", " + humanize.Plural(rep.Warnings, "warning")
 		}
 		if rep.Failed > 0 {
 			fmt.Fprintf(g.stdout, "%d check(s) failed%s\n", rep.Failed, warned)
@@ -267,7 +268,7 @@ func checkTrustRoot(path string, now time.Time) (string, error) {
 			wild = append(wild, fmt.Sprintf("line %d (%s)", l.Line, l.Principals))
 		}
 	}
-	detail := fmt.Sprintf("%s: %s, %s", path, plural(operational, "operational key"), plural(recovery, "recovery key"))
+	detail := fmt.Sprintf("%s: %s, %s", path, humanize.Plural(operational, "operational key"), humanize.Plural(recovery, "recovery key"))
 	if expired > 0 {
 		detail += fmt.Sprintf(", %d outside their validity", expired)
 	}
@@ -330,20 +331,20 @@ func checkStateDir(dir string, now time.Time) (string, error) {
 	}
 	journalText := "no journal yet"
 	if h.Exists {
-		journalText = fmt.Sprintf("journal %s, %s, healthy", byteSize(h.Size), plural(h.Transactions, "transaction"))
+		journalText = fmt.Sprintf("journal %s, %s, healthy", humanize.ByteSize(h.Size), humanize.Plural(h.Transactions, "transaction"))
 	}
 	if h.TornTail != "" {
 		warns = append(warns, h.TornTail+" (the next run cuts it off)")
 	}
 	if h.InFlight > 0 {
-		warns = append(warns, plural(h.InFlight, "step")+" in flight: the next run recovers them first")
+		warns = append(warns, humanize.Plural(h.InFlight, "step")+" in flight: the next run recovers them first")
 	}
 	if rep.LastRunError != "" {
 		warns = append(warns, "last-run.json: "+rep.LastRunError)
 	}
 	detail := fmt.Sprintf("%s, mode %04o, owner %s; %s", rep.StateDir, fi.Mode().Perm(), userName(owner), journalText)
 	if r := rep.LastRun; r != nil {
-		detail += fmt.Sprintf("; last run %s %s", stamp(r.Finished), r.Result)
+		detail += fmt.Sprintf("; last run %s %s", humanize.Stamp(r.Finished), r.Result)
 	}
 	if len(warns) > 0 {
 		return "", warning(detail + "; " + strings.Join(warns, "; "))

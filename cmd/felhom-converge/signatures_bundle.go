@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/status"
@@ -66,7 +66,7 @@ func (c *SignaturesPendingCmd) Run(g *globals) error {
 		if len(b.Entries) == 1 {
 			verb = "waits"
 		}
-		fmt.Fprintf(g.stderr, "%s %s for a signature on %s\n", plural(len(b.Entries), "request"), verb, cfg.Host)
+		fmt.Fprintf(g.stderr, "%s %s for a signature on %s\n", humanize.Plural(len(b.Entries), "request"), verb, cfg.Host)
 	}
 	if c.Out == "" {
 		_, err := g.stdout.Write(b.Marshal())
@@ -93,14 +93,14 @@ func findPlanned(planned []status.PendingSignature, r trust.SignedRequest) *stat
 
 // pendingHeader is the readable header of one request in a bundle.
 func pendingHeader(r trust.Request, ps *status.PendingSignature) []string {
-	guest := guestText(r.Guest, "")
+	guest := humanize.GuestText(r.Guest, "")
 	if ps != nil {
-		guest = guestText(r.Guest, ps.GuestName)
+		guest = humanize.GuestText(r.Guest, ps.GuestName)
 	}
 	spec, _ := ops.Lookup(r.Op)
 	plan := "(not in the last apply's plan)"
 	if ps != nil {
-		plan = "! " + r.Op + guestLabel(r.Guest, ps.GuestName)
+		plan = "! " + r.Op + humanize.GuestLabel(r.Guest, ps.GuestName)
 		if ps.Reason != "" {
 			plan += ": " + ps.Reason
 		}
@@ -116,18 +116,6 @@ func pendingHeader(r trust.Request, ps *status.PendingSignature) []string {
 		"plan:  " + plan,
 		"sign:  -n " + trust.RoleFor(r.Op) + ", before " + r.NotAfter.UTC().Format(time.RFC3339),
 	}
-}
-
-// guestText is a guest for a header: its vmid and name, or "- (the
-// host)" for a host-level op.
-func guestText(vmid int, name string) string {
-	switch {
-	case vmid == 0:
-		return "- (the host)"
-	case name == "":
-		return strconv.Itoa(vmid)
-	}
-	return fmt.Sprintf("%d (%s)", vmid, name)
 }
 
 type SignaturesInstallCmd struct {
@@ -169,7 +157,7 @@ func (c *SignaturesInstallCmd) Run(ctx context.Context, g *globals) error {
 	}
 	fmt.Fprintf(g.stdout, "install: %d installed into %s, %d refused, %d skipped\n", installed, d.Signatures, refused, len(decisions)-installed-refused)
 	if refused > 0 {
-		errorf(g.stderr, "%s refused", plural(refused, "signed request"))
+		errorf(g.stderr, "%s refused", humanize.Plural(refused, "signed request"))
 		return silentError{code: exitError}
 	}
 	if installed == 0 {
@@ -186,7 +174,7 @@ func sweepSpent(g *globals, d *trust.RequestDir) error {
 	moved, err := d.SweepSpent()
 	for _, m := range moved {
 		fmt.Fprintf(g.stdout, "moved the spent signature %s (op %s, guest %s, nonce %s) to %s\n",
-			trust.QuoteName(m.ID+trust.RequestSuffix), m.Op, guestText(m.Guest, ""), m.Nonce, m.Path)
+			trust.QuoteName(m.ID+trust.RequestSuffix), m.Op, humanize.GuestText(m.Guest, ""), m.Nonce, m.Path)
 	}
 	if err != nil {
 		return withHint(err, "nothing was installed")

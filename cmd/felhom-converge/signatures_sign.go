@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/trust"
@@ -76,9 +77,9 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 	if out == "-" {
 		where = "stdout"
 	}
-	fmt.Fprintf(show, "signed %d of %s; wrote %s\n", res.signed, plural(len(b.Entries), "request"), where)
+	fmt.Fprintf(show, "signed %d of %s; wrote %s\n", res.signed, humanize.Plural(len(b.Entries), "request"), where)
 	if res.failed > 0 {
-		errorf(g.stderr, "%s could not be signed", plural(res.failed, "request"))
+		errorf(g.stderr, "%s could not be signed", humanize.Plural(res.failed, "request"))
 		return silentError{code: exitError}
 	}
 	return nil
@@ -115,7 +116,7 @@ func signBundle(b *trust.Bundle, o signOptions) (signResult, error) {
 			continue
 		}
 		fmt.Fprint(o.show, describeRequest(e, r, o.now))
-		ok, err := o.ask(fmt.Sprintf("Sign %s%s on %s? [y/N] ", r.Op, guestLabel(r.Guest, ""), r.Host))
+		ok, err := o.ask(fmt.Sprintf("Sign %s%s on %s? [y/N] ", r.Op, humanize.GuestLabel(r.Guest, ""), r.Host))
 		if err != nil {
 			return res, err
 		}
@@ -150,7 +151,7 @@ func describeRequest(e trust.BundleEntry, r trust.Request, now time.Time) string
 	fmt.Fprintf(&s, "\n%s\n", trust.QuoteName(e.Name))
 	fmt.Fprintf(&s, "  host:      %s\n", r.Host)
 	fmt.Fprintf(&s, "  op:        %s\n", r.Op)
-	fmt.Fprintf(&s, "  guest:     %s\n", guestText(r.Guest, ""))
+	fmt.Fprintf(&s, "  guest:     %s\n", humanize.GuestText(r.Guest, ""))
 	fmt.Fprintf(&s, "  loses:     %s\n", spec.Loses)
 	fmt.Fprintf(&s, "  params:    %s\n", printable.Escape(string(r.Params)))
 	fmt.Fprintf(&s, "  valid:     until %s (%s left)\n", r.NotAfter.UTC().Format(time.RFC3339),

@@ -17,6 +17,7 @@ import (
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/hub"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/status"
@@ -83,7 +84,7 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 		if r.Txn != "" {
 			txn = ", transaction " + r.Txn
 		}
-		fmt.Fprintf(w, "%s %s (%s): %s, took %s%s\n", label, stamp(r.Finished), ago(now, r.Finished), r.Result,
+		fmt.Fprintf(w, "%s %s (%s): %s, took %s%s\n", label, humanize.Stamp(r.Finished), humanize.Ago(now, r.Finished), r.Result,
 			(time.Duration(r.Duration * float64(time.Second))).Round(time.Millisecond), txn)
 		if r.Error != "" {
 			fmt.Fprintf(w, "                %s\n", r.Error)
@@ -91,7 +92,7 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 		if r.LastSuccess.IsZero() {
 			fmt.Fprintln(w, "last success:   none yet")
 		} else {
-			fmt.Fprintf(w, "last success:   %s (%s)\n", stamp(r.LastSuccess), ago(now, r.LastSuccess))
+			fmt.Fprintf(w, "last success:   %s (%s)\n", humanize.Stamp(r.LastSuccess), humanize.Ago(now, r.LastSuccess))
 		}
 	}
 	writeDesiredText(w, now, rep.Desired)
@@ -100,7 +101,7 @@ func writeStatusText(w io.Writer, rep *status.Report) {
 	case !r.Planned && r.StepsAsOf.IsZero():
 		fmt.Fprintln(w, "steps:          unknown: no run has planned yet")
 	case !r.Planned:
-		fmt.Fprintf(w, "(the last run did not plan; the steps below are from the run of %s)\n", stamp(r.StepsAsOf))
+		fmt.Fprintf(w, "(the last run did not plan; the steps below are from the run of %s)\n", humanize.Stamp(r.StepsAsOf))
 		writeStepsText(w, now, r)
 	default:
 		writeStepsText(w, now, r)
@@ -114,12 +115,12 @@ func writeUnfinishedText(w io.Writer, now time.Time, u *status.Unfinished, j sta
 	what := "a run"
 	switch {
 	case u.PID != 0:
-		what = fmt.Sprintf("began %s (%s), pid %d", stamp(u.Since), ago(now, u.Since), u.PID)
+		what = fmt.Sprintf("began %s (%s), pid %d", humanize.Stamp(u.Since), humanize.Ago(now, u.Since), u.PID)
 	case len(u.Txns) > 0:
 		what = "transaction " + strings.Join(u.Txns, ", ") + " was left open"
 	}
 	fmt.Fprintf(w, "last run:       DID NOT FINISH: %s: killed or crashed before it ended; the next run recovers what it left (%s, %s)\n",
-		what, plural(j.OpenTransactions, "open transaction"), plural(j.InFlight, "call")+" in flight")
+		what, humanize.Plural(j.OpenTransactions, "open transaction"), humanize.Plural(j.InFlight, "call")+" in flight")
 }
 
 func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
@@ -132,7 +133,7 @@ func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
 	case !d.Exists:
 		fmt.Fprintf(w, "desired file:   %s: does not exist\n", d.Path)
 	default:
-		fmt.Fprintf(w, "desired file:   %s, changed %s (%s)\n", d.Path, stamp(d.Modified), ago(now, d.Modified))
+		fmt.Fprintf(w, "desired file:   %s, changed %s (%s)\n", d.Path, humanize.Stamp(d.Modified), humanize.Ago(now, d.Modified))
 	}
 	switch p := d.Pull; {
 	case d.PullError != "":
@@ -151,29 +152,29 @@ func writeDesiredText(w io.Writer, now time.Time, d *status.DesiredState) {
 // escaped again, for a state written by an older version.
 func writePullText(w io.Writer, now time.Time, label string, attempt, success time.Time, lastErr string, reason hub.Reason) {
 	if lastErr == "" {
-		fmt.Fprintf(w, "%s ok %s (%s)\n", label, stamp(success), ago(now, success))
+		fmt.Fprintf(w, "%s ok %s (%s)\n", label, humanize.Stamp(success), humanize.Ago(now, success))
 		return
 	}
 	last := "never succeeded"
 	if !success.IsZero() {
-		last = "last success " + stamp(success) + " (" + ago(now, success) + ")"
+		last = "last success " + humanize.Stamp(success) + " (" + humanize.Ago(now, success) + ")"
 	}
 	what := "FAILED"
 	if reason == hub.Interrupted {
 		what = "INTERRUPTED"
 	}
-	fmt.Fprintf(w, "%s %s %s (%s): %s; %s\n", label, what, stamp(attempt), ago(now, attempt), printable.Escape(lastErr), last)
+	fmt.Fprintf(w, "%s %s %s (%s): %s; %s\n", label, what, humanize.Stamp(attempt), humanize.Ago(now, attempt), printable.Escape(lastErr), last)
 }
 
 func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
 	fmt.Fprintf(w, "pending signatures: %d\n", len(r.PendingSignature))
 	for _, ps := range r.PendingSignature {
-		line := "  " + ps.Op + guestLabel(ps.Guest, ps.GuestName)
+		line := "  " + ps.Op + humanize.GuestLabel(ps.Guest, ps.GuestName)
 		if !ps.Since.IsZero() {
-			line += ", waiting since " + stamp(ps.Since) + " (" + ago(now, ps.Since) + ")"
+			line += ", waiting since " + humanize.Stamp(ps.Since) + " (" + humanize.Ago(now, ps.Since) + ")"
 		}
 		if !ps.NotAfter.IsZero() {
-			line += ", request valid until " + stamp(ps.NotAfter)
+			line += ", request valid until " + humanize.Stamp(ps.NotAfter)
 			if !now.Before(ps.NotAfter) {
 				line += " (expired: the next run writes a new one)"
 			}
@@ -193,12 +194,12 @@ func writeStepsText(w io.Writer, now time.Time, r *status.Run) {
 	if len(r.Remaining) > 0 {
 		fmt.Fprintf(w, "remaining changes: %d (planned again after the run's rollback, restore or rebuild; the next run makes them)\n", len(r.Remaining))
 		for _, rs := range r.Remaining {
-			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(rs.Op+guestLabel(rs.Guest, rs.GuestName)))
+			fmt.Fprintf(w, "  %s\n", strings.TrimSpace(rs.Op+humanize.GuestLabel(rs.Guest, rs.GuestName)))
 		}
 	}
 	fmt.Fprintf(w, "failed steps: %d\n", len(r.Failed))
 	for _, f := range r.Failed {
-		what := f.Op + guestLabel(f.Guest, f.GuestName)
+		what := f.Op + humanize.GuestLabel(f.Guest, f.GuestName)
 		if f.Outcome == status.OutcomePlanError {
 			what = "plan error"
 			if f.Guest != 0 {
@@ -225,7 +226,7 @@ func writeJournalHealthText(w io.Writer, now time.Time, h status.JournalHealth, 
 	case l.Error != "":
 		fmt.Fprintf(w, "lock:           unknown: %s\n", l.Error)
 	case l.Held && l.PID > 0:
-		fmt.Fprintf(w, "lock:           held by pid %d%s since %s (%s): a run is in progress\n", l.PID, holderWhere(l), stamp(l.Since), ago(now, l.Since))
+		fmt.Fprintf(w, "lock:           held by pid %d%s since %s (%s): a run is in progress\n", l.PID, holderWhere(l), humanize.Stamp(l.Since), humanize.Ago(now, l.Since))
 	case l.Held:
 		fmt.Fprintln(w, "lock:           held: a run is in progress")
 	default:
@@ -249,7 +250,7 @@ func writeJournalHealthText(w io.Writer, now time.Time, h status.JournalHealth, 
 	case h.Lost != "":
 		health = "LOST"
 	}
-	fmt.Fprintf(w, "journal:        %s, %s, %s (%d open), %s\n", h.Path, byteSize(h.Size), plural(h.Transactions, "transaction"), h.OpenTransactions, health)
+	fmt.Fprintf(w, "journal:        %s, %s, %s (%d open), %s\n", h.Path, humanize.ByteSize(h.Size), humanize.Plural(h.Transactions, "transaction"), h.OpenTransactions, health)
 	if h.InFlight > 0 {
 		next := "the next run recovers them first"
 		switch {
@@ -258,7 +259,7 @@ func writeJournalHealthText(w io.Writer, now time.Time, h status.JournalHealth, 
 		case !h.Healthy:
 			next = "the next run refuses to start until the journal is repaired"
 		}
-		fmt.Fprintf(w, "  %s in flight: %s\n", plural(h.InFlight, "step"), next)
+		fmt.Fprintf(w, "  %s in flight: %s\n", humanize.Plural(h.InFlight, "step"), next)
 	}
 	if h.Corrupt != "" {
 		fmt.Fprintf(w, "  %s\n", h.Corrupt)
@@ -271,7 +272,7 @@ func writeJournalHealthText(w io.Writer, now time.Time, h status.JournalHealth, 
 		fmt.Fprintf(w, "  %s; the next run cuts it off\n", h.TornTail)
 	}
 	if t := h.TornSaved; t != nil {
-		fmt.Fprintf(w, "  an earlier torn tail (%s) was cut off and kept in %s (%s)\n", byteSize(t.Size), t.Path, stamp(t.Modified))
+		fmt.Fprintf(w, "  an earlier torn tail (%s) was cut off and kept in %s (%s)\n", humanize.ByteSize(t.Size), t.Path, humanize.Stamp(t.Modified))
 	}
 }
 
@@ -288,43 +289,6 @@ func holderWhere(l status.LockState) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, " ") + ")"
-}
-
-func guestLabel(vmid int, name string) string {
-	switch {
-	case vmid == 0:
-		return ""
-	case name == "":
-		return fmt.Sprintf(" %d", vmid)
-	}
-	return fmt.Sprintf(" %d (%s)", vmid, name)
-}
-
-// ago renders how long before now t was, coarsely.
-func ago(now, t time.Time) string {
-	d := now.Sub(t)
-	if d < 0 {
-		return "in the future: check the clock"
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds ago", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm ago", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh%02dm ago", int(d.Hours()), int(d.Minutes())%60)
-	}
-	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
-}
-
-func byteSize(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d bytes", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // recordRun writes STATE_DIR/last-run.json at the end of an apply run;

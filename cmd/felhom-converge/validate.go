@@ -17,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/schema"
 	"github.com/hashicorp/hcl/v2"
 )
@@ -58,7 +59,7 @@ func (c *ValidateCmd) Run(ctx context.Context, g *globals) error {
 		out.print(src, diags)
 		switch errs, warns := countDiags(diags); {
 		case errs > 0:
-			errorf(g.stderr, "%s: %s", schema.DisplayName(name), plural(errs, "error")+warningsSuffix(warns))
+			errorf(g.stderr, "%s: %s", schema.DisplayName(name), humanize.Plural(errs, "error")+warningsSuffix(warns))
 		default:
 			fmt.Fprintf(g.stdout, "%s: valid%s\n", schema.DisplayName(name), warningsSuffix(warns))
 		}
@@ -123,7 +124,7 @@ func (c *FmtCmd) Run(ctx context.Context, g *globals) error {
 		}
 	}
 	if unformatted > 0 {
-		errorf(g.stderr, "%s not in canonical form", plural(unformatted, "file"))
+		errorf(g.stderr, "%s not in canonical form", humanize.Plural(unformatted, "file"))
 		hintf(g.stderr, "run 'felhom-converge fmt FILE...' to rewrite them")
 		failed = true
 	}
@@ -428,18 +429,11 @@ func countDiags(diags hcl.Diagnostics) (errs, warns int) {
 	return errs, warns
 }
 
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return fmt.Sprintf("%d %ss", n, word)
-}
-
 func warningsSuffix(n int) string {
 	if n == 0 {
 		return ""
 	}
-	return ", " + plural(n, "warning")
+	return ", " + humanize.Plural(n, "warning")
 }
 
 // fileDiag turns a file-level failure into a diagnostic that names the file.
