@@ -17,7 +17,7 @@ import (
 var layers = [][]string{
 	{"timezone", "humanize"},
 	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable"},
-	{"proxmox/pvesim", "trust", "journal", "config"},
+	{"proxmox/pvesim", "trust", "journal", "config", "progress"},
 	{"plan", "hub"},
 	{"apply"},
 	{"status"},

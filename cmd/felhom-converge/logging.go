@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -26,15 +27,15 @@ type LogFlags struct {
 // terminal, the progress line drawn there. A log record written while the
 // line is drawn on the same terminal clears it first.
 func (g *globals) setupOutput(f LogFlags) error {
-	if isTerminal(g.stdout) {
+	if progress.IsTerminal(g.stdout) {
 		out := g.stdout
-		g.progress = newStatusLine(out, func() int { return terminalWidth(out, g.getenv) })
+		g.progress = progress.NewLine(out, func() int { return progress.TerminalWidth(out, g.getenv) })
 	}
 	w := g.stderr
-	if g.progress != nil && isTerminal(w) {
-		w = g.progress.clearing(w)
+	if g.progress != nil && progress.IsTerminal(w) {
+		w = g.progress.Clearing(w)
 	}
-	log, err := newLogger(f, w, isTerminal(g.stderr))
+	log, err := newLogger(f, w, progress.IsTerminal(g.stderr))
 	if err != nil {
 		return err
 	}
@@ -99,15 +100,19 @@ func (g *globals) showProgress(ctx context.Context, o *apply.Options, client *pr
 	if g.progress == nil {
 		return
 	}
-	p := &waitProgress{line: g.progress, tail: client.TaskLogTail, ctx: ctx, now: time.Now, tailEvery: time.Second}
+	p := progress.NewWaits(ctx, g.progress, client.TaskLogTail)
 	o.Out = g.progress
-	o.Audit.Observe = p.observe
+	o.Audit.Observe = func(e apply.AuditEntry) {
+		if e.Result == "" { // a gate decision comes right before the step's calls
+			p.Step(e.Step, e.Op, e.Guest)
+		}
+	}
 	prev := o.Wait.Progress
 	o.Wait.Progress = func(st proxmox.TaskStatus) {
 		if prev != nil {
 			prev(st)
 		}
-		p.progress(st)
+		p.Poll(st)
 	}
 }
 

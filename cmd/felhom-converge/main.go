@@ -16,6 +16,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/felhom/felhom-converge/progress"
 )
 
 // Exit codes. They are part of the interface (the systemd unit and scripts
@@ -63,10 +64,10 @@ type globals struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	getenv     func(string) string
-	log        *slog.Logger // the run's log records on stderr (logging.go)
-	progress   *statusLine  // the progress line on stdout; nil unless stdout is a terminal
-	noColor    bool         // --no-color
-	args       []string     // the command line, for a hint that names it (owner.go)
+	log        *slog.Logger   // the run's log records on stderr (logging.go)
+	progress   *progress.Line // the progress line on stdout; nil unless stdout is a terminal
+	noColor    bool           // --no-color
+	args       []string       // the command line, for a hint that names it (owner.go)
 }
 
 func main() {

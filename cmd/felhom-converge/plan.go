@@ -13,6 +13,7 @@ import (
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
+	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
@@ -78,7 +79,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 			return err
 		}
 	} else {
-		color := isTerminal(g.stdout) && g.colors()
+		color := progress.IsTerminal(g.stdout) && g.colors()
 		if err := p.Render(g.stdout, plan.RenderOptions{Color: color}); err != nil {
 			return err
 		}

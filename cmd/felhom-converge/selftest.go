@@ -18,6 +18,7 @@ import (
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/status"
 	"github.com/felhom/felhom-converge/trust"
@@ -472,7 +473,7 @@ func taskChecks(client *proxmox.Client, vmid int, allowRestart bool, now time.Ti
 			return "", err
 		}
 		start := time.Now()
-		progress, done := taskProgress(stderr, upid.Type)
+		progress, done := progress.Task(stderr, upid.Type)
 		err = client.WaitTask(ctx, upid, proxmox.WaitOptions{
 			Timeout:  10 * time.Minute,
 			Progress: func(proxmox.TaskStatus) { progress() },

@@ -20,6 +20,7 @@ import (
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/printable"
+	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -52,7 +53,7 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 		case c.Bundle == "-":
 			return withHint(errors.New("sign: the bundle comes from stdin, so sign cannot ask, and --yes was not given: nothing was signed"),
 				"give the bundle as a file to be asked per request, or review it and pass --yes to sign every request in it")
-		case !isTerminal(os.Stdin):
+		case !progress.IsTerminal(os.Stdin):
 			return withHint(errors.New("sign: not on a terminal, and --yes was not given: nothing was signed"),
 				"review the bundle (it is plain text), then run again with --yes to sign every request in it, or run sign on a terminal to be asked per request")
 		}
