@@ -5,6 +5,7 @@ package humanize
 
 import (
 	"fmt"
+	"os/user"
 	"strconv"
 	"time"
 )
@@ -83,4 +84,12 @@ func GuestText(vmid int, name string) string {
 		return strconv.Itoa(vmid)
 	}
 	return fmt.Sprintf("%d (%s)", vmid, name)
+}
+
+// UserName is the name of the user uid, or "uid N" without a passwd entry.
+func UserName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return fmt.Sprintf("uid %d", uid)
 }

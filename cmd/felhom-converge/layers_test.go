@@ -21,6 +21,7 @@ var layers = [][]string{
 	{"plan", "hub"},
 	{"apply"},
 	{"status"},
+	{"selftest"},
 	{"cmd/felhom-converge"},
 }
 

@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/felhom/felhom-converge/config"
+	"github.com/felhom/felhom-converge/humanize"
 )
 
 // asStateOwner is called by every command that writes the state directory,
@@ -56,7 +57,7 @@ func (g *globals) asStateOwner(cfg *config.Config, targets ...string) error {
 	o := lookupOwner(owner, int(st.Gid))
 	if euid != 0 {
 		return withHint(fmt.Errorf("the state directory %s belongs to %s, and this command writes there as %s",
-			cfg.StateDir, o.name, userName(euid)),
+			cfg.StateDir, o.name, humanize.UserName(euid)),
 			"run it as root, which reads the token and then runs as %s: sudo %s", o.name, g.commandLine())
 	}
 	if err := o.become(); err != nil {
