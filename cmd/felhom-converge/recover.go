@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
@@ -59,16 +58,7 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 		return withHint(fmt.Errorf("recover: %d call(s) still unknown", unknown), "run 'felhom-converge recover' again once the host answers and the task has ended (the next run does too); apply.recover_wait bounds each wait")
 	}
 	fmt.Fprintf(g.stdout, "recover: settled %d call(s)\n", len(rec))
-	settled := map[string]string{} // step id → "" (all ok) or why not
-	for _, r := range rec {
-		step, _, _ := strings.Cut(r.Call, "#")
-		if r.Result != apply.ResultOK && settled[step] == "" {
-			settled[step] = r.Result + ": " + r.Message
-		} else if _, seen := settled[step]; !seen {
-			settled[step] = ""
-		}
-	}
-	if err := status.SettleInterrupted(cfg.StateDir, settled); err != nil {
+	if err := status.SettleRecovered(cfg.StateDir, rec); err != nil {
 		warnf(g.stderr, "status: %v", err)
 	}
 	return nil

@@ -1,4 +1,4 @@
-package main
+package status
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/hub"
-	"github.com/felhom/felhom-converge/status"
 )
 
 // What status says about steps in flight depends on who will act on them:
@@ -16,24 +15,24 @@ import (
 func TestStatusSaysWhoActsOnStepsInFlight(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	uid := 107
-	inFlight := status.JournalHealth{Path: "/s/journal.log", Exists: true, InFlight: 2, Healthy: true}
+	inFlight := JournalHealth{Path: "/s/journal.log", Exists: true, InFlight: 2, Healthy: true}
 	corrupt := inFlight
 	corrupt.Healthy, corrupt.Corrupt = false, "journal.log: record at byte 812 is damaged"
 	for _, c := range []struct {
 		name string
-		h    status.JournalHealth
-		lock status.LockState
+		h    JournalHealth
+		lock LockState
 		want []string
 	}{
-		{"held", inFlight, status.LockState{Held: true, PID: 4242, UID: &uid, Host: "pve1", Since: now.Add(-90 * time.Second)},
+		{"held", inFlight, LockState{Held: true, PID: 4242, UID: &uid, Host: "pve1", Since: now.Add(-90 * time.Second)},
 			[]string{"lock:           held by pid 4242 (uid 107 on pve1) since 2026-12-01T11:58:30Z (1m ago): a run is in progress\n",
 				"  2 steps in flight: the run holding the lock is doing them\n"}},
-		{"free", inFlight, status.LockState{},
+		{"free", inFlight, LockState{},
 			[]string{"lock:           free (no run in progress)\n", "  2 steps in flight: the next run recovers them first\n"}},
-		{"corrupt", corrupt, status.LockState{},
+		{"corrupt", corrupt, LockState{},
 			[]string{"CORRUPT\n", "  2 steps in flight: the next run refuses to start until the journal is repaired\n",
 				"  apply and recover refuse to change the host until the journal is repaired\n"}},
-		{"unknown", inFlight, status.LockState{Error: "lock: open /proc/locks: permission denied"},
+		{"unknown", inFlight, LockState{Error: "lock: open /proc/locks: permission denied"},
 			[]string{"lock:           unknown: lock: open /proc/locks: permission denied\n"}},
 	} {
 		var b bytes.Buffer
@@ -51,7 +50,7 @@ func TestStatusSaysWhoActsOnStepsInFlight(t *testing.T) {
 func TestStatusPullLines(t *testing.T) {
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 	var b bytes.Buffer
-	writeDesiredText(&b, now, &status.DesiredState{Path: "/d/host.hcl", Exists: true, Modified: now,
+	writeDesiredText(&b, now, &DesiredState{Path: "/d/host.hcl", Exists: true, Modified: now,
 		Pull: &hub.State{LastAttempt: now, LastError: "hub answered 500 \x1b[2J\u202e", LastReason: hub.HTTPStatus,
 			Signatures: &hub.SourceState{LastAttempt: now, LastError: "interrupted", LastReason: hub.Interrupted}}})
 	out := b.String()
