@@ -1,7 +1,9 @@
 // Package journal owns the state directory: its checks, the run lock and
 // the append-only crash-safe log of what apply did (transactions, step
 // intents, task UPIDs, results, job completions, guest digests and the
-// provenance of what the tool created). It never uses the network.
+// provenance of what the tool created), and its listing as 'journal show'
+// prints it (Listing: text, and the JSON document). It never uses the
+// network.
 //
 // # State directory
 //

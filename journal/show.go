@@ -1,0 +1,194 @@
+package journal
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/felhom/felhom-converge/humanize"
+)
+
+// The listing of a journal that 'felhom-converge journal show' prints.
+
+// Listing is what 'felhom-converge journal show' prints of the journal at
+// Path: Journal as read (nil when there is none yet), Corrupt when reading
+// stopped at damage (Journal is then what precedes it), and only the Last
+// transactions when Last is above 0.
+type Listing struct {
+	Path    string
+	Journal *Journal
+	Corrupt *CorruptError
+	Last    int
+}
+
+// shown returns the transactions shown and how many there are.
+func (l Listing) shown() (txns []Transaction, total int) {
+	if l.Journal != nil {
+		txns = l.Journal.Transactions()
+	}
+	total = len(txns)
+	if l.Last > 0 && len(txns) > l.Last {
+		txns = txns[len(txns)-l.Last:]
+	}
+	return txns, total
+}
+
+// WriteText writes the listing as text: a summary line, the resets and
+// compactions, each shown transaction with its steps, then the safety
+// copies the tool still owns and the guests' last config digests.
+func (l Listing) WriteText(w io.Writer) {
+	path, j := l.Path, l.Journal
+	txns, total := l.shown()
+	if j != nil && j.Lost() != nil {
+		fmt.Fprintf(w, "journal %s: LOST RECORDS: %s\n", path, j.Lost().Reason)
+		if len(j.Records()) == 0 {
+			fmt.Fprintln(w, "no record is left")
+			return
+		}
+	}
+	if j == nil || total == 0 && len(j.Records()) == 0 {
+		fmt.Fprintf(w, "journal %s: empty, no run has written it yet\n", path)
+		return
+	}
+	open := 0
+	for _, t := range j.Transactions() {
+		if t.Open() {
+			open++
+		}
+	}
+	fmt.Fprintf(w, "journal %s: %s, %d open", path, humanize.Plural(total, "transaction"), open)
+	inFlight := len(j.InFlight())
+	if inFlight > 0 {
+		fmt.Fprintf(w, ", %s in flight", humanize.Plural(inFlight, "step"))
+	}
+	if len(txns) < total {
+		fmt.Fprintf(w, ", showing the last %d", len(txns))
+	}
+	fmt.Fprintln(w)
+	for _, r := range j.Records() {
+		switch r := r.(type) {
+		case Checkpoint:
+			fmt.Fprintf(w, "compacted %s: %s of finished history left out; records continue at number %d\n", humanize.Stamp(r.Time), humanize.Plural(r.Dropped, "record"), r.Seq)
+		case JournalReset:
+			fmt.Fprintf(w, "RESET %s by %s: accepted the loss of records (the journal %s; %s were left)\n", humanize.Stamp(r.Time), humanize.Dash(r.By), r.Lost, humanize.Plural(int(r.FoundSeq), "record"))
+		}
+	}
+	if inFlight > 0 {
+		fmt.Fprintln(w, "steps in flight have an intent and no result: 'felhom-converge recover' resolves them (apply runs it first)")
+	}
+	for _, t := range txns {
+		fmt.Fprintln(w)
+		writeTxnText(w, t)
+	}
+	snaps, backups := j.ToolSnapshots(), j.ToolBackups()
+	if len(snaps)+len(backups) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "safety copies the tool made and has not removed:")
+		for _, s := range snaps {
+			fmt.Fprintf(w, "  snapshot %s of guest %d, taken %s%s\n", s.Name, s.Guest, humanize.Stamp(s.Created), inTxn(s.Txn))
+		}
+		for _, b := range backups {
+			fmt.Fprintf(w, "  backup %s of guest %d, created %s%s\n", b.VolID, b.Guest, humanize.Stamp(b.Created), inTxn(b.Txn))
+		}
+	}
+	if digests := j.LastDigests(); len(digests) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "guest config digests after the last successful step:")
+		for _, d := range digests {
+			fmt.Fprintf(w, "  guest %d  %s  %s%s\n", d.Guest, d.Digest, humanize.Stamp(d.Time), inTxn(d.Txn))
+		}
+	}
+}
+
+func inTxn(txn string) string {
+	if txn == "" {
+		return ""
+	}
+	return " (transaction " + txn + ")"
+}
+
+func writeTxnText(w io.Writer, t Transaction) {
+	b := t.Begin
+	fmt.Fprintf(w, "transaction %s  host %s  began %s", b.Txn, b.Host, humanize.Stamp(b.Time))
+	if t.End != nil {
+		fmt.Fprintf(w, "  ended %s: %s", humanize.Stamp(t.End.Time), t.End.Result)
+		if t.End.Error != "" {
+			fmt.Fprintf(w, " (%s)", t.End.Error)
+		}
+	} else {
+		fmt.Fprint(w, "  OPEN (no end record: the run is going on, or crashed; recover resolves it)")
+	}
+	fmt.Fprintln(w)
+	if b.PlanID != "" || b.DesiredDigest != "" {
+		fmt.Fprintf(w, "  plan %s  desired file sha256 %s\n", humanize.Dash(b.PlanID), humanize.Dash(b.DesiredDigest))
+	}
+	if len(t.Steps) == 0 {
+		fmt.Fprintln(w, "  no steps")
+	} else {
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  TIME\tOP\tGUEST\tCLASS\tDECISION\tRESULT\tUPID")
+		for _, s := range t.Steps {
+			in := s.Intent
+			guest := "-"
+			if in.Guest != 0 {
+				guest = fmt.Sprint(in.Guest)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\n", humanize.Stamp(in.Time), in.Op, guest, in.Class, humanize.Dash(in.Decision), stepResult(s), humanize.Dash(s.UPID))
+		}
+		tw.Flush()
+	}
+	if len(t.Records) > 0 {
+		fmt.Fprintln(w, "  also recorded:")
+	}
+	for _, r := range t.Records {
+		if line := recordLine(r); line != "" {
+			fmt.Fprintf(w, "    %s  %s\n", humanize.Stamp(r.When()), line)
+		}
+	}
+}
+
+func stepResult(s Step) string {
+	if s.Result == nil {
+		if s.UPID == "" {
+			return "in flight (no UPID recorded)"
+		}
+		return "in flight"
+	}
+	out := string(s.Result.Status)
+	var detail []string
+	if s.Result.Error != "" {
+		detail = append(detail, s.Result.Error)
+	}
+	if s.Result.ExitStatus != "" {
+		detail = append(detail, "exit status "+s.Result.ExitStatus)
+	}
+	if len(detail) > 0 {
+		out += ": " + strings.Join(detail, "; ")
+	}
+	return out
+}
+
+// recordLine describes a transaction's record that is not part of a step.
+func recordLine(r Record) string {
+	switch r := r.(type) {
+	case JobDone:
+		return "job " + r.Job + " done"
+	case GuestDigest:
+		if r.Digest == "" {
+			return fmt.Sprintf("guest %d gone", r.Guest)
+		}
+		return fmt.Sprintf("guest %d config digest %s", r.Guest, r.Digest)
+	case GuestCreated:
+		return fmt.Sprintf("guest %d created in this transaction", r.Guest)
+	case SnapshotCreated:
+		return fmt.Sprintf("safety snapshot %s of guest %d taken", r.Name, r.Guest)
+	case SnapshotRemoved:
+		return fmt.Sprintf("safety snapshot %s of guest %d removed", r.Name, r.Guest)
+	case BackupCreated:
+		return fmt.Sprintf("safety backup %s of guest %d created", r.VolID, r.Guest)
+	case BackupRemoved:
+		return fmt.Sprintf("safety backup %s removed", r.VolID)
+	}
+	return ""
+}
