@@ -8,7 +8,11 @@
 // with [FormatBudgeted]): it reads the file and runs [Load] under a load
 // budget ([DefaultBudget]: 10 s of CPU, 30 s, 256 MiB of heap) that ends
 // the process when a file goes over it. [Load] itself works on bytes;
-// [Format] and [Diff] serve the fmt command. A file looks like this:
+// [Format] and [Diff] serve the fmt command. [DesiredFiles] expands the
+// directories a command is given to their *.hcl files. Diagnostics are
+// rendered here too: as text with a bounded source snippet
+// ([DiagPrinter]) or as validate's JSON document ([WriteDiagsJSON]).
+// A file looks like this:
 //
 //	host "pve-demo" {
 //	  node = "pve"

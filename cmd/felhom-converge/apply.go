@@ -146,7 +146,7 @@ type applyInput struct {
 // authenticated with this host's plan key) and the desired file it names,
 // unchanged since; or else a desired-state HCL file.
 func (g *globals) applyInput(ctx context.Context, simDir, file string) (*applyInput, error) {
-	data, err := readDesiredState(file)
+	data, err := schema.ReadDesiredState(file)
 	if err != nil {
 		return nil, err
 	}

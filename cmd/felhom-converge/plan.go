@@ -13,7 +13,6 @@ import (
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
-	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
@@ -79,8 +78,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 			return err
 		}
 	} else {
-		color := progress.IsTerminal(g.stdout) && g.colors()
-		if err := p.Render(g.stdout, plan.RenderOptions{Color: color}); err != nil {
+		if err := p.Render(g.stdout, plan.RenderOptions{Color: g.color(g.stdout)}); err != nil {
 			return err
 		}
 		if c.Out != "" {
@@ -137,9 +135,9 @@ func (g *globals) loadDesired(ctx context.Context, file string) (*schema.Host, [
 	if err != nil {
 		return nil, nil, err
 	}
-	newDiagPrinter(g).print(src, diags)
+	newDiagPrinter(g).Print(src, diags)
 	if diags.HasErrors() {
-		errs, _ := countDiags(diags)
+		errs, _ := schema.CountDiags(diags)
 		return nil, nil, withHint(fmt.Errorf("%s: %s; nothing was changed", file, humanize.Plural(errs, "error")),
 			"fix the file (felhom-converge validate %s checks it without a host)", file)
 	}

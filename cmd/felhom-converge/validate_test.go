@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/felhom/felhom-converge/schema"
 )
 
 // TestExamplesValidateAndFormat runs the real commands on every example,
@@ -57,7 +59,7 @@ func TestValidateRefusesHostileFiles(t *testing.T) {
 
 // TestSnippetsAreBounded checks that problems deep in a large file do not
 // each cost a scan of the whole file: hcl's writer reads from the start for
-// every snippet, so past snippetBudget a diagnostic comes without one (but
+// every snippet, so past schema.SnippetBudget a diagnostic comes without one (but
 // still with its position, summary and detail).
 func TestSnippetsAreBounded(t *testing.T) {
 	filler := strings.Repeat("# "+strings.Repeat("x", 78)+"\n", (13<<20)/10/81) // about 1.3 MiB
@@ -78,8 +80,8 @@ func TestSnippetsAreBounded(t *testing.T) {
 	if n := strings.Count(out, ": Unsupported argument\n"); n != 10 {
 		t.Errorf("%d problems reported, want 10", n)
 	}
-	if n := len(regexp.MustCompile(`(?m)^ *[0-9]+:   bogus`).FindAllString(out, -1)); n != snippetBudget/len(src) {
-		t.Errorf("%d snippets, want %d (as many as the budget allows)", n, snippetBudget/len(src))
+	if n := len(regexp.MustCompile(`(?m)^ *[0-9]+:   bogus`).FindAllString(out, -1)); n != schema.SnippetBudget/len(src) {
+		t.Errorf("%d snippets, want %d (as many as the budget allows)", n, schema.SnippetBudget/len(src))
 	}
 }
 
