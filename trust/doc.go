@@ -59,7 +59,10 @@
 // that reads well in a Git diff: 'signatures pending' writes one on each
 // host, the bundles of many hosts are concatenated, 'signatures sign'
 // signs them all at once, and 'signatures install' or 'pull --signatures'
-// puts what verifies into each host's signatures directory.
+// puts what verifies into each host's signatures directory. [SignBundle]
+// is the workstation's end: it shows each request as the request itself
+// says it, asks a [Prompter], and has a [Keygen] (the command runs the
+// stock ssh-keygen -Y sign) sign the accepted ones.
 //
 // The format, version 1 ([ParseBundle] reads it, [Bundle.Marshal] writes it;
 // docs/reference.md has the same text):

@@ -134,11 +134,11 @@ func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options)
 			switch {
 			case dec.Path != "":
 				installed++
-				fmt.Fprintf(g.stdout, "pull: %s\n", installLine(dec))
+				fmt.Fprintf(g.stdout, "pull: %s\n", dec.Line())
 			case dec.Refused():
 				refused++
 				if o := dec.Decision.Outcome; o != trust.Replayed && o != trust.Expired {
-					warnf(g.stderr, "signatures: %s", installLine(dec))
+					warnf(g.stderr, "signatures: %s", dec.Line())
 				}
 			default:
 				skipped++

@@ -107,24 +107,14 @@ func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Conf
 	if err != nil {
 		return nil, nil, "", err
 	}
-	warnWideRoles(g, signers)
+	for _, w := range signers.WideRoles() {
+		warnf(g.stderr, "%s", w)
+	}
 	hostID, err := g.hostIdentity(ctx, cfg, simDir)
 	if err != nil && !errors.Is(err, errNoProxmox) {
 		warnf(g.stderr, "the host's identity was not checked (%v); apply checks it", err)
 	}
 	return cfg, trust.NewVerifier(signers, nonces), hostID, nil
-}
-
-// warnWideRoles warns about trust-root lines whose namespaces= grant both
-// roles (namespaces="*", "felhom-*"): such a key is an operational and a
-// recovery key at once.
-func warnWideRoles(g *globals, signers *trust.AllowedSigners) {
-	for _, l := range signers.Lines {
-		if len(l.Roles()) == 2 {
-			warnf(g.stderr, "%s:%d: namespaces=%q grants %s both roles, %s and %s; name the one it needs",
-				signers.Name, l.Line, l.Namespaces, l.Principals, trust.RoleOperational, trust.RoleRecovery)
-		}
-	}
 }
 
 // verifyDir prints one line per request in dir and fails unless every
@@ -156,14 +146,16 @@ func verifyDir(g *globals, v *trust.Verifier, host, hostID, dir string, isDefaul
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
 		return nil
 	}
-	warnSharedNonces(g, reqs)
+	for _, w := range trust.SharedNonces(reqs) {
+		warnf(g.stderr, "%s", w)
+	}
 	replayed := 0
 	for _, s := range reqs {
 		d, err := v.Check(host, hostID, s.Req, s.Sig)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(g.stdout, "%s  %s  %s\n", trust.QuoteName(s.ID), d.Outcome, describe(d))
+		fmt.Fprintf(g.stdout, "%s  %s  %s\n", trust.QuoteName(s.ID), d.Outcome, d.Describe())
 		if !d.Accepted() {
 			failed++
 		}
@@ -180,52 +172,6 @@ func verifyDir(g *globals, v *trust.Verifier, host, hostID, dir string, isDefaul
 		return silentError{code: exitError}
 	}
 	return nil
-}
-
-// warnSharedNonces warns when signed requests carry the same nonce: at
-// most one of them can ever be accepted, since accepting spends it.
-func warnSharedNonces(g *globals, reqs []trust.SignedRequest) {
-	byNonce := map[string][]string{}
-	var nonces []string
-	for _, s := range reqs {
-		if !s.Signed() || s.Parsed == nil {
-			continue
-		}
-		n := s.Parsed.Nonce
-		if byNonce[n] == nil {
-			nonces = append(nonces, n)
-		}
-		byNonce[n] = append(byNonce[n], trust.QuoteName(s.ID+trust.RequestSuffix))
-	}
-	for _, n := range nonces {
-		if ids := byNonce[n]; len(ids) > 1 {
-			warnf(g.stderr, "%s carry the same nonce %s: at most one of them can ever be accepted", strings.Join(ids, ", "), n)
-		}
-	}
-}
-
-// describe renders what a decision establishes, or why it refuses.
-func describe(d trust.Decision) string {
-	if !d.Accepted() {
-		var b strings.Builder
-		b.WriteString(d.Reason)
-		// Who signed, once: the reason may name the signer or the key
-		// already.
-		switch {
-		case d.Principal != "" && !strings.Contains(d.Reason, d.Principal):
-			fmt.Fprintf(&b, " (signer %s)", d.Principal)
-		case d.Principal == "" && d.Fingerprint != "" && !strings.Contains(d.Reason, d.Fingerprint):
-			fmt.Fprintf(&b, " (key %s)", d.Fingerprint)
-		}
-		return b.String()
-	}
-	r := d.Request
-	guest := trust.NoGuest
-	if r.Guest != 0 {
-		guest = strconv.Itoa(r.Guest)
-	}
-	return fmt.Sprintf("signer=%s key=%s role=%s host=%s op=%s guest=%s params=%s not-after=%s nonce=unused",
-		d.Principal, d.Fingerprint, d.Role, r.Host, r.Op, guest, r.Params, r.NotAfter.Format(time.RFC3339))
 }
 
 func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
@@ -247,29 +193,8 @@ func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
 		}
 		at = t
 	}
-	sigBytes, err := trust.ReadRegular(c.Signature, trust.MaxSignatureSize)
-	if err != nil {
-		return fail(err)
-	}
-	sig, err := trust.ParseSignature(sigBytes)
-	if err != nil {
-		return fail(err)
-	}
-	allowed, err := trust.ReadRegular(c.AllowedSigners, trust.MaxAllowedSignersSize)
-	if err != nil {
-		return fail(fmt.Errorf("read allowed signers: %w", err))
-	}
-	var revoked *trust.RevokedKeys
-	if c.Revoked != "" {
-		data, err := trust.ReadRegular(c.Revoked, trust.MaxAllowedSignersSize)
-		if err != nil {
-			return fail(fmt.Errorf("read revocation list: %w", err))
-		}
-		if revoked, err = trust.ParseRevokedKeys(data, c.Revoked); err != nil {
-			return fail(err)
-		}
-	}
-	signer, err := trust.OpenSSHVerify(allowed, c.AllowedSigners, revoked, c.Principal, c.Namespace, sig, stdin, at)
+	v := trust.RawVerify{AllowedSigners: c.AllowedSigners, Principal: c.Principal, Namespace: c.Namespace, Signature: c.Signature, Revoked: c.Revoked}
+	signer, err := v.Verify(stdin, at)
 	if err != nil {
 		return fail(err)
 	}

@@ -68,15 +68,15 @@ func TestSignAsksPerRequestAndSignsOnlyTheYeses(t *testing.T) {
 	var shown bytes.Buffer
 	answers := []bool{true, false, true}
 	var prompts []string
-	res, err := signBundle(b, signOptions{
-		show: &shown, now: time.Now(),
-		ask: func(p string) (bool, error) {
+	res, err := trust.SignBundle(b, trust.SignOptions{
+		Show: &shown, Now: time.Now(),
+		Ask: trust.PromptFunc(func(p string) (bool, error) {
 			prompts = append(prompts, p)
 			return answers[len(prompts)-1], nil
-		},
-		keygen: func(ns string, files []string) error { return sshKeygenSign(key, ns, files, &shown) },
+		}),
+		Keygen: sshKeygen{key, &shown},
 	})
-	if err != nil || res.signed != 2 || res.failed != 0 {
+	if err != nil || res.Signed != 2 || res.Failed != 0 {
 		t.Fatalf("signBundle: %+v %v\n%s", res, err, shown.String())
 	}
 	if len(prompts) != 3 || prompts[0] != "Sign guest.destroy 101 on pve-demo? [y/N] " {
@@ -96,9 +96,9 @@ func TestSignAsksPerRequestAndSignsOnlyTheYeses(t *testing.T) {
 	}
 	// Signed already: kept, not asked again.
 	prompts = nil
-	if res, err := signBundle(b, signOptions{show: &shown, now: time.Now(),
-		ask:    func(p string) (bool, error) { prompts = append(prompts, p); return false, nil },
-		keygen: func(string, []string) error { return nil }}); err != nil || res.signed != 0 || len(prompts) != 1 {
+	if res, err := trust.SignBundle(b, trust.SignOptions{Show: &shown, Now: time.Now(),
+		Ask:    trust.PromptFunc(func(p string) (bool, error) { prompts = append(prompts, p); return false, nil }),
+		Keygen: trust.KeygenFunc(func(string, []string) error { return nil })}); err != nil || res.Signed != 0 || len(prompts) != 1 {
 		t.Errorf("second pass: %+v %v, prompts %q", res, err, prompts)
 	}
 }
@@ -139,10 +139,10 @@ func TestSignWithAKeyInSSHAgent(t *testing.T) {
 	os.WriteFile(pubOnly, pub, 0o644)
 	b := testBundle(t, 1)
 	var shown bytes.Buffer
-	res, err := signBundle(b, signOptions{show: &shown, now: time.Now(),
-		ask:    func(string) (bool, error) { return true, nil },
-		keygen: func(ns string, files []string) error { return sshKeygenSign(pubOnly, ns, files, &shown) }})
-	if err != nil || res.signed != 1 {
+	res, err := trust.SignBundle(b, trust.SignOptions{Show: &shown, Now: time.Now(),
+		Ask:    trust.PromptFunc(func(string) (bool, error) { return true, nil }),
+		Keygen: sshKeygen{pubOnly, &shown}})
+	if err != nil || res.Signed != 1 {
 		t.Fatalf("%+v %v\n%s", res, err, shown.String())
 	}
 	verifySig(t, key, b.Entries[0])
@@ -152,10 +152,10 @@ func TestSignRefusesExpiredAndMalformedRequests(t *testing.T) {
 	b := testBundle(t, 1)
 	b.Entries = append(b.Entries, trust.BundleEntry{Name: "junk.req", Req: []byte("felhom-converge request v1\nhost: x\n")})
 	var shown bytes.Buffer
-	res, err := signBundle(b, signOptions{show: &shown, now: time.Now().Add(2 * time.Hour),
-		ask:    func(string) (bool, error) { t.Error("asked about an expired or malformed request"); return true, nil },
-		keygen: func(string, []string) error { t.Error("signed"); return nil }})
-	if err != nil || res.signed != 0 || res.failed != 1 {
+	res, err := trust.SignBundle(b, trust.SignOptions{Show: &shown, Now: time.Now().Add(2 * time.Hour),
+		Ask:    trust.PromptFunc(func(string) (bool, error) { t.Error("asked about an expired or malformed request"); return true, nil }),
+		Keygen: trust.KeygenFunc(func(string, []string) error { t.Error("signed"); return nil })})
+	if err != nil || res.Signed != 0 || res.Failed != 1 {
 		t.Errorf("%+v %v", res, err)
 	}
 	if out := shown.String(); !strings.Contains(out, "expired") || !strings.Contains(out, "junk.req: not a request, not signed") {
