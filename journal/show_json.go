@@ -155,7 +155,7 @@ func (l Listing) WriteJSON(w io.Writer) error {
 			doc.Backups = append(doc.Backups, backupJSON{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Txn: b.Txn})
 		}
 		for _, d := range j.LastDigests() {
-			doc.Digests = append(doc.Digests, digestJSON(d))
+			doc.Digests = append(doc.Digests, digestJSON{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn})
 		}
 		for _, r := range j.Records() {
 			if r.TxnID() != "" && inTxns[r.TxnID()] {

@@ -145,7 +145,7 @@ func (g *globals) connectSim(ctx context.Context, cfg *config.Config, simDir str
 	release := func() {}
 	var embedded *pvesim.Sim
 	if simDir != "" {
-		sim, err := startEmbeddedSim(ctx, simDir)
+		sim, err := pvesim.StartEmbedded(ctx, simDir)
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("start the simulator in %s: %w", simDir, err)
 		}

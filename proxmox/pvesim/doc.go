@@ -2,7 +2,9 @@
 // demo and for every end-to-end test: PVE 8.4, or with Options.PVEVersion
 // "9.1" PVE 9.1 where it differs (docs/simulator.md lists how). It shares
 // only wire types (UPID) and the tool's role (proxmox.ToolPrivileges) with
-// package proxmox.
+// package proxmox. [Serve] runs it on its own ('felhom-converge sim
+// serve'); [StartEmbedded] runs it inside a command for --sim DIR, with
+// its test hooks.
 //
 // Fidelity comes first: shapes, errors and the order of checks follow
 // pve-manager, pve-container and pve-http-server (see the project's
