@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
+	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/schema"
@@ -62,26 +63,11 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if err != nil {
 		return err
 	}
-	cfg, err := g.hostConfig(c.Sim, in.desired.Name)
-	if err != nil {
-		return err
-	}
-	if err := in.checkHost(cfg.Host); err != nil {
-		return err
-	}
-	if err := g.asStateOwner(cfg); err != nil {
-		return err
-	}
-	h, release, err := g.bindHost(ctx, cfg, c.Sim)
+	s, release, err := g.session(ctx, c.Sim, in.desired.Name, c.LockTimeout, func(cfg *config.Config) error { return in.checkHost(cfg.Host) })
 	if err != nil {
 		return err
 	}
 	defer release()
-	s, err := g.openSession(ctx, h, c.LockTimeout)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	o := s.Options()
 	o.SignaturesDir = orDir(c.Signatures, o.SignaturesDir)
 	o.RequestsDir = orDir(c.Requests, o.RequestsDir)

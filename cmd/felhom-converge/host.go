@@ -3,15 +3,12 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/proxmox"
-	"github.com/felhom/felhom-converge/proxmox/hostexec"
-	"github.com/felhom/felhom-converge/proxmox/pvesim"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -45,28 +42,56 @@ func (g *globals) hostConfig(simDir, desiredHost string) (*config.Config, error)
 	return cfg, nil
 }
 
-// bindHost binds the host of cfg once: its API client and, under --sim,
-// the simulator standing in for the host's root commands and file system.
-// release frees the connection (and the simulator).
+// bindHost binds the host of cfg once (apply.Bind): its API client and,
+// under --sim, the simulator standing in for the host's root commands and
+// file system. release frees the connection (and the simulator).
 func (g *globals) bindHost(ctx context.Context, cfg *config.Config, simDir string) (*apply.Host, func(), error) {
-	client, sim, release, err := g.connectSim(ctx, cfg, simDir)
+	h, release, err := apply.Bind(ctx, cfg, simDir, g.warn)
+	return h, release, connectHint(err)
+}
+
+// connect returns an API client for cfg (apply.Connect): the in-process
+// simulator's with simDir.
+func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string) (*proxmox.Client, func(), error) {
+	client, release, err := apply.Connect(ctx, cfg, simDir, g.warn)
+	return client, release, connectHint(err)
+}
+
+// connectHint says how to set up a connection the config lacks.
+func connectHint(err error) error {
+	var unconfigured *apply.UnconfiguredError
+	if errors.As(err, &unconfigured) {
+		return withHint(err, "set up the Proxmox connection as docs/reference.md's 'Local host config' shows, or try the bundled simulator with --sim DIR")
+	}
+	return err
+}
+
+// session loads the config of a run (checked by check, when given),
+// switches to the state directory's owner, binds the host and opens a
+// session on it; release closes the session and frees the host.
+func (g *globals) session(ctx context.Context, simDir, desiredHost string, lockTimeout time.Duration, check func(*config.Config) error) (*apply.Session, func(), error) {
+	cfg, err := g.hostConfig(simDir, desiredHost)
 	if err != nil {
 		return nil, nil, err
 	}
-	h := &apply.Host{Config: cfg, Client: client}
-	if simDir != "" {
-		root := pvesim.RootHost{Dir: simDir, Sim: sim}
-		h.FS, h.MountedUUIDs = root, root.MountedUUIDs
-		h.Root, err = proxmox.NewPrivileged(proxmox.ModeDirect, root, proxmox.Tools{})
-	} else {
-		h.FS, h.MountedUUIDs = proxmox.LocalFS{}, proxmox.MountedUUIDs
-		h.Root, err = proxmox.NewPrivileged(proxmox.Mode(cfg.Privileged.Mode), hostexec.Runner{}, proxmox.Tools{})
+	if check != nil {
+		if err := check(cfg); err != nil {
+			return nil, nil, err
+		}
 	}
+	if err := g.asStateOwner(cfg); err != nil {
+		return nil, nil, err
+	}
+	h, release, err := g.bindHost(ctx, cfg, simDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := g.openSession(ctx, h, lockTimeout)
 	if err != nil {
 		release()
 		return nil, nil, err
 	}
-	return h, release, nil
+	return s, func() { s.Close(); release() }, nil
 }
 
 // openSession locks the host's state directory for a run and opens its
@@ -74,7 +99,7 @@ func (g *globals) bindHost(ctx context.Context, cfg *config.Config, simDir strin
 func (g *globals) openSession(ctx context.Context, h *apply.Host, lockTimeout time.Duration) (*apply.Session, error) {
 	s, err := apply.OpenSession(ctx, h, apply.SessionOptions{
 		LockTimeout: lockTimeout, Out: g.stdout, Log: g.log,
-		Warn: func(msg string) { warnf(g.stderr, "%s", msg) },
+		Warn: g.warn,
 		Hook: crashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),
 	})
 	var busy *journal.LockedError
@@ -129,64 +154,4 @@ func (g *globals) hostIdentity(ctx context.Context, cfg *config.Config, simDir s
 	}
 	defer release()
 	return client.HostID(ctx)
-}
-
-// connect returns an API client for cfg. With simDir it first starts the
-// in-process simulator and points cfg at it, over HTTPS with the
-// simulator's certificate pinned. The returned func releases everything.
-func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string) (*proxmox.Client, func(), error) {
-	client, _, release, err := g.connectSim(ctx, cfg, simDir)
-	return client, release, err
-}
-
-// connectSim is connect, also returning the in-process simulator (nil
-// without simDir).
-func (g *globals) connectSim(ctx context.Context, cfg *config.Config, simDir string) (*proxmox.Client, *pvesim.Sim, func(), error) {
-	release := func() {}
-	var embedded *pvesim.Sim
-	if simDir != "" {
-		sim, err := pvesim.StartEmbedded(ctx, simDir)
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("start the simulator in %s: %w", simDir, err)
-		}
-		embedded = sim.Sim
-		release = func() {
-			if err := sim.Close(); err != nil {
-				warnf(g.stderr, "simulator: %v", err)
-			}
-		}
-		if err := cfg.UseSimulator(sim.Endpoint, sim.Node, sim.Token, sim.Fingerprint); err != nil {
-			release()
-			return nil, nil, nil, err
-		}
-	}
-	if err := cfg.RequireProxmox(); err != nil {
-		release()
-		return nil, nil, nil, withHint(err, "set up the Proxmox connection as docs/reference.md's 'Local host config' shows, or try the bundled simulator with --sim DIR")
-	}
-	token, err := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
-	if err != nil {
-		release()
-		return nil, nil, nil, fmt.Errorf("config: proxmox.token (from %s): %w", cfg.Origin("proxmox.token"), err)
-	}
-	client, err := proxmox.New(proxmox.Options{
-		Endpoint:           cfg.Proxmox.Endpoint,
-		Node:               cfg.Proxmox.Node,
-		Token:              token,
-		CAFile:             cfg.Proxmox.CAFile,
-		Fingerprint:        cfg.Proxmox.Fingerprint,
-		InsecureSkipVerify: cfg.Proxmox.InsecureSkipVerify,
-		Timeout:            cfg.Proxmox.Timeout,
-		Concurrency:        cfg.Proxmox.Concurrency,
-	})
-	if err != nil {
-		release()
-		return nil, nil, nil, fmt.Errorf("proxmox client: %w", err)
-	}
-	closeSim := release
-	release = func() {
-		client.CloseIdleConnections() // so the simulator's shutdown waits for no spare connection
-		closeSim()
-	}
-	return client, embedded, release, nil
 }

@@ -59,7 +59,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	}
 	defer release()
 	po := apply.PlanOnly{RequestsDir: orDir(c.Requests, filepath.Join(cfg.StateDir, trust.RequestsDirName)), TTL: c.RequestTTL,
-		Warn: func(msg string) { warnf(g.stderr, "%s", msg) }}
+		Warn: g.warn}
 	p, err := po.Plan(ctx, h, desired, src, c.File)
 	if err != nil {
 		return planError(err)

@@ -21,23 +21,11 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 	var open, calls, unknown int
 	ended := g.runStarted("recover")
 	defer func() { ended(err, "open", open, "calls", calls, "unknown", unknown) }()
-	cfg, err := g.hostConfig(c.Sim, "")
-	if err != nil {
-		return err
-	}
-	if err := g.asStateOwner(cfg); err != nil {
-		return err
-	}
-	h, release, err := g.bindHost(ctx, cfg, c.Sim)
+	s, release, err := g.session(ctx, c.Sim, "", c.LockTimeout, nil)
 	if err != nil {
 		return err
 	}
 	defer release()
-	s, err := g.openSession(ctx, h, c.LockTimeout)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
 	open = len(s.Journal.OpenTxns())
 	rec, err := s.Recover(ctx)
 	var unsettled *apply.UnsettledError
@@ -58,7 +46,7 @@ func (c *RecoverCmd) Run(ctx context.Context, g *globals) (err error) {
 		return withHint(fmt.Errorf("recover: %d call(s) still unknown", unknown), "run 'felhom-converge recover' again once the host answers and the task has ended (the next run does too); apply.recover_wait bounds each wait")
 	}
 	fmt.Fprintf(g.stdout, "recover: settled %d call(s)\n", len(rec))
-	if err := status.SettleRecovered(cfg.StateDir, rec); err != nil {
+	if err := status.SettleRecovered(s.Host.Config.StateDir, rec); err != nil {
 		warnf(g.stderr, "status: %v", err)
 	}
 	return nil

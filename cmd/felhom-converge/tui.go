@@ -25,6 +25,9 @@ func warnf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "felhom-converge: warning: "+format+"\n", args...)
 }
 
+// warn is warnf on stderr, for a library's Warn option.
+func (g *globals) warn(msg string) { warnf(g.stderr, "%s", msg) }
+
 func hintf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "felhom-converge: hint: "+format+"\n", args...)
 }
