@@ -5,18 +5,14 @@ package main
 // (the next timer run, as that user, could not read or replace them).
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"os/user"
-	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/humanize"
+	"github.com/felhom/felhom-converge/runas"
 )
 
 // asStateOwner is called by every command that writes the state directory,
@@ -39,82 +35,24 @@ func (g *globals) asStateOwner(cfg *config.Config, targets ...string) error {
 	if len(targets) == 0 {
 		targets = []string{cfg.StateDir}
 	}
-	if !anyWithin(cfg.StateDir, targets) {
+	if !runas.Within(cfg.StateDir, targets) {
 		return nil
 	}
-	fi, err := os.Lstat(cfg.StateDir)
-	if err != nil || !fi.IsDir() {
-		return nil
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
+	o, ok := runas.DirOwner(cfg.StateDir)
 	if !ok {
 		return nil
 	}
-	owner, euid := int(st.Uid), os.Geteuid()
-	if owner == euid {
-		return nil
-	}
-	o := lookupOwner(owner, int(st.Gid))
-	if euid != 0 {
+	if euid := os.Geteuid(); euid != 0 {
 		return withHint(fmt.Errorf("the state directory %s belongs to %s, and this command writes there as %s",
-			cfg.StateDir, o.name, humanize.UserName(euid)),
-			"run it as root, which reads the token and then runs as %s: sudo %s", o.name, g.commandLine())
+			cfg.StateDir, o.Name, humanize.UserName(euid)),
+			"run it as root, which reads the token and then runs as %s: sudo %s", o.Name, g.commandLine())
 	}
-	if err := o.become(); err != nil {
-		return withHint(fmt.Errorf("run as %s, the owner of the state directory %s: %w", o.name, cfg.StateDir, err),
-			"run it as %s: runuser -u %s -- %s", o.name, o.name, g.commandLine())
+	if err := o.Become(); err != nil {
+		return withHint(fmt.Errorf("run as %s, the owner of the state directory %s: %w", o.Name, cfg.StateDir, err),
+			"run it as %s: runuser -u %s -- %s", o.Name, o.Name, g.commandLine())
 	}
 	g.keepToken(cfg)
-	g.log.Info("running as the state directory's owner", "user", o.name, "uid", o.uid, "gid", o.gid, "state_dir", cfg.StateDir)
-	return nil
-}
-
-// stateOwner is the user a run switches to.
-type stateOwner struct {
-	name     string // user name, or "uid N" without a passwd entry
-	uid, gid int
-	groups   []int // supplementary groups, the primary one included
-}
-
-// lookupOwner finds uid's name, primary group and groups, as systemd's
-// User= would set them; a uid without a passwd entry keeps the directory's
-// group and no other.
-func lookupOwner(uid, dirGID int) stateOwner {
-	o := stateOwner{name: "uid " + strconv.Itoa(uid), uid: uid, gid: dirGID, groups: []int{dirGID}}
-	u, err := user.LookupId(strconv.Itoa(uid))
-	if err != nil {
-		return o
-	}
-	o.name = u.Username
-	if gid, err := strconv.Atoi(u.Gid); err == nil {
-		o.gid, o.groups = gid, []int{gid}
-	}
-	if ids, err := u.GroupIds(); err == nil {
-		for _, id := range ids {
-			if gid, err := strconv.Atoi(id); err == nil && gid != o.gid {
-				o.groups = append(o.groups, gid)
-			}
-		}
-	}
-	return o
-}
-
-// become switches the whole process to o: groups first, then the group,
-// then the user (after which none of it can be undone), and checks that
-// it took.
-func (o stateOwner) become() error {
-	if err := syscall.Setgroups(o.groups); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
-	}
-	if err := syscall.Setgid(o.gid); err != nil {
-		return fmt.Errorf("setgid %d: %w", o.gid, err)
-	}
-	if err := syscall.Setuid(o.uid); err != nil {
-		return fmt.Errorf("setuid %d: %w", o.uid, err)
-	}
-	if os.Getuid() != o.uid || os.Geteuid() != o.uid || os.Getegid() != o.gid {
-		return errors.New("the process still runs as another user")
-	}
+	g.log.Info("running as the state directory's owner", "user", o.Name, "uid", o.UID, "gid", o.GID, "state_dir", cfg.StateDir)
 	return nil
 }
 
@@ -133,20 +71,6 @@ func (g *globals) keepToken(cfg *config.Config) {
 		}
 		return getenv(k)
 	}
-}
-
-// anyWithin reports whether any path is dir or inside it.
-func anyWithin(dir string, paths []string) bool {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return true
-	}
-	for _, p := range paths {
-		if p, err := filepath.Abs(p); err != nil || p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
-			return true
-		}
-	}
-	return false
 }
 
 // commandLine is this run's command line, quoted for a shell.

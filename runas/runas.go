@@ -1,0 +1,97 @@
+// Package runas switches a process started as root to the user who owns a
+// directory, as systemd's User= would run it: that user's groups, its
+// primary group, then the user itself, for every thread. A command run by
+// hand as root on a host whose state directory belongs to the service user
+// uses it, so that it leaves no root-owned file there (the next timer run,
+// as that user, could not read or replace it). Nothing can be undone once
+// Become succeeded.
+package runas
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// DirOwner returns the owner of dir when dir is a plain directory (not a
+// link) that belongs to another user than the effective one; ok is false
+// otherwise (it does not exist, is not a directory, or is ours).
+func DirOwner(dir string) (o Owner, ok bool) {
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() {
+		return Owner{}, false
+	}
+	st, isStat := fi.Sys().(*syscall.Stat_t)
+	if !isStat || int(st.Uid) == os.Geteuid() {
+		return Owner{}, false
+	}
+	return lookup(int(st.Uid), int(st.Gid)), true
+}
+
+// Owner is the user a run switches to.
+type Owner struct {
+	Name     string // user name, or "uid N" without a passwd entry
+	UID, GID int
+	Groups   []int // supplementary groups, the primary one included
+}
+
+// lookup finds uid's name, primary group and groups, as systemd's
+// User= would set them; a uid without a passwd entry keeps the directory's
+// group and no other.
+func lookup(uid, dirGID int) Owner {
+	o := Owner{Name: "uid " + strconv.Itoa(uid), UID: uid, GID: dirGID, Groups: []int{dirGID}}
+	u, err := user.LookupId(strconv.Itoa(uid))
+	if err != nil {
+		return o
+	}
+	o.Name = u.Username
+	if gid, err := strconv.Atoi(u.Gid); err == nil {
+		o.GID, o.Groups = gid, []int{gid}
+	}
+	if ids, err := u.GroupIds(); err == nil {
+		for _, id := range ids {
+			if gid, err := strconv.Atoi(id); err == nil && gid != o.GID {
+				o.Groups = append(o.Groups, gid)
+			}
+		}
+	}
+	return o
+}
+
+// Become switches the whole process to o: groups first, then the group,
+// then the user (after which none of it can be undone), and checks that
+// it took.
+func (o Owner) Become() error {
+	if err := syscall.Setgroups(o.Groups); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setgid(o.GID); err != nil {
+		return fmt.Errorf("setgid %d: %w", o.GID, err)
+	}
+	if err := syscall.Setuid(o.UID); err != nil {
+		return fmt.Errorf("setuid %d: %w", o.UID, err)
+	}
+	if os.Getuid() != o.UID || os.Geteuid() != o.UID || os.Getegid() != o.GID {
+		return errors.New("the process still runs as another user")
+	}
+	return nil
+}
+
+// Within reports whether any path is dir or inside it.
+func Within(dir string, paths []string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return true
+	}
+	for _, p := range paths {
+		if p, err := filepath.Abs(p); err != nil || p == dir || strings.HasPrefix(p, dir+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
