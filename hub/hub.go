@@ -16,7 +16,8 @@
 // fingerprint of the hub's certificate ([proxmox.TLSClientConfig]); with
 // neither, the system's roots. Plain http:// is allowed only for loopback
 // hubs. Redirects are never followed. A bearer token, when given, goes
-// only into the Authorization header.
+// only into the Authorization header; [Token] reads it from the
+// environment, a file or the systemd credential.
 //
 // Nothing the hub sends is printed or stored as it came: every message,
 // ETag and warning built from its answer has each secret of

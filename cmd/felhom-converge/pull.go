@@ -7,10 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/felhom/felhom-converge/config"
@@ -46,7 +42,7 @@ func (c *PullCmd) Run(ctx context.Context, g *globals) error {
 	if err := cfg.RequireHost(); err != nil {
 		return withHint(err, "pull accepts only a desired state for this host")
 	}
-	token, err := hubToken(g.getenv, c.TokenFile)
+	token, err := hub.Token(g.getenv, c.TokenFile)
 	if err != nil {
 		return err
 	}
@@ -88,7 +84,7 @@ func (c *PullCmd) pullDesired(ctx context.Context, g *globals, o hub.Options) er
 	case err != nil && ctx.Err() != nil:
 		return err // interrupted, not a hub failure
 	case errors.As(err, &fe):
-		return pullFailedError{fmt.Errorf("%w; %s", err, kept(c.To))}
+		return pullFailedError{fmt.Errorf("%w; %s", err, hub.Kept(c.To))}
 	case err != nil:
 		return err
 	}
@@ -164,47 +160,4 @@ func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options)
 		fmt.Fprintf(g.stdout, "pull: signatures: %d installed, %d refused, %d skipped of %s\n", installed, refused, skipped, humanize.Plural(res.Entries, "request"))
 	}
 	return nil
-}
-
-// kept says which file stays in place after a failed pull.
-func kept(dest string) string {
-	if _, err := os.Stat(dest); errors.Is(err, fs.ErrNotExist) {
-		return "no desired state yet at " + dest
-	}
-	return "kept the last good " + dest
-}
-
-// hubToken reads the optional bearer token like the Proxmox token: the
-// environment, a file, or the systemd credential; first found wins. It is
-// never printed, and errors never quote it.
-func hubToken(getenv func(string) string, file string) (config.Secret, error) {
-	if v := strings.TrimSpace(getenv("FELHOM_CONVERGE_HUB_TOKEN")); v != "" {
-		return config.NewSecret(v), nil
-	}
-	origin := "--token-file"
-	if file == "" {
-		dir := getenv("CREDENTIALS_DIRECTORY")
-		if dir == "" {
-			return config.Secret{}, nil
-		}
-		file, origin = filepath.Join(dir, hub.CredentialName), "$CREDENTIALS_DIRECTORY/"+hub.CredentialName
-		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
-			return config.Secret{}, nil
-		}
-	}
-	b, err := readTokenFile(file)
-	if err != nil {
-		return config.Secret{}, fmt.Errorf("hub token (%s): %w", origin, err)
-	}
-	v := strings.TrimSpace(string(b))
-	if v == "" {
-		return config.Secret{}, fmt.Errorf("hub token (%s): %s is empty", origin, file)
-	}
-	return config.NewSecret(v), nil
-}
-
-// readTokenFile reads a small regular file, without following a symbolic
-// link and without blocking on a FIFO.
-func readTokenFile(name string) ([]byte, error) {
-	return trust.ReadRegular(name, 4096)
 }

@@ -1,4 +1,4 @@
-package main
+package hub
 
 import (
 	"os"
@@ -27,7 +27,7 @@ func TestHubTokenFileMustBeRegular(t *testing.T) {
 	noenv := func(string) string { return "" }
 	for _, name := range []string{fifo, link, "/dev/zero"} {
 		done := make(chan error, 1)
-		go func() { _, err := hubToken(noenv, name); done <- err }()
+		go func() { _, err := Token(noenv, name); done <- err }()
 		select {
 		case err := <-done:
 			if err == nil || !strings.Contains(err.Error(), "not a regular file") {
@@ -37,7 +37,7 @@ func TestHubTokenFileMustBeRegular(t *testing.T) {
 			t.Fatalf("%s: reading the token hangs", name)
 		}
 	}
-	if tok, err := hubToken(noenv, good); err != nil || tok.Reveal() != "abc" {
+	if tok, err := Token(noenv, good); err != nil || tok.Reveal() != "abc" {
 		t.Errorf("a regular file: %v", err)
 	}
 }
