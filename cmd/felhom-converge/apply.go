@@ -7,15 +7,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/config"
-	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/schema"
 	"github.com/felhom/felhom-converge/trust"
@@ -58,7 +53,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	var res *apply.Result
 	defer g.recordRun(c.Sim, c.File, time.Now(), &p, &res, &err) // STATE_DIR/last-run.json (status.go)
 	ended := g.runStarted("apply", "file", c.File)
-	defer func() { ended(err, applyCounts(res)...) }()
+	defer func() { ended(err, res.LogAttrs()...) }()
 	in, err := g.applyInput(ctx, c.Sim, c.File)
 	if err != nil {
 		return err
@@ -86,7 +81,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if err := s.Reobserve(ctx, res, in.desired, in.src, in.file, c.RequestTTL); err != nil {
 		return err
 	}
-	g.printRemaining(res)
+	res.WriteRemaining(g.stdout)
 	switch {
 	case ctx.Err() != nil:
 		return ctx.Err() // interrupted: exit 130; recover settles what was in flight
@@ -96,27 +91,6 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 		return errPending
 	}
 	return nil
-}
-
-// printRemaining reports the steps a plan made again after the run still
-// has (its rollback, restore or rebuild replaced what the run planned
-// against): the run did not converge the host, the next one does.
-func (g *globals) printRemaining(res *apply.Result) {
-	if len(res.Remaining) == 0 {
-		return
-	}
-	for _, r := range res.Remaining {
-		fmt.Fprintf(g.stdout, "%-17s %s%s\n", r.Outcome, r.Op, humanize.GuestLabel(r.Guest, r.GuestName))
-		if r.Request != "" {
-			fmt.Fprintf(g.stdout, "  sign it with: %s\n", trust.SignCommand(trust.RoleOperational, r.Request))
-		}
-	}
-	them := "them"
-	if len(res.Remaining) == 1 {
-		them = "it"
-	}
-	fmt.Fprintf(g.stdout, "apply: a plan made again after this run's rollback, restore or rebuild still has %s; the next run makes %s\n",
-		humanize.Plural(len(res.Remaining), "change"), them)
 }
 
 // applyInput is what an apply runs: a desired-state file, or a saved plan
@@ -266,33 +240,4 @@ func orDir(flag, dflt string) string {
 		return flag
 	}
 	return dflt
-}
-
-// crashHook is a test hook: FELHOM_CONVERGE_TEST_CRASH_AT=POINT[:OP[:N]]
-// (POINT one of accepted, intent, upid, wait, terminal) kills the
-// process with SIGKILL right after the first (or Nth) journal record of
-// that kind (for accepted: once the gate spent a signature's nonce, before
-// the intent; for wait: while the task is running), for the op OP when
-// given.
-// Crash tests use it to stop a run at exactly that point; it is never set
-// in production.
-func crashHook(spec string) func(point, op string) {
-	if spec == "" {
-		return nil
-	}
-	point, op, _ := strings.Cut(spec, ":")
-	op, nth, _ := strings.Cut(op, ":")
-	n, err := strconv.Atoi(nth)
-	if err != nil || n < 1 {
-		n = 1
-	}
-	return func(p, o string) {
-		if p == point && (op == "" || op == o) {
-			if n--; n > 0 {
-				return
-			}
-			syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			select {} // the signal is on its way
-		}
-	}
 }

@@ -100,7 +100,7 @@ func (g *globals) openSession(ctx context.Context, h *apply.Host, lockTimeout ti
 	s, err := apply.OpenSession(ctx, h, apply.SessionOptions{
 		LockTimeout: lockTimeout, Out: g.stdout, Log: g.log,
 		Warn: g.warn,
-		Hook: crashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),
+		Hook: apply.CrashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),
 	})
 	var busy *journal.LockedError
 	var unsafe *journal.UnsafeError

@@ -154,15 +154,3 @@ func runResult(cmd string, err error) (string, slog.Level) {
 	}
 	return "error", slog.LevelError
 }
-
-// applyCounts are the run end's keys of an apply: its transaction and how
-// many steps ended how.
-func applyCounts(res *apply.Result) []any {
-	if res == nil {
-		return nil
-	}
-	return []any{"txn", res.Txn,
-		"done", res.Count(apply.OutcomeDone), "pending", res.Count(apply.OutcomePending),
-		"refused", res.Count(apply.OutcomeRefused), "failed", res.Count(apply.OutcomeFailed),
-		"skipped", res.Count(apply.OutcomeSkipped), "interrupted", res.Count(apply.OutcomeInterrupted)}
-}
