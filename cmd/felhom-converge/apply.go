@@ -3,8 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -112,8 +110,12 @@ func (g *globals) applyInput(ctx context.Context, simDir, file string) (*applyIn
 	}
 	in := &applyInput{file: file}
 	if plan.IsSaved(data) {
-		if in.saved, err = g.readSavedPlan(simDir, data); err != nil {
+		cfg, err := g.loadConfig(simDir, "")
+		if err != nil {
 			return nil, err
+		}
+		if in.saved, err = plan.ReadSavedIn(cfg.StateDir, data); err != nil {
+			return nil, savedPlanRefused(err)
 		}
 		in.file = in.saved.DesiredFile
 	}
@@ -123,16 +125,20 @@ func (g *globals) applyInput(ctx context.Context, simDir, file string) (*applyIn
 		return nil, savedPlanRefused(fmt.Errorf("saved plan: its desired file: %w", err))
 	case err != nil:
 		return nil, err
-	case in.saved != nil && in.saved.DesiredDigest != sha256Hex(in.src):
-		return nil, savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("the desired file %s changed since the plan was made", in.file)})
+	case in.saved != nil:
+		if err := in.saved.CheckDesired(in.src); err != nil {
+			return nil, savedPlanRefused(err)
+		}
 	}
 	return in, nil
 }
 
 // checkHost refuses a desired file or saved plan for another host.
 func (in *applyInput) checkHost(host string) error {
-	if in.saved != nil && in.saved.Host != host {
-		return savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it is for host %q, this is %q", in.saved.Host, host)})
+	if in.saved != nil {
+		if err := in.saved.CheckHost(host); err != nil {
+			return savedPlanRefused(err)
+		}
 	}
 	if err := in.desired.CheckHost(host); err != nil {
 		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
@@ -204,30 +210,8 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 	return p, nil
 }
 
-// readSavedPlan authenticates a saved plan with this host's plan key.
-func (g *globals) readSavedPlan(simDir string, data []byte) (*plan.Plan, error) {
-	cfg, err := g.loadConfig(simDir, "")
-	if err != nil {
-		return nil, err
-	}
-	key, err := plan.PlanKey(cfg.StateDir, false)
-	if err != nil {
-		return nil, savedPlanRefused(fmt.Errorf("saved plan: %w", err))
-	}
-	p, err := plan.ReadSaved(data, key)
-	if err != nil {
-		return nil, savedPlanRefused(err)
-	}
-	return p, nil
-}
-
 func savedPlanRefused(err error) error {
 	return withHint(err, "plan again: felhom-converge plan --out FILE DESIRED.hcl")
-}
-
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 // driftLine renders a drift report line, as Terraform reports drift.
