@@ -354,8 +354,7 @@ func sortedAttrs(attrs hcl.Attributes) []*hcl.Attribute {
 
 // duplicate reports a second definition of something that must be unique.
 func (d *decoder) duplicate(rng hcl.Range, what string, name string, first hcl.Range) {
-	d.errorf(rng, "Duplicate "+what, "%s %q was already defined at %s:%d:%d; each must be unique.",
-		upperFirst(what), name, first.Filename, first.Start.Line, first.Start.Column)
+	d.errorf(rng, "Duplicate "+what, "%s %q was already defined at %s; each must be unique.", upperFirst(what), name, at(first))
 }
 
 func upperFirst(s string) string {

@@ -1,8 +1,6 @@
 package schema
 
 import (
-	"net"
-	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -88,16 +86,13 @@ func (d *decoder) guest(h *Host, b *hcl.Block) {
 		d.guestDecls, d.vmidDecls = map[string]hcl.Range{}, map[int]hcl.Range{}
 	}
 	g := d.guestBlock(b)
-	if first, dup := d.guestDecls[g.Name]; dup {
-		d.duplicate(b.LabelRanges[0], "guest", g.Name, first)
+	if !d.unique(d.guestDecls, "guest", g.Name, b.LabelRanges[0]) {
 		return
 	}
-	d.guestDecls[g.Name] = b.LabelRanges[0]
 	if g.VMID != 0 {
 		if first, dup := d.vmidDecls[g.VMID]; dup {
 			d.errorf(g.AttrRanges["vmid"], "Duplicate vmid",
-				"Guest %q uses vmid %d, which is already used at %s:%d:%d; each guest needs its own vmid.",
-				g.Name, g.VMID, first.Filename, first.Start.Line, first.Start.Column)
+				"Guest %q uses vmid %d, which is already used at %s; each guest needs its own vmid.", g.Name, g.VMID, at(first))
 		} else {
 			d.vmidDecls[g.VMID] = g.AttrRanges["vmid"]
 		}
@@ -123,8 +118,7 @@ func (d *decoder) uniqueMACs(guests []Guest) {
 			}
 			rng := n.AttrRanges["hwaddr"]
 			if first, dup := seen[n.Hwaddr]; dup {
-				d.errorf(rng, "Duplicate MAC address", "%s is already used at %s:%d:%d; each interface needs its own MAC address.",
-					n.Hwaddr, first.Filename, first.Start.Line, first.Start.Column)
+				d.errorf(rng, "Duplicate MAC address", "%s is already used at %s; each interface needs its own MAC address.", n.Hwaddr, at(first))
 				continue
 			}
 			seen[n.Hwaddr] = rng
@@ -135,12 +129,9 @@ func (d *decoder) uniqueMACs(guests []Guest) {
 // guestBlock decodes one guest block.
 func (d *decoder) guestBlock(b *hcl.Block) Guest {
 	g := Guest{Name: b.Labels[0], State: StateRunning, DeclRange: b.DefRange}
-	if !labelPattern.MatchString(g.Name) {
-		d.errorf(b.LabelRanges[0], "Invalid guest name",
-			"The guest name %q must start with a letter or digit and use only letters, digits and _ . @ + -.", g.Name)
-	}
-	content, diags := b.Body.Content(guestSchema)
-	d.diags = append(d.diags, diags...)
+	d.checkLabel(b, labelPattern.MatchString(g.Name), "Invalid guest name",
+		"The guest name %q must start with a letter or digit and use only letters, digits and _ . @ + -.")
+	content := d.content(b, guestSchema)
 	attrs := content.Attributes
 	g.AttrRanges = attrRanges(attrs)
 
@@ -186,8 +177,7 @@ func (d *decoder) guestSource(g *Guest) {
 			first, second = tp, bk
 		}
 		d.errorf(second, "Conflicting guest sources",
-			"A guest is created either by restoring from_backup or from the template from_template, not both; the other is set at %s:%d:%d.",
-			first.Filename, first.Start.Line, first.Start.Column)
+			"A guest is created either by restoring from_backup or from the template from_template, not both; the other is set at %s.", at(first))
 		return
 	}
 	if k, ok := g.AttrRanges["ssh_public_keys"]; ok && !hasTemplate {
@@ -390,65 +380,46 @@ func (d *decoder) guestBlocks(g *Guest, blocks hcl.Blocks) {
 	mountPaths := map[string]hcl.Range{}
 	netNames := map[string]hcl.Range{}
 	snapNames := map[string]hcl.Range{}
-	var rootfsAt, featuresAt *hcl.Range
+	var rootfsAt, startupAt, featuresAt *hcl.Range
 	for _, b := range blocks {
 		switch b.Type {
 		case "rootfs":
-			if rootfsAt != nil {
-				d.errorf(b.DefRange, "Duplicate rootfs block", "Only one rootfs block is allowed. Another was defined at %s:%d:%d.", rootfsAt.Filename, rootfsAt.Start.Line, rootfsAt.Start.Column)
-				continue
+			if d.onlyOne(b, &rootfsAt) {
+				g.Rootfs = d.rootfs(b)
 			}
-			rootfsAt = &b.DefRange
-			g.Rootfs = d.rootfs(b)
 		case "startup":
-			if g.Startup != nil {
-				d.errorf(b.DefRange, "Duplicate startup block", "Only one startup block is allowed. Another was defined at %s:%d:%d.", g.Startup.DeclRange.Filename, g.Startup.DeclRange.Start.Line, g.Startup.DeclRange.Start.Column)
-				continue
+			if d.onlyOne(b, &startupAt) {
+				g.Startup = d.startup(b)
 			}
-			g.Startup = d.startup(b)
 		case "features":
 			if a, ok := g.AttrRanges["features"]; ok {
-				d.errorf(b.DefRange, "Conflicting features", "The features are already set at %s:%d:%d; use either the features attribute or the features block.", a.Filename, a.Start.Line, a.Start.Column)
+				d.errorf(b.DefRange, "Conflicting features", "The features are already set at %s; use either the features attribute or the features block.", at(a))
 				continue
 			}
-			if featuresAt != nil {
-				d.errorf(b.DefRange, "Duplicate features block", "Only one features block is allowed. Another was defined at %s:%d:%d.", featuresAt.Filename, featuresAt.Start.Line, featuresAt.Start.Column)
-				continue
+			if d.onlyOne(b, &featuresAt) {
+				g.Features = d.features(b)
 			}
-			featuresAt = &b.DefRange
-			g.Features = d.features(b)
 		case "mount":
 			m := d.mount(b)
-			if first, dup := mountNames[m.Name]; dup {
-				d.duplicate(b.LabelRanges[0], "mount", m.Name, first)
+			if !d.unique(mountNames, "mount", m.Name, b.LabelRanges[0]) {
 				continue
 			}
-			mountNames[m.Name] = b.LabelRanges[0]
 			if m.Path != "" {
 				if first, dup := mountPaths[m.Path]; dup {
-					d.errorf(m.AttrRanges["path"], "Duplicate mount path", "Mount path %q is already used at %s:%d:%d; each mount point needs its own path.",
-						m.Path, first.Filename, first.Start.Line, first.Start.Column)
+					d.errorf(m.AttrRanges["path"], "Duplicate mount path", "Mount path %q is already used at %s; each mount point needs its own path.", m.Path, at(first))
 					continue
 				}
 				mountPaths[m.Path] = m.AttrRanges["path"]
 			}
 			g.Mounts = append(g.Mounts, m)
 		case "network":
-			n := d.network(b)
-			if first, dup := netNames[n.Name]; dup {
-				d.duplicate(b.LabelRanges[0], "network", n.Name, first)
-				continue
+			if n := d.network(b); d.unique(netNames, "network", n.Name, b.LabelRanges[0]) {
+				g.Networks = append(g.Networks, n)
 			}
-			netNames[n.Name] = b.LabelRanges[0]
-			g.Networks = append(g.Networks, n)
 		case "snapshot":
-			s := d.snapshot(b)
-			if first, dup := snapNames[s.Name]; dup {
-				d.duplicate(b.LabelRanges[0], "snapshot", s.Name, first)
-				continue
+			if s := d.snapshot(b); d.unique(snapNames, "snapshot", s.Name, b.LabelRanges[0]) {
+				g.Snapshots = append(g.Snapshots, s)
 			}
-			snapNames[s.Name] = b.LabelRanges[0]
-			g.Snapshots = append(g.Snapshots, s)
 		}
 	}
 	if len(g.Networks) > 32 {
@@ -457,305 +428,4 @@ func (d *decoder) guestBlocks(g *Guest, blocks hcl.Blocks) {
 	if len(g.Mounts) > 256 {
 		d.errorf(g.DeclRange, "Too many mounts", "A guest has at most 256 mount points (mp0 to mp255); this one has %d.", len(g.Mounts))
 	}
-}
-
-func (d *decoder) storageID(a *hcl.Attribute) string {
-	s, ok := d.str(a)
-	if !ok {
-		return ""
-	}
-	if !storageIDPattern.MatchString(s) {
-		d.errorf(a.Expr.Range(), "Invalid storage name",
-			"%q is not a Proxmox storage name: it starts with a lower-case letter and uses lower-case letters, digits and - _ . (for example local-lvm).", s)
-		return ""
-	}
-	return s
-}
-
-func (d *decoder) rootfs(b *hcl.Block) *Rootfs {
-	content, diags := b.Body.Content(rootfsSchema)
-	d.diags = append(d.diags, diags...)
-	r := &Rootfs{DeclRange: b.DefRange, AttrRanges: attrRanges(content.Attributes)}
-	if a, ok := content.Attributes["storage"]; ok {
-		r.Storage = d.storageID(a)
-	}
-	if a, ok := content.Attributes["size"]; ok {
-		r.Size, _ = d.diskSize(a)
-	}
-	return r
-}
-
-func (d *decoder) features(b *hcl.Block) *Features {
-	content, diags := b.Body.Content(featuresSchema)
-	d.diags = append(d.diags, diags...)
-	f := &Features{DeclRange: b.DefRange, AttrRanges: attrRanges(content.Attributes)}
-	for _, a := range sortedAttrs(content.Attributes) {
-		switch a.Name {
-		case "nesting":
-			f.Nesting = d.optBool(a)
-		case "keyctl":
-			f.Keyctl = d.optBool(a)
-		case "fuse":
-			f.Fuse = d.optBool(a)
-		case "mknod":
-			f.Mknod = d.optBool(a)
-		case "force_rw_sys":
-			f.ForceRWSys = d.optBool(a)
-		case "mount":
-			list, ok := d.strList(a)
-			if !ok {
-				continue
-			}
-			for _, fs := range list {
-				if !ifnamePattern.MatchString(fs) {
-					d.errorf(a.Expr.Range(), "Invalid file system type", "%q is not a file system type name.", fs)
-				}
-			}
-			f.Mount = list
-		}
-	}
-	return f
-}
-
-// featureString decodes features written as Proxmox writes them:
-// features = "nesting=1,keyctl=1,mount=nfs;cifs".
-func (d *decoder) featureString(a *hcl.Attribute) *Features {
-	s, ok := d.str(a)
-	if !ok {
-		return nil
-	}
-	f := &Features{DeclRange: a.Range, AttrRanges: map[string]hcl.Range{}}
-	flags := map[string]**bool{"nesting": &f.Nesting, "keyctl": &f.Keyctl, "fuse": &f.Fuse, "mknod": &f.Mknod, "force_rw_sys": &f.ForceRWSys}
-	for _, kv := range strings.Split(s, ",") {
-		if kv == "" {
-			continue
-		}
-		k, v, _ := strings.Cut(kv, "=")
-		if _, dup := f.AttrRanges[k]; dup {
-			d.errorf(a.Expr.Range(), "Invalid features", "The feature %q is given twice in %q.", k, s)
-			return nil
-		}
-		f.AttrRanges[k] = a.Expr.Range()
-		if k == "mount" {
-			f.Mount = strings.Split(v, ";")
-			for _, fs := range f.Mount {
-				if !ifnamePattern.MatchString(fs) {
-					d.errorf(a.Expr.Range(), "Invalid file system type", "%q is not a file system type name.", fs)
-					return nil
-				}
-			}
-			continue
-		}
-		flag, known := flags[k]
-		if !known {
-			d.errorf(a.Expr.Range(), "Invalid features", "%q is not an LXC feature; features are force_rw_sys, fuse, keyctl, mknod, mount and nesting.%s",
-				k, didYouMean(k, []string{"force_rw_sys", "fuse", "keyctl", "mknod", "mount", "nesting"}))
-			return nil
-		}
-		if v != "0" && v != "1" {
-			d.errorf(a.Expr.Range(), "Invalid features", "The feature %q must be 0 or 1, got %q.", k, v)
-			return nil
-		}
-		b := v == "1"
-		*flag = &b
-	}
-	return f
-}
-
-func (d *decoder) mount(b *hcl.Block) Mount {
-	m := Mount{Name: b.Labels[0], DeclRange: b.DefRange}
-	if !labelPattern.MatchString(m.Name) {
-		d.errorf(b.LabelRanges[0], "Invalid mount name", "The mount name %q must start with a letter or digit and use only letters, digits and _ . @ + -.", m.Name)
-	}
-	content, diags := b.Body.Content(mountSchema)
-	d.diags = append(d.diags, diags...)
-	attrs := content.Attributes
-	m.AttrRanges = attrRanges(attrs)
-	for _, a := range sortedAttrs(attrs) {
-		switch a.Name {
-		case "path":
-			m.Path = d.absPath(a, "Invalid mount path", "The path inside the guest must be absolute and clean")
-		case "storage":
-			m.Storage = d.storageID(a)
-		case "size":
-			m.Size, _ = d.diskSize(a)
-		case "host_path":
-			m.HostPath = d.absPath(a, "Invalid host path", "A bind mount's host_path must be absolute and clean")
-		case "backup":
-			m.Backup = d.optBool(a)
-		case "read_only":
-			m.ReadOnly = d.optBool(a)
-		case "mount_options":
-			m.MountOptions = d.mountOptions(a)
-		}
-	}
-	_, hasHost := attrs["host_path"]
-	_, hasStorage := attrs["storage"]
-	_, hasSize := attrs["size"]
-	switch {
-	case hasHost && (hasStorage || hasSize):
-		d.errorf(b.DefRange, "Conflicting mount source",
-			"Mount %q sets host_path and storage/size: a mount point is either a bind mount of a host directory (host_path) or a storage volume (storage and size), not both.", m.Name)
-	case hasHost:
-		if a, ok := attrs["backup"]; ok {
-			d.errorf(a.NameRange, "Bind mounts are not backed up",
-				"Mount %q is a bind mount; vzdump never includes bind mounts, so backup cannot be set on it.", m.Name)
-		}
-	case !hasStorage || !hasSize:
-		d.errorf(b.DefRange, "Incomplete mount",
-			"Mount %q needs both storage and size (a storage volume) or host_path (a bind mount).", m.Name)
-	}
-	return m
-}
-
-func (d *decoder) network(b *hcl.Block) Network {
-	n := Network{Name: b.Labels[0], DeclRange: b.DefRange}
-	if !ifnamePattern.MatchString(n.Name) {
-		d.errorf(b.LabelRanges[0], "Invalid interface name",
-			"%q is not a network interface name: at most 15 letters, digits and _ . -, such as eth0.", n.Name)
-	}
-	content, diags := b.Body.Content(networkSchema)
-	addBlockHints(diags, networkHints)
-	d.diags = append(d.diags, diags...)
-	attrs := content.Attributes
-	n.AttrRanges = attrRanges(attrs)
-	for _, a := range sortedAttrs(attrs) {
-		switch a.Name {
-		case "bridge":
-			if s, ok := d.str(a); ok {
-				if !ifnamePattern.MatchString(s) {
-					d.errorf(a.Expr.Range(), "Invalid bridge name",
-						"%q is not a bridge name: at most 15 letters, digits and _ . -, such as vmbr0.", s)
-				} else {
-					n.Bridge = s
-				}
-			}
-		case "ip":
-			n.IP = d.ipConfig(a, false)
-		case "ip6":
-			n.IP6 = d.ipConfig(a, true)
-		case "gw":
-			n.Gateway = d.gateway(a, false)
-		case "gw6":
-			n.Gateway6 = d.gateway(a, true)
-		case "hwaddr":
-			if s, ok := d.str(a); ok {
-				n.Hwaddr = d.mac(a, s)
-			}
-		case "vlan":
-			if v, ok := d.integer(a, 1, 4094); ok {
-				n.VLAN = int(v)
-			}
-		case "firewall":
-			n.Firewall = d.optBool(a)
-		case "mtu":
-			if v, ok := d.integer(a, 64, 65535); ok {
-				n.MTU = int(v)
-			}
-		case "rate":
-			if f, ok := d.number(a, 0, maxRate); ok {
-				n.Rate = &f
-			}
-		}
-	}
-	if a, ok := attrs["gw"]; ok && n.Gateway != "" && !strings.Contains(n.IP, "/") {
-		d.errorf(a.NameRange, "Gateway without a static address", "gw needs a static ip in CIDR form (such as 192.168.1.20/24) on the same interface.")
-	}
-	if a, ok := attrs["gw6"]; ok && n.Gateway6 != "" && !strings.Contains(n.IP6, "/") {
-		d.errorf(a.NameRange, "Gateway without a static address", "gw6 needs a static ip6 in CIDR form (such as 2001:db8::20/64) on the same interface.")
-	}
-	return n
-}
-
-// ipConfig validates ip/ip6: a CIDR address or one of the keywords.
-func (d *decoder) ipConfig(a *hcl.Attribute, v6 bool) string {
-	s, ok := d.str(a)
-	if !ok {
-		return ""
-	}
-	keywords := []string{"dhcp", "manual"}
-	family := "IPv4"
-	if v6 {
-		keywords = []string{"auto", "dhcp", "manual"}
-		family = "IPv6"
-	}
-	for _, k := range keywords {
-		if s == k {
-			return s
-		}
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil || p.Addr().Is6() != v6 || p.Addr().Is4In6() || p.Addr().Zone() != "" {
-		d.errorf(a.Expr.Range(), "Invalid IP address",
-			"%s must be an %s address with prefix length (CIDR, such as %s) or one of %s, got %q.",
-			a.Name, family, map[bool]string{false: "192.168.1.20/24", true: "2001:db8::20/64"}[v6], strings.Join(keywords, ", "), s)
-		return ""
-	}
-	// pve-ipv4-config and pve-ipv6-config: a prefix of 8 up to the
-	// address's length.
-	if p.Bits() < 8 {
-		d.errorf(a.Expr.Range(), "Invalid prefix length",
-			"%s %q has a /%d prefix; Proxmox accepts prefixes from /8 to /%d.", a.Name, s, p.Bits(), p.Addr().BitLen())
-		return ""
-	}
-	return p.String()
-}
-
-func (d *decoder) gateway(a *hcl.Attribute, v6 bool) string {
-	s, ok := d.str(a)
-	if !ok {
-		return ""
-	}
-	addr, err := netip.ParseAddr(s)
-	if err != nil || addr.Is6() != v6 || addr.Zone() != "" {
-		family := map[bool]string{false: "IPv4", true: "IPv6"}[v6]
-		d.errorf(a.Expr.Range(), "Invalid gateway", "%s must be an %s address, got %q.", a.Name, family, s)
-		return ""
-	}
-	return addr.String()
-}
-
-// mac validates a MAC address and returns it in Proxmox's canonical upper
-// case. Multicast addresses are refused, as Proxmox refuses them.
-func (d *decoder) mac(a *hcl.Attribute, s string) string {
-	hw, err := net.ParseMAC(s)
-	if err != nil || len(hw) != 6 || len(s) != 17 || s[2] != ':' {
-		d.errorf(a.Expr.Range(), "Invalid MAC address", "hwaddr must be six colon-separated hex pairs, such as BC:24:11:5E:7A:01, got %q.", s)
-		return ""
-	}
-	if hw[0]&1 != 0 {
-		d.errorf(a.Expr.Range(), "Invalid MAC address", "%q is a multicast address; a guest interface needs a unicast MAC address.", s)
-		return ""
-	}
-	return strings.ToUpper(hw.String())
-}
-
-func (d *decoder) snapshot(b *hcl.Block) Snapshot {
-	s := Snapshot{Name: b.Labels[0], DeclRange: b.DefRange}
-	if !snapshotPattern.MatchString(s.Name) || s.Name == "current" || s.Name == "vzdump" {
-		d.errorf(b.LabelRanges[0], "Invalid snapshot name",
-			"%q is not a snapshot name: 2 to 40 letters, digits, _ and -, starting with a letter; \"current\" and \"vzdump\" are reserved.", s.Name)
-	}
-	content, diags := b.Body.Content(snapshotSchema)
-	d.diags = append(d.diags, diags...)
-	s.AttrRanges = attrRanges(content.Attributes)
-	if a, ok := content.Attributes["description"]; ok {
-		if v, ok := d.str(a); ok {
-			s.Description = pveText(v)
-		}
-	}
-	return s
-}
-
-// pveText returns a description as Proxmox reads it back once stored: the
-// config keeps it as '#' comment lines, so every line comes back ending in
-// a newline and trailing empty lines are lost. Empty text stays empty (no
-// description). Comparing this form with the live value shows no false
-// drift.
-func pveText(s string) string {
-	s = strings.TrimRight(s, "\n")
-	if s == "" {
-		return ""
-	}
-	return s + "\n"
 }

@@ -29,24 +29,17 @@ var jobFields = map[string]struct{ allowed, required []string }{
 func (d *decoder) jobs(h *Host, blocks hcl.Blocks) {
 	ids := map[string]hcl.Range{}
 	for _, b := range blocks {
-		j := d.job(h, b)
-		if first, dup := ids[j.ID]; dup {
-			d.duplicate(b.LabelRanges[0], "job", j.ID, first)
-			continue
+		if j := d.job(h, b); d.unique(ids, "job", j.ID, b.LabelRanges[0]) {
+			h.Jobs = append(h.Jobs, j)
 		}
-		ids[j.ID] = b.LabelRanges[0]
-		h.Jobs = append(h.Jobs, j)
 	}
 }
 
 func (d *decoder) job(h *Host, b *hcl.Block) Job {
 	j := Job{ID: b.Labels[0], DeclRange: b.DefRange}
-	if !labelPattern.MatchString(j.ID) {
-		d.errorf(b.LabelRanges[0], "Invalid job ID",
-			"The job ID %q must start with a letter or digit and use at most 64 letters, digits and _ . @ + -.", j.ID)
-	}
-	content, diags := b.Body.Content(jobSchema)
-	d.diags = append(d.diags, diags...)
+	d.checkLabel(b, labelPattern.MatchString(j.ID), "Invalid job ID",
+		"The job ID %q must start with a letter or digit and use at most 64 letters, digits and _ . @ + -.")
+	content := d.content(b, jobSchema)
 	attrs := content.Attributes
 	j.AttrRanges = attrRanges(attrs)
 

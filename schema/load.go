@@ -292,19 +292,13 @@ func (d *decoder) host(h *Host, blocks hcl.Blocks, body *hclsyntax.Body) {
 			"A desired-state file needs exactly one host block naming the host it is for, such as:\n  host \"pve-demo\" { node = \"pve\" }")
 		return
 	}
-	for _, b := range blocks[1:] {
-		d.errorf(b.DefRange, "Duplicate host block",
-			"Only one host block is allowed. Another was defined at %s:%d:%d.",
-			blocks[0].DefRange.Filename, blocks[0].DefRange.Start.Line, blocks[0].DefRange.Start.Column)
-	}
+	d.onlyFirst(blocks)
 	b := blocks[0]
 	h.Name = b.Labels[0]
 	h.DeclRange = b.DefRange
-	if !hostnamePattern.MatchString(h.Name) {
-		d.errorf(b.LabelRanges[0], "Invalid host name", "The host name %q must be a DNS name (letters, digits, hyphens and dots).", h.Name)
-	}
-	content, diags := b.Body.Content(hostSchema)
-	d.diags = append(d.diags, diags...)
+	d.checkLabel(b, hostnamePattern.MatchString(h.Name), "Invalid host name",
+		"The host name %q must be a DNS name (letters, digits, hyphens and dots).")
+	content := d.content(b, hostSchema)
 	if a, ok := content.Attributes["node"]; ok {
 		if node, ok := d.str(a); ok {
 			if !nodePattern.MatchString(node) {

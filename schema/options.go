@@ -160,8 +160,7 @@ func (d *decoder) mountOptions(a *hcl.Attribute) []string {
 // startup decodes the boot order block: order, up and down are whole
 // numbers of at least 0 (pve-startup-order).
 func (d *decoder) startup(b *hcl.Block) *Startup {
-	content, diags := b.Body.Content(startupSchema)
-	d.diags = append(d.diags, diags...)
+	content := d.content(b, startupSchema)
 	s := &Startup{DeclRange: b.DefRange, AttrRanges: attrRanges(content.Attributes)}
 	for _, a := range sortedAttrs(content.Attributes) {
 		n, ok := d.integer(a, 0, maxStartup)

@@ -113,27 +113,20 @@ func (d *decoder) signers(h *Host, blocks hcl.Blocks) {
 	if len(blocks) == 0 {
 		return
 	}
-	for _, b := range blocks[1:] {
-		d.errorf(b.DefRange, "Duplicate signers block", "Only one signers block is allowed. Another was defined at %s:%d:%d.",
-			blocks[0].DefRange.Filename, blocks[0].DefRange.Start.Line, blocks[0].DefRange.Start.Column)
-	}
+	d.onlyFirst(blocks)
 	b := blocks[0]
-	content, diags := b.Body.Content(signersSchema)
-	d.diags = append(d.diags, diags...)
+	content := d.content(b, signersSchema)
 	h.Signers = &Signers{DeclRange: b.DefRange}
 	principals := map[string]hcl.Range{}
 	keys := map[string]hcl.Range{}
 	for _, sb := range content.Blocks {
 		s := d.signer(sb)
-		if first, dup := principals[s.Principal]; dup {
-			d.duplicate(sb.LabelRanges[0], "signer", s.Principal, first)
+		if !d.unique(principals, "signer", s.Principal, sb.LabelRanges[0]) {
 			continue
 		}
-		principals[s.Principal] = sb.LabelRanges[0]
 		if s.Key != "" {
 			if first, dup := keys[s.Key]; dup {
-				d.errorf(s.AttrRanges["key"], "Duplicate signer key", "This key is already given to another signer at %s:%d:%d; each key belongs to one signer.",
-					first.Filename, first.Start.Line, first.Start.Column)
+				d.errorf(s.AttrRanges["key"], "Duplicate signer key", "This key is already given to another signer at %s; each key belongs to one signer.", at(first))
 				continue
 			}
 			keys[s.Key] = s.AttrRanges["key"]
@@ -156,12 +149,9 @@ func (d *decoder) signers(h *Host, blocks hcl.Blocks) {
 
 func (d *decoder) signer(b *hcl.Block) Signer {
 	s := Signer{Principal: b.Labels[0], DeclRange: b.DefRange}
-	if !labelPattern.MatchString(s.Principal) {
-		d.errorf(b.LabelRanges[0], "Invalid signer principal",
-			"The principal %q must be one identity such as alice@ops: letters, digits and _ . @ + -, no patterns.", s.Principal)
-	}
-	content, diags := b.Body.Content(signerSchema)
-	d.diags = append(d.diags, diags...)
+	d.checkLabel(b, labelPattern.MatchString(s.Principal), "Invalid signer principal",
+		"The principal %q must be one identity such as alice@ops: letters, digits and _ . @ + -, no patterns.")
+	content := d.content(b, signerSchema)
 	attrs := content.Attributes
 	s.AttrRanges = attrRanges(attrs)
 	for _, a := range sortedAttrs(attrs) {

@@ -17,11 +17,9 @@ func (d *decoder) storages(h *Host, blocks hcl.Blocks) {
 	mountpoints := map[string]hcl.Range{}
 	for _, b := range blocks {
 		s := d.storage(b)
-		if first, dup := names[s.Name]; dup {
-			d.duplicate(b.LabelRanges[0], "storage", s.Name, first)
+		if !d.unique(names, "storage", s.Name, b.LabelRanges[0]) {
 			continue
 		}
-		names[s.Name] = b.LabelRanges[0]
 		if s.USBUUID != "" {
 			key := strings.ToUpper(s.USBUUID)
 			if first, dup := uuids[key]; dup {
@@ -31,11 +29,7 @@ func (d *decoder) storages(h *Host, blocks hcl.Blocks) {
 			}
 		}
 		if s.Mountpoint != "" {
-			if first, dup := mountpoints[s.Mountpoint]; dup {
-				d.duplicate(s.AttrRanges["mountpoint"], "mountpoint", s.Mountpoint, first)
-			} else {
-				mountpoints[s.Mountpoint] = s.AttrRanges["mountpoint"]
-			}
+			d.unique(mountpoints, "mountpoint", s.Mountpoint, s.AttrRanges["mountpoint"])
 		}
 		h.Storages = append(h.Storages, s)
 	}
@@ -44,12 +38,9 @@ func (d *decoder) storages(h *Host, blocks hcl.Blocks) {
 
 func (d *decoder) storage(b *hcl.Block) Storage {
 	s := Storage{Name: b.Labels[0], DeclRange: b.DefRange}
-	if !storageIDPattern.MatchString(s.Name) {
-		d.errorf(b.LabelRanges[0], "Invalid storage name",
-			"%q is not a Proxmox storage name: it starts with a lower-case letter and uses lower-case letters, digits and - _ . (for example usb-backup).", s.Name)
-	}
-	content, diags := b.Body.Content(storageSchema)
-	d.diags = append(d.diags, diags...)
+	d.checkLabel(b, storageIDPattern.MatchString(s.Name), "Invalid storage name",
+		"%q is not a Proxmox storage name: it starts with a lower-case letter and uses lower-case letters, digits and - _ . (for example usb-backup).")
+	content := d.content(b, storageSchema)
 	s.AttrRanges = attrRanges(content.Attributes)
 	if a, ok := content.Attributes["usb_uuid"]; ok {
 		if v, ok := d.str(a); ok {
