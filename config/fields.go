@@ -89,13 +89,7 @@ var (
 func (c *Config) fields() []field {
 	p := &c.Proxmox
 	return []field{
-		{key: "host", store: func(v string) error {
-			if !hostNamePattern.MatchString(v) {
-				return errors.New("must be a host name (letters, digits, '-' and '.')")
-			}
-			c.Host = v
-			return nil
-		}},
+		{key: "host", store: storeMatch(&c.Host, hostNamePattern, "must be a host name (letters, digits, '-' and '.')")},
 		{key: "state_dir", def: DefaultStateDir, store: storePath(&c.StateDir)},
 		{key: "allowed_signers", def: DefaultAllowedSigners, store: storePath(&c.AllowedSigners)},
 		{key: "proxmox.endpoint", store: func(v string) error {
@@ -106,13 +100,7 @@ func (c *Config) fields() []field {
 			p.Endpoint = ep
 			return nil
 		}},
-		{key: "proxmox.node", store: func(v string) error {
-			if !nodeNamePattern.MatchString(v) {
-				return errors.New("must be a Proxmox node name (letters, digits and '-')")
-			}
-			p.Node = v
-			return nil
-		}},
+		{key: "proxmox.node", store: storeMatch(&p.Node, nodeNamePattern, "must be a Proxmox node name (letters, digits and '-')")},
 		{key: "proxmox.token", secret: true, store: func(v string) error {
 			v = strings.TrimPrefix(strings.TrimSpace(v), "PVEAPIToken=")
 			if !tokenPattern.MatchString(v) {
@@ -121,9 +109,7 @@ func (c *Config) fields() []field {
 			p.Token = NewSecret(v)
 			return nil
 		}},
-		{key: "proxmox.token_file", store: func(v string) error {
-			return storePath(&c.tokenFile)(v)
-		}},
+		{key: "proxmox.token_file", store: storePath(&c.tokenFile)},
 		{key: "proxmox.tls.ca_file", aliases: []string{"proxmox.ca_file"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_CA_FILE"},
 			store: storePath(&p.CAFile)},
 		{key: "proxmox.tls.fingerprint", aliases: []string{"proxmox.fingerprint"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_FINGERPRINT"},
@@ -137,25 +123,8 @@ func (c *Config) fields() []field {
 			}},
 		{key: "proxmox.tls.insecure_skip_verify", aliases: []string{"proxmox.insecure_skip_verify"}, envAlias: []string{"FELHOM_CONVERGE_PROXMOX_INSECURE_SKIP_VERIFY"},
 			store: storeBool(&p.InsecureSkipVerify)},
-		{key: "proxmox.timeout", def: DefaultTimeout.String(), store: func(v string) error {
-			d, err := parseDuration(v)
-			if err != nil {
-				return err
-			}
-			if d <= 0 || d > time.Hour {
-				return errors.New("must be between 1s and 1h")
-			}
-			p.Timeout = d
-			return nil
-		}},
-		{key: "proxmox.concurrency", def: strconv.Itoa(DefaultConcurrency), store: func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 64 {
-				return errors.New("must be a whole number from 1 to 64")
-			}
-			p.Concurrency = n
-			return nil
-		}},
+		{key: "proxmox.timeout", def: DefaultTimeout.String(), store: storeDuration(&p.Timeout, parseDuration, 1, time.Hour, "must be between 1s and 1h")},
+		{key: "proxmox.concurrency", def: strconv.Itoa(DefaultConcurrency), store: storeInt(&p.Concurrency, 1, 64)},
 		{key: "privileged.mode", def: DefaultPrivilegedMode, store: func(v string) error {
 			if v != "sudo" && v != "direct" {
 				return errors.New(`must be "sudo" or "direct"`)
@@ -164,16 +133,10 @@ func (c *Config) fields() []field {
 			return nil
 		}},
 		{key: "safety.enabled", def: "true", store: storeBool(&c.Safety.Enabled)},
-		{key: "safety.backup_storage", def: DefaultBackupStorage, store: func(v string) error {
-			if !storageIDPattern.MatchString(v) {
-				return errors.New("must be a Proxmox storage id such as local")
-			}
-			c.Safety.BackupStorage = v
-			return nil
-		}},
+		{key: "safety.backup_storage", def: DefaultBackupStorage, store: storeMatch(&c.Safety.BackupStorage, storageIDPattern, "must be a Proxmox storage id such as local")},
 		{key: "safety.golden_vmids", store: func(v string) error {
 			var ids []int
-			for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			for _, f := range listItems(v) {
 				n, err := strconv.Atoi(f)
 				if err != nil || n < 100 || n > 999999999 {
 					return fmt.Errorf("%q is not a guest id (100 to 999999999); write a list such as [9000, 9001]", f)
@@ -185,7 +148,7 @@ func (c *Config) fields() []field {
 		}},
 		{key: "gate.sign", store: func(v string) error {
 			var list []string
-			for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+			for _, f := range listItems(v) {
 				if err := ops.CheckPolicyEntry(f); err != nil {
 					return err
 				}
@@ -194,37 +157,10 @@ func (c *Config) fields() []field {
 			c.Gate.Sign = list
 			return nil
 		}},
-		{key: "apply.parallel", def: strconv.Itoa(DefaultParallel), store: func(v string) error {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > 64 {
-				return errors.New("must be a whole number from 1 to 64")
-			}
-			c.Apply.Parallel = n
-			return nil
-		}},
-		{key: "apply.recover_wait", def: DefaultRecoverWait.String(), store: func(v string) error {
-			d, err := parseDuration(v)
-			if err != nil {
-				return err
-			}
-			if d < 10*time.Second || d > 6*time.Hour {
-				return errors.New("must be between 10s and 6h")
-			}
-			c.Apply.RecoverWait = d
-			return nil
-		}},
+		{key: "apply.parallel", def: strconv.Itoa(DefaultParallel), store: storeInt(&c.Apply.Parallel, 1, 64)},
+		{key: "apply.recover_wait", def: DefaultRecoverWait.String(), store: storeDuration(&c.Apply.RecoverWait, parseDuration, 10*time.Second, 6*time.Hour, "must be between 10s and 6h")},
 		{key: "create.root_password_file", store: storePath(&c.Create.RootPasswordFile)},
-		{key: "safety.keep", def: "7d", store: func(v string) error {
-			d, err := parseDays(v)
-			if err != nil {
-				return err
-			}
-			if d < time.Hour || d > 3650*24*time.Hour {
-				return errors.New("must be between 1h and 3650d")
-			}
-			c.Safety.Keep = d
-			return nil
-		}},
+		{key: "safety.keep", def: "7d", store: storeDuration(&c.Safety.Keep, parseDays, time.Hour, 3650*24*time.Hour, "must be between 1h and 3650d")},
 	}
 }
 
@@ -255,6 +191,50 @@ func storePath(dst *string) func(string) error {
 		*dst = abs
 		return nil
 	}
+}
+
+// storeMatch stores a value pattern matches; msg says what it must be.
+func storeMatch(dst *string, pattern *regexp.Regexp, msg string) func(string) error {
+	return func(v string) error {
+		if !pattern.MatchString(v) {
+			return errors.New(msg)
+		}
+		*dst = v
+		return nil
+	}
+}
+
+// storeInt stores a whole number from lo to hi.
+func storeInt(dst *int, lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("must be a whole number from %d to %d", lo, hi)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// storeDuration stores a duration parse reads that lies from lo to hi;
+// msg says the range.
+func storeDuration(dst *time.Duration, parse func(string) (time.Duration, error), lo, hi time.Duration, msg string) func(string) error {
+	return func(v string) error {
+		d, err := parse(v)
+		if err != nil {
+			return err
+		}
+		if d < lo || d > hi {
+			return errors.New(msg)
+		}
+		*dst = d
+		return nil
+	}
+}
+
+// listItems splits a list setting's value at commas and spaces.
+func listItems(v string) []string {
+	return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
 }
 
 func storeBool(dst *bool) func(string) error {
