@@ -43,54 +43,37 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var in struct {
-		Method     string `json:"method"`
-		Path       string `json:"path"`
-		N          int    `json:"n"`
-		Status     int    `json:"status"`
-		Message    string `json:"message"`
-		Type       string `json:"type"`
-		ID         any    `json:"id"`
-		ExitStatus string `json:"exitstatus"`
-		After      bool   `json:"after"`
-		Storage    string `json:"storage"`
-		Full       *bool  `json:"full"`
-	}
+	var in adminRequest
 	reply := func(status int, data any) {
 		w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(map[string]any{"data": data})
 	}
-	if hr.Method == http.MethodPost && !ownBody[strings.TrimPrefix(hr.URL.Path, "/_sim/")] {
+	// done answers 400 with err, or 200.
+	done := func(err error) {
+		if err != nil {
+			reply(400, err.Error())
+			return
+		}
+		reply(200, nil)
+	}
+	path := strings.TrimPrefix(hr.URL.Path, "/_sim/")
+	if hr.Method == http.MethodPost && !ownBody[path] {
 		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
 			reply(400, "bad JSON body: "+err.Error())
 			return
 		}
 	}
-	idOf := func(v any) int {
-		switch v := v.(type) {
-		case float64:
-			return int(v)
-		case string:
-			n, _ := strconv.Atoi(v)
-			return n
-		}
-		return 0
-	}
-	path := strings.TrimPrefix(hr.URL.Path, "/_sim/")
+	post := hr.Method == http.MethodPost
 	switch {
 	case hr.Method == http.MethodGet && path == "counters":
 		reply(200, s.Counters())
-	case hr.Method == http.MethodPost && path == "fail":
+	case post && path == "fail":
 		if in.N == 0 {
 			in.N = 1
 		}
-		if err := s.failNth(in.Method, in.Path, in.N, in.Status, in.Message, in.After); err != nil {
-			reply(400, err.Error())
-			return
-		}
-		reply(200, nil)
-	case hr.Method == http.MethodPost && path == "fail-task":
+		done(s.failNth(in.Method, in.Path, in.N, in.Status, in.Message, in.After))
+	case post && path == "fail-task":
 		if !taskTypes[in.Type] || in.ExitStatus == "" {
 			reply(400, fmt.Sprintf("want a task type the simulator runs and an exit status, got type %q exitstatus %q", in.Type, in.ExitStatus))
 			return
@@ -103,74 +86,94 @@ func (s *Sim) serveAdmin(w http.ResponseWriter, hr *http.Request) {
 		reply(200, nil)
 	case path == "settings":
 		s.serveSettings(hr, reply)
-	case hr.Method == http.MethodPost && path == "storage":
+	case post && path == "storage":
 		var spec StorageSpec
 		if err := json.NewDecoder(hr.Body).Decode(&spec); err != nil {
 			reply(400, "bad JSON body: "+err.Error())
 			return
 		}
-		if err := s.AddStorage(spec); err != nil {
-			reply(400, err.Error())
-			return
-		}
-		reply(200, nil)
-	case hr.Method == http.MethodPost && path == "mount":
-		var in struct {
+		done(s.AddStorage(spec))
+	case post && path == "mount":
+		var m struct {
 			Path    string `json:"path"`
 			Mounted *bool  `json:"mounted"`
 		}
-		if err := json.NewDecoder(hr.Body).Decode(&in); err != nil {
+		if err := json.NewDecoder(hr.Body).Decode(&m); err != nil {
 			reply(400, "bad JSON body: "+err.Error())
 			return
 		}
-		if err := s.SetMounted(in.Path, in.Mounted == nil || *in.Mounted); err != nil {
-			reply(400, err.Error())
-			return
-		}
-		reply(200, nil)
-	case hr.Method == http.MethodPost && path == "fill-storage":
-		full := in.Full == nil || *in.Full
-		if err := s.FillStorage(in.Storage, full); err != nil {
-			reply(400, err.Error())
-			return
-		}
-		reply(200, nil)
-	case hr.Method == http.MethodPost && path == "hold":
+		done(s.SetMounted(m.Path, m.Mounted == nil || *m.Mounted))
+	case post && path == "fill-storage":
+		done(s.FillStorage(in.Storage, in.Full == nil || *in.Full))
+	case post && path == "hold", hr.Method == http.MethodGet && strings.HasPrefix(path, "hold/"), post && path == "release":
+		s.serveHold(hr.Method, path, in, reply)
+	default:
+		reply(404, "unknown admin method")
+	}
+}
+
+// adminRequest is the JSON body of the admin endpoints that take one.
+type adminRequest struct {
+	Method     string `json:"method"`
+	Path       string `json:"path"`
+	N          int    `json:"n"`
+	Status     int    `json:"status"`
+	Message    string `json:"message"`
+	Type       string `json:"type"`
+	ID         any    `json:"id"`
+	ExitStatus string `json:"exitstatus"`
+	After      bool   `json:"after"`
+	Storage    string `json:"storage"`
+	Full       *bool  `json:"full"`
+}
+
+// serveHold holds the answer to a request (POST hold), says whether a
+// hold was reached (GET hold/N) and releases one (POST release).
+func (s *Sim) serveHold(method, path string, in adminRequest, reply func(int, any)) {
+	if method == http.MethodPost && path == "hold" {
 		h, err := s.Hold(in.Method, in.Path)
 		if err != nil {
 			reply(400, err.Error())
 			return
 		}
 		reply(200, map[string]any{"id": h.id})
-	case hr.Method == http.MethodGet && strings.HasPrefix(path, "hold/"):
-		n, _ := strconv.Atoi(strings.TrimPrefix(path, "hold/"))
-		s.faults.mu.Lock()
-		h := s.faults.holds[n]
-		s.faults.mu.Unlock()
-		if h == nil {
-			reply(404, "no such hold")
-			return
-		}
-		reached := 0
-		select {
-		case <-h.reached:
-			reached = 1
-		default:
-		}
-		reply(200, map[string]any{"reached": reached})
-	case hr.Method == http.MethodPost && path == "release":
-		s.faults.mu.Lock()
-		h := s.faults.holds[idOf(in.ID)]
-		s.faults.mu.Unlock()
-		if h == nil {
-			reply(404, "no such hold")
-			return
-		}
+		return
+	}
+	id := adminID(in.ID)
+	if method == http.MethodGet {
+		id, _ = strconv.Atoi(strings.TrimPrefix(path, "hold/"))
+	}
+	s.faults.mu.Lock()
+	h := s.faults.holds[id]
+	s.faults.mu.Unlock()
+	if h == nil {
+		reply(404, "no such hold")
+		return
+	}
+	if method == http.MethodPost {
 		h.Release()
 		reply(200, nil)
-	default:
-		reply(404, "unknown admin method")
+		return
 	}
+	reached := 0
+	select {
+	case <-h.reached:
+		reached = 1
+	default:
+	}
+	reply(200, map[string]any{"reached": reached})
+}
+
+// adminID reads an id given as a JSON number or string.
+func adminID(v any) int {
+	switch v := v.(type) {
+	case float64:
+		return int(v)
+	case string:
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 0
 }
 
 // checkAdminOrigin refuses an admin request whose Host or Origin is not a
