@@ -102,14 +102,11 @@ func (g *globals) openSession(ctx context.Context, h *apply.Host, lockTimeout ti
 		Warn: g.warn,
 		Hook: apply.CrashHook(g.getenv("FELHOM_CONVERGE_TEST_CRASH_AT")),
 	})
-	var busy *journal.LockedError
 	var unsafe *journal.UnsafeError
 	switch {
 	case err == nil:
 		g.showProgress(ctx, s.Options(), h.Client)
 		return s, nil
-	case errors.As(err, &busy):
-		return nil, lockBusy{err}
 	case errors.As(err, &unsafe):
 		return nil, withHint(err, "the state directory must be owned by the service user and not be group- or world-writable (chmod 0700)")
 	case errors.Is(err, trust.ErrUnsafePermissions):
@@ -128,13 +125,6 @@ func journalDamage(err error) bool {
 	var lost *journal.LostError
 	return errors.As(err, &corrupt) || errors.As(err, &large) || errors.As(err, &lost)
 }
-
-// lockBusy is the lock-busy error: exit 3, with the holder named.
-type lockBusy struct{ err error }
-
-func (e lockBusy) Error() string        { return e.err.Error() }
-func (e lockBusy) Is(target error) bool { return target == errLocked }
-func (e lockBusy) Unwrap() error        { return e.err }
 
 // errNoProxmox is hostIdentity without a configured Proxmox connection.
 var errNoProxmox = errors.New("no Proxmox connection is configured")

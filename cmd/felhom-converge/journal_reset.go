@@ -51,10 +51,6 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 		return withHint(fmt.Errorf("journal reset: %w", err), "state_dir comes from %s", cfg.Origin("state_dir"))
 	}
 	lock, err := sd.Lock(ctx, c.LockTimeout)
-	var busy *journal.LockedError
-	if errors.As(err, &busy) {
-		return lockBusy{err}
-	}
 	if err != nil {
 		return err
 	}

@@ -145,7 +145,7 @@ func runResult(cmd string, err error) (string, slog.Level) {
 		return "ok", slog.LevelInfo
 	case errors.Is(err, errPending):
 		return "pending", slog.LevelInfo
-	case errors.Is(err, errLocked):
+	case locked(err):
 		return "locked", slog.LevelWarn
 	case errors.Is(err, context.Canceled):
 		return "interrupted", slog.LevelWarn

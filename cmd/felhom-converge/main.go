@@ -16,6 +16,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/progress"
 )
 
@@ -120,8 +121,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 // not); exitCodeFor is the single place that turns them into a status.
 var (
 	errPending = errors.New("steps are waiting for an operator signature")
-	errLocked  = errors.New("another felhom-converge run holds the lock")
 )
+
+// locked reports another run holding the state directory's lock: exit 3,
+// with the holder named.
+func locked(err error) bool {
+	var busy *journal.LockedError
+	return errors.As(err, &busy)
+}
 
 // silentError marks an error whose message the command has already printed
 // (diagnostics, a report); only the exit code is left to decide.
@@ -138,7 +145,7 @@ func exitCodeFor(stderr io.Writer, err error) int {
 		return silent.code
 	case errors.Is(err, errPending):
 		return exitPending
-	case errors.Is(err, errLocked):
+	case locked(err):
 		errorf(stderr, "%v", err)
 		hintf(stderr, "wait for the other run to finish (apply --lock-timeout 5m waits for it); the lock is released when its process exits")
 		return exitLocked

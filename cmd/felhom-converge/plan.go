@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"time"
 
@@ -189,9 +190,5 @@ func jsonError(g *globals, err error) error {
 	}
 	b, _ := json.Marshal(doc)
 	fmt.Fprintf(g.stdout, "%s\n", b)
-	return silentError{exitCodeFor(discard{}, err)}
+	return silentError{exitCodeFor(io.Discard, err)}
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -87,10 +87,6 @@ func taskLock(ctx context.Context, stateDir string) (func(), error) {
 		return nil, withHint(fmt.Errorf("selftest --task: %w", err), "the task check runs under the state directory's lock, like apply")
 	}
 	lock, err := sd.Lock(ctx, 0)
-	var busy *journal.LockedError
-	if errors.As(err, &busy) {
-		return nil, lockBusy{err}
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -63,7 +63,7 @@ func (c *StatusCmd) Run(g *globals) error {
 // one that failed before the config loaded cannot (no state directory). A
 // failure to write is a warning: the run's outcome stands.
 func (g *globals) recordRun(simDir, file string, started time.Time, p **plan.Plan, res **apply.Result, err *error) {
-	if errors.Is(*err, errLocked) {
+	if locked(*err) {
 		return
 	}
 	cfg, cerr := g.loadConfig(simDir, "")
