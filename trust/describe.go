@@ -7,7 +7,6 @@ package trust
 import (
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -98,58 +97,47 @@ func (a *AllowedSigners) WideRoles() []string {
 	return out
 }
 
-// RawVerify is one check as 'ssh-keygen -Y verify -f AllowedSigners -I
-// Principal -n Namespace -s Signature [-r Revoked]' makes it.
-type RawVerify struct {
-	AllowedSigners, Principal, Namespace, Signature string
-	Revoked                                         string // "" for none
+// DirCheck is what 'signatures verify' finds in a directory of signed
+// requests: each request previewed against the gate (Verifier.Check, which
+// spends nothing), one line each.
+type DirCheck struct {
+	// Problems are the entries that are no request pair: one whose
+	// request is missing (ErrNoRequest) is only worth a warning, the
+	// others each fail the check.
+	Problems []DirProblem
+	Shared   []string // warnings about requests that share a nonce
+	Lines    []string // per request: its name, the outcome, and what it establishes or why not
+	// Total counts the requests and failing problems, Failed those that
+	// do not verify, Replayed those refused for a spent nonce.
+	Total, Failed, Replayed int
 }
 
-// Verify reads the files (regular files, bounded) and checks the
-// signature over message at the time at, as ssh-keygen does.
-func (v RawVerify) Verify(message io.Reader, at time.Time) (*Signer, error) {
-	sigBytes, err := ReadRegular(v.Signature, MaxSignatureSize)
+// CheckDir reads dir (ReadSignedDir) and previews each signed request. An
+// error of Check ends it with the lines made so far.
+func (v *Verifier) CheckDir(host, hostID, dir string) (*DirCheck, error) {
+	reqs, problems, err := ReadSignedDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	sig, err := ParseSignature(sigBytes)
-	if err != nil {
-		return nil, err
+	c := &DirCheck{Problems: problems, Shared: SharedNonces(reqs), Total: len(reqs)}
+	for _, p := range problems {
+		if !errors.Is(p.Err, ErrNoRequest) {
+			c.Failed++
+			c.Total++
+		}
 	}
-	allowed, err := ReadRegular(v.AllowedSigners, MaxAllowedSignersSize)
-	if err != nil {
-		return nil, fmt.Errorf("read allowed signers: %w", err)
-	}
-	var revoked *RevokedKeys
-	if v.Revoked != "" {
-		data, err := ReadRegular(v.Revoked, MaxAllowedSignersSize)
+	for _, s := range reqs {
+		d, err := v.Check(host, hostID, s.Req, s.Sig)
 		if err != nil {
-			return nil, fmt.Errorf("read revocation list: %w", err)
+			return c, err
 		}
-		if revoked, err = ParseRevokedKeys(data, v.Revoked); err != nil {
-			return nil, err
+		c.Lines = append(c.Lines, fmt.Sprintf("%s  %s  %s", QuoteName(s.ID), d.Outcome, d.Describe()))
+		if !d.Accepted() {
+			c.Failed++
+		}
+		if d.Outcome == Replayed {
+			c.Replayed++
 		}
 	}
-	return OpenSSHVerify(allowed, v.AllowedSigners, revoked, v.Principal, v.Namespace, sig, message, at)
-}
-
-// ReadBundleInput reads a bundle from path, or from stdin for "-", up to
-// MaxBundleSize; a path must be a regular file. It returns the data and
-// the name errors should use.
-func ReadBundleInput(path string, stdin io.Reader) ([]byte, string, error) {
-	if path == "-" {
-		data, err := io.ReadAll(io.LimitReader(stdin, MaxBundleSize+1))
-		if err != nil {
-			return nil, "-", fmt.Errorf("read the bundle from stdin: %w", err)
-		}
-		if len(data) > MaxBundleSize {
-			return nil, "-", &BundleError{Name: "-", Msg: fmt.Sprintf("more than the %d bytes a bundle may have", MaxBundleSize)}
-		}
-		return data, "(stdin)", nil
-	}
-	data, err := ReadRegular(path, MaxBundleSize)
-	if errors.Is(err, ErrTooLarge) {
-		return nil, path, &BundleError{Name: path, Msg: fmt.Sprintf("more than the %d bytes a bundle may have", MaxBundleSize)}
-	}
-	return data, path, err
+	return c, nil
 }

@@ -123,49 +123,38 @@ func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Conf
 // directory are printed with trust.QuoteName, so a file name cannot forge
 // a line.
 func verifyDir(g *globals, v *trust.Verifier, host, hostID, dir string, isDefault bool) error {
-	reqs, problems, err := trust.ReadSignedDir(dir)
+	c, err := v.CheckDir(host, hostID, dir)
 	if isDefault && errors.Is(err, fs.ErrNotExist) {
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
 		return nil
 	}
-	if err != nil {
+	if c == nil {
 		return withHint(fmt.Errorf("read signatures directory: %w", err),
 			"put <id>.req and its <id>.req.sig there, or name another directory with --signatures DIR")
 	}
-	failed, total := 0, len(reqs)
-	for _, p := range problems {
+	for _, p := range c.Problems {
 		if errors.Is(p.Err, trust.ErrNoRequest) {
 			warnf(g.stderr, "%v", p)
-			continue
+		} else {
+			errorf(g.stderr, "%s/%v", dir, p)
 		}
-		errorf(g.stderr, "%s/%v", dir, p)
-		failed++
-		total++
 	}
-	if total == 0 {
+	if c.Total == 0 {
 		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
 		return nil
 	}
-	for _, w := range trust.SharedNonces(reqs) {
+	for _, w := range c.Shared {
 		warnf(g.stderr, "%s", w)
 	}
-	replayed := 0
-	for _, s := range reqs {
-		d, err := v.Check(host, hostID, s.Req, s.Sig)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(g.stdout, "%s  %s  %s\n", trust.QuoteName(s.ID), d.Outcome, d.Describe())
-		if !d.Accepted() {
-			failed++
-		}
-		if d.Outcome == trust.Replayed {
-			replayed++
-		}
+	for _, l := range c.Lines {
+		fmt.Fprintln(g.stdout, l)
 	}
-	if failed > 0 {
-		errorf(g.stderr, "%d of %d requests do not verify", failed, total)
-		if replayed > 0 {
+	if err != nil {
+		return err
+	}
+	if c.Failed > 0 {
+		errorf(g.stderr, "%d of %d requests do not verify", c.Failed, c.Total)
+		if c.Replayed > 0 {
 			hintf(g.stderr, "a signature whose nonce was used (its step ran) is refused for good: remove its .req and .req.sig from %s", dir)
 		}
 		hintf(g.stderr, "verify checks the signatures; whether a request matches a planned step is decided by apply (plan shows the steps and their requests)")
