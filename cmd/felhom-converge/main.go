@@ -16,6 +16,7 @@ import (
 	"os"
 
 	"github.com/alecthomas/kong"
+	"github.com/felhom/felhom-converge/interrupt"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/progress"
 )
@@ -102,16 +103,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitError
 	}
 
-	signals := handleInterrupts(stderr)
-	defer signals.stop()
+	signals := interrupt.Handle(stderr, exitInterrupted)
+	defer signals.Stop()
 	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args, noColor: cli.NoColor}
 	if err := g.setupOutput(cli.LogFlags); err != nil {
 		return exitCodeFor(stderr, err)
 	}
-	kctx.BindTo(signals.ctx, (*context.Context)(nil))
+	kctx.BindTo(signals.Ctx, (*context.Context)(nil))
 	err = kctx.Run(g)
 	code := exitCodeFor(stderr, err)
-	if code != exitOK && signals.interrupted() {
+	if code != exitOK && signals.Interrupted() {
 		return exitInterrupted // whatever the error says, a signal stopped it
 	}
 	return code
