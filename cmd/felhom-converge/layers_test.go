@@ -16,7 +16,7 @@ import (
 // on top; status reads what apply records.
 var layers = [][]string{
 	{"timezone", "humanize"},
-	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable", "runas", "interrupt"},
+	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable", "runas", "interrupt", "runlog"},
 	{"proxmox/pvesim", "trust", "journal", "config", "progress"},
 	{"plan", "hub"},
 	{"apply"},

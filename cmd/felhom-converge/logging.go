@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/runlog"
 )
 
 // LogFlags are the global logging flags. Logs are slog records on stderr,
@@ -35,61 +32,12 @@ func (g *globals) setupOutput(f LogFlags) error {
 	if g.progress != nil && progress.IsTerminal(w) {
 		w = g.progress.Clearing(w)
 	}
-	log, err := newLogger(f, w, progress.IsTerminal(g.stderr))
+	log, err := runlog.New(f.LogFormat, f.LogLevel, w, progress.IsTerminal(g.stderr))
 	if err != nil {
-		return err
+		return withHint(err, "run 'felhom-converge --help' for usage")
 	}
 	g.log = log
 	return nil
-}
-
-// newLogger builds the run's logger on w. Every record carries the run's
-// id, so the lines of one run can be found together in the journal. An
-// empty value (an environment variable set to "") is the default.
-func newLogger(f LogFlags, w io.Writer, terminal bool) (*slog.Logger, error) {
-	var level slog.Level
-	switch f.LogLevel {
-	case "":
-		level = slog.LevelInfo
-		if terminal {
-			level = slog.LevelWarn
-		}
-	case "info":
-		level = slog.LevelInfo
-	case "debug":
-		level = slog.LevelDebug
-	case "warn":
-		level = slog.LevelWarn
-	case "error":
-		level = slog.LevelError
-	default:
-		return nil, withHint(fmt.Errorf("--log-level: %q is not debug, info, warn or error", f.LogLevel), "run 'felhom-converge --help' for usage")
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	format := f.LogFormat
-	if format == "" || format == "auto" {
-		format = "json"
-		if terminal {
-			format = "text"
-		}
-	}
-	var h slog.Handler
-	switch format {
-	case "text":
-		h = slog.NewTextHandler(w, opts)
-	case "json":
-		h = slog.NewJSONHandler(w, opts)
-	default:
-		return nil, withHint(fmt.Errorf("--log-format: %q is not text, json or auto", f.LogFormat), "run 'felhom-converge --help' for usage")
-	}
-	return slog.New(h).With("run", runID()), nil
-}
-
-// runID is a short random id for one run of the command.
-func runID() string {
-	var b [4]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // showProgress draws, when stdout is a terminal, the task apply or recover
