@@ -16,7 +16,7 @@ import (
 // on top; status reads what apply records.
 var layers = [][]string{
 	{"timezone", "humanize"},
-	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable", "runas", "interrupt", "runlog"},
+	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable", "runas", "interrupt", "runlog", "buildinfo"},
 	{"proxmox/pvesim", "trust", "journal", "config", "progress"},
 	{"plan", "hub"},
 	{"apply"},

@@ -3,7 +3,8 @@ package main
 import (
 	"fmt"
 	"runtime/debug"
-	"strings"
+
+	"github.com/felhom/felhom-converge/buildinfo"
 )
 
 // version is set for a release with -ldflags "-X main.version=v1.2.3";
@@ -16,50 +17,6 @@ type VersionCmd struct{}
 // built from when the build recorded one.
 func (c *VersionCmd) Run(g *globals) error {
 	bi, _ := debug.ReadBuildInfo()
-	fmt.Fprintf(g.stdout, "felhom-converge %s\n", versionString(version, bi))
+	fmt.Fprintf(g.stdout, "felhom-converge %s\n", buildinfo.Version(version, bi))
 	return nil
-}
-
-// versionString is the version to print: the -X override; else the main
-// module's version (a tag, or since Go 1.24 a pseudo-version such as
-// v0.0.0-20261201152913-14eca78c1a2b+dirty for a build in a Git checkout);
-// else, for a build without one ("(devel)", e.g. go build -buildvcs=false
-// or a test binary), "devel". The commit, its time and whether the tree
-// had uncommitted changes follow when the build recorded them.
-func versionString(override string, bi *debug.BuildInfo) string {
-	v := override
-	if v == "" && bi != nil && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-		v = bi.Main.Version
-	}
-	if v == "" {
-		v = "devel"
-	}
-	var rev, when string
-	modified := false
-	if bi != nil {
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.time":
-				when = s.Value
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-	}
-	if rev == "" {
-		return v
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	detail := []string{"commit " + rev}
-	if when != "" {
-		detail = append(detail, when)
-	}
-	if modified {
-		detail = append(detail, "modified")
-	}
-	return v + " (" + strings.Join(detail, ", ") + ")"
 }

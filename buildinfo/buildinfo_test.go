@@ -1,11 +1,11 @@
-package main
+package buildinfo
 
 import (
 	"runtime/debug"
 	"testing"
 )
 
-func TestVersionString(t *testing.T) {
+func TestVersion(t *testing.T) {
 	vcs := []debug.BuildSetting{
 		{Key: "vcs", Value: "git"},
 		{Key: "vcs.revision", Value: "14eca78c1a2b3c4d5e6f708192a3b4c5d6e7f809"},
@@ -28,7 +28,7 @@ func TestVersionString(t *testing.T) {
 		{"release override", "v1.3.0", &debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs[:2]},
 			"v1.3.0 (commit 14eca78c1a2b)"},
 	} {
-		if got := versionString(tc.override, tc.bi); got != tc.want {
+		if got := Version(tc.override, tc.bi); got != tc.want {
 			t.Errorf("%s: got %q, want %q", tc.name, got, tc.want)
 		}
 	}
