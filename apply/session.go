@@ -7,8 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/felhom/felhom-converge/config"
@@ -110,7 +108,7 @@ func OpenSession(ctx context.Context, h *Host, so SessionOptions) (*Session, err
 		Host:               h.Config.Host,
 		Client:             h.Client,
 		Journal:            j,
-		Audit:              NewAudit(filepath.Join(sd.Path(), AuditFile), func() (*os.File, error) { return sd.OpenFile(AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE) }, so.Log),
+		Audit:              AuditIn(sd, so.Log),
 		Verifier:           verifier,
 		SignaturesDir:      s.Requests.Signatures,
 		RequestsDir:        s.Requests.Requests,

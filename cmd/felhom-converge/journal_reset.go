@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
@@ -63,13 +62,7 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 		return fmt.Errorf("journal reset: %w", err)
 	}
 	defer j.Close()
-	// Not mirrored on the log as a gate decision: the output says it.
-	audit := apply.NewAudit(filepath.Join(sd.Path(), apply.AuditFile), func() (*os.File, error) {
-		return sd.OpenFile(apply.AuditFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE)
-	}, nil)
-	entry := apply.AuditEntry{Time: r.Time, Host: cfg.Host, Op: "journal.reset", Decision: "accepted_loss",
-		Reason: fmt.Sprintf("journal %s %s; accepted by %s", j.Path(), r.Lost, r.By)}
-	if err := audit.Write(entry); err != nil {
+	if err := apply.AuditReset(sd, cfg.Host, j, r); err != nil {
 		warnf(g.stderr, "the reset is in the journal, but not in the audit log: %v", err)
 	}
 	fmt.Fprintf(g.stdout, "journal reset: accepted the loss: journal %s %s\n", j.Path(), r.Lost)
