@@ -11,7 +11,6 @@ import (
 
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/hub"
-	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -91,18 +90,7 @@ func (c *PullCmd) pullDesired(ctx context.Context, g *globals, o hub.Options) er
 	for _, w := range res.Warnings {
 		warnf(g.stderr, "%s", w)
 	}
-	etag := ""
-	if res.ETag != "" {
-		etag = ", ETag " + res.ETag
-	}
-	switch res.Outcome {
-	case hub.NotModified:
-		fmt.Fprintf(g.stdout, "pull: %s is up to date (304 Not Modified%s)\n", c.To, etag)
-	case hub.Unchanged:
-		fmt.Fprintf(g.stdout, "pull: %s is up to date (same %d bytes%s)\n", c.To, res.Bytes, etag)
-	default:
-		fmt.Fprintf(g.stdout, "pull: updated %s (%d bytes, sha256 %s%s)\n", c.To, res.Bytes, res.SHA256[:12], etag)
-	}
+	fmt.Fprintln(g.stdout, res.Line(c.To))
 	return nil
 }
 
@@ -151,13 +139,6 @@ func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options)
 	case err != nil:
 		return err
 	}
-	switch res.Outcome {
-	case hub.NotModified:
-		fmt.Fprintln(g.stdout, "pull: signatures unchanged (304 Not Modified)")
-	case hub.Unchanged:
-		fmt.Fprintln(g.stdout, "pull: signatures unchanged (the same bundle)")
-	default:
-		fmt.Fprintf(g.stdout, "pull: signatures: %d installed, %d refused, %d skipped of %s\n", installed, refused, skipped, humanize.Plural(res.Entries, "request"))
-	}
+	fmt.Fprintln(g.stdout, res.Line(installed, refused, skipped))
 	return nil
 }
