@@ -162,11 +162,8 @@ func (g *globals) recover(ctx context.Context, s *apply.Session) error {
 // prints the plan's errors and drift.
 func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyInput, ttl time.Duration) (*plan.Plan, error) {
 	if in.saved != nil {
-		id := apply.PlanID(in.saved)
-		for _, t := range s.Journal.Transactions() {
-			if t.Begin.PlanID == id {
-				return nil, savedPlanRefused(&plan.SavedPlanError{Msg: fmt.Sprintf("it was applied already (transaction %s)", t.Begin.Txn)})
-			}
+		if err := s.CheckSaved(in.saved); err != nil {
+			return nil, savedPlanRefused(err)
 		}
 	}
 	dir := *s.Requests
@@ -185,17 +182,13 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 		return nil, planError(err)
 	}
 	if in.saved != nil {
-		narrowed, dropped, err := in.saved.Narrow(p)
-		if err != nil {
-			return nil, savedPlanRefused(err)
-		}
+		narrowed, dropped, err := s.Narrow(in.saved, p)
 		for _, id := range dropped {
 			warnf(g.stderr, "saved plan: step %s is not in a fresh plan of the host; it does not run", id)
 		}
-		if len(narrowed.Steps) == 0 && len(dropped) > 0 {
-			return nil, savedPlanRefused(&plan.SavedPlanError{Msg: "none of its steps is in a fresh plan of the host"})
+		if err != nil {
+			return nil, savedPlanRefused(err)
 		}
-		s.Options().PlanID = apply.PlanID(in.saved)
 		p = narrowed
 	}
 	for _, e := range p.Errors {
