@@ -84,12 +84,9 @@ func (c *SignaturesVerifyCmd) Run(ctx context.Context, g *globals) error {
 // and the host's identity ("" when no Proxmox connection is configured, or
 // with a warning when the host does not answer: apply checks it).
 func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Config, *trust.Verifier, string, error) {
-	cfg, err := g.loadConfig(simDir, "")
+	cfg, err := g.hostConfig(simDir, "")
 	if err != nil {
 		return nil, nil, "", err
-	}
-	if err := cfg.RequireHost(); err != nil {
-		return nil, nil, "", err // it says how to set the host
 	}
 	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
 	switch {
@@ -223,12 +220,9 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := g.loadConfig(c.Sim, "")
+	cfg, err := g.hostConfig(c.Sim, "")
 	if err != nil {
 		return err
-	}
-	if err := cfg.RequireHost(); err != nil {
-		return err // it says how to set the host
 	}
 	hostID := strings.ToUpper(c.HostID)
 	if hostID == "" {

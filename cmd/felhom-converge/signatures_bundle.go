@@ -23,11 +23,8 @@ type SignaturesPendingCmd struct {
 // readable header: host, op, guest, what it loses and the plan's line for
 // it (from the last run's record, when it planned the step).
 func (c *SignaturesPendingCmd) Run(g *globals) error {
-	cfg, err := g.loadConfig(c.Sim, "")
+	cfg, err := g.hostConfig(c.Sim, "")
 	if err != nil {
-		return err
-	}
-	if err := cfg.RequireHost(); err != nil {
 		return err
 	}
 	nonces, err := trust.OpenFileNonceStore(cfg.StateDir, nil)
