@@ -140,10 +140,7 @@ func (in *applyInput) checkHost(host string) error {
 			return savedPlanRefused(err)
 		}
 	}
-	if err := in.desired.CheckHost(host); err != nil {
-		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
-	}
-	return nil
+	return checkHost(in.desired, host)
 }
 
 // recover settles what a crashed run left in flight; the run goes on
@@ -201,6 +198,14 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
 	}
 	return p, nil
+}
+
+// checkHost refuses a desired file for another host.
+func checkHost(desired *schema.Host, host string) error {
+	if err := desired.CheckHost(host); err != nil {
+		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
+	}
+	return nil
 }
 
 func savedPlanRefused(err error) error {

@@ -66,10 +66,10 @@ func connectHint(err error) error {
 	return err
 }
 
-// session loads the config of a run (checked by check, when given),
-// switches to the state directory's owner, binds the host and opens a
-// session on it; release closes the session and frees the host.
-func (g *globals) session(ctx context.Context, simDir, desiredHost string, lockTimeout time.Duration, check func(*config.Config) error) (*apply.Session, func(), error) {
+// hostFor loads the config of a command that acts on the host (checked
+// by check, when given), switches to the state directory's owner and
+// binds the host; release frees it.
+func (g *globals) hostFor(ctx context.Context, simDir, desiredHost string, check func(*config.Config) error) (*apply.Host, func(), error) {
 	cfg, err := g.hostConfig(simDir, desiredHost)
 	if err != nil {
 		return nil, nil, err
@@ -82,7 +82,13 @@ func (g *globals) session(ctx context.Context, simDir, desiredHost string, lockT
 	if err := g.asStateOwner(cfg); err != nil {
 		return nil, nil, err
 	}
-	h, release, err := g.bindHost(ctx, cfg, simDir)
+	return g.bindHost(ctx, cfg, simDir)
+}
+
+// session binds the host of a run (hostFor) and opens a session on it;
+// release closes the session and frees the host.
+func (g *globals) session(ctx context.Context, simDir, desiredHost string, lockTimeout time.Duration, check func(*config.Config) error) (*apply.Session, func(), error) {
+	h, release, err := g.hostFor(ctx, simDir, desiredHost, check)
 	if err != nil {
 		return nil, nil, err
 	}

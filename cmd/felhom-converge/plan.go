@@ -11,6 +11,7 @@ import (
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/atomicfile"
+	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/plan"
@@ -44,21 +45,14 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := g.hostConfig(c.Sim, desired.Name)
-	if err != nil {
-		return err
-	}
-	if err := desired.CheckHost(cfg.Host); err != nil {
-		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
-	}
-	if err := g.asStateOwner(cfg); err != nil { // requests, the saved-plan key
-		return err
-	}
-	h, release, err := g.bindHost(ctx, cfg, c.Sim)
+	// As the state directory's owner: plan writes requests and the
+	// saved-plan key there.
+	h, release, err := g.hostFor(ctx, c.Sim, desired.Name, func(cfg *config.Config) error { return checkHost(desired, cfg.Host) })
 	if err != nil {
 		return err
 	}
 	defer release()
+	cfg := h.Config
 	po := apply.PlanOnly{RequestsDir: orDir(c.Requests, filepath.Join(cfg.StateDir, trust.RequestsDirName)), TTL: c.RequestTTL,
 		Warn: g.warn}
 	p, err := po.Plan(ctx, h, desired, src, c.File)
