@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -65,4 +66,35 @@ func TaskChecks(client *proxmox.Client, vmid int, allowRestart bool, now time.Ti
 			return wait(ctx, upid, err)
 		}},
 	}
+}
+
+// InFlightError refuses the task check while calls of a crashed run wait
+// for recovery: its rollback could be taken for theirs.
+type InFlightError struct{ Calls int }
+
+func (e *InFlightError) Error() string {
+	return fmt.Sprintf("selftest --task: %d calls of a crashed run are still in flight", e.Calls)
+}
+
+// TaskLock takes the run lock of the state directory sd for the task
+// check, without waiting (a *journal.LockedError names the run holding
+// it), and refuses while its journal has calls in flight
+// (*InFlightError). unlock releases the lock.
+func TaskLock(ctx context.Context, sd *journal.StateDir) (unlock func(), err error) {
+	lock, err := sd.Lock(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	j, err := journal.Open(lock, journal.Options{})
+	if err != nil {
+		lock.Unlock()
+		return nil, fmt.Errorf("selftest --task: %w", err)
+	}
+	inflight := j.InFlight()
+	j.Close()
+	if len(inflight) > 0 {
+		lock.Unlock()
+		return nil, &InFlightError{len(inflight)}
+	}
+	return func() { lock.Unlock() }, nil
 }

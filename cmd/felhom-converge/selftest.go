@@ -79,28 +79,17 @@ func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
 	return nil
 }
 
-// taskLock takes the state directory's run lock for selftest --task and
-// refuses while the journal has calls in flight.
+// taskLock takes the state directory's run lock for selftest --task
+// (selftest.TaskLock).
 func taskLock(ctx context.Context, stateDir string) (func(), error) {
 	sd, err := journal.OpenStateDir(stateDir)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("selftest --task: %w", err), "the task check runs under the state directory's lock, like apply")
 	}
-	lock, err := sd.Lock(ctx, 0)
-	if err != nil {
-		return nil, err
+	unlock, err := selftest.TaskLock(ctx, sd)
+	var inflight *selftest.InFlightError
+	if errors.As(err, &inflight) {
+		return nil, withHint(err, "run 'felhom-converge recover' first")
 	}
-	j, err := journal.Open(lock, journal.Options{})
-	if err != nil {
-		lock.Unlock()
-		return nil, fmt.Errorf("selftest --task: %w", err)
-	}
-	inflight := j.InFlight()
-	j.Close()
-	if len(inflight) > 0 {
-		lock.Unlock()
-		return nil, withHint(fmt.Errorf("selftest --task: %d calls of a crashed run are still in flight", len(inflight)),
-			"run 'felhom-converge recover' first")
-	}
-	return func() { lock.Unlock() }, nil
+	return unlock, err
 }
