@@ -11,21 +11,6 @@ import (
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
-// fakeTerminal records what is written to a terminal of a fixed width.
-type fakeTerminal struct {
-	bytes.Buffer
-	cols int
-}
-
-func (f *fakeTerminal) width() int { return f.cols }
-
-// take returns what was written since the last take.
-func (f *fakeTerminal) take() string {
-	s := f.String()
-	f.Reset()
-	return s
-}
-
 // On a terminal, showProgress routes apply's per-step lines through the
 // progress line and draws each poll after the callback set before; not on
 // a terminal it changes nothing.
@@ -38,8 +23,8 @@ func TestShowProgressWiresOnlyATerminal(t *testing.T) {
 		t.Fatalf("not a terminal: options changed")
 	}
 
-	term := &fakeTerminal{cols: 80}
-	g.progress = progress.NewLine(term, term.width)
+	var term bytes.Buffer // a terminal 80 columns wide
+	g.progress = progress.NewLine(&term, func() int { return 80 })
 	polls := 0
 	o.Wait.Progress = func(proxmox.TaskStatus) { polls++ }
 	g.showProgress(context.Background(), &o, &proxmox.Client{})
@@ -52,7 +37,7 @@ func TestShowProgressWiresOnlyATerminal(t *testing.T) {
 	}
 	o.Wait.Progress(proxmox.TaskStatus{UPID: "not a upid", Type: "vzshutdown", ID: "100", Status: "running"})
 	fmt.Fprintln(o.Out, "done              guest.stop 100")
-	if got, want := term.take(), "\r  ...   guest.stop-100-a: vzshutdown 100 running for 0s\033[K\r\033[Kdone              guest.stop 100\n"; got != want || polls != 1 {
+	if got, want := term.String(), "\r  ...   guest.stop-100-a: vzshutdown 100 running for 0s\033[K\r\033[Kdone              guest.stop 100\n"; got != want || polls != 1 {
 		t.Errorf("terminal (%d earlier callbacks):\n got %q\nwant %q", polls, got, want)
 	}
 }
