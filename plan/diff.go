@@ -135,6 +135,11 @@ type Drift struct {
 	Since time.Time `json:"since"`
 }
 
+// String says what drifted, as Terraform reports drift.
+func (d Drift) String() string {
+	return fmt.Sprintf("guest %d changed outside felhom-converge since the last apply (%s)", d.Guest, d.Since.UTC().Format(time.RFC3339))
+}
+
 type builder struct {
 	plan    *Plan
 	desired *schema.Host

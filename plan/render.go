@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/trust"
@@ -121,8 +120,7 @@ func (p *Plan) Render(w io.Writer, o RenderOptions) error {
 		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiYellow, "Warning:"), clean(w.String()))
 	}
 	for _, d := range p.Drift {
-		fmt.Fprintf(&b, "\n%s guest %d changed outside felhom-converge since the last apply (%s)\n",
-			paint(ansiYellow, "Note:"), d.Guest, d.Since.UTC().Format(time.RFC3339))
+		fmt.Fprintf(&b, "\n%s %s\n", paint(ansiYellow, "Note:"), d)
 	}
 	lastGroup := ""
 	for _, s := range p.Steps {

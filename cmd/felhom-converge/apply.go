@@ -62,8 +62,8 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	}
 	defer release()
 	o := s.Options()
-	o.SignaturesDir = orDir(c.Signatures, o.SignaturesDir)
-	o.RequestsDir = orDir(c.Requests, o.RequestsDir)
+	o.SignaturesDir = cmp.Or(c.Signatures, o.SignaturesDir)
+	o.RequestsDir = cmp.Or(c.Requests, o.RequestsDir)
 	if c.Parallelism > 0 {
 		o.Parallel = c.Parallelism
 	}
@@ -192,7 +192,7 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 		errorf(g.stderr, "%s (kept out of the plan)", e)
 	}
 	for _, d := range p.Drift {
-		warnf(g.stderr, "%s", driftLine(d))
+		warnf(g.stderr, "%s", d)
 	}
 	if len(p.Steps) == 0 && len(p.Outstanding) == 0 && len(p.Errors) == 0 {
 		fmt.Fprintln(g.stdout, "No changes: the host is converged.")
@@ -210,16 +210,4 @@ func checkHost(desired *schema.Host, host string) error {
 
 func savedPlanRefused(err error) error {
 	return withHint(err, "plan again: felhom-converge plan --out FILE DESIRED.hcl")
-}
-
-// driftLine renders a drift report line, as Terraform reports drift.
-func driftLine(d plan.Drift) string {
-	return fmt.Sprintf("guest %d changed outside felhom-converge since the last apply (%s)", d.Guest, d.Since.UTC().Format(time.RFC3339))
-}
-
-func orDir(flag, dflt string) string {
-	if flag != "" {
-		return flag
-	}
-	return dflt
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,7 +54,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	}
 	defer release()
 	cfg := h.Config
-	po := apply.PlanOnly{RequestsDir: orDir(c.Requests, filepath.Join(cfg.StateDir, trust.RequestsDirName)), TTL: c.RequestTTL,
+	po := apply.PlanOnly{RequestsDir: cmp.Or(c.Requests, filepath.Join(cfg.StateDir, trust.RequestsDirName)), TTL: c.RequestTTL,
 		Warn: g.warn}
 	p, err := po.Plan(ctx, h, desired, src, c.File)
 	if err != nil {
