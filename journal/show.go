@@ -1,8 +1,10 @@
 package journal
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -191,4 +193,31 @@ func recordLine(r Record) string {
 		return fmt.Sprintf("safety backup %s removed", r.VolID)
 	}
 	return ""
+}
+
+// ReadListing reads the journal of the state directory d (from
+// InspectStateDir; nil when it does not exist yet) for a listing, without
+// taking the lock (Read). show says whether there is something to list,
+// even when err is set: what precedes the damage of a damaged journal
+// (err is the *CorruptError), or what is left of one that lost records
+// (the *LostError). A journal that cannot be read at all lists nothing.
+func ReadListing(stateDir string, d *StateDir) (l Listing, show bool, err error) {
+	l.Path = filepath.Join(stateDir, LogFile)
+	if d == nil {
+		return l, true, nil
+	}
+	j, err := Read(d, Options{})
+	var ce *CorruptError
+	switch {
+	case errors.As(err, &ce) && ce.Partial != nil:
+		l.Journal, l.Corrupt = ce.Partial, ce
+		return l, true, err
+	case err != nil:
+		return l, false, err
+	}
+	l.Journal = j
+	if lost := j.Lost(); lost != nil {
+		return l, true, lost
+	}
+	return l, true, nil
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path/filepath"
 
 	"github.com/felhom/felhom-converge/journal"
 )
@@ -31,45 +30,26 @@ func (c *JournalShowCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	logPath := filepath.Join(cfg.StateDir, journal.LogFile)
 	d, err := journal.InspectStateDir(cfg.StateDir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return c.render(g, logPath, nil, nil)
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return withHint(fmt.Errorf("journal show: %w", err), "state_dir comes from %s", cfg.Origin("state_dir"))
 	}
-	j, err := journal.Read(d, journal.Options{})
-	var ce *journal.CorruptError
-	if errors.As(err, &ce) && ce.Partial != nil {
-		// Show what precedes the damage, then fail with the offset.
-		if rerr := c.render(g, logPath, ce.Partial, ce); rerr != nil {
-			return rerr
+	l, show, err := journal.ReadListing(cfg.StateDir, d)
+	if show {
+		if l.Journal != nil && l.Journal.TornTail() != nil {
+			warnf(g.stderr, "%s", l.Journal.TornTail())
 		}
-		return fmt.Errorf("journal show: %w", err)
+		l.Last = c.Last
+		if c.JSON {
+			if err := l.WriteJSON(g.stdout); err != nil {
+				return err
+			}
+		} else {
+			l.WriteText(g.stdout)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("journal show: %w", err)
 	}
-	if err := c.render(g, logPath, j, nil); err != nil {
-		return err
-	}
-	if l := j.Lost(); l != nil {
-		return fmt.Errorf("journal show: %w", l)
-	}
-	return nil
-}
-
-func (c *JournalShowCmd) render(g *globals, path string, j *journal.Journal, corrupt *journal.CorruptError) error {
-	if j != nil {
-		if t := j.TornTail(); t != nil {
-			warnf(g.stderr, "%s", t)
-		}
-	}
-	l := journal.Listing{Path: path, Journal: j, Corrupt: corrupt, Last: c.Last}
-	if c.JSON {
-		return l.WriteJSON(g.stdout)
-	}
-	l.WriteText(g.stdout)
 	return nil
 }
