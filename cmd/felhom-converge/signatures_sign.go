@@ -7,14 +7,13 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"os/exec"
 	"time"
 
 	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/progress"
+	"github.com/felhom/felhom-converge/proxmox/hostexec"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -53,7 +52,7 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 		}
 		ask = trust.LinePrompter(os.Stdin, show)
 	}
-	res, err := trust.SignBundle(b, trust.SignOptions{Show: show, Ask: ask, Now: time.Now(), Keygen: sshKeygen{c.Key, g.stderr}})
+	res, err := trust.SignBundle(b, trust.SignOptions{Show: show, Ask: ask, Now: time.Now(), Keygen: hostexec.SSHKeygen{Key: c.Key, Stdin: os.Stdin, Stderr: g.stderr}})
 	if err != nil {
 		return err
 	}
@@ -73,25 +72,6 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 	if res.Failed > 0 {
 		errorf(g.stderr, "%s could not be signed", humanize.Plural(res.Failed, "request"))
 		return silentError{code: exitError}
-	}
-	return nil
-}
-
-// sshKeygen signs with the stock 'ssh-keygen -Y sign -n NAMESPACE -f KEY
-// FILE...', which writes FILE.sig for each. Its prompts (a passphrase, a
-// FIDO touch) reach the terminal: stdin is passed on, and its output goes
-// to stderr.
-type sshKeygen struct {
-	key    string
-	stderr io.Writer
-}
-
-func (k sshKeygen) Sign(namespace string, files []string) error {
-	key, stderr := k.key, k.stderr
-	cmd := exec.Command("ssh-keygen", append([]string{"-Y", "sign", "-n", namespace, "-f", key}, files...)...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stderr, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("ssh-keygen -Y sign -n %s -f %s: %w", namespace, key, err)
 	}
 	return nil
 }

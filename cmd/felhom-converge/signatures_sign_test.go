@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/felhom/felhom-converge/proxmox/hostexec"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -74,7 +75,7 @@ func TestSignAsksPerRequestAndSignsOnlyTheYeses(t *testing.T) {
 			prompts = append(prompts, p)
 			return answers[len(prompts)-1], nil
 		}),
-		Keygen: sshKeygen{key, &shown},
+		Keygen: hostexec.SSHKeygen{Key: key, Stdin: os.Stdin, Stderr: &shown},
 	})
 	if err != nil || res.Signed != 2 || res.Failed != 0 {
 		t.Fatalf("signBundle: %+v %v\n%s", res, err, shown.String())
@@ -141,7 +142,7 @@ func TestSignWithAKeyInSSHAgent(t *testing.T) {
 	var shown bytes.Buffer
 	res, err := trust.SignBundle(b, trust.SignOptions{Show: &shown, Now: time.Now(),
 		Ask:    trust.PromptFunc(func(string) (bool, error) { return true, nil }),
-		Keygen: sshKeygen{pubOnly, &shown}})
+		Keygen: hostexec.SSHKeygen{Key: pubOnly, Stdin: os.Stdin, Stderr: &shown}})
 	if err != nil || res.Signed != 1 {
 		t.Fatalf("%+v %v\n%s", res, err, shown.String())
 	}

@@ -1,10 +1,12 @@
-// Package hostexec runs the host commands of proxmox.Privileged. It is the
-// only package of the module that imports os/exec, so the API client in
-// package proxmox provably cannot start a process.
+// Package hostexec runs the commands the tool starts: the host commands of
+// proxmox.Privileged (Runner) and, on an operator's workstation,
+// ssh-keygen -Y sign (SSHKeygen). It is the only package of the module
+// that imports os/exec, so the API client in package proxmox provably
+// cannot start a process.
 //
-// Commands run with an argument vector, never through a shell, with a
-// fixed minimal environment (PATH of the system directories, LC_ALL=C so
-// the tools' output parses the same everywhere).
+// Commands run with an argument vector, never through a shell; the host
+// commands with a fixed minimal environment (PATH of the system
+// directories, LC_ALL=C so the tools' output parses the same everywhere).
 package hostexec
 
 import (
