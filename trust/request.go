@@ -414,3 +414,26 @@ const DefaultKey = "~/.ssh/id_ed25519"
 func SignCommand(role, path string) string {
 	return "ssh-keygen -Y sign -n " + role + " -f " + DefaultKey + " " + path
 }
+
+// ParseNotAfter reads when a request stops being valid: a duration from
+// now (24h, 90m), whole days (1d), or an RFC 3339 time; it must lie ahead.
+// Errors quote v first, for the flag's name to go before it.
+func ParseNotAfter(v string, now time.Time) (time.Time, error) {
+	var at time.Time
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil {
+			at = now.Add(time.Duration(n) * 24 * time.Hour)
+		}
+	} else if d, err := time.ParseDuration(v); err == nil {
+		at = now.Add(d)
+	} else if t, err := time.Parse(time.RFC3339, v); err == nil {
+		at = t
+	}
+	switch {
+	case at.IsZero():
+		return time.Time{}, fmt.Errorf("%q: want a duration (24h), days (1d) or an RFC 3339 time (2026-12-24T12:00:00Z)", v)
+	case !at.After(now):
+		return time.Time{}, fmt.Errorf("%q lies in the past; the request would never be valid", v)
+	}
+	return at, nil
+}

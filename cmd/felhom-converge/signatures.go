@@ -216,9 +216,9 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 		}
 		guest = n
 	}
-	notAfter, err := parseNotAfter(c.NotAfter, time.Now())
+	notAfter, err := trust.ParseNotAfter(c.NotAfter, time.Now())
 	if err != nil {
-		return err
+		return fmt.Errorf("--not-after %w", err)
 	}
 	cfg, err := g.hostConfig(c.Sim, "")
 	if err != nil {
@@ -250,26 +250,4 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 		fmt.Fprintf(g.stdout, "or with a recovery key:\n  %s\n", trust.SignCommand(trust.RoleRecovery, path))
 	}
 	return nil
-}
-
-// parseNotAfter reads --not-after: a duration from now (24h, 90m), whole
-// days (1d), or an RFC 3339 time; it must lie ahead.
-func parseNotAfter(v string, now time.Time) (time.Time, error) {
-	var at time.Time
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		if n, err := strconv.Atoi(days); err == nil {
-			at = now.Add(time.Duration(n) * 24 * time.Hour)
-		}
-	} else if d, err := time.ParseDuration(v); err == nil {
-		at = now.Add(d)
-	} else if t, err := time.Parse(time.RFC3339, v); err == nil {
-		at = t
-	}
-	switch {
-	case at.IsZero():
-		return time.Time{}, fmt.Errorf("--not-after %q: want a duration (24h), days (1d) or an RFC 3339 time (2026-12-24T12:00:00Z)", v)
-	case !at.After(now):
-		return time.Time{}, fmt.Errorf("--not-after %q lies in the past; the request would never be valid", v)
-	}
-	return at, nil
 }
