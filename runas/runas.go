@@ -95,3 +95,17 @@ func Within(dir string, paths []string) bool {
 	}
 	return false
 }
+
+// Who names the user running this process and the machine, as USER@HOST
+// ("uid N" without a passwd entry): taken before Become, it is the
+// operator who ran the command.
+func Who() string {
+	name := fmt.Sprintf("uid %d", os.Geteuid())
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil {
+		name += "@" + h
+	}
+	return name
+}

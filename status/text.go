@@ -1,6 +1,7 @@
 package status
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -244,4 +245,15 @@ func holderWhere(l LockState) string {
 		return ""
 	}
 	return " (" + strings.Join(parts, " ") + ")"
+}
+
+// WriteJSON writes the report as the indented JSON document of 'status
+// --json'.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
 }

@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/user"
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
+	"github.com/felhom/felhom-converge/runas"
 )
 
 // JournalResetCmd accepts the loss of journal records deliberately.
@@ -41,7 +40,7 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return err
 	}
-	who := whoAmI() // the operator, before a switch to the state directory's owner
+	who := runas.Who() // the operator, before a switch to the state directory's owner
 	if err := g.asStateOwner(cfg); err != nil {
 		return err
 	}
@@ -70,16 +69,4 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 		humanize.Plural(len(j.Records())-1, "record"), r.FoundSeq+1)
 	fmt.Fprintln(g.stdout, "what the lost records said is forgotten: one-shot jobs they marked done may run again, and safety snapshots and backups the tool took are no longer known as its own (remove them by hand once they are not needed)")
 	return nil
-}
-
-// whoAmI names the user and host that accept a loss.
-func whoAmI() string {
-	name := fmt.Sprintf("uid %d", os.Geteuid())
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	if h, err := os.Hostname(); err == nil {
-		name += "@" + h
-	}
-	return name
 }

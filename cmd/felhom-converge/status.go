@@ -6,7 +6,6 @@ package main
 // every apply.
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -45,12 +44,7 @@ func (c *StatusCmd) Run(g *globals) error {
 		}
 		return nil
 	case c.JSON:
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(g.stdout, "%s\n", b)
-		return err
+		return rep.WriteJSON(g.stdout)
 	}
 	rep.WriteText(g.stdout)
 	return nil
