@@ -128,7 +128,11 @@ func invokeSync(ctx context.Context, o *Options, in journal.Intent, c call, ok j
 	err := c.do(ctx)
 	switch {
 	case err == nil:
-		return finish(o, in, journal.Result{Status: ok}, nil)
+		r := journal.Result{Status: journal.StatusOK}
+		if err := conclude(ctx, o, in, proxmox.UPID{}, &r, c.made, ok); err != nil {
+			return err
+		}
+		return finish(o, in, r, nil)
 	case in.Guest == 0 || !isConfigWrite(in.Op):
 		return finish(o, in, journal.Result{Status: journal.StatusFailed, Error: err.Error()}, err)
 	}

@@ -50,6 +50,17 @@ type Mounter interface {
 
 var _ Mounter = (*proxmox.Privileged)(nil)
 
+// Root is what apply runs as root on the host through the fenced path
+// (*proxmox.Privileged; under --sim its runner is the simulated host):
+// mounting host storage, and creating the container of a golden image
+// with features no API token may set.
+type Root interface {
+	Mounter
+	CreateGoldenLXC(ctx context.Context, g proxmox.GoldenLXC) error
+}
+
+var _ Root = (*proxmox.Privileged)(nil)
+
 // HostFS is the host's own file system as storage.mount checks it: what
 // is mounted where, and how many entries a directory holds.
 type HostFS interface {

@@ -34,7 +34,11 @@ func (e backupCreate) run(ctx context.Context, x *stepRun) error {
 	if storage == "" {
 		storage = x.o.Safety.BackupStorage
 	}
-	it, err := x.backup(ctx, x.main(e.p), storage, e.p.Mode)
+	c := x.main(e.p)
+	if e.p.Golden != "" {
+		c.provenance = ProvenanceGoldenArchive
+	}
+	it, err := x.backup(ctx, c, storage, e.p.Mode)
 	if err == nil {
 		x.note = it.VolID
 	}
@@ -151,12 +155,15 @@ func (x *stepRun) backup(ctx context.Context, c call, storage, mode string) (arc
 	}
 	c.made = func(ctx context.Context, in journal.Intent, upid proxmox.UPID) error {
 		made, identErr = findArchive(ctx, x.o, storage, v, upid, before)
-		if identErr != nil || c.provenance != ProvenanceSafetyBackup {
+		if identErr != nil || (c.provenance != ProvenanceSafetyBackup && c.provenance != ProvenanceGoldenArchive) {
 			return nil
 		}
 		return recordBackup(x.o, in, made, upid)
 	}
 	upid, err := x.do(ctx, c)
+	x.run.mu.Lock()
+	delete(x.run.backups, storage) // a create later in the run lists it afresh
+	x.run.mu.Unlock()
 	if err != nil {
 		return archiveMade{}, err
 	}

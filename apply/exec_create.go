@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/plan"
 	"github.com/felhom/felhom-converge/proxmox"
@@ -21,11 +24,21 @@ type guestCreate struct{ p ops.GuestCreateParams }
 
 func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 	v := x.vmid()
+	sources := 0
+	for _, set := range []bool{e.p.Archive != "", e.p.Template != "", e.p.Golden != "" && e.p.Template == ""} {
+		if set {
+			sources++
+		}
+	}
 	switch {
-	case (e.p.Archive == "") == (e.p.Template == ""):
-		return fmt.Errorf("guest %d: a create names exactly one of an archive and a template", v)
-	case len(e.p.SSHPublicKeys) > 0 && e.p.Template == "":
+	case sources != 1:
+		return fmt.Errorf("guest %d: a create names exactly one of an archive, a template and a golden image", v)
+	case e.p.Golden != "" && e.p.Archive != "":
+		return fmt.Errorf("guest %d: a create names exactly one of an archive, a template and a golden image", v)
+	case len(e.p.SSHPublicKeys) > 0 && (e.p.Template == "" || e.p.Golden != ""):
 		return fmt.Errorf("guest %d: SSH keys are installed only in a guest created from a template", v)
+	case e.p.Golden != "" && e.p.Template != "":
+		return e.checkGoldenBuild(ctx, x)
 	}
 	// Proxmox refuses a restore without force over an existing guest;
 	// a signed create checks first, so its signature is not spent on it.
@@ -50,7 +63,15 @@ func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 	if e.p.Template != "" {
 		return x.run.template(ctx, e.p.Template)
 	}
-	it, found, err := x.run.archive(ctx, e.p.Archive)
+	archive := e.p.Archive
+	if e.p.Golden != "" {
+		rec, err := x.goldenArchive(ctx, e.p.Golden)
+		if err != nil {
+			return err
+		}
+		archive = rec.VolID
+	}
+	it, found, err := x.run.archive(ctx, archive)
 	switch {
 	case err != nil:
 		return err
@@ -62,7 +83,10 @@ func (e guestCreate) check(ctx context.Context, x *stepRun) error {
 	owner := int(it.VMID)
 	if len(x.o.GoldenVMIDs) > 0 && !slices.Contains(x.o.GoldenVMIDs, owner) {
 		return fmt.Errorf("guest %d: %s is a backup of guest %d, not one of the golden images the local config names (%v); restoring it needs a signature",
-			v, e.p.Archive, owner, x.o.GoldenVMIDs)
+			v, archive, owner, x.o.GoldenVMIDs)
+	}
+	if rec, ok := x.o.Journal.GoldenArchive(archive); ok && sameArchive(it, rec) {
+		return nil // a golden image the tool built from a template
 	}
 	if owner != v {
 		live, err := x.run.guestExists(ctx, owner)
@@ -98,6 +122,57 @@ func (r *run) archive(ctx context.Context, volid string) (proxmox.StorageItem, b
 		}
 	}
 	return proxmox.StorageItem{}, false, nil
+}
+
+// checkGoldenBuild checks the create of a golden image's container: its
+// vmid is free (pct would refuse, but so the reason is ours), its
+// template is there, and the fenced root path is configured.
+func (e guestCreate) checkGoldenBuild(ctx context.Context, x *stepRun) error {
+	v := x.vmid()
+	if x.o.Root == nil {
+		return fmt.Errorf("guest %d: golden image %s is built through the fenced root path, which this run does not have", v, e.p.Golden)
+	}
+	if _, err := x.o.Client.GuestStatus(ctx, v); err == nil {
+		return fmt.Errorf("guest %d exists already; golden image %s is built only in a free vmid", v, e.p.Golden)
+	} else if !proxmox.IsNotFound(err) {
+		return fmt.Errorf("read guest %d: %w", v, err)
+	}
+	for k := range e.p.Config {
+		switch k {
+		case "hostname", "memory", "cores", "rootfs", "net0", "features", "unprivileged":
+		default:
+			return fmt.Errorf("guest %d: a golden image's create may not set %s", v, k)
+		}
+	}
+	return x.run.template(ctx, e.p.Template)
+}
+
+// goldenArchive is the newest archive the tool made of golden image
+// name that its storage still holds unchanged (volid, ctime, size).
+func (x *stepRun) goldenArchive(ctx context.Context, name string) (journal.Backup, error) {
+	recs := x.o.Journal.GoldenArchives(name)
+	for i := len(recs) - 1; i >= 0; i-- {
+		it, found, err := x.run.archive(ctx, recs[i].VolID)
+		if err != nil {
+			return journal.Backup{}, err
+		}
+		if found && sameArchive(it, recs[i]) {
+			return recs[i], nil
+		}
+	}
+	return journal.Backup{}, fmt.Errorf("guest %d: golden image %s has no archive the tool made on its storage", x.vmid(), name)
+}
+
+// goldenLXC is the root create of golden image p.Golden's container.
+func goldenLXC(vmid int, p ops.GuestCreateParams) proxmox.GoldenLXC {
+	g := proxmox.GoldenLXC{VMID: vmid, Template: p.Template, Storage: p.Storage, Hostname: p.Config["hostname"],
+		Net0: p.Config["net0"], Features: p.Config["features"]}
+	g.MemoryMiB, _ = strconv.Atoi(p.Config["memory"])
+	g.Cores, _ = strconv.Atoi(p.Config["cores"])
+	if _, size, ok := strings.Cut(p.Config["rootfs"], ":"); ok {
+		g.RootFSGiB, _ = strconv.Atoi(size)
+	}
+	return g
 }
 
 // template checks that a container template is on its storage.
@@ -138,7 +213,19 @@ func (e guestCreate) run(ctx context.Context, x *stepRun) error {
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
 		return x.o.Client.RestoreLXC(ctx, x.vmid(), e.p.Archive, proxmox.RestoreOptions{Storage: e.p.Storage, Config: e.p.Config})
 	}
-	if e.p.Template != "" {
+	switch {
+	case e.p.Golden != "" && e.p.Template != "":
+		c.post = nil
+		c.do = func(ctx context.Context) error { return x.o.Root.CreateGoldenLXC(ctx, goldenLXC(x.vmid(), e.p)) }
+	case e.p.Golden != "":
+		rec, err := x.goldenArchive(ctx, e.p.Golden)
+		if err != nil {
+			return err
+		}
+		c.post = func(ctx context.Context) (proxmox.UPID, error) {
+			return x.o.Client.RestoreLXC(ctx, x.vmid(), rec.VolID, proxmox.RestoreOptions{Storage: e.p.Storage, Config: e.p.Config})
+		}
+	case e.p.Template != "":
 		// The root password is the host's, read now: it is in no
 		// params, journal record or log line.
 		password := ""

@@ -54,6 +54,9 @@ type Options struct {
 	RootPassword func() (pw config.Secret, ok bool, err error)
 	// Mounter mounts host storage for storage.mount (nil: such steps fail).
 	Mounter Mounter
+	// Root builds golden images through the fenced root path (nil: such
+	// steps fail).
+	Root Root
 	// HostFS shows the host's mounts and directories to storage.mount's
 	// check (nil: such steps fail).
 	HostFS HostFS

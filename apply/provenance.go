@@ -19,6 +19,7 @@ const (
 	ProvenanceSafetySnapshot = journal.ProvenanceSafetySnapshot
 	ProvenanceSafetyBackup   = journal.ProvenanceSafetyBackup
 	ProvenanceRollback       = "rollback of a guest created in this transaction"
+	ProvenanceGoldenArchive  = "golden image archive"
 )
 
 // What the tool made is recorded by identity, never by name alone: a
@@ -44,7 +45,7 @@ func recordMade(ctx context.Context, o *Options, in journal.Intent, upid proxmox
 			return nil // not ours to guess at: the snapshot stays, unrecorded
 		}
 		return recordSnapshot(ctx, o, in, p.Snapshot)
-	case ProvenanceSafetyBackup:
+	case ProvenanceSafetyBackup, ProvenanceGoldenArchive:
 		p, err := ops.Decode[ops.BackupCreateParams](ops.BackupCreate, in.Params)
 		if err != nil {
 			return nil
@@ -76,9 +77,19 @@ func recordSnapshot(ctx context.Context, o *Options, in journal.Intent, name str
 	return nil
 }
 
+// recordBackup records, by identity, a safety backup the tool took, or
+// the archive of a golden image it built (the call's params name it).
 func recordBackup(o *Options, in journal.Intent, it proxmox.StorageItem, upid proxmox.UPID) error {
-	return o.Journal.Append(journal.BackupCreated{Txn: in.Txn, Guest: in.Guest, VolID: it.VolID,
-		Created: time.Unix(int64(it.CTime), 0).UTC(), Size: int64(it.Size), UPID: upid.String(), Action: in.Action})
+	rec := journal.BackupCreated{Txn: in.Txn, Guest: in.Guest, VolID: it.VolID,
+		Created: time.Unix(int64(it.CTime), 0).UTC(), Size: int64(it.Size), UPID: upid.String(), Action: in.Action}
+	if in.Provenance == ProvenanceGoldenArchive {
+		p, err := ops.Decode[ops.BackupCreateParams](ops.BackupCreate, in.Params)
+		if err != nil || p.Golden == "" {
+			return nil // not ours to guess at: the archive stays, unrecorded
+		}
+		rec.Golden = p.Golden
+	}
+	return o.Journal.Append(rec)
 }
 
 // backupListing lists the guest's backups on storage by volid, and the

@@ -207,7 +207,11 @@ func callTaskType(in journal.Intent) string {
 		return ""
 	}
 	if in.Op == ops.GuestCreate {
-		if p, err := ops.DecodeStrict[ops.GuestCreateParams](in.Params); err == nil && p.Template != "" {
+		p, err := ops.DecodeStrict[ops.GuestCreateParams](in.Params)
+		switch {
+		case err == nil && p.Template != "" && p.Golden != "":
+			return "" // pct as root: no task of this token's to find
+		case err == nil && p.Template != "":
 			return "vzcreate" // a create from a template, not a restore
 		}
 	}

@@ -35,7 +35,10 @@ type run struct {
 	mu     sync.Mutex
 	res    *Result
 	status map[string]string // step id → outcome, for dependants
-	order  map[string]int    // step id → its index in the plan
+	// settled is signalled (with mu) whenever a step's outcome is set: a
+	// step that depends on another guest's step waits for it.
+	settled *sync.Cond
+	order   map[string]int // step id → its index in the plan
 	// backups and exists cache, for creates, a storage's backup listing
 	// and whether an archive's guest exists, read once per run.
 	backups map[string][]proxmox.StorageItem
@@ -92,6 +95,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (*Result, error) {
 		}
 		r.order[st.ID] = i
 	}
+	r.settled = sync.NewCond(&r.mu)
 	r.txn = newTxnID(o.Now())
 	r.res.Txn = r.txn
 	begin := journal.TxnBegin{Txn: r.txn, Host: o.Host, PlanID: cmp.Or(o.PlanID, PlanID(p)), DesiredDigest: p.DesiredDigest, Time: o.Now().UTC()}
@@ -187,10 +191,18 @@ func (r *run) steps(ctx context.Context, steps []plan.Step) error {
 }
 
 // parallel runs guest steps, one worker per guest at a time and at most
-// Options.Parallel workers; each guest's steps in their order.
+// Options.Parallel workers; each guest's steps in their order. A step that
+// depends on a step of another guest (a guest restored from the golden
+// image this run builds) waits for it: the plan puts such steps' guests
+// after the guest they wait for, so the one waited for is always in a
+// worker's hands already.
 func (r *run) parallel(ctx context.Context, steps []plan.Step, stopped bool) error {
 	var queues [][]*plan.Step
 	at := map[int]int{}
+	inBatch := map[string]bool{}
+	for i := range steps {
+		inBatch[steps[i].ID] = true
+	}
 	for i := range steps {
 		v := steps[i].VMID()
 		k, ok := at[v]
@@ -219,6 +231,7 @@ func (r *run) parallel(ctx context.Context, steps []plan.Step, stopped bool) err
 						r.finish(st, StepResult{Outcome: OutcomeSkipped, Message: "not started: the journal refused a record"})
 						continue
 					}
+					r.awaitDeps(st, inBatch)
 					if err := r.stepOrSkip(ctx, st); err != nil {
 						errOnce.Do(func() { runErr = err })
 						stop.Store(true)
@@ -229,6 +242,25 @@ func (r *run) parallel(ctx context.Context, steps []plan.Step, stopped bool) err
 	}
 	wg.Wait()
 	return runErr
+}
+
+// awaitDeps waits until every step st depends on that is in the batch
+// has an outcome.
+func (r *run) awaitDeps(st *plan.Step, inBatch map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for {
+		waiting := false
+		for _, dep := range st.DependsOn {
+			if _, seen := r.status[dep]; !seen && inBatch[dep] {
+				waiting = true
+			}
+		}
+		if !waiting {
+			return
+		}
+		r.settled.Wait()
+	}
 }
 
 // stepOrSkip runs one step unless the run was interrupted.
@@ -370,6 +402,7 @@ func (r *run) finish(st *plan.Step, sr StepResult) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.status[st.ID] = sr.Outcome
+	r.settled.Broadcast()
 	r.res.Steps = append(r.res.Steps, sr)
 	io.WriteString(r.o.Out, b.String())
 }

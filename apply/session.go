@@ -24,7 +24,7 @@ import (
 type Host struct {
 	Config *config.Config
 	Client *proxmox.Client
-	Root   Mounter
+	Root   Root
 	FS     HostFS
 	// MountedUUIDs reports, of the wanted mount points (→ file-system
 	// UUID), those where that UUID is mounted; nil when unknown.
@@ -119,6 +119,7 @@ func OpenSession(ctx context.Context, h *Host, so SessionOptions) (*Session, err
 		Parallel:           h.Config.Apply.Parallel,
 		RecoverWait:        h.Config.Apply.RecoverWait,
 		Mounter:            h.Root,
+		Root:               h.Root,
 		HostFS:             h.FS,
 		TokenUser:          token.ID(),
 		Out:                so.Out,

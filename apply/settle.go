@@ -75,6 +75,16 @@ func settleSync(ctx context.Context, o *Options, in journal.Intent) journal.Resu
 		return aborted(in, "not known whether the mount happened; the next plan looks again")
 	case ops.BackupPrune:
 		return settleArchiveDelete(ctx, o, in)
+	case ops.GuestCreate: // a golden image's container, made by pct as root
+		_, err := o.Client.GuestStatus(ctx, in.Guest)
+		switch {
+		case err == nil:
+			return journal.Result{Status: journal.StatusFailed, Error: fmt.Sprintf(
+				"guest %d exists, but whether the root create made it cannot be told; the golden image is not built, and the plan refuses the vmid until that guest is removed", in.Guest)}
+		case proxmox.IsNotFound(err):
+			return aborted(in, fmt.Sprintf("guest %d was not created", in.Guest))
+		}
+		return journal.Result{Error: "cannot read the guest: " + err.Error()}
 	}
 	return settleConfig(ctx, o, in, nil)
 }

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCompactKeepsExactlyWhatIsStillNeeded(t *testing.T) {
@@ -346,12 +347,46 @@ func TestReadWhileWriting(t *testing.T) {
 // compaction keeps: they survive compaction and reopening.
 func TestCompactKeepsListOwnership(t *testing.T) {
 	dir := t.TempDir()
-	j := openJournal(t, dir, Options{Now: clock(), CompactAt: -1})
-	mustAppend(t, j,
+	j2 := compacted(t, dir,
 		TxnBegin{Txn: "T1", Host: "h"},
 		GuestDigest{Txn: "T1", Guest: 101, Digest: "d1", Owns: "mounts"},
 		GuestDigest{Txn: "T1", Guest: 101, Digest: "d2", Owns: "mounts,networks"},
 		TxnEnd{Txn: "T1", Result: TxnConverged})
+	if d, ok := j2.LastDigest(101); !ok || d.Digest != "d2" || d.Owns != "mounts,networks" {
+		t.Fatalf("LastDigest(101) = %+v %v, want d2 owning mounts,networks", d, ok)
+	}
+}
+
+// A golden image's archive is recorded like a safety backup, kept by
+// compaction, and never listed among the safety backups housekeeping
+// removes.
+func TestGoldenArchivesAreNotSafetyBackups(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	j2 := compacted(t, dir,
+		TxnBegin{Txn: "T1", Host: "h"},
+		BackupCreated{Txn: "T1", Guest: 100, VolID: "local:backup/vzdump-lxc-100-a.tar.zst", Created: at, Size: 1},
+		BackupCreated{Txn: "T1", Guest: 9000, VolID: "local:backup/vzdump-lxc-9000-a.tar.zst", Created: at, Size: 2, Golden: "debian-base"},
+		BackupCreated{Txn: "T1", Guest: 9000, VolID: "local:backup/vzdump-lxc-9000-b.tar.zst", Created: at.Add(time.Hour), Size: 3, Golden: "debian-base"},
+		TxnEnd{Txn: "T1", Result: TxnConverged})
+	if b := j2.ToolBackups(); len(b) != 1 || b[0].Guest != 100 {
+		t.Errorf("safety backups %+v", b)
+	}
+	g := j2.GoldenArchives("debian-base")
+	if len(g) != 2 || g[1].VolID != "local:backup/vzdump-lxc-9000-b.tar.zst" || g[1].Golden != "debian-base" || g[1].Size != 3 {
+		t.Errorf("golden archives %+v", g)
+	}
+	if g := j2.GoldenArchives("other"); len(g) != 0 {
+		t.Errorf("another golden image's archives %+v", g)
+	}
+}
+
+// compacted appends recs to a new journal in dir, compacts it and
+// reopens it.
+func compacted(t *testing.T, dir string, recs ...Record) *Journal {
+	t.Helper()
+	j := openJournal(t, dir, Options{Now: clock(), CompactAt: -1})
+	mustAppend(t, j, recs...)
 	if err := j.Compact(); err != nil {
 		t.Fatal(err)
 	}
@@ -359,8 +394,6 @@ func TestCompactKeepsListOwnership(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j2.Close()
-	if d, ok := j2.LastDigest(101); !ok || d.Digest != "d2" || d.Owns != "mounts,networks" {
-		t.Fatalf("LastDigest(101) = %+v %v, want d2 owning mounts,networks", d, ok)
-	}
+	t.Cleanup(func() { j2.Close() })
+	return j2
 }

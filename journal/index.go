@@ -234,6 +234,7 @@ type Backup struct {
 	Size    int64     // 0: not recorded
 	UPID    string    // the task that made it ("": not recorded)
 	Txn     string
+	Golden  string // the golden image it is the archive of ("": a safety backup)
 }
 
 // Digest is a guest's config digest recorded after the last successful

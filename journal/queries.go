@@ -136,11 +136,32 @@ func (j *Journal) ToolSnapshots() []Snapshot {
 // ToolBackups is every safety backup the tool took and has not removed,
 // oldest first.
 func (j *Journal) ToolBackups() []Backup {
+	return j.backupsWhere(func(b BackupCreated) bool { return b.Golden == "" })
+}
+
+// GoldenArchives is every archive of golden image name the tool built
+// and has not removed, oldest first.
+func (j *Journal) GoldenArchives(name string) []Backup {
+	return j.backupsWhere(func(b BackupCreated) bool { return b.Golden != "" && b.Golden == name })
+}
+
+// GoldenArchive returns the record of volid when it is the archive of a
+// golden image the tool built (and has not removed).
+func (j *Journal) GoldenArchive(volid string) (Backup, bool) {
+	for _, b := range j.backupsWhere(func(b BackupCreated) bool { return b.Golden != "" && b.VolID == volid }) {
+		return b, true
+	}
+	return Backup{}, false
+}
+
+func (j *Journal) backupsWhere(keep func(BackupCreated) bool) []Backup {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	out := make([]Backup, 0, len(j.x.backups))
 	for _, b := range j.x.backups {
-		out = append(out, Backup{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Size: b.Size, UPID: b.UPID, Txn: b.Txn})
+		if keep(b) {
+			out = append(out, Backup{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Size: b.Size, UPID: b.UPID, Txn: b.Txn, Golden: b.Golden})
+		}
 	}
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Created.Equal(out[b].Created) {

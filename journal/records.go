@@ -188,9 +188,11 @@ type SnapshotRemoved struct {
 	Name  string    `json:"name"`
 }
 
-// BackupCreated records a safety backup archive the tool took. Its
-// identity is (volid, ctime, size, the UPID of the task that made it): an
-// archive of the same name that differs in any of them is not the tool's.
+// BackupCreated records a safety backup archive the tool took, or, with
+// Golden set, the archive of a golden image it built from a template
+// (which housekeeping never removes). Its identity is (volid, ctime,
+// size, the UPID of the task that made it): an archive of the same name
+// that differs in any of them is not the tool's.
 type BackupCreated struct {
 	Time    time.Time `json:"time"`
 	Txn     string    `json:"txn,omitempty"`
@@ -200,6 +202,7 @@ type BackupCreated struct {
 	Size    int64     `json:"size,omitempty"`
 	UPID    string    `json:"upid,omitempty"` // the vzdump task that made it
 	Action  string    `json:"action,omitempty"`
+	Golden  string    `json:"golden,omitempty"` // the golden image it is the archive of
 }
 
 // BackupRemoved records that the tool removed its safety backup.

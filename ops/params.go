@@ -7,15 +7,21 @@ package ops
 // signed requests, journals and saved plans carry them.
 
 // GuestCreateParams creates a new guest with the desired settings, from
-// exactly one of: Archive, a vzdump archive it is restored from, or
-// Template, a container template (STORAGE:vztmpl/NAME.tar.zst). Every
-// volume in Config is a new allocation (STORAGE:SIZE); the executor
-// refuses anything that would attach an existing volume. SSHPublicKeys
-// (templates only) become root's authorized keys. A root password is
-// never a param: it comes from the host's local config when the step runs.
+// exactly one of: Archive, a vzdump archive it is restored from;
+// Template, a container template (STORAGE:vztmpl/NAME.tar.zst); or
+// Golden alone, the golden image whose newest archive the tool built it
+// is restored from (resolved when the step runs, bound by the identity the
+// journal recorded). Template with Golden builds that golden image:
+// through the fenced root path (pct create), for the features no API
+// token may set. Every volume in Config is a new allocation
+// (STORAGE:SIZE); the executor refuses anything that would attach an
+// existing volume. SSHPublicKeys (templates only) become root's
+// authorized keys. A root password is never a param: it comes from the
+// host's local config when the step runs.
 type GuestCreateParams struct {
 	Archive       string            `json:"archive,omitempty"`
 	Template      string            `json:"template,omitempty"`
+	Golden        string            `json:"golden,omitempty"`
 	Storage       string            `json:"storage,omitempty"`
 	Config        map[string]string `json:"config,omitempty"`
 	SSHPublicKeys []string          `json:"ssh_public_keys,omitempty"`
@@ -122,11 +128,14 @@ type SnapshotParams struct {
 	Job      string `json:"job,omitempty"`
 }
 
-// BackupCreateParams takes a vzdump that prunes nothing.
+// BackupCreateParams takes a vzdump that prunes nothing. With Golden, it
+// is the archive of that golden image: the journal records it by
+// identity, and housekeeping never removes it.
 type BackupCreateParams struct {
 	Storage string `json:"storage,omitempty"`
 	Mode    string `json:"mode,omitempty"`
 	Job     string `json:"job,omitempty"`
+	Golden  string `json:"golden,omitempty"`
 }
 
 // BackupPruneParams takes a vzdump, then deletes exactly Archives.

@@ -69,10 +69,13 @@ func Diff(desired *schema.Host, live *Live, in Inputs) *Plan {
 		in:      in,
 	}
 	b.storageMounts()
+	b.goldens()
 	managed := map[int]bool{}
 	jobsByGuest := map[int][]schema.Job{}
 	for _, j := range desired.Jobs {
-		jobsByGuest[j.VMID] = append(jobsByGuest[j.VMID], j)
+		if j.Op != schema.OpGoldenRebuild { // goldens plans those
+			jobsByGuest[j.VMID] = append(jobsByGuest[j.VMID], j)
+		}
 	}
 	for i := range desired.Guests {
 		g := &desired.Guests[i]
@@ -145,6 +148,7 @@ type builder struct {
 	desired *schema.Host
 	live    *Live
 	in      Inputs
+	golden  map[string]*goldenImage // the golden images, by name (golden.go)
 }
 
 // newStep makes a step with canonical params, its class and action id.

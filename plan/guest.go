@@ -197,8 +197,8 @@ func (d *guestDiff) declRange() *hclRange {
 // snapshots.
 func (d *guestDiff) create() {
 	g := d.g
-	if g.FromBackup == "" && g.FromTemplate == "" {
-		d.errorf("vmid", "guest %d (%s) does not exist and the file does not say how to create it: set from_template to a container template (local:vztmpl/...) or from_backup to a vzdump archive", g.VMID, g.Name)
+	if g.FromBackup == "" && g.FromTemplate == "" && g.FromGolden == "" {
+		d.errorf("vmid", "guest %d (%s) does not exist and the file does not say how to create it: set from_template to a container template (local:vztmpl/...) or from_backup to a vzdump archive or a golden image", g.VMID, g.Name)
 		return
 	}
 	if g.FromTemplate != "" {
@@ -207,7 +207,7 @@ func (d *guestDiff) create() {
 				g.VMID, g.Name, g.FromTemplate, storageOf(g.FromTemplate), storageOf(g.FromTemplate), strings.TrimPrefix(g.FromTemplate, storageOf(g.FromTemplate)+":vztmpl/"))
 			return
 		}
-	} else if d.b.live.Archives != nil {
+	} else if d.b.live.Archives != nil && g.FromBackup != "" {
 		if _, ok := d.b.live.Archives[g.FromBackup]; !ok {
 			d.errorf("from_backup", "guest %d (%s): the archive %s does not exist on storage %s; list the storage's backups with 'pvesm list %s --content backup'",
 				g.VMID, g.Name, g.FromBackup, storageOf(g.FromBackup), storageOf(g.FromBackup))
@@ -295,15 +295,24 @@ func (d *guestDiff) create() {
 	if g.FromTemplate != "" && d.b.in.RootPassword {
 		changes = append(changes, Change{Field: "root password", New: "from the local config's create.root_password_file (not shown)"})
 	}
-	s := d.b.newStep(g.VMID, g.Name, ops.GuestCreate, params)
-	s.Reason = "restore from " + g.FromBackup
-	if g.FromTemplate != "" {
-		s.Reason = "create from the template " + g.FromTemplate
-	} else if why := d.b.foreignArchive(g.VMID, g.FromBackup); why != "" {
-		// Benign by op, but it hands data from elsewhere to this guest.
-		s.Class = ops.Destructive
-		s.Reason = why
+	var deps []string
+	reason, class := "restore from "+g.FromBackup, ops.Benign
+	switch {
+	case g.FromTemplate != "":
+		reason = "create from the template " + g.FromTemplate
+	case g.FromGolden != "":
+		var ok bool
+		if deps, reason, class, ok = d.fromGolden(&params); !ok {
+			return
+		}
+	default:
+		if why := d.b.foreignArchive(g.VMID, g.FromBackup); why != "" {
+			// Benign by op, but it hands data from elsewhere to this guest.
+			reason, class = why, ops.Destructive
+		}
 	}
+	s := d.b.newStep(g.VMID, g.Name, ops.GuestCreate, params)
+	s.Reason, s.Class, s.DependsOn = reason, class, append(s.DependsOn, deps...)
 	s.Changes = changes
 	s.Source = source(&g.DeclRange)
 	created := d.add(s)

@@ -288,6 +288,10 @@ func observeStorage(ctx context.Context, api API, desired *schema.Host, live *Li
 			templateStores[storageOf(g.FromTemplate)] = true
 		}
 	}
+	for _, g := range desired.Goldens {
+		archiveStores[g.BackupStorage] = true
+		templateStores[storageOf(g.Template)] = true
+	}
 	if err := observeTemplates(ctx, api, live, templateStores); err != nil {
 		return err
 	}

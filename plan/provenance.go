@@ -18,6 +18,9 @@ type Provenance interface {
 	// LastDigest is the guest's config digest recorded after the last
 	// successful step that changed it, and when.
 	LastDigest(vmid int) (journal.Digest, bool)
+	// GoldenArchives are the archives the tool made of golden image name,
+	// oldest first, each with its identity (ctime, size).
+	GoldenArchives(name string) []journal.Backup
 }
 
 var _ Provenance = (*journal.Journal)(nil)
@@ -26,7 +29,8 @@ var _ Provenance = (*journal.Journal)(nil)
 // run, and no drift is reported.
 type NoProvenance struct{}
 
-func (NoProvenance) CreatedInTxn(int) (string, bool)       { return "", false }
-func (NoProvenance) ToolSnapshot(int, string) bool         { return false }
-func (NoProvenance) JobDone(string) bool                   { return false }
-func (NoProvenance) LastDigest(int) (journal.Digest, bool) { return journal.Digest{}, false }
+func (NoProvenance) CreatedInTxn(int) (string, bool)        { return "", false }
+func (NoProvenance) ToolSnapshot(int, string) bool          { return false }
+func (NoProvenance) JobDone(string) bool                    { return false }
+func (NoProvenance) LastDigest(int) (journal.Digest, bool)  { return journal.Digest{}, false }
+func (NoProvenance) GoldenArchives(string) []journal.Backup { return nil }

@@ -191,8 +191,13 @@ func (s Step) headline() string {
 	}
 	switch s.Op {
 	case ops.GuestCreate:
-		if t := str("template"); t != "" {
-			return "create from " + t
+		switch {
+		case str("template") != "" && str("golden") != "":
+			return "build golden image " + str("golden") + " from " + str("template")
+		case str("template") != "":
+			return "create from " + str("template")
+		case str("golden") != "":
+			return "restore from golden image " + str("golden")
 		}
 		return "restore from " + str("archive")
 	case ops.GuestSet:

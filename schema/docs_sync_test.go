@@ -14,20 +14,22 @@ import (
 // schema ("" is the file's top level; nil: free-form attributes, as in
 // locals). A block the schema gains must be added here and to docs/hcl.md.
 var docBlocks = map[string]*hcl.BodySchema{
-	"":               rootSchema,
-	"host":           hostSchema,
-	"locals":         nil,
-	"guest":          guestSchema,
-	"guest.rootfs":   rootfsSchema,
-	"guest.features": featuresSchema,
-	"guest.startup":  startupSchema,
-	"guest.mount":    mountSchema,
-	"guest.network":  networkSchema,
-	"guest.snapshot": snapshotSchema,
-	"job":            jobSchema,
-	"storage":        storageSchema,
-	"signers":        signersSchema,
-	"signers.signer": signerSchema,
+	"":                rootSchema,
+	"host":            hostSchema,
+	"locals":          nil,
+	"guest":           guestSchema,
+	"guest.rootfs":    rootfsSchema,
+	"guest.features":  featuresSchema,
+	"guest.startup":   startupSchema,
+	"guest.mount":     mountSchema,
+	"guest.network":   networkSchema,
+	"guest.snapshot":  snapshotSchema,
+	"job":             jobSchema,
+	"golden":          goldenSchema,
+	"golden.features": featuresSchema,
+	"storage":         storageSchema,
+	"signers":         signersSchema,
+	"signers.signer":  signerSchema,
 }
 
 // docsSections reads docs/hcl.md: for each heading "## `PATH`" or

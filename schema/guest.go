@@ -236,6 +236,10 @@ func (d *decoder) guestAttr(g *Guest, a *hcl.Attribute) {
 			g.Hostname = s
 		}
 	case "from_backup":
+		if name, ok := goldenRef(a.Expr); ok {
+			g.FromGolden = name // checked once the golden blocks are read
+			return
+		}
 		if s, ok := d.str(a); ok {
 			if err := checkBackupVolid(s); err != nil {
 				d.errorf(a.Expr.Range(), "Invalid volume ID", "from_backup: %s.", err)

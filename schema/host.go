@@ -18,6 +18,7 @@ type Host struct {
 	DeclRange hcl.Range
 
 	Guests   []Guest   // sorted by VMID
+	Goldens  []Golden  // sorted by name
 	Jobs     []Job     // in file order
 	Storages []Storage // sorted by name
 	Signers  *Signers  // nil when the file has no signers block
@@ -36,6 +37,9 @@ type Guest struct {
 	// created from (STORAGE:vztmpl/NAME.tar.zst); at most one of it and
 	// FromBackup is set.
 	FromTemplate string
+	// FromGolden is the golden image a new guest is restored from
+	// (from_backup = golden.NAME): its newest archive.
+	FromGolden string
 	// SSHPublicKeys are root's authorized keys in a guest created from a
 	// template, one OpenSSH public key line each; used at creation only.
 	SSHPublicKeys []string
@@ -221,6 +225,7 @@ type Job struct {
 	Storage  string // backup.create: target storage; empty: the node default
 	Mode     string // backup.create: snapshot, suspend or stop; empty: snapshot
 	Prune    bool   // backup.create: apply the storage's retention (remove=1)
+	Golden   string // golden.rebuild: the golden image to build again
 	// NotAfter, when set, is the time after which the job never runs (a
 	// job written for a maintenance window does not run weeks later).
 	NotAfter time.Time
@@ -236,10 +241,11 @@ const (
 	OpSnapshotDelete   = "snapshot.delete"
 	OpBackupCreate     = "backup.create"
 	OpGuestReboot      = "guest.reboot"
+	OpGoldenRebuild    = "golden.rebuild"
 )
 
 // Ops lists every operation a job may name.
-var Ops = []string{OpSnapshotRollback, OpGuestRestoreOver, OpSnapshotDelete, OpBackupCreate, OpGuestReboot}
+var Ops = []string{OpSnapshotRollback, OpGuestRestoreOver, OpSnapshotDelete, OpBackupCreate, OpGuestReboot, OpGoldenRebuild}
 
 // Storage is host storage mounted by file system UUID (a USB backup disk).
 type Storage struct {

@@ -11,7 +11,7 @@ import (
 
 var jobSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
-		{Name: "op", Required: true}, {Name: "guest", Required: true},
+		{Name: "op", Required: true}, {Name: "guest"}, {Name: "golden"},
 		{Name: "snapshot"}, {Name: "backup"}, {Name: "storage"}, {Name: "mode"}, {Name: "prune"}, {Name: "not_after"},
 	},
 }
@@ -24,6 +24,7 @@ var jobFields = map[string]struct{ allowed, required []string }{
 	OpGuestRestoreOver: {allowed: []string{"backup"}, required: []string{"backup"}},
 	OpBackupCreate:     {allowed: []string{"storage", "mode", "prune"}},
 	OpGuestReboot:      {},
+	OpGoldenRebuild:    {allowed: []string{"golden"}, required: []string{"golden"}},
 }
 
 func (d *decoder) jobs(h *Host, blocks hcl.Blocks) {
@@ -53,8 +54,18 @@ func (d *decoder) job(h *Host, b *hcl.Block) Job {
 			}
 		}
 	}
-	if a, ok := attrs["guest"]; ok {
+	a, hasGuest := attrs["guest"]
+	switch {
+	case j.Op == OpGoldenRebuild && hasGuest:
+		d.errorf(a.NameRange, "Argument not valid for this operation", "A %s job names its golden image (golden = \"NAME\"), not a guest.", j.Op)
+	case j.Op == OpGoldenRebuild:
+		if a, ok := attrs["golden"]; ok {
+			d.jobGolden(h, &j, a)
+		}
+	case hasGuest:
 		d.jobGuest(h, &j, a)
+	case j.Op != "":
+		d.errorf(b.DefRange, "Missing required argument", "A %s job needs \"guest\".", j.Op)
 	}
 	if j.Op != "" {
 		fields := jobFields[j.Op]
@@ -164,6 +175,25 @@ func (d *decoder) jobGuest(h *Host, j *Job, a *hcl.Attribute) {
 		return
 	}
 	j.Guest, j.VMID = g.Name, g.VMID
+}
+
+// jobGolden resolves a golden.rebuild job's golden image: a golden block
+// of the file. The job runs in that image's vmid.
+func (d *decoder) jobGolden(h *Host, j *Job, a *hcl.Attribute) {
+	name, ok := d.str(a)
+	if !ok {
+		return
+	}
+	g := h.Golden(name)
+	if g == nil {
+		var known []string
+		for _, gi := range h.Goldens {
+			known = append(known, gi.Name)
+		}
+		d.errorf(a.Expr.Range(), "Reference to undeclared golden image", "No golden block named %q is declared in this file.%s", name, didYouMean(name, known))
+		return
+	}
+	j.Golden, j.VMID = g.Name, g.VMID
 }
 
 func quoteList(items []string) string {

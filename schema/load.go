@@ -25,6 +25,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "storage", LabelNames: []string{"name"}},
 		{Type: "signers"},
 		{Type: "locals"},
+		{Type: "golden", LabelNames: []string{"name"}},
 	},
 }
 

@@ -143,6 +143,18 @@ func TestLoadDiagnostics(t *testing.T) {
 			"Value out of range", 8, "between 64 and 65535"},
 		{"negative rate", hostBlock + "guest \"a\" {\n  vmid = 100\n  network \"eth0\" {\n    bridge = \"vmbr0\"\n    rate = -1\n  }\n}\n",
 			"Value out of range", 8, `"rate" must be between 0`},
+		{"golden image that is not declared", hostBlock + "guest \"a\" {\n  vmid = 100\n  from_backup = golden.debian-bsae\n  rootfs {\n    storage = \"local-lvm\"\n    size = \"8G\"\n  }\n}\n" + goldenBlock,
+			"Reference to undeclared golden image", 6, `Did you mean "debian-base"?`},
+		{"golden image in a guest's vmid", hostBlock + "guest \"a\" {\n  vmid = 9000\n}\n" + goldenBlock,
+			"Duplicate vmid", 9, "already used at test.hcl:5"},
+		{"golden image size not in GiB", hostBlock + strings.Replace(goldenBlock, "storage = \"local-lvm\"", "storage = \"local-lvm\"\n  size = \"1536M\"", 1),
+			"Size not in whole GiB", 8, "whole GiB"},
+		{"golden rebuild names a guest", hostBlock + goldenBlock + "job \"j\" {\n  op = \"golden.rebuild\"\n  guest = 100\n  golden = \"debian-base\"\n}\n",
+			"Argument not valid for this operation", 11, "names its golden image"},
+		{"golden rebuild of an undeclared image", hostBlock + goldenBlock + "job \"j\" {\n  op = \"golden.rebuild\"\n  golden = \"debian\"\n}\n",
+			"Reference to undeclared golden image", 11, "No golden block named \"debian\""},
+		{"job without a guest", hostBlock + "job \"j\" {\n  op = \"guest.reboot\"\n}\n",
+			"Missing required argument", 4, `needs "guest"`},
 		{"Proxmox's tag in a network block", hostBlock + "guest \"a\" {\n  vmid = 100\n  network \"eth0\" {\n    bridge = \"vmbr0\"\n    tag = 20\n  }\n}\n",
 			"Unsupported argument", 8, "VLAN tag is vlan = 20"},
 		{"reserved snapshot name", hostBlock + "guest \"a\" {\n  vmid = 100\n  snapshot \"current\" {}\n}\n",
@@ -244,6 +256,8 @@ func TestLoadDiagnostics(t *testing.T) {
 		})
 	}
 }
+
+const goldenBlock = "golden \"debian-base\" {\n  template = \"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\"\n  vmid = 9000\n  storage = \"local-lvm\"\n}\n"
 
 func describe(diags hcl.Diagnostics) string {
 	var b strings.Builder

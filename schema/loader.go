@@ -12,7 +12,8 @@ import (
 // wait until the part holding the last locals block (the scan found where
 // it starts) has been read. The other blocks are few and are decoded at
 // the end, in the order Load always had: host, guests' cross-checks,
-// jobs (which name guests), storages, signers.
+// golden images (which guests name), jobs (which name guests and golden
+// images), storages, signers.
 type loader struct {
 	d     *decoder
 	h     *Host
@@ -22,7 +23,7 @@ type loader struct {
 	ready      bool // the local values are evaluated: guests are decoded as they come
 	first      *hclsyntax.Body
 
-	locals, hosts, waiting, jobs, storages, signers hcl.Blocks
+	locals, hosts, waiting, jobs, storages, signers, goldens hcl.Blocks
 }
 
 // newLoader returns a loader for a file whose last locals block starts at
@@ -66,6 +67,8 @@ func (l *loader) part(body *hclsyntax.Body, end int) bool {
 			l.storages = append(l.storages, b)
 		case "signers":
 			l.signers = append(l.signers, b)
+		case "golden":
+			l.goldens = append(l.goldens, b)
 		}
 	}
 	if !l.ready && end > l.localsFrom {
@@ -94,6 +97,7 @@ func (l *loader) finish() (*Host, hcl.Diagnostics, int64) {
 	}
 	d.host(h, l.hosts, l.first)
 	d.finishGuests(h)
+	d.goldens(h, l.goldens)
 	d.jobs(h, l.jobs)
 	d.storages(h, l.storages)
 	d.signers(h, l.signers)
