@@ -4,7 +4,9 @@
 // every command stops within 2 s of a signal, even one blocked where no
 // context reaches (a read from a FIFO, a parser); what the tool writes is
 // safe to cut at any point (atomic files, a journal that survives a torn
-// record).
+// record). The one exception is a command that must undo what it made on
+// the host (AllowCleanup): it gets longer, and a second signal still ends
+// it at once.
 package interrupt
 
 import (
@@ -33,6 +35,17 @@ type Handler struct {
 	signals  chan os.Signal
 	done     chan struct{}
 	received atomic.Bool
+	grace    atomic.Int64 // how long the command may take after the first signal
+}
+
+// AllowCleanup gives the command d instead of StopGrace after the first
+// signal, to undo what it made (selftest --conformance removes its
+// guest); a second signal still ends the process at once. in may be nil
+// (a command run without signal handling, in tests).
+func (in *Handler) AllowCleanup(d time.Duration) {
+	if in != nil {
+		in.grace.Store(int64(d))
+	}
 }
 
 // Handle handles SIGINT and SIGTERM until Stop: the first cancels Ctx,
@@ -41,6 +54,7 @@ type Handler struct {
 func Handle(stderr io.Writer, code int) *Handler {
 	ctx, cancel := context.WithCancel(context.Background())
 	in := &Handler{Ctx: ctx, code: code, cancel: cancel, signals: make(chan os.Signal, 2), done: make(chan struct{})}
+	in.grace.Store(int64(StopGrace))
 	signal.Notify(in.signals, os.Interrupt, syscall.SIGTERM)
 	go in.watch(stderr)
 	if ready := os.Getenv("FELHOM_CONVERGE_TEST_SIGNALS_READY"); ready != "" {
@@ -59,13 +73,13 @@ func (in *Handler) watch(stderr io.Writer) {
 	}
 	in.received.Store(true)
 	in.cancel()
-	grace := time.NewTimer(StopGrace)
+	grace := time.NewTimer(time.Duration(in.grace.Load()))
 	defer grace.Stop()
 	select {
 	case <-in.signals:
 		fmt.Fprintln(stderr, "felhom-converge: error: interrupted again: exiting now")
 	case <-grace.C:
-		fmt.Fprintf(stderr, "felhom-converge: error: interrupted: the command did not stop within %s: exiting now\n", StopGrace)
+		fmt.Fprintf(stderr, "felhom-converge: error: interrupted: the command did not stop within %s: exiting now\n", time.Duration(in.grace.Load()))
 	case <-in.done:
 		return
 	}

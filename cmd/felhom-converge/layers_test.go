@@ -18,7 +18,7 @@ var layers = [][]string{
 	{"timezone", "humanize"},
 	{"atomicfile", "ops", "schema", "proxmox", "proxmox/hostexec", "printable", "runas", "interrupt", "runlog", "buildinfo"},
 	{"proxmox/pvesim", "trust", "journal", "config", "progress"},
-	{"plan", "hub"},
+	{"plan", "hub", "conformance"},
 	{"apply"},
 	{"status"},
 	{"selftest"},

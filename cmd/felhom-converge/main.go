@@ -66,10 +66,11 @@ type globals struct {
 	stdout     io.Writer
 	stderr     io.Writer
 	getenv     func(string) string
-	log        *slog.Logger   // the run's log records on stderr (logging.go)
-	progress   *progress.Line // the progress line on stdout; nil unless stdout is a terminal
-	noColor    bool           // --no-color
-	args       []string       // the command line, for a hint that names it (owner.go)
+	log        *slog.Logger       // the run's log records on stderr (logging.go)
+	progress   *progress.Line     // the progress line on stdout; nil unless stdout is a terminal
+	noColor    bool               // --no-color
+	args       []string           // the command line, for a hint that names it (owner.go)
+	interrupts *interrupt.Handler // nil in tests that call a command directly
 }
 
 func main() {
@@ -105,7 +106,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	signals := interrupt.Handle(stderr, exitInterrupted)
 	defer signals.Stop()
-	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args, noColor: cli.NoColor}
+	g := &globals{configPath: cli.Config, stdout: stdout, stderr: stderr, getenv: os.Getenv, args: args, noColor: cli.NoColor, interrupts: signals}
 	if err := g.setupOutput(cli.LogFlags); err != nil {
 		return exitCodeFor(stderr, err)
 	}

@@ -15,9 +15,10 @@ import (
 type SelftestCmd struct {
 	SimFlag
 	Task         bool `help:"Also exercise a reversible task on guest --vmid: take a snapshot, roll back to it, delete it. The rollback discards whatever the guest wrote since the snapshot."`
-	VMID         int  `help:"Guest for --task." placeholder:"N"`
+	VMID         int  `help:"Guest for --task, or the VMID --conformance creates (no guest may have it)." placeholder:"N"`
 	AllowRestart bool `name:"allow-restart" help:"Let --task roll back a running guest: Proxmox stops it for the rollback and starts it again."`
 	JSON         bool `help:"Print the report as one JSON document."`
+	ConformanceFlags
 }
 
 // checkFlags refuses flags that go only with --task (reported as the
@@ -38,6 +39,9 @@ func (c *SelftestCmd) checkFlags() error {
 // line as it comes, or one JSON document at the end. Exit 1 when a check
 // failed.
 func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
+	if c.Conformance || c.From != "" || c.Storage != "" {
+		return c.conformance(ctx, g)
+	}
 	if err := c.checkFlags(); err != nil {
 		return err
 	}
