@@ -52,11 +52,12 @@ var _ Mounter = (*proxmox.Privileged)(nil)
 
 // Root is what apply runs as root on the host through the fenced path
 // (*proxmox.Privileged; under --sim its runner is the simulated host):
-// mounting host storage, and creating the container of a golden image
-// with features no API token may set.
+// mounting host storage, creating the container of a golden image with
+// features no API token may set, and adding bind mounts.
 type Root interface {
 	Mounter
 	CreateGoldenLXC(ctx context.Context, g proxmox.GoldenLXC) error
+	SetBindMount(ctx context.Context, b proxmox.BindMount) error
 }
 
 var _ Root = (*proxmox.Privileged)(nil)

@@ -99,7 +99,32 @@ func (e mountAdd) check(ctx context.Context, x *stepRun) error {
 	if _, ok := g.current[e.p.Slot]; ok {
 		return fmt.Errorf("guest %d: %s is still mounted until the next start; plan again after it", x.vmid(), e.p.Slot)
 	}
+	if _, bind, err := e.bind(x); bind || err != nil {
+		return err
+	}
 	return newVolume(e.p.Slot, e.p.Value)
+}
+
+// bind reads a mount.add of a bind mount: a host directory the local
+// config lists exactly, added through the fenced root path. ok is false
+// for a new volume.
+func (e mountAdd) bind(x *stepRun) (proxmox.BindMount, bool, error) {
+	m, err := plan.ParseMount(e.p.Slot, e.p.Value)
+	if err != nil || !m.Bind {
+		return proxmox.BindMount{}, false, nil
+	}
+	for k := range m.Props {
+		if k != "volume" && k != "mp" && k != "ro" {
+			return proxmox.BindMount{}, true, fmt.Errorf("guest %d: a bind mount takes only mp and ro, not %s", x.vmid(), k)
+		}
+	}
+	switch {
+	case !slices.Contains(x.o.BindMountDirs, m.Volume):
+		return proxmox.BindMount{}, true, fmt.Errorf("guest %d: %s would bind-mount host directory %s, which the local config does not list in privileged.bind_mount_dirs", x.vmid(), e.p.Slot, m.Volume)
+	case x.o.Root == nil:
+		return proxmox.BindMount{}, true, fmt.Errorf("guest %d: a bind mount runs through the fenced root path, which this run does not have", x.vmid())
+	}
+	return proxmox.BindMount{VMID: x.vmid(), Slot: e.p.Slot, HostPath: m.Volume, Path: m.Path, ReadOnly: boolProp(m.Props, "ro")}, true, nil
 }
 
 // newVolume refuses a mount value that is not a new allocation: an
@@ -118,6 +143,16 @@ func newVolume(slot, value string) error {
 }
 
 func (e mountAdd) run(ctx context.Context, x *stepRun) error {
+	b, bind, err := e.bind(x)
+	switch {
+	case err != nil:
+		return err
+	case bind:
+		c := x.main(e.p)
+		c.do = func(ctx context.Context) error { return x.o.Root.SetBindMount(ctx, b) }
+		_, err := x.do(ctx, c)
+		return err
+	}
 	return x.setConfig(ctx, x.main(e.p), map[string]string{e.p.Slot: e.p.Value}, nil, x.digestFor(x.st))
 }
 

@@ -54,9 +54,12 @@ type Options struct {
 	RootPassword func() (pw config.Secret, ok bool, err error)
 	// Mounter mounts host storage for storage.mount (nil: such steps fail).
 	Mounter Mounter
-	// Root builds golden images through the fenced root path (nil: such
-	// steps fail).
+	// Root builds golden images and adds bind mounts through the fenced
+	// root path (nil: such steps fail).
 	Root Root
+	// BindMountDirs are the host directories a mount.add may bind into a
+	// guest (the local config's privileged.bind_mount_dirs), exactly.
+	BindMountDirs []string
 	// HostFS shows the host's mounts and directories to storage.mount's
 	// check (nil: such steps fail).
 	HostFS HostFS

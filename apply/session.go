@@ -47,6 +47,7 @@ func (h *Host) PlanSource(desired *schema.Host, src []byte, file string, prov pl
 		Concurrency: h.Config.Proxmox.Concurrency, Provenance: prov, AllowedSigners: h.Config.AllowedSigners,
 		Mounts: mounts, GoldenVMIDs: h.Config.Safety.GoldenVMIDs, NoSafetyBackup: !h.Config.Safety.Enabled,
 		Requests: requests, SignPolicy: h.Config.Gate.Sign, RootPassword: h.Config.Create.RootPasswordFile != "",
+		BindMountDirs: h.Config.Privileged.BindMountDirs,
 	}
 }
 
@@ -116,6 +117,7 @@ func OpenSession(ctx context.Context, h *Host, so SessionOptions) (*Session, err
 		Safety:             Safety{Enabled: h.Config.Safety.Enabled, BackupStorage: h.Config.Safety.BackupStorage, Keep: h.Config.Safety.Keep},
 		GoldenVMIDs:        h.Config.Safety.GoldenVMIDs,
 		RootPassword:       h.Config.RootPassword,
+		BindMountDirs:      h.Config.Privileged.BindMountDirs,
 		Parallel:           h.Config.Apply.Parallel,
 		RecoverWait:        h.Config.Apply.RecoverWait,
 		Mounter:            h.Root,

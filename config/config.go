@@ -110,6 +110,11 @@ type Proxmox struct {
 // Privileged configures the fenced root CLI.
 type Privileged struct {
 	Mode string // "sudo" (narrow sudoers allowlist) or "direct" (already root)
+	// BindMountDirs are the host directories a desired file may bind-mount
+	// into guests, exactly as listed (not what is under them): through the
+	// fenced root path, since Proxmox allows bind mounts only to root@pam.
+	// Empty: none.
+	BindMountDirs []string
 }
 
 // Gate is the host's local approval policy: benign steps that lose no

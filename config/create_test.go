@@ -58,3 +58,26 @@ func TestRootPassword(t *testing.T) {
 		})
 	}
 }
+
+// The host directories guests may bind-mount are the local config's, and
+// never the host's own system or Proxmox's configuration.
+func TestBindMountDirs(t *testing.T) {
+	c, err := Load(Sources{Getenv: env("FELHOM_CONVERGE_HOST", "pve-demo", "FELHOM_CONVERGE_PRIVILEGED_BIND_MOUNT_DIRS", "/srv/shared,/mnt/media")})
+	if err != nil || strings.Join(c.Privileged.BindMountDirs, " ") != "/srv/shared /mnt/media" {
+		t.Fatalf("Load: %v %v", c, err)
+	}
+	for dir, want := range map[string]string{
+		"/etc/pve":     "can never be bind-mounted",
+		"/root":        "can never be bind-mounted",
+		"/var":         "it holds /var/lib",
+		"/srv/../etc":  "not a clean absolute path",
+		"srv/shared":   "not a clean absolute path",
+		"/srv/a b":     "not a clean absolute path",
+		"/srv/x,mp=/y": "not a clean absolute path",
+	} {
+		cfg := writeFile(t, "config.hcl", fmt.Sprintf("host = \"pve-demo\"\nprivileged {\n  bind_mount_dirs = [%q]\n}\n", dir))
+		if _, err := Load(Sources{File: cfg, Getenv: env()}); err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "privileged.bind_mount_dirs") {
+			t.Errorf("%s: %v, want %q", dir, err, want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/proxmox"
+	"github.com/felhom/felhom-converge/schema"
 )
 
 // field is one setting: its key ("proxmox.endpoint"), default, the file
@@ -132,6 +133,20 @@ func (c *Config) fields() []field {
 			c.Privileged.Mode = v
 			return nil
 		}},
+		{key: "privileged.bind_mount_dirs", store: func(v string) error {
+			var dirs []string
+			for _, d := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
+				if !filepath.IsAbs(d) || filepath.Clean(d) != d || !bindDirPattern.MatchString(d) {
+					return fmt.Errorf("%q is not a clean absolute path of letters, digits and _ . - (write a list such as [\"/srv/shared\"])", d)
+				}
+				if why := schema.RefusedHostDir(d); why != "" {
+					return fmt.Errorf("%q can never be bind-mounted into a guest: %s", d, why)
+				}
+				dirs = append(dirs, d)
+			}
+			c.Privileged.BindMountDirs = dirs
+			return nil
+		}},
 		{key: "safety.enabled", def: "true", store: storeBool(&c.Safety.Enabled)},
 		{key: "safety.backup_storage", def: DefaultBackupStorage, store: storeMatch(&c.Safety.BackupStorage, storageIDPattern, "must be a Proxmox storage id such as local")},
 		{key: "safety.golden_vmids", store: func(v string) error {
@@ -163,6 +178,10 @@ func (c *Config) fields() []field {
 		{key: "safety.keep", def: "7d", store: storeDuration(&c.Safety.Keep, parseDays, time.Hour, 3650*24*time.Hour, "must be between 1h and 3650d")},
 	}
 }
+
+// bindDirPattern is the alphabet of a bind-mountable host directory: what
+// the fenced root path passes to pct (and a sudoers rule can match).
+var bindDirPattern = regexp.MustCompile(`^(/[A-Za-z0-9_][A-Za-z0-9._-]*)+$`)
 
 // storageIDPattern is Proxmox's storage id format (pve-storage-id).
 var storageIDPattern = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9._-]*[a-zA-Z0-9]$`)

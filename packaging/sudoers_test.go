@@ -66,8 +66,8 @@ func readRules(t *testing.T) []rule {
 		}
 		rules = append(rules, r)
 	}
-	if len(rules) != 5 {
-		t.Fatalf("found %d Cmnd_Alias rules, want 5 (findmnt, mount, smartctl, sensors, pct create)", len(rules))
+	if len(rules) != 6 {
+		t.Fatalf("found %d Cmnd_Alias rules, want 6 (findmnt, mount, smartctl, sensors, pct create, pct set for bind mounts)", len(rules))
 	}
 	return rules
 }
@@ -145,7 +145,15 @@ func TestSudoersAllowsWhatPrivilegedRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := map[string]int{"FELHOM_FINDMNT": 3, "FELHOM_MOUNT": 3, "FELHOM_SMART": 4, "FELHOM_SENSORS": 1, "FELHOM_PCT_CREATE": 3}
+	for _, b := range []proxmox.BindMount{
+		{VMID: 120, Slot: "mp0", HostPath: "/srv/shared", Path: "/srv/data"},
+		{VMID: 120, Slot: "mp12", HostPath: "/srv/shared", Path: "/mnt/ro.d", ReadOnly: true},
+	} {
+		if err := p.SetBindMount(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string]int{"FELHOM_FINDMNT": 3, "FELHOM_MOUNT": 3, "FELHOM_SMART": 4, "FELHOM_SENSORS": 1, "FELHOM_PCT_CREATE": 3, "FELHOM_PCT_BIND": 2}
 	got := map[string]int{}
 	for _, argv := range rec.argvs {
 		if len(argv) < 4 || argv[0] != "/usr/bin/sudo" || argv[1] != "-n" || argv[2] != "--" {
@@ -189,6 +197,11 @@ func TestSudoersRefusesOtherShapes(t *testing.T) {
 		"/usr/sbin/pct create 9000 local:vztmpl/x.tar.zst --features keyctl=1,nesting=1 --unprivileged 1 --storage local-lvm --net0 name=eth0 --hookscript local:snippets/x",
 		"/usr/sbin/pct destroy 100",
 		"/usr/sbin/pct set 100 --mp0 /:/host",
+		"/usr/sbin/pct set 100 --mp0 /etc/pve,mp=/x",
+		"/usr/sbin/pct set 100 --mp0 /srv/shared/../../etc,mp=/x",
+		"/usr/sbin/pct set 100 --mp0 /srv/shared,mp=/x --hookscript local:snippets/x",
+		"/usr/sbin/pct set 100 --mp0 /srv/shared,mp=/x,backup=1",
+		"/usr/sbin/pct set 100 --dev0 /dev/sda",
 	} {
 		if alias := allowed(rules, strings.Fields(cmd)); alias != "" {
 			t.Errorf("%s allows %q", alias, cmd)

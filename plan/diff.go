@@ -33,6 +33,9 @@ type Inputs struct {
 	// destructive step's params then name every volume it frees as
 	// unprotected.
 	NoSafetyBackup bool
+	// BindMountDirs are the host directories the local config lets
+	// guests bind-mount (privileged.bind_mount_dirs), exactly.
+	BindMountDirs []string
 	// RootPassword says the local config names a root password file for
 	// guests created from a template (the plan says so, never the value).
 	RootPassword bool

@@ -282,7 +282,12 @@ func (d *guestDiff) create() {
 		set("rootfs", g.Rootfs.Storage+":"+gib(int64(g.Rootfs.Size)))
 	}
 	taken := map[string]bool{}
+	var binds []schema.Mount // added after the create, through the root path
 	for _, m := range g.Mounts {
+		if m.HostPath != "" {
+			binds = append(binds, m)
+			continue
+		}
 		set(d.lg.freeSlot("mp", taken), mountValue(m, nil))
 	}
 	for _, n := range g.Networks {
@@ -317,6 +322,15 @@ func (d *guestDiff) create() {
 	s.Source = source(&g.DeclRange)
 	created := d.add(s)
 	d.createID = created.ID
+	var binding []string
+	for _, m := range binds {
+		bs, ok := d.mountAdd(m, d.lg.freeSlot("mp", taken))
+		if !ok {
+			return
+		}
+		binding = append(binding, d.add(bs).ID)
+	}
+	d.configIDs = binding
 	if g.State != schema.StateStopped {
 		d.add(d.b.newStep(g.VMID, g.Name, ops.GuestStart, ops.GuestStartParams{}))
 	}

@@ -43,7 +43,9 @@ type Source struct {
 	// RootPassword says the local config names a root password file for
 	// guests created from a template.
 	RootPassword bool
-	SignPolicy   []string
+	// BindMountDirs are the host directories guests may bind-mount.
+	BindMountDirs []string
+	SignPolicy    []string
 	// Requests says where the signature requests of destructive steps
 	// are written; with Requests.DryRun none are.
 	Requests RequestOptions
@@ -106,6 +108,7 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 		NoSafetyBackup: s.NoSafetyBackup,
 		SignPolicy:     s.SignPolicy,
 		RootPassword:   s.RootPassword,
+		BindMountDirs:  s.BindMountDirs,
 	})
 	if err := p.CheckResources(ctx, s.API); err != nil {
 		return nil, "", &ObserveError{err}

@@ -31,11 +31,9 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		declared[m.Path] = true
 		lm, ok := live[m.Path]
 		if !ok {
-			slot := lg.freeSlot("mp", taken)
-			s := d.b.newStep(g.VMID, g.Name, ops.MountAdd, ops.MountAddParams{Slot: slot, Value: mountValue(m, nil)})
-			s.Changes = []Change{{Field: "mount " + m.Name, New: mountValue(m, nil), Note: "new mount point " + slot}}
-			s.Source = source(&m.DeclRange)
-			steps = append(steps, s)
+			if s, ok := d.mountAdd(m, lg.freeSlot("mp", taken)); ok {
+				steps = append(steps, s)
+			}
 			continue
 		}
 		wantBind := m.HostPath != ""
@@ -47,8 +45,8 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		if wantBind {
 			want := mountValue(m, &Mount{Props: withVolume(lm.Props, m.HostPath)})
 			if have := PropertyString("volume", withoutDefaults(copyProps(lm.Props))); want != have {
-				d.mountOptions(set, changes, lm, m.Name, want, have)
-				*restart = append(*restart, lm.Slot)
+				d.errorf("", "guest %d (%s): mount %q is a bind mount (%s), which Proxmox lets only root@pam change, and the tool binds only through the fenced root path when it adds one: remove the mount block, apply (that detaches it), then add it back with the new settings",
+					g.VMID, g.Name, m.Name, have)
 			}
 			continue
 		}
@@ -91,6 +89,27 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// mountAdd plans a new mount point in slot: a new volume, or a bind
+// mount of a host directory, which Proxmox allows only to root@pam: it
+// runs through the fenced root path, and only for a directory the local
+// config lists (privileged.bind_mount_dirs), exactly.
+func (d *guestDiff) mountAdd(m schema.Mount, slot string) (Step, bool) {
+	g := d.g
+	if m.HostPath != "" && !slices.Contains(d.b.in.BindMountDirs, m.HostPath) {
+		d.errorf("", "guest %d (%s): mount %q binds the host directory %s, which the local config does not list in privileged.bind_mount_dirs; Proxmox allows bind mounts only to root@pam, so the tool binds only directories the host itself lists, exactly (a desired file must never bind /etc/pve or /root into a guest)",
+			g.VMID, g.Name, m.Name, m.HostPath)
+		d.b.plan.Errors[len(d.b.plan.Errors)-1].Range = source(&m.DeclRange)
+		return Step{}, false
+	}
+	s := d.b.newStep(g.VMID, g.Name, ops.MountAdd, ops.MountAddParams{Slot: slot, Value: mountValue(m, nil)})
+	s.Changes = []Change{{Field: "mount " + m.Name, New: mountValue(m, nil), Note: "new mount point " + slot}}
+	if m.HostPath != "" {
+		s.Changes[0].Note += ", a bind mount through the fenced root path"
+	}
+	s.Source = source(&m.DeclRange)
+	return s, true
 }
 
 // mountOptions plans a change of an existing mount point's options. One

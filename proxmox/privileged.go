@@ -263,6 +263,47 @@ func (p *Privileged) CreateGoldenLXC(ctx context.Context, g GoldenLXC) error {
 	return nil
 }
 
+// BindMount is a mount point of a guest that bind-mounts a host directory.
+type BindMount struct {
+	VMID     int
+	Slot     string // mp0 to mp255
+	HostPath string // the host directory, absolute and clean
+	Path     string // where the guest sees it, absolute and clean
+	ReadOnly bool
+}
+
+var mpSlotPattern = regexp.MustCompile(`^mp(0|[1-9][0-9]{0,2})$`)
+
+// SetBindMount adds a bind mount to a guest by running
+// "pct set VMID --mpN HOST_PATH,mp=PATH[,ro=1]".
+//
+// Why not the API: Proxmox allows bind mounts only to root@pam ("mount
+// point type bind is only allowed for root@pam"), and no API token is
+// ever root@pam. Which host directories may be bound is the caller's
+// decision (the local config's allowlist); this checks only their shape.
+func (p *Privileged) SetBindMount(ctx context.Context, b BindMount) error {
+	if err := checkVMID(b.VMID); err != nil {
+		return fmt.Errorf("bind mount: %w", err)
+	}
+	n, _ := strconv.Atoi(strings.TrimPrefix(b.Slot, "mp"))
+	if !mpSlotPattern.MatchString(b.Slot) || n > 255 {
+		return fmt.Errorf("bind mount on CT %d: %q is not a mount point slot (mp0 to mp255)", b.VMID, b.Slot)
+	}
+	for _, path := range []string{b.HostPath, b.Path} {
+		if err := checkAbsPath(path); err != nil {
+			return fmt.Errorf("bind mount on CT %d: %w", b.VMID, err)
+		}
+	}
+	value := b.HostPath + ",mp=" + b.Path
+	if b.ReadOnly {
+		value += ",ro=1"
+	}
+	if _, _, err := p.exec(ctx, []string{p.tools.Pct, "set", strconv.Itoa(b.VMID), "--" + b.Slot, value}, nil); err != nil {
+		return fmt.Errorf("bind mount %s on CT %d: %w", b.HostPath, b.VMID, err)
+	}
+	return nil
+}
+
 // MountBusyError is a mount point already in use by another filesystem.
 type MountBusyError struct {
 	MountPoint string

@@ -302,3 +302,28 @@ func TestSensors(t *testing.T) {
 		t.Fatalf("nvme composite %v", v)
 	}
 }
+
+func TestSetBindMount(t *testing.T) {
+	p, r := newFakePrivileged(t, ModeSudo, map[string]func([]string) (string, string, int){"pct": succeed})
+	if err := p.SetBindMount(context.Background(), BindMount{VMID: 120, Slot: "mp3", HostPath: "/srv/shared", Path: "/data", ReadOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(r.calls[0], " "); got != "/usr/bin/sudo -n -- /usr/sbin/pct set 120 --mp3 /srv/shared,mp=/data,ro=1" {
+		t.Fatalf("ran %q", got)
+	}
+	for _, b := range []BindMount{
+		{VMID: 120, Slot: "mp256", HostPath: "/srv/shared", Path: "/data"},
+		{VMID: 120, Slot: "rootfs", HostPath: "/srv/shared", Path: "/data"},
+		{VMID: 120, Slot: "mp0", HostPath: "/srv/shared,mp=/x", Path: "/data"},
+		{VMID: 120, Slot: "mp0", HostPath: "/srv/../etc", Path: "/data"},
+		{VMID: 120, Slot: "mp0", HostPath: "/srv/shared", Path: "/data --hookscript x"},
+		{VMID: 42, Slot: "mp0", HostPath: "/srv/shared", Path: "/data"},
+	} {
+		if err := p.SetBindMount(context.Background(), b); err == nil {
+			t.Errorf("%+v: no error", b)
+		}
+	}
+	if len(r.calls) != 1 {
+		t.Errorf("ran %q for refused arguments", r.calls[1:])
+	}
+}

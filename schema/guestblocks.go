@@ -129,6 +129,10 @@ func (d *decoder) mount(b *hcl.Block) Mount {
 			m.Size, _ = d.diskSize(a)
 		case "host_path":
 			m.HostPath = d.absPath(a, "Invalid host path", "A bind mount's host_path must be absolute and clean")
+			if why := RefusedHostDir(m.HostPath); m.HostPath != "" && why != "" {
+				d.errorf(a.Expr.Range(), "Host directory refused", "%q can never be bind-mounted into a guest: %s.", m.HostPath, why)
+				m.HostPath = ""
+			}
 		case "backup":
 			m.Backup = d.optBool(a)
 		case "read_only":
