@@ -1,12 +1,14 @@
 package plan
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/felhom/felhom-converge/ops"
@@ -35,9 +37,16 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 			mounting[mp.Name] = true
 		}
 	}
+	mtus := map[int]map[string]int{}
 	for _, s := range p.Steps {
-		b, st := resourcesOf(s)
+		b, st, m := resourcesOf(s)
 		bridges[s.VMID()] = append(bridges[s.VMID()], b...)
+		for br, n := range m {
+			if mtus[s.VMID()] == nil {
+				mtus[s.VMID()] = map[string]int{}
+			}
+			mtus[s.VMID()][br] = max(mtus[s.VMID()][br], n)
+		}
 		storages[s.VMID()] = append(storages[s.VMID()], st...)
 		if bs := backupStorageOf(s); bs != "" {
 			backups[s.VMID()] = append(backups[s.VMID()], bs)
@@ -46,14 +55,14 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 	if !anyNamed(bridges) && !anyNamed(storages) && !anyNamed(backups) {
 		return nil
 	}
-	haveBridge := map[string]bool{}
+	haveBridge := map[string]int{} // bridge → its MTU
 	if anyNamed(bridges) {
 		list, err := api.Network(ctx, "any_bridge")
 		if err != nil {
 			return fmt.Errorf("list the node's bridges: %w", err)
 		}
 		for _, n := range list {
-			haveBridge[n.Iface] = true
+			haveBridge[n.Iface] = cmp.Or(int(n.MTU), defaultMTU)
 		}
 	}
 	haveStorage := map[string]proxmox.NodeStorage{}
@@ -69,8 +78,12 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 	bad := map[int]string{}
 	for _, v := range sortedVMIDs(bridges, storages, backups) {
 		for _, b := range uniq(bridges[v]) {
-			if !haveBridge[b] {
+			bridgeMTU, ok := haveBridge[b]
+			switch {
+			case !ok:
 				bad[v] = fmt.Sprintf("bridge %s does not exist on node %s; the node's bridges are %s", b, p.Node, orNone(slices.Sorted(maps.Keys(haveBridge))))
+			case mtus[v][b] > bridgeMTU:
+				bad[v] = fmt.Sprintf("an interface on bridge %s asks for MTU %d, above the bridge's %d, which Proxmox refuses", b, mtus[v][b], bridgeMTU)
 			}
 		}
 		for _, s := range uniq(storages[v]) {
@@ -109,6 +122,9 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 	return nil
 }
 
+// defaultMTU is a bridge's MTU when the node's network config sets none.
+const defaultMTU = 1500
+
 // storageProblem says why storage s cannot take what a step puts there
 // (content, such as rootdir, holding what), or "". A storage the plan
 // mounts first may be inactive now.
@@ -140,7 +156,7 @@ func backupStorageOf(s Step) string {
 
 // resourcesOf lists the bridges and storages a step's params name for
 // new volumes and interfaces.
-func resourcesOf(s Step) (bridges, storages []string) {
+func resourcesOf(s Step) (bridges, storages []string, mtus map[string]int) {
 	var p struct {
 		Storage string
 		Config  map[string]string
@@ -164,6 +180,12 @@ func resourcesOf(s Step) (bridges, storages []string) {
 		case netKeyRe.MatchString(k):
 			if ps, err := proxmox.ParsePropertyString(v, ""); err == nil && ps["bridge"] != "" {
 				bridges = append(bridges, ps["bridge"])
+				if n, err := strconv.Atoi(ps["mtu"]); err == nil {
+					if mtus == nil {
+						mtus = map[string]int{}
+					}
+					mtus[ps["bridge"]] = max(mtus[ps["bridge"]], n)
+				}
 			}
 		case k == "rootfs" || mpKeyRe.MatchString(k):
 			if m, err := ParseMount(k, v); err == nil && !m.Bind {
@@ -176,7 +198,7 @@ func resourcesOf(s Step) (bridges, storages []string) {
 	if p.Storage != "" && p.Config != nil {
 		storages = append(storages, p.Storage)
 	}
-	return bridges, storages
+	return bridges, storages, mtus
 }
 
 // isAllocation reports whether a volume's part after the storage is a

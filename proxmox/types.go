@@ -516,6 +516,7 @@ type NetworkInterface struct {
 	BridgePorts     string   `json:"bridge_ports,omitempty"`
 	BridgeVLANAware Bool     `json:"bridge_vlan_aware"`
 	Comments        string   `json:"comments,omitempty"`
+	MTU             Int      `json:"mtu,omitempty"` // 0: not set (1500)
 }
 
 // GuestInterface is one entry of GET /nodes/{node}/lxc/{vmid}/interfaces
