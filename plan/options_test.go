@@ -109,3 +109,26 @@ guest "files" {
 		t.Fatalf("converged guest plans %s", ops_(p))
 	}
 }
+
+// Proxmox lets only root@pam set the features of a privileged container:
+// a template create without unprivileged = true (privileged by Proxmox's
+// default) and a change on a live privileged guest are plan errors that
+// say so; a restore that does not say is a warning (the archive decides).
+func TestFeaturesOfPrivilegedContainers(t *testing.T) {
+	rootfs := "\n  rootfs {\n    storage = \"local-lvm\"\n    size = \"4G\"\n  }\n  features {\n    nesting = true\n  }\n}"
+	l := liveWith()
+	l.Templates = map[string]bool{"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst": true}
+	p := diff(t, desired(t, "guest \"a\" {\n  vmid = 120\n  from_template = \"local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst\""+rootfs), l, nil)
+	if len(p.Steps) != 0 || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "without unprivileged = true, it is a privileged container") {
+		t.Fatalf("template: steps %s errors %v", ops_(p), p.Errors)
+	}
+	p = diff(t, desired(t, "guest \"a\" {\n  vmid = 120\n  from_backup = \"local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst\""+rootfs), liveWith(), nil)
+	if ops_(p) != "guest.create:benign guest.start:benign" || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0].Message, "does not say unprivileged = true") {
+		t.Fatalf("restore: steps %s warnings %v", ops_(p), p.Warnings)
+	}
+	legacy := map[string]string{"rootfs": "local-lvm:vm-110-disk-0,size=4G"}
+	p = diff(t, desired(t, "guest \"legacy\" {\n  vmid = 110\n  state = \"stopped\"\n  features {\n    nesting = true\n  }\n}"), liveWith(stopped(110, "legacy", legacy)), nil)
+	if len(p.Steps) != 0 || len(p.Errors) != 1 || !strings.Contains(p.Errors[0].Message, "is a privileged container: Proxmox lets only root@pam change its features") {
+		t.Fatalf("privileged live guest: steps %s errors %v", ops_(p), p.Errors)
+	}
+}
