@@ -1,7 +1,9 @@
 // Package status owns the run summary of felhom-converge: the record of
-// the last apply run, STATE_DIR/last-run.json, and the report that
-// 'felhom-converge status' prints and writes as Prometheus metrics for
-// node-exporter's textfile collector.
+// the last apply run, STATE_DIR/last-run.json (RecordApply,
+// SettleRecovered), the report that 'felhom-converge status' prints as text
+// or JSON and writes as Prometheus metrics for node-exporter's textfile
+// collector, and the bundle of requests waiting for a signature
+// (PendingBundle) with the last run's line for each.
 //
 // It reads only the state directory and the desired file the last run
 // named (with the pull state beside it), never the network, so it works
