@@ -186,9 +186,7 @@ func (s *Session) Recover(ctx context.Context) ([]Recovered, error) {
 // the journal's provenance, writing the requests of destructive steps
 // (unexpired, unspent ones are kept) with ttl. Apply runs against it.
 func (s *Session) Plan(ctx context.Context, desired *schema.Host, src []byte, file string, ttl time.Duration) (*plan.Plan, error) {
-	dir := *s.Requests
-	dir.Requests = s.opts.RequestsDir
-	ro := plan.RequestOptions{Dir: &dir, TTL: ttl}
+	ro := plan.RequestOptions{Dir: s.requestDir(), TTL: ttl}
 	src2 := s.Host.PlanSource(desired, src, file, s.Journal, ro)
 	src2.NewStateDir = len(s.Journal.Records()) == 0 && s.Journal.Lost() == nil
 	p, hostID, err := plan.Make(ctx, src2)
@@ -197,6 +195,20 @@ func (s *Session) Plan(ctx context.Context, desired *schema.Host, src []byte, fi
 	}
 	s.opts.HostID, s.opts.Desired, s.opts.RequestTTL = hostID, desired, ttl
 	return p, nil
+}
+
+// requestDir is the session's requests directory where its options put
+// it (apply --requests).
+func (s *Session) requestDir() *trust.RequestDir {
+	dir := *s.Requests
+	dir.Requests = s.opts.RequestsDir
+	return &dir
+}
+
+// DropSpentRequests removes the requests whose nonce was spent (see
+// trust.RequestDir.DropSpent) and returns their ids.
+func (s *Session) DropSpentRequests() ([]string, error) {
+	return s.requestDir().DropSpent()
 }
 
 // Apply runs p (see Run).

@@ -163,9 +163,7 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 			return nil, savedPlanRefused(err)
 		}
 	}
-	dir := *s.Requests
-	dir.Requests = s.Options().RequestsDir
-	spent, err := dir.DropSpent()
+	spent, err := s.DropSpentRequests()
 	if errors.Is(err, trust.ErrNonceStoreCorrupt) {
 		warnf(g.stderr, "%v; benign steps still run", cmp.Or(errors.Unwrap(err), err)) // the gate refuses every signature
 	} else if err != nil {
