@@ -61,8 +61,7 @@ func (r *run) checkMake(ctx context.Context) bool {
 			keys["net0"] = "name=eth0,bridge=" + r.bridge + ",link_down=1"
 			keys["rootfs"] = r.storage.id + ":2"
 			keys["memory"], keys["swap"], keys["cores"] = "256", "0", "1"
-			keys["vmid"], keys["ostemplate"], keys["storage"] = strconv.Itoa(r.vmid), r.source.volid, r.storage.id
-			upid, err = r.rawTask(ctx, "POST", "/nodes/"+r.c.Node()+"/lxc", keys)
+			upid, err = r.c.CreateLXC(ctx, r.vmid, r.source.volid, proxmox.CreateOptions{Storage: r.storage.id, Config: keys})
 		}
 		if err != nil {
 			return "", err

@@ -239,6 +239,9 @@ func (d *guestDiff) create() {
 	if g.Unprivileged != nil {
 		set("unprivileged", boolText(*g.Unprivileged))
 	}
+	if !d.privilegedCreate(&changes, set) {
+		return
+	}
 	if g.OnBoot != nil {
 		set("onboot", boolText(*g.OnBoot))
 	}

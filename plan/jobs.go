@@ -71,6 +71,10 @@ func (d *guestDiff) job(j schema.Job) {
 				return
 			}
 		}
+		if why := d.privilegedRestoreOver(j.Backup); why != "" {
+			jobErr("backup", "%s", why)
+			return
+		}
 		r := d.replaced(d.uncovered())
 		vols, snaps := r.Volumes, r.Snapshots
 		arch := d.b.live.Archives[j.Backup]

@@ -25,6 +25,10 @@ type API interface {
 	SnapshotConfig(ctx context.Context, vmid int, name string) (proxmox.GuestConfig, error)
 	ListStorage(ctx context.Context) ([]proxmox.Storage, error)
 	StorageContent(ctx context.Context, storage, content string, vmid int) ([]proxmox.StorageItem, error)
+	// Read only when the plan may make a privileged container (pve9.go).
+	Version(ctx context.Context) (proxmox.Version, error)
+	Permissions(ctx context.Context, path string) (map[string]bool, error)
+	ExtractConfig(ctx context.Context, volid string) (map[string]string, error)
 }
 
 // Live is the observed state of the host: every guest the node lists,
@@ -44,6 +48,9 @@ type Live struct {
 	// Storages is the storage configuration, read only when a job needs
 	// a storage's retention.
 	Storages map[string]proxmox.Storage
+	// Privileged is what the host lets the token do about privileged
+	// containers; nil when the plan makes none (pve9.go).
+	Privileged *Privileged
 	// Requests counts the API reads observing took.
 	Requests int
 }
@@ -162,6 +169,9 @@ func Observe(ctx context.Context, api API, desired *schema.Host, concurrency int
 		return nil, err
 	}
 	if err := observeStorage(ctx, api, desired, live, prov); err != nil {
+		return nil, err
+	}
+	if err := observePrivileged(ctx, api, desired, live, prov); err != nil {
 		return nil, err
 	}
 	return live, nil

@@ -45,7 +45,7 @@ func (d *guestDiff) update() {
 				Note: "Proxmox cannot shrink a volume"})
 		}
 	}
-	if len(rebuild) > 0 {
+	if len(rebuild) > 0 && d.privilegedRebuild(rebuild) {
 		d.rebuild(rebuild, rebuildChanges)
 	}
 
