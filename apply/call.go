@@ -59,6 +59,12 @@ func lockRefused(err error) bool {
 	if errors.As(err, &se) && se.status == journal.StatusAborted {
 		return lockText(se.err.Error())
 	}
+	var te *proxmox.TaskError
+	if errors.As(err, &te) {
+		// A worker checks the lock before it acts (check_lock under the
+		// config's flock): a task that ended on it did nothing.
+		return strings.HasPrefix(te.ExitStatus, "CT is locked (") || strings.HasPrefix(te.ExitStatus, "VM is locked (")
+	}
 	return refusedBeforeAction(err) && lockText(err.Error())
 }
 
@@ -258,7 +264,9 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 	if c.destructive {
 		// A destructive call is made once, right after the checks before
 		// it: someone else's lock is waited out first, not retried after.
-		x.waitUnlocked(ctx)
+		if err := x.waitUnlocked(ctx); err != nil {
+			return proxmox.UPID{}, fmt.Errorf("not run: %w", err)
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		if in, err = x.intentFor(c); err != nil {
@@ -269,7 +277,7 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 		// A guest locked by someone else (a backup job, say) is waited
 		// for, and the call made again under its own record: the first
 		// never took effect.
-		if c.destructive || !lockRefused(err) || attempt > lockRetries || !x.waitUnlocked(ctx) {
+		if c.destructive || !lockRefused(err) || attempt > lockRetries || x.waitUnlocked(ctx) != nil {
 			break
 		}
 		c.suffix = fmt.Sprintf("%s#retry%d", suffix, attempt)
@@ -298,28 +306,56 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 // again, each after the lock was seen gone.
 const lockRetries = 3
 
-// waitUnlocked waits until the guest has no lock, up to LockWait; it
-// reports whether the lock is gone.
-func (x *stepRun) waitUnlocked(ctx context.Context) bool {
+// waitUnlocked waits until the step's guest has no lock, up to LockWait. It
+// returns nil once the lock is gone (or the guest is: the call then says
+// so itself), a *LockedError when someone still holds it.
+func (x *stepRun) waitUnlocked(ctx context.Context) error {
+	if x.vmid() == 0 {
+		return nil // a host-level step: no guest lock guards it
+	}
 	deadline := x.o.Now().Add(x.o.LockWait)
 	for {
 		cfg, err := x.o.Client.GuestConfig(ctx, x.vmid())
+		if proxmox.IsNotFound(err) {
+			return nil
+		}
 		if err != nil {
-			return false
+			return fmt.Errorf("read guest %d for its lock: %w", x.vmid(), err)
 		}
 		if cfg.Lock() == "" {
-			return true
+			return nil
 		}
 		if !x.o.Now().Before(deadline) {
-			x.o.warnf("guest %d is still locked (%s) after %s; the step fails and the next run tries again", x.vmid(), cfg.Lock(), x.o.LockWait)
-			return false
+			return &LockedError{Guest: x.vmid(), Lock: cfg.Lock(), Waited: x.o.LockWait}
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return errInterrupted
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// LockedError is a guest someone else kept locked (a backup, a snapshot,
+// a failed task's leftover) for longer than the run waits.
+type LockedError struct {
+	Guest  int
+	Lock   string
+	Waited time.Duration
+}
+
+func (e *LockedError) Error() string {
+	return fmt.Sprintf("guest %d is still locked (%s) after %s; the next run tries again%s", e.Guest, e.Lock, e.Waited, lockRemedy(e.Guest, e.Lock))
+}
+
+// lockRemedy says what clears a lock a failed task of Proxmox leaves
+// behind (a running backup's or snapshot's lock clears itself).
+func lockRemedy(vmid int, lock string) string {
+	switch lock {
+	case "rollback", "snapshot-delete", "create", "destroyed", "disk", "migrate", "mounted":
+		return fmt.Sprintf(" (a %s lock stays after a failed task: once you checked the guest, 'pct unlock %d' clears it)", lock, vmid)
+	}
+	return ""
 }
 
 // isConfigWrite reports whether op is a synchronous config PUT.

@@ -36,6 +36,7 @@ type Client interface {
 	StorageContent(ctx context.Context, storage, content string, vmid int) ([]proxmox.StorageItem, error)
 	ExtractConfig(ctx context.Context, volid string) (map[string]string, error)
 	ListStorage(ctx context.Context) ([]proxmox.Storage, error)
+	NodeStorage(ctx context.Context) ([]proxmox.NodeStorage, error)
 	GuestStatus(ctx context.Context, vmid int) (proxmox.GuestStatus, error)
 	ListSnapshots(ctx context.Context, vmid int) ([]proxmox.Snapshot, error)
 }

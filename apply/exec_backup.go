@@ -103,6 +103,39 @@ func (x *stepRun) safetyBackup(ctx context.Context) ([]string, error) {
 	return x.covers(ctx, it)
 }
 
+// backupStorageReady refuses, before a signature is spent, a step whose
+// backup (the safety backup, or a rebuild's) could not be taken: its
+// storage is missing on the node, inactive (a USB disk not plugged in,
+// say), disabled, or holds no backups.
+func (x *stepRun) backupStorageReady(ctx context.Context, storage string) error {
+	list, err := x.o.Client.NodeStorage(ctx)
+	if err != nil {
+		return fmt.Errorf("list the node's storages: %w", err)
+	}
+	for _, st := range list {
+		if st.Storage != storage {
+			continue
+		}
+		switch {
+		case !bool(st.Active) || !bool(st.Enabled):
+			return fmt.Errorf("storage %s, where its backup goes, is not active; not run (the step runs once it is)", storage)
+		case !strings.Contains(","+st.Content+",", ",backup,"):
+			return fmt.Errorf("storage %s, where its backup goes, does not hold backups (its content is %s); not run", storage, st.Content)
+		}
+		return nil
+	}
+	return fmt.Errorf("storage %s, where its backup goes, does not exist on the node (or the token cannot see it); not run", storage)
+}
+
+// safetyStorageReady is backupStorageReady for the safety backup, when
+// safety backups are on.
+func (x *stepRun) safetyStorageReady(ctx context.Context) error {
+	if !x.o.Safety.Enabled {
+		return nil
+	}
+	return x.backupStorageReady(ctx, x.o.Safety.BackupStorage)
+}
+
 // excludedMount matches vzdump's log line for a mount point it left out.
 var excludedMount = regexp.MustCompile(`excluding (?:volume |bind )?mount point (mp\d+) `)
 

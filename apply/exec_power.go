@@ -29,7 +29,9 @@ func (e power) run(ctx context.Context, x *stepRun) error {
 		// Proxmox stops a locked guest for a reboot, then refuses to start
 		// it (pve-container's prestart hook): wait out someone else's lock
 		// first, so a reboot never leaves a guest down.
-		x.waitUnlocked(ctx)
+		if err := x.waitUnlocked(ctx); err != nil {
+			return fmt.Errorf("not rebooted: %w", err)
+		}
 		c.post = func(ctx context.Context) (proxmox.UPID, error) { return x.o.Client.Reboot(ctx, v, x.o.ShutdownTimeout) }
 	}
 	_, err := x.do(ctx, c)

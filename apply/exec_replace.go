@@ -96,8 +96,10 @@ func (e guestDestroy) check(ctx context.Context, x *stepRun) error {
 	if x.gate.provenance {
 		return nil // the tool's own guest, made in a transaction still open
 	}
-	_, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, nil)
-	return err
+	if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, nil); err != nil {
+		return err
+	}
+	return x.safetyStorageReady(ctx)
 }
 
 func (e guestDestroy) run(ctx context.Context, x *stepRun) error {
@@ -116,8 +118,11 @@ func (e guestDestroy) run(ctx context.Context, x *stepRun) error {
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
 		return x.o.Client.DestroyLXC(ctx, x.vmid(), proxmox.DestroyOptions{Purge: e.p.Purge, Force: true})
 	}
-	_, err := x.do(ctx, c)
-	return err
+	if _, err := x.do(ctx, c); err != nil {
+		return err
+	}
+	x.noteLeftOver(ctx)
+	return nil
 }
 
 type restoreOver struct{ p ops.GuestRestoreOverParams }
@@ -140,7 +145,7 @@ func (e restoreOver) check(ctx context.Context, x *stepRun) error {
 		return fmt.Errorf("guest %d: %s is not the archive signed (ctime %d and size %d, signed %d and %d): another file under that name; not run",
 			x.vmid(), e.p.Archive, it.CTime, it.Size, e.p.ArchiveCTime, e.p.ArchiveSize)
 	}
-	return nil
+	return x.safetyStorageReady(ctx)
 }
 
 func (e restoreOver) run(ctx context.Context, x *stepRun) error {
@@ -175,10 +180,49 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 	if _, err := x.do(ctx, c); err != nil {
 		return err
 	}
+	x.noteLeftOver(ctx)
 	if running {
 		return x.start(ctx) // as it was: the restore leaves it stopped
 	}
 	return nil
+}
+
+// noteLeftOver names, in the step's note, the volumes of the guest's VMID
+// that outlived a destroy or a restore over: Proxmox frees only what the
+// guest's config names, so a volume only a snapshot referenced (or one
+// left unreferenced by hand) stays on its storage, and nobody would know.
+// Reading them is best effort: the step itself succeeded.
+func (x *stepRun) noteLeftOver(ctx context.Context) {
+	stores, err := x.o.Client.NodeStorage(ctx)
+	if err != nil {
+		return
+	}
+	named := map[string]bool{}
+	if cfg, err := x.o.Client.GuestConfig(ctx, x.vmid()); err == nil {
+		for _, v := range plan.OwnedVolumes(cfg.Values) {
+			named[v] = true
+		}
+	}
+	var left []string
+	for _, st := range stores {
+		if !bool(st.Active) || !strings.Contains(","+st.Content+",", ",rootdir,") {
+			continue
+		}
+		items, err := x.o.Client.StorageContent(ctx, st.Storage, "rootdir", x.vmid())
+		if err != nil {
+			continue
+		}
+		for _, it := range items {
+			if !named[it.VolID] {
+				left = append(left, it.VolID)
+			}
+		}
+	}
+	if len(left) == 0 {
+		return
+	}
+	slices.Sort(left)
+	x.note = strings.TrimPrefix(x.note+"; ", "; ") + fmt.Sprintf("left on storage, owned by VMID %d but named by no config (Proxmox frees only what the config names): %s", x.vmid(), strings.Join(left, ", "))
 }
 
 // rebuild backs the guest up and restores it from exactly that backup
@@ -201,8 +245,10 @@ func (e rebuild) check(ctx context.Context, x *stepRun) error {
 	if err != nil {
 		return err
 	}
-	_, err = g.rootStorage(x.vmid())
-	return err
+	if _, err = g.rootStorage(x.vmid()); err != nil {
+		return err
+	}
+	return x.backupStorageReady(ctx, cmp.Or(e.p.BackupStorage, x.o.Safety.BackupStorage))
 }
 
 func (e rebuild) run(ctx context.Context, x *stepRun) error {

@@ -51,7 +51,13 @@ func (e snapshotRollback) check(ctx context.Context, x *stepRun) error {
 	if err != nil {
 		return err
 	}
-	return g.unsafeMountPath(x.vmid())
+	if err := g.unsafeMountPath(x.vmid()); err != nil {
+		return err
+	}
+	if snapshotSafe, err := x.snapshotKeepsRollback(ctx, e.p.Snapshot); err != nil || snapshotSafe {
+		return err
+	}
+	return x.safetyStorageReady(ctx) // the way back is a safety backup
 }
 
 func (e snapshotRollback) run(ctx context.Context, x *stepRun) error {

@@ -100,7 +100,11 @@ func (r *run) gate(ctx context.Context, x *stepRun) gateResult {
 	entry := AuditEntry{Host: r.o.Host, Txn: r.txn, Step: st.ID, Op: st.Op, Guest: guestPtr(st.VMID()), Class: string(class), Policy: st.Policy}
 	precheck := func(g gateResult) gateResult {
 		x.gate = g
-		if err := x.exec.check(ctx, x); err != nil {
+		err := x.lockWaitedOut(ctx, class)
+		if err == nil {
+			err = x.exec.check(ctx, x)
+		}
+		if err != nil {
 			r.refused(st, g, err)
 			return gateResult{decision: g.decision, outcome: OutcomeFailed, reason: "not run: " + err.Error()}
 		}
@@ -123,6 +127,17 @@ func (r *run) gate(ctx context.Context, x *stepRun) gateResult {
 		return precheck(g)
 	}
 	return r.signed(ctx, x, entry, precheck)
+}
+
+// lockWaitedOut waits out someone else's lock on the guest of a
+// destructive step (a backup, a snapshot) before its checks and before
+// its signature is spent: a step that cannot run keeps its signature.
+// A benign call refused for a lock is made again once it is gone.
+func (x *stepRun) lockWaitedOut(ctx context.Context, class ops.Class) error {
+	if class != ops.Destructive || x.st.Op == ops.BackupPrune {
+		return nil // a prune acts on archives, which no guest lock guards
+	}
+	return x.waitUnlocked(ctx)
 }
 
 // signed looks for an operator's signature of a destructive step: each

@@ -45,6 +45,12 @@ func (r *run) removeSnapshot(ctx context.Context, ts journal.Snapshot) {
 		return // a call on the guest is in flight, or it is gone
 	}
 	st := &plan.Step{ID: fmt.Sprintf("housekeeping-snapshot.delete-%d-%s", v, name), Op: ops.SnapshotDelete, Guest: &v}
+	if cfg, err := r.o.Client.GuestConfig(ctx, v); err == nil && cfg.Lock() != "" {
+		// Someone else's task (or a failed one's leftover) holds it: the
+		// snapshot waits for a later run rather than this run for the lock.
+		r.o.warnf("guest %d is locked (%s): its safety snapshot %s is removed by a later run%s", v, cfg.Lock(), name, lockRemedy(v, cfg.Lock()))
+		return
+	}
 	snaps, err := r.o.Client.ListSnapshots(ctx, v)
 	if err != nil && !proxmox.IsNotFound(err) {
 		r.finish(st, StepResult{Decision: DecisionProvenance, Outcome: OutcomeFailed, Message: "list snapshots: " + err.Error()})

@@ -93,16 +93,29 @@ func (o PlanOnly) provenance(stateDir string) (plan.Provenance, error) {
 		// No run holds the lock: an open transaction is a crashed run's,
 		// which the next apply's recovery closes before it plans. Show
 		// what that apply will decide: no provenance from it.
-		return recovered{j}, nil
+		rec := recovered{Journal: j, started: map[string]bool{}}
+		for _, f := range j.InFlight() {
+			if f.Intent.Job != "" && f.UPID != "" && mainCall(f.Intent.Action) && !j.JobDone(f.Intent.Job) && !rec.started[f.Intent.Job] {
+				rec.started[f.Intent.Job] = true
+				warn(fmt.Sprintf("job %s: its task %s was running when a run stopped; the next apply waits for it first, and runs the job again only if that task failed (this plan counts it done)", f.Intent.Job, f.UPID))
+			}
+		}
+		return rec, nil
 	}
 	return j, nil
 }
 
 // recovered is a journal as the next apply sees it once recovery closed
-// the crashed transactions: nothing was created in an open one.
-type recovered struct{ *journal.Journal }
+// the crashed transactions: nothing was created in an open one, and a job
+// whose task was started is settled (done unless the task failed).
+type recovered struct {
+	*journal.Journal
+	started map[string]bool
+}
 
 func (recovered) CreatedInTxn(int) (string, bool) { return "", false }
+
+func (r recovered) JobDone(id string) bool { return r.started[id] || r.Journal.JobDone(id) }
 
 // readNonces opens the state directory's consumed-nonce store for
 // reading, so a plan never offers a spent request again. No store means

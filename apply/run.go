@@ -335,6 +335,8 @@ func (r *run) step(ctx context.Context, st *plan.Step) error {
 		msg := err.Error()
 		if rb := r.rollbackAfterFailure(ctx, st); rb != "" {
 			msg += "; " + rb
+		} else if left := r.lockLeft(ctx, st, err); left != "" {
+			msg += "; " + left
 		}
 		r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeFailed, Message: msg, UPID: x.lastUPID})
 		return nil
@@ -342,6 +344,28 @@ func (r *run) step(ctx context.Context, st *plan.Step) error {
 	r.afterSuccess(ctx, st)
 	r.finish(st, StepResult{Decision: g.decision, Outcome: OutcomeDone, Message: x.note, UPID: x.lastUPID})
 	return nil
+}
+
+// lockLeft holds back the later steps of a failed step's guest while it
+// is locked (by the failed task, or by someone else for longer than the
+// run waits): each would only wait for the lock and fail. It returns what
+// the failed task left, for the step's message.
+func (r *run) lockLeft(ctx context.Context, st *plan.Step, err error) string {
+	v := st.VMID()
+	if v == 0 || ctx.Err() != nil {
+		return ""
+	}
+	var le *LockedError
+	if errors.As(err, &le) {
+		r.guest(v).gone = fmt.Sprintf("guest %d is locked (%s); the next run tries again", v, le.Lock)
+		return ""
+	}
+	cfg, cerr := r.o.Client.GuestConfig(ctx, v)
+	if cerr != nil || cfg.Lock() == "" {
+		return ""
+	}
+	r.guest(v).gone = fmt.Sprintf("guest %d was left locked (%s) by a failed step; the next run tries again", v, cfg.Lock())
+	return fmt.Sprintf("guest %d is left locked (%s)%s; its later steps wait for the next run", v, cfg.Lock(), lockRemedy(v, cfg.Lock()))
 }
 
 // refused audits a step that made no call: its params or a check
