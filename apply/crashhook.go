@@ -4,6 +4,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -12,8 +13,8 @@ import (
 // process with SIGKILL right after the first (or Nth) journal record of
 // that kind (for accepted: once the gate spent a signature's nonce, before
 // the intent; for wait: while the task is running), for the op OP when
-// given.
-// Crash tests use it to stop a run at exactly that point; it is never set
+// given (the Nth in the order records were written, whichever worker
+// wrote it). Crash tests use it to stop a run at exactly that point; it is never set
 // in production.
 func CrashHook(spec string) func(point, op string) {
 	if spec == "" {
@@ -25,9 +26,10 @@ func CrashHook(spec string) func(point, op string) {
 	if err != nil || n < 1 {
 		n = 1
 	}
+	var seen atomic.Int64 // parallel workers reach points at once
 	return func(p, o string) {
 		if p == point && (op == "" || op == o) {
-			if n--; n > 0 {
+			if seen.Add(1) < int64(n) {
 				return
 			}
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
