@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/felhom/felhom-converge/humanize"
 )
@@ -22,6 +23,25 @@ type Listing struct {
 	Journal *Journal
 	Corrupt *CorruptError
 	Last    int
+	// Held lists, by transaction, the steps that did not run: held for a
+	// signature or refused (the audit log records them; the journal
+	// records only what ran).
+	Held map[string][]Held
+	// Keep is safety.keep: a safety copy is removed by the first apply
+	// once it is older (0: not said).
+	Keep time.Duration
+}
+
+// Held is a step a run's gate held back: Decision is pending_signature,
+// a refused signature's outcome (replayed, expired, ...), or
+// refused_precheck (a check refused it before any call).
+type Held struct {
+	Time     time.Time
+	Step     string
+	Op       string
+	Guest    int
+	Decision string
+	Reason   string
 }
 
 // shown returns the transactions shown and how many there are.
@@ -81,17 +101,17 @@ func (l Listing) WriteText(w io.Writer) {
 	}
 	for _, t := range txns {
 		fmt.Fprintln(w)
-		writeTxnText(w, t)
+		writeTxnText(w, t, l.Held[t.Begin.Txn])
 	}
 	snaps, backups := j.ToolSnapshots(), j.ToolBackups()
 	if len(snaps)+len(backups) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "safety copies the tool made and has not removed:")
 		for _, s := range snaps {
-			fmt.Fprintf(w, "  snapshot %s of guest %d, taken %s%s\n", s.Name, s.Guest, humanize.Stamp(s.Created), inTxn(s.Txn))
+			fmt.Fprintf(w, "  snapshot %s of guest %d, taken %s%s%s\n", s.Name, s.Guest, humanize.Stamp(s.Created), inTxn(s.Txn), l.removal(s.Created))
 		}
 		for _, b := range backups {
-			fmt.Fprintf(w, "  backup %s of guest %d, created %s%s\n", b.VolID, b.Guest, humanize.Stamp(b.Created), inTxn(b.Txn))
+			fmt.Fprintf(w, "  backup %s of guest %d, created %s%s%s\n", b.VolID, b.Guest, humanize.Stamp(b.Created), inTxn(b.Txn), l.removal(b.Created))
 		}
 	}
 	if digests := j.LastDigests(); len(digests) > 0 {
@@ -103,6 +123,24 @@ func (l Listing) WriteText(w io.Writer) {
 	}
 }
 
+// removal says when a safety copy created at t goes: the first apply
+// once it is older than safety.keep.
+func (l Listing) removal(t time.Time) string {
+	if l.Keep <= 0 {
+		return ""
+	}
+	return "; removed by the first apply after " + humanize.Stamp(t.Add(l.Keep)) + " (safety.keep " + keepText(l.Keep) + ")"
+}
+
+// keepText is a duration as the config spells safety.keep: whole days as
+// "7d".
+func keepText(d time.Duration) string {
+	if d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}
+
 func inTxn(txn string) string {
 	if txn == "" {
 		return ""
@@ -110,7 +148,7 @@ func inTxn(txn string) string {
 	return " (transaction " + txn + ")"
 }
 
-func writeTxnText(w io.Writer, t Transaction) {
+func writeTxnText(w io.Writer, t Transaction, held []Held) {
 	b := t.Begin
 	fmt.Fprintf(w, "transaction %s  host %s  began %s", b.Txn, b.Host, humanize.Stamp(b.Time))
 	if t.End != nil {
@@ -140,6 +178,18 @@ func writeTxnText(w io.Writer, t Transaction) {
 		}
 		tw.Flush()
 	}
+	if len(held) > 0 {
+		fmt.Fprintln(w, "  held back (did not run):")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, h := range held {
+			guest := "-"
+			if h.Guest != 0 {
+				guest = fmt.Sprint(h.Guest)
+			}
+			fmt.Fprintf(tw, "    %s\t%s\t%s\t%s\t%s\n", humanize.Stamp(h.Time), h.Op, guest, h.Decision, heldReason(h))
+		}
+		tw.Flush()
+	}
 	if len(t.Records) > 0 {
 		fmt.Fprintln(w, "  also recorded:")
 	}
@@ -148,6 +198,16 @@ func writeTxnText(w io.Writer, t Transaction) {
 			fmt.Fprintf(w, "    %s  %s\n", humanize.Stamp(r.When()), line)
 		}
 	}
+}
+
+func heldReason(h Held) string {
+	if h.Reason != "" {
+		return h.Reason
+	}
+	if h.Decision == "pending_signature" {
+		return "waits for an operator's signature"
+	}
+	return "-"
 }
 
 func stepResult(s Step) string {

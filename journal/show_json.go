@@ -52,7 +52,18 @@ type txnJSON struct {
 	Result        string            `json:"result,omitempty"`
 	Error         string            `json:"error,omitempty"`
 	Steps         []stepJSON        `json:"steps"`
+	Held          []heldJSON        `json:"held"`
 	Records       []json.RawMessage `json:"records"`
+}
+
+// heldJSON is a step the run's gate held back (Held).
+type heldJSON struct {
+	Time     time.Time `json:"time"`
+	Step     string    `json:"step"`
+	Op       string    `json:"op"`
+	Guest    int       `json:"guest,omitempty"`
+	Decision string    `json:"decision"`
+	Reason   string    `json:"reason,omitempty"`
 }
 
 type stepJSON struct {
@@ -74,17 +85,19 @@ type stepJSON struct {
 }
 
 type snapshotJSON struct {
-	Guest   int       `json:"guest"`
-	Name    string    `json:"name"`
-	Created time.Time `json:"created"`
-	Txn     string    `json:"txn,omitempty"`
+	Guest       int        `json:"guest"`
+	Name        string     `json:"name"`
+	Created     time.Time  `json:"created"`
+	Txn         string     `json:"txn,omitempty"`
+	RemoveAfter *time.Time `json:"remove_after,omitempty"` // created + safety.keep
 }
 
 type backupJSON struct {
-	Guest   int       `json:"guest"`
-	VolID   string    `json:"volid"`
-	Created time.Time `json:"created"`
-	Txn     string    `json:"txn,omitempty"`
+	Guest       int        `json:"guest"`
+	VolID       string     `json:"volid"`
+	Created     time.Time  `json:"created"`
+	Txn         string     `json:"txn,omitempty"`
+	RemoveAfter *time.Time `json:"remove_after,omitempty"`
 }
 
 type digestJSON struct {
@@ -92,6 +105,16 @@ type digestJSON struct {
 	Digest string    `json:"digest"`
 	Time   time.Time `json:"time"`
 	Txn    string    `json:"txn,omitempty"`
+}
+
+// removeAfter is when a safety copy created at t may be removed, or nil
+// when safety.keep is not known.
+func (l Listing) removeAfter(t time.Time) *time.Time {
+	if l.Keep <= 0 {
+		return nil
+	}
+	at := t.Add(l.Keep).UTC()
+	return &at
 }
 
 func stepDoc(s Step) stepJSON {
@@ -128,7 +151,10 @@ func (l Listing) WriteJSON(w io.Writer) error {
 		}
 		for _, t := range txns {
 			tj := txnJSON{Txn: t.Begin.Txn, Host: t.Begin.Host, Began: t.Begin.Time, DesiredDigest: t.Begin.DesiredDigest,
-				PlanID: t.Begin.PlanID, Open: t.Open(), Steps: []stepJSON{}, Records: []json.RawMessage{}}
+				PlanID: t.Begin.PlanID, Open: t.Open(), Steps: []stepJSON{}, Held: []heldJSON{}, Records: []json.RawMessage{}}
+			for _, h := range l.Held[t.Begin.Txn] {
+				tj.Held = append(tj.Held, heldJSON(h))
+			}
 			if t.End != nil {
 				ended := t.End.Time
 				tj.Ended, tj.Result, tj.Error = &ended, string(t.End.Result), t.End.Error
@@ -149,10 +175,10 @@ func (l Listing) WriteJSON(w io.Writer) error {
 			doc.InFlight = append(doc.InFlight, stepDoc(Step{Intent: f.Intent, UPID: f.UPID}))
 		}
 		for _, s := range j.ToolSnapshots() {
-			doc.Snapshots = append(doc.Snapshots, snapshotJSON{Guest: s.Guest, Name: s.Name, Created: s.Created, Txn: s.Txn})
+			doc.Snapshots = append(doc.Snapshots, snapshotJSON{Guest: s.Guest, Name: s.Name, Created: s.Created, Txn: s.Txn, RemoveAfter: l.removeAfter(s.Created)})
 		}
 		for _, b := range j.ToolBackups() {
-			doc.Backups = append(doc.Backups, backupJSON{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Txn: b.Txn})
+			doc.Backups = append(doc.Backups, backupJSON{Guest: b.Guest, VolID: b.VolID, Created: b.Created, Txn: b.Txn, RemoveAfter: l.removeAfter(b.Created)})
 		}
 		for _, d := range j.LastDigests() {
 			doc.Digests = append(doc.Digests, digestJSON{Guest: d.Guest, Digest: d.Digest, Time: d.Time, Txn: d.Txn})

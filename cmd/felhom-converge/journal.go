@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 
+	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/journal"
 )
 
@@ -39,7 +40,14 @@ func (c *JournalShowCmd) Run(g *globals) error {
 		if l.Journal != nil && l.Journal.TornTail() != nil {
 			warnf(g.stderr, "%s", l.Journal.TornTail())
 		}
-		l.Last = c.Last
+		l.Last, l.Keep = c.Last, cfg.Safety.Keep
+		if d != nil {
+			held, herr := apply.HeldSteps(d)
+			if herr != nil {
+				warnf(g.stderr, "audit log: %v; steps held back may be missing", herr)
+			}
+			l.Held = held
+		}
 		if c.JSON {
 			if err := l.WriteJSON(g.stdout); err != nil {
 				return err
