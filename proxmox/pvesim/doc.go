@@ -136,7 +136,8 @@
 //
 // QEMU VMs, clusters, HA, replication, pools, SDN zones other than
 // localnetwork, firewall configs, bind mounts and devices (no API token
-// may set them), root@pam, tickets and CSRF, templates made from CTs,
+// may set them; Sim.Pct plays pct create and set as root@pam for the
+// fenced root path), root@pam otherwise, tickets and CSRF, templates made from CTs,
 // clone, migration, moving a volume to another CT, suspend/resume,
 // bandwidth limits, backup providers, PBS encryption, namespaces and
 // verification, the contents of guests (archives hold the config only),
