@@ -196,7 +196,7 @@ func FromApply(p *plan.Plan, res *apply.Result, runErr error) Run {
 	r := Run{Result: ResultOK}
 	switch {
 	case errors.Is(runErr, context.Canceled):
-		r.Result, r.Error = ResultInterrupted, "stopped by a signal before it finished; the next run recovers what it left in flight"
+		r.Result, r.Error = ResultInterrupted, "stopped by a signal before it finished"
 	case runErr != nil:
 		r.Result, r.Error = ResultError, runErr.Error()
 	}

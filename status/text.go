@@ -26,7 +26,7 @@ func (rep *Report) WriteText(w io.Writer) {
 	r := rep.LastRun
 	label := "last run:      "
 	if u := rep.Unfinished; u != nil {
-		writeUnfinishedText(w, now, u, rep.Journal)
+		writeUnfinishedText(w, now, u, rep.Journal, rep.Lock)
 		label = "previous run:  "
 	}
 	switch {
@@ -67,7 +67,7 @@ func (rep *Report) WriteText(w io.Writer) {
 
 // writeUnfinishedText is the line of a run that ended without its
 // last-run record (killed, or the machine crashed).
-func writeUnfinishedText(w io.Writer, now time.Time, u *Unfinished, j JournalHealth) {
+func writeUnfinishedText(w io.Writer, now time.Time, u *Unfinished, j JournalHealth, lock LockState) {
 	what := "a run"
 	switch {
 	case u.PID != 0:
@@ -75,8 +75,22 @@ func writeUnfinishedText(w io.Writer, now time.Time, u *Unfinished, j JournalHea
 	case len(u.Txns) > 0:
 		what = "transaction " + strings.Join(u.Txns, ", ") + " was left open"
 	}
-	fmt.Fprintf(w, "last run:       DID NOT FINISH: %s: killed or crashed before it ended; the next run recovers what it left (%s, %s)\n",
-		what, humanize.Plural(j.OpenTransactions, "open transaction"), humanize.Plural(j.InFlight, "call")+" in flight")
+	fmt.Fprintf(w, "last run:       DID NOT FINISH: %s: killed or crashed before it ended; %s (%s, %s)\n",
+		what, whoRecovers(j, lock, "what it left"), humanize.Plural(j.OpenTransactions, "open transaction"), humanize.Plural(j.InFlight, "call")+" in flight")
+}
+
+// whoRecovers says who settles what a run left in flight (what): the run
+// holding the lock now, or the next run, which first recovers it, unless
+// the journal is damaged or lost (then no run starts until it is
+// repaired).
+func whoRecovers(j JournalHealth, lock LockState, what string) string {
+	switch {
+	case lock.Held:
+		return "the run holding the lock settles " + what
+	case j.Exists && !j.Healthy:
+		return "the next run refuses to start until the journal is repaired"
+	}
+	return "the next run recovers " + what + " first"
 }
 
 func writeDesiredText(w io.Writer, now time.Time, d *DesiredState) {
@@ -208,14 +222,7 @@ func writeJournalHealthText(w io.Writer, now time.Time, h JournalHealth, lock Lo
 	}
 	fmt.Fprintf(w, "journal:        %s, %s, %s (%d open), %s\n", h.Path, humanize.ByteSize(h.Size), humanize.Plural(h.Transactions, "transaction"), h.OpenTransactions, health)
 	if h.InFlight > 0 {
-		next := "the next run recovers them first"
-		switch {
-		case lock.Held:
-			next = "the run holding the lock is doing them"
-		case !h.Healthy:
-			next = "the next run refuses to start until the journal is repaired"
-		}
-		fmt.Fprintf(w, "  %s in flight: %s\n", humanize.Plural(h.InFlight, "step"), next)
+		fmt.Fprintf(w, "  %s in flight: %s\n", humanize.Plural(h.InFlight, "step"), whoRecovers(h, lock, "them"))
 	}
 	if h.Corrupt != "" {
 		fmt.Fprintf(w, "  %s\n", h.Corrupt)

@@ -26,7 +26,7 @@ func TestStatusSaysWhoActsOnStepsInFlight(t *testing.T) {
 	}{
 		{"held", inFlight, LockState{Held: true, PID: 4242, UID: &uid, Host: "pve1", Since: now.Add(-90 * time.Second)},
 			[]string{"lock:           held by pid 4242 (uid 107 on pve1) since 2026-12-01T11:58:30Z (1m ago): a run is in progress\n",
-				"  2 steps in flight: the run holding the lock is doing them\n"}},
+				"  2 steps in flight: the run holding the lock settles them\n"}},
 		{"free", inFlight, LockState{},
 			[]string{"lock:           free (no run in progress)\n", "  2 steps in flight: the next run recovers them first\n"}},
 		{"corrupt", corrupt, LockState{},
@@ -41,6 +41,22 @@ func TestStatusSaysWhoActsOnStepsInFlight(t *testing.T) {
 			if !strings.Contains(b.String(), w) {
 				t.Errorf("%s: no %q in\n%s", c.name, w, b.String())
 			}
+		}
+	}
+	// The line of a run that did not finish says the same.
+	for _, c := range []struct {
+		h    JournalHealth
+		lock LockState
+		want string
+	}{
+		{inFlight, LockState{Held: true, PID: 4243}, "; the run holding the lock settles what it left ("},
+		{inFlight, LockState{}, "; the next run recovers what it left first ("},
+		{corrupt, LockState{}, "; the next run refuses to start until the journal is repaired ("},
+	} {
+		var b bytes.Buffer
+		writeUnfinishedText(&b, now, &Unfinished{PID: 4242, Since: now.Add(-time.Hour)}, c.h, c.lock)
+		if !strings.Contains(b.String(), c.want) {
+			t.Errorf("no %q in\n%s", c.want, b.String())
 		}
 	}
 }
