@@ -63,6 +63,12 @@ func hTaskList(r *request) (any, error) {
 	count := 0
 	out := []any{}
 	for _, t := range tasks {
+		if at, ok := r.s.unlisted[t.UPID]; ok {
+			if r.now.Before(at) {
+				continue // not listed yet (Options.TaskListLag)
+			}
+			delete(r.s.unlisted, t.UPID)
+		}
 		running := t.Status == "running"
 		e := map[string]any{"upid": t.UPID, "node": r.s.st.Node, "pid": t.PID, "pstart": t.PStart,
 			"starttime": t.StartTime, "type": t.Type, "id": t.ID, "user": t.User}

@@ -60,6 +60,10 @@ type Options struct {
 	AuthFailureDelay time.Duration
 	// Clock returns the current time (default time.Now).
 	Clock func() time.Time
+	// TaskListLag hides a task from GET /nodes/{node}/tasks for this long
+	// after it started, as a loaded node can list a fresh worker late
+	// (its active-task file is written after the fork). 0: no lag.
+	TaskListLag time.Duration
 	// PVEVersion is the Proxmox VE release the node runs: "8.4" or "9.1"
 	// (or the full "9.1.1"; see PVEVersions). A new state is seeded with it
 	// (default 8.4); a loaded state is switched to it and saved, as an
@@ -77,10 +81,13 @@ type Sim struct {
 	seen   os.FileInfo       // the state file as last read or written
 	fileMu *lockedfile.Mutex // cross-process lock of the state file
 	sched  map[string]bool   // UPIDs with a finishing goroutine here
-	cert   tls.Certificate
-	leaf   []byte // DER of the certificate, for the fingerprint
-	stop   chan struct{}
-	tasks  sync.WaitGroup
+	// unlisted holds, with Options.TaskListLag, when each fresh task
+	// shows in the task list.
+	unlisted map[string]time.Time
+	cert     tls.Certificate
+	leaf     []byte // DER of the certificate, for the fingerprint
+	stop     chan struct{}
+	tasks    sync.WaitGroup
 
 	sem chan struct{} // worker slots; nil when unbounded
 
@@ -115,7 +122,7 @@ func New(opts Options) (*Sim, error) {
 	if clock == nil {
 		clock = time.Now
 	}
-	s := &Sim{opts: opts, clock: clock, stop: make(chan struct{}), sched: map[string]bool{}}
+	s := &Sim{opts: opts, clock: clock, stop: make(chan struct{}), sched: map[string]bool{}, unlisted: map[string]time.Time{}}
 	if opts.StatePath != "" {
 		s.fileMu = lockedfile.MutexAt(opts.StatePath + ".lock")
 	}

@@ -68,6 +68,9 @@ func (s *Sim) forkTaskLocked(user string, now time.Time, typ, id, opName string,
 	t := &task{UPID: u.String(), PID: u.PID, PStart: u.PStart, StartTime: now.Unix(), Type: typ, ID: id,
 		User: user, Status: "running", Op: opName, Params: params, Log: []string{}}
 	t.Forced = s.faults.taskFault(typ, id)
+	if s.opts.TaskListLag > 0 {
+		s.unlisted[t.UPID] = now.Add(s.opts.TaskListLag)
+	}
 	st.Tasks = append(st.Tasks, t)
 	if len(st.Tasks) > maxTasks {
 		st.Tasks = append([]*task(nil), st.Tasks[len(st.Tasks)-maxTasks:]...)
