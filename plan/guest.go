@@ -197,22 +197,8 @@ func (d *guestDiff) declRange() *hclRange {
 // snapshots.
 func (d *guestDiff) create() {
 	g := d.g
-	if g.FromBackup == "" && g.FromTemplate == "" && g.FromGolden == "" {
-		d.errorf("vmid", "guest %d (%s) does not exist and the file does not say how to create it: set from_template to a container template (local:vztmpl/...) or from_backup to a vzdump archive or a golden image", g.VMID, g.Name)
+	if !d.createSource() {
 		return
-	}
-	if g.FromTemplate != "" {
-		if d.b.live.Templates != nil && !d.b.live.Templates[g.FromTemplate] {
-			d.errorf("from_template", "guest %d (%s): the template %s does not exist on storage %s; download it with 'pveam download %s %s'",
-				g.VMID, g.Name, g.FromTemplate, storageOf(g.FromTemplate), storageOf(g.FromTemplate), strings.TrimPrefix(g.FromTemplate, storageOf(g.FromTemplate)+":vztmpl/"))
-			return
-		}
-	} else if d.b.live.Archives != nil && g.FromBackup != "" {
-		if _, ok := d.b.live.Archives[g.FromBackup]; !ok {
-			d.errorf("from_backup", "guest %d (%s): the archive %s does not exist on storage %s; list the storage's backups with 'pvesm list %s --content backup'",
-				g.VMID, g.Name, g.FromBackup, storageOf(g.FromBackup), storageOf(g.FromBackup))
-			return
-		}
 	}
 	conf := map[string]string{}
 	var changes []Change
@@ -259,25 +245,12 @@ func (d *guestDiff) create() {
 			set(o.key, o.value)
 		}
 	}
-	if g.Features != nil {
-		if f := canonicalFeatures(featuresOf(g.Features.String())); f != "" {
-			if flag := rootOnlyFeature("", f); flag != "" {
-				d.errorf("features", "guest %d (%s): Proxmox lets only root@pam set feature flags other than nesting (here %s), not an API token; build them into the archive the guest is restored from, or leave them out of the file",
-					g.VMID, g.Name, flag)
-				return
-			}
-			switch unpriv := g.Unprivileged != nil && *g.Unprivileged; {
-			case g.FromTemplate != "" && !unpriv:
-				d.errorf("features", "guest %d (%s): created from a template without unprivileged = true, it is a privileged container, whose features Proxmox lets only root@pam set, not an API token; set unprivileged = true",
-					g.VMID, g.Name)
-				return
-			case g.Unprivileged == nil:
-				d.b.warnf(g.VMID, rangeOf(g.AttrRanges, "features", g.Features.DeclRange),
-					"guest %d (%s): features on a restore that does not say unprivileged = true: if %s is of a privileged container, Proxmox lets only root@pam set its features and the restore fails; set unprivileged = true",
-					g.VMID, g.Name, g.FromBackup)
-			}
-			set("features", f)
-		}
+	features, ok := d.createFeatures()
+	if !ok {
+		return
+	}
+	if features != "" {
+		set("features", features)
 	}
 	storage := ""
 	if g.Rootfs != nil {
@@ -340,6 +313,59 @@ func (d *guestDiff) create() {
 	for _, sn := range g.Snapshots {
 		d.snapshotCreate(sn)
 	}
+}
+
+// createSource refuses a create the file gives no source for, or whose
+// template or archive the host does not have.
+func (d *guestDiff) createSource() bool {
+	g := d.g
+	if g.FromBackup == "" && g.FromTemplate == "" && g.FromGolden == "" {
+		d.errorf("vmid", "guest %d (%s) does not exist and the file does not say how to create it: set from_template to a container template (local:vztmpl/...) or from_backup to a vzdump archive or a golden image", g.VMID, g.Name)
+		return false
+	}
+	if g.FromTemplate != "" {
+		if d.b.live.Templates != nil && !d.b.live.Templates[g.FromTemplate] {
+			d.errorf("from_template", "guest %d (%s): the template %s does not exist on storage %s; download it with 'pveam download %s %s'",
+				g.VMID, g.Name, g.FromTemplate, storageOf(g.FromTemplate), storageOf(g.FromTemplate), strings.TrimPrefix(g.FromTemplate, storageOf(g.FromTemplate)+":vztmpl/"))
+			return false
+		}
+	} else if d.b.live.Archives != nil && g.FromBackup != "" {
+		if _, ok := d.b.live.Archives[g.FromBackup]; !ok {
+			d.errorf("from_backup", "guest %d (%s): the archive %s does not exist on storage %s; list the storage's backups with 'pvesm list %s --content backup'",
+				g.VMID, g.Name, g.FromBackup, storageOf(g.FromBackup), storageOf(g.FromBackup))
+			return false
+		}
+	}
+	return true
+}
+
+// createFeatures is the features setting of a created guest ("" for none);
+// ok is false when Proxmox would refuse them to an API token.
+func (d *guestDiff) createFeatures() (features string, ok bool) {
+	g := d.g
+	if g.Features == nil {
+		return "", true
+	}
+	f := canonicalFeatures(featuresOf(g.Features.String()))
+	if f == "" {
+		return "", true
+	}
+	if flag := rootOnlyFeature("", f); flag != "" {
+		d.errorf("features", "guest %d (%s): Proxmox lets only root@pam set feature flags other than nesting (here %s), not an API token; build them into the archive the guest is restored from, or leave them out of the file",
+			g.VMID, g.Name, flag)
+		return "", false
+	}
+	switch unpriv := g.Unprivileged != nil && *g.Unprivileged; {
+	case g.FromTemplate != "" && !unpriv:
+		d.errorf("features", "guest %d (%s): created from a template without unprivileged = true, it is a privileged container, whose features Proxmox lets only root@pam set, not an API token; set unprivileged = true",
+			g.VMID, g.Name)
+		return "", false
+	case g.Unprivileged == nil:
+		d.b.warnf(g.VMID, rangeOf(g.AttrRanges, "features", g.Features.DeclRange),
+			"guest %d (%s): features on a restore that does not say unprivileged = true: if %s is of a privileged container, Proxmox lets only root@pam set its features and the restore fails; set unprivileged = true",
+			g.VMID, g.Name, g.FromBackup)
+	}
+	return f, true
 }
 
 // keyList shows SSH public keys by their type and comment.
