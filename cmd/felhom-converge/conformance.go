@@ -33,14 +33,7 @@ func (c *SelftestCmd) conformance(ctx context.Context, g *globals) error {
 	case c.Task || c.AllowRestart:
 		return withHint(errors.New("selftest --conformance cannot be combined with --task or --allow-restart"), "run them one after the other")
 	}
-	cfg, err := g.loadConfig(c.Sim, "")
-	if err != nil {
-		return err
-	}
-	if err := g.asStateOwner(cfg); err != nil {
-		return err
-	}
-	client, release, err := g.connect(ctx, cfg, c.Sim)
+	cfg, client, release, err := g.connectAs(ctx, c.Sim, true)
 	if err != nil {
 		return err
 	}

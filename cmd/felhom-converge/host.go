@@ -57,6 +57,22 @@ func (g *globals) connect(ctx context.Context, cfg *config.Config, simDir string
 	return client, release, connectHint(err)
 }
 
+// connectAs loads the config, switches to the state directory's owner
+// when asOwner, and connects to the host (connect).
+func (g *globals) connectAs(ctx context.Context, simDir string, asOwner bool) (*config.Config, *proxmox.Client, func(), error) {
+	cfg, err := g.loadConfig(simDir, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if asOwner {
+		if err := g.asStateOwner(cfg); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	client, release, err := g.connect(ctx, cfg, simDir)
+	return cfg, client, release, err
+}
+
 // connectHint says how to set up a connection the config lacks.
 func connectHint(err error) error {
 	var unconfigured *apply.UnconfiguredError

@@ -45,16 +45,8 @@ func (c *SelftestCmd) Run(ctx context.Context, g *globals) error {
 	if err := c.checkFlags(); err != nil {
 		return err
 	}
-	cfg, err := g.loadConfig(c.Sim, "")
-	if err != nil {
-		return err
-	}
-	if c.Task || os.Geteuid() == 0 { // root checks what the service sees; --task takes the lock
-		if err := g.asStateOwner(cfg); err != nil {
-			return err
-		}
-	}
-	client, release, err := g.connect(ctx, cfg, c.Sim)
+	// Root checks what the service sees; --task takes the lock.
+	cfg, client, release, err := g.connectAs(ctx, c.Sim, c.Task || os.Geteuid() == 0)
 	if err != nil {
 		return err
 	}
