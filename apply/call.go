@@ -277,7 +277,7 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 		// A guest locked by someone else (a backup job, say) is waited
 		// for, and the call made again under its own record: the first
 		// never took effect.
-		if c.destructive || !lockRefused(err) || attempt > lockRetries || x.waitUnlocked(ctx) != nil {
+		if c.destructive || !lockRefused(err) || attempt > lockRetries || x.waitLockHolder(ctx, err) != nil {
 			break
 		}
 		c.suffix = fmt.Sprintf("%s#retry%d", suffix, attempt)
@@ -327,6 +327,40 @@ func (x *stepRun) waitUnlocked(ctx context.Context) error {
 		}
 		if !x.o.Now().Before(deadline) {
 			return &LockedError{Guest: x.vmid(), Lock: cfg.Lock(), Waited: x.o.LockWait}
+		}
+		select {
+		case <-ctx.Done():
+			return errInterrupted
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// waitLockHolder waits for whoever made Proxmox refuse a call: the
+// guest's lock (a backup, a snapshot), or, for the config file's flock
+// ("can't lock file ... got timeout", which no config shows), the task
+// holding it (a start, a shutdown, a resize of someone else) to end.
+func (x *stepRun) waitLockHolder(ctx context.Context, refusal error) error {
+	if !strings.Contains(refusal.Error(), "can't lock file") {
+		return x.waitUnlocked(ctx)
+	}
+	deadline := x.o.Now().Add(x.o.LockWait)
+	for {
+		tasks, err := x.o.Client.ListTasks(ctx, proxmox.TaskFilter{VMID: x.vmid(), Limit: 20})
+		if err != nil {
+			return fmt.Errorf("list the tasks of guest %d: %w", x.vmid(), err)
+		}
+		running := ""
+		for _, t := range tasks {
+			if t.Running() {
+				running = t.Type
+			}
+		}
+		switch {
+		case running == "":
+			return nil
+		case !x.o.Now().Before(deadline):
+			return fmt.Errorf("guest %d's config is still locked by a %s task after %s; the next run tries again", x.vmid(), running, x.o.LockWait)
 		}
 		select {
 		case <-ctx.Done():

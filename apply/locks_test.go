@@ -249,3 +249,54 @@ func TestADestroyNamesTheVolumesItLeftBehind(t *testing.T) {
 		t.Errorf("message %q does not name %s", r.Message, kept)
 	}
 }
+
+// A config write refused because a task of someone else holds the
+// config file's lock ("can't lock file ... got timeout": no lock shows in
+// the config) waits for that task to end and is made again.
+func TestAConfigWriteWaitsForTheTaskHoldingTheConfigFile(t *testing.T) {
+	e := newEnvWith(t, 2500*time.Millisecond)
+	if err := e.sim.SetSettings(pvesim.Settings{ConfigLockTimeout: 200 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	e.opts.LockWait = time.Minute
+	if _, err := e.client.Shutdown(context.Background(), 100, proxmox.ShutdownOptions{Timeout: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	s := step("guest.set-100-a", ops.GuestSet, 100, `{"set":{"memory":"2048"}}`)
+	outcome(t, e.run(s), s.ID, apply.OutcomeDone)
+	cfg, err := e.client.GuestConfig(context.Background(), 100)
+	if err != nil || cfg.Values["memory"] != "2048" {
+		t.Errorf("memory %q (%v)", cfg.Values["memory"], err)
+	}
+	if c := e.sim.Counters()["PUT /nodes/{node}/lxc/{vmid}/config"]; c != 2 {
+		t.Errorf("%d config writes, want 2 (one refused, one made again after the shutdown)", c)
+	}
+}
+
+// A backup queued behind another running backup (vzdump's node-wide
+// lock) waits in its task, as Proxmox's does, and the step succeeds.
+func TestABackupQueuedBehindAnotherWaits(t *testing.T) {
+	e := newEnvWith(t, 800*time.Millisecond)
+	e.backupHolds(101)
+	s := step("backup.create-100-a", ops.BackupCreate, 100, `{"storage":"local","mode":"snapshot"}`)
+	r := outcome(t, e.run(s), s.ID, apply.OutcomeDone)
+	if !strings.HasPrefix(r.Message, "local:backup/vzdump-lxc-100-") {
+		t.Errorf("message %q", r.Message)
+	}
+	if log := strings.Join(e.taskLog(r.UPID), "\n"); !strings.Contains(log, "trying to get global lock - waiting...") {
+		t.Errorf("the backup did not queue:\n%s", log)
+	}
+}
+
+func (e *env) taskLog(upid string) []string {
+	e.t.Helper()
+	u, err := proxmox.ParseUPID(upid)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	lines, err := e.client.TaskLogTail(context.Background(), u, 0)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return lines
+}
