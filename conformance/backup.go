@@ -105,7 +105,7 @@ func (r *run) backup(ctx context.Context, form map[string]string, onStart func(p
 	for volid, it := range after {
 		if _, old := before[volid]; !old && archiveOfGuest(volid, r.vmid) && int64(it.CTime) >= upid.StartTime.Unix() {
 			made = append(made, it)
-			if err := r.rec.addArchive(volid, bool(it.Protected)); err != nil {
+			if err := r.rec.addArchive(volid); err != nil {
 				return a, made, err
 			}
 		}

@@ -136,18 +136,21 @@ func (r *run) checkFailedWriteStopped(ctx context.Context) {
 			if err != nil {
 				return "", err
 			}
-			net0 := before.Values["net0"]
-			err = r.c.SetConfig(ctx, r.vmid, map[string]string{"hostname": "felhom-conformance-failed", "net0": net0 + ",mtu=65520"}, nil, "")
+			key, net := firstNet(before.Values)
+			if key == "" {
+				return "", skip("not run: the guest has no interface")
+			}
+			err = r.c.SetConfig(ctx, r.vmid, map[string]string{"hostname": "felhom-conformance-failed", key: withProp(net, "mtu", "65520")}, nil, "")
 			after, rerr := r.config(ctx)
 			if rerr != nil {
 				return "", rerr
 			}
 			var apiErr *proxmox.APIError
-			if !errors.As(err, &apiErr) || apiErr.Status != 500 || !strings.HasPrefix(apiErr.Message, "net0: MTU size '65520' is bigger than bridge MTU") {
+			if !errors.As(err, &apiErr) || apiErr.Status != 500 || !strings.HasPrefix(apiErr.Message, key+": MTU size '65520' is bigger than bridge MTU") {
 				return "", fmt.Errorf("the write answered %v", err)
 			}
 			if after.Digest != before.Digest {
-				return "", fmt.Errorf("refused (%s), but written: hostname %q, net0 %q", apiErr.Message, after.Values["hostname"], after.Values["net0"])
+				return "", fmt.Errorf("refused (%s), but written: hostname %q, %s %q", apiErr.Message, after.Values["hostname"], key, after.Values[key])
 			}
 			return fmt.Sprintf("%d %s; nothing written", apiErr.Status, apiErr.Message), nil
 		})

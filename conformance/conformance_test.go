@@ -20,7 +20,7 @@ import (
 // service's token.
 func simHost(t *testing.T, release string) (*pvesim.Sim, *proxmox.Client) {
 	t.Helper()
-	sim, err := pvesim.New(pvesim.Options{StatePath: filepath.Join(t.TempDir(), "host.json"), TaskDuration: 30 * time.Millisecond,
+	sim, err := pvesim.New(pvesim.Options{StatePath: filepath.Join(t.TempDir(), "host.json"), TaskDuration: 100 * time.Millisecond,
 		PVEVersion: release, EnableAdmin: true})
 	if err != nil {
 		t.Fatal(err)

@@ -28,7 +28,6 @@ type record struct {
 	Started       time.Time `json:"started"`
 	BackupStorage string    `json:"backup_storage"`
 	Archives      []string  `json:"archives,omitempty"` // archives known to be the run's
-	Protected     []string  `json:"protected,omitempty"`
 
 	dir *journal.StateDir
 }
@@ -67,14 +66,10 @@ func (r *record) save() error {
 	return nil
 }
 
-// addArchive records an archive of the run's (protected: it must be
-// unprotected before it can go).
-func (r *record) addArchive(volid string, protected bool) error {
+// addArchive records an archive of the run's.
+func (r *record) addArchive(volid string) error {
 	if !slices.Contains(r.Archives, volid) {
 		r.Archives = append(r.Archives, volid)
-	}
-	if protected && !slices.Contains(r.Protected, volid) {
-		r.Protected = append(r.Protected, volid)
 	}
 	return r.save()
 }

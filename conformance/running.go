@@ -213,24 +213,30 @@ func (r *run) checkBackupLock(ctx context.Context) {
 			if err := r.ensure(ctx, true); err != nil {
 				return "", err
 			}
-			var seen bool
+			// The write must meet the lock: one that got through while the
+			// lock was there both before and after it was written under it;
+			// one that got through after the lock went tells nothing, and
+			// the check tries again with another backup.
 			var refusal error
-			for attempt := 0; attempt < 2 && !seen; attempt++ {
+			decided := false
+			for attempt := 0; attempt < 3 && !decided; attempt++ {
 				var err error
 				a, made, err = r.backup(ctx, nil, func(upid proxmox.UPID) error {
-					var err error
-					if seen, err = r.waitLock(ctx, upid, "backup"); err != nil || !seen {
+					seen, err := r.waitLock(ctx, upid, "backup")
+					if err != nil || !seen {
 						return err
 					}
 					refusal = r.c.SetConfig(ctx, r.vmid, map[string]string{"description": r.marker + "\nlocked"}, nil, "")
-					return nil
+					conf, err := r.config(ctx)
+					decided = refusal != nil || conf.Lock() == "backup"
+					return err
 				})
 				if err != nil {
 					return "", err
 				}
 			}
-			if !seen {
-				return "", skip("not run: the backups ended before their lock could be seen")
+			if !decided {
+				return "", skip("not run: each backup's lock went before a write could meet it")
 			}
 			conf, err := r.config(ctx)
 			if err != nil {
