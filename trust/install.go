@@ -55,3 +55,18 @@ func (d *RequestDir) InstallBundle(v *Verifier, host, hostID string, b *Bundle) 
 	}
 	return out, nil
 }
+
+// Tally counts decisions: installed, refused, and skipped (the rest).
+func Tally(decisions []InstallDecision) (installed, refused, skipped int) {
+	for _, d := range decisions {
+		switch {
+		case d.Path != "":
+			installed++
+		case d.Refused():
+			refused++
+		default:
+			skipped++
+		}
+	}
+	return installed, refused, skipped
+}

@@ -74,3 +74,15 @@ func TestInstallBundleDecidesAsCheckAndInstallsTheAccepted(t *testing.T) {
 		t.Errorf("a broken nonce store: the signatures directory was made: %v", err)
 	}
 }
+
+func TestTally(t *testing.T) {
+	ds := []InstallDecision{
+		{Name: "a.req", Decision: Decision{Outcome: Accepted}, Path: "/s/a.req"},
+		{Name: "b.req", Decision: Decision{Outcome: Replayed}},
+		{Name: "c.req", Skipped: "not signed"},
+		{Name: "d.req", Decision: Decision{Outcome: Accepted}}, // accepted, not installed: skipped
+	}
+	if i, r, s := Tally(ds); i != 1 || r != 1 || s != 2 {
+		t.Errorf("Tally = %d installed, %d refused, %d skipped", i, r, s)
+	}
+}

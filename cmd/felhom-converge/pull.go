@@ -105,27 +105,21 @@ func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options)
 	}
 	d := trust.NewRequestDir(cfg.StateDir, v.Nonces)
 	o.URL = c.Signatures
-	var installed, refused, skipped int
+	var decisions []trust.InstallDecision
 	res, err := hub.PullSignatures(ctx, o, c.To, func(b *trust.Bundle) error {
 		if err := sweepSpent(g, d); err != nil {
 			return err
 		}
-		decisions, err := d.InstallBundle(v, cfg.Host, hostID, b)
-		if err != nil {
+		var err error
+		if decisions, err = d.InstallBundle(v, cfg.Host, hostID, b); err != nil {
 			return fmt.Errorf("install the signatures: %w", err)
 		}
 		for _, dec := range decisions {
-			switch {
+			switch o := dec.Decision.Outcome; {
 			case dec.Path != "":
-				installed++
 				fmt.Fprintf(g.stdout, "pull: %s\n", dec.Line())
-			case dec.Refused():
-				refused++
-				if o := dec.Decision.Outcome; o != trust.Replayed && o != trust.Expired {
-					warnf(g.stderr, "signatures: %s", dec.Line())
-				}
-			default:
-				skipped++
+			case dec.Refused() && o != trust.Replayed && o != trust.Expired:
+				warnf(g.stderr, "signatures: %s", dec.Line())
 			}
 		}
 		return nil
@@ -139,6 +133,6 @@ func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options)
 	case err != nil:
 		return err
 	}
-	fmt.Fprintln(g.stdout, res.Line(installed, refused, skipped))
+	fmt.Fprintln(g.stdout, res.Line(trust.Tally(decisions)))
 	return nil
 }

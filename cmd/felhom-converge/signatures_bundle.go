@@ -81,17 +81,11 @@ func (c *SignaturesInstallCmd) Run(ctx context.Context, g *globals) error {
 	if err != nil {
 		return withHint(fmt.Errorf("install: %w", err), "nothing was installed")
 	}
-	refused, installed := 0, 0
 	for _, dec := range decisions {
 		fmt.Fprintln(g.stdout, dec.Line())
-		switch {
-		case dec.Refused():
-			refused++
-		case dec.Path != "":
-			installed++
-		}
 	}
-	fmt.Fprintf(g.stdout, "install: %d installed into %s, %d refused, %d skipped\n", installed, d.Signatures, refused, len(decisions)-installed-refused)
+	installed, refused, skipped := trust.Tally(decisions)
+	fmt.Fprintf(g.stdout, "install: %d installed into %s, %d refused, %d skipped\n", installed, d.Signatures, refused, skipped)
 	if refused > 0 {
 		errorf(g.stderr, "%s refused", humanize.Plural(refused, "signed request"))
 		return silentError{code: exitError}
