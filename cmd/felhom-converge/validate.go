@@ -1,21 +1,17 @@
 package main
 
 // validate and fmt: the desired-state commands that need no host, network
-// or config, so a GitOps repository's CI can run them.
+// or config, so a GitOps repository's CI can run them. The work, file by
+// file, is schema's (ValidateFiles, FormatFiles).
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 
-	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/schema"
-	"github.com/hashicorp/hcl/v2"
 )
 
 type ValidateCmd struct {
@@ -28,37 +24,13 @@ type ValidateCmd struct {
 // go to stderr; with --json a single JSON document goes to stdout instead.
 // Exit 1 when any file has an error.
 func (c *ValidateCmd) Run(ctx context.Context, g *globals) error {
-	var all hcl.Diagnostics
-	failed := false
-	out := newDiagPrinter(g)
-	for _, f := range schema.DesiredFiles(c.Files) {
-		name := f.Name
-		_, src, diags, err := f.Load(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			failed = true
-			all = append(all, schema.FileDiag(name, "Cannot read file", err))
-			if !c.JSON {
-				errorf(g.stderr, "%v", err)
-			}
-			continue
-		}
-		all = append(all, diags...)
-		if diags.HasErrors() {
-			failed = true
-		}
-		if c.JSON {
-			continue
-		}
-		out.Print(src, diags)
-		switch errs, warns := schema.CountDiags(diags); {
-		case errs > 0:
-			errorf(g.stderr, "%s: %s", schema.DisplayName(name), humanize.Plural(errs, "error")+warningsSuffix(warns))
-		default:
-			fmt.Fprintf(g.stdout, "%s: valid%s\n", schema.DisplayName(name), warningsSuffix(warns))
-		}
+	var r *schema.FileReport
+	if !c.JSON {
+		r = g.fileReport()
+	}
+	all, failed, err := schema.ValidateFiles(ctx, c.Files, r)
+	if err != nil {
+		return err
 	}
 	if c.JSON {
 		if err := schema.WriteDiagsJSON(g.stdout, all); err != nil {
@@ -83,41 +55,9 @@ type FmtCmd struct {
 // A file that does not parse is reported and left untouched. Each file is
 // read and formatted under schema.DefaultBudget.
 func (c *FmtCmd) Run(ctx context.Context, g *globals) error {
-	failed, unformatted := false, 0
-	out := newDiagPrinter(g)
-	for _, f := range schema.DesiredFiles(c.Files) {
-		name := f.Name
-		src, formatted, diags, err := f.Format(ctx)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil {
-			errorf(g.stderr, "%v", err)
-			failed = true
-			continue
-		}
-		if diags.HasErrors() {
-			out.Print(src, diags)
-			errorf(g.stderr, "%s: not formatted: the file does not parse", schema.DisplayName(name))
-			failed = true
-			continue
-		}
-		if bytes.Equal(src, formatted) {
-			continue
-		}
-		if c.Diff {
-			fmt.Fprint(g.stdout, schema.Diff(schema.DisplayName(name), src, formatted))
-		} else {
-			fmt.Fprintln(g.stdout, schema.DisplayName(name))
-		}
-		if c.Check {
-			unformatted++
-			continue
-		}
-		if err := rewriteFile(name, formatted); err != nil {
-			errorf(g.stderr, "%v", err)
-			failed = true
-		}
+	unformatted, failed, err := schema.FormatFiles(ctx, c.Files, schema.FormatOptions{Check: c.Check, Diff: c.Diff}, g.fileReport())
+	if err != nil {
+		return err
 	}
 	if unformatted > 0 {
 		errorf(g.stderr, "%s not in canonical form", humanize.Plural(unformatted, "file"))
@@ -130,15 +70,10 @@ func (c *FmtCmd) Run(ctx context.Context, g *globals) error {
 	return nil
 }
 
-// rewriteFile replaces name with data through a temporary file in the same
-// directory, keeping the file's mode, so a crash leaves the old or the new
-// file, never half of one.
-func rewriteFile(name string, data []byte) error {
-	info, err := os.Stat(name)
-	if err != nil {
-		return fmt.Errorf("rewrite %s: %w", name, err)
-	}
-	return atomicfile.WriteFile(name, data, info.Mode().Perm())
+// fileReport reports validate's and fmt's files: result lines on stdout,
+// diagnostics and failures on stderr.
+func (g *globals) fileReport() *schema.FileReport {
+	return &schema.FileReport{Out: g.stdout, Diags: newDiagPrinter(g), Error: func(msg string) { errorf(g.stderr, "%s", msg) }}
 }
 
 // newDiagPrinter prints diagnostics on stderr: in colour on a terminal
@@ -155,11 +90,4 @@ func newDiagPrinter(g *globals) *schema.DiagPrinter {
 // wanted (g.colors).
 func (g *globals) color(w io.Writer) bool {
 	return progress.IsTerminal(w) && g.colors()
-}
-
-func warningsSuffix(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return ", " + humanize.Plural(n, "warning")
 }
