@@ -148,22 +148,8 @@ func journalDamage(err error) bool {
 	return errors.As(err, &corrupt) || errors.As(err, &large) || errors.As(err, &lost)
 }
 
-// errNoProxmox is hostIdentity without a configured Proxmox connection.
-var errNoProxmox = errors.New("no Proxmox connection is configured")
-
-// hostIdentity reads the host's identity (its certificate fingerprint,
-// which signature requests bind to) from the configured host or the
-// simulator.
+// hostIdentity reads the host's identity (apply.HostIdentity).
 func (g *globals) hostIdentity(ctx context.Context, cfg *config.Config, simDir string) (string, error) {
-	if simDir == "" {
-		if err := cfg.RequireProxmox(); err != nil {
-			return "", errNoProxmox
-		}
-	}
-	client, release, err := g.connect(ctx, cfg, simDir)
-	if err != nil {
-		return "", err
-	}
-	defer release()
-	return client.HostID(ctx)
+	id, err := apply.HostIdentity(ctx, cfg, simDir, g.warn)
+	return id, connectHint(err)
 }

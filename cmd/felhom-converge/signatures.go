@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/trust"
@@ -79,39 +80,18 @@ func (c *SignaturesVerifyCmd) Run(ctx context.Context, g *globals) error {
 }
 
 // loadVerifier loads the config, checks that this host's name is known
-// and returns the gate of the host, as apply decides with it: its trust
-// root and its nonce store, from which it spends nothing (Verifier.Check),
-// and the host's identity ("" when no Proxmox connection is configured, or
-// with a warning when the host does not answer: apply checks it).
+// and returns the gate of the host as apply decides with it
+// (apply.CheckingGate).
 func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Config, *trust.Verifier, string, error) {
 	cfg, err := g.hostConfig(simDir, "")
 	if err != nil {
 		return nil, nil, "", err
 	}
-	signers, err := trust.LoadAllowedSigners(cfg.AllowedSigners)
-	switch {
-	case errors.Is(err, os.ErrNotExist) && strings.HasPrefix(cfg.Origin("allowed_signers"), "--sim "):
-		// The simulated host's default trust root may be absent: then no
-		// signer is trusted, as docs/reference.md's Local host config says.
-		warnf(g.stderr, "%s does not exist: no signer is trusted", cfg.AllowedSigners)
-		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
-	case errors.Is(err, trust.ErrUnsafePermissions):
-		return nil, nil, "", withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
-	case err != nil:
-		return nil, nil, "", err
+	v, hostID, err := apply.CheckingGate(ctx, cfg, simDir, g.warn)
+	if errors.Is(err, trust.ErrUnsafePermissions) {
+		err = withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
 	}
-	nonces, err := trust.OpenFileNonceStore(cfg.StateDir, nil)
-	if err != nil {
-		return nil, nil, "", err
-	}
-	for _, w := range signers.WideRoles() {
-		warnf(g.stderr, "%s", w)
-	}
-	hostID, err := g.hostIdentity(ctx, cfg, simDir)
-	if err != nil && !errors.Is(err, errNoProxmox) {
-		warnf(g.stderr, "the host's identity was not checked (%v); apply checks it", err)
-	}
-	return cfg, trust.NewVerifier(signers, nonces), hostID, nil
+	return cfg, v, hostID, connectHint(err)
 }
 
 // verifyDir prints one line per request in dir and fails unless every
