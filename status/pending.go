@@ -74,6 +74,6 @@ func pendingHeader(r trust.Request, ps *PendingSignature) []string {
 		"guest: " + guest,
 		"loses: " + spec.Loses,
 		"plan:  " + plan,
-		"sign:  -n " + trust.RoleFor(r.Op) + ", before " + r.NotAfter.UTC().Format(time.RFC3339),
+		"sign:  -n " + trust.RolesFor(r.Op) + ", before " + r.NotAfter.UTC().Format(time.RFC3339),
 	}
 }

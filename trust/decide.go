@@ -247,10 +247,15 @@ func consumedFor(s NonceStore, nonce string, keepUntil time.Time) (bool, string,
 	return used, "", err
 }
 
-// RoleFor is the namespace an operator signs a request for op in
-// (ssh-keygen -Y sign -n): RoleOperational, which may approve every op.
-// (A recovery key signs signers.rotate in RoleRecovery instead.)
-func RoleFor(op string) string { return RoleOperational }
+// RolesFor says the namespaces a request for op may be signed in
+// (ssh-keygen -Y sign -n): RoleOperational, which may approve every op, and
+// for signers.rotate also RoleRecovery.
+func RolesFor(op string) string {
+	if roleAllows(RoleRecovery, op) {
+		return RoleOperational + " (or " + RoleRecovery + " with a recovery key)"
+	}
+	return RoleOperational
+}
 
 func roleAllows(role, op string) bool {
 	switch role {

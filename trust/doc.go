@@ -41,7 +41,7 @@
 // [MatchRequests] gives a step its candidate signed requests. [Bundle] is
 // the text file that carries requests and signatures between hosts and
 // the operator's workstation ([ParseBundle] documents its format), and
-// [RoleFor] names the namespace an op is signed in. [LoadAllowedSigners] loads the
+// [RolesFor] names the namespaces an op may be signed in. [LoadAllowedSigners] loads the
 // trust root, refusing a file (or directory) others may write.
 // [NewVerifier] with [OpenFileNonceStore] makes the gate; [Verifier.Decide]
 // decides, [Verifier.Check] previews without a step. [OpenSSHVerify] is the

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -49,17 +48,24 @@ type SignOptions struct {
 	Ask    Prompter
 	Keygen Keygen
 	Now    time.Time
+	// Role is the namespace to sign in: RoleOperational (the default when
+	// empty), or RoleRecovery for a recovery key, which may sign only
+	// signers.rotate; SignBundle skips every other request then.
+	Role string
 }
 
 // SignResult counts the requests signed and those that could not be.
 type SignResult struct{ Signed, Failed int }
 
 // SignBundle shows each unsigned request of b, asks, and signs the ones
-// accepted, grouped by namespace (one ssh-keygen run each, so a key with a
-// passphrase asks once per namespace). It fills in the entries' Sig.
+// accepted in o.Role's namespace (one ssh-keygen run, so a key with a
+// passphrase asks once). It fills in the entries' Sig.
 func SignBundle(b *Bundle, o SignOptions) (SignResult, error) {
 	var res SignResult
-	chosen := map[string][]int{} // namespace -> entry indexes
+	if o.Role == "" {
+		o.Role = RoleOperational
+	}
+	var chosen []int // entry indexes
 	for i, e := range b.Entries {
 		name := QuoteName(e.Name)
 		r, err := ParseRequest(e.Req)
@@ -74,38 +80,37 @@ func SignBundle(b *Bundle, o SignOptions) (SignResult, error) {
 		case !o.Now.Before(r.NotAfter):
 			fmt.Fprintf(o.Show, "%s: expired %s, not signed (the host writes a new request)\n", name, r.NotAfter.UTC().Format(time.RFC3339))
 			continue
+		case !roleAllows(o.Role, r.Op):
+			fmt.Fprintf(o.Show, "%s: %s, not signed: %s may sign only %s (sign it with an operational key)\n", name, r.Op, o.Role, roleOps(o.Role))
+			continue
 		}
-		fmt.Fprint(o.Show, DescribeRequest(e, r, o.Now))
+		fmt.Fprint(o.Show, DescribeRequest(e, r, o.Now, o.Role))
 		ok, err := o.Ask.Ask(fmt.Sprintf("Sign %s%s on %s? [y/N] ", r.Op, humanize.GuestLabel(r.Guest, ""), r.Host))
 		if err != nil {
 			return res, err
 		}
 		if ok {
-			ns := RoleFor(r.Op)
-			chosen[ns] = append(chosen[ns], i)
+			chosen = append(chosen, i)
 		}
 	}
-	namespaces := make([]string, 0, len(chosen))
-	for ns := range chosen {
-		namespaces = append(namespaces, ns)
+	if len(chosen) == 0 {
+		return res, nil
 	}
-	sort.Strings(namespaces)
-	for _, ns := range namespaces {
-		sigs, err := signEntries(b, chosen[ns], ns, o.Keygen)
-		if err != nil {
-			return res, err
-		}
-		for k, i := range chosen[ns] {
-			b.Entries[i].Sig = sigs[k]
-			res.Signed++
-		}
+	sigs, err := signEntries(b, chosen, o.Role, o.Keygen)
+	if err != nil {
+		return res, err
+	}
+	for k, i := range chosen {
+		b.Entries[i].Sig = sigs[k]
+		res.Signed++
 	}
 	return res, nil
 }
 
 // DescribeRequest shows a request as its own statement says it, and the
-// host's header only as what the host says.
-func DescribeRequest(e BundleEntry, r Request, now time.Time) string {
+// host's header only as what the host says; role is the namespace it is
+// signed in.
+func DescribeRequest(e BundleEntry, r Request, now time.Time, role string) string {
 	var s strings.Builder
 	spec, _ := ops.Lookup(r.Op)
 	fmt.Fprintf(&s, "\n%s\n", QuoteName(e.Name))
@@ -116,7 +121,7 @@ func DescribeRequest(e BundleEntry, r Request, now time.Time) string {
 	fmt.Fprintf(&s, "  params:    %s\n", printable.Escape(string(r.Params)))
 	fmt.Fprintf(&s, "  valid:     until %s (%s left)\n", r.NotAfter.UTC().Format(time.RFC3339),
 		strings.TrimSuffix(r.NotAfter.Sub(now).Round(time.Minute).String(), "0s"))
-	fmt.Fprintf(&s, "  namespace: %s\n", RoleFor(r.Op))
+	fmt.Fprintf(&s, "  namespace: %s\n", role)
 	var notes []string
 	for _, h := range e.Header {
 		// What the request says is shown above, from the request.

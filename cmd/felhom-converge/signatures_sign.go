@@ -18,10 +18,11 @@ import (
 )
 
 type SignaturesSignCmd struct {
-	Bundle string `arg:"" help:"The bundle 'signatures pending' wrote (several concatenated are one bundle); '-': stdin." placeholder:"BUNDLE"`
-	Key    string `short:"f" required:"" help:"The key to sign with, as ssh-keygen -Y sign -f takes it: a private key, or a public key whose private key is in ssh-agent." placeholder:"KEY" type:"path"`
-	Out    string `short:"o" help:"Write the signed bundle to OUT (default BUNDLE.signed; stdout when BUNDLE is '-'); '-': stdout." placeholder:"OUT"`
-	Yes    bool   `help:"Sign every request without asking (for a bundle reviewed already, e.g. in a Git diff)."`
+	Bundle   string `arg:"" help:"The bundle 'signatures pending' wrote (several concatenated are one bundle); '-': stdin." placeholder:"BUNDLE"`
+	Key      string `short:"f" required:"" help:"The key to sign with, as ssh-keygen -Y sign -f takes it: a private key, or a public key whose private key is in ssh-agent." placeholder:"KEY" type:"path"`
+	Out      string `short:"o" help:"Write the signed bundle to OUT (default BUNDLE.signed; stdout when BUNDLE is '-'); '-': stdout." placeholder:"OUT"`
+	Yes      bool   `help:"Sign every request without asking (for a bundle reviewed already, e.g. in a Git diff)."`
+	Recovery bool   `help:"KEY is a recovery key: sign in the felhom-recovery namespace, which approves only signers.rotate (other requests are skipped)."`
 }
 
 func (c *SignaturesSignCmd) Run(g *globals) error {
@@ -52,7 +53,7 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 		}
 		ask = trust.LinePrompter(os.Stdin, show)
 	}
-	res, err := trust.SignBundle(b, trust.SignOptions{Show: show, Ask: ask, Now: time.Now(), Keygen: hostexec.SSHKeygen{Key: c.Key, Stdin: os.Stdin, Stderr: g.stderr}})
+	res, err := trust.SignBundle(b, trust.SignOptions{Show: show, Ask: ask, Now: time.Now(), Role: c.role(), Keygen: hostexec.SSHKeygen{Key: c.Key, Stdin: os.Stdin, Stderr: g.stderr}})
 	if err != nil {
 		return err
 	}
@@ -74,4 +75,12 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 		return silentError{code: exitError}
 	}
 	return nil
+}
+
+// role is the namespace sign signs in.
+func (c *SignaturesSignCmd) role() string {
+	if c.Recovery {
+		return trust.RoleRecovery
+	}
+	return trust.RoleOperational
 }
