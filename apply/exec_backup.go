@@ -136,8 +136,12 @@ func (x *stepRun) safetyStorageReady(ctx context.Context) error {
 	return x.backupStorageReady(ctx, x.o.Safety.BackupStorage)
 }
 
-// excludedMount matches vzdump's log line for a mount point it left out.
-var excludedMount = regexp.MustCompile(`excluding (?:volume |bind )?mount point (mp\d+) `)
+// excludedMount matches vzdump's log line for a mount point it left out
+// (pve-container's VZDump.pm: "excluding TYPE mount point mpN ('PATH')
+// from backup"), from the line's start: a mount path, which the line
+// echoes, cannot make another line of it (control characters are refused
+// in paths), so text a tenant chose in a path never reads as an exclusion.
+var excludedMount = regexp.MustCompile(`^(?:INFO: )?excluding (?:volume |bind |device )?mount point (mp\d+) \('`)
 
 // covers returns the volumes the backup it (made by task it.upid) holds:
 // those its own config (the archive's pct.conf, as vzdump saw the guest)
