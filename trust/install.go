@@ -24,7 +24,8 @@ func (d InstallDecision) Refused() bool { return d.Skipped == "" && !d.Decision.
 // (RequestDir.Install). Every entry is decided before anything is
 // written, so an error from the nonce store installs nothing. An entry
 // without a signature, or whose request parses and names another host,
-// is skipped rather than refused.
+// is skipped rather than refused; one whose name is not its request's
+// (Request.ID) is refused.
 func (d *RequestDir) InstallBundle(v *Verifier, host, hostID string, b *Bundle) ([]InstallDecision, error) {
 	out := make([]InstallDecision, len(b.Entries))
 	for i, e := range b.Entries {
@@ -40,6 +41,11 @@ func (d *RequestDir) InstallBundle(v *Verifier, host, hostID string, b *Bundle) 
 		dec, err := v.Check(host, hostID, e.Req, e.Sig)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", QuoteName(e.Name), err)
+		}
+		if dec.Accepted() && e.Name != dec.Request.ID()+RequestSuffix {
+			// Under another name it could displace the request installed
+			// there, and that request's signature.
+			dec = Decision{Outcome: BindingMismatch, Reason: fmt.Sprintf("the entry's name is not its request's (%s%s)", dec.Request.ID(), RequestSuffix)}
 		}
 		out[i].Decision = dec
 	}

@@ -31,7 +31,9 @@ func TestInstallBundleDecidesAsCheckAndInstallsTheAccepted(t *testing.T) {
 	if dec, err := v.Decide(destroy105, used.Req, used.Sig); err != nil || !dec.Accepted() {
 		t.Fatalf("spend: %v %v", dec, err)
 	}
-	b := &Bundle{Entries: []BundleEntry{good, unsigned, other, tampered, used}}
+	renamed := sign(destroy105, true)
+	renamed.Name = good.Name // another signed request under good's name
+	b := &Bundle{Entries: []BundleEntry{good, unsigned, other, tampered, used, renamed}}
 	got, err := d.InstallBundle(v, "pve-demo", testHostID, b)
 	if err != nil {
 		t.Fatal(err)
@@ -46,6 +48,7 @@ func TestInstallBundleDecidesAsCheckAndInstallsTheAccepted(t *testing.T) {
 		{"for host pve-two", "", false},
 		{"", BadSignature, true},
 		{"", Replayed, true},
+		{"", BindingMismatch, true},
 	}
 	for i, w := range want {
 		g := got[i]

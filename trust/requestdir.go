@@ -296,7 +296,8 @@ func (d *RequestDir) Signed() ([]SignedRequest, []DirProblem, error) {
 // a request it was not made for: an old .sig is removed before the new
 // request is renamed into place, and the new .sig follows it.
 //
-// Install checks only the shape of what it writes (a plain name, sizes);
+// Install checks only the shape of what it writes (sizes, and a plain name
+// that is its request's own id, so no request displaces another);
 // whether the signature is any good is the caller's decision
 // (Verifier.Check), made before.
 func (d *RequestDir) Install(name string, req, sig []byte) (string, error) {
@@ -308,6 +309,9 @@ func (d *RequestDir) Install(name string, req, sig []byte) (string, error) {
 		return "", fmt.Errorf("install %s: a request of %d bytes (1 to %d)", name, len(req), MaxRequestSize)
 	case len(sig) == 0 || len(sig) > MaxSignatureSize:
 		return "", fmt.Errorf("install %s: a signature of %d bytes (1 to %d)", name, len(sig), MaxSignatureSize)
+	}
+	if r, err := ParseRequest(req); err != nil || r.ID()+RequestSuffix != name {
+		return "", fmt.Errorf("install %s: not the request named so; nothing installed", QuoteName(name))
 	}
 	if err := os.MkdirAll(d.Signatures, 0o700); err != nil {
 		return "", fmt.Errorf("install: %w", err)
