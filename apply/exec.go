@@ -42,7 +42,7 @@ var executors = map[string]func(op string, raw []byte) (executor, error){
 	ops.VolumeFree:       with(func(p ops.VolumeFreeParams) executor { return volumeFree{p} }),
 	ops.SnapshotCreate:   with(func(p ops.SnapshotCreateParams) executor { return snapshotCreate{p} }),
 	ops.SnapshotDelete:   with(func(p ops.SnapshotParams) executor { return snapshotDelete{p} }),
-	ops.SnapshotRollback: with(func(p ops.SnapshotParams) executor { return snapshotRollback{p} }),
+	ops.SnapshotRollback: with(func(p ops.SnapshotRollbackParams) executor { return snapshotRollback{p} }),
 	ops.BackupCreate:     with(func(p ops.BackupCreateParams) executor { return backupCreate{p} }),
 	ops.BackupPrune:      with(func(p ops.BackupPruneParams) executor { return backupPrune{p} }),
 	ops.StorageMount:     with(func(p ops.StorageMountParams) executor { return storageMount{p} }),

@@ -23,11 +23,7 @@ import (
 
 // checkReplaced refuses a step when the guest now owns a volume or a
 // snapshot the signed params do not name, or when a volume it would lose
-// for good (one the backup taken first does not cover; every volume when
-// it takes none) is not named unprotected. taken is what that backup holds
-// (see stepRun.covers), nil before it ran, when the live config predicts
-// it: a volume counts as covered only if the backup holds it and the live
-// config still backs it up.
+// for good is not named unprotected (liveGuest.checkCovered, with taken).
 func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool, taken *[]string) (liveGuest, error) {
 	v := x.vmid()
 	g, err := x.readGuest(ctx)
@@ -53,6 +49,22 @@ func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool
 		return g, fmt.Errorf("guest %d now owns %s, which the signed step does not name; not run (plan again and sign the new step)",
 			v, strings.Join(extra, ", "))
 	}
+	if err := g.checkCovered(v, r.Unprotected, backup, taken); err != nil {
+		return g, err
+	}
+	if backup {
+		return g, g.unsafeMountPath(v)
+	}
+	return g, nil
+}
+
+// checkCovered refuses when a volume of guest v that a step loses for good
+// (one the backup taken first does not cover; every volume when it takes
+// none) is not named unprotected. taken is what that backup holds (see
+// stepRun.covers), nil before it ran, when the live config predicts it: a
+// volume counts as covered only if the backup holds it and the live config
+// still backs it up.
+func (g liveGuest) checkCovered(v int, unprotected []string, backup bool, taken *[]string) error {
 	var covered []string
 	if backup {
 		covered = plan.CoveredVolumes(g.current)
@@ -62,22 +74,19 @@ func (x *stepRun) checkReplaced(ctx context.Context, r ops.Replaced, backup bool
 	}
 	var lost []string
 	for _, vol := range plan.Uncovered(g.owned(), covered) {
-		if !slices.Contains(r.Unprotected, vol) {
+		if !slices.Contains(unprotected, vol) {
 			lost = append(lost, vol)
 		}
 	}
-	if len(lost) > 0 {
-		why := "no backup is taken first (safety backups are off)"
-		if backup {
-			why = "the backup taken first does not cover it (no backup=1 when it ran, or detached)"
-		}
-		return g, fmt.Errorf("guest %d: %s would be lost for good: %s, and the signed step does not name it as unprotected; not run (plan again: the new request names it)",
-			v, strings.Join(lost, ", "), why)
+	if len(lost) == 0 {
+		return nil
 	}
+	why := "no backup is taken first (safety backups are off)"
 	if backup {
-		return g, g.unsafeMountPath(v)
+		why = "the backup taken first does not cover it (no backup=1 when it ran, or detached)"
 	}
-	return g, nil
+	return fmt.Errorf("guest %d: %s would be lost for good: %s, and the signed step does not name it as unprotected; not run (plan again: the new request names it)",
+		v, strings.Join(lost, ", "), why)
 }
 
 func intersect(a, b []string) []string {

@@ -41,10 +41,14 @@ func (e snapshotDelete) run(ctx context.Context, x *stepRun) error {
 // snapshotRollback rolls a guest back to a signed snapshot, after a
 // safety snapshot of the state it throws away (a backup where a snapshot
 // would block the rollback), and starts it again if it ran.
-type snapshotRollback struct{ p ops.SnapshotParams }
+type snapshotRollback struct{ p ops.SnapshotRollbackParams }
 
+// check refuses, before the signature is spent, a rollback to a snapshot
+// that is not the one signed, or one whose way back, should it be a
+// backup, would not keep a volume the signed params do not name
+// unprotected (the live config predicts what a backup keeps).
 func (e snapshotRollback) check(ctx context.Context, x *stepRun) error {
-	if err := x.checkSnapshot(ctx, e.p); err != nil {
+	if err := x.checkSnapshot(ctx, e.p.SnapshotParams); err != nil {
 		return err
 	}
 	g, err := x.readGuest(ctx)
@@ -52,6 +56,9 @@ func (e snapshotRollback) check(ctx context.Context, x *stepRun) error {
 		return err
 	}
 	if err := g.unsafeMountPath(x.vmid()); err != nil {
+		return err
+	}
+	if err := g.checkCovered(x.vmid(), e.p.Unprotected, x.o.Safety.Enabled, nil); err != nil {
 		return err
 	}
 	if snapshotSafe, err := x.snapshotKeepsRollback(ctx, e.p.Snapshot); err != nil || snapshotSafe {
@@ -72,12 +79,24 @@ func (e snapshotRollback) run(ctx context.Context, x *stepRun) error {
 	// A safety snapshot becomes the newest snapshot, and ZFS rolls back
 	// only to the newest: there (and for an older target anywhere) the
 	// way back is a backup.
+	var taken *[]string // what a safety backup holds, when it was one
 	if snapshotSafe {
-		err = x.safetySnapshot(ctx)
+		taken, err = x.safetySnapshot(ctx)
 	} else {
-		_, err = x.safetyBackup(ctx)
+		var covered []string
+		covered, err = x.safetyBackup(ctx)
+		taken = &covered
 	}
 	if err != nil {
+		return err
+	}
+	// Again right before the call: what the rollback rewinds and a backup
+	// taken first does not hold must be signed as unprotected.
+	g, err := x.readGuest(ctx)
+	if err != nil {
+		return err
+	}
+	if err := g.checkCovered(x.vmid(), e.p.Unprotected, x.o.Safety.Enabled, taken); err != nil {
 		return err
 	}
 	c := x.main(e.p)
@@ -122,26 +141,27 @@ func (x *stepRun) findSnapshot(ctx context.Context, name string) (proxmox.Snapsh
 }
 
 // safetySnapshot takes the tool's own snapshot before a rollback; where
-// the guest's storage cannot snapshot, a backup instead.
-func (x *stepRun) safetySnapshot(ctx context.Context) error {
+// the guest's storage cannot snapshot, a backup instead, and then taken is
+// what that backup holds (nil after a snapshot, which keeps every volume).
+func (x *stepRun) safetySnapshot(ctx context.Context) (taken *[]string, err error) {
 	if !x.o.Safety.Enabled {
-		return nil
+		return nil, nil
 	}
 	v := x.vmid()
 	p := ops.SnapshotCreateParams{Snapshot: "felhom-safety-" + x.o.Now().UTC().Format("20060102150405"), Description: "safety snapshot before " + x.st.ID}
-	_, err := x.do(ctx, call{suffix: "#safety", op: ops.SnapshotCreate, params: p, provenance: ProvenanceSafetySnapshot,
+	_, err = x.do(ctx, call{suffix: "#safety", op: ops.SnapshotCreate, params: p, provenance: ProvenanceSafetySnapshot,
 		post: func(ctx context.Context) (proxmox.UPID, error) {
 			return x.o.Client.Snapshot(ctx, v, p.Snapshot, p.Description)
 		}})
 	if err != nil && strings.Contains(err.Error(), "snapshot feature is not available") {
-		_, err = x.safetyBackup(ctx)
-		return err
+		covered, err := x.safetyBackup(ctx)
+		return &covered, err
 	}
 	if err != nil {
-		return fmt.Errorf("safety snapshot failed, so the step did not run: %w", err)
+		return nil, fmt.Errorf("safety snapshot failed, so the step did not run: %w", err)
 	}
 	x.note = "safety snapshot " + p.Snapshot
-	return nil
+	return nil, nil
 }
 
 // snapshotKeepsRollback reports whether a safety snapshot taken now still

@@ -122,7 +122,7 @@ var specs = []Spec{
 	spec[VolumeFreeParams](VolumeFree, Destructive, "deletes the volume and its data"),
 	spec[SnapshotCreateParams](SnapshotCreate, Benign, ""),
 	spec[SnapshotParams](SnapshotDelete, Destructive, "deletes the snapshot, a recovery point"),
-	spec[SnapshotParams](SnapshotRollback, Destructive, "throws away every write since the snapshot"),
+	spec[SnapshotRollbackParams](SnapshotRollback, Destructive, "throws away every write since the snapshot"),
 	spec[BackupCreateParams](BackupCreate, Benign, ""),
 	spec[BackupPruneParams](BackupPrune, Destructive, "backs the guest up and prunes old archives by the storage's retention"),
 	hostSpec[StorageMountParams](StorageMount, Benign, ""),

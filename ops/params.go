@@ -128,6 +128,16 @@ type SnapshotParams struct {
 	Job      string `json:"job,omitempty"`
 }
 
+// SnapshotRollbackParams rolls a guest back to a snapshot. Unprotected
+// names the volumes whose writes since the snapshot a safety backup would
+// not keep (a mount point without backup=1; every volume with safety
+// backups off): when the way back is a backup rather than a snapshot, the
+// signer accepts losing them.
+type SnapshotRollbackParams struct {
+	SnapshotParams
+	Unprotected []string `json:"unprotected,omitempty"`
+}
+
 // BackupCreateParams takes a vzdump that prunes nothing. With Golden, it
 // is the archive of that golden image: the journal records it by
 // identity, and housekeeping never removes it.

@@ -41,25 +41,16 @@ func (d *guestDiff) job(j schema.Job) {
 			jobErr("snapshot", "guest %d has no snapshot %q; list them with 'pct listsnapshot %d'", j.VMID, j.Snapshot, j.VMID)
 			return
 		}
-		op := ops.SnapshotRollback
-		if j.Op == schema.OpSnapshotDelete {
-			op = ops.SnapshotDelete
+		p := ops.SnapshotParams{Snapshot: j.Snapshot, SnapTime: snapTime(lg, j.Snapshot), Job: j.ID}
+		if j.Op == schema.OpSnapshotRollback {
+			s = d.rollback(p)
+			break
 		}
-		s = d.b.newStep(j.VMID, d.name(), op, ops.SnapshotParams{Snapshot: j.Snapshot, SnapTime: snapTime(lg, j.Snapshot), Job: j.ID})
-		if op == ops.SnapshotRollback {
-			s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", j.VMID, j.Snapshot)
-			s.Safety = "a safety snapshot of the current state first (a vzdump backup where a volume is on ZFS, which rolls back only to the newest snapshot)"
-			if !newestSnapshot(lg, j.Snapshot) {
-				// As apply decides: a safety snapshot would become the
-				// newest, and ZFS rolls back only to the newest.
-				s.Safety = "a vzdump backup of the current state first (the target is not the newest snapshot)"
-			}
-		} else {
-			// Even the tool's own safety snapshot: a deletion the file
-			// asks for needs a signature (apply's housekeeping removes
-			// safety snapshots once they are older than safety.keep).
-			s.Reason = fmt.Sprintf("deletes snapshot %q of guest %d, a recovery point", j.Snapshot, j.VMID)
-		}
+		// Even the tool's own safety snapshot: a deletion the file asks
+		// for needs a signature (apply's housekeeping removes safety
+		// snapshots once they are older than safety.keep).
+		s = d.b.newStep(j.VMID, d.name(), ops.SnapshotDelete, p)
+		s.Reason = fmt.Sprintf("deletes snapshot %q of guest %d, a recovery point", j.Snapshot, j.VMID)
 	case schema.OpGuestRestoreOver:
 		if lg == nil {
 			jobErr("guest", "guest %d does not exist; to create it, declare it with from_backup", j.VMID)
@@ -138,6 +129,29 @@ func (d *guestDiff) backupJob(j schema.Job) Step {
 	}
 	s := d.b.newStep(j.VMID, d.name(), ops.BackupPrune, ops.BackupPruneParams{Storage: storage, Archives: removed, Mode: j.Mode, Job: j.ID})
 	s.Reason = fmt.Sprintf("the storage's retention (%s) deletes %s", st.PruneBackups, strings.Join(removed, ", "))
+	return s
+}
+
+// rollback plans a rollback to p's snapshot. Its way back is a safety
+// snapshot, or a backup where a snapshot cannot keep it (as apply decides);
+// the volumes a backup would not keep are named unprotected either way,
+// since which one apply takes is decided on the live guest.
+func (d *guestDiff) rollback(p ops.SnapshotParams) Step {
+	u := d.uncovered()
+	s := d.b.newStep(d.lg.VMID, d.name(), ops.SnapshotRollback, ops.SnapshotRollbackParams{SnapshotParams: p, Unprotected: u})
+	s.Reason = fmt.Sprintf("throws away every write to guest %d since snapshot %q", d.lg.VMID, p.Snapshot)
+	s.Safety = "a safety snapshot of the current state first (a vzdump backup where a volume is on ZFS, which rolls back only to the newest snapshot)"
+	if !newestSnapshot(d.lg, p.Snapshot) {
+		// As apply decides: a safety snapshot would become the
+		// newest, and ZFS rolls back only to the newest.
+		s.Safety = "a vzdump backup of the current state first (the target is not the newest snapshot)"
+	}
+	switch {
+	case d.b.in.NoSafetyBackup:
+		s.Safety = "none: safety copies are off in the local config"
+	case len(u) > 0:
+		s.Safety += "; a backup does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached), whose writes since the snapshot are lost if the way back is a backup"
+	}
 	return s
 }
 
