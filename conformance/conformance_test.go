@@ -3,10 +3,12 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,9 +94,17 @@ func TestSimulatorConforms(t *testing.T) {
 					if ck.Result != conformance.Pass {
 						t.Errorf("%s: %s: %s\n  expected: %s", ck.Name, ck.Result, ck.Actual, ck.Expected)
 					}
+					if ck.Expected == "" || ck.Source == "" || ck.Actual == "" {
+						t.Errorf("%s: a check says what was expected, from which source, and what the host did: %+v", ck.Name, ck)
+					}
 				}
-				if !rep.Passed || len(rep.Checks) < 30 || rep.PVE.Release != release || !rep.PVE.Supported {
-					t.Errorf("report: passed %v, %d checks, release %s", rep.Passed, len(rep.Checks), rep.PVE.Release)
+				if !rep.Passed || len(rep.Checks) < 30 || rep.PVE.Release != release || !rep.PVE.Supported || rep.PVE.Expects != release ||
+					!strings.Contains(rep.PVE.Support, "supported (checked against Proxmox VE 8.4 and 9.1)") {
+					t.Errorf("report: passed %v, %d checks, pve %+v", rep.Passed, len(rep.Checks), rep.PVE)
+				}
+				if want := []conformance.StorageUse{{"local-lvm", "lvmthin", "guest volumes"}, {"local", "dir", "backups"}}; len(rep.Storages) != 3 ||
+					rep.Storages[0] != want[0] || rep.Storages[1] != want[1] || rep.Storages[2].Type != "dir" {
+					t.Errorf("storages %+v", rep.Storages)
 				}
 				requireClean(t, c)
 			})
@@ -132,7 +142,56 @@ func TestFaultDivergesAndCleansUp(t *testing.T) {
 	if !strings.Contains(text.String(), "1 diverged, 0 skipped (resize grows)") {
 		t.Errorf("summary:\n%s", text.String())
 	}
+	// The JSON report (what an operator attaches to a bug report) names
+	// it, with what was expected, from which source, and what happened.
+	var doc bytes.Buffer
+	if err := rep.WriteJSON(&doc); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		PVE struct {
+			Version string `json:"version"`
+		} `json:"pve"`
+		Storages []conformance.StorageUse `json:"storages"`
+		Checks   []conformance.Check      `json:"checks"`
+		Diverged []string                 `json:"diverged"`
+		Passed   *bool                    `json:"passed"`
+	}
+	if err := json.Unmarshal(doc.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(got.Checks, func(c conformance.Check) bool { return c.Name == "resize grows" })
+	if got.PVE.Version != "8.4.1" || len(got.Storages) != 3 || got.Passed == nil || *got.Passed || !slices.Equal(got.Diverged, []string{"resize grows"}) || i < 0 ||
+		got.Checks[i].Result != conformance.Diverged || !strings.Contains(got.Checks[i].Actual, "500 simulated fault") ||
+		!strings.HasPrefix(got.Checks[i].Expected, "PUT resize rootfs +1G") || !strings.Contains(got.Checks[i].Source, "pve-container") {
+		t.Errorf("JSON report:\n%s", doc.String())
+	}
+	_, secret, _ := strings.Cut(sim.Token("converge"), "=")
+	if secret == "" || strings.Contains(doc.String(), secret) {
+		t.Errorf("the JSON report holds the token's secret (%q)", secret)
+	}
 	requireClean(t, c)
+}
+
+// On a release of a major version felhom-converge does not support, the
+// table opens with a warning naming what it was checked against and
+// which release's behaviour the checks expect.
+func TestUnsupportedReleaseWarns(t *testing.T) {
+	var rep conformance.Report
+	rep.PVE.Version, rep.PVE.Release, rep.PVE.Expects = "10.0.2", "10.0", "9.1"
+	rep.PVE.Support, rep.PVE.Supported = proxmox.Version{Version: "10.0.2", Release: "10.0"}.Support()
+	var out bytes.Buffer
+	rep.WriteHeader(&out)
+	if want := "\nwarning: Proxmox VE 10.0.2 (release 10.0) is not a supported release: felhom-converge supports 8.x and 9.x and is checked against Proxmox VE 8.4 and 9.1; "; !strings.Contains(out.String(), want) ||
+		!strings.HasSuffix(out.String(), "; the checks expect what Proxmox VE 9.1 does\n") {
+		t.Errorf("header:\n%s", out.String())
+	}
+	rep.PVE.Support, rep.PVE.Supported = proxmox.Version{Version: "9.1.1", Release: "9.1"}.Support()
+	out.Reset()
+	rep.WriteHeader(&out)
+	if strings.Contains(out.String(), "warning") {
+		t.Errorf("a supported release warns:\n%s", out.String())
+	}
 }
 
 // An interrupt skips the checks not run yet, removes what the run made

@@ -39,7 +39,8 @@ func (r *run) preflight(ctx context.Context) error {
 	r.ver = ver
 	r.pve9 = ver.AtLeast(9, 0)
 	r.rep.PVE.Version, r.rep.PVE.Release, r.rep.PVE.RepoID = ver.Version, ver.Release, ver.RepoID
-	_, r.rep.PVE.Supported = ver.Support()
+	r.rep.PVE.Support, r.rep.PVE.Supported = ver.Support()
+	r.rep.PVE.Expects = expectedRelease(r.pve9)
 	if err := r.vmidFree(ctx); err != nil {
 		return err
 	}
@@ -72,6 +73,15 @@ func (r *run) preflight(ctx context.Context) error {
 	}
 	r.sysModify = privs["Sys.Modify"]
 	return nil
+}
+
+// expectedRelease is the checked release whose behaviour the checks
+// expect: the newest one of 9.x (or a later major), else the oldest.
+func expectedRelease(pve9 bool) string {
+	if pve9 {
+		return proxmox.CheckedReleases[len(proxmox.CheckedReleases)-1]
+	}
+	return proxmox.CheckedReleases[0]
 }
 
 // vmidFree makes sure no guest has the VMID, on this node (reading it

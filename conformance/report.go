@@ -34,6 +34,13 @@ type Report struct {
 		Release   string `json:"release"`
 		RepoID    string `json:"repoid"`
 		Supported bool   `json:"supported"`
+		// Support says whether the release is supported and which
+		// releases the expectations were checked against.
+		Support string `json:"support"`
+		// Expects is the release whose behaviour the checks expect: the
+		// checked release of the host's major version (9.1 for a newer
+		// one, 8.4 for an older one).
+		Expects string `json:"expects"`
 	} `json:"pve"`
 	VMID int    `json:"vmid"`
 	From string `json:"from"` // the archive or template the guest was made from
@@ -110,6 +117,9 @@ func (r *Report) WriteHeader(w io.Writer) {
 	}
 	fmt.Fprintf(w, "felhom-converge selftest --conformance: guest %d on node %s, Proxmox VE %s, from %s; %s\n",
 		r.VMID, r.Node, r.PVE.Version, r.From, strings.Join(uses, ", "))
+	if !r.PVE.Supported {
+		fmt.Fprintf(w, "warning: %s; the checks expect what Proxmox VE %s does\n", r.PVE.Support, r.PVE.Expects)
+	}
 	if len(r.Earlier) > 0 {
 		fmt.Fprintf(w, "removed what an earlier run that did not finish left: %s\n", strings.Join(r.Earlier, ", "))
 	}
