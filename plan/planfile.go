@@ -48,14 +48,25 @@ type savedFile struct {
 	Plan    json.RawMessage `json:"plan"`
 }
 
-// IsSaved reports whether data is a saved plan by its format member
-// (whether or not it is valid).
-func IsSaved(data []byte) bool {
+// IsSaved reports whether data, read from the file name, is a saved plan:
+// by its format member (whether or not it is valid), and never a file
+// named *.hcl, which is desired state (from a hub, or a Git checkout)
+// whatever it holds.
+func IsSaved(name string, data []byte) bool {
 	var f struct {
 		Format string `json:"format"`
 	}
 	trimmed := bytes.TrimSpace(data)
-	return len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &f) == nil && f.Format == savedFormat
+	return !strings.HasSuffix(name, ".hcl") && len(trimmed) > 0 && trimmed[0] == '{' && json.Unmarshal(trimmed, &f) == nil && f.Format == savedFormat
+}
+
+// CheckSavedName refuses a name a saved plan may not have: *.hcl, which
+// apply reads as desired state (IsSaved).
+func CheckSavedName(name string) error {
+	if strings.HasSuffix(name, ".hcl") {
+		return fmt.Errorf("a saved plan may not be named %s: apply reads every *.hcl file as desired state; name it for example %s.plan", name, strings.TrimSuffix(name, ".hcl"))
+	}
+	return nil
 }
 
 // Saved returns p as a saved plan authenticated with key.
@@ -198,6 +209,9 @@ func PlanKey(stateDir string, create bool) ([]byte, error) {
 	}
 	if !fi.Mode().IsRegular() || fi.Mode().Perm()&0o077 != 0 || fi.Size() > 256 {
 		return nil, fmt.Errorf("the saved-plan key %s must be a small regular file readable only by its owner (mode 0600)", path)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		return nil, fmt.Errorf("the saved-plan key %s is owned by uid %d, not by this user (uid %d), who runs apply; remove it and plan again with -out", path, st.Uid, os.Geteuid())
 	}
 	buf := make([]byte, 256)
 	n, _ := f.Read(buf)

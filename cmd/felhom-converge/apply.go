@@ -109,7 +109,7 @@ func (g *globals) applyInput(ctx context.Context, simDir, file string) (*applyIn
 		return nil, err
 	}
 	in := &applyInput{file: file}
-	if plan.IsSaved(data) {
+	if plan.IsSaved(file, data) {
 		cfg, err := g.loadConfig(simDir, "")
 		if err != nil {
 			return nil, err

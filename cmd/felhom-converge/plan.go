@@ -42,6 +42,9 @@ func (c *PlanCmd) Run(ctx context.Context, g *globals) error {
 }
 
 func (c *PlanCmd) run(ctx context.Context, g *globals) error {
+	if err := plan.CheckSavedName(c.Out); c.Out != "" && err != nil {
+		return err
+	}
 	desired, src, err := g.loadDesired(ctx, c.File)
 	if err != nil {
 		return err
