@@ -263,12 +263,17 @@ func (r *run) checkBackupLock(ctx context.Context) {
 			if err != nil {
 				return "", err
 			}
+			// A running guest on a storage without snapshots is backed
+			// up in suspend mode: prepare runs again and logs the mount
+			// points twice.
 			var excl []string
 			for _, l := range a.log {
 				if m := excluded.FindStringSubmatch(l); m != nil {
 					excl = append(excl, m[1])
 				}
 			}
+			slices.Sort(excl)
+			excl = slices.Compact(excl)
 			if prop(got["mp0"], "volume")["backup"] != "1" || prop(got["mp1"], "volume")["backup"] == "1" || got["mp1"] == "" ||
 				!slices.Equal(excl, []string{"mp1"}) || !logHas(a.log, "including mount point mp0 ('"+mountPath(0)+"') in backup") {
 				return "", fmt.Errorf("mp0 %q, mp1 %q; excluded by the log: %v", got["mp0"], got["mp1"], excl)

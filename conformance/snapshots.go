@@ -142,30 +142,42 @@ func (r *run) checkRollback(ctx context.Context) {
 				if _, err := r.done(ctx, newest, err); err != nil {
 					return "", fmt.Errorf("the rollback to the newest: %w", err)
 				}
-				return fmt.Sprintf("to %s refused: %s; to %s ended OK", snapA, st.ExitStatus, snapB), nil
+				if err := r.forkedStart(ctx, newest); err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("to %s refused: %s; to %s ended OK, a separate vzstart started the guest", snapA, st.ExitStatus, snapB), nil
 			}
 			if !succeeded(st.ExitStatus) || conf.Hostname() != r.hostAtA || conf.Values["description"] != before.Values["description"] || conf.Values["parent"] != snapA {
 				return "", fmt.Errorf("the rollback ended %q; hostname %q (the snapshot's %q), parent %q", st.ExitStatus, conf.Hostname(), r.hostAtA, conf.Values["parent"])
 			}
-			list, err := r.c.ListTasks(ctx, proxmox.TaskFilter{VMID: r.vmid, TypeFilter: "vzstart", Since: upid.StartTime})
-			if err != nil {
+			if err := r.forkedStart(ctx, upid); err != nil {
 				return "", err
 			}
-			for _, t := range list {
-				if t.UPID == upid.String() || int64(t.StartTime) < upid.StartTime.Unix() {
-					continue
-				}
-				su, err := proxmox.ParseUPID(t.UPID)
-				if err != nil {
-					return "", err
-				}
-				if _, err := r.done(ctx, su, nil); err != nil {
-					return "", fmt.Errorf("the start after the rollback: %w", err)
-				}
-				return fmt.Sprintf("%s ended %s; config back to %s's (hostname %s), a separate vzstart started the guest", upid.Type, st.ExitStatus, snapA, conf.Hostname()), nil
-			}
-			return "", fmt.Errorf("the rollback ended %s, but no vzstart task followed it", st.ExitStatus)
+			return fmt.Sprintf("%s ended %s; config back to %s's (hostname %s), a separate vzstart started the guest", upid.Type, st.ExitStatus, snapA, conf.Hostname()), nil
 		})
+}
+
+// forkedStart waits for the vzstart task a rollback with start=1 forked
+// after it ended, and fails unless there is one and it succeeded.
+func (r *run) forkedStart(ctx context.Context, rollback proxmox.UPID) error {
+	list, err := r.c.ListTasks(ctx, proxmox.TaskFilter{VMID: r.vmid, TypeFilter: "vzstart", Since: rollback.StartTime})
+	if err != nil {
+		return err
+	}
+	for _, t := range list {
+		if t.UPID == rollback.String() || int64(t.StartTime) < rollback.StartTime.Unix() {
+			continue
+		}
+		su, err := proxmox.ParseUPID(t.UPID)
+		if err != nil {
+			return err
+		}
+		if _, err := r.done(ctx, su, nil); err != nil {
+			return fmt.Errorf("the start after the rollback: %w", err)
+		}
+		return nil
+	}
+	return fmt.Errorf("the rollback ended, but no vzstart task followed it")
 }
 
 func (r *run) checkDetachUnderSnapshot(ctx context.Context) {

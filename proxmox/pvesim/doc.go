@@ -98,8 +98,8 @@
 //     lock, then the prestart hook refuses to start a CT locked other than
 //     "mounted": it ends stopped with its pending changes applied),
 //     destroy, resize (grow only; VM.Config.Options too), move_volume (stopped CTs, same guest),
-//     snapshots (create, delete, rollback with ZFS's newest-only rule,
-//     description), vzdump (modes, stop mode for a stopped CT, archive
+//     snapshots (create, delete, rollback with ZFS's newest-only rule by
+//     creation order, also within one second, description), vzdump (modes, stop mode for a stopped CT, archive
 //     names in local time, notes, protected, retention pruning with
 //     pve-storage's marking, and the retention limit a remove=0 or
 //     protected=1 backup must stay within; keep-all=1 neither prunes nor

@@ -12,7 +12,8 @@ import (
 
 // TestZFSRollbackOnlyToNewest: the seed has no ZFS storage, so this test
 // moves CT 110 onto one and checks Proxmox's ZFS rule: rollback only to
-// the most recent snapshot.
+// the most recent snapshot, by creation also within one second of
+// snaptime (zfs list -s creation keeps their order).
 func TestZFSRollbackOnlyToNewest(t *testing.T) {
 	t.Parallel()
 	s, err := New(Options{TaskDuration: -1})
@@ -55,7 +56,6 @@ func TestZFSRollbackOnlyToNewest(t *testing.T) {
 		if st := exit(do("POST", "/nodes/pve/lxc/110/snapshot", url.Values{"snapname": {name}})["data"]); st != "OK" {
 			t.Fatalf("snapshot %s: %s", name, st)
 		}
-		time.Sleep(1100 * time.Millisecond) // snaptime has one-second resolution
 	}
 	st := exit(do("POST", "/nodes/pve/lxc/110/snapshot/older/rollback", nil)["data"])
 	if st != "can't rollback, 'older' is not most recent snapshot on 'rpool/data/subvol-110-disk-0'" {

@@ -50,7 +50,11 @@ func beginSnapshot(s *Sim, t *task) error {
 	if g.Snapshots == nil {
 		g.Snapshots = map[string]*snapshot{}
 	}
-	g.Snapshots[name] = &snapshot{Conf: sc, Snaptime: s.clock().Unix(), Running: g.Running}
+	var seq int64
+	for _, o := range g.Snapshots {
+		seq = max(seq, o.Seq)
+	}
+	g.Snapshots[name] = &snapshot{Conf: sc, Snaptime: s.clock().Unix(), Running: g.Running, Seq: seq + 1}
 	g.setLock("snapshot")
 	return nil
 }
@@ -214,6 +218,9 @@ func beginRollback(s *Sim, t *task) error {
 	if sn == nil {
 		return fmt.Errorf("snapshot '%s' does not exist", name)
 	}
+	// ZFSPoolPlugin volume_rollback_is_possible lists the volume's ZFS
+	// snapshots by creation (same-second ones in the order they were
+	// made): one made after this snapshot blocks the rollback.
 	for k, v := range sn.Conf {
 		if !isMountKey(k) {
 			continue
@@ -223,7 +230,7 @@ func beginRollback(s *Sim, t *task) error {
 			continue
 		}
 		for other, o := range g.Snapshots {
-			if other != name && o.Snaptime > sn.Snaptime {
+			if other != name && o.newer(sn) {
 				return fmt.Errorf("can't rollback, '%s' is not most recent snapshot on '%s/%s'", name, st.Pool, volName(volumeOf(v)))
 			}
 		}

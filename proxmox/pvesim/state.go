@@ -221,6 +221,15 @@ type snapshot struct {
 	Conf     map[string]string `json:"conf"`
 	Snaptime int64             `json:"snaptime"`
 	Running  bool              `json:"running,omitempty"`
+	// Seq orders the guest's snapshots by creation, as ZFS does within
+	// one second of snaptime; 0 for a snapshot of an older state.
+	Seq int64 `json:"seq,omitempty"`
+}
+
+// newer reports whether o was created after sn: a later snaptime, or the
+// same second and a later creation.
+func (o *snapshot) newer(sn *snapshot) bool {
+	return o.Snaptime > sn.Snaptime || o.Snaptime == sn.Snaptime && o.Seq > sn.Seq
 }
 
 // task is one worker task. Op and Params let a task interrupted by a
