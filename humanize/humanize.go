@@ -51,15 +51,19 @@ func Ago(now, t time.Time) string {
 	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
-// ByteSize is n bytes in bytes, KiB or MiB.
+// ByteSize is n bytes in bytes, KiB, MiB, GiB or TiB.
 func ByteSize(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d bytes", n)
 	case n < 1<<20:
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n < 1<<40:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 	}
-	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	return fmt.Sprintf("%.1f TiB", float64(n)/(1<<40))
 }
 
 // GuestLabel is a guest after an op: " 105", " 105 (web)" with its name,

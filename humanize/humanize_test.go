@@ -23,6 +23,8 @@ func TestWords(t *testing.T) {
 		{ByteSize(512), "512 bytes"},
 		{ByteSize(1536), "1.5 KiB"},
 		{ByteSize(3 << 20), "3.0 MiB"},
+		{ByteSize(40 << 30), "40.0 GiB"},
+		{ByteSize(3 << 40), "3.0 TiB"},
 		{GuestLabel(0, "x"), ""},
 		{GuestLabel(105, ""), " 105"},
 		{GuestLabel(105, "web"), " 105 (web)"},

@@ -110,7 +110,7 @@ func Make(ctx context.Context, s Source) (*Plan, string, error) {
 		RootPassword:   s.RootPassword,
 		BindMountDirs:  s.BindMountDirs,
 	})
-	if err := p.CheckResources(ctx, s.API); err != nil {
+	if err := p.CheckResources(ctx, s.API, live); err != nil {
 		return nil, "", &ObserveError{err}
 	}
 	hostID := hid.id

@@ -25,10 +25,11 @@ type ResourceAPI interface {
 // CheckResources checks that the bridges and storages the plan's steps
 // use exist on the node (a storage also active and holding container
 // volumes, or for a backup, backups), so a typo is a plan error at its
-// guest instead of a failed task after a restore. It reads only when a
-// step names one: at most two requests. The steps of a guest with a
-// problem are taken out.
-func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
+// guest instead of a failed task after a restore, and that the volumes
+// the steps allocate fit in what each storage reports free (checkRoom). It
+// reads only when a step names one: at most two requests. The steps of a
+// guest with a problem are taken out.
+func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI, live *Live) error {
 	bridges, storages, backups := map[int][]string{}, map[int][]string{}, map[int][]string{}
 	mounting := map[string]bool{} // storages a storage.mount of this plan makes active
 	for _, s := range p.Steps {
@@ -52,7 +53,8 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 			backups[s.VMID()] = append(backups[s.VMID()], bs)
 		}
 	}
-	if !anyNamed(bridges) && !anyNamed(storages) && !anyNamed(backups) {
+	need := roomNeeded(p.Steps, live)
+	if !anyNamed(bridges) && !anyNamed(storages) && !anyNamed(backups) && len(need) == 0 {
 		return nil
 	}
 	haveBridge := map[string]int{} // bridge → its MTU
@@ -66,7 +68,7 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 		}
 	}
 	haveStorage := map[string]proxmox.NodeStorage{}
-	if anyNamed(storages) || anyNamed(backups) {
+	if anyNamed(storages) || anyNamed(backups) || len(need) > 0 {
 		list, err := api.NodeStorage(ctx)
 		if err != nil {
 			return fmt.Errorf("list the node's storages: %w", err)
@@ -97,6 +99,7 @@ func (p *Plan) CheckResources(ctx context.Context, api ResourceAPI) error {
 			}
 		}
 	}
+	checkRoom(need, haveStorage, func(s string) bool { return mounting[s] }, bad)
 	if len(bad) == 0 {
 		return nil
 	}

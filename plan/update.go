@@ -9,6 +9,7 @@ import (
 
 	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/schema"
+	"github.com/hashicorp/hcl/v2"
 )
 
 // update plans the changes to an existing guest.
@@ -38,7 +39,7 @@ func (d *guestDiff) update() {
 				g.VMID, g.Name, storageOf(root.Volume), g.Rootfs.Storage, g.VMID, g.Rootfs.Storage)
 			return
 		case int64(g.Rootfs.Size) > root.Size:
-			grows = append(grows, d.grow("rootfs", root.Size, int64(g.Rootfs.Size)))
+			grows = append(grows, d.grow("rootfs", root.Size, int64(g.Rootfs.Size), &g.Rootfs.DeclRange))
 		case int64(g.Rootfs.Size) < root.Size:
 			rebuild["rootfs"] = g.Rootfs.Storage + ":" + gib(int64(g.Rootfs.Size))
 			rebuildChanges = append(rebuildChanges, Change{Field: "rootfs size", Old: schema.Size(root.Size).String(), New: g.Rootfs.Size.String(),
@@ -165,11 +166,12 @@ func stepSlot(s Step) string {
 	return ""
 }
 
-func (d *guestDiff) grow(disk string, from, to int64) Step {
+func (d *guestDiff) grow(disk string, from, to int64, decl *hcl.Range) Step {
 	s := d.b.newStep(d.g.VMID, d.g.Name, ops.DiskGrow, ops.DiskGrowParams{
 		Disk: disk, From: schema.Size(from).String(), To: schema.Size(to).String()})
 	s.Reason = "one-way: a volume cannot be shrunk again"
 	s.Changes = []Change{{Field: disk + " size", Old: schema.Size(from).String(), New: schema.Size(to).String()}}
+	s.Source = source(decl)
 	return s
 }
 

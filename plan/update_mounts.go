@@ -57,7 +57,7 @@ func (d *guestDiff) mounts(set map[string]string, changes *[]Change, restart *[]
 		}
 		switch {
 		case int64(m.Size) > lm.Size:
-			steps = append(steps, d.grow(lm.Slot, lm.Size, int64(m.Size)))
+			steps = append(steps, d.grow(lm.Slot, lm.Size, int64(m.Size), &m.DeclRange))
 		case int64(m.Size) < lm.Size:
 			d.errorf("", "guest %d (%s): mount %q is %s and the file asks for %s; Proxmox cannot shrink a volume: set size back to %s, or copy the data to a new, smaller mount",
 				g.VMID, g.Name, m.Name, schema.Size(lm.Size), m.Size, schema.Size(lm.Size))
