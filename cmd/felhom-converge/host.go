@@ -127,7 +127,7 @@ func (g *globals) openSession(ctx context.Context, h *apply.Host, lockTimeout ti
 	var unsafe *journal.UnsafeError
 	switch {
 	case err == nil:
-		g.showProgress(ctx, s.Options(), h.Client)
+		s.Options().ShowProgress(ctx, g.progress, h.Client)
 		return s, nil
 	case errors.As(err, &unsafe):
 		return nil, withHint(err, "the state directory must be owned by the service user and not be group- or world-writable (chmod 0700)")

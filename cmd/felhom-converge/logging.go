@@ -6,9 +6,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/felhom/felhom-converge/apply"
 	"github.com/felhom/felhom-converge/progress"
-	"github.com/felhom/felhom-converge/proxmox"
 	"github.com/felhom/felhom-converge/runlog"
 )
 
@@ -38,30 +36,6 @@ func (g *globals) setupOutput(f LogFlags) error {
 	}
 	g.log = log
 	return nil
-}
-
-// showProgress draws, when stdout is a terminal, the task apply or recover
-// waits for on the progress line, and routes the per-step lines through it
-// so they never land on a half-drawn line. Otherwise it changes nothing:
-// the plain per-step lines stay the only output.
-func (g *globals) showProgress(ctx context.Context, o *apply.Options, client *proxmox.Client) {
-	if g.progress == nil {
-		return
-	}
-	p := progress.NewWaits(ctx, g.progress, client.TaskLogTail)
-	o.Out = g.progress
-	o.Audit.Observe = func(e apply.AuditEntry) {
-		if e.Result == "" { // a gate decision comes right before the step's calls
-			p.Step(e.Step, e.Op, e.Guest)
-		}
-	}
-	prev := o.Wait.Progress
-	o.Wait.Progress = func(st proxmox.TaskStatus) {
-		if prev != nil {
-			prev(st)
-		}
-		p.Poll(st)
-	}
 }
 
 // runStarted logs the start of an apply or recover run and returns the

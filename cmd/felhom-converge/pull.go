@@ -95,44 +95,25 @@ func (c *PullCmd) pullDesired(ctx context.Context, g *globals, o hub.Options) er
 }
 
 // pullSignatures fetches the signature bundle and installs what verifies
-// for this host, as 'signatures install' does; requests for other hosts,
-// and signatures used already or expired (a bundle kept in Git holds
-// them), are counted, not warned about.
+// for this host (hub.InstallPulled), as 'signatures install' does.
 func (c *PullCmd) pullSignatures(ctx context.Context, g *globals, o hub.Options) error {
 	cfg, v, hostID, err := g.loadVerifier(ctx, "")
 	if err != nil {
 		return err
 	}
-	d := trust.NewRequestDir(cfg.StateDir, v.Nonces)
 	o.URL = c.Signatures
-	var decisions []trust.InstallDecision
-	res, err := hub.PullSignatures(ctx, o, c.To, func(b *trust.Bundle) error {
-		if err := sweepSpent(g, d); err != nil {
-			return err
-		}
-		var err error
-		if decisions, err = d.InstallBundle(v, cfg.Host, hostID, b); err != nil {
-			return fmt.Errorf("install the signatures: %w", err)
-		}
-		for _, dec := range decisions {
-			switch o := dec.Decision.Outcome; {
-			case dec.Path != "":
-				fmt.Fprintf(g.stdout, "pull: %s\n", dec.Line())
-			case dec.Refused() && o != trust.Replayed && o != trust.Expired:
-				warnf(g.stderr, "signatures: %s", dec.Line())
-			}
-		}
-		return nil
-	})
+	line, err := hub.InstallPulled(ctx, o, c.To, trust.NewRequestDir(cfg.StateDir, v.Nonces), v, cfg.Host, hostID, g.report())
 	var fe *hub.FetchError
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return err
 	case errors.As(err, &fe):
 		return pullFailedError{fmt.Errorf("%w; installed no signature from it", err)}
+	case errors.As(err, new(*trust.SweepError)):
+		return withHint(err, "nothing was installed")
 	case err != nil:
 		return err
 	}
-	fmt.Fprintln(g.stdout, res.Line(trust.Tally(decisions)))
+	fmt.Fprintln(g.stdout, line)
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -76,7 +75,16 @@ func (c *SignaturesVerifyCmd) Run(ctx context.Context, g *globals) error {
 	if dir == "" {
 		dir = trust.NewRequestDir(cfg.StateDir, nil).Signatures
 	}
-	return verifyDir(g, v, cfg.Host, hostID, dir, c.Signatures == "")
+	ok, err := v.VerifyDir(cfg.Host, hostID, dir, c.Signatures == "", g.report())
+	switch {
+	case errors.As(err, new(*trust.DirReadError)):
+		return withHint(err, "put <id>.req and its <id>.req.sig there, or name another directory with --signatures DIR")
+	case err != nil:
+		return err
+	case !ok:
+		return silentError{code: exitError}
+	}
+	return nil
 }
 
 // loadVerifier loads the config, checks that this host's name is known
@@ -92,52 +100,6 @@ func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Conf
 		err = withHint(err, "the trust root and its directory must be owned by root or the service user and not be group- or world-writable (chmod 0644 the file, chmod 0755 the directory)")
 	}
 	return cfg, v, hostID, connectHint(err)
-}
-
-// verifyDir prints one line per request in dir and fails unless every
-// request has a signature that verifies. The default directory (isDefault)
-// may not exist yet: then nothing has been requested. Names from the
-// directory are printed with trust.QuoteName, so a file name cannot forge
-// a line.
-func verifyDir(g *globals, v *trust.Verifier, host, hostID, dir string, isDefault bool) error {
-	c, err := v.CheckDir(host, hostID, dir)
-	if isDefault && errors.Is(err, fs.ErrNotExist) {
-		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
-		return nil
-	}
-	if c == nil {
-		return withHint(fmt.Errorf("read signatures directory: %w", err),
-			"put <id>.req and its <id>.req.sig there, or name another directory with --signatures DIR")
-	}
-	for _, p := range c.Problems {
-		if errors.Is(p.Err, trust.ErrNoRequest) {
-			warnf(g.stderr, "%v", p)
-		} else {
-			errorf(g.stderr, "%s/%v", dir, p)
-		}
-	}
-	if c.Total == 0 {
-		fmt.Fprintf(g.stdout, "no signature requests in %s\n", dir)
-		return nil
-	}
-	for _, w := range c.Shared {
-		warnf(g.stderr, "%s", w)
-	}
-	for _, l := range c.Lines {
-		fmt.Fprintln(g.stdout, l)
-	}
-	if err != nil {
-		return err
-	}
-	if c.Failed > 0 {
-		errorf(g.stderr, "%d of %d requests do not verify", c.Failed, c.Total)
-		if c.Replayed > 0 {
-			hintf(g.stderr, "a signature whose nonce was used (its step ran) is refused for good: remove its .req and .req.sig from %s", dir)
-		}
-		hintf(g.stderr, "verify checks the signatures; whether a request matches a planned step is decided by apply (plan shows the steps and their requests)")
-		return silentError{code: exitError}
-	}
-	return nil
 }
 
 func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {

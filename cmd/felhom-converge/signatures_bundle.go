@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -74,11 +75,10 @@ func (c *SignaturesInstallCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	d := trust.NewRequestDir(cfg.StateDir, v.Nonces)
-	if err := sweepSpent(g, d); err != nil {
-		return err
-	}
-	decisions, err := d.InstallBundle(v, cfg.Host, hostID, b)
-	if err != nil {
+	decisions, err := d.InstallReported(v, cfg.Host, hostID, b, g.stdout)
+	if errors.As(err, new(*trust.SweepError)) {
+		return withHint(err, "nothing was installed")
+	} else if err != nil {
 		return withHint(fmt.Errorf("install: %w", err), "nothing was installed")
 	}
 	for _, dec := range decisions {
@@ -94,19 +94,6 @@ func (c *SignaturesInstallCmd) Run(ctx context.Context, g *globals) error {
 		errorf(g.stderr, "no signed request for %s in %s", cfg.Host, name)
 		hintf(g.stderr, "sign the bundle first: felhom-converge signatures sign %s -f KEY", name)
 		return silentError{code: exitError}
-	}
-	return nil
-}
-
-// sweepSpent moves the signed requests whose nonce was spent out of the
-// signatures directory, one line each.
-func sweepSpent(g *globals, d *trust.RequestDir) error {
-	moved, err := d.SweepSpent()
-	for _, m := range moved {
-		fmt.Fprintln(g.stdout, m.Line())
-	}
-	if err != nil {
-		return withHint(err, "nothing was installed")
 	}
 	return nil
 }

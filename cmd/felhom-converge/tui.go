@@ -15,6 +15,8 @@ package main
 import (
 	"fmt"
 	"io"
+
+	"github.com/felhom/felhom-converge/trust"
 )
 
 func errorf(w io.Writer, format string, args ...any) {
@@ -27,6 +29,13 @@ func warnf(w io.Writer, format string, args ...any) {
 
 // warn is warnf on stderr, for a library's Warn option.
 func (g *globals) warn(msg string) { warnf(g.stderr, "%s", msg) }
+
+// report is a library's trust.Report: result lines on stdout, messages
+// on stderr.
+func (g *globals) report() trust.Report {
+	return trust.Report{Out: g.stdout, Warn: g.warn,
+		Error: func(m string) { errorf(g.stderr, "%s", m) }, Hint: func(m string) { hintf(g.stderr, "%s", m) }}
+}
 
 func hintf(w io.Writer, format string, args ...any) {
 	fmt.Fprintf(w, "felhom-converge: hint: "+format+"\n", args...)
