@@ -368,3 +368,27 @@ func TestRecoverWait(t *testing.T) {
 		}
 	}
 }
+
+// KeepToken answers the token's environment name with the token loaded,
+// so a config loaded again through it keeps the token.
+func TestKeepToken(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, CredentialName), []byte(testToken), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(Sources{Getenv: env("CREDENTIALS_DIRECTORY", dir)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	getenv := c.KeepToken(env("FELHOM_CONVERGE_HOST", "pve-demo"))
+	if getenv("FELHOM_CONVERGE_PROXMOX_TOKEN") != testToken || getenv("FELHOM_CONVERGE_HOST") != "pve-demo" {
+		t.Fatal("KeepToken does not answer the token's name with the token, or hides the rest")
+	}
+	again, err := Load(Sources{Getenv: getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Proxmox.Token.Reveal() != testToken {
+		t.Fatal("a config loaded again lost the token")
+	}
+}

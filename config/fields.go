@@ -341,3 +341,21 @@ func isLoopbackHost(h string) bool {
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
 }
+
+// KeepToken returns getenv, except that it answers the API token's
+// environment name with c's token, so that the config loaded again
+// through it still has the token after the process switched to a user
+// who cannot read root's token file. The token stays in this process; a
+// command it starts does not inherit it.
+func (c *Config) KeepToken(getenv func(string) string) func(string) string {
+	if !c.Proxmox.Token.IsSet() {
+		return getenv
+	}
+	token, name := c.Proxmox.Token, c.field("proxmox.token").envNames()[0]
+	return func(k string) string {
+		if k == name {
+			return token.Reveal()
+		}
+		return getenv(k)
+	}
+}

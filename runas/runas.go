@@ -13,9 +13,12 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/felhom/felhom-converge/humanize"
 )
 
 // DirOwner returns the owner of dir when dir is a plain directory (not a
@@ -108,4 +111,71 @@ func Who() string {
 		name += "@" + h
 	}
 	return name
+}
+
+// NotOwnerError is a command that would write into a directory of another
+// user, run by neither root nor that user.
+type NotOwnerError struct {
+	Dir   string
+	Owner Owner
+	EUID  int
+}
+
+func (e *NotOwnerError) Error() string {
+	return fmt.Sprintf("the state directory %s belongs to %s, and this command writes there as %s", e.Dir, e.Owner.Name, humanize.UserName(e.EUID))
+}
+
+// BecomeError is a switch to a directory's owner that failed.
+type BecomeError struct {
+	Dir   string
+	Owner Owner
+	Err   error
+}
+
+func (e *BecomeError) Error() string {
+	return fmt.Sprintf("run as %s, the owner of the state directory %s: %v", e.Owner.Name, e.Dir, e.Err)
+}
+func (e *BecomeError) Unwrap() error { return e.Err }
+
+// SwitchFor makes this process the owner of dir, a state directory, when
+// one of targets (the paths a command is about to write; none means dir
+// itself) is inside it and it belongs to another user: as root it becomes
+// that user (Become); as anyone else it refuses with a *NotOwnerError. A
+// failed switch is a *BecomeError. It changes nothing when dir does not
+// exist yet (the command creates it for the running user) or is not a
+// plain directory (the state directory checks refuse that with their own
+// reason); switched says whether it switched.
+func SwitchFor(dir string, targets ...string) (o Owner, switched bool, err error) {
+	if len(targets) == 0 {
+		targets = []string{dir}
+	}
+	if !Within(dir, targets) {
+		return Owner{}, false, nil
+	}
+	o, ok := DirOwner(dir)
+	if !ok {
+		return Owner{}, false, nil
+	}
+	if euid := os.Geteuid(); euid != 0 {
+		return o, false, &NotOwnerError{Dir: dir, Owner: o, EUID: euid}
+	}
+	if err := o.Become(); err != nil {
+		return o, false, &BecomeError{Dir: dir, Owner: o, Err: err}
+	}
+	return o, true, nil
+}
+
+var shellSafe = regexp.MustCompile(`^[A-Za-z0-9_./:=@%+,-]+$`)
+
+// CommandLine is words quoted for a POSIX shell, where they need it: a
+// command a hint tells the user to run as another user.
+func CommandLine(words ...string) string {
+	quoted := make([]string, len(words))
+	for i, s := range words {
+		quoted[i] = s
+		if !shellSafe.MatchString(s) {
+			quoted[i] = "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(quoted, " ")
 }

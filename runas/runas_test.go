@@ -38,3 +38,22 @@ func TestDirOwnerOfOurOwnIsNone(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandLine(t *testing.T) {
+	for in, want := range map[string]string{
+		"apply":               "apply",
+		"/var/lib/x/host.hcl": "/var/lib/x/host.hcl",
+		"--not-after=24h":     "--not-after=24h",
+		"a b":                 "'a b'",
+		"it's":                `'it'\''s'`,
+		"":                    "''",
+		"$HOME":               "'$HOME'",
+	} {
+		if got := CommandLine(in); got != want {
+			t.Errorf("CommandLine(%q) = %s, want %s", in, got, want)
+		}
+	}
+	if got, want := CommandLine("felhom-converge", "plan", "a b.hcl"), "felhom-converge plan 'a b.hcl'"; got != want {
+		t.Errorf("CommandLine = %s, want %s", got, want)
+	}
+}

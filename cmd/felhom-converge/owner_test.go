@@ -170,19 +170,3 @@ func copyFile(t *testing.T, from, to string, mode fs.FileMode) {
 		t.Fatal(err)
 	}
 }
-
-func TestShellQuote(t *testing.T) {
-	for in, want := range map[string]string{
-		"apply":               "apply",
-		"/var/lib/x/host.hcl": "/var/lib/x/host.hcl",
-		"--not-after=24h":     "--not-after=24h",
-		"a b":                 "'a b'",
-		"it's":                `'it'\''s'`,
-		"":                    "''",
-		"$HOME":               "'$HOME'",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
-	}
-}
