@@ -56,7 +56,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if err != nil {
 		return err
 	}
-	s, release, err := g.session(ctx, c.Sim, in.desired.Name, c.LockTimeout, func(cfg *config.Config) error { return in.checkHost(cfg.Host) })
+	s, release, err := g.session(ctx, c.Sim, in.Desired.Name, c.LockTimeout, func(cfg *config.Config) error { return hostHint(in.CheckHost(cfg.Host)) })
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	if res, err = s.Apply(ctx, p); err != nil {
 		return err
 	}
-	if err := s.Reobserve(ctx, res, in.desired, in.src, in.file, c.RequestTTL); err != nil {
+	if err := s.Reobserve(ctx, res, in.Desired, in.Src, in.File, c.RequestTTL); err != nil {
 		return err
 	}
 	res.WriteRemaining(g.stdout)
@@ -91,56 +91,17 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	return nil
 }
 
-// applyInput is what an apply runs: a desired-state file, or a saved plan
-// with the desired file it names.
-type applyInput struct {
-	desired *schema.Host
-	src     []byte
-	file    string     // the desired file
-	saved   *plan.Plan // nil unless 'apply PLANFILE'
-}
-
-// applyInput reads file: a saved plan (recognised by its format member,
-// authenticated with this host's plan key) and the desired file it names,
-// unchanged since; or else a desired-state HCL file.
-func (g *globals) applyInput(ctx context.Context, simDir, file string) (*applyInput, error) {
-	data, err := schema.ReadDesiredState(file)
-	if err != nil {
-		return nil, err
-	}
-	in := &applyInput{file: file}
-	if plan.IsSaved(file, data) {
+// applyInput reads file (apply.ReadInput): a saved plan and the desired
+// file it names, or a desired-state HCL file.
+func (g *globals) applyInput(ctx context.Context, simDir, file string) (*apply.Input, error) {
+	in, err := apply.ReadInput(file, func() (string, error) {
 		cfg, err := g.loadConfig(simDir, "")
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		if in.saved, err = plan.ReadSavedIn(cfg.StateDir, data); err != nil {
-			return nil, savedPlanRefused(err)
-		}
-		in.file = in.saved.DesiredFile
-	}
-	in.desired, in.src, err = g.loadDesired(ctx, in.file)
-	switch {
-	case err != nil && in.saved != nil:
-		return nil, savedPlanRefused(fmt.Errorf("saved plan: its desired file: %w", err))
-	case err != nil:
-		return nil, err
-	case in.saved != nil:
-		if err := in.saved.CheckDesired(in.src); err != nil {
-			return nil, savedPlanRefused(err)
-		}
-	}
-	return in, nil
-}
-
-// checkHost refuses a desired file or saved plan for another host.
-func (in *applyInput) checkHost(host string) error {
-	if in.saved != nil {
-		if err := in.saved.CheckHost(host); err != nil {
-			return savedPlanRefused(err)
-		}
-	}
-	return checkHost(in.desired, host)
+		return cfg.StateDir, nil
+	}, func(file string) (*schema.Host, []byte, error) { return g.loadDesired(ctx, file) })
+	return in, savedPlanHint(err)
 }
 
 // recover settles what a crashed run left in flight; the run goes on
@@ -157,10 +118,10 @@ func (g *globals) recover(ctx context.Context, s *apply.Session) error {
 // planForApply drops spent requests and plans afresh; for a saved plan,
 // it keeps only the saved steps the fresh plan has identically. It
 // prints the plan's errors and drift.
-func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyInput, ttl time.Duration) (*plan.Plan, error) {
-	if in.saved != nil {
-		if err := s.CheckSaved(in.saved); err != nil {
-			return nil, savedPlanRefused(err)
+func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *apply.Input, ttl time.Duration) (*plan.Plan, error) {
+	if in.Saved != nil {
+		if err := s.CheckSaved(in.Saved); err != nil {
+			return nil, savedPlanHint(err)
 		}
 	}
 	spent, err := s.DropSpentRequests()
@@ -172,17 +133,17 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 	for _, id := range spent {
 		fmt.Fprintf(g.stdout, "removed the spent request %s (its nonce was used)\n", trust.QuoteName(id))
 	}
-	p, err := s.Plan(ctx, in.desired, in.src, in.file, ttl)
+	p, err := s.Plan(ctx, in.Desired, in.Src, in.File, ttl)
 	if err != nil {
 		return nil, planError(err)
 	}
-	if in.saved != nil {
-		narrowed, dropped, err := s.Narrow(in.saved, p)
+	if in.Saved != nil {
+		narrowed, dropped, err := s.Narrow(in.Saved, p)
 		for _, id := range dropped {
 			warnf(g.stderr, "saved plan: step %s is not in a fresh plan of the host; it does not run", id)
 		}
 		if err != nil {
-			return nil, savedPlanRefused(err)
+			return nil, savedPlanHint(err)
 		}
 		p = narrowed
 	}
@@ -198,14 +159,19 @@ func (g *globals) planForApply(ctx context.Context, s *apply.Session, in *applyI
 	return p, nil
 }
 
-// checkHost refuses a desired file for another host.
-func checkHost(desired *schema.Host, host string) error {
-	if err := desired.CheckHost(host); err != nil {
+// hostHint says what to do about a desired file or saved plan for
+// another host.
+func hostHint(err error) error {
+	if errors.As(err, new(*schema.WrongHostError)) {
 		return withHint(err, "each host applies only its own file; check the host block's label and the local config's host")
 	}
-	return nil
+	return savedPlanHint(err)
 }
 
-func savedPlanRefused(err error) error {
-	return withHint(err, "plan again: felhom-converge plan --out FILE DESIRED.hcl")
+// savedPlanHint says what to do about a saved plan that is refused.
+func savedPlanHint(err error) error {
+	if errors.As(err, new(*plan.SavedPlanError)) || errors.As(err, new(*apply.SavedPlanReadError)) {
+		return withHint(err, "plan again: felhom-converge plan --out FILE DESIRED.hcl")
+	}
+	return err
 }

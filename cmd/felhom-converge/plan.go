@@ -51,7 +51,7 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	}
 	// As the state directory's owner: plan writes requests and the
 	// saved-plan key there.
-	h, release, err := g.hostFor(ctx, c.Sim, desired.Name, func(cfg *config.Config) error { return checkHost(desired, cfg.Host) })
+	h, release, err := g.hostFor(ctx, c.Sim, desired.Name, func(cfg *config.Config) error { return hostHint(desired.CheckHost(cfg.Host)) })
 	if err != nil {
 		return err
 	}
