@@ -79,6 +79,16 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("journal %s is %d bytes, above the bound of %d bytes; it is compacted long before that, so it was not written by felhom-converge alone: inspect it and cut what was added; moving it aside loses its records, which the next run refuses until 'felhom-converge journal reset --accept-loss' accepts it", e.Path, e.Size, e.Max)
 }
 
+// Refused reports whether err is a journal that refuses to open for a
+// run: damaged (*CorruptError), too large (*TooLargeError), or shorter
+// than its anchor (*LostError). Its error says what to do.
+func Refused(err error) bool {
+	var corrupt *CorruptError
+	var large *TooLargeError
+	var lost *LostError
+	return errors.As(err, &corrupt) || errors.As(err, &large) || errors.As(err, &lost)
+}
+
 // TornTail describes an incomplete or damaged last line: what a crash
 // during a write leaves. Its record was never acknowledged (Append had not
 // returned), so the action it describes was not taken on its account. It

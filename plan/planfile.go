@@ -82,6 +82,23 @@ func (p *Plan) Saved(key []byte) ([]byte, error) {
 	return append(doc, '\n'), nil
 }
 
+// WriteSaved writes p to path as a saved plan authenticated with the
+// plan key of the state directory stateDir (made on first use).
+func (p *Plan) WriteSaved(stateDir, path string) error {
+	key, err := PlanKey(stateDir, true)
+	if err != nil {
+		return err
+	}
+	doc, err := p.Saved(key)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(path, doc, 0o600); err != nil {
+		return fmt.Errorf("write the saved plan: %w", err)
+	}
+	return nil
+}
+
 func mac(key, body []byte) string {
 	h := hmac.New(sha256.New, key)
 	h.Write(body)

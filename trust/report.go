@@ -93,3 +93,17 @@ func (d *RequestDir) InstallReported(v *Verifier, host, hostID string, b *Bundle
 	}
 	return d.InstallBundle(v, host, hostID, b)
 }
+
+// Waiting says how many of b's requests wait for a signature on host:
+// "no request waits for a signature on pve1", "1 request waits ...",
+// "3 requests wait ...".
+func (b *Bundle) Waiting(host string) string {
+	switch n := len(b.Entries); n {
+	case 0:
+		return "no request waits for a signature on " + host
+	case 1:
+		return "1 request waits for a signature on " + host
+	default:
+		return fmt.Sprintf("%d requests wait for a signature on %s", n, host)
+	}
+}

@@ -133,19 +133,10 @@ func (g *globals) openSession(ctx context.Context, h *apply.Host, lockTimeout ti
 		return nil, withHint(err, "the state directory must be owned by the service user and not be group- or world-writable (chmod 0700)")
 	case errors.Is(err, trust.ErrUnsafePermissions):
 		return nil, withHint(err, "the trust root must be owned by root or the service user and not be group- or world-writable (chmod 0644)")
-	case journalDamage(err):
+	case journal.Refused(err):
 		return nil, withHint(err, "nothing was changed; the journal must be repaired before apply may mutate the host")
 	}
 	return nil, err
-}
-
-// journalDamage reports a journal that refuses to open: damaged, too
-// large, or shorter than its anchor (its error says what to do).
-func journalDamage(err error) bool {
-	var corrupt *journal.CorruptError
-	var large *journal.TooLargeError
-	var lost *journal.LostError
-	return errors.As(err, &corrupt) || errors.As(err, &large) || errors.As(err, &lost)
 }
 
 // hostIdentity reads the host's identity (apply.HostIdentity).

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
-	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/config"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
@@ -106,24 +105,13 @@ func (c *PlanCmd) run(ctx context.Context, g *globals) error {
 	return nil
 }
 
-// writeSavedPlan writes p to path as a saved plan authenticated with the
-// state directory's plan key (made on first use).
+// writeSavedPlan writes p to path as a saved plan (plan.WriteSaved) once
+// the state directory that keeps its key is safe.
 func writeSavedPlan(stateDir, path string, p *plan.Plan) error {
 	if _, err := journal.OpenStateDir(stateDir); err != nil {
 		return withHint(err, "the state directory must be owned by the service user and not be group- or world-writable (chmod 0700)")
 	}
-	key, err := plan.PlanKey(stateDir, true)
-	if err != nil {
-		return err
-	}
-	doc, err := p.Saved(key)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(path, doc, 0o600); err != nil {
-		return fmt.Errorf("write the saved plan: %w", err)
-	}
-	return nil
+	return p.WriteSaved(stateDir, path)
 }
 
 // loadDesired reads and checks a desired-state file under the load

@@ -39,15 +39,7 @@ func (c *SignaturesPendingCmd) Run(g *globals) error {
 	for _, p := range problems {
 		warnf(g.stderr, "%v", p)
 	}
-	if len(b.Entries) == 0 {
-		fmt.Fprintf(g.stderr, "no request waits for a signature on %s\n", cfg.Host)
-	} else {
-		verb := "wait"
-		if len(b.Entries) == 1 {
-			verb = "waits"
-		}
-		fmt.Fprintf(g.stderr, "%s %s for a signature on %s\n", humanize.Plural(len(b.Entries), "request"), verb, cfg.Host)
-	}
+	fmt.Fprintln(g.stderr, b.Waiting(cfg.Host))
 	if c.Out == "" {
 		_, err := g.stdout.Write(b.Marshal())
 		return err
