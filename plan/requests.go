@@ -93,9 +93,5 @@ func dryRequest(d *trust.RequestDir, a trust.Action, ttl time.Duration, skip fun
 	if r, _, ok, err := d.Find(a, skip); err == nil && ok {
 		return r, nil
 	}
-	nonce, err := trust.NewNonce()
-	if err != nil {
-		return trust.Request{}, err
-	}
-	return trust.NewRequest(a, nonce, d.Now().Add(ttl))
+	return trust.MakeRequest(a, d.Now().Add(ttl))
 }

@@ -45,6 +45,25 @@ func (v RawVerify) Verify(message io.Reader, at time.Time) (*Signer, error) {
 	return OpenSSHVerify(allowed, v.AllowedSigners, revoked, v.Principal, v.Namespace, sig, message, at)
 }
 
+// CouldNotVerify is what ssh-keygen -Y verify prints on stdout for a
+// signature that does not verify.
+const CouldNotVerify = "Could not verify signature."
+
+// Check verifies message at the time at (Verify) and says so on r.Out as
+// ssh-keygen -Y verify does: "Good "NS" signature for P with KIND key FP",
+// or CouldNotVerify with the reason through r.Error. ok reports a good
+// signature.
+func (v RawVerify) Check(message io.Reader, at time.Time, r Report) (ok bool) {
+	signer, err := v.Verify(message, at)
+	if err != nil {
+		fmt.Fprintln(r.Out, CouldNotVerify)
+		r.Error(err.Error())
+		return false
+	}
+	fmt.Fprintf(r.Out, "Good %q signature for %s with %s key %s\n", v.Namespace, signer.Principal, KeyKind(signer.Key), signer.Fingerprint)
+	return true
+}
+
 // ReadBundleInput reads a bundle from path, or from stdin for "-", up to
 // MaxBundleSize; a path must be a regular file. It returns the data and
 // the name errors should use.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+
+	"github.com/felhom/felhom-converge/atomicfile"
 )
 
 // What 'signatures verify', 'signatures install' and 'pull --signatures'
@@ -106,4 +108,14 @@ func (b *Bundle) Waiting(host string) string {
 	default:
 		return fmt.Sprintf("%d requests wait for a signature on %s", n, host)
 	}
+}
+
+// Write writes b to the file path (atomically, mode 0644), or to stdout
+// when path is "".
+func (b *Bundle) Write(path string, stdout io.Writer) error {
+	if path == "" {
+		_, err := stdout.Write(b.Marshal())
+		return err
+	}
+	return atomicfile.WriteFile(path, b.Marshal(), 0o644)
 }

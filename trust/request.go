@@ -88,6 +88,15 @@ func NewNonce() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
+// MakeRequest is NewRequest with a fresh nonce (NewNonce).
+func MakeRequest(a Action, notAfter time.Time) (Request, error) {
+	nonce, err := NewNonce()
+	if err != nil {
+		return Request{}, err
+	}
+	return NewRequest(a, nonce, notAfter)
+}
+
 // NewRequest makes the request statement for action a. It canonicalises
 // the params and rounds notAfter down to whole seconds in UTC, and refuses
 // anything the parser would refuse.

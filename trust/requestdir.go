@@ -173,11 +173,7 @@ func (d *RequestDir) Obtain(a Action, ttl time.Duration, skip func(id string) bo
 	if r, path, ok, err := d.Find(a, skip); err == nil && ok {
 		return r, path, nil
 	}
-	nonce, err := NewNonce()
-	if err != nil {
-		return Request{}, "", err
-	}
-	r, err := NewRequest(a, nonce, d.now().Add(ttl))
+	r, err := MakeRequest(a, d.now().Add(ttl))
 	if err != nil {
 		return Request{}, "", err
 	}

@@ -102,31 +102,23 @@ func (g *globals) loadVerifier(ctx context.Context, simDir string) (*config.Conf
 	return cfg, v, hostID, connectHint(err)
 }
 
+// runRaw checks one signature as ssh-keygen -Y verify does (trust.RawVerify.Check).
 func (c *SignaturesVerifyCmd) runRaw(g *globals, stdin io.Reader) error {
-	fail := func(err error) error {
-		fmt.Fprintln(g.stdout, "Could not verify signature.")
-		errorf(g.stderr, "%v", err)
-		var h hinter
-		if errors.As(err, &h) {
-			hintf(g.stderr, "%s", h.Hint())
-		}
-		return silentError{code: exitError}
-	}
 	at := time.Now()
 	if c.VerifyTime != "" {
 		t, err := trust.ParseOpenSSHTime(c.VerifyTime)
-		if err != nil {
-			// ssh-keygen, too, says it could not verify.
-			return fail(withHint(fmt.Errorf("--verify-time: %w", err), "write the time as ssh-keygen does, e.g. 20261215120000Z"))
+		if err != nil { // ssh-keygen, too, says it could not verify.
+			fmt.Fprintln(g.stdout, trust.CouldNotVerify)
+			errorf(g.stderr, "--verify-time: %v", err)
+			hintf(g.stderr, "write the time as ssh-keygen does, e.g. 20261215120000Z")
+			return silentError{code: exitError}
 		}
 		at = t
 	}
 	v := trust.RawVerify{AllowedSigners: c.AllowedSigners, Principal: c.Principal, Namespace: c.Namespace, Signature: c.Signature, Revoked: c.Revoked}
-	signer, err := v.Verify(stdin, at)
-	if err != nil {
-		return fail(err)
+	if !v.Check(stdin, at, g.report()) {
+		return silentError{code: exitError}
 	}
-	fmt.Fprintf(g.stdout, "Good %q signature for %s with %s key %s\n", c.Namespace, signer.Principal, trust.KeyKind(signer.Key), signer.Fingerprint)
 	return nil
 }
 
@@ -172,11 +164,7 @@ func (c *SignaturesRequestCmd) Run(ctx context.Context, g *globals) error {
 			return withHint(fmt.Errorf("request: read the host's identity: %w", err), "pass --host-id: the host certificate's SHA-256 fingerprint, as 'pvenode cert info' shows it")
 		}
 	}
-	nonce, err := trust.NewNonce()
-	if err != nil {
-		return err
-	}
-	req, err := trust.NewRequest(trust.Action{Host: cfg.Host, HostID: hostID, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, nonce, notAfter)
+	req, err := trust.MakeRequest(trust.Action{Host: cfg.Host, HostID: hostID, Op: c.Op, Guest: guest, Params: []byte(c.Params)}, notAfter)
 	if err != nil {
 		return fmt.Errorf("request: %w", err)
 	}

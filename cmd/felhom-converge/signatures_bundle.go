@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/status"
 	"github.com/felhom/felhom-converge/trust"
@@ -40,11 +39,7 @@ func (c *SignaturesPendingCmd) Run(g *globals) error {
 		warnf(g.stderr, "%v", p)
 	}
 	fmt.Fprintln(g.stderr, b.Waiting(cfg.Host))
-	if c.Out == "" {
-		_, err := g.stdout.Write(b.Marshal())
-		return err
-	}
-	return atomicfile.WriteFile(c.Out, b.Marshal(), 0o644)
+	return b.Write(c.Out, g.stdout)
 }
 
 type SignaturesInstallCmd struct {

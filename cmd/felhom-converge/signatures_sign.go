@@ -10,7 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/felhom/felhom-converge/atomicfile"
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/progress"
 	"github.com/felhom/felhom-converge/proxmox/hostexec"
@@ -57,17 +56,12 @@ func (c *SignaturesSignCmd) Run(g *globals) error {
 	if err != nil {
 		return err
 	}
-	signed := b.Marshal()
-	if out == "-" {
-		if _, err := g.stdout.Write(signed); err != nil {
-			return err
-		}
-	} else if err := atomicfile.WriteFile(out, signed, 0o644); err != nil {
-		return err
-	}
 	where := out
 	if out == "-" {
-		where = "stdout"
+		out, where = "", "stdout"
+	}
+	if err := b.Write(out, g.stdout); err != nil {
+		return err
 	}
 	fmt.Fprintf(show, "signed %d of %s; wrote %s\n", res.Signed, humanize.Plural(len(b.Entries), "request"), where)
 	if res.Failed > 0 {
