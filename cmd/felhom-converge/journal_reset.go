@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/apply"
-	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/journal"
 	"github.com/felhom/felhom-converge/runas"
 )
@@ -53,20 +52,12 @@ func (c *JournalResetCmd) Run(ctx context.Context, g *globals) error {
 		return err
 	}
 	defer lock.Unlock()
-	j, r, err := journal.AcceptLoss(lock, journal.Options{}, who)
+	err = apply.AcceptLoss(lock, sd, cfg.Host, who, g.stdout, g.warn)
 	if errors.Is(err, journal.ErrNothingLost) {
 		return withHint(fmt.Errorf("journal reset: %w", err), "'felhom-converge journal show' shows it")
 	}
 	if err != nil {
 		return fmt.Errorf("journal reset: %w", err)
 	}
-	defer j.Close()
-	if err := apply.AuditReset(sd, cfg.Host, j, r); err != nil {
-		warnf(g.stderr, "the reset is in the journal, but not in the audit log: %v", err)
-	}
-	fmt.Fprintf(g.stdout, "journal reset: accepted the loss: journal %s %s\n", j.Path(), r.Lost)
-	fmt.Fprintf(g.stdout, "kept the %s that were left; the reset is record %d of the journal and a line of the audit log\n",
-		humanize.Plural(len(j.Records())-1, "record"), r.FoundSeq+1)
-	fmt.Fprintln(g.stdout, "what the lost records said is forgotten: one-shot jobs they marked done may run again, and safety snapshots and backups the tool took are no longer known as its own (remove them by hand once they are not needed)")
 	return nil
 }
