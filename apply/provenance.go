@@ -3,6 +3,7 @@ package apply
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -111,11 +112,24 @@ func backupListing(ctx context.Context, c Client, storage string, vmid int) (map
 
 // findArchive identifies the archive the vzdump task upid made of guest
 // vmid on storage, from the storage's content: a backup volume not in
-// before (nil: no listing was taken), of the guest (its VMID, and its name
-// carrying the VMID), created no earlier than the task started, and not
-// recorded as another task's. Exactly one must fit; otherwise the archive
+// before (nil: no listing was taken, and then one created no later than
+// the task ended, and not recorded as another task's), of the guest (its
+// VMID, and its name carrying the VMID), created no earlier than the task
+// started. Exactly one must fit; otherwise the archive
 // cannot be told for sure and the caller fails safe.
 func findArchive(ctx context.Context, o *Options, storage string, vmid int, upid proxmox.UPID, before map[string]bool) (proxmox.StorageItem, error) {
+	end := int64(math.MaxInt64)
+	if before == nil {
+		// No listing from before the task (recovery, or a lost answer):
+		// the archive must also be no newer than the task's end, or a
+		// backup someone else took since (the host's scheduled job, say)
+		// would pass for it.
+		t, err := taskEnd(ctx, o, vmid, upid)
+		if err != nil {
+			return proxmox.StorageItem{}, err
+		}
+		end = t
+	}
 	items, err := o.Client.StorageContent(ctx, storage, "backup", vmid)
 	if err != nil {
 		return proxmox.StorageItem{}, fmt.Errorf("list the backups on %s: %w", storage, err)
@@ -125,7 +139,7 @@ func findArchive(ctx context.Context, o *Options, storage string, vmid int, upid
 	for _, it := range items {
 		switch {
 		case before[it.VolID], it.Content != "backup", int(it.VMID) != vmid, !archiveOfGuest(it.VolID, vmid),
-			int64(it.CTime) < start, before == nil && o.Journal.BackupRecorded(it.VolID):
+			int64(it.CTime) < start, int64(it.CTime) > end, before == nil && o.Journal.BackupRecorded(it.VolID):
 			continue
 		}
 		cands = append(cands, it)
@@ -142,6 +156,32 @@ func findArchive(ctx context.Context, o *Options, storage string, vmid int, upid
 	}
 	return proxmox.StorageItem{}, fmt.Errorf("%d new backups of guest %d on %s since task %s started (%s): cannot tell which one it made",
 		len(cands), vmid, storage, upid, strings.Join(names, ", "))
+}
+
+// taskEnd is when the ended task upid of guest vmid ended (Unix seconds),
+// from the node's task list, read again until Options.SettleWindow has
+// passed while the task is not listed yet.
+func taskEnd(ctx context.Context, o *Options, vmid int, upid proxmox.UPID) (int64, error) {
+	deadline := o.Now().Add(o.SettleWindow)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{VMID: vmid, TypeFilter: upid.Type, Since: upid.StartTime, Limit: 500})
+		if err != nil {
+			return 0, fmt.Errorf("read when task %s ended: %w", upid, err)
+		}
+		for _, t := range tasks {
+			if t.UPID == upid.String() && !t.Running() && t.EndTime > 0 {
+				return int64(t.EndTime), nil
+			}
+		}
+		if !o.Now().Before(deadline) {
+			return 0, fmt.Errorf("task %s is not listed as ended, so what it made cannot be told for sure", upid)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // archiveOfGuest reports whether an archive's name carries the guest's
