@@ -45,7 +45,7 @@ func recordMade(ctx context.Context, o *Options, in journal.Intent, upid proxmox
 		if err != nil {
 			return nil // not ours to guess at: the snapshot stays, unrecorded
 		}
-		return recordSnapshot(ctx, o, in, p.Snapshot)
+		return recordSnapshot(ctx, o, in, p.Snapshot, upid)
 	case ProvenanceSafetyBackup, ProvenanceGoldenArchive:
 		p, err := ops.Decode[ops.BackupCreateParams](ops.BackupCreate, in.Params)
 		if err != nil {
@@ -63,17 +63,30 @@ func recordMade(ctx context.Context, o *Options, in journal.Intent, upid proxmox
 	return nil
 }
 
-// recordSnapshot records the tool's safety snapshot with its snaptime.
-func recordSnapshot(ctx context.Context, o *Options, in journal.Intent, name string) error {
+// recordSnapshot records the tool's safety snapshot with its snaptime,
+// when the snapshot of that name was taken while the task upid ran: one
+// deleted and taken again under the name since (say while a crashed run
+// was down) is not the tool's, and stays untracked.
+func recordSnapshot(ctx context.Context, o *Options, in journal.Intent, name string, upid proxmox.UPID) error {
 	snaps, err := o.Client.ListSnapshots(ctx, in.Guest)
 	if err != nil {
 		o.warnf("safety snapshot %s of guest %d: cannot read its snaptime (%v); it is kept and not tracked", name, in.Guest, err)
 		return nil
 	}
 	for _, s := range snaps {
-		if s.Name == name {
-			return o.Journal.Append(journal.SnapshotCreated{Txn: in.Txn, Guest: in.Guest, Name: name, SnapTime: int64(s.SnapTime), Action: in.Action})
+		if s.Name != name {
+			continue
 		}
+		end, err := taskEnd(ctx, o, in.Guest, upid)
+		if err != nil {
+			o.warnf("safety snapshot %s of guest %d: %v; it is kept and not tracked", name, in.Guest, err)
+			return nil
+		}
+		if t := int64(s.SnapTime); t < upid.StartTime.Unix() || t > end {
+			o.warnf("safety snapshot %s of guest %d was taken at %d, not while task %s ran; it is kept and not tracked", name, in.Guest, t, upid)
+			return nil
+		}
+		return o.Journal.Append(journal.SnapshotCreated{Txn: in.Txn, Guest: in.Guest, Name: name, SnapTime: int64(s.SnapTime), Action: in.Action})
 	}
 	return nil
 }
