@@ -201,7 +201,7 @@ func recordJobDone(o *Options, in journal.Intent) error {
 }
 
 // mainCall reports whether a call id is its step's main call: the step's
-// id, or its id with the "#retryN" of a call made again after a lock.
+// action id, or that with the "#retryN" of a call made again after a lock.
 func mainCall(action string) bool {
 	_, suffix, ok := strings.Cut(action, "#")
 	return !ok || strings.HasPrefix(suffix, "retry") && !strings.Contains(suffix, "#")

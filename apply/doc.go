@@ -21,10 +21,10 @@
 // afresh and refuses a step that must not run; for a signed step the
 // check runs before the nonce is spent. Its run makes the step's calls,
 // each through the one journaled call path (stepRun.do, invoke), under its
-// own journal key: the step's action id, or the action id with a suffix
-// ("#safety-backup", "#safety", "#stop", "#start", "#backup", "#delete0",
-// "#rollback"). Recovery therefore always deals with exactly one API call
-// per record.
+// own call id (package journal's Keys): the step's action id, or that with
+// a suffix ("#safety-backup", "#safety", "#stop", "#start", "#backup",
+// "#delete0", "#rollback"). Recovery therefore always deals with exactly
+// one API call per record.
 //
 // # The gate
 //

@@ -34,11 +34,11 @@ type run struct {
 
 	mu     sync.Mutex
 	res    *Result
-	status map[string]string // step id → outcome, for dependants
+	status map[string]string // action id → outcome, for dependants
 	// settled is signalled (with mu) whenever a step's outcome is set: a
 	// step that depends on another guest's step waits for it.
 	settled *sync.Cond
-	order   map[string]int // step id → its index in the plan
+	order   map[string]int // action id → its index in the plan
 	// backups and exists cache, for creates, a storage's backup listing
 	// and whether an archive's guest exists, read once per run.
 	backups map[string][]proxmox.StorageItem

@@ -59,6 +59,29 @@
 //
 //	aa324079 {"type":"intent","time":"2026-11-28T03:00:01Z","txn":"20261128T030000Z-3f9a0c1e","action":"set-config-105","op":"guest.set_config","guest":105,"params":{"memory":1024},"class":"benign","decision":"allowed_benign"}
 //
+// # Keys
+//
+// Three ids key the records, each under one name in this documentation and
+// in packages apply, plan, trust and status:
+//
+//   - the transaction id ("txn"): one apply run, from NewTxnID;
+//   - the action id: one step of a plan (plan.Step.ID, the "id" of a step
+//     in 'plan --json'), built from its op, guest and params; a
+//     destructive step's signature request is named after it
+//     (<action id>.req, trust.Request.ID);
+//   - the call id: one API call a step makes, the key of its intent, UPID
+//     and result records (their "action" member, and the "step" field of
+//     apply's audit log). A step's main call has its action id as call id;
+//     its other calls (a safety backup or snapshot, a stop before, a start
+//     after, a volume's deletion, a call made again after a lock) add a
+//     suffix: "#safety-backup", "#safety", "#stop", "#start", "#backup",
+//     "#delete0", "#rollback", "#retry1", ... What this package calls a
+//     Step (an Intent with its UPID and Result) is one call.
+//
+// The provenance records (guest_created, snapshot_created,
+// backup_created) and digest carry, as "action", the call id of the call
+// that made them.
+//
 // A line is at most MaxRecordSize bytes and the file at most
 // Options.MaxSize (DefaultMaxSize): a larger file is refused before it is
 // read. Members a reader does not know are ignored; a record type it does

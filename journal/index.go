@@ -196,7 +196,8 @@ type InFlight struct {
 	TaskTime time.Time
 }
 
-// Step is one step of a transaction as the journal knows it.
+// Step is one call of a transaction as the journal knows it, keyed by its
+// call id (Intent.Action): a step of the plan makes one or more.
 type Step struct {
 	Intent Intent
 	UPID   string    // "" when none was recorded

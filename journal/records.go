@@ -96,11 +96,11 @@ type TxnEnd struct {
 	Error  string    `json:"error,omitempty"`
 }
 
-// Intent is written (and fsynced) before the API call of a step.
+// Intent is written (and fsynced) before one API call of a step.
 type Intent struct {
 	Time     time.Time       `json:"time"`
 	Txn      string          `json:"txn"`
-	Action   string          `json:"action"` // the step's action id
+	Action   string          `json:"action"` // the call id (see Keys in the package doc)
 	Op       string          `json:"op"`
 	Guest    int             `json:"guest,omitempty"` // vmid; 0 for a host-level op
 	Params   json.RawMessage `json:"params,omitempty"`
@@ -115,7 +115,8 @@ type Intent struct {
 	Job string `json:"job,omitempty"`
 }
 
-// TaskStarted records the UPID the POST of a step returned.
+// TaskStarted records the UPID the POST of a call returned; Action is
+// the call id.
 type TaskStarted struct {
 	Time   time.Time `json:"time"`
 	Txn    string    `json:"txn"`
@@ -123,7 +124,7 @@ type TaskStarted struct {
 	UPID   string    `json:"upid"`
 }
 
-// Result is the terminal record of a step.
+// Result is the terminal record of a call; Action is the call id.
 type Result struct {
 	Time       time.Time `json:"time"`
 	Txn        string    `json:"txn"`

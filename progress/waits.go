@@ -165,7 +165,7 @@ func text(step, op string, st proxmox.TaskStatus, elapsed time.Duration, last st
 	b.WriteString("  ...   ")
 	if step != "" {
 		b.WriteString(step)
-		if op != "" && !strings.HasPrefix(step, op) { // step ids begin with their op
+		if op != "" && !strings.HasPrefix(step, op) { // action ids begin with their op
 			fmt.Fprintf(&b, " (%s)", op)
 		}
 		b.WriteString(": ")

@@ -383,7 +383,7 @@ func sameJSON(a, b json.RawMessage) bool {
 }
 
 // SettleInterrupted records in the last run's record how recovery settled
-// its interrupted steps. settled maps a step id to how its calls ended:
+// its interrupted steps. settled maps an action id to how its calls ended:
 // "" when every one ended ok (the step is then no longer listed as
 // failed), otherwise the message of the one that did not (the step stays,
 // as failed, with that error). Steps recovery did not settle stay as they

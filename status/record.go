@@ -34,7 +34,7 @@ func RecordApply(stateDir, host, file string, started time.Time, p *plan.Plan, r
 // whose calls all ended ok is no longer failed; one whose call did not
 // keeps the first such call's result and message.
 func SettleRecovered(stateDir string, rec []apply.Recovered) error {
-	settled := map[string]string{} // step id → "" (all ok) or why not
+	settled := map[string]string{} // action id → "" (all ok) or why not
 	for _, r := range rec {
 		step, _, _ := strings.Cut(r.Call, "#")
 		if r.Result != apply.ResultOK && settled[step] == "" {
