@@ -111,9 +111,9 @@ func (b *Bundle) Waiting(host string) string {
 }
 
 // Write writes b to the file path (atomically, mode 0644), or to stdout
-// when path is "".
+// when path is "" or "-".
 func (b *Bundle) Write(path string, stdout io.Writer) error {
-	if path == "" {
+	if path == "" || path == "-" {
 		_, err := stdout.Write(b.Marshal())
 		return err
 	}

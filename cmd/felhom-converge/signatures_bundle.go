@@ -16,7 +16,7 @@ import (
 
 type SignaturesPendingCmd struct {
 	SimFlag
-	Out string `short:"o" help:"Write the bundle to FILE (atomically) instead of stdout." placeholder:"FILE" type:"path"`
+	Out string `short:"o" help:"Write the bundle to FILE (atomically) instead of stdout ('-': stdout)." placeholder:"FILE" type:"path"`
 }
 
 // Run writes every pending request of this host as a bundle, each with a
