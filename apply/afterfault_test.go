@@ -214,13 +214,13 @@ func TestRecoveryWaitsForARunningTaskOnlyUpToItsBound(t *testing.T) {
 	ctx := context.Background()
 	txn := "txn-crashed"
 	e.append(journal.TxnBegin{Txn: txn, Host: "pve-demo"})
-	e.append(journal.Intent{Txn: txn, Action: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
+	e.append(journal.Intent{Txn: txn, Call: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
 		Params: json.RawMessage(`{}`), Class: "benign", Time: time.Now().UTC()})
 	upid, err := e.client.Start(ctx, 110)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.append(journal.TaskStarted{Txn: txn, Action: "guest.start-110-a", UPID: upid.String()})
+	e.append(journal.TaskStarted{Txn: txn, Call: "guest.start-110-a", UPID: upid.String()})
 	e.opts.RecoverWait = 200 * time.Millisecond
 	began := time.Now()
 	rec, err := apply.Recover(ctx, e.opts)

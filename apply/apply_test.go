@@ -503,7 +503,7 @@ func TestRecoverFindsAnUnrecordedTaskAndAbortsAPostThatNeverHappened(t *testing.
 	txn := "txn-crashed"
 	e.append(journal.TxnBegin{Txn: txn, Host: "pve-demo"})
 	// A create whose POST took effect but whose UPID was never recorded.
-	in := journal.Intent{Txn: txn, Action: "guest.create-102-a", Op: ops.GuestCreate, Guest: 102,
+	in := journal.Intent{Txn: txn, Call: "guest.create-102-a", Op: ops.GuestCreate, Guest: 102,
 		Params: json.RawMessage(createParams), Class: "benign", Provenance: apply.ProvenanceCreatedInTxn, Time: time.Now().UTC()}
 	if err := e.journal.Append(in); err != nil {
 		t.Fatal(err)
@@ -513,7 +513,7 @@ func TestRecoverFindsAnUnrecordedTaskAndAbortsAPostThatNeverHappened(t *testing.
 		t.Fatal(err)
 	}
 	// A start whose POST never happened.
-	e.append(journal.Intent{Txn: txn, Action: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
+	e.append(journal.Intent{Txn: txn, Call: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
 		Params: json.RawMessage(`{}`), Class: "benign", Time: time.Now().UTC()})
 	got, err := apply.Recover(ctx, e.opts)
 	if err != nil {
@@ -584,13 +584,13 @@ func TestRecoverSettlesAConfigWriteByTheLiveConfig(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	e.append(journal.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
-	took := journal.Intent{Txn: "txn-crashed", Action: "guest.set-100-a", Op: ops.GuestSet, Guest: 100,
+	took := journal.Intent{Txn: "txn-crashed", Call: "guest.set-100-a", Op: ops.GuestSet, Guest: 100,
 		Params: json.RawMessage(`{"set":{"description":"x","memory":"2048","tags":"web;prod"}}`), Class: "benign", Time: time.Now()}
 	e.append(took)
 	if err := e.client.SetConfig(ctx, 100, map[string]string{"memory": "2048", "description": "x", "tags": "web;prod"}, nil, ""); err != nil {
 		t.Fatal(err)
 	}
-	e.append(journal.Intent{Txn: "txn-crashed", Action: "mount.detach-101-a", Op: ops.MountDetach, Guest: 101,
+	e.append(journal.Intent{Txn: "txn-crashed", Call: "mount.detach-101-a", Op: ops.MountDetach, Guest: 101,
 		Params: json.RawMessage(`{"path":"/srv/share","slot":"mp0"}`), Class: "benign", Time: time.Now()})
 	rec, err := apply.Recover(ctx, e.opts)
 	if err != nil {
@@ -675,17 +675,17 @@ func TestRecoverDoesNotTakeAnotherCallsTask(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	e.append(journal.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
-	first := journal.Intent{Txn: "txn-crashed", Action: "snapshot.create-100-a", Op: ops.SnapshotCreate, Guest: 100,
+	first := journal.Intent{Txn: "txn-crashed", Call: "snapshot.create-100-a", Op: ops.SnapshotCreate, Guest: 100,
 		Params: json.RawMessage(`{"snapshot":"snap-a"}`), Class: "benign", Time: now}
 	e.append(first)
 	u1, err := e.client.Snapshot(ctx, 100, "snap-a", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.append(journal.TaskStarted{Txn: "txn-crashed", Action: first.Action, UPID: u1.String()})
-	e.append(journal.Result{Txn: "txn-crashed", Action: first.Action, Status: journal.StatusOK})
+	e.append(journal.TaskStarted{Txn: "txn-crashed", Call: first.Call, UPID: u1.String()})
+	e.append(journal.Result{Txn: "txn-crashed", Call: first.Call, Status: journal.StatusOK})
 	// The second call's POST never happened.
-	e.append(journal.Intent{Txn: "txn-crashed", Action: "snapshot.create-100-b", Op: ops.SnapshotCreate, Guest: 100,
+	e.append(journal.Intent{Txn: "txn-crashed", Call: "snapshot.create-100-b", Op: ops.SnapshotCreate, Guest: 100,
 		Params: json.RawMessage(`{"snapshot":"snap-b"}`), Class: "benign", Time: now})
 	rec, err := apply.Recover(ctx, e.opts)
 	if err != nil {
@@ -907,14 +907,14 @@ func TestPowerOpsAndASignedPrune(t *testing.T) {
 func TestRecoverAbortsATaskProxmoxDoesNotKnow(t *testing.T) {
 	e := newEnv(t)
 	e.append(journal.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
-	in := journal.Intent{Txn: "txn-crashed", Action: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
+	in := journal.Intent{Txn: "txn-crashed", Call: "guest.start-110-a", Op: ops.GuestStart, Guest: 110,
 		Params: json.RawMessage(`{}`), Class: "benign", Time: time.Now()}
 	e.append(in)
 	ghost, err := proxmox.ParseUPID("UPID:pve:0000FFFF:00000001:6B0EE000:vzstart:110:felhom@pve!converge:")
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.append(journal.TaskStarted{Txn: in.Txn, Action: in.Action, UPID: ghost.String()})
+	e.append(journal.TaskStarted{Txn: in.Txn, Call: in.Call, UPID: ghost.String()})
 	rec, err := apply.Recover(context.Background(), e.opts)
 	if err != nil || len(rec) != 1 || rec[0].Result != apply.ResultAborted || !strings.Contains(rec[0].Message, "does not know task") {
 		t.Fatalf("recovered %+v %v", rec, err)

@@ -113,7 +113,7 @@ func invoke(ctx context.Context, o *Options, in journal.Intent, c call, ok journ
 		}
 		return found, finish(o, in, r, &settledError{status: r.Status, msg: r.Error, err: err})
 	}
-	if err := o.Journal.Append(journal.TaskStarted{Txn: in.Txn, Action: in.Action, UPID: upid.String()}); err != nil {
+	if err := o.Journal.Append(journal.TaskStarted{Txn: in.Txn, Call: in.Call, UPID: upid.String()}); err != nil {
 		return upid, journalError{err}
 	}
 	o.hook("upid", in.Op)
@@ -158,7 +158,7 @@ func invokeSync(ctx context.Context, o *Options, in journal.Intent, c call, ok j
 // finish writes a call's terminal record and returns callErr, or the
 // journal's error when the record could not be written.
 func finish(o *Options, in journal.Intent, r journal.Result, callErr error) error {
-	r.Txn, r.Action, r.Time = in.Txn, in.Action, o.Now().UTC()
+	r.Txn, r.Call, r.Time = in.Txn, in.Call, o.Now().UTC()
 	if err := o.Journal.Append(r); err != nil {
 		return journalError{err}
 	}
@@ -194,7 +194,7 @@ func conclude(ctx context.Context, o *Options, in journal.Intent, upid proxmox.U
 // run that made it, or recovery after a crash). A trailing call (the
 // start after a rollback) is its own follow-up, not part of the job.
 func recordJobDone(o *Options, in journal.Intent) error {
-	if in.Job == "" || !mainCall(in.Action) || o.Journal.JobDone(in.Job) {
+	if in.Job == "" || !mainCall(in.Call) || o.Journal.JobDone(in.Job) {
 		return nil
 	}
 	return o.Journal.Append(journal.JobDone{Txn: in.Txn, Job: in.Job})
@@ -250,7 +250,7 @@ func (x *stepRun) intentFor(c call) (journal.Intent, error) {
 	}
 	// Every call of a signed step carries its nonce: the journal then
 	// shows the signed step began even if it crashed in its safety step.
-	return journal.Intent{Txn: x.txn, Action: x.st.ID + c.suffix, Op: c.op, Guest: x.st.VMID(), Params: params,
+	return journal.Intent{Txn: x.txn, Call: x.st.ID + c.suffix, Op: c.op, Guest: x.st.VMID(), Params: params,
 		Class: class, Decision: x.gate.decision, Nonce: x.gate.nonce, Provenance: c.provenance, Job: x.st.Job,
 		Time: x.o.Now().UTC()}, nil
 }
@@ -285,7 +285,7 @@ func (x *stepRun) do(ctx context.Context, c call) (proxmox.UPID, error) {
 	if !upid.IsZero() {
 		x.lastUPID = upid.String()
 	}
-	entry := x.auditEntry(in.Action, c.op, classWord(c.destructive || x.gate.provenance))
+	entry := x.auditEntry(in.Call, c.op, classWord(c.destructive || x.gate.provenance))
 	entry.UPID, entry.Result = x.lastUPID, ResultOK
 	if c.destructive {
 		entry.Nonce = x.gate.nonce

@@ -175,7 +175,7 @@ func rollbackGuest(ctx context.Context, o *Options, txn, action string, vmid int
 	c := call{op: ops.GuestDestroy, params: p, post: func(ctx context.Context) (proxmox.UPID, error) {
 		return o.Client.DestroyLXC(ctx, vmid, proxmox.DestroyOptions{Purge: true, Force: true})
 	}}
-	in := journal.Intent{Txn: txn, Action: action, Op: c.op, Guest: vmid, Params: mustJSON(p), Class: journal.ClassBenign,
+	in := journal.Intent{Txn: txn, Call: action, Op: c.op, Guest: vmid, Params: mustJSON(p), Class: journal.ClassBenign,
 		Decision: DecisionProvenance, Provenance: ProvenanceRollback, Time: o.Now().UTC()}
 	upid, err := invoke(ctx, o, in, c, journal.StatusRolledBack)
 	entry.UPID, entry.Result = upidText(upid), ResultRolledBack

@@ -95,7 +95,7 @@ func (o PlanOnly) provenance(stateDir string) (plan.Provenance, error) {
 		// what that apply will decide: no provenance from it.
 		rec := recovered{Journal: j, started: map[string]bool{}}
 		for _, f := range j.InFlight() {
-			if f.Intent.Job != "" && f.UPID != "" && mainCall(f.Intent.Action) && !j.JobDone(f.Intent.Job) && !rec.started[f.Intent.Job] {
+			if f.Intent.Job != "" && f.UPID != "" && mainCall(f.Intent.Call) && !j.JobDone(f.Intent.Job) && !rec.started[f.Intent.Job] {
 				rec.started[f.Intent.Job] = true
 				warn(fmt.Sprintf("job %s: its task %s was running when a run stopped; the next apply waits for it first, and runs the job again only if that task failed (this plan counts it done)", f.Intent.Job, f.UPID))
 			}

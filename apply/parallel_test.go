@@ -32,11 +32,11 @@ func callSpans(t *testing.T, j *journal.Journal) map[string][2]time.Time {
 	t.Helper()
 	out := map[string][2]time.Time{}
 	for _, tx := range j.Transactions() {
-		for _, s := range tx.Steps {
+		for _, s := range tx.Calls {
 			if s.Result == nil {
-				t.Fatalf("call %s has no result", s.Intent.Action)
+				t.Fatalf("call %s has no result", s.Intent.Call)
 			}
-			out[s.Intent.Action] = [2]time.Time{s.Intent.Time, s.Result.Time}
+			out[s.Intent.Call] = [2]time.Time{s.Intent.Time, s.Result.Time}
 		}
 	}
 	return out

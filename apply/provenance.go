@@ -39,7 +39,7 @@ const (
 func recordMade(ctx context.Context, o *Options, in journal.Intent, upid proxmox.UPID) error {
 	switch in.Provenance {
 	case ProvenanceCreatedInTxn:
-		return o.Journal.Append(journal.GuestCreated{Txn: in.Txn, Guest: in.Guest, Action: in.Action})
+		return o.Journal.Append(journal.GuestCreated{Txn: in.Txn, Guest: in.Guest, Call: in.Call})
 	case ProvenanceSafetySnapshot:
 		p, err := ops.Decode[ops.SnapshotCreateParams](ops.SnapshotCreate, in.Params)
 		if err != nil {
@@ -86,7 +86,7 @@ func recordSnapshot(ctx context.Context, o *Options, in journal.Intent, name str
 			o.warnf("safety snapshot %s of guest %d was taken at %d, not while task %s ran; it is kept and not tracked", name, in.Guest, t, upid)
 			return nil
 		}
-		return o.Journal.Append(journal.SnapshotCreated{Txn: in.Txn, Guest: in.Guest, Name: name, SnapTime: int64(s.SnapTime), Action: in.Action})
+		return o.Journal.Append(journal.SnapshotCreated{Txn: in.Txn, Guest: in.Guest, Name: name, SnapTime: int64(s.SnapTime), Call: in.Call})
 	}
 	return nil
 }
@@ -95,7 +95,7 @@ func recordSnapshot(ctx context.Context, o *Options, in journal.Intent, name str
 // the archive of a golden image it built (the call's params name it).
 func recordBackup(o *Options, in journal.Intent, it proxmox.StorageItem, upid proxmox.UPID) error {
 	rec := journal.BackupCreated{Txn: in.Txn, Guest: in.Guest, VolID: it.VolID,
-		Created: time.Unix(int64(it.CTime), 0).UTC(), Size: int64(it.Size), UPID: upid.String(), Action: in.Action}
+		Created: time.Unix(int64(it.CTime), 0).UTC(), Size: int64(it.Size), UPID: upid.String(), Call: in.Call}
 	if in.Provenance == ProvenanceGoldenArchive {
 		p, err := ops.Decode[ops.BackupCreateParams](ops.BackupCreate, in.Params)
 		if err != nil || p.Golden == "" {

@@ -56,8 +56,8 @@ func (e *env) result(call string) (terminal, bool) {
 	var out terminal
 	found := false
 	for _, t := range e.journal.Transactions() {
-		for _, s := range t.Steps {
-			if s.Intent.Action == call && s.Result != nil {
+		for _, s := range t.Calls {
+			if s.Intent.Call == call && s.Result != nil {
 				out, found = terminal{Result: string(s.Result.Status), ExitStatus: s.Result.ExitStatus, Message: s.Result.Error}, true
 			}
 		}
@@ -87,8 +87,8 @@ func lastTxn(t *testing.T, j *journal.Journal) journal.Transaction {
 }
 
 func callStatus(tx journal.Transaction, call string) (journal.Status, string) {
-	for _, s := range tx.Steps {
-		if s.Intent.Action == call {
+	for _, s := range tx.Calls {
+		if s.Intent.Call == call {
 			if s.Result == nil {
 				return "in flight", s.UPID
 			}

@@ -55,13 +55,13 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 	var out []Recovered
 	for _, f := range o.Journal.InFlight() {
 		in := f.Intent
-		rec := Recovered{Txn: in.Txn, Call: in.Action, Op: in.Op, Guest: in.Guest}
+		rec := Recovered{Txn: in.Txn, Call: in.Call, Op: in.Op, Guest: in.Guest}
 		r, upid := settleWithin(ctx, &o, f)
 		rec.UPID = upidText(upid)
 		if r.Status == "" {
 			rec.Message = r.Error
 			out = append(out, rec)
-			fmt.Fprintf(o.Out, "recover: %s (%s): still unknown: %s\n", in.Action, in.Op, r.Error)
+			fmt.Fprintf(o.Out, "recover: %s (%s): still unknown: %s\n", in.Call, in.Op, r.Error)
 			continue
 		}
 		if err := conclude(ctx, &o, in, upid, &r, nil, journal.StatusOK); err != nil {
@@ -71,15 +71,15 @@ func Recover(ctx context.Context, o Options) ([]Recovered, error) {
 			return out, fmt.Errorf("recover: %w", err)
 		}
 		rec.Result, rec.Message = string(r.Status), r.Error
-		entry := AuditEntry{Host: o.Host, Txn: in.Txn, Step: in.Action, Op: in.Op, Guest: guestPtr(in.Guest), Class: in.Class,
+		entry := AuditEntry{Host: o.Host, Txn: in.Txn, Step: in.Call, Op: in.Op, Guest: guestPtr(in.Guest), Class: in.Class,
 			Decision: "recovered", Nonce: in.Nonce, UPID: rec.UPID, Result: rec.Result, Reason: r.Error}
 		if err := o.Audit.Write(entry); err != nil {
 			o.warnf("%v", err)
 		}
-		fmt.Fprintf(o.Out, "recover: %s (%s): %s: %s\n", in.Action, in.Op, r.Status, r.Error)
+		fmt.Fprintf(o.Out, "recover: %s (%s): %s: %s\n", in.Call, in.Op, r.Status, r.Error)
 		out = append(out, rec)
 		if r.Status == journal.StatusFailed && in.Guest != 0 && in.Provenance != ProvenanceRollback && o.Journal.CreatedIn(in.Guest, in.Txn) {
-			msg, err := rollbackGuest(ctx, &o, in.Txn, callOf(in.Action)+"#rollback", in.Guest)
+			msg, err := rollbackGuest(ctx, &o, in.Txn, callOf(in.Call)+"#rollback", in.Guest)
 			if err != nil {
 				fmt.Fprintf(o.Out, "recover: rollback of guest %d failed: %v\n", in.Guest, err)
 			} else if msg != "" {
@@ -150,7 +150,7 @@ func settle(ctx context.Context, o *Options, f journal.InFlight) (journal.Result
 			return aborted(in, "no task was started: the POST never took effect"), upid
 		}
 		upid = found
-		if err := o.Journal.Append(journal.TaskStarted{Txn: in.Txn, Action: in.Action, UPID: upid.String()}); err != nil {
+		if err := o.Journal.Append(journal.TaskStarted{Txn: in.Txn, Call: in.Call, UPID: upid.String()}); err != nil {
 			return journal.Result{Error: "journal: " + err.Error()}, upid
 		}
 	}
@@ -165,7 +165,7 @@ func settle(ctx context.Context, o *Options, f journal.InFlight) (journal.Result
 		return journal.Result{Error: fmt.Sprintf("cannot read task %s: %v", upid, err)}, upid
 	}
 	if st.Running() {
-		fmt.Fprintf(o.Out, "recover: %s (%s): task %s still running; waiting\n", in.Action, in.Op, upid)
+		fmt.Fprintf(o.Out, "recover: %s (%s): task %s still running; waiting\n", in.Call, in.Op, upid)
 	}
 	r, werr := waitOutcome(ctx, o, upid, "")
 	if r.Status == "" {
@@ -219,7 +219,7 @@ func callTaskType(in journal.Intent) string {
 }
 
 func isArchiveDelete(in journal.Intent) bool {
-	return in.Op == ops.BackupPrune && strings.Contains(in.Action, "#delete")
+	return in.Op == ops.BackupPrune && strings.Contains(in.Call, "#delete")
 }
 
 // taskTypes is the Proxmox task type a call of each op starts (none for a

@@ -453,7 +453,7 @@ func (r *run) afterSuccess(ctx context.Context, st *plan.Step) {
 func changesConfig(op string) bool { return op != ops.GuestStop }
 
 func (r *run) recordDigest(vmid int, digest, action string) {
-	rec := journal.GuestDigest{Txn: r.txn, Guest: vmid, Digest: digest, Action: action}
+	rec := journal.GuestDigest{Txn: r.txn, Guest: vmid, Digest: digest, Call: action}
 	if digest != "" {
 		rec.Owns = r.owns(vmid)
 	}

@@ -170,7 +170,7 @@ func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) jou
 		}
 		// The deletion may yet take effect: wait for the task, then look
 		// at the storage again.
-		fmt.Fprintf(o.Out, "recover: %s (%s): task %s still running; waiting\n", in.Action, in.Op, running)
+		fmt.Fprintf(o.Out, "recover: %s (%s): task %s still running; waiting\n", in.Call, in.Op, running)
 		if r, werr := waitOutcome(ctx, o, running, ""); r.Status == "" {
 			return journal.Result{Error: werr.Error()}
 		}

@@ -225,7 +225,7 @@ func TestCompactionKeepsTheAnchor(t *testing.T) {
 	if err := j.Compact(); err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, j, Result{Txn: "T2", Action: "config-106", Status: StatusOK})
+	mustAppend(t, j, Result{Txn: "T2", Call: "config-106", Status: StatusOK})
 	if err := j.Compact(); err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func BenchmarkAppend(b *testing.B) {
 	n := 0
 	for b.Loop() {
 		n++
-		if err := j.Append(Intent{Txn: "T", Action: fmt.Sprint("a", n), Op: "guest.set_config", Guest: 100 + n%50, Params: params, Class: "benign", Decision: "allowed_benign"}); err != nil {
+		if err := j.Append(Intent{Txn: "T", Call: fmt.Sprint("a", n), Op: "guest.set_config", Guest: 100 + n%50, Params: params, Class: "benign", Decision: "allowed_benign"}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -34,9 +34,9 @@ func benchJournal(b *testing.B, size int64) string {
 		txn := fmt.Sprint("20261128T030000Z-", n)
 		for _, r := range []Record{
 			TxnBegin{Time: t0, Txn: txn, Host: "pve-demo", DesiredDigest: "7d793037a0760186574b0282f2f435e7", PlanID: "plan"},
-			Intent{Time: t0, Txn: txn, Action: "config", Op: "guest.set_config", Guest: 100 + n%500, Params: params, Class: "benign", Decision: "allowed_benign"},
-			TaskStarted{Time: t0, Txn: txn, Action: "config", UPID: "UPID:pve:00001A4E:0003C508:6747DD94:vzset:105:converge@pve!tool:"},
-			Result{Time: t0, Txn: txn, Action: "config", Status: StatusOK},
+			Intent{Time: t0, Txn: txn, Call: "config", Op: "guest.set_config", Guest: 100 + n%500, Params: params, Class: "benign", Decision: "allowed_benign"},
+			TaskStarted{Time: t0, Txn: txn, Call: "config", UPID: "UPID:pve:00001A4E:0003C508:6747DD94:vzset:105:converge@pve!tool:"},
+			Result{Time: t0, Txn: txn, Call: "config", Status: StatusOK},
 			GuestDigest{Time: t0, Txn: txn, Guest: 100 + n%500, Digest: "e3b0c44298fc1c149afbf4c8996fb924"},
 			JobDone{Time: t0, Txn: txn, Job: fmt.Sprint("job-", n)},
 			TxnEnd{Time: t0, Txn: txn, Result: TxnConverged},

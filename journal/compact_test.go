@@ -54,7 +54,7 @@ func TestCompactKeepsExactlyWhatIsStillNeeded(t *testing.T) {
 		t.Errorf("size %d after compaction, %d before", j.Size(), before)
 	}
 	checkStory(t, j)
-	if txns := j.Transactions(); len(txns) != 1 || txns[0].Begin.Txn != "T2" || len(txns[0].Steps) != 3 {
+	if txns := j.Transactions(); len(txns) != 1 || txns[0].Begin.Txn != "T2" || len(txns[0].Calls) != 3 {
 		t.Errorf("transactions after compaction: %+v", txns)
 	}
 	// What is on disk is what is in memory, and appends continue.
@@ -66,7 +66,7 @@ func TestCompactKeepsExactlyWhatIsStillNeeded(t *testing.T) {
 		t.Fatalf("after reopen:\n%s", describe(got))
 	}
 	checkStory(t, j2)
-	mustAppend(t, j2, Result{Txn: "T2", Action: "config-106", Status: StatusOK})
+	mustAppend(t, j2, Result{Txn: "T2", Call: "config-106", Status: StatusOK})
 	if fi, err := os.Stat(filepath.Join(dir, LogFile)); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("compacted journal: %v, %v", fi.Mode(), err)
 	}
@@ -108,15 +108,15 @@ func TestAppendCompactsPastTheBound(t *testing.T) {
 	const txns = 100
 	opts := Options{CompactAt: 2048}
 	j := openJournal(t, dir, opts)
-	mustAppend(t, j, TxnBegin{Txn: "open", Host: "h"}, Intent{Txn: "open", Action: "s", Op: "guest.start", Guest: 100, Class: "benign"})
+	mustAppend(t, j, TxnBegin{Txn: "open", Host: "h"}, Intent{Txn: "open", Call: "s", Op: "guest.start", Guest: 100, Class: "benign"})
 	wantDigest := map[int]string{}
 	for n := range txns {
 		txn := fmt.Sprint("t", n)
 		wantDigest[100+n%3] = strconv.Itoa(n)
 		mustAppend(t, j,
 			TxnBegin{Txn: txn, Host: "h"},
-			Intent{Txn: txn, Action: "a", Op: "guest.set_config", Guest: 100 + n%3, Class: "benign"},
-			Result{Txn: txn, Action: "a", Status: StatusOK},
+			Intent{Txn: txn, Call: "a", Op: "guest.set_config", Guest: 100 + n%3, Class: "benign"},
+			Result{Txn: txn, Call: "a", Status: StatusOK},
 			GuestDigest{Txn: txn, Guest: 100 + n%3, Digest: strconv.Itoa(n)},
 			JobDone{Txn: txn, Job: fmt.Sprint("job-", n)},
 			TxnEnd{Txn: txn, Result: TxnConverged},
@@ -302,8 +302,8 @@ func TestReadWhileWriting(t *testing.T) {
 			txn := fmt.Sprint("t", n)
 			for _, r := range []Record{
 				TxnBegin{Txn: txn, Host: "h"},
-				Intent{Txn: txn, Action: "a", Op: "guest.start", Guest: 100, Class: ClassBenign},
-				Result{Txn: txn, Action: "a", Status: StatusOK},
+				Intent{Txn: txn, Call: "a", Op: "guest.start", Guest: 100, Class: ClassBenign},
+				Result{Txn: txn, Call: "a", Status: StatusOK},
 				JobDone{Txn: txn, Job: fmt.Sprint("job-", n)},
 				TxnEnd{Txn: txn, Result: TxnConverged},
 			} {

@@ -75,12 +75,13 @@
 //     its other calls (a safety backup or snapshot, a stop before, a start
 //     after, a volume's deletion, a call made again after a lock) add a
 //     suffix: "#safety-backup", "#safety", "#stop", "#start", "#backup",
-//     "#delete0", "#rollback", "#retry1", ... What this package calls a
-//     Step (an Intent with its UPID and Result) is one call.
+//     "#delete0", "#rollback", "#retry1", ... In Go the records name it
+//     Call, and a [Call] is an Intent with its UPID and Result.
 //
 // The provenance records (guest_created, snapshot_created,
 // backup_created) and digest carry, as "action", the call id of the call
-// that made them.
+// that made them (their Call field). The on-disk member stays "action", so
+// journals written before keep reading.
 //
 // A line is at most MaxRecordSize bytes and the file at most
 // Options.MaxSize (DefaultMaxSize): a larger file is refused before it is

@@ -83,18 +83,18 @@ func (x *index) checkAppend(r Record) error {
 		if !x.open(r.Txn) {
 			return fmt.Errorf("transaction %s is not open", r.Txn)
 		}
-		if _, ok := x.steps[stepKey{r.Txn, r.Action}]; ok {
-			return fmt.Errorf("step %s already has an intent in transaction %s", r.Action, r.Txn)
+		if _, ok := x.steps[stepKey{r.Txn, r.Call}]; ok {
+			return fmt.Errorf("step %s already has an intent in transaction %s", r.Call, r.Txn)
 		}
 	case TaskStarted:
-		if s, ok := x.inflight[stepKey{r.Txn, r.Action}]; !ok {
-			return fmt.Errorf("step %s of transaction %s is not in flight", r.Action, r.Txn)
+		if s, ok := x.inflight[stepKey{r.Txn, r.Call}]; !ok {
+			return fmt.Errorf("step %s of transaction %s is not in flight", r.Call, r.Txn)
 		} else if s.task != nil {
-			return fmt.Errorf("step %s of transaction %s already has task %s", r.Action, r.Txn, s.task.UPID)
+			return fmt.Errorf("step %s of transaction %s already has task %s", r.Call, r.Txn, s.task.UPID)
 		}
 	case Result:
-		if _, ok := x.inflight[stepKey{r.Txn, r.Action}]; !ok {
-			return fmt.Errorf("step %s of transaction %s is not in flight", r.Action, r.Txn)
+		if _, ok := x.inflight[stepKey{r.Txn, r.Call}]; !ok {
+			return fmt.Errorf("step %s of transaction %s is not in flight", r.Call, r.Txn)
 		}
 	case GuestCreated:
 		if !x.open(r.Txn) {
@@ -134,7 +134,7 @@ func (x *index) add(r Record) {
 		}
 		return
 	case Intent:
-		k := stepKey{r.Txn, r.Action}
+		k := stepKey{r.Txn, r.Call}
 		if _, dup := x.steps[k]; dup {
 			return
 		}
@@ -147,12 +147,12 @@ func (x *index) add(r Record) {
 		}
 		return
 	case TaskStarted:
-		if s := x.inflight[stepKey{r.Txn, r.Action}]; s != nil && s.task == nil {
+		if s := x.inflight[stepKey{r.Txn, r.Call}]; s != nil && s.task == nil {
 			s.task = &r
 		}
 		return
 	case Result:
-		k := stepKey{r.Txn, r.Action}
+		k := stepKey{r.Txn, r.Call}
 		if s := x.inflight[k]; s != nil {
 			s.result = &r
 			delete(x.inflight, k)
@@ -196,20 +196,20 @@ type InFlight struct {
 	TaskTime time.Time
 }
 
-// Step is one call of a transaction as the journal knows it, keyed by its
-// call id (Intent.Action): a step of the plan makes one or more.
-type Step struct {
+// Call is one call of a transaction as the journal knows it, keyed by its
+// call id (Intent.Call): a step of the plan makes one or more.
+type Call struct {
 	Intent Intent
 	UPID   string    // "" when none was recorded
 	Result *Result   // nil while in flight
 	Task   time.Time // when the UPID was recorded
 }
 
-// Transaction is one transaction with its steps, for display.
+// Transaction is one transaction with its calls, for display.
 type Transaction struct {
 	Begin TxnBegin
 	End   *TxnEnd // nil while open
-	Steps []Step
+	Calls []Call
 	// Records are the transaction's other records (job completions,
 	// digests, provenance), in order.
 	Records []Record
@@ -248,8 +248,8 @@ type Digest struct {
 	Owns   string // the lists a desired file has declared (see GuestDigest)
 }
 
-func (s *stepState) public() Step {
-	st := Step{Intent: s.intent}
+func (s *stepState) public() Call {
+	st := Call{Intent: s.intent}
 	if s.task != nil {
 		st.UPID, st.Task = s.task.UPID, s.task.Time
 	}
@@ -266,9 +266,9 @@ func (t *txnState) public() Transaction {
 		e := *t.end
 		out.End = &e
 	}
-	out.Steps = make([]Step, len(t.steps))
+	out.Calls = make([]Call, len(t.steps))
 	for i, s := range t.steps {
-		out.Steps[i] = s.public()
+		out.Calls[i] = s.public()
 	}
 	return out
 }

@@ -89,20 +89,20 @@ func storyRecords() []Record {
 	backupTime := t0.Add(-time.Hour)
 	return []Record{
 		TxnBegin{Txn: "T1", Host: "pve-demo", DesiredDigest: "dd1", PlanID: "p1"},
-		Intent{Txn: "T1", Action: "restore-105", Op: "guest.restore", Guest: 105, Params: json.RawMessage(`{"archive":"local:backup/x.tar.zst"}`), Class: "benign", Decision: "allowed_benign"},
-		TaskStarted{Txn: "T1", Action: "restore-105", UPID: "UPID:pve:0000A:00B:00C:vzrestore:105:converge@pve!tool:"},
-		Result{Txn: "T1", Action: "restore-105", Status: StatusOK},
-		GuestCreated{Txn: "T1", Guest: 105, Action: "restore-105"},
-		GuestDigest{Txn: "T1", Guest: 105, Digest: "a1", Action: "restore-105"},
-		Intent{Txn: "T1", Action: "snap-101", Op: "snapshot.create", Guest: 101, Class: "benign", Decision: "allowed_benign", Provenance: ProvenanceSafetySnapshot},
-		Result{Txn: "T1", Action: "snap-101", Status: StatusOK},
-		SnapshotCreated{Txn: "T1", Guest: 101, Name: "felhom-safety-1", Action: "snap-101"},
+		Intent{Txn: "T1", Call: "restore-105", Op: "guest.restore", Guest: 105, Params: json.RawMessage(`{"archive":"local:backup/x.tar.zst"}`), Class: "benign", Decision: "allowed_benign"},
+		TaskStarted{Txn: "T1", Call: "restore-105", UPID: "UPID:pve:0000A:00B:00C:vzrestore:105:converge@pve!tool:"},
+		Result{Txn: "T1", Call: "restore-105", Status: StatusOK},
+		GuestCreated{Txn: "T1", Guest: 105, Call: "restore-105"},
+		GuestDigest{Txn: "T1", Guest: 105, Digest: "a1", Call: "restore-105"},
+		Intent{Txn: "T1", Call: "snap-101", Op: "snapshot.create", Guest: 101, Class: "benign", Decision: "allowed_benign", Provenance: ProvenanceSafetySnapshot},
+		Result{Txn: "T1", Call: "snap-101", Status: StatusOK},
+		SnapshotCreated{Txn: "T1", Guest: 101, Name: "felhom-safety-1", Call: "snap-101"},
 		SnapshotCreated{Txn: "T1", Guest: 101, Name: "felhom-safety-0"},
 		BackupCreated{Txn: "T1", Guest: 102, VolID: "local:backup/vzdump-lxc-102.tar.zst", Created: backupTime},
 		BackupCreated{Txn: "T1", Guest: 103, VolID: "local:backup/vzdump-lxc-103.tar.zst", Created: backupTime.Add(time.Minute)},
-		Intent{Txn: "T1", Action: "destroy-102", Op: "guest.destroy", Guest: 102, Params: json.RawMessage(`{"purge":true}`), Class: "destructive", Decision: "accepted", Nonce: "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f"},
-		TaskStarted{Txn: "T1", Action: "destroy-102", UPID: "UPID:pve:0000A:00B:00D:vzdestroy:102:converge@pve!tool:"},
-		Result{Txn: "T1", Action: "destroy-102", Status: StatusFailed, Error: "task failed", ExitStatus: "permission check failed"},
+		Intent{Txn: "T1", Call: "destroy-102", Op: "guest.destroy", Guest: 102, Params: json.RawMessage(`{"purge":true}`), Class: "destructive", Decision: "accepted", Nonce: "3b9f0c3c8c1e4f6a9d2e7b5a1c0d4e8f"},
+		TaskStarted{Txn: "T1", Call: "destroy-102", UPID: "UPID:pve:0000A:00B:00D:vzdestroy:102:converge@pve!tool:"},
+		Result{Txn: "T1", Call: "destroy-102", Status: StatusFailed, Error: "task failed", ExitStatus: "permission check failed"},
 		SnapshotRemoved{Txn: "T1", Guest: 101, Name: "felhom-safety-0"},
 		BackupRemoved{Txn: "T1", VolID: "local:backup/vzdump-lxc-103.tar.zst"},
 		GuestDigest{Txn: "T1", Guest: 101, Digest: "b1"},
@@ -110,12 +110,12 @@ func storyRecords() []Record {
 		JobDone{Txn: "T1", Job: "nightly-1"},
 		TxnEnd{Txn: "T1", Result: TxnFailed, Error: "1 step failed"},
 		TxnBegin{Txn: "T2", Host: "pve-demo", DesiredDigest: "dd2", PlanID: "p2"},
-		Intent{Txn: "T2", Action: "restore-106", Op: "guest.restore", Guest: 106, Class: "benign", Decision: "allowed_benign"},
-		Result{Txn: "T2", Action: "restore-106", Status: StatusOK},
-		GuestCreated{Txn: "T2", Guest: 106, Action: "restore-106"},
-		Intent{Txn: "T2", Action: "config-106", Op: "guest.set_config", Guest: 106, Params: json.RawMessage(`{"memory":1024}`), Class: "benign", Decision: "allowed_benign"},
-		TaskStarted{Txn: "T2", Action: "config-106", UPID: "UPID:pve:0000A:00B:00E:vzset:106:converge@pve!tool:"},
-		Intent{Txn: "T2", Action: "start-106", Op: "guest.start", Guest: 106, Class: "benign", Decision: "allowed_benign"},
+		Intent{Txn: "T2", Call: "restore-106", Op: "guest.restore", Guest: 106, Class: "benign", Decision: "allowed_benign"},
+		Result{Txn: "T2", Call: "restore-106", Status: StatusOK},
+		GuestCreated{Txn: "T2", Guest: 106, Call: "restore-106"},
+		Intent{Txn: "T2", Call: "config-106", Op: "guest.set_config", Guest: 106, Params: json.RawMessage(`{"memory":1024}`), Class: "benign", Decision: "allowed_benign"},
+		TaskStarted{Txn: "T2", Call: "config-106", UPID: "UPID:pve:0000A:00B:00E:vzset:106:converge@pve!tool:"},
+		Intent{Txn: "T2", Call: "start-106", Op: "guest.start", Guest: 106, Class: "benign", Decision: "allowed_benign"},
 		JobDone{Txn: "T2", Job: "nightly-2"},
 	}
 }
@@ -124,8 +124,8 @@ func storyRecords() []Record {
 func checkStory(t *testing.T, j *Journal) {
 	t.Helper()
 	fl := j.InFlight()
-	if len(fl) != 2 || fl[0].Intent.Action != "config-106" || fl[0].UPID == "" || fl[0].TaskTime.IsZero() ||
-		fl[1].Intent.Action != "start-106" || fl[1].UPID != "" {
+	if len(fl) != 2 || fl[0].Intent.Call != "config-106" || fl[0].UPID == "" || fl[0].TaskTime.IsZero() ||
+		fl[1].Intent.Call != "start-106" || fl[1].UPID != "" {
 		t.Errorf("InFlight = %+v", fl)
 	}
 	if !j.JobDone("nightly-1") || !j.JobDone("nightly-2") || j.JobDone("nightly-3") {
@@ -188,14 +188,14 @@ func TestAppendQueriesAndReopen(t *testing.T) {
 		t.Errorf("records after reopen differ:\n got %v\nwant %v", got, want)
 	}
 	txns := j2.Transactions()
-	if len(txns) != 2 || txns[0].Open() || !txns[1].Open() || len(txns[0].Steps) != 3 || len(txns[1].Steps) != 3 {
+	if len(txns) != 2 || txns[0].Open() || !txns[1].Open() || len(txns[0].Calls) != 3 || len(txns[1].Calls) != 3 {
 		t.Fatalf("Transactions = %+v", txns)
 	}
-	s := txns[0].Steps[2]
-	if s.Intent.Action != "destroy-102" || s.UPID == "" || s.Result == nil || s.Result.Status != StatusFailed || s.Result.ExitStatus == "" {
+	s := txns[0].Calls[2]
+	if s.Intent.Call != "destroy-102" || s.UPID == "" || s.Result == nil || s.Result.Status != StatusFailed || s.Result.ExitStatus == "" {
 		t.Errorf("step %+v", s)
 	}
-	if txns[1].Steps[2].Result != nil || txns[0].End.Result != TxnFailed {
+	if txns[1].Calls[2].Result != nil || txns[0].End.Result != TxnFailed {
 		t.Errorf("transactions %+v", txns)
 	}
 	// Read sees the same, without the lock.
@@ -217,28 +217,28 @@ func TestAppendRefusesWhatDoesNotFit(t *testing.T) {
 	j := openJournal(t, t.TempDir(), Options{})
 	mustAppend(t, j,
 		TxnBegin{Txn: "T", Host: "h"},
-		Intent{Txn: "T", Action: "a", Op: "guest.start", Guest: 100, Class: "benign"},
-		Result{Txn: "T", Action: "a", Status: StatusOK},
+		Intent{Txn: "T", Call: "a", Op: "guest.start", Guest: 100, Class: "benign"},
+		Result{Txn: "T", Call: "a", Status: StatusOK},
 	)
 	size := j.Size()
 	for _, r := range []Record{
 		TxnBegin{Txn: "T", Host: "h"}, // began already
 		TxnBegin{Txn: "U"},            // no host
-		Intent{Txn: "X", Action: "b", Op: "guest.start", Class: "benign"},                       // no such transaction
-		Intent{Txn: "T", Action: "a", Op: "guest.start", Class: "benign"},                       // intent twice
-		Intent{Txn: "T", Action: "b", Op: "guest.start"},                                        // no class
-		Intent{Txn: "T", Action: "b", Op: "x", Class: "b", Params: []byte("{")},                 // bad params
-		TaskStarted{Txn: "T", Action: "a", UPID: "UPID:x"},                                      // not in flight
-		Result{Txn: "T", Action: "a", Status: StatusOK},                                         // terminal twice
-		Result{Txn: "T", Action: "zz", Status: StatusOK},                                        // no intent
-		Result{Txn: "T", Action: "a", Status: "maybe"},                                          // unknown status
-		TxnEnd{Txn: "T", Result: "fine"},                                                        // unknown result
-		TxnEnd{Txn: "X", Result: TxnConverged},                                                  // not open
-		GuestCreated{Txn: "X", Guest: 100},                                                      // not open
-		BackupCreated{Guest: 100, VolID: "v"},                                                   // no created time
-		JobDone{},                                                                               // no job
-		Intent{Txn: "T", Action: "d", Op: "guest.destroy", Guest: 100, Class: ClassDestructive}, // destructive without its nonce
-		Intent{Txn: "T", Action: "big", Op: "x", Class: "benign", Params: json.RawMessage(`"` + strings.Repeat("x", MaxRecordSize) + `"`)},
+		Intent{Txn: "X", Call: "b", Op: "guest.start", Class: "benign"},                       // no such transaction
+		Intent{Txn: "T", Call: "a", Op: "guest.start", Class: "benign"},                       // intent twice
+		Intent{Txn: "T", Call: "b", Op: "guest.start"},                                        // no class
+		Intent{Txn: "T", Call: "b", Op: "x", Class: "b", Params: []byte("{")},                 // bad params
+		TaskStarted{Txn: "T", Call: "a", UPID: "UPID:x"},                                      // not in flight
+		Result{Txn: "T", Call: "a", Status: StatusOK},                                         // terminal twice
+		Result{Txn: "T", Call: "zz", Status: StatusOK},                                        // no intent
+		Result{Txn: "T", Call: "a", Status: "maybe"},                                          // unknown status
+		TxnEnd{Txn: "T", Result: "fine"},                                                      // unknown result
+		TxnEnd{Txn: "X", Result: TxnConverged},                                                // not open
+		GuestCreated{Txn: "X", Guest: 100},                                                    // not open
+		BackupCreated{Guest: 100, VolID: "v"},                                                 // no created time
+		JobDone{},                                                                             // no job
+		Intent{Txn: "T", Call: "d", Op: "guest.destroy", Guest: 100, Class: ClassDestructive}, // destructive without its nonce
+		Intent{Txn: "T", Call: "big", Op: "x", Class: "benign", Params: json.RawMessage(`"` + strings.Repeat("x", MaxRecordSize) + `"`)},
 	} {
 		if err := j.Append(r); err == nil {
 			t.Errorf("Append(%+v) accepted", r)
@@ -248,7 +248,7 @@ func TestAppendRefusesWhatDoesNotFit(t *testing.T) {
 		t.Errorf("refused appends wrote %d bytes", j.Size()-size)
 	}
 	mustAppend(t, j, TxnEnd{Txn: "T", Result: TxnConverged})
-	if err := j.Append(Intent{Txn: "T", Action: "late", Op: "guest.start", Class: "benign"}); err == nil {
+	if err := j.Append(Intent{Txn: "T", Call: "late", Op: "guest.start", Class: "benign"}); err == nil {
 		t.Error("an intent after the transaction ended was accepted")
 	}
 }
@@ -615,9 +615,9 @@ func TestInFlightInJournalOrder(t *testing.T) {
 	j := openJournal(t, t.TempDir(), Options{})
 	mustAppend(t, j,
 		TxnBegin{Txn: "T", Host: "h"},
-		Intent{Time: t0, Txn: "T", Action: "z-first", Op: "guest.start", Guest: 101, Class: ClassBenign},
-		Intent{Time: t0.Add(-time.Hour), Txn: "T", Action: "a-second", Op: "guest.start", Guest: 102, Class: ClassBenign},
-		Intent{Time: t0.Add(-time.Hour), Txn: "T", Action: "m-third", Op: "guest.destroy", Guest: 103, Class: ClassDestructive, Nonce: "00112233445566778899aabbccddeeff"},
+		Intent{Time: t0, Txn: "T", Call: "z-first", Op: "guest.start", Guest: 101, Class: ClassBenign},
+		Intent{Time: t0.Add(-time.Hour), Txn: "T", Call: "a-second", Op: "guest.start", Guest: 102, Class: ClassBenign},
+		Intent{Time: t0.Add(-time.Hour), Txn: "T", Call: "m-third", Op: "guest.destroy", Guest: 103, Class: ClassDestructive, Nonce: "00112233445566778899aabbccddeeff"},
 	)
 	j2, err := reopen(t, j, Options{})
 	if err != nil {
@@ -625,7 +625,7 @@ func TestInFlightInJournalOrder(t *testing.T) {
 	}
 	for _, jj := range []*Journal{j, j2} {
 		fl := jj.InFlight()
-		if len(fl) != 3 || fl[0].Intent.Action != "z-first" || fl[1].Intent.Action != "a-second" || fl[2].Intent.Action != "m-third" {
+		if len(fl) != 3 || fl[0].Intent.Call != "z-first" || fl[1].Intent.Call != "a-second" || fl[2].Intent.Call != "m-third" {
 			t.Fatalf("InFlight = %+v", fl)
 		}
 	}
@@ -639,7 +639,7 @@ func TestFailedFsyncRefusesUntilReopened(t *testing.T) {
 	mustAppend(t, j, TxnBegin{Txn: "T", Host: "h"})
 	boom := errors.New("EIO")
 	syncFile = func(*os.File) error { return boom }
-	err := j.Append(Intent{Txn: "T", Action: "a", Op: "guest.start", Guest: 100, Class: ClassBenign})
+	err := j.Append(Intent{Txn: "T", Call: "a", Op: "guest.start", Guest: 100, Class: ClassBenign})
 	syncFile = (*os.File).Sync
 	if !errors.Is(err, boom) {
 		t.Fatalf("Append with a failing fsync: %v", err)
@@ -654,8 +654,8 @@ func TestFailedFsyncRefusesUntilReopened(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fl := j2.InFlight(); len(fl) != 1 || fl[0].Intent.Action != "a" {
+	if fl := j2.InFlight(); len(fl) != 1 || fl[0].Intent.Call != "a" {
 		t.Fatalf("after reopen InFlight = %+v", fl)
 	}
-	mustAppend(t, j2, Result{Txn: "T", Action: "a", Status: StatusAborted})
+	mustAppend(t, j2, Result{Txn: "T", Call: "a", Status: StatusAborted})
 }

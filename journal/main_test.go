@@ -97,9 +97,9 @@ func appender(dir string) int {
 		txn := fmt.Sprintf("t%d-%d", os.Getpid(), n)
 		steps := []Record{
 			TxnBegin{Txn: txn, Host: "pve-demo"},
-			Intent{Txn: txn, Action: "a", Op: "guest.set_config", Guest: 100 + n%5, Class: "benign", Params: []byte(`{"memory":512}`)},
-			TaskStarted{Txn: txn, Action: "a", UPID: "UPID:pve:00001:00002:00003:vzset:100:root@pam:"},
-			Result{Txn: txn, Action: "a", Status: StatusOK},
+			Intent{Txn: txn, Call: "a", Op: "guest.set_config", Guest: 100 + n%5, Class: "benign", Params: []byte(`{"memory":512}`)},
+			TaskStarted{Txn: txn, Call: "a", UPID: "UPID:pve:00001:00002:00003:vzset:100:root@pam:"},
+			Result{Txn: txn, Call: "a", Status: StatusOK},
 			GuestDigest{Txn: txn, Guest: 100 + n%5, Digest: fmt.Sprintf("d%d", n)},
 			JobDone{Txn: txn, Job: fmt.Sprint("job-", n)},
 		}

@@ -100,7 +100,7 @@ type TxnEnd struct {
 type Intent struct {
 	Time     time.Time       `json:"time"`
 	Txn      string          `json:"txn"`
-	Action   string          `json:"action"` // the call id (see Keys in the package doc)
+	Call     string          `json:"action"` // the call id (see Keys in the package doc)
 	Op       string          `json:"op"`
 	Guest    int             `json:"guest,omitempty"` // vmid; 0 for a host-level op
 	Params   json.RawMessage `json:"params,omitempty"`
@@ -115,20 +115,20 @@ type Intent struct {
 	Job string `json:"job,omitempty"`
 }
 
-// TaskStarted records the UPID the POST of a call returned; Action is
+// TaskStarted records the UPID the POST of a call returned; Call is
 // the call id.
 type TaskStarted struct {
-	Time   time.Time `json:"time"`
-	Txn    string    `json:"txn"`
-	Action string    `json:"action"`
-	UPID   string    `json:"upid"`
+	Time time.Time `json:"time"`
+	Txn  string    `json:"txn"`
+	Call string    `json:"action"`
+	UPID string    `json:"upid"`
 }
 
-// Result is the terminal record of a call; Action is the call id.
+// Result is the terminal record of a call; Call is the call id.
 type Result struct {
 	Time       time.Time `json:"time"`
 	Txn        string    `json:"txn"`
-	Action     string    `json:"action"`
+	Call       string    `json:"action"`
 	Status     Status    `json:"status"`
 	Error      string    `json:"error,omitempty"`
 	ExitStatus string    `json:"exit_status,omitempty"` // the task's exitstatus when it failed
@@ -156,17 +156,17 @@ type GuestDigest struct {
 	Txn    string    `json:"txn,omitempty"`
 	Guest  int       `json:"guest"`
 	Digest string    `json:"digest"`
-	Action string    `json:"action,omitempty"`
+	Call   string    `json:"action,omitempty"`
 	Owns   string    `json:"owns,omitempty"`
 }
 
 // GuestCreated records that a step of Txn created the guest (a restore):
 // while Txn is open, removing the guest again is benign.
 type GuestCreated struct {
-	Time   time.Time `json:"time"`
-	Txn    string    `json:"txn"`
-	Guest  int       `json:"guest"`
-	Action string    `json:"action,omitempty"`
+	Time  time.Time `json:"time"`
+	Txn   string    `json:"txn"`
+	Guest int       `json:"guest"`
+	Call  string    `json:"action,omitempty"`
 }
 
 // SnapshotCreated records a safety snapshot the tool took. Its identity
@@ -178,7 +178,7 @@ type SnapshotCreated struct {
 	Guest    int       `json:"guest"`
 	Name     string    `json:"name"`
 	SnapTime int64     `json:"snaptime,omitempty"` // as Proxmox lists it (Unix seconds)
-	Action   string    `json:"action,omitempty"`
+	Call     string    `json:"action,omitempty"`
 }
 
 // SnapshotRemoved records that the tool removed its safety snapshot.
@@ -202,7 +202,7 @@ type BackupCreated struct {
 	Created time.Time `json:"created"` // the archive's creation time (its ctime)
 	Size    int64     `json:"size,omitempty"`
 	UPID    string    `json:"upid,omitempty"` // the vzdump task that made it
-	Action  string    `json:"action,omitempty"`
+	Call    string    `json:"action,omitempty"`
 	Golden  string    `json:"golden,omitempty"` // the golden image it is the archive of
 }
 
@@ -332,11 +332,11 @@ func (r Intent) validate() error {
 	if r.Class == ClassDestructive && r.Nonce == "" {
 		return errors.New("a destructive step needs the nonce of its accepted signature")
 	}
-	return need(r.Txn != "" && r.Action != "" && r.Op != "" && r.Class != "" && r.Guest >= 0,
+	return need(r.Txn != "" && r.Call != "" && r.Op != "" && r.Class != "" && r.Guest >= 0,
 		"needs txn, action, op and class")
 }
 func (r TaskStarted) validate() error {
-	return need(r.Txn != "" && r.Action != "" && r.UPID != "", "needs txn, action and upid")
+	return need(r.Txn != "" && r.Call != "" && r.UPID != "", "needs txn, action and upid")
 }
 func (r Result) validate() error {
 	switch r.Status {
@@ -344,7 +344,7 @@ func (r Result) validate() error {
 	default:
 		return fmt.Errorf("unknown step status %q", r.Status)
 	}
-	return need(r.Txn != "" && r.Action != "", "needs txn and action")
+	return need(r.Txn != "" && r.Call != "", "needs txn and action")
 }
 func (r JobDone) validate() error     { return need(r.Job != "", "needs job") }
 func (r GuestDigest) validate() error { return need(r.Guest > 0, "needs guest") }

@@ -163,12 +163,12 @@ func writeTxnText(w io.Writer, t Transaction, held []Held) {
 	if b.PlanID != "" || b.DesiredDigest != "" {
 		fmt.Fprintf(w, "  plan %s  desired file sha256 %s\n", humanize.Dash(b.PlanID), humanize.Dash(b.DesiredDigest))
 	}
-	if len(t.Steps) == 0 {
+	if len(t.Calls) == 0 {
 		fmt.Fprintln(w, "  no steps")
 	} else {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  TIME\tOP\tGUEST\tCLASS\tDECISION\tRESULT\tUPID")
-		for _, s := range t.Steps {
+		for _, s := range t.Calls {
 			in := s.Intent
 			guest := "-"
 			if in.Guest != 0 {
@@ -210,7 +210,7 @@ func heldReason(h Held) string {
 	return "-"
 }
 
-func stepResult(s Step) string {
+func stepResult(s Call) string {
 	if s.Result == nil {
 		if s.UPID == "" {
 			return "in flight (no UPID recorded)"

@@ -15,7 +15,7 @@ type journalDoc struct {
 	TornTail     *tornJSON         `json:"torn_tail"`
 	Total        int               `json:"transaction_count"`
 	Transactions []txnJSON         `json:"transactions"`
-	InFlight     []stepJSON        `json:"in_flight"`
+	InFlight     []callJSON        `json:"in_flight"`
 	Snapshots    []snapshotJSON    `json:"tool_snapshots"`
 	Backups      []backupJSON      `json:"tool_backups"`
 	Digests      []digestJSON      `json:"last_digests"`
@@ -51,7 +51,7 @@ type txnJSON struct {
 	Ended         *time.Time        `json:"ended,omitempty"`
 	Result        string            `json:"result,omitempty"`
 	Error         string            `json:"error,omitempty"`
-	Steps         []stepJSON        `json:"steps"`
+	Steps         []callJSON        `json:"steps"`
 	Held          []heldJSON        `json:"held"`
 	Records       []json.RawMessage `json:"records"`
 }
@@ -66,7 +66,7 @@ type heldJSON struct {
 	Reason   string    `json:"reason,omitempty"`
 }
 
-type stepJSON struct {
+type callJSON struct {
 	Txn        string          `json:"txn"`
 	Action     string          `json:"action"`
 	Time       time.Time       `json:"time"`
@@ -117,9 +117,9 @@ func (l Listing) removeAfter(t time.Time) *time.Time {
 	return &at
 }
 
-func stepDoc(s Step) stepJSON {
+func callDoc(s Call) callJSON {
 	in := s.Intent
-	out := stepJSON{Txn: in.Txn, Action: in.Action, Time: in.Time, Op: in.Op, Guest: in.Guest, Params: in.Params,
+	out := callJSON{Txn: in.Txn, Action: in.Call, Time: in.Time, Op: in.Op, Guest: in.Guest, Params: in.Params,
 		Class: in.Class, Decision: in.Decision, Nonce: in.Nonce, Provenance: in.Provenance, UPID: s.UPID}
 	if r := s.Result; r != nil {
 		ended := r.Time
@@ -133,7 +133,7 @@ func stepDoc(s Step) stepJSON {
 func (l Listing) WriteJSON(w io.Writer) error {
 	path, j, corrupt := l.Path, l.Journal, l.Corrupt
 	txns, total := l.shown()
-	doc := journalDoc{Journal: path, Total: total, Transactions: []txnJSON{}, InFlight: []stepJSON{},
+	doc := journalDoc{Journal: path, Total: total, Transactions: []txnJSON{}, InFlight: []callJSON{},
 		Snapshots: []snapshotJSON{}, Backups: []backupJSON{}, Digests: []digestJSON{}, Other: []json.RawMessage{}}
 	if corrupt != nil {
 		doc.Corrupt = &corruptJSON{Offset: corrupt.Offset, Line: corrupt.Line, Reason: corrupt.Reason}
@@ -151,7 +151,7 @@ func (l Listing) WriteJSON(w io.Writer) error {
 		}
 		for _, t := range txns {
 			tj := txnJSON{Txn: t.Begin.Txn, Host: t.Begin.Host, Began: t.Begin.Time, DesiredDigest: t.Begin.DesiredDigest,
-				PlanID: t.Begin.PlanID, Open: t.Open(), Steps: []stepJSON{}, Held: []heldJSON{}, Records: []json.RawMessage{}}
+				PlanID: t.Begin.PlanID, Open: t.Open(), Steps: []callJSON{}, Held: []heldJSON{}, Records: []json.RawMessage{}}
 			for _, h := range l.Held[t.Begin.Txn] {
 				tj.Held = append(tj.Held, heldJSON(h))
 			}
@@ -159,8 +159,8 @@ func (l Listing) WriteJSON(w io.Writer) error {
 				ended := t.End.Time
 				tj.Ended, tj.Result, tj.Error = &ended, string(t.End.Result), t.End.Error
 			}
-			for _, s := range t.Steps {
-				tj.Steps = append(tj.Steps, stepDoc(s))
+			for _, s := range t.Calls {
+				tj.Steps = append(tj.Steps, callDoc(s))
 			}
 			for _, r := range t.Records {
 				data, err := RecordJSON(r)
@@ -172,7 +172,7 @@ func (l Listing) WriteJSON(w io.Writer) error {
 			doc.Transactions = append(doc.Transactions, tj)
 		}
 		for _, f := range j.InFlight() {
-			doc.InFlight = append(doc.InFlight, stepDoc(Step{Intent: f.Intent, UPID: f.UPID}))
+			doc.InFlight = append(doc.InFlight, callDoc(Call{Intent: f.Intent, UPID: f.UPID}))
 		}
 		for _, s := range j.ToolSnapshots() {
 			doc.Snapshots = append(doc.Snapshots, snapshotJSON{Guest: s.Guest, Name: s.Name, Created: s.Created, Txn: s.Txn, RemoveAfter: l.removeAfter(s.Created)})
