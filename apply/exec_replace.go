@@ -157,16 +157,22 @@ func (e restoreOver) check(ctx context.Context, x *stepRun) error {
 	return x.safetyStorageReady(ctx)
 }
 
-func (e restoreOver) run(ctx context.Context, x *stepRun) error {
+// rootAndRunning reads the storage of the guest's rootfs, where a restore
+// over it puts the new volumes, and whether the guest runs now.
+func (x *stepRun) rootAndRunning(ctx context.Context) (storage string, running bool, err error) {
 	g, err := x.readGuest(ctx)
 	if err != nil {
-		return err
+		return "", false, err
 	}
-	storage, err := g.rootStorage(x.vmid())
-	if err != nil {
-		return err
+	if storage, err = g.rootStorage(x.vmid()); err != nil {
+		return "", false, err
 	}
-	running, err := x.running(ctx)
+	running, err = x.running(ctx)
+	return storage, running, err
+}
+
+func (e restoreOver) run(ctx context.Context, x *stepRun) error {
+	storage, running, err := x.rootAndRunning(ctx)
 	if err != nil {
 		return err
 	}
@@ -261,15 +267,7 @@ func (e rebuild) check(ctx context.Context, x *stepRun) error {
 }
 
 func (e rebuild) run(ctx context.Context, x *stepRun) error {
-	g, err := x.readGuest(ctx)
-	if err != nil {
-		return err
-	}
-	storage, err := g.rootStorage(x.vmid())
-	if err != nil {
-		return err
-	}
-	running, err := x.running(ctx)
+	storage, running, err := x.rootAndRunning(ctx)
 	if err != nil {
 		return err
 	}
