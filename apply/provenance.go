@@ -209,6 +209,27 @@ func archiveOfGuest(volid string, vmid int) bool {
 	return strings.HasPrefix(name, "backup/vzdump-lxc-"+id+"-") || strings.HasPrefix(name, "backup/ct/"+id+"/")
 }
 
+// archiveOwner is the VMID an archive's name carries (archiveOfGuest's
+// forms), or 0.
+func archiveOwner(volid string) int {
+	_, name, _ := strings.Cut(volid, ":")
+	var rest string
+	switch {
+	case strings.HasPrefix(name, "backup/vzdump-lxc-"):
+		rest = strings.TrimPrefix(name, "backup/vzdump-lxc-")
+	case strings.HasPrefix(name, "backup/ct/"):
+		rest = strings.TrimPrefix(name, "backup/ct/")
+	default:
+		return 0
+	}
+	id, _, _ := strings.Cut(strings.ReplaceAll(rest, "/", "-"), "-")
+	v, err := strconv.Atoi(id)
+	if err != nil || v <= 0 {
+		return 0
+	}
+	return v
+}
+
 // sameArchive reports whether a live archive is exactly the one a record
 // names: volid, ctime and size (a record from before sizes were recorded
 // matches nothing, so it is never removed).

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -153,7 +154,10 @@ func settleConfig(ctx context.Context, o *Options, in journal.Intent, answer err
 }
 
 // settleArchiveDelete settles one archive deletion of a prune or of
-// housekeeping by whether the archive is still there.
+// housekeeping by whether the archive is still there and, when it is
+// gone, whether a deletion task of this token took it: one that someone
+// else deleted (the host's own retention, say) is not recorded as done by
+// the tool.
 func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) journal.Result {
 	p, _ := ops.DecodeStrict[ops.ArchiveDeleteParams](in.Params)
 	_, found, err := lookupArchive(ctx, o.Client, p.Archive)
@@ -161,7 +165,7 @@ func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) jou
 	case err != nil:
 		return journal.Result{Error: "cannot read the storage: " + err.Error()}
 	case found:
-		running, err := runningDeletion(ctx, o, in)
+		running, err := runningDeletion(ctx, o, in, p.Archive)
 		switch {
 		case err != nil:
 			return journal.Result{Error: "cannot read the node's task list: " + err.Error()} // settled by the next recovery
@@ -179,6 +183,13 @@ func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) jou
 		} else if found {
 			return aborted(in, p.Archive+" is still there")
 		}
+	}
+	ours, err := deletedByUs(ctx, o, in, p.Archive)
+	switch {
+	case err != nil:
+		return journal.Result{Error: "cannot read the node's task list: " + err.Error()}
+	case !ours:
+		return aborted(in, p.Archive+" is gone, but no deletion task of this tool took it: someone else removed it")
 	}
 	return journal.Result{Status: journal.StatusOK, Error: p.Archive + " was deleted"}
 }
@@ -243,19 +254,64 @@ func normTags(s string) string {
 	return strings.Join(f, ";")
 }
 
-// runningDeletion returns an imgdel task of this token, started no
-// earlier than the intent, that still runs (zero: none): the deletion may
-// yet take effect.
-func runningDeletion(ctx context.Context, o *Options, in journal.Intent) (proxmox.UPID, error) {
-	tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{TypeFilter: "imgdel", Since: in.Time.Truncate(time.Second), Limit: 500})
-	if err != nil {
-		return proxmox.UPID{}, err
-	}
+// runningDeletion returns a deletion task of this token for archive
+// (deletionTasks) that still runs (zero: none): the deletion may yet take
+// effect.
+func runningDeletion(ctx context.Context, o *Options, in journal.Intent, archive string) (proxmox.UPID, error) {
+	tasks, err := deletionTasks(ctx, o, in, archive)
 	for _, t := range tasks {
-		u, err := proxmox.ParseUPID(t.UPID)
-		if err == nil && t.Running() && (o.TokenUser == "" || u.User == o.TokenUser) {
-			return u, nil
+		if t.Running() {
+			return proxmox.ParseUPID(t.UPID)
 		}
 	}
-	return proxmox.UPID{}, nil
+	return proxmox.UPID{}, err
+}
+
+// deletedByUs reports whether a deletion task of this token for archive
+// (deletionTasks) ended OK, reading the task list again until
+// Options.SettleWindow has passed, as a real host may list a task late.
+func deletedByUs(ctx context.Context, o *Options, in journal.Intent, archive string) (bool, error) {
+	deadline := o.Now().Add(o.SettleWindow)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		tasks, err := deletionTasks(ctx, o, in, archive)
+		if err != nil {
+			return false, err
+		}
+		for _, t := range tasks {
+			if !t.Running() && t.Status == "OK" {
+				return true, nil
+			}
+		}
+		if !o.Now().Before(deadline) {
+			return false, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+}
+
+// deletionTasks lists the imgdel tasks this token started no earlier than
+// the intent for archive's guest on its storage (Proxmox names them
+// "VMID@STORAGE"), not recorded as another call's.
+func deletionTasks(ctx context.Context, o *Options, in journal.Intent, archive string) ([]proxmox.Task, error) {
+	tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{TypeFilter: "imgdel", Since: in.Time.Truncate(time.Second), Limit: 500})
+	if err != nil {
+		return nil, err
+	}
+	id := storageOf(archive)
+	if v := archiveOwner(archive); v != 0 {
+		id = strconv.Itoa(v) + "@" + id
+	}
+	var out []proxmox.Task
+	for _, t := range tasks {
+		u, err := proxmox.ParseUPID(t.UPID)
+		if err != nil || u.ID != id || (o.TokenUser != "" && u.User != o.TokenUser) || o.Journal.TaskRecorded(u.String()) {
+			continue
+		}
+		out = append(out, t)
+	}
+	return out, nil
 }
