@@ -5,6 +5,7 @@ import (
 
 	"github.com/felhom/felhom-converge/humanize"
 	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/trust"
 )
 
@@ -57,7 +58,6 @@ func pendingHeader(r trust.Request, ps *PendingSignature) []string {
 	if ps != nil {
 		guest = humanize.GuestText(r.Guest, ps.GuestName)
 	}
-	spec, _ := ops.Lookup(r.Op)
 	plan := "(not in the last apply's plan)"
 	if ps != nil {
 		plan = "! " + r.Op + humanize.GuestLabel(r.Guest, ps.GuestName)
@@ -72,7 +72,7 @@ func pendingHeader(r trust.Request, ps *PendingSignature) []string {
 		"host:  " + r.Host,
 		"op:    " + r.Op,
 		"guest: " + guest,
-		"loses: " + spec.Loses,
+		"loses: " + printable.Escape(ops.LossOf(r.Op, r.Params)),
 		"plan:  " + plan,
 		"sign:  -n " + trust.RolesFor(r.Op) + ", before " + r.NotAfter.UTC().Format(time.RFC3339),
 	}

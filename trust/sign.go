@@ -112,12 +112,11 @@ func SignBundle(b *Bundle, o SignOptions) (SignResult, error) {
 // signed in.
 func DescribeRequest(e BundleEntry, r Request, now time.Time, role string) string {
 	var s strings.Builder
-	spec, _ := ops.Lookup(r.Op)
 	fmt.Fprintf(&s, "\n%s\n", QuoteName(e.Name))
 	fmt.Fprintf(&s, "  host:      %s\n", r.Host)
 	fmt.Fprintf(&s, "  op:        %s\n", r.Op)
 	fmt.Fprintf(&s, "  guest:     %s\n", humanize.GuestText(r.Guest, ""))
-	fmt.Fprintf(&s, "  loses:     %s\n", spec.Loses)
+	fmt.Fprintf(&s, "  loses:     %s\n", printable.Escape(ops.LossOf(r.Op, r.Params)))
 	fmt.Fprintf(&s, "  params:    %s\n", printable.Escape(string(r.Params)))
 	fmt.Fprintf(&s, "  valid:     until %s (%s left)\n", r.NotAfter.UTC().Format(time.RFC3339),
 		strings.TrimSuffix(r.NotAfter.Sub(now).Round(time.Minute).String(), "0s"))
