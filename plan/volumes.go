@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/proxmox"
 )
 
@@ -22,11 +23,13 @@ func Configs(entries []proxmox.PendingEntry) (current, effective map[string]stri
 }
 
 // SafeLogText reports whether s can be written into a Proxmox task log
-// without being mistaken for the log's own text: no quote, no backslash,
-// no control character. Mount paths must be; vzdump echoes them verbatim.
+// without being mistaken for the log's own text, and shown without
+// reordering what a reader sees: no quote, no backslash, no control or
+// text-direction character (printable.IsControl). Mount paths must be;
+// vzdump echoes them verbatim.
 func SafeLogText(s string) bool {
 	for _, r := range s {
-		if r == '\'' || r == '"' || r == '\\' || r < 0x20 || (r >= 0x7f && r <= 0x9f) {
+		if r == '\'' || r == '"' || r == '\\' || printable.IsControl(r) {
 			return false
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/felhom/felhom-converge/printable"
+
 	"github.com/hashicorp/hcl/v2"
 )
 
@@ -96,15 +98,17 @@ func checkAbsPath(p string) error {
 	case strings.ContainsAny(p, ",;="):
 		return fmt.Errorf("%q contains a character Proxmox cannot store in a config (comma, ';' or '=')", p)
 	case strings.ContainsFunc(p, unsafeInLog):
-		return fmt.Errorf("%q contains a quote, a backslash or a control character, which Proxmox writes into task logs as they are", p)
+		return fmt.Errorf("%q contains a quote, a backslash or a control character (text-direction marks included), which Proxmox writes into task logs as they are", p)
 	}
 	return nil
 }
 
 // unsafeInLog reports a character a Proxmox task log would echo verbatim
-// and a reader could take for the log's own text.
+// and a reader could take for the log's own text, or that would reorder
+// or hide what a reader sees (printable.IsControl: bidirectional
+// overrides and marks, line separators).
 func unsafeInLog(r rune) bool {
-	return r == '\'' || r == '"' || r == '\\' || unicode.IsControl(r)
+	return r == '\'' || r == '"' || r == '\\' || unicode.IsControl(r) || printable.IsControl(r)
 }
 
 // checkBackupVolid validates the volume ID of a vzdump archive,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/printable"
 )
 
 // The request statement is the message an operator signs, byte for byte:
@@ -237,7 +238,27 @@ func CanonicalParams(params []byte) (json.RawMessage, error) {
 	if err := enc.Encode(v); err != nil {
 		return nil, fmt.Errorf("params: %w", err)
 	}
-	return json.RawMessage(bytes.TrimSuffix(buf.Bytes(), []byte("\n"))), nil
+	return json.RawMessage(escapeInvisible(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))), nil
+}
+
+// escapeInvisible writes as \u escapes the characters encoding/json
+// leaves raw that would reorder or hide a request's text wherever it is
+// shown (printable.IsControl: DEL, C1 controls, text-direction marks and
+// overrides, line separators, the byte order mark). They occur only
+// inside strings, so the JSON means the same.
+func escapeInvisible(b []byte) []byte {
+	if !bytes.ContainsFunc(b, printable.IsControl) {
+		return b
+	}
+	var out bytes.Buffer
+	for _, r := range string(b) {
+		if printable.IsControl(r) {
+			fmt.Fprintf(&out, "\\u%04x", r)
+			continue
+		}
+		out.WriteRune(r)
+	}
+	return out.Bytes()
 }
 
 // ParamsOf returns the canonical JSON of an op's params struct (see

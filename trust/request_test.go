@@ -242,3 +242,20 @@ func TestCanonicalParamsBounds(t *testing.T) {
 		t.Fatal("params over MaxParamsSize accepted")
 	}
 }
+
+// Characters that would reorder or hide a request's text on a terminal
+// are escaped in its canonical params, and mean the same.
+func TestCanonicalParamsEscapeInvisibleCharacters(t *testing.T) {
+	got, err := CanonicalParams([]byte("{\"set\":{\"mp0\":\"mp=/srv/\u202e1pukcab\x7f\u0085\u2028\"}}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"set":{"mp0":"mp=/srv/\u202e1pukcab\u007f\u0085\u2028"}}`
+	if string(got) != want {
+		t.Errorf("got %s\nwant %s", got, want)
+	}
+	again, err := CanonicalParams(got)
+	if err != nil || string(again) != want {
+		t.Errorf("not canonical again: %s %v", again, err)
+	}
+}

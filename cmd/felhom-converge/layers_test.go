@@ -15,8 +15,8 @@ import (
 // package may import only packages of a lower layer. The command is wiring
 // on top; status reads what apply records.
 var layers = [][]string{
-	{"timezone", "humanize", "atomicfile"},
-	{"ops", "schema", "proxmox", "proxmox/hostexec", "printable", "runas", "interrupt", "runlog", "buildinfo"},
+	{"timezone", "humanize", "atomicfile", "printable"},
+	{"ops", "schema", "proxmox", "proxmox/hostexec", "runas", "interrupt", "runlog", "buildinfo"},
 	{"proxmox/pvesim", "trust", "journal", "config", "progress"},
 	{"plan", "hub", "conformance"},
 	{"apply"},
