@@ -109,6 +109,9 @@ func settleConfig(ctx context.Context, o *Options, in journal.Intent, answer err
 		return journal.Result{Error: "cannot read the guest's config: " + err.Error()}
 	}
 	current, effective, _ := plan.Configs(entries)
+	if in.Op == ops.VolumeFree {
+		return settleVolumeFree(in, current, effective)
+	}
 	var written, pending, missing []string
 	for _, k := range del {
 		_, cur := current[k]
@@ -192,6 +195,26 @@ func settleArchiveDelete(ctx context.Context, o *Options, in journal.Intent) jou
 		return aborted(in, p.Archive+" is gone, but no deletion task of this tool took it: someone else removed it")
 	}
 	return journal.Result{Status: journal.StatusOK, Error: p.Archive + " was deleted"}
+}
+
+// settleVolumeFree settles a volume.free by its volume, not its slot: the
+// write took effect when the guest's config (current or pending) no
+// longer names the volume anywhere; a volume still named (in its unusedN,
+// or attached again as a mount point) was not freed, whatever the slot
+// holds now.
+func settleVolumeFree(in journal.Intent, current, effective map[string]string) journal.Result {
+	p, err := ops.Decode[ops.VolumeFreeParams](in.Op, in.Params)
+	if err != nil || p.Volume == "" {
+		return aborted(in, "the call names no volume; the next plan looks again")
+	}
+	for _, conf := range []map[string]string{current, effective} {
+		for _, k := range slices.Sorted(maps.Keys(conf)) {
+			if m, err := plan.ParseMount(k, conf[k]); err == nil && plan.VolumeKey(k) && m.Volume == p.Volume {
+				return aborted(in, fmt.Sprintf("%s is still in guest %d's config (%s): not freed; the next plan looks again", p.Volume, in.Guest, k))
+			}
+		}
+	}
+	return journal.Result{Status: journal.StatusOK, Error: p.Volume + " is no longer in the guest's config: freed"}
 }
 
 // configChange is what a config PUT call set and deleted.
