@@ -113,6 +113,13 @@ func (e guestDestroy) check(ctx context.Context, x *stepRun) error {
 
 func (e guestDestroy) run(ctx context.Context, x *stepRun) error {
 	if !x.gate.provenance {
+		// Stopped first, so the safety backup holds the guest's last
+		// writes: a backup of a running guest misses what it writes after.
+		if x.o.Safety.Enabled {
+			if err := x.stopIfRunning(ctx); err != nil {
+				return err
+			}
+		}
 		covered, err := x.safetyBackup(ctx)
 		if err != nil {
 			return err
@@ -177,12 +184,13 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 		return err
 	}
 	// A snapshot would go with the volumes the restore destroys, so the
-	// safety step is a backup.
-	covered, err := x.safetyBackup(ctx)
-	if err != nil {
+	// safety step is a backup, of the stopped guest: it holds the guest's
+	// last writes.
+	if err := x.stopIfRunning(ctx); err != nil {
 		return err
 	}
-	if err := x.stopIfRunning(ctx); err != nil {
+	covered, err := x.safetyBackup(ctx)
+	if err != nil {
 		return err
 	}
 	if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &covered); err != nil {

@@ -457,7 +457,7 @@ func (d *guestDiff) backupSafety() string {
 	if d.b.in.NoSafetyBackup {
 		return "none: safety backups are off in the local config"
 	}
-	s := "a vzdump backup of the guest first"
+	s := "a vzdump backup of the guest first (stopped before it, when running, so it holds the last writes)"
 	if u := d.uncovered(); len(u) > 0 {
 		s += "; it does not cover " + strings.Join(u, ", ") + " (no backup=1, or detached), which the signature accepts losing"
 	}
