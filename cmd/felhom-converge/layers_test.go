@@ -35,21 +35,8 @@ func TestPackagesImportOnlyLowerLayers(t *testing.T) {
 			rank[p] = i
 		}
 	}
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
 	imports := map[string]map[string]bool{} // package → module packages it imports (non-test files)
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
+	walkModuleSources(t, func(root, path string) error {
 		f, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ImportsOnly)
 		if err != nil {
 			return err
@@ -67,9 +54,6 @@ func TestPackagesImportOnlyLowerLayers(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for pkg, deps := range imports {
 		if strings.HasPrefix(pkg, "bench") || pkg == "packaging" {
 			continue // tools and tests, outside the product
@@ -85,7 +69,33 @@ func TestPackagesImportOnlyLowerLayers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// walkModuleSources calls fn with the module's root and the path of each
+// non-test .go file of the module (testdata and hidden directories left
+// out), failing the test on an error.
+func walkModuleSources(t *testing.T, fn func(root, path string) error) {
+	t.Helper()
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		t.Fatalf("the module root was not found: %v", err)
+	}
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		return fn(root, path)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

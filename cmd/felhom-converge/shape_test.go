@@ -6,11 +6,9 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 )
 
@@ -29,24 +27,8 @@ var generated = regexp.MustCompile(`(?m)^// Code generated .* DO NOT EDIT\.$`)
 // TestModuleShape fails when a file or a function outgrows its bound, or
 // the command its own, naming the offender.
 func TestModuleShape(t *testing.T) {
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
-		t.Fatalf("the module root was not found: %v", err)
-	}
 	cmdLines := 0
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
-		}
+	walkModuleSources(t, func(root, path string) error {
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return err
@@ -71,9 +53,6 @@ func TestModuleShape(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if cmdLines > maxCmdLines {
 		t.Errorf("cmd/felhom-converge has %d non-test lines, more than %d: move library logic into the package that owns it", cmdLines, maxCmdLines)
 	}
