@@ -27,7 +27,7 @@ func TestRecoverSettlesAVolumeFreeByItsVolume(t *testing.T) {
 	e.append(journal.TxnBegin{Txn: "txn-crashed", Host: "pve-demo"})
 	e.append(journal.Intent{Txn: "txn-crashed", Call: "volume.free-101-a", Op: ops.VolumeFree, Guest: 101,
 		Params: json.RawMessage(`{"size":"64G","slot":"unused0","unprotected":["` + vol + `"],"volume":"` + vol + `"}`),
-		Class: "destructive", Decision: "accepted", Nonce: "0123456789abcdef0123456789abcdef", Time: time.Now()})
+		Class:  "destructive", Decision: "accepted", Nonce: "0123456789abcdef0123456789abcdef", Time: time.Now()})
 	if err := e.client.SetConfig(ctx, 101, map[string]string{"mp1": vol + ",mp=/srv/again"}, nil, ""); err != nil {
 		t.Fatal(err)
 	}
