@@ -115,19 +115,21 @@ func (e guestDestroy) run(ctx context.Context, x *stepRun) error {
 	if !x.gate.provenance {
 		// Stopped first, so the safety backup holds the guest's last
 		// writes: a backup of a running guest misses what it writes after.
+		undo := func(err error) error { return err }
 		if x.o.Safety.Enabled {
-			if err := x.stopIfRunning(ctx); err != nil {
+			var err error
+			if undo, err = x.stopForStep(ctx); err != nil {
 				return err
 			}
 		}
 		covered, err := x.safetyBackup(ctx)
 		if err != nil {
-			return err
+			return undo(err)
 		}
 		// Again right before the call: nothing may have joined the guest
 		// while the safety backup ran, and what it freed must be in it.
 		if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &covered); err != nil {
-			return err
+			return undo(err)
 		}
 	}
 	c := x.main(e.p)
@@ -164,6 +166,31 @@ func (e restoreOver) check(ctx context.Context, x *stepRun) error {
 	return x.safetyStorageReady(ctx)
 }
 
+// stopForStep stops a running guest before a step's backup, so the backup
+// holds its last writes. undo, for a step that then goes no further
+// (its backup failed, or a re-check refused it), starts the guest again
+// and says so in the step's error; for a guest that was not running it
+// returns the error as it is.
+func (x *stepRun) stopForStep(ctx context.Context) (undo func(error) error, err error) {
+	running, err := x.running(ctx)
+	if err != nil {
+		return nil, err
+	}
+	undo = func(err error) error { return err }
+	if !running {
+		return undo, nil
+	}
+	if err := x.stopIfRunning(ctx); err != nil {
+		return nil, err
+	}
+	return func(stepErr error) error {
+		if err := x.start(ctx); err != nil {
+			return fmt.Errorf("%w; guest %d, stopped for the step, could not be started again: %v", stepErr, x.vmid(), err)
+		}
+		return fmt.Errorf("%w; guest %d, stopped for the step, was started again", stepErr, x.vmid())
+	}, nil
+}
+
 // rootAndRunning reads the storage of the guest's rootfs, where a restore
 // over it puts the new volumes, and whether the guest runs now.
 func (x *stepRun) rootAndRunning(ctx context.Context) (storage string, running bool, err error) {
@@ -186,15 +213,16 @@ func (e restoreOver) run(ctx context.Context, x *stepRun) error {
 	// A snapshot would go with the volumes the restore destroys, so the
 	// safety step is a backup, of the stopped guest: it holds the guest's
 	// last writes.
-	if err := x.stopIfRunning(ctx); err != nil {
+	undo, err := x.stopForStep(ctx)
+	if err != nil {
 		return err
 	}
 	covered, err := x.safetyBackup(ctx)
 	if err != nil {
-		return err
+		return undo(err)
 	}
 	if _, err := x.checkReplaced(ctx, e.p.Replaced, x.o.Safety.Enabled, &covered); err != nil {
-		return err // again right before the call
+		return undo(err) // again right before the call
 	}
 	c := x.main(e.p)
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {
@@ -281,25 +309,26 @@ func (e rebuild) run(ctx context.Context, x *stepRun) error {
 	}
 	// Stopped first: vzdump's stop mode starts a running guest again once
 	// its archive is written, and what the guest wrote then would be lost.
-	if err := x.stopIfRunning(ctx); err != nil {
+	undo, err := x.stopForStep(ctx)
+	if err != nil {
 		return err
 	}
 	bs := cmp.Or(e.p.BackupStorage, x.o.Safety.BackupStorage)
 	backup := call{suffix: "#backup", op: ops.BackupCreate, params: ops.BackupCreateParams{Storage: bs, Mode: "stop"}}
 	archive, err := x.backup(ctx, backup, bs, "stop")
 	if err != nil {
-		return fmt.Errorf("backup before the rebuild: %w", err)
+		return undo(fmt.Errorf("backup before the rebuild: %w", err))
 	}
 	covered, err := x.covers(ctx, archive)
 	if err != nil {
-		return err
+		return undo(err)
 	}
 	if _, err := x.checkReplaced(ctx, e.p.Replaced, true, &covered); err != nil {
-		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID) // again right before the call
+		return undo(fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID)) // again right before the call
 	}
 	conf, err := e.restoreConfig(ctx, x, archive.VolID)
 	if err != nil {
-		return fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID)
+		return undo(fmt.Errorf("%w (the backup taken first is %s)", err, archive.VolID))
 	}
 	c := x.main(e.p)
 	c.post = func(ctx context.Context) (proxmox.UPID, error) {

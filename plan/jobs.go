@@ -113,6 +113,32 @@ func hasSnapshot(lg *LiveGuest, name string) bool {
 // archive; with prune it is destructive when the storage's retention would
 // remove archives, and names them.
 func (d *guestDiff) backupJob(j schema.Job) Step {
+	s := d.backupJobStep(j)
+	d.backupDowntime(&s, j.Mode)
+	return s
+}
+
+// backupDowntime marks a backup of a running guest whose mode takes it
+// down: stop mode shuts it down and starts it again (a reboot, which also
+// applies pending changes), suspend mode freezes it for the last copy. A
+// host's gate.sign listing guest.stop or guest.reboot holds such a job.
+func (d *guestDiff) backupDowntime(s *Step, mode string) {
+	if d.lg == nil || !d.lg.Running {
+		return
+	}
+	switch mode {
+	case "stop":
+		s.Kinds = append(s.Kinds, ops.GuestStop, ops.GuestReboot)
+		s.Reason += "; downtime: vzdump's stop mode shuts the guest down and starts it again (pending changes take effect)"
+	case "suspend":
+		s.Kinds = append(s.Kinds, ops.GuestStop)
+		s.Reason += "; downtime: vzdump's suspend mode freezes the guest for the last copy"
+	}
+}
+
+// backupJobStep is a backup job's step: a backup.create, or a
+// backup.prune when the storage's retention would delete archives.
+func (d *guestDiff) backupJobStep(j schema.Job) Step {
 	storage := backupStorage(j, d.b.live)
 	params := ops.BackupCreateParams{Storage: storage, Mode: j.Mode, Job: j.ID}
 	if !j.Prune {
