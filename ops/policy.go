@@ -9,7 +9,7 @@ import (
 // whole ops: benign changes that lose no data but disrupt a guest.
 const (
 	MemoryShrink  = "memory.shrink"  // a guest.set that lowers memory
-	NetworkChange = "network.change" // a guest.set that adds, changes or removes an interface
+	NetworkChange = "network.change" // a guest.set that adds, changes or removes an interface, or changes the DNS servers or search domain
 )
 
 // CheckPolicyEntry checks one entry of the local policy's gate.sign list:

@@ -66,3 +66,21 @@ job "window" {
 		t.Errorf("future: steps %s, notes %q", ops_(future), future.Notes)
 	}
 }
+
+// Changing a guest's DNS servers or search domain redirects its name
+// resolution: a network change for a local policy.
+func TestDNSChangesAreNetworkChanges(t *testing.T) {
+	h := desired(t, strings.Replace(webHCL, "%s", "", 1))
+	h.Guests[0].Nameservers = []string{"192.0.2.53"}
+	live := liveWith(running(100, "web", web()))
+	p := Diff(h, live, Inputs{DesiredFile: "host.hcl", Provenance: NoProvenance{}, Now: testNow, SignPolicy: []string{ops.NetworkChange}})
+	for _, s := range p.Steps {
+		if s.Op == ops.GuestSet {
+			if !s.Destructive() || s.Policy != ops.NetworkChange {
+				t.Errorf("a nameserver change under network.change: class %s, policy %q", s.Class, s.Policy)
+			}
+			return
+		}
+	}
+	t.Fatalf("no guest.set in %s", ops_(p))
+}

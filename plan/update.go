@@ -136,7 +136,8 @@ func (d *guestDiff) protection(set map[string]string, changes *[]Change, mounts,
 }
 
 // changeKinds names the disruptive kinds of a config write, for a local
-// policy: lowering memory, touching an interface.
+// policy: lowering memory; touching an interface, or the DNS servers and
+// search domain, which redirect the guest's name resolution.
 func changeKinds(set map[string]string, del []string, lg *LiveGuest) []string {
 	var kinds []string
 	if v, ok := set["memory"]; ok {
@@ -145,7 +146,7 @@ func changeKinds(set map[string]string, del []string, lg *LiveGuest) []string {
 		}
 	}
 	for _, k := range append(slices.Collect(maps.Keys(set)), del...) {
-		if netKeyRe.MatchString(k) {
+		if netKeyRe.MatchString(k) || k == "nameserver" || k == "searchdomain" {
 			kinds = append(kinds, ops.NetworkChange)
 			break
 		}
