@@ -17,6 +17,11 @@ func HostChecks(cfg *config.Config, client *proxmox.Client) []Check {
 	node := cfg.Proxmox.Node
 	return []Check{
 		{Name: "config", Run: func(context.Context) (string, error) {
+			// plan and apply need the host's name too: a config that
+			// reaches the API without it is not ready for the timer.
+			if err := cfg.RequireHost(); err != nil {
+				return "", Finding(err.Error()) // the other checks still tell
+			}
 			token, _ := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
 			return fmt.Sprintf("%s node %s, token %s, TLS %s", cfg.Proxmox.Endpoint, node, token.ID(), tlsMode(cfg)), nil
 		}},

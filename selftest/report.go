@@ -40,7 +40,8 @@ type Check struct {
 // ErrSkipped is returned by a check that had nothing to do.
 var ErrSkipped = errors.New("skipped")
 
-// Finding is a check failure about what the host answered.
+// Finding is a check failure that leaves the later checks meaningful:
+// about what the host answered, or a setting missing.
 type Finding string
 
 func (f Finding) Error() string { return string(f) }
