@@ -17,14 +17,17 @@ import (
 	"unsafe"
 )
 
-// IsTerminal reports whether w is an interactive terminal.
+// IsTerminal reports whether w is an interactive terminal: a file whose
+// terminal settings can be read, as isatty(3) asks. Another character
+// device (/dev/null, as cron and 'ssh -n' give) is not one.
 func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
 	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	var t syscall.Termios
+	_, _, errno := syscall.Syscall(syscall.SYS_IOCTL, f.Fd(), ioctlGetTermios, uintptr(unsafe.Pointer(&t)))
+	return errno == 0
 }
 
 // TerminalWidth is w's width in columns: the terminal's, else $COLUMNS,

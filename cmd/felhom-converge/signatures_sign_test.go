@@ -163,3 +163,38 @@ func TestSignRefusesExpiredAndMalformedRequests(t *testing.T) {
 		t.Errorf("shown:\n%s", out)
 	}
 }
+
+// TestSignRefusesStdinFromDevNull: /dev/null as stdin (cron, 'ssh -n') is
+// no terminal, so sign refuses without --yes before asking anything.
+func TestSignRefusesStdinFromDevNull(t *testing.T) {
+	bin, err := exec.LookPath("felhom-converge")
+	if err != nil {
+		t.Fatalf("the test binary is not on PATH as felhom-converge: %v", err)
+	}
+	bundle := filepath.Join(t.TempDir(), "all")
+	if err := testBundle(t, 1).Write(bundle, nil); err != nil {
+		t.Fatal(err)
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	cmd := exec.Command(bin, "signatures", "sign", bundle, "-f", filepath.Join(t.TempDir(), "alice"))
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = null, &stdout, &stderr
+	err = cmd.Run()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 1 {
+		t.Fatalf("sign with stdin from /dev/null: %v, want exit 1\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "sign: not on a terminal, and --yes was not given: nothing was signed") ||
+		!strings.Contains(stderr.String(), "hint: review the bundle") {
+		t.Errorf("stderr does not refuse with the hint:\n%s", stderr.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "? [y/N]") || strings.Contains(stderr.String(), "no answer") {
+		t.Errorf("sign asked although stdin is no terminal:\n%s%s", stdout.String(), stderr.String())
+	}
+	if _, err := os.Stat(bundle + ".signed"); !os.IsNotExist(err) {
+		t.Errorf("a signed bundle was written: %v", err)
+	}
+}

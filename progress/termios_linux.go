@@ -1,0 +1,6 @@
+package progress
+
+import "syscall"
+
+// ioctlGetTermios reads a terminal's settings (tcgetattr).
+const ioctlGetTermios = syscall.TCGETS
