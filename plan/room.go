@@ -14,25 +14,28 @@ import (
 )
 
 // Room on the storages: a step that allocates more than a storage reports
-// free would fail halfway on a thick storage and, on a thin pool, fill it
-// under every guest on it. The plan refuses such a guest with the numbers
-// instead.
+// free fails halfway on a thick storage (ZFS without sparse, LVM), whose
+// volumes take their whole size at once; on a thin one (LVM-thin, a
+// directory, ...) volumes take room as they are written, and Proxmox lets
+// their sizes add up to more than the pool (over-provisioning), but a
+// single volume larger than what is free can fill the pool by itself and
+// stop every guest on it. The plan refuses such a guest with the numbers.
 
-// roomNeeded sums, per storage and guest, the bytes the steps allocate:
-// the new volumes of a create or a mount.add (STORAGE:SIZE_IN_GiB), and
-// what a grow adds to a volume. A restore's volumes whose sizes come from
-// the archive, and a rebuild, which frees the volumes it replaces, are
-// not counted.
-func roomNeeded(steps []Step, live *Live) map[string]map[int]int64 {
-	need := map[string]map[int]int64{}
+// roomNeeded lists, per storage and guest, the bytes each step allocates:
+// a new volume of a create or a mount.add (STORAGE:SIZE_IN_GiB), and what
+// a grow adds to a volume. A restore's volumes whose sizes come from the
+// archive, and a rebuild, which frees the volumes it replaces, are not
+// counted.
+func roomNeeded(steps []Step, live *Live) map[string]map[int][]int64 {
+	need := map[string]map[int][]int64{}
 	add := func(storage string, vmid int, n int64) {
 		if storage == "" || n <= 0 {
 			return
 		}
 		if need[storage] == nil {
-			need[storage] = map[int]int64{}
+			need[storage] = map[int][]int64{}
 		}
-		need[storage][vmid] += n
+		need[storage][vmid] = append(need[storage][vmid], n)
 	}
 	for _, s := range steps {
 		switch s.Op {
@@ -83,11 +86,17 @@ func allocation(slot, value string) (string, int64) {
 	return st, int64(g * float64(schema.GiB))
 }
 
-// checkRoom finds the guests whose allocations do not fit: on each active
-// storage, guests in vmid order take what it reports free until a guest
-// needs more than is left. Storages that are missing or inactive are
-// storageProblem's (skip names them).
-func checkRoom(need map[string]map[int]int64, have map[string]proxmox.NodeStorage, skip func(storage string) bool, bad map[int]string) {
+// thickStorage reports whether a storage type gives a volume its whole
+// size when it is made: ZFS (Proxmox's default is no sparse) and LVM.
+func thickStorage(typ string) bool { return typ == "zfspool" || typ == "lvm" }
+
+// checkRoom finds the guests whose allocations do not fit in what an
+// active storage reports free: on a thick storage, guests in vmid order
+// take the room until one needs more than is left; on a thin one, any
+// single volume larger than the room. Storages that are missing or
+// inactive are storageProblem's (skip names those a storage.mount of the
+// plan makes active).
+func checkRoom(need map[string]map[int][]int64, have map[string]proxmox.NodeStorage, skip func(storage string) bool, bad map[int]string) {
 	for _, st := range slices.Sorted(maps.Keys(need)) {
 		ns, ok := have[st]
 		if !ok || skip(st) || !bool(ns.Active) {
@@ -96,9 +105,20 @@ func checkRoom(need map[string]map[int]int64, have map[string]proxmox.NodeStorag
 		avail := int64(ns.Avail)
 		free := avail
 		for _, v := range slices.Sorted(maps.Keys(need[st])) {
-			n := need[st][v]
+			allocs := need[st][v]
 			if bad[v] != "" {
 				continue
+			}
+			if !thickStorage(ns.Type) {
+				if n := slices.Max(allocs); n > avail {
+					bad[v] = fmt.Sprintf("a new volume of %s on thin storage %s is larger than the %s free there: by itself it could fill the pool and stop every guest on it; free room there, or choose a smaller size or another storage",
+						humanize.ByteSize(n), st, humanize.ByteSize(avail))
+				}
+				continue
+			}
+			var n int64
+			for _, a := range allocs {
+				n += a
 			}
 			if n <= free {
 				free -= n
