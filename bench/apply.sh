@@ -25,7 +25,7 @@ median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1
 desired() {
   printf 'host "pve-demo" {\n  node = "pve"\n}\n'
   for i in $(seq 0 $(($1 - 1))); do
-    printf '\nguest "g%d" {\n  vmid        = %d\n  from_backup = "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"\n  rootfs {\n    storage = "local-lvm"\n    size    = "2G"\n  }\n}\n' "$i" $((2000 + i))
+    printf '\nguest "g%d" {\n  vmid        = %d\n  from_backup = "local:backup/vzdump-lxc-9000-2026_10_01-12_00_00.tar.zst"\n  rootfs {\n    storage = "local-lvm"\n    size    = "4G"\n  }\n}\n' "$i" $((2000 + i))
   done
 }
 
