@@ -12,15 +12,16 @@ import (
 	"github.com/felhom/felhom-converge/trust"
 )
 
-// Token reads the optional bearer token like the Proxmox token: the
-// environment, a file, or the systemd credential; first found wins. It is
-// never printed, and errors never quote it.
+// Token reads the optional bearer token: from file (--token-file, or
+// FELHOM_CONVERGE_HUB_TOKEN_FILE) when one is named, which wins as an
+// explicit flag does, else from FELHOM_CONVERGE_HUB_TOKEN, else from the
+// systemd credential. It is never printed, and errors never quote it.
 func Token(getenv func(string) string, file string) (config.Secret, error) {
-	if v := strings.TrimSpace(getenv("FELHOM_CONVERGE_HUB_TOKEN")); v != "" {
-		return config.NewSecret(v), nil
-	}
 	origin := "--token-file"
 	if file == "" {
+		if v := strings.TrimSpace(getenv("FELHOM_CONVERGE_HUB_TOKEN")); v != "" {
+			return config.NewSecret(v), nil
+		}
 		dir := getenv("CREDENTIALS_DIRECTORY")
 		if dir == "" {
 			return config.Secret{}, nil

@@ -41,3 +41,23 @@ func TestHubTokenFileMustBeRegular(t *testing.T) {
 		t.Errorf("a regular file: %v", err)
 	}
 }
+
+// A token file named by --token-file wins over FELHOM_CONVERGE_HUB_TOKEN,
+// which wins over the systemd credential.
+func TestHubTokenOrder(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	os.WriteFile(file, []byte("from-file\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, CredentialName), []byte("from-credential\n"), 0o600)
+	env := map[string]string{"FELHOM_CONVERGE_HUB_TOKEN": "from-env", "CREDENTIALS_DIRECTORY": dir}
+	getenv := func(k string) string { return env[k] }
+	for _, c := range []struct{ file, want string }{{file, "from-file"}, {"", "from-env"}} {
+		if tok, err := Token(getenv, c.file); err != nil || tok.Reveal() != c.want {
+			t.Errorf("file %q: got %q, %v; want %q", c.file, tok.Reveal(), err, c.want)
+		}
+	}
+	delete(env, "FELHOM_CONVERGE_HUB_TOKEN")
+	if tok, err := Token(getenv, ""); err != nil || tok.Reveal() != "from-credential" {
+		t.Errorf("credential: got %q, %v", tok.Reveal(), err)
+	}
+}

@@ -19,7 +19,7 @@ type PullCmd struct {
 	To          string        `required:"" type:"path" placeholder:"FILE" help:"The local desired-state file to replace; FILE.pull.json beside it keeps the ETag and the pull history."`
 	CAFile      string        `name:"ca-file" type:"path" env:"FELHOM_CONVERGE_HUB_CA_FILE" placeholder:"FILE" help:"Verify the hub's certificate against this CA bundle."`
 	Fingerprint string        `env:"FELHOM_CONVERGE_HUB_FINGERPRINT" placeholder:"SHA256" help:"Pin the SHA-256 fingerprint of the hub's certificate instead (AB:CD:..., any case, colons optional)."`
-	TokenFile   string        `name:"token-file" type:"path" env:"FELHOM_CONVERGE_HUB_TOKEN_FILE" placeholder:"FILE" help:"Read the hub's bearer token from FILE (else FELHOM_CONVERGE_HUB_TOKEN, else $CREDENTIALS_DIRECTORY/hub-token)."`
+	TokenFile   string        `name:"token-file" type:"path" env:"FELHOM_CONVERGE_HUB_TOKEN_FILE" placeholder:"FILE" help:"Read the hub's bearer token from FILE; without it from FELHOM_CONVERGE_HUB_TOKEN, else $CREDENTIALS_DIRECTORY/hub-token."`
 	Timeout     time.Duration `default:"30s" env:"FELHOM_CONVERGE_HUB_TIMEOUT" help:"Give up on the hub after this long."`
 	Signatures  string        `name:"signatures" env:"FELHOM_CONVERGE_HUB_SIGNATURES_URL" placeholder:"SIGURL" help:"Also fetch the signed bundle at SIGURL (same TLS, token and bounds) and install the signed requests that verify for this host."`
 }
