@@ -68,8 +68,8 @@ func (e *ObserveError) Unwrap() error { return e.Err }
 // request, bound to the host's name and identity. It returns the plan
 // and the host's identity.
 func Make(ctx context.Context, s Source) (*Plan, string, error) {
-	if s.Desired.Node != "" && s.Desired.Node != s.API.Node() {
-		return nil, "", fmt.Errorf("%s: the host block names node %q, the local config node %q", s.DesiredFile, s.Desired.Node, s.API.Node())
+	if err := s.Desired.CheckNode(s.API.Node()); err != nil {
+		return nil, "", err
 	}
 	if s.Now.IsZero() {
 		s.Now = time.Now()

@@ -16,6 +16,7 @@ type Host struct {
 	Name      string // the felhom host name (the host block's label)
 	Node      string // the Proxmox node name
 	DeclRange hcl.Range
+	NodeRange hcl.Range // of the node attribute
 
 	Guests   []Guest   // sorted by VMID
 	Goldens  []Golden  // sorted by name
@@ -295,6 +296,34 @@ func (e *WrongHostError) Error() string {
 func (h *Host) CheckHost(name string) error {
 	if h.Name != name {
 		return &WrongHostError{Want: name, Got: h.Name, Range: h.DeclRange}
+	}
+	return nil
+}
+
+// WrongNodeError says that a desired-state file names another Proxmox node
+// than the one the local config reaches.
+type WrongNodeError struct {
+	Want  string // the local config's node
+	Got   string // the host block's node
+	Range hcl.Range
+}
+
+func (e *WrongNodeError) Error() string {
+	return fmt.Sprintf("%s:%d: the host block names node %q, but the local config's node is %q",
+		e.Range.Filename, e.Range.Start.Line, e.Got, e.Want)
+}
+
+// Hint says how to make the two agree.
+func (e *WrongNodeError) Hint() string {
+	return fmt.Sprintf("set node = %q in the host block if that is this host's Proxmox node (pvesh get /nodes lists it), "+
+		"else set the local config's proxmox.node (or FELHOM_CONVERGE_PROXMOX_NODE) to %q", e.Want, e.Got)
+}
+
+// CheckNode refuses a file that names another node: it returns a
+// *WrongNodeError unless the host block's node is empty or equals node.
+func (h *Host) CheckNode(node string) error {
+	if h.Node != "" && h.Node != node {
+		return &WrongNodeError{Want: node, Got: h.Node, Range: h.NodeRange}
 	}
 	return nil
 }

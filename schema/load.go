@@ -305,7 +305,7 @@ func (d *decoder) host(h *Host, blocks hcl.Blocks, body *hclsyntax.Body) {
 			if !nodePattern.MatchString(node) {
 				d.errorf(a.Expr.Range(), "Invalid node name", "The Proxmox node name %q must be a DNS label (letters, digits and hyphens).", node)
 			}
-			h.Node = node
+			h.Node, h.NodeRange = node, a.Range
 		}
 	}
 }
