@@ -132,6 +132,9 @@ func ReadFile(path string) ([]byte, error) {
 	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
 	// writer. It changes nothing for a regular file.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &MissingFileError{Path: path, Err: pathError(err)}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read desired state: %w", pathError(err))
 	}

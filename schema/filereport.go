@@ -7,6 +7,7 @@ package schema
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,12 +18,14 @@ import (
 )
 
 // FileReport is where ValidateFiles and FormatFiles report each file: its
-// result line on Out, its diagnostics through Diags, and the line of a
-// file that fails through Error.
+// result line on Out, its diagnostics through Diags, the line of a file
+// that fails through Error, and what to do about a file that cannot be
+// read (a MissingFileError's hint) through Hint, when set.
 type FileReport struct {
 	Out   io.Writer
 	Diags *DiagPrinter
 	Error func(string)
+	Hint  func(string)
 }
 
 // ValidateFiles loads each file of names (DesiredFiles) and reports it:
@@ -40,7 +43,7 @@ func ValidateFiles(ctx context.Context, names []string, r *FileReport) (all hcl.
 		if err != nil {
 			failed = true
 			all = append(all, FileDiag(f.Name, "Cannot read file", err))
-			r.fail("%v", err)
+			r.failRead(err)
 			continue
 		}
 		all = append(all, diags...)
@@ -79,7 +82,7 @@ func FormatFiles(ctx context.Context, names []string, o FormatOptions, r *FileRe
 			return 0, false, ctx.Err()
 		}
 		if err != nil {
-			r.fail("%v", err)
+			r.failRead(err)
 			failed = true
 			continue
 		}
@@ -107,6 +110,16 @@ func FormatFiles(ctx context.Context, names []string, o FormatOptions, r *FileRe
 		}
 	}
 	return unformatted, failed, nil
+}
+
+// failRead reports a file that could not be read, with the hint of a
+// missing one.
+func (r *FileReport) failRead(err error) {
+	r.fail("%v", err)
+	var missing *MissingFileError
+	if r != nil && r.Hint != nil && errors.As(err, &missing) {
+		r.Hint(missing.Hint())
+	}
 }
 
 func (r *FileReport) fail(format string, args ...any) {

@@ -73,7 +73,8 @@ func (c *FmtCmd) Run(ctx context.Context, g *globals) error {
 // fileReport reports validate's and fmt's files: result lines on stdout,
 // diagnostics and failures on stderr.
 func (g *globals) fileReport() *schema.FileReport {
-	return &schema.FileReport{Out: g.stdout, Diags: newDiagPrinter(g), Error: func(msg string) { errorf(g.stderr, "%s", msg) }}
+	return &schema.FileReport{Out: g.stdout, Diags: newDiagPrinter(g), Error: func(msg string) { errorf(g.stderr, "%s", msg) },
+		Hint: func(msg string) { hintf(g.stderr, "%s", msg) }}
 }
 
 // newDiagPrinter prints diagnostics on stderr: in colour on a terminal
