@@ -242,8 +242,25 @@ func (c *client) tlsConfig(scheme string) (*tls.Config, error) {
 	return &tls.Config{MinVersion: tls.VersionTLS12}, nil
 }
 
+// NoURLError is a pull given no hub URL, neither as its argument nor in
+// FELHOM_CONVERGE_HUB_URL.
+type NoURLError struct{}
+
+func (NoURLError) Error() string {
+	return "pull: no hub URL: give it as the argument or in FELHOM_CONVERGE_HUB_URL"
+}
+
+// Hint says where the service's URL comes from.
+func (NoURLError) Hint() string {
+	return "the service reads FELHOM_CONVERGE_HUB_URL from /etc/felhom-converge/hub.env " +
+		"(docs/operating.md, Install, 4. The desired state); without that file it applies the desired file in place"
+}
+
 // parseURL checks a hub URL.
 func (c *client) parseURL(s string) (*url.URL, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, NoURLError{}
+	}
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
 		var ue *url.Error
@@ -257,7 +274,7 @@ func (c *client) parseURL(s string) (*url.URL, error) {
 	case u.Host == "":
 		return nil, errors.New("pull: the hub URL has no host: want https://HOST/PATH")
 	case u.User != nil:
-		return nil, fmt.Errorf("pull: hub URL %s: user info is not allowed (give a token with FELHOM_CONVERGE_HUB_TOKEN, --token-file or the hub-token credential)", c.clean(u.Scheme+"://"+u.Host))
+		return nil, fmt.Errorf("pull: hub URL %s: user info is not allowed (give a token with --token-file, FELHOM_CONVERGE_HUB_TOKEN or the hub-token credential)", c.clean(u.Scheme+"://"+u.Host))
 	case u.Scheme == "https":
 	case u.Scheme == "http":
 		ip := net.ParseIP(u.Hostname())

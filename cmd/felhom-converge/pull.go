@@ -15,7 +15,7 @@ import (
 )
 
 type PullCmd struct {
-	URL         string        `arg:"" env:"FELHOM_CONVERGE_HUB_URL" help:"The hub URL of this host's desired-state file (https://, or http:// on loopback)." placeholder:"URL"`
+	URL         string        `arg:"" optional:"" env:"FELHOM_CONVERGE_HUB_URL" help:"The hub URL of this host's desired-state file (https://, or http:// on loopback); the service reads it from /etc/felhom-converge/hub.env." placeholder:"URL"`
 	To          string        `required:"" type:"path" placeholder:"FILE" help:"The local desired-state file to replace; FILE.pull.json beside it keeps the ETag and the pull history."`
 	CAFile      string        `name:"ca-file" type:"path" env:"FELHOM_CONVERGE_HUB_CA_FILE" placeholder:"FILE" help:"Verify the hub's certificate against this CA bundle."`
 	Fingerprint string        `env:"FELHOM_CONVERGE_HUB_FINGERPRINT" placeholder:"SHA256" help:"Pin the SHA-256 fingerprint of the hub's certificate instead (AB:CD:..., any case, colons optional)."`
@@ -34,6 +34,9 @@ func (e pullFailedError) Unwrap() error { return e.err }
 // Run pulls once. Success prints one line on stdout; a hub that gives
 // nothing usable is a pullFailedError naming the file that stays in place.
 func (c *PullCmd) Run(ctx context.Context, g *globals) error {
+	if c.URL == "" {
+		return hub.NoURLError{}
+	}
 	cfg, err := g.loadConfig("", "")
 	if err != nil {
 		return err
