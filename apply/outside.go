@@ -36,6 +36,24 @@ func HostIdentity(ctx context.Context, cfg *config.Config, simDir string, warn f
 	return client.HostID(ctx)
 }
 
+// NoTrustRootError is a check of signatures on a host without its trust
+// root: there is no signer to check them against.
+type NoTrustRootError struct {
+	Path string
+	Err  error
+}
+
+func (e *NoTrustRootError) Error() string { return e.Err.Error() }
+func (e *NoTrustRootError) Unwrap() error { return e.Err }
+
+// Hint says what the trust root holds and how to create it, as the
+// install guide does.
+func (e *NoTrustRootError) Hint() string {
+	return fmt.Sprintf("the trust root lists the operators' public keys with their roles, one a line "+
+		"(alice@ops namespaces=\"felhom-operational\" ssh-ed25519 AAAA...); create it owned by root and not group- or world-writable: "+
+		"install -m 0644 allowed_signers %s (docs/operating.md: Signing; allowed_signers or FELHOM_CONVERGE_ALLOWED_SIGNERS names another file)", e.Path)
+}
+
 // CheckingGate returns the gate of cfg's host as apply decides with it:
 // a verifier of its trust root and its nonce store, from which a check
 // spends nothing (Verifier.Check), and the host's identity ("" when no
@@ -51,6 +69,8 @@ func CheckingGate(ctx context.Context, cfg *config.Config, simDir string, warn f
 		// signer is trusted, as docs/reference.md's Local host config says.
 		warn(fmt.Sprintf("%s does not exist: no signer is trusted", cfg.AllowedSigners))
 		signers = &trust.AllowedSigners{Name: cfg.AllowedSigners}
+	case errors.Is(err, os.ErrNotExist):
+		return nil, "", &NoTrustRootError{Path: cfg.AllowedSigners, Err: err}
 	case err != nil:
 		return nil, "", err
 	}
