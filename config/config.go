@@ -181,8 +181,17 @@ type Apply struct {
 // DefaultRecoverWait is how long recovery waits for a task still running.
 const DefaultRecoverWait = 5 * time.Minute
 
-// DefaultParallel is how many guests' steps apply runs at once.
-const DefaultParallel = 3
+// DefaultParallel is how many guests' steps apply runs at once, and
+// MaxParallel the most apply.parallel (or apply --parallelism) may say.
+const DefaultParallel, MaxParallel = 3, 64
+
+// CheckParallel checks a number of guests apply runs at once.
+func CheckParallel(n int) error {
+	if n < 1 || n > MaxParallel {
+		return fmt.Errorf("must be a whole number from 1 to %d, got %d", MaxParallel, n)
+	}
+	return nil
+}
 
 // Safety configures the safety steps apply takes before a signed
 // destructive step (a snapshot before a rollback, a backup before a

@@ -172,7 +172,7 @@ func (c *Config) fields() []field {
 			c.Gate.Sign = list
 			return nil
 		}},
-		{key: "apply.parallel", def: strconv.Itoa(DefaultParallel), store: storeInt(&c.Apply.Parallel, 1, 64)},
+		{key: "apply.parallel", def: strconv.Itoa(DefaultParallel), store: storeInt(&c.Apply.Parallel, 1, MaxParallel)},
 		{key: "apply.recover_wait", def: DefaultRecoverWait.String(), store: storeDuration(&c.Apply.RecoverWait, parseDuration, 10*time.Second, 6*time.Hour, "must be between 10s and 6h")},
 		{key: "create.root_password_file", store: storePath(&c.Create.RootPasswordFile)},
 		{key: "safety.keep", def: "7d", store: storeDuration(&c.Safety.Keep, parseDays, time.Hour, 3650*24*time.Hour, "must be between 1h and 3650d")},

@@ -21,7 +21,7 @@ type ApplyCmd struct {
 	Requests    string        `help:"Directory the signature requests of pending steps are written to; default STATE_DIR/requests." placeholder:"DIR" type:"path"`
 	LockTimeout time.Duration `default:"0s" help:"How long to wait for another run to release the state directory's lock (0: fail at once, exit 3)."`
 	RequestTTL  time.Duration `name:"request-ttl" default:"24h" help:"How long a new signature request stays signable."`
-	Parallelism int           `help:"Run the steps of at most N guests at once (default: the config's apply.parallel, 3); one guest's steps always run in order." placeholder:"N"`
+	Parallelism *int          `help:"Run the steps of at most N guests at once, 1 to 64 (default: the config's apply.parallel, 3); one guest's steps always run in order." placeholder:"N"`
 	// AutoApprove is accepted for Terraform users' habits: apply never
 	// asks (benign steps run, destructive ones wait for a signature).
 	AutoApprove bool `name:"auto-approve" hidden:"" help:"Accepted and ignored: apply never asks for confirmation."`
@@ -29,8 +29,11 @@ type ApplyCmd struct {
 
 // Validate checks the flags kong cannot.
 func (c *ApplyCmd) Validate() error {
-	if c.Parallelism < 0 {
-		return fmt.Errorf("--parallelism must be 1 or more, got %d", c.Parallelism)
+	if c.Parallelism == nil {
+		return nil
+	}
+	if err := config.CheckParallel(*c.Parallelism); err != nil {
+		return fmt.Errorf("--parallelism %w (as apply.parallel)", err)
 	}
 	return nil
 }
@@ -64,8 +67,8 @@ func (c *ApplyCmd) Run(ctx context.Context, g *globals) (err error) {
 	o := s.Options()
 	o.SignaturesDir = cmp.Or(c.Signatures, o.SignaturesDir)
 	o.RequestsDir = cmp.Or(c.Requests, o.RequestsDir)
-	if c.Parallelism > 0 {
-		o.Parallel = c.Parallelism
+	if c.Parallelism != nil {
+		o.Parallel = *c.Parallelism
 	}
 	if err := g.recover(ctx, s); err != nil {
 		return err
