@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
 	"github.com/alecthomas/kong"
 	"github.com/felhom/felhom-converge/interrupt"
@@ -100,7 +101,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		errorf(stderr, "%v", err)
-		hintf(stderr, "run 'felhom-converge --help' for usage")
+		hintf(stderr, "%s", usageHint(err, args))
 		return exitError
 	}
 
@@ -117,6 +118,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitInterrupted // whatever the error says, a signal stopped it
 	}
 	return code
+}
+
+// usageHint points at the usage of the command that failed to parse.
+func usageHint(err error, args []string) string {
+	if slices.Contains(args, "--version") || slices.Contains(args, "-version") {
+		return "run 'felhom-converge version' for the version"
+	}
+	cmd := "felhom-converge"
+	if pe := (*kong.ParseError)(nil); errors.As(err, &pe) && pe.Context != nil {
+		for _, p := range pe.Context.Path {
+			if p.Command != nil {
+				cmd += " " + p.Command.Name
+			}
+		}
+	}
+	return fmt.Sprintf("run '%s --help' for usage", cmd)
 }
 
 // Errors that map to their own exit codes. Commands return them (wrapped or
