@@ -169,7 +169,7 @@ func writeStepsText(w io.Writer, now time.Time, r *Run) {
 	}
 	fmt.Fprintf(w, "failed steps: %d\n", len(r.Failed))
 	for _, f := range r.Failed {
-		what := f.Op + humanize.GuestLabel(f.Guest, f.GuestName)
+		what, msg := f.Op+humanize.GuestLabel(f.Guest, f.GuestName), ": "+f.Error
 		if f.Outcome == OutcomePlanError {
 			what = "plan error"
 			if f.Guest != 0 {
@@ -177,8 +177,11 @@ func writeStepsText(w io.Writer, now time.Time, r *Run) {
 			}
 		} else if f.Outcome != apply.OutcomeFailed {
 			what += " " + f.Outcome
+			if rest, ok := strings.CutPrefix(f.Error, f.Outcome); ok {
+				msg = rest // "interrupted: ...", said once
+			}
 		}
-		fmt.Fprintf(w, "  %s: %s\n", strings.TrimSpace(what), f.Error)
+		fmt.Fprintf(w, "  %s%s\n", strings.TrimSpace(what), msg)
 	}
 	if len(r.Unmanaged) == 0 {
 		fmt.Fprintln(w, "unmanaged guests: none")

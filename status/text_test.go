@@ -77,3 +77,26 @@ func TestStatusPullLines(t *testing.T) {
 		t.Errorf("interrupted signatures pull:\n%s", out)
 	}
 }
+
+// A failed step says its outcome once: an interrupted step's error, which
+// begins with "interrupted", is not prefixed with it again.
+func TestFailedStepsSayTheOutcomeOnce(t *testing.T) {
+	r := &Run{Failed: []FailedStep{
+		{Op: "guest.start", Guest: 100, GuestName: "web", Outcome: "interrupted", Error: "interrupted: waiting for task UPID:pve:1: context canceled"},
+		{Op: "guest.set", Guest: 101, Outcome: "interrupted", Error: "interrupted (context canceled); 'felhom-converge recover' settles it"},
+		{Op: "guest.stop", Guest: 102, Outcome: "interrupted", Error: "the run was stopped"},
+		{Op: "disk.grow", Guest: 103, Outcome: "failed", Error: "403 Permission check failed"},
+	}}
+	var b bytes.Buffer
+	writeStepsText(&b, time.Now(), r)
+	for _, want := range []string{
+		"  guest.start 100 (web) interrupted: waiting for task UPID:pve:1: context canceled\n",
+		"  guest.set 101 interrupted (context canceled); 'felhom-converge recover' settles it\n",
+		"  guest.stop 102 interrupted: the run was stopped\n",
+		"  disk.grow 103: 403 Permission check failed\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, b.String())
+		}
+	}
+}

@@ -39,7 +39,7 @@ func (c *StatusCmd) Run(g *globals) error {
 	switch {
 	case c.Prometheus != "":
 		if err := rep.WritePrometheus(c.Prometheus); err != nil {
-			return withHint(fmt.Errorf("status: write %s: %w", c.Prometheus, err),
+			return withHint(fmt.Errorf("status: %w", err), // it names the file
 				"the directory must be writable by this user (under the systemd unit: ReadWritePaths=)")
 		}
 		return nil
