@@ -18,9 +18,10 @@ func HostChecks(cfg *config.Config, client *proxmox.Client) []Check {
 	return []Check{
 		{Name: "config", Run: func(context.Context) (string, error) {
 			// plan and apply need the host's name too: a config that
-			// reaches the API without it is not ready for the timer.
+			// reaches the API without it is not ready for the timer, which
+			// the warning says (the API side can still be checked).
 			if err := cfg.RequireHost(); err != nil {
-				return "", Finding(err.Error()) // the other checks still tell
+				return "", Warning(err.Error() + "; plan and apply refuse until it is set")
 			}
 			token, _ := proxmox.ParseToken(cfg.Proxmox.Token.Reveal())
 			return fmt.Sprintf("%s node %s, token %s, TLS %s", cfg.Proxmox.Endpoint, node, token.ID(), tlsMode(cfg)), nil
