@@ -174,27 +174,23 @@ func findArchive(ctx context.Context, o *Options, storage string, vmid int, upid
 // taskEnd is when the ended task upid of guest vmid ended (Unix seconds),
 // from the node's task list, read again until Options.SettleWindow has
 // passed while the task is not listed yet.
-func taskEnd(ctx context.Context, o *Options, vmid int, upid proxmox.UPID) (int64, error) {
-	deadline := o.Now().Add(o.SettleWindow)
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+func taskEnd(ctx context.Context, o *Options, vmid int, upid proxmox.UPID) (end int64, err error) {
+	err = untilListed(ctx, o, func() (bool, error) {
 		tasks, err := o.Client.ListTasks(ctx, proxmox.TaskFilter{VMID: vmid, TypeFilter: upid.Type, Since: upid.StartTime, Limit: 500})
 		if err != nil {
-			return 0, fmt.Errorf("read when task %s ended: %w", upid, err)
+			return false, fmt.Errorf("read when task %s ended: %w", upid, err)
 		}
 		for _, t := range tasks {
 			if t.UPID == upid.String() && !t.Running() && t.EndTime > 0 {
-				return int64(t.EndTime), nil
+				end = int64(t.EndTime)
 			}
 		}
-		if !o.Now().Before(deadline) {
-			return 0, fmt.Errorf("task %s is not listed as ended, so what it made cannot be told for sure", upid)
-		}
-		select {
-		case <-ctx.Done():
-			return 0, ctx.Err()
-		case <-time.After(wait):
-		}
+		return end > 0, nil
+	})
+	if err == nil && end == 0 {
+		err = fmt.Errorf("task %s is not listed as ended, so what it made cannot be told for sure", upid)
 	}
+	return end, err
 }
 
 // archiveOfGuest reports whether an archive's name carries the guest's

@@ -23,15 +23,28 @@ import (
 // empty list is read again until SettleWindow has passed since the
 // search began.
 func findTask(ctx context.Context, o *Options, in journal.Intent, typ string) (proxmox.UPID, error) {
+	var u proxmox.UPID
+	err := untilListed(ctx, o, func() (found bool, err error) {
+		u, err = findTaskOnce(ctx, o, in, typ)
+		return !u.IsZero(), err
+	})
+	return u, err
+}
+
+// untilListed calls look until it finds what it looks for in the node's
+// task list, fails, or Options.SettleWindow has passed since the first
+// look (a real host may list a task a moment late); not finding it is
+// no error.
+func untilListed(ctx context.Context, o *Options, look func() (found bool, err error)) error {
 	deadline := o.Now().Add(o.SettleWindow)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		u, err := findTaskOnce(ctx, o, in, typ)
-		if err != nil || !u.IsZero() || !o.Now().Before(deadline) {
-			return u, err
+		found, err := look()
+		if err != nil || found || !o.Now().Before(deadline) {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return proxmox.UPID{}, ctx.Err()
+			return ctx.Err()
 		case <-time.After(min(wait, time.Until(deadline))):
 		}
 	}
@@ -293,27 +306,17 @@ func runningDeletion(ctx context.Context, o *Options, in journal.Intent, archive
 // deletedByUs reports whether a deletion task of this token for archive
 // (deletionTasks) ended OK, reading the task list again until
 // Options.SettleWindow has passed, as a real host may list a task late.
-func deletedByUs(ctx context.Context, o *Options, in journal.Intent, archive string) (bool, error) {
-	deadline := o.Now().Add(o.SettleWindow)
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+func deletedByUs(ctx context.Context, o *Options, in journal.Intent, archive string) (ours bool, err error) {
+	err = untilListed(ctx, o, func() (bool, error) {
 		tasks, err := deletionTasks(ctx, o, in, archive)
-		if err != nil {
-			return false, err
-		}
 		for _, t := range tasks {
 			if !t.Running() && t.Status == "OK" {
-				return true, nil
+				ours = true
 			}
 		}
-		if !o.Now().Before(deadline) {
-			return false, nil
-		}
-		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+		return ours, err
+	})
+	return ours, err
 }
 
 // deletionTasks lists the imgdel tasks this token started no earlier than
