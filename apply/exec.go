@@ -172,12 +172,9 @@ func (x *stepRun) start(ctx context.Context) error {
 	return err
 }
 
-func (x *stepRun) stopIfRunning(ctx context.Context) error {
-	running, err := x.running(ctx)
-	if err != nil || !running {
-		return err
-	}
-	_, err = x.do(ctx, call{suffix: "#stop", op: ops.GuestStop, params: ops.GuestStopParams{}, post: x.shutdown})
+// stop shuts the guest down (a forced stop after Options.ShutdownTimeout).
+func (x *stepRun) stop(ctx context.Context) error {
+	_, err := x.do(ctx, call{suffix: "#stop", op: ops.GuestStop, params: ops.GuestStopParams{}, post: x.shutdown})
 	return err
 }
 

@@ -180,7 +180,7 @@ func (x *stepRun) stopForStep(ctx context.Context) (undo func(error) error, err 
 	if !running {
 		return undo, nil
 	}
-	if err := x.stopIfRunning(ctx); err != nil {
+	if err := x.stop(ctx); err != nil {
 		return nil, err
 	}
 	return func(stepErr error) error {

@@ -196,14 +196,7 @@ func taskEnd(ctx context.Context, o *Options, vmid int, upid proxmox.UPID) (end 
 // archiveOfGuest reports whether an archive's name carries the guest's
 // VMID as Proxmox writes it: vzdump-lxc-VMID-... on a directory storage,
 // backup/ct/VMID/... on Proxmox Backup Server.
-func archiveOfGuest(volid string, vmid int) bool {
-	_, name, ok := strings.Cut(volid, ":")
-	if !ok {
-		return false
-	}
-	id := strconv.Itoa(vmid)
-	return strings.HasPrefix(name, "backup/vzdump-lxc-"+id+"-") || strings.HasPrefix(name, "backup/ct/"+id+"/")
-}
+func archiveOfGuest(volid string, vmid int) bool { return vmid > 0 && archiveOwner(volid) == vmid }
 
 // archiveOwner is the VMID an archive's name carries (archiveOfGuest's
 // forms), or 0.
