@@ -4,7 +4,6 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/humanize"
-	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/printable"
 	"github.com/felhom/felhom-converge/trust"
 )
@@ -72,7 +71,7 @@ func pendingHeader(r trust.Request, ps *PendingSignature) []string {
 		"host:  " + r.Host,
 		"op:    " + r.Op,
 		"guest: " + guest,
-		"loses: " + printable.Escape(ops.LossOf(r.Op, r.Params)),
+		"loses: " + printable.Escape(trust.LossOf(r.Op, r.Params)),
 		"plan:  " + plan,
 		"sign:  -n " + trust.RolesFor(r.Op) + ", before " + r.NotAfter.UTC().Format(time.RFC3339),
 	}

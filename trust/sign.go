@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/felhom/felhom-converge/humanize"
-	"github.com/felhom/felhom-converge/ops"
 	"github.com/felhom/felhom-converge/printable"
 )
 
@@ -116,7 +115,7 @@ func DescribeRequest(e BundleEntry, r Request, now time.Time, role string) strin
 	fmt.Fprintf(&s, "  host:      %s\n", r.Host)
 	fmt.Fprintf(&s, "  op:        %s\n", r.Op)
 	fmt.Fprintf(&s, "  guest:     %s\n", humanize.GuestText(r.Guest, ""))
-	fmt.Fprintf(&s, "  loses:     %s\n", printable.Escape(ops.LossOf(r.Op, r.Params)))
+	fmt.Fprintf(&s, "  loses:     %s\n", printable.Escape(LossOf(r.Op, r.Params)))
 	fmt.Fprintf(&s, "  params:    %s\n", printable.Escape(string(r.Params)))
 	fmt.Fprintf(&s, "  valid:     until %s (%s left)\n", r.NotAfter.UTC().Format(time.RFC3339),
 		strings.TrimSuffix(r.NotAfter.Sub(now).Round(time.Minute).String(), "0s"))

@@ -1,23 +1,26 @@
-package ops
+package trust
 
 import (
 	"encoding/json"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/felhom/felhom-converge/ops"
+	"github.com/felhom/felhom-converge/proxmox"
 )
 
-// LossOf says what a step of op with params loses, in the words a signer
+// LossOf says what a signed step of op with params loses, in the words a signer
 // reads: Spec.Loses for a destructive op; for a guest.set, the mount
 // points whose backup it turns off; for any other op (held for a signature
 // only by a host's local policy) that it loses no data by itself.
 func LossOf(op string, params json.RawMessage) string {
-	spec, ok := Lookup(op)
+	spec, ok := ops.Lookup(op)
 	switch {
 	case ok && spec.Loses != "":
 		return spec.Loses
-	case op == GuestSet:
-		var p GuestSetParams
+	case op == ops.GuestSet:
+		var p ops.GuestSetParams
 		if json.Unmarshal(params, &p) == nil {
 			if off := backupOff(p.Set); len(off) > 0 {
 				return "turns backup off for " + strings.Join(off, ", ") + ": every later backup of the guest leaves its data out"
@@ -37,22 +40,16 @@ func backupOff(set map[string]string) []string {
 		if !mountSlot.MatchString(k) {
 			continue
 		}
-		vol, off := "", true
-		for i, part := range strings.Split(v, ",") {
-			key, val, hasEq := strings.Cut(part, "=")
-			switch {
-			case i == 0 && !hasEq, key == "volume":
-				vol = val
-				if !hasEq {
-					vol = key
-				}
-			case key == "backup":
-				off = !(val == "1" || val == "yes" || val == "on" || val == "true")
-			}
+		ps, err := proxmox.ParsePropertyString(v, "volume")
+		if err != nil {
+			continue
 		}
-		if off {
-			out = append(out, k+" ("+vol+")")
+		switch ps["backup"] {
+		case "1", "yes", "on", "true":
+			continue
 		}
+		vol := ps["volume"]
+		out = append(out, k+" ("+vol+")")
 	}
 	sort.Strings(out)
 	return out
